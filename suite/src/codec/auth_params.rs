@@ -1,0 +1,364 @@
+//! RFC 9110 `WWW-Authenticate` field grammar, for any scheme.
+//!
+//! ```abnf
+//! WWW-Authenticate = #challenge                                ; RFC 9110 §11.6.1
+//! challenge   = auth-scheme [ 1*SP ( token68 / #auth-param ) ]  ; §11.3
+//! auth-param  = token BWS "=" BWS ( token / quoted-string )      ; §11.2
+//! ```
+//!
+//! A field may hold several challenges of several schemes, and the list
+//! separator is the same comma that separates auth-params, so a comma is
+//! followed either by another auth-param (`token BWS "="`) or by a new
+//! challenge (`token 1*SP ...`, or a bare `token`). No crate on crates.io
+//! parses this strictly with positions, so this module does, in one pass
+//! without backtracking over more than one token.
+
+use crate::error::{Error, Result};
+
+/// One challenge of any scheme, before scheme-specific validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawChallenge {
+    pub scheme: String,
+    pub token68: Option<String>,
+    pub params: Vec<RawParam>,
+}
+
+/// One auth-param with its name lowercased (names are case-insensitive,
+/// RFC 9110 §11.2) and its value unescaped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawParam {
+    pub name: String,
+    /// The name as written, so that `ID=` can be told apart from `id=`.
+    pub name_as_written: String,
+    pub value: String,
+    pub quoted: bool,
+}
+
+/// Parses one `WWW-Authenticate` field value into its challenges.
+pub fn parse_field(field: &str) -> Result<Vec<RawChallenge>> {
+    Parser {
+        s: field.as_bytes(),
+        pos: 0,
+    }
+    .challenges()
+}
+
+/// `tchar` of RFC 9110 §5.6.2.
+pub fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn is_token68_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~+/".contains(&b)
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    pos: usize,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.pos).copied()
+    }
+
+    fn peek_at(&self, at: usize) -> Option<u8> {
+        self.s.get(at).copied()
+    }
+
+    fn at_end(&self) -> bool {
+        self.pos >= self.s.len()
+    }
+
+    fn skip_ows(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t')) {
+            self.pos += 1;
+        }
+    }
+
+    fn ows_end(&self, mut at: usize) -> usize {
+        while matches!(self.peek_at(at), Some(b' ' | b'\t')) {
+            at += 1;
+        }
+        at
+    }
+
+    fn unexpected(&self, context: &'static str) -> Error {
+        match std::str::from_utf8(&self.s[self.pos..])
+            .ok()
+            .and_then(|rest| rest.chars().next())
+        {
+            Some(found) => Error::UnexpectedChar {
+                at: self.pos,
+                found,
+                context,
+            },
+            None => Error::UnexpectedEnd { context },
+        }
+    }
+
+    /// Length of the token starting at `at` (0 if none).
+    fn token_len(&self, at: usize) -> usize {
+        self.s[at.min(self.s.len())..]
+            .iter()
+            .take_while(|b| is_tchar(**b))
+            .count()
+    }
+
+    fn token(&mut self, context: &'static str) -> Result<String> {
+        let len = self.token_len(self.pos);
+        if len == 0 {
+            return Err(self.unexpected(context));
+        }
+        let t = &self.s[self.pos..self.pos + len];
+        self.pos += len;
+        Ok(String::from_utf8_lossy(t).into_owned())
+    }
+
+    /// Skips `OWS "," OWS` repeatedly (empty list elements, RFC 9110 §5.6.1.2).
+    fn skip_list_separators(&mut self) {
+        loop {
+            self.skip_ows();
+            if self.peek() == Some(b',') {
+                self.pos += 1;
+            } else {
+                return;
+            }
+        }
+    }
+
+    fn challenges(mut self) -> Result<Vec<RawChallenge>> {
+        let mut out = Vec::new();
+        self.skip_list_separators();
+        while !self.at_end() {
+            out.push(self.challenge()?);
+            self.skip_list_separators();
+        }
+        Ok(out)
+    }
+
+    fn challenge(&mut self) -> Result<RawChallenge> {
+        let scheme = self.token("expected an auth-scheme")?;
+        let mut challenge = RawChallenge {
+            scheme,
+            token68: None,
+            params: Vec::new(),
+        };
+        // `1*SP` separates the scheme from its parameters; anything else
+        // must end the list element.
+        let after_sp = {
+            let mut at = self.pos;
+            while self.peek_at(at) == Some(b' ') {
+                at += 1;
+            }
+            at
+        };
+        if after_sp == self.pos {
+            return self.end_of_element(challenge);
+        }
+        self.pos = after_sp;
+        if self.at_end() || self.peek() == Some(b',') {
+            return Ok(challenge);
+        }
+        if self.looks_like_auth_param(self.pos) {
+            self.auth_params(&mut challenge)?;
+            Ok(challenge)
+        } else {
+            challenge.token68 = Some(self.token68()?);
+            self.end_of_element(challenge)
+        }
+    }
+
+    fn end_of_element(&mut self, challenge: RawChallenge) -> Result<RawChallenge> {
+        self.skip_ows();
+        match self.peek() {
+            None | Some(b',') => Ok(challenge),
+            Some(_) => Err(self.unexpected("expected \",\" or the end after a challenge")),
+        }
+    }
+
+    /// `token BWS "=" BWS` followed by a value, and not a token68 that ends
+    /// in `=` padding.
+    fn looks_like_auth_param(&self, at: usize) -> bool {
+        let len = self.token_len(at);
+        if len == 0 {
+            return false;
+        }
+        let eq = self.ows_end(at + len);
+        if self.peek_at(eq) != Some(b'=') {
+            return false;
+        }
+        let mut after = eq;
+        while self.peek_at(after) == Some(b'=') {
+            after += 1;
+        }
+        let after = self.ows_end(after);
+        // `abc==` or `abc=` then end / comma is a token68 (e.g. `Basic YQ==`).
+        !(after >= self.s.len() || self.peek_at(after) == Some(b','))
+    }
+
+    fn token68(&mut self) -> Result<String> {
+        let start = self.pos;
+        while self.peek().is_some_and(is_token68_char) {
+            self.pos += 1;
+        }
+        if self.pos == start {
+            return Err(self.unexpected("expected token68 or auth-params"));
+        }
+        while self.peek() == Some(b'=') {
+            self.pos += 1;
+        }
+        Ok(String::from_utf8_lossy(&self.s[start..self.pos]).into_owned())
+    }
+
+    fn auth_params(&mut self, challenge: &mut RawChallenge) -> Result<()> {
+        loop {
+            let param = self.auth_param()?;
+            // RFC 9110 §11.2: "Each parameter name MUST only occur once per challenge."
+            if challenge.params.iter().any(|p| p.name == param.name) {
+                return Err(Error::DuplicateParam { name: param.name });
+            }
+            challenge.params.push(param);
+            self.skip_ows();
+            match self.peek() {
+                None => return Ok(()),
+                Some(b',') => {}
+                Some(_) => return Err(Error::MissingComma { at: self.pos }),
+            }
+            // Decide, past the comma(s), whether a parameter or a new
+            // challenge follows; leave the commas for the caller if the
+            // latter.
+            let resume = self.pos;
+            self.skip_list_separators();
+            if self.at_end() || !self.looks_like_auth_param(self.pos) {
+                self.pos = resume;
+                return Ok(());
+            }
+        }
+    }
+
+    fn auth_param(&mut self) -> Result<RawParam> {
+        let name_as_written = self.token("expected an auth-param name")?;
+        self.skip_ows();
+        if self.peek() != Some(b'=') {
+            return Err(self.unexpected("expected \"=\" after an auth-param name"));
+        }
+        self.pos += 1;
+        self.skip_ows();
+        let (value, quoted) = match self.peek() {
+            Some(b'"') => (self.quoted_string()?, true),
+            _ => (
+                self.token("expected a token or quoted-string value")?,
+                false,
+            ),
+        };
+        Ok(RawParam {
+            name: name_as_written.to_ascii_lowercase(),
+            name_as_written,
+            value,
+            quoted,
+        })
+    }
+
+    /// `quoted-string = DQUOTE *( qdtext / quoted-pair ) DQUOTE` (§5.6.4).
+    fn quoted_string(&mut self) -> Result<String> {
+        let start = self.pos;
+        self.pos += 1;
+        let mut out = Vec::new();
+        loop {
+            let Some(b) = self.peek() else {
+                return Err(Error::UnterminatedQuote { at: start });
+            };
+            match b {
+                b'"' => {
+                    self.pos += 1;
+                    // The input is a str and whole UTF-8 sequences are copied.
+                    return Ok(String::from_utf8(out).unwrap_or_default());
+                }
+                b'\\' => {
+                    let Some(escaped) = self.peek_at(self.pos + 1) else {
+                        return Err(Error::UnterminatedQuote { at: start });
+                    };
+                    // quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text )
+                    if !(escaped == b'\t' || escaped == b' ' || (0x21..=0x7e).contains(&escaped))
+                        && escaped < 0x80
+                    {
+                        return Err(Error::BadEscape { at: self.pos });
+                    }
+                    out.push(escaped);
+                    self.pos += 2;
+                }
+                // qdtext = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text
+                b'\t' | b' ' | 0x21..=0x7e | 0x80..=0xff => {
+                    out.push(b);
+                    self.pos += 1;
+                }
+                _ => return Err(self.unexpected("control character inside a quoted-string")),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(c: &RawChallenge) -> Vec<(&str, &str)> {
+        c.params
+            .iter()
+            .map(|p| (p.name.as_str(), p.value.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn mixed_schemes_in_one_field() {
+        let cs = parse_field(
+            r#"Bearer realm="a", Payment id="x, Payment y=1", method=tempo, Basic YQ=="#,
+        )
+        .unwrap();
+        assert_eq!(cs.len(), 3);
+        assert_eq!(cs[0].scheme, "Bearer");
+        assert_eq!(params(&cs[0]), vec![("realm", "a")]);
+        assert_eq!(
+            params(&cs[1]),
+            vec![("id", "x, Payment y=1"), ("method", "tempo")]
+        );
+        assert_eq!(cs[2].token68.as_deref(), Some("YQ=="));
+    }
+
+    #[test]
+    fn bws_and_ows_and_empty_elements() {
+        let cs = parse_field(" , Payment id \t= \"a\" ,, realm=b ,").unwrap();
+        assert_eq!(params(&cs[0]), vec![("id", "a"), ("realm", "b")]);
+    }
+
+    #[test]
+    fn rejects_the_hostile_shapes() {
+        assert!(matches!(
+            parse_field(r#"Payment id="a", id="b""#),
+            Err(Error::DuplicateParam { .. })
+        ));
+        assert!(matches!(
+            parse_field(r#"Payment id="a"#),
+            Err(Error::UnterminatedQuote { .. })
+        ));
+        assert!(matches!(
+            parse_field(r#"Payment id="a" realm="b""#),
+            Err(Error::MissingComma { .. })
+        ));
+        assert!(matches!(
+            parse_field("Payment id=\"a\\\u{1}\""),
+            Err(Error::BadEscape { .. })
+        ));
+        assert!(matches!(
+            parse_field("Payment id=\"a\nb\""),
+            Err(Error::UnexpectedChar { .. })
+        ));
+    }
+
+    #[test]
+    fn escapes_are_unescaped() {
+        let cs = parse_field(r#"Payment description="say \"hi\" \\ o/""#).unwrap();
+        assert_eq!(cs[0].params[0].value, r#"say "hi" \ o/"#);
+    }
+}

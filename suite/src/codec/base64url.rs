@@ -1,0 +1,95 @@
+//! `base64url-nopad` (draft-httpauth-payment-00 §"ABNF Collected"; RFC 4648 §5).
+//!
+//! Decoding is strict and explains itself: padding, the standard alphabet and
+//! non-canonical trailing bits are each a distinct [`Base64Deviation`], so a
+//! report can say *how* an implementation was lenient.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::error::{Base64Deviation, Error, Result};
+
+/// Encodes bytes as base64url without padding.
+pub fn encode(bytes: impl AsRef<[u8]>) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Classifies why `text` is not `base64url-nopad`, or `None` if it is
+/// (including canonical trailing bits).
+pub fn deviation(text: &str) -> Option<Base64Deviation> {
+    if text.is_empty() {
+        return Some(Base64Deviation::Empty);
+    }
+    let body = text.trim_end_matches('=');
+    if body.bytes().any(|b| !is_url_char(b)) {
+        let standard = body
+            .bytes()
+            .all(|b| is_url_char(b) || b == b'+' || b == b'/');
+        return Some(if standard {
+            Base64Deviation::StandardAlphabet
+        } else {
+            Base64Deviation::InvalidCharacter
+        });
+    }
+    if body.len() != text.len() {
+        return Some(Base64Deviation::Padding);
+    }
+    if text.len() % 4 == 1 {
+        return Some(Base64Deviation::InvalidCharacter);
+    }
+    match URL_SAFE_NO_PAD.decode(text) {
+        Ok(_) => None,
+        Err(base64::DecodeError::InvalidLastSymbol(..)) => {
+            Some(Base64Deviation::NonCanonicalTrailingBits)
+        }
+        Err(_) => Some(Base64Deviation::InvalidCharacter),
+    }
+}
+
+/// Decodes strict `base64url-nopad`; `field` names the value in the error.
+pub fn decode(field: &'static str, text: &str) -> Result<Vec<u8>> {
+    if let Some(deviation) = deviation(text) {
+        return Err(Error::Base64 { field, deviation });
+    }
+    URL_SAFE_NO_PAD.decode(text).map_err(|_| Error::Base64 {
+        field,
+        deviation: Base64Deviation::InvalidCharacter,
+    })
+}
+
+/// Decodes strict `base64url-nopad` and requires UTF-8 text.
+pub fn decode_text(field: &'static str, text: &str) -> Result<String> {
+    String::from_utf8(decode(field, text)?).map_err(|_| Error::InvalidUtf8 { field })
+}
+
+fn is_url_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_each_deviation() {
+        assert_eq!(deviation("eyJhIjoxfQ"), None);
+        assert_eq!(deviation("eyJhIjoxfQ=="), Some(Base64Deviation::Padding));
+        assert_eq!(deviation("a+b/"), Some(Base64Deviation::StandardAlphabet));
+        assert_eq!(deviation("a+b/=="), Some(Base64Deviation::StandardAlphabet));
+        assert_eq!(deviation("ab!c"), Some(Base64Deviation::InvalidCharacter));
+        assert_eq!(deviation("abcde"), Some(Base64Deviation::InvalidCharacter));
+        assert_eq!(
+            deviation("QR"),
+            Some(Base64Deviation::NonCanonicalTrailingBits)
+        );
+        assert_eq!(deviation("QQ"), None);
+        assert_eq!(deviation(""), Some(Base64Deviation::Empty));
+    }
+
+    #[test]
+    fn decode_reports_the_field() {
+        let err = decode("request", "eyJhIjoxfQ==").unwrap_err();
+        assert_eq!(err.code(), "base64url-padding");
+        assert!(err.to_string().contains("request"));
+    }
+}

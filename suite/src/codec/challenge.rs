@@ -1,0 +1,350 @@
+//! The `WWW-Authenticate: Payment` challenge
+//! (draft-httpauth-payment-00 §"Challenge (WWW-Authenticate)").
+
+use serde_json::{Map, Value};
+
+use super::auth_params::{self, RawChallenge};
+use super::json::{EncodedJson, require_flat_string_map};
+use super::{content_digest, rfc3339};
+use crate::error::{Error, Result};
+
+/// A validated Payment challenge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Challenge {
+    pub id: String,
+    pub realm: String,
+    pub method: String,
+    pub intent: String,
+    pub request: EncodedJson,
+    pub expires: Option<String>,
+    pub digest: Option<String>,
+    pub description: Option<String>,
+    pub opaque: Option<EncodedJson>,
+    /// Parameters this draft does not define, in wire order. Clients must
+    /// ignore them (§"Optional Parameters"); they are kept so that a parsed
+    /// challenge formats back to the same parameters.
+    pub unknown_params: Vec<(String, String)>,
+}
+
+/// The parameters this draft defines, in the order [`Challenge::to_header`] writes them.
+pub const KNOWN_PARAMS: [&str; 9] = [
+    "id",
+    "realm",
+    "method",
+    "intent",
+    "request",
+    "expires",
+    "digest",
+    "description",
+    "opaque",
+];
+
+/// The outcome for each Payment challenge of a `WWW-Authenticate` field
+/// list, in order; challenges of other schemes are skipped.
+pub fn parse_all<S: AsRef<str>>(fields: &[S]) -> Result<Vec<Result<Challenge>>> {
+    let mut out = Vec::new();
+    for field in fields {
+        for raw in auth_params::parse_field(field.as_ref())? {
+            if raw.scheme.eq_ignore_ascii_case("payment") {
+                out.push(Challenge::from_raw(&raw));
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl Challenge {
+    /// Parses the first Payment challenge of one `WWW-Authenticate` field
+    /// value; other schemes before it are skipped.
+    pub fn parse(field: &str) -> Result<Self> {
+        let raws = auth_params::parse_field(field)?;
+        let raw = raws
+            .iter()
+            .find(|c| c.scheme.eq_ignore_ascii_case("payment"))
+            .ok_or_else(|| match raws.first() {
+                Some(other) => Error::NotPaymentScheme {
+                    found: other.scheme.clone(),
+                },
+                None => Error::NoPaymentChallenge,
+            })?;
+        Self::from_raw(raw)
+    }
+
+    /// Validates a Payment challenge's parameters.
+    pub fn from_raw(raw: &RawChallenge) -> Result<Self> {
+        if raw.token68.is_some() {
+            return Err(Error::MissingParam { name: "id" });
+        }
+        let get = |name: &str| {
+            raw.params
+                .iter()
+                .find(|p| p.name == name)
+                .map(|p| p.value.as_str())
+        };
+        let required = |name: &'static str| get(name).ok_or(Error::MissingParam { name });
+
+        // "its value MUST be non-empty after auth-param parsing and
+        // quoted-string unescaping" (§"Required Parameters").
+        let id = required("id")?;
+        if id.is_empty() {
+            return Err(Error::EmptyId);
+        }
+        let realm = required("realm")?;
+        let method = required("method")?;
+        validate_method(method)?;
+        let intent = required("intent")?;
+        validate_intent(intent)?;
+        let request = EncodedJson::decode_object("request", required("request")?)?;
+        let expires = get("expires");
+        if let Some(e) = expires {
+            rfc3339::parse("expires", e)?;
+        }
+        let digest = get("digest");
+        if let Some(d) = digest {
+            content_digest::parse(d)?;
+        }
+        let opaque = get("opaque").map(decode_opaque).transpose()?;
+        Ok(Self {
+            id: id.to_string(),
+            realm: realm.to_string(),
+            method: method.to_string(),
+            intent: intent.to_string(),
+            request,
+            expires: expires.map(str::to_string),
+            digest: digest.map(str::to_string),
+            description: get("description").map(str::to_string),
+            opaque,
+            unknown_params: raw
+                .params
+                .iter()
+                .filter(|p| !KNOWN_PARAMS.contains(&p.name.as_str()))
+                .map(|p| (p.name.clone(), p.value.clone()))
+                .collect(),
+        })
+    }
+
+    /// Formats the challenge as a `WWW-Authenticate` field value, every
+    /// value quoted (as in all of the draft's examples).
+    pub fn to_header(&self) -> Result<String> {
+        if self.id.is_empty() {
+            return Err(Error::Unformattable {
+                field: "id",
+                reason: "servers MUST NOT emit a Payment challenge with an empty id".into(),
+            });
+        }
+        validate_method(&self.method).map_err(|e| Error::Unformattable {
+            field: "method",
+            reason: e.to_string(),
+        })?;
+        validate_intent(&self.intent).map_err(|e| Error::Unformattable {
+            field: "intent",
+            reason: e.to_string(),
+        })?;
+        let mut params: Vec<(&str, &str)> = vec![
+            ("id", &self.id),
+            ("realm", &self.realm),
+            ("method", &self.method),
+            ("intent", &self.intent),
+            ("request", &self.request.wire),
+        ];
+        let optional = [
+            ("expires", self.expires.as_deref()),
+            ("digest", self.digest.as_deref()),
+            ("description", self.description.as_deref()),
+            ("opaque", self.opaque.as_ref().map(|o| o.wire.as_str())),
+        ];
+        params.extend(optional.into_iter().filter_map(|(n, v)| v.map(|v| (n, v))));
+        for (name, value) in &self.unknown_params {
+            if name.is_empty() || !name.bytes().all(auth_params::is_tchar) {
+                return Err(Error::Unformattable {
+                    field: "parameter name",
+                    reason: format!("{name:?} is not a token"),
+                });
+            }
+            params.push((name, value));
+        }
+        let mut out = String::from("Payment ");
+        for (i, (name, value)) in params.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(name);
+            out.push('=');
+            push_quoted(&mut out, name, value)?;
+        }
+        Ok(out)
+    }
+
+    /// The ABI object: `request` and `opaque` decoded, absent fields omitted.
+    pub fn to_abi(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("id".into(), self.id.clone().into());
+        m.insert("realm".into(), self.realm.clone().into());
+        m.insert("method".into(), self.method.clone().into());
+        m.insert("intent".into(), self.intent.clone().into());
+        m.insert("request".into(), self.request.value.clone());
+        insert_opt(&mut m, "expires", &self.expires);
+        insert_opt(&mut m, "digest", &self.digest);
+        insert_opt(&mut m, "description", &self.description);
+        if let Some(o) = &self.opaque {
+            m.insert("opaque".into(), o.value.clone());
+        }
+        Value::Object(m)
+    }
+
+    /// Builds a challenge from the ABI object, encoding `request` and
+    /// `opaque` canonically (JCS, then base64url-nopad).
+    pub fn from_abi(value: &Value) -> Result<Self> {
+        let map = value
+            .as_object()
+            .ok_or(Error::NotAnObject { field: "challenge" })?;
+        let s = |f: &str| super::json::required_str(map, f, "").map(str::to_string);
+        let o = |f: &str| super::json::optional_str(map, f, "").map(|v| v.map(str::to_string));
+        let request = map.get("request").ok_or(Error::MissingField {
+            field: "request".into(),
+        })?;
+        if !request.is_object() {
+            return Err(Error::WrongType {
+                field: "request".into(),
+                expected: "a JSON object",
+            });
+        }
+        let opaque = match map.get("opaque") {
+            None => None,
+            Some(v) => {
+                require_flat_string_map(v).map_err(|reason| Error::InvalidOpaque { reason })?;
+                Some(EncodedJson::canonical(v.clone()))
+            }
+        };
+        Ok(Self {
+            id: s("id")?,
+            realm: s("realm")?,
+            method: s("method")?,
+            intent: s("intent")?,
+            request: EncodedJson::canonical(request.clone()),
+            expires: o("expires")?,
+            digest: o("digest")?,
+            description: o("description")?,
+            opaque,
+            unknown_params: Vec::new(),
+        })
+    }
+}
+
+/// `payment-method-id = 1*LOWERALPHA` (§"Method Identifier Format").
+pub fn validate_method(method: &str) -> Result<()> {
+    if !method.is_empty() && method.bytes().all(|b| b.is_ascii_lowercase()) {
+        Ok(())
+    } else {
+        Err(Error::InvalidMethod {
+            value: method.to_string(),
+        })
+    }
+}
+
+/// `intent = 1*( ALPHA / DIGIT / "-" )` (§"Intent Identifiers").
+pub fn validate_intent(intent: &str) -> Result<()> {
+    if !intent.is_empty()
+        && intent
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        Ok(())
+    } else {
+        Err(Error::InvalidIntent {
+            value: intent.to_string(),
+        })
+    }
+}
+
+/// `opaque`: base64url-nopad of JCS of a flat string-to-string object.
+pub fn decode_opaque(wire: &str) -> Result<EncodedJson> {
+    let decoded = EncodedJson::decode_object("opaque", wire).map_err(|e| Error::InvalidOpaque {
+        reason: e.to_string(),
+    })?;
+    require_flat_string_map(&decoded.value).map_err(|reason| Error::InvalidOpaque { reason })?;
+    Ok(decoded)
+}
+
+fn insert_opt(m: &mut Map<String, Value>, key: &str, v: &Option<String>) {
+    if let Some(v) = v {
+        m.insert(key.into(), v.clone().into());
+    }
+}
+
+/// Writes a quoted-string, escaping `"` and `\`. Control characters have no
+/// representation in a field value (RFC 9110 §5.5), so they cannot be sent.
+fn push_quoted(out: &mut String, name: &str, value: &str) -> Result<()> {
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\t' => out.push(c),
+            c if c.is_ascii_control() => {
+                return Err(Error::Unformattable {
+                    field: "parameter value",
+                    reason: format!("{name} contains the control character {c:?}"),
+                });
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const REQ: &str = "eyJhbW91bnQiOiIxMDAwIn0"; // {"amount":"1000"}
+
+    #[test]
+    fn parses_and_formats_back() {
+        let h = format!(
+            r#"payment id="a\"b", realm=api, method="tempo", intent="charge", request="{REQ}", description="x, Payment id=1", foo="bar""#
+        );
+        let c = Challenge::parse(&h).unwrap();
+        assert_eq!(c.id, "a\"b");
+        assert_eq!(c.request.value, json!({"amount": "1000"}));
+        assert_eq!(c.unknown_params, vec![("foo".into(), "bar".into())]);
+        assert_eq!(Challenge::parse(&c.to_header().unwrap()).unwrap(), c);
+    }
+
+    #[test]
+    fn required_and_typed_params() {
+        let base = format!(r#"realm="r", method="tempo", intent="charge", request="{REQ}""#);
+        assert_eq!(
+            Challenge::parse(&format!("Payment {base}")).unwrap_err(),
+            Error::MissingParam { name: "id" }
+        );
+        assert_eq!(
+            Challenge::parse(&format!(r#"Payment id="", {base}"#)).unwrap_err(),
+            Error::EmptyId
+        );
+        let bad_method =
+            format!(r#"Payment id=x, realm=r, method=Tempo, intent=charge, request={REQ}"#);
+        assert!(matches!(
+            Challenge::parse(&bad_method),
+            Err(Error::InvalidMethod { .. })
+        ));
+        assert!(matches!(
+            Challenge::parse("Bearer realm=x"),
+            Err(Error::NotPaymentScheme { .. })
+        ));
+    }
+
+    #[test]
+    fn format_refuses_control_characters() {
+        let mut c = Challenge::parse(&format!(
+            r#"Payment id=x, realm=r, method=tempo, intent=charge, request={REQ}"#
+        ))
+        .unwrap();
+        c.description = Some("a\r\nb".into());
+        assert!(matches!(c.to_header(), Err(Error::Unformattable { .. })));
+    }
+}

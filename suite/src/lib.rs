@@ -1,0 +1,14 @@
+//! What MPP conformance means.
+//!
+//! - [`codec`]: the strict reference wire codec, cited section by section.
+//! - [`ops`]: the codec behind the cross-SDK adapter ABI operations.
+//! - [`catalogue`]: the requirement catalogue (data under `vectors/requirements`).
+//! - [`vectors`]: the vector file model and the judging of an adapter's answer.
+
+pub mod catalogue;
+pub mod codec;
+pub mod error;
+pub mod ops;
+pub mod vectors;
+
+pub use error::{AbiErrorType, Error, Result};

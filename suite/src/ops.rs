@@ -1,0 +1,330 @@
+//! The reference codec behind the cross-SDK adapter ABI.
+//!
+//! An adapter reads `{"schema":1,"op":OP,"input":…}` and answers
+//! `{"ok":true,"value":…}` or `{"ok":false,"error":{"type":T,"message":M}}`.
+//! The nine operations of the official suite keep its shapes and its
+//! one-error-type-per-operation rule; the others are mppconf extensions that
+//! other adapters may answer with `unsupported_operation`. The full table is
+//! in `vectors/README.md`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::codec::{
+    AcceptPayment, BindingSlots, Challenge, Credential, EncodedJson, ProblemDetails, Receipt,
+    base64url, challenge, content_digest, json as cjson, request_schema,
+};
+use crate::error::{AbiErrorType, Error};
+
+/// The ABI schema version this module speaks.
+pub const ABI_SCHEMA: u64 = 1;
+
+/// Every operation [`execute`] answers, official ones first.
+pub const OPERATIONS: [&str; 18] = [
+    "challenge.parse",
+    "challenge.format",
+    "credential.parse",
+    "credential.format",
+    "receipt.parse",
+    "receipt.format",
+    "base64url.encode",
+    "base64url.decode",
+    "challenge.id",
+    "challenges.parse",
+    "jcs.canonicalize",
+    "accept_payment.parse",
+    "accept_payment.select",
+    "content_digest.compute",
+    "content_digest.verify",
+    "problem.parse",
+    "request.validate",
+    "schema.version",
+];
+
+/// A request line of the adapter ABI.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AbiRequest {
+    pub schema: u64,
+    pub op: String,
+    pub input: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<Value>,
+}
+
+/// The error object of a failed ABI response. `code` is an mppconf
+/// extension (our finer error code); official adapters omit it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AbiError {
+    #[serde(rename = "type")]
+    pub error_type: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+}
+
+/// A response line of the adapter ABI.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AbiResponse {
+    Ok(Value),
+    Err(AbiError),
+}
+
+impl AbiResponse {
+    pub fn to_json(&self) -> Value {
+        match self {
+            AbiResponse::Ok(v) => json!({"ok": true, "value": v}),
+            AbiResponse::Err(e) => json!({"ok": false, "error": e}),
+        }
+    }
+
+    /// Reads a response, naming what is wrong with a malformed one.
+    pub fn from_json(v: &Value) -> Result<Self, String> {
+        let map = v.as_object().ok_or("response is not a JSON object")?;
+        match map.get("ok") {
+            Some(Value::Bool(true)) => Ok(AbiResponse::Ok(
+                map.get("value")
+                    .cloned()
+                    .ok_or("ok:true response without \"value\"")?,
+            )),
+            Some(Value::Bool(false)) => {
+                let e = map
+                    .get("error")
+                    .ok_or("ok:false response without \"error\"")?;
+                serde_json::from_value(e.clone())
+                    .map(AbiResponse::Err)
+                    .map_err(|e| format!("bad \"error\" object: {e}"))
+            }
+            _ => Err("response has no boolean \"ok\"".into()),
+        }
+    }
+}
+
+/// Answers one ABI request with the reference codec.
+pub fn answer(request: &AbiRequest) -> AbiResponse {
+    if request.schema != ABI_SCHEMA {
+        return AbiResponse::Err(AbiError {
+            error_type: AbiErrorType::Unknown.as_str().into(),
+            message: format!("unsupported ABI schema {}", request.schema),
+            code: Some("bad-input".into()),
+        });
+    }
+    match execute(&request.op, &request.input) {
+        Ok(v) => AbiResponse::Ok(v),
+        Err((t, e)) => AbiResponse::Err(AbiError {
+            error_type: t.as_str().into(),
+            message: e.to_string(),
+            code: Some(e.code()),
+        }),
+    }
+}
+
+/// Runs one operation, returning the value or the ABI error type with the
+/// codec error behind it.
+pub fn execute(op: &str, input: &Value) -> Result<Value, (AbiErrorType, Error)> {
+    use AbiErrorType as T;
+    let as_type = |t: AbiErrorType| move |e: Error| (t, e);
+    let bad_input = |reason: &str| {
+        (
+            T::Unknown,
+            Error::BadOpInput {
+                op: op.into(),
+                reason: reason.into(),
+            },
+        )
+    };
+    let text = |field: &str| {
+        input
+            .get(field)
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad_input(&format!("input needs a string \"{field}\"")))
+    };
+    match op {
+        "challenge.parse" => Challenge::parse(text("header")?)
+            .map(|c| c.to_abi())
+            .map_err(as_type(T::Parse)),
+        "challenges.parse" => {
+            let headers: Vec<&str> = input
+                .get("headers")
+                .and_then(Value::as_array)
+                .and_then(|a| a.iter().map(Value::as_str).collect())
+                .ok_or_else(|| bad_input("input needs \"headers\", an array of strings"))?;
+            let all = challenge::parse_all(&headers).map_err(as_type(T::Parse))?;
+            let items: Vec<Value> = all
+                .into_iter()
+                .map(|r| match r {
+                    Ok(c) => c.to_abi(),
+                    Err(e) => json!({"error": e.code()}),
+                })
+                .collect();
+            Ok(json!({ "challenges": items }))
+        }
+        "challenge.format" => Challenge::from_abi(input)
+            .and_then(|c| c.to_header())
+            .map(|h| json!({ "header": h }))
+            .map_err(format_error),
+        "credential.parse" => Credential::parse(text("header")?)
+            .map(|c| c.to_abi())
+            .map_err(as_type(T::Parse)),
+        "credential.format" => Credential::from_abi(input)
+            .map(|c| json!({ "header": c.to_header() }))
+            .map_err(format_error),
+        "receipt.parse" => Receipt::parse(text("header")?)
+            .map(|r| r.to_abi())
+            .map_err(as_type(T::Parse)),
+        "receipt.format" => Receipt::from_abi(input)
+            .map(|r| json!({ "header": r.to_header() }))
+            .map_err(format_error),
+        "base64url.encode" => Ok(json!({ "text": base64url::encode(text("text")?) })),
+        "base64url.decode" => base64url::decode_text("text", text("text")?)
+            .map(|t| json!({ "text": t }))
+            .map_err(as_type(T::Encoding)),
+        "jcs.canonicalize" => cjson::canonicalize_text(text("text")?)
+            .map(|t| json!({ "text": t }))
+            .map_err(as_type(T::Parse)),
+        "challenge.id" => challenge_id(input).map_err(as_type(T::Generation)),
+        "accept_payment.parse" => AcceptPayment::parse(text("header")?)
+            .map(|a| a.to_abi())
+            .map_err(as_type(T::Parse)),
+        "accept_payment.select" => accept_select(input).map_err(|e| bad_input(&e)),
+        "content_digest.compute" => Ok(json!({
+            "digest": content_digest::compute_sha256(text("body")?.as_bytes())
+        })),
+        "content_digest.verify" => {
+            content_digest::verify(text("digest")?, text("body")?.as_bytes())
+                .map(|m| json!({ "match": m }))
+                .map_err(|e| (e.abi_type(), e))
+        }
+        "problem.parse" => ProblemDetails::parse(text("body")?)
+            .map(|p| p.to_abi())
+            .map_err(as_type(T::Parse)),
+        "request.validate" => {
+            let request = input
+                .get("request")
+                .ok_or_else(|| bad_input("input needs \"request\""))?;
+            request_schema::validate(text("method")?, text("intent")?, request)
+                .map(|w| json!({ "warnings": w.iter().map(|w| w.requirement).collect::<Vec<_>>() }))
+                .map_err(as_type(T::Verification))
+        }
+        "schema.version" => Ok(json!({ "schema": ABI_SCHEMA, "operations": OPERATIONS })),
+        _ => Err((
+            T::UnsupportedOperation,
+            Error::UnsupportedOperation { op: op.into() },
+        )),
+    }
+}
+
+/// Any failure to build the wire form from a given object is a format error.
+fn format_error(e: Error) -> (AbiErrorType, Error) {
+    (AbiErrorType::Format, e)
+}
+
+fn challenge_id(input: &Value) -> Result<Value, Error> {
+    let map = input
+        .as_object()
+        .ok_or(Error::NotAnObject { field: "input" })?;
+    let s = |f: &str| cjson::required_str(map, f, "");
+    let o = |f: &str| cjson::optional_str(map, f, "");
+    // The official vectors name the key `secretKey`; the issue text `secret`.
+    let secret = o("secret")?
+        .or(o("secretKey")?)
+        .ok_or(Error::MissingField {
+            field: "secret".into(),
+        })?;
+    let request = match map.get("request") {
+        Some(v @ Value::Object(_)) => EncodedJson::canonical(v.clone()),
+        _ => {
+            return Err(Error::WrongType {
+                field: "request".into(),
+                expected: "a JSON object",
+            });
+        }
+    };
+    // Slot 6 is base64url(JCS(opaque)); an already-encoded opaque string is
+    // taken as wire text only if it is such an encoding.
+    let opaque = match map.get("opaque") {
+        None => None,
+        Some(Value::String(wire)) => Some(challenge::decode_opaque(wire)?),
+        Some(v) => {
+            cjson::require_flat_string_map(v).map_err(|reason| Error::InvalidOpaque { reason })?;
+            Some(EncodedJson::canonical(v.clone()))
+        }
+    };
+    let slots = BindingSlots {
+        realm: s("realm")?,
+        method: s("method")?,
+        intent: s("intent")?,
+        request_wire: &request.wire,
+        expires: o("expires")?,
+        digest: o("digest")?,
+        opaque_wire: opaque.as_ref().map(|o| o.wire.as_str()),
+    };
+    Ok(json!({ "id": slots.challenge_id(secret.as_bytes()) }))
+}
+
+fn accept_select(input: &Value) -> Result<Value, String> {
+    let offers: Vec<(&str, &str)> = input
+        .get("offers")
+        .and_then(Value::as_array)
+        .and_then(|a| {
+            a.iter()
+                .map(|o| Some((o.get("method")?.as_str()?, o.get("intent")?.as_str()?)))
+                .collect()
+        })
+        .ok_or("input needs \"offers\", an array of {method, intent}")?;
+    // A malformed header MAY be ignored: it then counts as absent.
+    let accept = match input.get("header") {
+        Some(Value::String(h)) => AcceptPayment::parse(h).ok(),
+        Some(Value::Null) | None => None,
+        Some(_) => return Err("\"header\" must be a string or null".into()),
+    };
+    Ok(json!({ "order": AcceptPayment::select(accept.as_ref(), &offers) }))
+}
+
+/// Drops `null` members of an ABI object; the official ABI omits absent
+/// optional fields but allows `source: null`, so both read alike.
+pub fn without_nulls(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<Map<_, _>>(),
+        ),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_carry_the_operations_type() {
+        let r = answer(&AbiRequest {
+            schema: 1,
+            op: "challenge.parse".into(),
+            input: json!({"header": "Bearer x"}),
+            context: None,
+        });
+        let AbiResponse::Err(e) = r else {
+            panic!("{r:?}")
+        };
+        assert_eq!(e.error_type, "parse_error");
+        assert_eq!(e.code.as_deref(), Some("not-payment-scheme"));
+        let r = execute("base64url.decode", &json!({"text": "_w"})).unwrap_err();
+        assert_eq!(r.0, AbiErrorType::Encoding);
+        let r = execute("nope", &json!({})).unwrap_err();
+        assert_eq!(r.0, AbiErrorType::UnsupportedOperation);
+    }
+
+    #[test]
+    fn every_listed_operation_is_answered() {
+        for op in OPERATIONS {
+            let r = execute(op, &json!({}));
+            assert!(
+                !matches!(r, Err((AbiErrorType::UnsupportedOperation, _))),
+                "{op}"
+            );
+        }
+    }
+}
