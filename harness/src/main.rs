@@ -1,1 +1,311 @@
-fn main() {}
+//! `mppconf`: the command line. Thin by design: each command parses its
+//! arguments and calls into `harness` modules and the `suite` crate.
+//!
+//! Exit codes: 0 conformant, 1 non-conformant, 2 usage error (bad
+//! arguments or a broken input file), 3 harness error (an adapter could not
+//! be run, a case could not be decided), 4 stale expectations (a listed
+//! known failure now passes).
+
+mod adapter;
+mod error;
+mod official;
+mod runner;
+mod schema;
+mod serve_adapter;
+mod vector_files;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use mppconf_suite::vectors::{Executor, Reference, Verdict};
+
+use crate::adapter::{AdapterClient, Manifest};
+use crate::error::Error;
+use crate::runner::SourcedCase;
+
+const EXIT_FAIL: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+const EXIT_HARNESS: u8 = 3;
+
+#[derive(Parser)]
+#[command(
+    name = "mppconf",
+    version,
+    about = "Conformance suite and fuzzer for the Machine Payments Protocol (HTTP 402 Payment)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Library-level test vectors: validate the data, run it against adapters.
+    Vectors {
+        #[command(subcommand)]
+        command: VectorsCommand,
+    },
+    /// The reference codec behind the adapter ABI on stdin/stdout: one
+    /// response line per JSON request (one-shot and persistent alike).
+    Adapter,
+}
+
+#[derive(Subcommand)]
+enum VectorsCommand {
+    /// Check vector files and the requirement catalogue: schema, ids,
+    /// flags, spec quotes, and agreement with the reference codec.
+    Validate {
+        /// Vector files to check (default: all under the vectors folder).
+        files: Vec<PathBuf>,
+        /// The vectors folder (default: ./vectors).
+        #[arg(long)]
+        vectors: Option<PathBuf>,
+    },
+    /// Run vectors against an adapter and print a per-case verdict summary.
+    Run {
+        /// `builtin` (the reference codec, in process), a path to an
+        /// adapter.json or its folder, or an adapter name under --adapters.
+        #[arg(long)]
+        adapter: String,
+        /// Folder whose */adapter.json manifests are looked up by name.
+        #[arg(long, default_value = "adapters")]
+        adapters: PathBuf,
+        /// Only cases whose id contains one of these substrings.
+        #[arg(long)]
+        filter: Vec<String>,
+        /// Run vector files in the official cross-SDK format from this folder
+        /// instead of ours.
+        #[arg(long)]
+        official: Option<PathBuf>,
+        /// Known failures: {"format": "mppconf-expectations/1", "cases": {id: reason}}.
+        /// With --official, defaults to vectors/official-disagreements.json.
+        #[arg(long)]
+        expect: Option<PathBuf>,
+        /// Write the JSON results here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The vectors folder (default: ./vectors).
+        #[arg(long)]
+        vectors: Option<PathBuf>,
+        /// Print every case, not only the ones that did not pass.
+        #[arg(long)]
+        verbose: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Adapter => serve_adapter::serve().map(|()| 0),
+        Command::Vectors { command } => match command {
+            VectorsCommand::Validate { files, vectors } => validate(&files, vectors.as_deref()),
+            VectorsCommand::Run {
+                adapter,
+                adapters,
+                filter,
+                official,
+                expect,
+                out,
+                vectors,
+                verbose,
+            } => run(RunArgs {
+                adapter,
+                adapters,
+                filter,
+                official,
+                expect,
+                out,
+                vectors,
+                verbose,
+            }),
+        },
+    };
+    match outcome {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("mppconf: {e}");
+            ExitCode::from(match e {
+                Error::Adapter { .. } => EXIT_HARNESS,
+                Error::Io { .. }
+                | Error::Json { .. }
+                | Error::Manifest { .. }
+                | Error::Usage(_) => EXIT_USAGE,
+            })
+        }
+    }
+}
+
+fn validate(files: &[PathBuf], vectors: Option<&Path>) -> error::Result<u8> {
+    let dir = vector_files::vectors_dir(vectors);
+    let (catalogue, mut problems) = vector_files::lint_catalogue(&dir)?;
+    let paths = if files.is_empty() {
+        vector_files::discover(&dir)?
+    } else {
+        files.to_vec()
+    };
+    let mut loaded = Vec::new();
+    for path in &paths {
+        match vector_files::load(path)? {
+            Ok(file) => loaded.push(file),
+            Err(p) => problems.extend(p),
+        }
+    }
+    problems.extend(vector_files::lint_vectors(&loaded, &catalogue));
+    for p in &problems {
+        println!("{p}");
+    }
+    let cases: usize = loaded.iter().map(|f| f.file.cases.len()).sum();
+    let requirements = catalogue.requirements().count();
+    println!(
+        "{} vector files, {cases} cases, {requirements} requirements: {} problem{}",
+        paths.len(),
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" }
+    );
+    Ok(if problems.is_empty() { 0 } else { EXIT_FAIL })
+}
+
+struct RunArgs {
+    adapter: String,
+    adapters: PathBuf,
+    filter: Vec<String>,
+    official: Option<PathBuf>,
+    expect: Option<PathBuf>,
+    out: Option<PathBuf>,
+    vectors: Option<PathBuf>,
+    verbose: bool,
+}
+
+fn run(args: RunArgs) -> error::Result<u8> {
+    let dir = vector_files::vectors_dir(args.vectors.as_deref());
+    let (cases, inputs) = match &args.official {
+        Some(official) => {
+            let cases = official::load_dir(official)?;
+            let inputs = cases
+                .iter()
+                .map(|c| c.file.clone())
+                .collect::<std::collections::BTreeSet<_>>();
+            (cases, inputs.into_iter().collect::<Vec<_>>())
+        }
+        None => {
+            let paths = vector_files::discover(&dir)?;
+            let mut cases = Vec::new();
+            for path in &paths {
+                let file = vector_files::load(path)?.map_err(|problems| {
+                    let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+                    Error::Usage(format!(
+                        "{} is not a valid vector file (run `mppconf vectors validate`):\n{}",
+                        path.display(),
+                        list.join("\n")
+                    ))
+                })?;
+                cases.extend(file.file.cases.into_iter().map(|case| SourcedCase {
+                    file: path.clone(),
+                    case,
+                    skip: None,
+                }));
+            }
+            (cases, paths)
+        }
+    };
+    let cases: Vec<SourcedCase> = cases
+        .into_iter()
+        .filter(|c| {
+            args.filter.is_empty() || args.filter.iter().any(|f| c.case.id.contains(f.as_str()))
+        })
+        .collect();
+    if cases.is_empty() {
+        return Err(Error::Usage("no case matches the given --filter".into()));
+    }
+    let expect_path = args.expect.clone().or_else(|| {
+        args.official
+            .as_ref()
+            .map(|_| dir.join("official-disagreements.json"))
+            .filter(|p| p.is_file())
+    });
+    let expectations = match &expect_path {
+        Some(p) => runner::load_expectations(p)?,
+        None => Default::default(),
+    };
+
+    let (name, mut exec): (String, Box<dyn Executor>) = if args.adapter == "builtin" {
+        ("builtin".into(), Box::new(Reference))
+    } else {
+        let manifest = resolve_adapter(&args.adapter, &args.adapters)?;
+        manifest.build()?;
+        let name = format!(
+            "{} ({}, {:?})",
+            manifest.name,
+            manifest.language,
+            manifest.mode()
+        );
+        (name, Box::new(AdapterClient::new(manifest)))
+    };
+
+    let start = Instant::now();
+    let verbose = args.verbose;
+    let results = runner::run(&cases, exec.as_mut(), &expectations, |r| {
+        if verbose
+            || !matches!(
+                r.verdict,
+                Verdict::Pass | Verdict::Lenient | Verdict::Skip | Verdict::Xfail
+            )
+        {
+            println!("{:<7} {}  ({})", r.verdict.as_str(), r.id, r.file);
+            for line in r.detail.lines() {
+                println!("        {line}");
+            }
+        }
+    });
+    let seconds = start.elapsed().as_secs_f64();
+    let counts = runner::summary(&results);
+    let n = |v| counts.get(&v).copied().unwrap_or(0);
+    println!(
+        "adapter {name}: {} cases in {seconds:.2}s ({:.0} cases/s)",
+        results.len(),
+        results.len() as f64 / seconds.max(1e-9)
+    );
+    println!(
+        "{} passed, {} failed, {} lenient, {} skipped, {} errors, {} xfail, {} stale",
+        n(Verdict::Pass),
+        n(Verdict::Fail),
+        n(Verdict::Lenient),
+        n(Verdict::Skip),
+        n(Verdict::Error),
+        n(Verdict::Xfail),
+        n(Verdict::Stale),
+    );
+    if let Some(out) = &args.out {
+        let doc =
+            runner::result_document(&name, &runner::digest_files(&inputs)?, &results, seconds);
+        let text = serde_json::to_string_pretty(&doc).expect("results serialize");
+        std::fs::write(out, text + "\n").map_err(|e| Error::io(out, e))?;
+        println!("results written to {}", out.display());
+    }
+    Ok(runner::exit_code(&results) as u8)
+}
+
+/// `--adapter` as a manifest path, a folder holding adapter.json, or a name.
+fn resolve_adapter(given: &str, adapters_dir: &Path) -> error::Result<Manifest> {
+    let path = Path::new(given);
+    if path.is_file() {
+        return Manifest::load(path);
+    }
+    if path.join("adapter.json").is_file() {
+        return Manifest::load(&path.join("adapter.json"));
+    }
+    if adapters_dir.is_dir() {
+        if let Some(m) = Manifest::discover(adapters_dir)?
+            .into_iter()
+            .find(|m| m.name == given)
+        {
+            return Ok(m);
+        }
+    }
+    Err(Error::Usage(format!(
+        "--adapter {given}: not `builtin`, not an adapter.json or a folder holding one, and no adapter of that name under {}",
+        adapters_dir.display()
+    )))
+}

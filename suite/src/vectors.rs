@@ -89,6 +89,11 @@ pub enum Verdict {
     /// The harness could not decide (the adapter crashed or answered
     /// outside the ABI); never counted as a pass.
     Error,
+    /// A failure listed, with its reason, in the expectations file the run
+    /// was given (a baseline of known failures).
+    Xfail,
+    /// Listed as a known failure but now passing: the list is out of date.
+    Stale,
 }
 
 impl Verdict {
@@ -99,6 +104,8 @@ impl Verdict {
             Verdict::Lenient => "lenient",
             Verdict::Skip => "skip",
             Verdict::Error => "error",
+            Verdict::Xfail => "xfail",
+            Verdict::Stale => "stale",
         }
     }
 }

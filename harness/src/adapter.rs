@@ -1,0 +1,302 @@
+//! Adapters: the processes that put an implementation behind the
+//! cross-SDK ABI (see `vectors/README.md`).
+//!
+//! A manifest (`adapter.json`, schema `harness/schema/adapter.schema.json`)
+//! says how to build and start one. In `one-shot` mode, the official
+//! suite's, every call starts a process; in `persistent` mode one process
+//! answers one request per line, which is what makes a vector run fast.
+//! Every call is bounded by a timeout, and a crashed, silent or babbling
+//! adapter is a transport error (verdict `error`), never a pass.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::thread;
+use std::time::Duration;
+
+use mppconf_suite::ops::{AbiError, AbiRequest, AbiResponse};
+use mppconf_suite::vectors::Executor;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::schema::Schema;
+
+const DEFAULT_TIMEOUT_MS: u64 = 30_000;
+
+/// How an adapter process talks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    OneShot,
+    Persistent,
+}
+
+/// A parsed, schema-checked `adapter.json`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Manifest {
+    pub name: String,
+    pub language: String,
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub build: Option<Vec<String>>,
+    #[serde(default)]
+    pub cwd: Option<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    pub capabilities: Vec<String>,
+    #[serde(default)]
+    pub mode: Option<Mode>,
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// The folder `cwd` is relative to.
+    #[serde(skip)]
+    pub dir: PathBuf,
+}
+
+impl Manifest {
+    /// Reads a manifest file, naming the field at fault on error.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let value: Value = serde_json::from_str(&text).map_err(|e| Error::Json {
+            path: path.into(),
+            reason: e.to_string(),
+        })?;
+        if let Some((at, message)) = Schema::AdapterManifest
+            .violations(&value)
+            .into_iter()
+            .next()
+        {
+            return Err(Error::Manifest {
+                path: path.into(),
+                field: at,
+                reason: format!("{message} (see harness/schema/adapter.schema.json)"),
+            });
+        }
+        let mut manifest: Manifest =
+            serde_json::from_value(value).map_err(|e| Error::Manifest {
+                path: path.into(),
+                field: "/".into(),
+                reason: e.to_string(),
+            })?;
+        manifest.dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        Ok(manifest)
+    }
+
+    /// Finds `*/adapter.json` below a folder, sorted by adapter name.
+    pub fn discover(dir: &Path) -> Result<Vec<Self>> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+            let path = entry
+                .map_err(|e| Error::io(dir, e))?
+                .path()
+                .join("adapter.json");
+            if path.is_file() {
+                found.push(Self::load(&path)?);
+            }
+        }
+        found.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(found)
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode.unwrap_or(Mode::OneShot)
+    }
+
+    fn workdir(&self) -> PathBuf {
+        self.dir.join(self.cwd.as_deref().unwrap_or("."))
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS))
+    }
+
+    fn command(&self, argv: &[String]) -> Command {
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..])
+            .current_dir(self.workdir())
+            .envs(&self.env);
+        cmd
+    }
+
+    fn fail(&self, reason: impl Into<String>) -> Error {
+        Error::Adapter {
+            adapter: self.name.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Runs the `build` command, if any.
+    pub fn build(&self) -> Result<()> {
+        let Some(build) = &self.build else {
+            return Ok(());
+        };
+        let status = self
+            .command(build)
+            .stdin(Stdio::null())
+            .status()
+            .map_err(|e| self.fail(format!("cannot run build {build:?}: {e}")))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(self.fail(format!("build {build:?} failed with {status}")))
+        }
+    }
+}
+
+/// A running adapter: calls go through [`Executor::call`].
+pub struct AdapterClient {
+    manifest: Manifest,
+    session: Option<Session>,
+}
+
+/// The one long-lived process of a persistent adapter.
+struct Session {
+    child: Child,
+    stdin: ChildStdin,
+    lines: Receiver<std::io::Result<String>>,
+}
+
+impl AdapterClient {
+    pub fn new(manifest: Manifest) -> Self {
+        Self {
+            manifest,
+            session: None,
+        }
+    }
+
+    fn spawn(&self) -> std::result::Result<Child, String> {
+        self.manifest
+            .command(&self.manifest.command)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot start {:?}: {e}", self.manifest.command))
+    }
+
+    fn one_shot(&self, request: &str) -> std::result::Result<String, String> {
+        let mut child = self.spawn()?;
+        let mut stdin = child.stdin.take().ok_or("no stdin")?;
+        let mut stdout = child.stdout.take().ok_or("no stdout")?;
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut out = String::new();
+            let r = stdout.read_to_string(&mut out).map(|_| out);
+            let _ = tx.send(r);
+        });
+        // An adapter that exits without reading its input closes the pipe;
+        // the missing response is the error worth reporting.
+        let _ = stdin.write_all(request.as_bytes());
+        drop(stdin);
+        let out = match rx.recv_timeout(self.manifest.timeout()) {
+            Ok(r) => r.map_err(|e| format!("reading stdout: {e}")),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("no answer within {:?}", self.manifest.timeout()));
+            }
+        };
+        let status = child.wait().map_err(|e| e.to_string())?;
+        if !status.success() {
+            return Err(format!("adapter exited with {status}"));
+        }
+        out
+    }
+
+    fn session(&mut self) -> std::result::Result<&mut Session, String> {
+        if self.session.is_none() {
+            let mut child = self.spawn()?;
+            let stdin = child.stdin.take().ok_or("no stdin")?;
+            let stdout = child.stdout.take().ok_or("no stdout")?;
+            let (tx, lines) = mpsc::channel();
+            thread::spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            self.session = Some(Session {
+                child,
+                stdin,
+                lines,
+            });
+        }
+        Ok(self.session.as_mut().expect("just set"))
+    }
+
+    fn persistent(&mut self, request: &str) -> std::result::Result<String, String> {
+        let timeout = self.manifest.timeout();
+        let session = self.session()?;
+        let sent = session
+            .stdin
+            .write_all(request.as_bytes())
+            .and_then(|_| session.stdin.write_all(b"\n"))
+            .and_then(|_| session.stdin.flush());
+        let answer = match sent {
+            Err(e) => Err(format!("writing request: {e}")),
+            Ok(()) => match session.lines.recv_timeout(timeout) {
+                Ok(Ok(line)) => Ok(line),
+                Ok(Err(e)) => Err(format!("reading response: {e}")),
+                Err(RecvTimeoutError::Timeout) => Err(format!("no answer within {timeout:?}")),
+                Err(RecvTimeoutError::Disconnected) => Err("adapter closed its output".into()),
+            },
+        };
+        // After any transport failure the stream may be out of step: start
+        // afresh on the next call.
+        if answer.is_err() {
+            self.close();
+        }
+        answer
+    }
+
+    /// Ends a persistent session: stdin is closed, then the process is
+    /// given a moment to exit before it is killed.
+    pub fn close(&mut self) {
+        if let Some(mut s) = self.session.take() {
+            drop(s.stdin);
+            for _ in 0..50 {
+                if matches!(s.child.try_wait(), Ok(Some(_))) {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(10));
+            }
+            let _ = s.child.kill();
+            let _ = s.child.wait();
+        }
+    }
+}
+
+impl Drop for AdapterClient {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl Executor for AdapterClient {
+    fn call(&mut self, request: &AbiRequest) -> std::result::Result<AbiResponse, String> {
+        if !self.manifest.capabilities.iter().any(|c| c == &request.op) {
+            return Ok(AbiResponse::Err(AbiError {
+                error_type: "unsupported_operation".into(),
+                message: format!("{} is not among the manifest's capabilities", request.op),
+                code: None,
+            }));
+        }
+        let line = serde_json::to_string(request).map_err(|e| e.to_string())?;
+        let raw = match self.manifest.mode() {
+            Mode::OneShot => self.one_shot(&line)?,
+            Mode::Persistent => self.persistent(&line)?,
+        };
+        let value: Value = serde_json::from_str(raw.trim())
+            .map_err(|e| format!("answer is not JSON ({e}): {:?}", truncate(&raw)))?;
+        AbiResponse::from_json(&value).map_err(|e| format!("{e}: {:?}", truncate(&raw)))
+    }
+}
+
+fn truncate(s: &str) -> &str {
+    let end = s.char_indices().nth(200).map_or(s.len(), |(i, _)| i);
+    &s[..end]
+}

@@ -1,0 +1,177 @@
+//! Runs vector cases through an executor and collects the results, the
+//! summary and the JSON result file (`reports/schema/vector-results.schema.json`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use mppconf_suite::vectors::{self, Case, Executor, Verdict};
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// A case with the file it came from.
+#[derive(Debug, Clone)]
+pub struct SourcedCase {
+    pub file: PathBuf,
+    pub case: Case,
+    /// Why the case was not run at all (e.g. an official operation outside
+    /// the pinned drafts); such a case is reported as `skip`.
+    pub skip: Option<String>,
+}
+
+/// The outcome of one case.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseResult {
+    pub id: String,
+    pub file: String,
+    pub op: String,
+    pub requirements: Vec<String>,
+    pub flags: Vec<String>,
+    pub expectation: String,
+    pub verdict: Verdict,
+    pub detail: String,
+    pub micros: u128,
+}
+
+/// Known failures: case id → reason (the official-vector disagreements,
+/// and later per-implementation baselines).
+pub type Expectations = BTreeMap<String, String>;
+
+/// Reads an expectations file: `{"format": "mppconf-expectations/1", "cases": {id: reason}}`.
+pub fn load_expectations(path: &Path) -> Result<Expectations> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let v: Value = serde_json::from_str(&text).map_err(|e| Error::Json {
+        path: path.into(),
+        reason: e.to_string(),
+    })?;
+    let bad = |field: &str, reason: &str| Error::Manifest {
+        path: path.into(),
+        field: field.into(),
+        reason: reason.into(),
+    };
+    if v["format"] != "mppconf-expectations/1" {
+        return Err(bad("format", "must be \"mppconf-expectations/1\""));
+    }
+    let cases = v["cases"]
+        .as_object()
+        .ok_or_else(|| bad("cases", "must be an object of case id → reason"))?;
+    cases
+        .iter()
+        .map(|(id, reason)| match reason.as_str() {
+            Some(r) if !r.trim().is_empty() => Ok((id.clone(), r.to_string())),
+            _ => Err(bad(
+                &format!("cases.{id}"),
+                "the reason must be a non-empty string",
+            )),
+        })
+        .collect()
+}
+
+/// Runs every case in order; `progress` sees each result as it lands.
+pub fn run(
+    cases: &[SourcedCase],
+    exec: &mut dyn Executor,
+    expectations: &Expectations,
+    mut progress: impl FnMut(&CaseResult),
+) -> Vec<CaseResult> {
+    let mut results = Vec::with_capacity(cases.len());
+    for sc in cases {
+        let start = Instant::now();
+        let judgement = match &sc.skip {
+            Some(reason) => vectors::Judgement {
+                verdict: Verdict::Skip,
+                detail: reason.clone(),
+            },
+            None => vectors::judge(&sc.case, exec),
+        };
+        let micros = start.elapsed().as_micros();
+        let (verdict, detail) = match (judgement.verdict, expectations.get(&sc.case.id)) {
+            (Verdict::Fail, Some(reason)) => (
+                Verdict::Xfail,
+                format!("known: {reason}\n{}", judgement.detail),
+            ),
+            (Verdict::Pass | Verdict::Lenient, Some(reason)) => (
+                Verdict::Stale,
+                format!(
+                    "listed as a known failure ({reason}) but now {}",
+                    judgement.verdict.as_str()
+                ),
+            ),
+            (v, _) => (v, judgement.detail),
+        };
+        let result = CaseResult {
+            id: sc.case.id.clone(),
+            file: sc.file.display().to_string(),
+            op: sc.case.op.clone(),
+            requirements: sc.case.requirements.clone(),
+            flags: sc.case.flags.clone(),
+            expectation: format!("{:?}", sc.case.result).to_lowercase(),
+            verdict,
+            detail,
+            micros,
+        };
+        progress(&result);
+        results.push(result);
+    }
+    results
+}
+
+/// Counts per verdict.
+pub fn summary(results: &[CaseResult]) -> BTreeMap<Verdict, usize> {
+    let mut counts = BTreeMap::new();
+    for r in results {
+        *counts.entry(r.verdict).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// The process exit code of a run: 0 conformant, 1 a case failed, 3 the
+/// harness could not decide a case, 4 a known failure now passes.
+pub fn exit_code(results: &[CaseResult]) -> i32 {
+    let has = |v| results.iter().any(|r| r.verdict == v);
+    if has(Verdict::Fail) {
+        1
+    } else if has(Verdict::Error) {
+        3
+    } else if has(Verdict::Stale) {
+        4
+    } else {
+        0
+    }
+}
+
+/// A digest of the vector files a run read, so a result names its inputs.
+pub fn digest_files(paths: &[PathBuf]) -> Result<String> {
+    let mut h = Sha256::new();
+    for p in paths {
+        h.update(p.display().to_string().as_bytes());
+        h.update(std::fs::read(p).map_err(|e| Error::io(p, e))?);
+    }
+    Ok(format!("sha256:{:x}", h.finalize()))
+}
+
+/// The JSON result document of a run.
+pub fn result_document(
+    adapter: &str,
+    vectors_digest: &str,
+    results: &[CaseResult],
+    seconds: f64,
+) -> Value {
+    let counts: BTreeMap<&str, usize> = summary(results)
+        .into_iter()
+        .map(|(v, n)| (v.as_str(), n))
+        .collect();
+    json!({
+        "format": "mppconf-vector-results/1",
+        "tool": { "name": "mppconf", "version": env!("CARGO_PKG_VERSION") },
+        "spec_snapshot": "tempoxyz/mpp-specs@f9506cd3472d10f31b4a6c790b3fe6b0ff377f96",
+        "adapter": adapter,
+        "vectors_digest": vectors_digest,
+        "seconds": seconds,
+        "summary": counts,
+        "cases": results,
+    })
+}

@@ -1,0 +1,313 @@
+//! Finding, loading and linting the data under `vectors/`.
+//!
+//! `mppconf vectors validate` lands here: the JSON Schemas first, then what
+//! a schema cannot see (requirement ids that do not exist, case ids used
+//! twice, flags not defined or never used, quotes missing from the spec
+//! text, and cases the reference codec contradicts). Every problem names
+//! the file, the case and the field.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use mppconf_suite::catalogue::Catalogue;
+use mppconf_suite::ops;
+use mppconf_suite::vectors::{self, Case, Expectation, Reference, VectorFile, Verdict};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::schema::Schema;
+
+/// Folders of `vectors/` that hold no vector files.
+const NOT_VECTOR_DIRS: [&str; 3] = ["schema", "requirements", "specs"];
+
+/// One thing wrong with a data file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: PathBuf,
+    pub case: Option<String>,
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(case) = &self.case {
+            write!(f, ": case {case}")?;
+        }
+        write!(f, ": field `{}`: {}", self.field, self.message)
+    }
+}
+
+/// The `vectors/` folder: `--vectors DIR`, else `MPPCONF_VECTORS`, else
+/// `./vectors`, else the folder this binary was built from.
+pub fn vectors_dir(given: Option<&Path>) -> PathBuf {
+    if let Some(dir) = given {
+        return dir.to_path_buf();
+    }
+    if let Some(dir) = std::env::var_os("MPPCONF_VECTORS") {
+        return PathBuf::from(dir);
+    }
+    let here = PathBuf::from("vectors");
+    if here.join("requirements").is_dir() {
+        return here;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../vectors")
+}
+
+/// Every vector file below `dir`, sorted.
+pub fn discover(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let path = entry.map_err(|e| Error::io(dir, e))?.path();
+        let skip = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| NOT_VECTOR_DIRS.contains(&n));
+        if path.is_dir() && !skip {
+            for file in std::fs::read_dir(&path).map_err(|e| Error::io(&path, e))? {
+                let file = file.map_err(|e| Error::io(&path, e))?.path();
+                if file.extension().is_some_and(|x| x == "json") {
+                    out.push(file);
+                }
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// A vector file that passed its schema.
+pub struct LoadedFile {
+    pub path: PathBuf,
+    pub file: VectorFile,
+}
+
+/// Reads and schema-checks one vector file. Schema problems are returned
+/// rather than raised, so that one run reports all of them.
+pub fn load(path: &Path) -> Result<std::result::Result<LoadedFile, Vec<Problem>>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let problem = |case: Option<String>, field: String, message: String| Problem {
+        file: path.into(),
+        case,
+        field,
+        message,
+    };
+    let value: Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => {
+            return Ok(Err(vec![problem(
+                None,
+                "/".into(),
+                format!("not JSON: {e}"),
+            )]));
+        }
+    };
+    let violations = Schema::Vectors.violations(&value);
+    if !violations.is_empty() {
+        return Ok(Err(violations
+            .into_iter()
+            .map(|(at, message)| problem(case_id_at(&value, &at), at, message))
+            .collect()));
+    }
+    match serde_json::from_value::<VectorFile>(value) {
+        Ok(file) => Ok(Ok(LoadedFile {
+            path: path.into(),
+            file,
+        })),
+        Err(e) => Ok(Err(vec![problem(None, "/".into(), e.to_string())])),
+    }
+}
+
+/// The id of the case a JSON pointer like `/cases/3/op` points into.
+fn case_id_at(value: &Value, pointer: &str) -> Option<String> {
+    let index: usize = pointer
+        .strip_prefix("/cases/")?
+        .split('/')
+        .next()?
+        .parse()
+        .ok()?;
+    let case = &value["cases"][index];
+    Some(
+        case["id"]
+            .as_str()
+            .map_or_else(|| format!("#{index}"), str::to_string),
+    )
+}
+
+/// Lints the requirement catalogue: schema, then unique ids and quotes.
+pub fn lint_catalogue(dir: &Path) -> Result<(Catalogue, Vec<Problem>)> {
+    let mut problems = Vec::new();
+    let req_dir = dir.join("requirements");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&req_dir)
+        .map_err(|e| Error::io(&req_dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    paths.sort();
+    for path in &paths {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        match serde_json::from_str::<Value>(&text) {
+            Err(e) => problems.push(Problem {
+                file: path.clone(),
+                case: None,
+                field: "/".into(),
+                message: format!("not JSON: {e}"),
+            }),
+            Ok(v) => problems.extend(Schema::Requirements.violations(&v).into_iter().map(
+                |(at, message)| Problem {
+                    file: path.clone(),
+                    case: None,
+                    field: at,
+                    message,
+                },
+            )),
+        }
+    }
+    if !problems.is_empty() {
+        return Ok((Catalogue::default(), problems));
+    }
+    let catalogue = Catalogue::load(dir).map_err(|reason| Error::Json {
+        path: req_dir.clone(),
+        reason,
+    })?;
+    problems.extend(catalogue.lint(dir).into_iter().map(|p| Problem {
+        file: p.file,
+        case: Some(p.id),
+        field: "quote".into(),
+        message: p.problem,
+    }));
+    Ok((catalogue, problems))
+}
+
+/// Lints loaded vector files against the catalogue and the reference codec.
+pub fn lint_vectors(files: &[LoadedFile], catalogue: &Catalogue) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let mut ids: BTreeMap<&str, &Path> = BTreeMap::new();
+    let ambiguities: BTreeSet<&str> = catalogue.ambiguities().map(|a| a.id.as_str()).collect();
+    for LoadedFile { path, file } in files {
+        let mut problem = |case: Option<&str>, field: &str, message: String| {
+            problems.push(Problem {
+                file: path.clone(),
+                case: case.map(str::to_string),
+                field: field.into(),
+                message,
+            })
+        };
+        let used: BTreeSet<&str> = file
+            .cases
+            .iter()
+            .flat_map(|c| c.flags.iter().map(String::as_str))
+            .collect();
+        for (flag, note) in &file.notes {
+            if !used.contains(flag.as_str()) {
+                problem(
+                    None,
+                    &format!("notes.{flag}"),
+                    "flag defined but used by no case".into(),
+                );
+            }
+            if let Some(a) = note
+                .ambiguity
+                .as_deref()
+                .filter(|a| !ambiguities.contains(a))
+            {
+                problem(
+                    None,
+                    &format!("notes.{flag}.ambiguity"),
+                    format!("unknown ambiguity {a}"),
+                );
+            }
+        }
+        for case in &file.cases {
+            let id = Some(case.id.as_str());
+            if let Some(first) = ids.insert(&case.id, path) {
+                problem(
+                    id,
+                    "id",
+                    format!("case id already used in {}", first.display()),
+                );
+            }
+            for flag in case.flags.iter().filter(|f| !file.notes.contains_key(*f)) {
+                problem(
+                    id,
+                    "flags",
+                    format!("flag {flag} is not defined in the file's notes"),
+                );
+            }
+            for req in case
+                .requirements
+                .iter()
+                .filter(|r| catalogue.find(r).is_none())
+            {
+                problem(
+                    id,
+                    "requirements",
+                    format!("{req} is not in the requirement catalogue"),
+                );
+            }
+            if let Some((field, message)) = shape_problem(case) {
+                problem(id, field, message);
+            } else if let Some((field, message)) = reference_disagreement(case) {
+                problem(id, field, message);
+            }
+        }
+    }
+    problems
+}
+
+/// Rules on which fields a case needs, beyond the schema.
+fn shape_problem(case: &Case) -> Option<(&'static str, String)> {
+    let judged_by_reading_back = case.format_of().is_some();
+    if judged_by_reading_back && case.expected.is_some() {
+        return Some((
+            "expected",
+            "format cases are judged by reading the header back with the reference codec; remove `expected`".into(),
+        ));
+    }
+    let needs_expected = case.result == Expectation::Valid
+        && !judged_by_reading_back
+        && case.roundtrip_of().is_none();
+    if needs_expected && case.expected.is_none() {
+        return Some((
+            "expected",
+            "a valid case must say what value it expects".into(),
+        ));
+    }
+    None
+}
+
+/// Where the reference codec contradicts the case, and which field to fix.
+fn reference_disagreement(case: &Case) -> Option<(&'static str, String)> {
+    let judgement = vectors::judge(case, &mut Reference);
+    if judgement.verdict != Verdict::Fail {
+        return None;
+    }
+    let direct = case
+        .roundtrip_of()
+        .is_none()
+        .then(|| ops::execute(&case.op, &case.input));
+    let field = match (case.result, &direct) {
+        (Expectation::Invalid, Some(Err((t, _)))) if Some(t.as_str()) == case.error.as_deref() => {
+            "error_code"
+        }
+        (Expectation::Invalid, Some(Err(_))) => "error",
+        (Expectation::Valid | Expectation::Acceptable, Some(Ok(_))) => "expected",
+        _ => "result",
+    };
+    Some((
+        field,
+        format!(
+            "the reference codec disagrees:\n{}",
+            indent(&judgement.detail)
+        ),
+    ))
+}
+
+fn indent(s: &str) -> String {
+    s.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
