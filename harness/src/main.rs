@@ -6,14 +6,6 @@
 //! be run, a case could not be decided), 4 stale expectations (a listed
 //! known failure now passes).
 
-mod adapter;
-mod error;
-mod official;
-mod runner;
-mod schema;
-mod serve_adapter;
-mod vector_files;
-
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -21,9 +13,10 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 use mppconf_suite::vectors::{Executor, Reference, Verdict};
 
-use crate::adapter::{AdapterClient, Manifest};
-use crate::error::Error;
-use crate::runner::SourcedCase;
+use mppconf_harness::adapter::{AdapterClient, Manifest};
+use mppconf_harness::error::{self, Error};
+use mppconf_harness::runner::{self, SourcedCase};
+use mppconf_harness::{official, serve_adapter, vector_files};
 
 const EXIT_FAIL: u8 = 1;
 const EXIT_USAGE: u8 = 2;
@@ -63,6 +56,16 @@ enum VectorsCommand {
         #[arg(long)]
         vectors: Option<PathBuf>,
     },
+    /// Write the headers of the vectors' parse cases as fuzzing seeds,
+    /// one folder per fuzz target (fuzz/corpus/<target>/).
+    Corpus {
+        /// Output folder.
+        #[arg(long, default_value = "fuzz/corpus")]
+        out: PathBuf,
+        /// The vectors folder (default: ./vectors).
+        #[arg(long)]
+        vectors: Option<PathBuf>,
+    },
     /// Run vectors against an adapter and print a per-case verdict summary.
     Run {
         /// `builtin` (the reference codec, in process), a path to an
@@ -70,7 +73,7 @@ enum VectorsCommand {
         #[arg(long)]
         adapter: String,
         /// Folder whose */adapter.json manifests are looked up by name.
-        #[arg(long, default_value = "adapters")]
+        #[arg(long, default_value = "harness/adapters")]
         adapters: PathBuf,
         /// Only cases whose id contains one of these substrings.
         #[arg(long)]
@@ -101,6 +104,7 @@ fn main() -> ExitCode {
         Command::Adapter => serve_adapter::serve().map(|()| 0),
         Command::Vectors { command } => match command {
             VectorsCommand::Validate { files, vectors } => validate(&files, vectors.as_deref()),
+            VectorsCommand::Corpus { out, vectors } => corpus(&out, vectors.as_deref()),
             VectorsCommand::Run {
                 adapter,
                 adapters,
@@ -167,6 +171,30 @@ fn validate(files: &[PathBuf], vectors: Option<&Path>) -> error::Result<u8> {
     Ok(if problems.is_empty() { 0 } else { EXIT_FAIL })
 }
 
+fn corpus(out: &Path, vectors: Option<&Path>) -> error::Result<u8> {
+    let dir = vector_files::vectors_dir(vectors);
+    let mut loaded = Vec::new();
+    for path in vector_files::discover(&dir)? {
+        match vector_files::load(&path)? {
+            Ok(file) => loaded.push(file),
+            Err(problems) => {
+                return Err(Error::Usage(format!(
+                    "{} is not a valid vector file: {}",
+                    path.display(),
+                    problems[0]
+                )));
+            }
+        }
+    }
+    for (target, n) in vector_files::write_corpus(&loaded, out)? {
+        println!(
+            "{n:>5} seeds for {target} in {}",
+            out.join(target).display()
+        );
+    }
+    Ok(0)
+}
+
 struct RunArgs {
     adapter: String,
     adapters: PathBuf,
@@ -179,6 +207,20 @@ struct RunArgs {
 }
 
 fn run(args: RunArgs) -> error::Result<u8> {
+    let (name, mut exec): (String, Box<dyn Executor>) = if args.adapter == "builtin" {
+        ("builtin".into(), Box::new(Reference))
+    } else {
+        let manifest = resolve_adapter(&args.adapter, &args.adapters)?;
+        manifest.build()?;
+        let name = format!(
+            "{} ({}, {:?})",
+            manifest.name,
+            manifest.language,
+            manifest.mode()
+        );
+        (name, Box::new(AdapterClient::new(manifest)))
+    };
+
     let dir = vector_files::vectors_dir(args.vectors.as_deref());
     let (cases, inputs) = match &args.official {
         Some(official) => {
@@ -210,6 +252,12 @@ fn run(args: RunArgs) -> error::Result<u8> {
             (cases, paths)
         }
     };
+    if cases.is_empty() {
+        return Err(Error::Usage(format!(
+            "no vector cases found under {}",
+            dir.display()
+        )));
+    }
     let cases: Vec<SourcedCase> = cases
         .into_iter()
         .filter(|c| {
@@ -228,20 +276,6 @@ fn run(args: RunArgs) -> error::Result<u8> {
     let expectations = match &expect_path {
         Some(p) => runner::load_expectations(p)?,
         None => Default::default(),
-    };
-
-    let (name, mut exec): (String, Box<dyn Executor>) = if args.adapter == "builtin" {
-        ("builtin".into(), Box::new(Reference))
-    } else {
-        let manifest = resolve_adapter(&args.adapter, &args.adapters)?;
-        manifest.build()?;
-        let name = format!(
-            "{} ({}, {:?})",
-            manifest.name,
-            manifest.language,
-            manifest.mode()
-        );
-        (name, Box::new(AdapterClient::new(manifest)))
     };
 
     let start = Instant::now();

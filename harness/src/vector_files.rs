@@ -311,3 +311,39 @@ fn indent(s: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// The fuzz target (in `fuzz/`) whose parser a case's input header feeds.
+fn fuzz_target_of(op: &str) -> Option<&'static str> {
+    match op.split('.').next()? {
+        "challenge" if op != "challenge.id" => Some("challenge"),
+        "credential" => Some("credential"),
+        "receipt" => Some("receipt"),
+        "accept_payment" => Some("accept_payment"),
+        _ => None,
+    }
+}
+
+/// Writes every header a case feeds to a parser into
+/// `<out>/<fuzz target>/<case id>`, to seed the fuzzers. Returns the count
+/// per target.
+pub fn write_corpus(files: &[LoadedFile], out: &Path) -> Result<BTreeMap<&'static str, usize>> {
+    let mut counts = BTreeMap::new();
+    for case in files.iter().flat_map(|f| &f.file.cases) {
+        let Some(target) = fuzz_target_of(&case.op) else {
+            continue;
+        };
+        let headers: Vec<&str> = match (case.input.get("header"), case.input.get("headers")) {
+            (Some(Value::String(h)), _) => vec![h],
+            (_, Some(Value::Array(hs))) => hs.iter().filter_map(Value::as_str).collect(),
+            _ => continue,
+        };
+        let dir = out.join(target);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        for (i, h) in headers.iter().enumerate() {
+            let path = dir.join(format!("{}-{i}", case.id));
+            std::fs::write(&path, h).map_err(|e| Error::io(&path, e))?;
+            *counts.entry(target).or_insert(0) += 1;
+        }
+    }
+    Ok(counts)
+}
