@@ -330,13 +330,12 @@ fn resolve_adapter(given: &str, adapters_dir: &Path) -> error::Result<Manifest> 
     if path.join("adapter.json").is_file() {
         return Manifest::load(&path.join("adapter.json"));
     }
-    if adapters_dir.is_dir() {
-        if let Some(m) = Manifest::discover(adapters_dir)?
+    if adapters_dir.is_dir()
+        && let Some(m) = Manifest::discover(adapters_dir)?
             .into_iter()
             .find(|m| m.name == given)
-        {
-            return Ok(m);
-        }
+    {
+        return Ok(m);
     }
     Err(Error::Usage(format!(
         "--adapter {given}: not `builtin`, not an adapter.json or a folder holding one, and no adapter of that name under {}",

@@ -138,10 +138,10 @@ impl Catalogue {
                 if let Some(first) = seen.insert(&r.id, path) {
                     problem(&r.id, format!("id also defined in {}", first.display()));
                 }
-                if let Ok(spec) = &spec {
-                    if !spec.contains(&normalize_space(&r.quote)) {
-                        problem(&r.id, format!("quote not found in {}", file.spec_file));
-                    }
+                if let Ok(spec) = &spec
+                    && !spec.contains(&normalize_space(&r.quote))
+                {
+                    problem(&r.id, format!("quote not found in {}", file.spec_file));
                 }
                 for a in &r.ambiguities {
                     if !ambiguity_ids.contains(&a.as_str()) {

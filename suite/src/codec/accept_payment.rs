@@ -80,7 +80,7 @@ impl AcceptPayment {
         if ranked.is_empty() {
             return all;
         }
-        ranked.sort_by(|a, b| b.1.cmp(&a.1)); // stable: ties keep server order
+        ranked.sort_by_key(|(_, q)| std::cmp::Reverse(*q)); // stable: ties keep server order
         ranked.into_iter().map(|(i, _)| i).collect()
     }
 

@@ -100,14 +100,15 @@ fn validate_tempo_charge(map: &Map<String, Value>, warnings: &mut Vec<Warning>) 
         return Ok(());
     };
     const DETAILS: &str = "tempo-charge.request.method-details";
-    if let Some(chain_id) = details.get("chainId") {
-        if chain_id.as_u64().is_none_or(|c| c == 0) {
-            return Err(violation(
-                DETAILS,
-                "$.methodDetails.chainId",
-                "must be a positive integer number",
-            ));
-        }
+    if details
+        .get("chainId")
+        .is_some_and(|c| c.as_u64().is_none_or(|c| c == 0))
+    {
+        return Err(violation(
+            DETAILS,
+            "$.methodDetails.chainId",
+            "must be a positive integer number",
+        ));
     }
     if details.get("feePayer").is_some_and(|v| !v.is_boolean()) {
         return Err(violation(
