@@ -64,10 +64,9 @@ fn main() {
     let tmp = tempfile::tempdir().unwrap();
     println!("{} vector cases", all.len());
     let in_process = rate("in-process reference", &all, 20, &mut Reference);
-    let one_shot_sample = &all[..all.len().min(300)];
     let one_shot = rate(
         "one-shot adapter",
-        one_shot_sample,
+        &all,
         1,
         &mut AdapterClient::new(manifest(tmp.path(), "one-shot")),
     );

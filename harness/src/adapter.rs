@@ -276,24 +276,105 @@ impl Drop for AdapterClient {
     }
 }
 
-impl Executor for AdapterClient {
-    fn call(&mut self, request: &AbiRequest) -> std::result::Result<AbiResponse, String> {
-        if !self.manifest.capabilities.iter().any(|c| c == &request.op) {
-            return Ok(AbiResponse::Err(AbiError {
+impl AdapterClient {
+    fn unsupported(&self, request: &AbiRequest) -> Option<AbiResponse> {
+        (!self.manifest.capabilities.iter().any(|c| c == &request.op)).then(|| {
+            AbiResponse::Err(AbiError {
                 error_type: "unsupported_operation".into(),
                 message: format!("{} is not among the manifest's capabilities", request.op),
                 code: None,
-            }));
+            })
+        })
+    }
+
+    /// Writes every request, then reads the answers in order: the
+    /// reader thread drains stdout meanwhile, so neither side can block on
+    /// a full pipe.
+    fn pipelined(&mut self, lines: &[String]) -> Vec<std::result::Result<String, String>> {
+        let timeout = self.manifest.timeout();
+        let session = match self.session() {
+            Ok(s) => s,
+            Err(e) => return lines.iter().map(|_| Err(e.clone())).collect(),
+        };
+        let mut buffer = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+        for line in lines {
+            buffer.push_str(line);
+            buffer.push('\n');
+        }
+        let sent = session
+            .stdin
+            .write_all(buffer.as_bytes())
+            .and_then(|_| session.stdin.flush());
+        let mut answers = Vec::with_capacity(lines.len());
+        let mut broken = sent.err().map(|e| format!("writing requests: {e}"));
+        for _ in lines {
+            if let Some(why) = &broken {
+                answers.push(Err(why.clone()));
+                continue;
+            }
+            let answer = match session.lines.recv_timeout(timeout) {
+                Ok(Ok(line)) => Ok(line),
+                Ok(Err(e)) => Err(format!("reading response: {e}")),
+                Err(RecvTimeoutError::Timeout) => Err(format!("no answer within {timeout:?}")),
+                Err(RecvTimeoutError::Disconnected) => Err("adapter closed its output".into()),
+            };
+            if let Err(why) = &answer {
+                broken = Some(why.clone());
+            }
+            answers.push(answer);
+        }
+        if broken.is_some() {
+            self.close();
+        }
+        answers
+    }
+}
+
+impl Executor for AdapterClient {
+    fn call(&mut self, request: &AbiRequest) -> std::result::Result<AbiResponse, String> {
+        if let Some(unsupported) = self.unsupported(request) {
+            return Ok(unsupported);
         }
         let line = serde_json::to_string(request).map_err(|e| e.to_string())?;
         let raw = match self.manifest.mode() {
             Mode::OneShot => self.one_shot(&line)?,
             Mode::Persistent => self.persistent(&line)?,
         };
-        let value: Value = serde_json::from_str(raw.trim())
-            .map_err(|e| format!("answer is not JSON ({e}): {:?}", truncate(&raw)))?;
-        AbiResponse::from_json(&value).map_err(|e| format!("{e}: {:?}", truncate(&raw)))
+        decode_answer(&raw)
     }
+
+    fn call_batch(
+        &mut self,
+        requests: &[AbiRequest],
+    ) -> Vec<std::result::Result<AbiResponse, String>> {
+        if self.manifest.mode() == Mode::OneShot {
+            return requests.iter().map(|r| self.call(r)).collect();
+        }
+        let mut answers: Vec<Option<std::result::Result<AbiResponse, String>>> = requests
+            .iter()
+            .map(|r| self.unsupported(r).map(Ok))
+            .collect();
+        let pending: Vec<usize> = (0..requests.len())
+            .filter(|i| answers[*i].is_none())
+            .collect();
+        let lines: Vec<String> = pending
+            .iter()
+            .map(|i| serde_json::to_string(&requests[*i]).expect("a request serializes"))
+            .collect();
+        for (i, raw) in pending.into_iter().zip(self.pipelined(&lines)) {
+            answers[i] = Some(raw.and_then(|r| decode_answer(&r)));
+        }
+        answers
+            .into_iter()
+            .map(|a| a.expect("every request answered"))
+            .collect()
+    }
+}
+
+fn decode_answer(raw: &str) -> std::result::Result<AbiResponse, String> {
+    let value: Value = serde_json::from_str(raw.trim())
+        .map_err(|e| format!("answer is not JSON ({e}): {:?}", truncate(raw)))?;
+    AbiResponse::from_json(&value).map_err(|e| format!("{e}: {:?}", truncate(raw)))
 }
 
 fn truncate(s: &str) -> &str {

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use mppconf_suite::vectors::{self, Case, Executor, Verdict};
+use mppconf_suite::ops::{AbiRequest, AbiResponse};
+use mppconf_suite::vectors::{self, Case, Executor, Replay, Verdict};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -70,7 +71,13 @@ pub fn load_expectations(path: &Path) -> Result<Expectations> {
         .collect()
 }
 
+/// How many cases have their requests sent ahead at once.
+const BATCH: usize = 256;
+
 /// Runs every case in order; `progress` sees each result as it lands.
+/// The requests of a chunk of cases go out together, stage by stage (a
+/// roundtrip's second call waits for its first), so a persistent adapter
+/// answers a pipeline instead of one request at a time.
 pub fn run(
     cases: &[SourcedCase],
     exec: &mut dyn Executor,
@@ -78,45 +85,72 @@ pub fn run(
     mut progress: impl FnMut(&CaseResult),
 ) -> Vec<CaseResult> {
     let mut results = Vec::with_capacity(cases.len());
-    for sc in cases {
+    for chunk in cases.chunks(BATCH) {
         let start = Instant::now();
-        let judgement = match &sc.skip {
-            Some(reason) => vectors::Judgement {
-                verdict: Verdict::Skip,
-                detail: reason.clone(),
-            },
-            None => vectors::judge(&sc.case, exec),
-        };
-        let micros = start.elapsed().as_micros();
-        let (verdict, detail) = match (judgement.verdict, expectations.get(&sc.case.id)) {
-            (Verdict::Fail, Some(reason)) => (
-                Verdict::Xfail,
-                format!("known: {reason}\n{}", judgement.detail),
-            ),
-            (Verdict::Pass | Verdict::Lenient, Some(reason)) => (
-                Verdict::Stale,
-                format!(
-                    "listed as a known failure ({reason}) but now {}",
-                    judgement.verdict.as_str()
-                ),
-            ),
-            (v, _) => (v, judgement.detail),
-        };
-        let result = CaseResult {
-            id: sc.case.id.clone(),
-            file: sc.file.display().to_string(),
-            op: sc.case.op.clone(),
-            requirements: sc.case.requirements.clone(),
-            flags: sc.case.flags.clone(),
-            expectation: format!("{:?}", sc.case.result).to_lowercase(),
-            verdict,
-            detail,
-            micros,
-        };
-        progress(&result);
-        results.push(result);
+        let mut answers: Vec<Vec<Result<AbiResponse, String>>> = vec![Vec::new(); chunk.len()];
+        loop {
+            let next: Vec<(usize, AbiRequest)> = chunk
+                .iter()
+                .enumerate()
+                .filter(|(_, sc)| sc.skip.is_none())
+                .filter_map(|(i, sc)| vectors::next_request(&sc.case, &answers[i]).map(|r| (i, r)))
+                .collect();
+            if next.is_empty() {
+                break;
+            }
+            let requests: Vec<AbiRequest> = next.iter().map(|(_, r)| r.clone()).collect();
+            for ((i, _), answer) in next.iter().zip(exec.call_batch(&requests)) {
+                answers[*i].push(answer);
+            }
+        }
+        let per_case = start.elapsed().as_micros() / chunk.len() as u128;
+        for (sc, answers) in chunk.iter().zip(answers) {
+            let judgement = match &sc.skip {
+                Some(reason) => vectors::Judgement {
+                    verdict: Verdict::Skip,
+                    detail: reason.clone(),
+                },
+                None => vectors::judge(&sc.case, &mut Replay(answers.into())),
+            };
+            let result = record(sc, judgement, per_case, expectations);
+            progress(&result);
+            results.push(result);
+        }
     }
     results
+}
+
+fn record(
+    sc: &SourcedCase,
+    judgement: vectors::Judgement,
+    micros: u128,
+    expectations: &Expectations,
+) -> CaseResult {
+    let (verdict, detail) = match (judgement.verdict, expectations.get(&sc.case.id)) {
+        (Verdict::Fail, Some(reason)) => (
+            Verdict::Xfail,
+            format!("known: {reason}\n{}", judgement.detail),
+        ),
+        (Verdict::Pass | Verdict::Lenient, Some(reason)) => (
+            Verdict::Stale,
+            format!(
+                "listed as a known failure ({reason}) but now {}",
+                judgement.verdict.as_str()
+            ),
+        ),
+        (v, _) => (v, judgement.detail),
+    };
+    CaseResult {
+        id: sc.case.id.clone(),
+        file: sc.file.display().to_string(),
+        op: sc.case.op.clone(),
+        requirements: sc.case.requirements.clone(),
+        flags: sc.case.flags.clone(),
+        expectation: format!("{:?}", sc.case.result).to_lowercase(),
+        verdict,
+        detail,
+        micros,
+    }
 }
 
 /// Counts per verdict.

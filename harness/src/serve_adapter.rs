@@ -15,17 +15,29 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 
 pub fn serve() -> Result<()> {
-    let stdin = std::io::stdin();
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut input = std::io::BufReader::with_capacity(1 << 16, std::io::stdin().lock());
+    // Block-buffered: flushed whenever no further request is already
+    // waiting, so a pipelining caller gets answers in few writes and a
+    // one-at-a-time caller gets each answer at once.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut pending = String::new();
-    for line in stdin.lock().lines() {
-        let line = line.map_err(|e| Error::io("<stdin>", e))?;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if input
+            .read_line(&mut line)
+            .map_err(|e| Error::io("<stdin>", e))?
+            == 0
+        {
+            break;
+        }
         if pending.is_empty() && line.trim().is_empty() {
             continue;
         }
         pending.push_str(&line);
-        pending.push('\n');
+        if !line.ends_with('\n') {
+            pending.push('\n');
+        }
         let response = match serde_json::from_str::<Value>(&pending) {
             Err(e) if e.is_eof() => continue,
             Err(e) => malformed(format!("request is not JSON: {e}")),
@@ -35,14 +47,16 @@ pub fn serve() -> Result<()> {
             },
         };
         pending.clear();
-        let write = writeln!(out, "{}", response.to_json()).and_then(|_| out.flush());
-        write.map_err(|e| Error::io("<stdout>", e))?;
+        writeln!(out, "{}", response.to_json()).map_err(|e| Error::io("<stdout>", e))?;
+        if input.buffer().is_empty() {
+            out.flush().map_err(|e| Error::io("<stdout>", e))?;
+        }
     }
     if !pending.trim().is_empty() {
         let response = malformed("request ended before its JSON value did".into());
         writeln!(out, "{}", response.to_json()).map_err(|e| Error::io("<stdout>", e))?;
     }
-    Ok(())
+    out.flush().map_err(|e| Error::io("<stdout>", e))
 }
 
 fn malformed(message: String) -> AbiResponse {

@@ -131,6 +131,55 @@ impl Judgement {
 /// garbage), which judging turns into the `error` verdict.
 pub trait Executor {
     fn call(&mut self, request: &AbiRequest) -> Result<AbiResponse, String>;
+
+    /// Answers several independent requests, in order. Executors that can
+    /// pipeline (a persistent adapter) override this; the answers must be
+    /// the ones [`Executor::call`] would give.
+    fn call_batch(&mut self, requests: &[AbiRequest]) -> Vec<Result<AbiResponse, String>> {
+        requests.iter().map(|r| self.call(r)).collect()
+    }
+}
+
+/// The next request [`judge`] will make for a case, given the answers to
+/// the ones before it; `None` once it needs no more. Runners use this to
+/// send the requests of many cases at once (a persistent adapter pipelines
+/// them) and then judge each case with a [`Replay`] of its answers.
+pub fn next_request(case: &Case, answers: &[Result<AbiResponse, String>]) -> Option<AbiRequest> {
+    let Some(kind) = case.roundtrip_of() else {
+        return answers.is_empty().then(|| request(&case.op, &case.input));
+    };
+    // parse(input) → format(value) → parse(formatted), stopping at the
+    // first answer that is not a success.
+    let last = match answers.last() {
+        None => return Some(request(&format!("{kind}.parse"), &case.input)),
+        Some(Ok(AbiResponse::Ok(v))) => v,
+        Some(_) => return None,
+    };
+    match answers.len() {
+        1 => Some(request(&format!("{kind}.format"), last)),
+        2 => Some(request(&format!("{kind}.parse"), last)),
+        _ => None,
+    }
+}
+
+/// An executor that gives back, in order, answers obtained earlier.
+pub struct Replay(pub std::collections::VecDeque<Result<AbiResponse, String>>);
+
+impl Executor for Replay {
+    fn call(&mut self, _: &AbiRequest) -> Result<AbiResponse, String> {
+        self.0
+            .pop_front()
+            .unwrap_or_else(|| Err("no recorded answer left for this case".into()))
+    }
+}
+
+fn request(op: &str, input: &Value) -> AbiRequest {
+    AbiRequest {
+        schema: crate::ops::ABI_SCHEMA,
+        op: op.to_string(),
+        input: input.clone(),
+        context: None,
+    }
 }
 
 /// The reference codec as an [`Executor`].
@@ -148,13 +197,7 @@ enum Outcome {
 }
 
 fn call(exec: &mut dyn Executor, op: &str, input: &Value) -> Result<Outcome, Judgement> {
-    let req = AbiRequest {
-        schema: crate::ops::ABI_SCHEMA,
-        op: op.to_string(),
-        input: input.clone(),
-        context: None,
-    };
-    match exec.call(&req) {
+    match exec.call(&request(op, input)) {
         Ok(AbiResponse::Ok(v)) => Ok(Outcome::Ok(v)),
         Ok(AbiResponse::Err(e)) if e.error_type == "unsupported_operation" => Err(Judgement::new(
             Verdict::Skip,

@@ -140,6 +140,19 @@ impl Challenge {
             field: "intent",
             reason: e.to_string(),
         })?;
+        // A header our own parser would reject is not a challenge.
+        if let Some(e) = &self.expires {
+            rfc3339::parse("expires", e).map_err(|e| Error::Unformattable {
+                field: "expires",
+                reason: e.to_string(),
+            })?;
+        }
+        if let Some(d) = &self.digest {
+            content_digest::parse(d).map_err(|e| Error::Unformattable {
+                field: "digest",
+                reason: e.to_string(),
+            })?;
+        }
         let mut params: Vec<(&str, &str)> = vec![
             ("id", &self.id),
             ("realm", &self.realm),

@@ -96,31 +96,19 @@ impl ProblemDetails {
         let map = value
             .as_object()
             .ok_or(Error::NotAnObject { field: "problem" })?;
-        let text = |f: &str| match map.get(f) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(Error::WrongType {
-                field: f.into(),
-                expected: "a string",
-            }),
-        };
-        let status = match map.get("status") {
-            None => None,
-            Some(v) => Some(
-                v.as_u64()
-                    .and_then(|s| u16::try_from(s).ok())
-                    .filter(|s| (100..=599).contains(s))
-                    .ok_or(Error::WrongType {
-                        field: "status".into(),
-                        expected: "an HTTP status code",
-                    })?,
-            ),
-        };
+        // RFC 9457 §3.1: "If a member's value type does not match the
+        // specified type, the member MUST be ignored".
+        let text = |f: &str| map.get(f).and_then(Value::as_str).map(str::to_string);
+        let status = map
+            .get("status")
+            .and_then(Value::as_u64)
+            .and_then(|s| u16::try_from(s).ok())
+            .filter(|s| (100..=599).contains(s));
         Ok(Self {
-            type_uri: text("type")?.unwrap_or_else(|| "about:blank".into()),
+            type_uri: text("type").unwrap_or_else(|| "about:blank".into()),
             status,
-            title: text("title")?,
-            detail: text("detail")?,
+            title: text("title"),
+            detail: text("detail"),
             extensions: map
                 .iter()
                 .filter(|(k, _)| !["type", "status", "title", "detail"].contains(&k.as_str()))
