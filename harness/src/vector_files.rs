@@ -175,7 +175,7 @@ pub fn lint_catalogue(dir: &Path) -> Result<(Catalogue, Vec<Problem>)> {
     problems.extend(catalogue.lint(dir).into_iter().map(|p| Problem {
         file: p.file,
         case: Some(p.id),
-        field: "quote".into(),
+        field: p.field.into(),
         message: p.problem,
     }));
     Ok((catalogue, problems))

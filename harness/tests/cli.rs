@@ -291,3 +291,52 @@ fn reference_adapter_serves_one_shot_and_line_streams() {
     assert_eq!(lines[1]["value"]["text"], "hi");
     assert_eq!(lines[2]["error"]["type"], "unknown_error");
 }
+
+#[test]
+fn catalogue_lint_catches_a_misquoted_requirement() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repo_vectors();
+    std::fs::create_dir_all(dir.path().join("requirements")).unwrap();
+    std::fs::create_dir_all(dir.path().join("specs")).unwrap();
+    for name in ["draft-httpauth-payment-00"] {
+        std::fs::copy(
+            repo.join(format!("specs/{name}.md")),
+            dir.path().join(format!("specs/{name}.md")),
+        )
+        .unwrap();
+    }
+    let mut catalogue: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo.join("requirements/draft-httpauth-payment-00.json")).unwrap(),
+    )
+    .unwrap();
+    let first_id = catalogue["requirements"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    catalogue["requirements"][0]["quote"] =
+        json!("Servers MAY ignore every requirement of this draft.");
+    let duplicate = catalogue["requirements"][1].clone();
+    catalogue["requirements"]
+        .as_array_mut()
+        .unwrap()
+        .push(duplicate);
+    std::fs::write(
+        dir.path()
+            .join("requirements/draft-httpauth-payment-00.json"),
+        catalogue.to_string(),
+    )
+    .unwrap();
+    let o = mppconf(&[
+        "vectors",
+        "validate",
+        "--vectors",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let text = stdout(&o);
+    assert!(
+        text.contains(&format!("case {first_id}: field `quote`: quote not found")),
+        "{text}"
+    );
+    assert!(text.contains("id also defined in"), "{text}");
+}

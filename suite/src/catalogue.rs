@@ -65,6 +65,7 @@ pub struct Ambiguity {
 pub struct CatalogueProblem {
     pub file: PathBuf,
     pub id: String,
+    pub field: &'static str,
     pub problem: String,
 }
 
@@ -117,35 +118,48 @@ impl Catalogue {
         let mut seen: BTreeMap<&str, &Path> = BTreeMap::new();
         let ambiguity_ids: Vec<&str> = self.ambiguities().map(|a| a.id.as_str()).collect();
         for (path, file) in &self.files {
-            let mut problem = |id: &str, problem: String| {
+            let mut problem = |id: &str, field: &'static str, problem: String| {
                 problems.push(CatalogueProblem {
                     file: path.clone(),
                     id: id.to_string(),
+                    field,
                     problem,
                 })
             };
             let spec = std::fs::read_to_string(vectors_dir.join(&file.spec_file))
                 .map(|t| normalize_space(&t));
             if let Err(e) = &spec {
-                problem("spec_file", format!("cannot read {}: {e}", file.spec_file));
+                problem(
+                    "spec_file",
+                    "spec_file",
+                    format!("cannot read {}: {e}", file.spec_file),
+                );
             }
             for a in &file.ambiguities {
                 if ambiguity_ids.iter().filter(|id| **id == a.id).count() > 1 {
-                    problem(&a.id, "ambiguity id is not unique".into());
+                    problem(&a.id, "id", "ambiguity id is not unique".into());
                 }
             }
             for r in &file.requirements {
                 if let Some(first) = seen.insert(&r.id, path) {
-                    problem(&r.id, format!("id also defined in {}", first.display()));
+                    problem(
+                        &r.id,
+                        "id",
+                        format!("id also defined in {}", first.display()),
+                    );
                 }
                 if let Ok(spec) = &spec
                     && !spec.contains(&normalize_space(&r.quote))
                 {
-                    problem(&r.id, format!("quote not found in {}", file.spec_file));
+                    problem(
+                        &r.id,
+                        "quote",
+                        format!("quote not found in {}", file.spec_file),
+                    );
                 }
                 for a in &r.ambiguities {
                     if !ambiguity_ids.contains(&a.as_str()) {
-                        problem(&r.id, format!("unknown ambiguity {a}"));
+                        problem(&r.id, "ambiguities", format!("unknown ambiguity {a}"));
                     }
                 }
             }
