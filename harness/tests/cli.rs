@@ -298,13 +298,11 @@ fn catalogue_lint_catches_a_misquoted_requirement() {
     let repo = repo_vectors();
     std::fs::create_dir_all(dir.path().join("requirements")).unwrap();
     std::fs::create_dir_all(dir.path().join("specs")).unwrap();
-    for name in ["draft-httpauth-payment-00"] {
-        std::fs::copy(
-            repo.join(format!("specs/{name}.md")),
-            dir.path().join(format!("specs/{name}.md")),
-        )
-        .unwrap();
-    }
+    std::fs::copy(
+        repo.join("specs/draft-httpauth-payment-00.md"),
+        dir.path().join("specs/draft-httpauth-payment-00.md"),
+    )
+    .unwrap();
     let mut catalogue: Value = serde_json::from_str(
         &std::fs::read_to_string(repo.join("requirements/draft-httpauth-payment-00.json")).unwrap(),
     )
