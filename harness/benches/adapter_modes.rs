@@ -46,7 +46,7 @@ fn rate(label: &str, cases: &[SourcedCase], rounds: usize, exec: &mut dyn Execut
     let start = Instant::now();
     let mut ran = 0;
     for _ in 0..rounds {
-        let results = runner::run(cases, exec, &Default::default(), |_| {});
+        let results = runner::run(cases, exec, &runner::Annotations::default(), |_| {});
         assert!(
             results.iter().all(|r| r.verdict != Verdict::Error),
             "{label}: a case could not be run"

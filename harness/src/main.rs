@@ -83,9 +83,13 @@ enum VectorsCommand {
         #[arg(long)]
         official: Option<PathBuf>,
         /// Known failures: {"format": "mppconf-expectations/1", "cases": {id: reason}}.
-        /// With --official, defaults to vectors/official-disagreements.json.
         #[arg(long)]
         expect: Option<PathBuf>,
+        /// Spec drift: {"format": "mppconf-drift/1", "cases": {id: reason}}, cases
+        /// whose expectation the pinned drafts do not support (verdict info).
+        /// With --official, defaults to vectors/official-disagreements.json.
+        #[arg(long)]
+        drift: Option<PathBuf>,
         /// Write the JSON results here.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -111,6 +115,7 @@ fn main() -> ExitCode {
                 filter,
                 official,
                 expect,
+                drift,
                 out,
                 vectors,
                 verbose,
@@ -120,6 +125,7 @@ fn main() -> ExitCode {
                 filter,
                 official,
                 expect,
+                drift,
                 out,
                 vectors,
                 verbose,
@@ -201,6 +207,7 @@ struct RunArgs {
     filter: Vec<String>,
     official: Option<PathBuf>,
     expect: Option<PathBuf>,
+    drift: Option<PathBuf>,
     out: Option<PathBuf>,
     vectors: Option<PathBuf>,
     verbose: bool,
@@ -224,7 +231,8 @@ fn run(args: RunArgs) -> error::Result<u8> {
     let dir = vector_files::vectors_dir(args.vectors.as_deref());
     let (cases, inputs) = match &args.official {
         Some(official) => {
-            let cases = official::load_dir(official)?;
+            let adapter_name = name.split(' ').next().unwrap_or_default();
+            let cases = official::load_dir(official, adapter_name)?;
             let inputs = cases
                 .iter()
                 .map(|c| c.file.clone())
@@ -267,24 +275,27 @@ fn run(args: RunArgs) -> error::Result<u8> {
     if cases.is_empty() {
         return Err(Error::Usage("no case matches the given --filter".into()));
     }
-    let expect_path = args.expect.clone().or_else(|| {
+    let mut annotations = runner::Annotations::default();
+    if let Some(p) = &args.expect {
+        annotations.load(p)?;
+    }
+    let drift = args.drift.clone().or_else(|| {
         args.official
             .as_ref()
             .map(|_| dir.join("official-disagreements.json"))
             .filter(|p| p.is_file())
     });
-    let expectations = match &expect_path {
-        Some(p) => runner::load_expectations(p)?,
-        None => Default::default(),
-    };
+    if let Some(p) = &drift {
+        annotations.load(p)?;
+    }
 
     let start = Instant::now();
     let verbose = args.verbose;
-    let results = runner::run(&cases, exec.as_mut(), &expectations, |r| {
+    let results = runner::run(&cases, exec.as_mut(), &annotations, |r| {
         if verbose
             || !matches!(
                 r.verdict,
-                Verdict::Pass | Verdict::Lenient | Verdict::Skip | Verdict::Xfail
+                Verdict::Pass | Verdict::Lenient | Verdict::Skip | Verdict::Xfail | Verdict::Info
             )
         {
             println!("{:<7} {}  ({})", r.verdict.as_str(), r.id, r.file);
@@ -302,7 +313,7 @@ fn run(args: RunArgs) -> error::Result<u8> {
         results.len() as f64 / seconds.max(1e-9)
     );
     println!(
-        "{} passed, {} failed, {} lenient, {} skipped, {} errors, {} xfail, {} stale",
+        "{} passed, {} failed, {} lenient, {} skipped, {} errors, {} xfail, {} stale, {} info",
         n(Verdict::Pass),
         n(Verdict::Fail),
         n(Verdict::Lenient),
@@ -310,6 +321,7 @@ fn run(args: RunArgs) -> error::Result<u8> {
         n(Verdict::Error),
         n(Verdict::Xfail),
         n(Verdict::Stale),
+        n(Verdict::Info),
     );
     if let Some(out) = &args.out {
         let doc =

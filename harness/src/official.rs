@@ -45,8 +45,10 @@ fn op_of_command(command: &str) -> Option<&'static str> {
 }
 
 /// Loads every official vector file of a folder (all `*.json` but
-/// `package.json`).
-pub fn load_dir(dir: &Path) -> Result<Vec<SourcedCase>> {
+/// `package.json`) for the named adapter: scenarios the official suite
+/// runs only for other adapters (`adapters`, `sdkVersions`) are skipped,
+/// with that reason. Timing budgets (`maxDurationMs`) are not applied.
+pub fn load_dir(dir: &Path, adapter: &str) -> Result<Vec<SourcedCase>> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| Error::io(dir, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -62,12 +64,12 @@ pub fn load_dir(dir: &Path) -> Result<Vec<SourcedCase>> {
     }
     let mut cases = Vec::new();
     for path in paths {
-        cases.extend(load_file(&path)?);
+        cases.extend(load_file(&path, adapter)?);
     }
     Ok(cases)
 }
 
-fn load_file(path: &Path) -> Result<Vec<SourcedCase>> {
+fn load_file(path: &Path, adapter: &str) -> Result<Vec<SourcedCase>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let doc: Value = serde_json::from_str(&text).map_err(|e| Error::Json {
         path: path.into(),
@@ -121,7 +123,11 @@ fn load_file(path: &Path) -> Result<Vec<SourcedCase>> {
                     "no matching entry in `commands`",
                 ));
             };
-            out.push(scenario_case(path, sc, &id, &test, &op, &expectation));
+            let mut case = scenario_case(path, sc, &id, &test, &op, &expectation);
+            if case.skip.is_none() {
+                case.skip = reserved_for_others(sc, adapter);
+            }
+            out.push(case);
         }
     }
     Ok(out)
@@ -156,6 +162,11 @@ fn scenario_case(
             Some(sc["object"].clone()),
         ),
         "format" => (op.to_string(), sc["object"].clone(), None),
+        "roundtrip" if base64 => (
+            "base64url.roundtrip".to_string(),
+            json!({"text": sc["encoded"]}),
+            Some(json!({"text": sc["decoded"]})),
+        ),
         "roundtrip" => {
             let kind = op.trim_end_matches(".parse");
             (
@@ -207,6 +218,27 @@ fn scenario_case(
             op,
         },
     }
+}
+
+/// Why a scenario is not for `adapter`, if the official file restricts it.
+fn reserved_for_others(sc: &Value, adapter: &str) -> Option<String> {
+    if let Some(list) = sc["adapters"].as_array()
+        && !list.iter().any(|a| a == adapter)
+    {
+        return Some(format!(
+            "the official suite runs this scenario only for adapters {}",
+            sc["adapters"]
+        ));
+    }
+    if let Some(versions) = sc["sdkVersions"].as_object()
+        && !versions.contains_key(adapter)
+    {
+        return Some(format!(
+            "the official suite runs this scenario only for SDK versions {}",
+            sc["sdkVersions"]
+        ));
+    }
+    None
 }
 
 /// `wire` is a string, or `{prefix, repeat, count, suffix?}` for long inputs.
@@ -268,7 +300,7 @@ mod tests {
             .to_string(),
         )
         .unwrap();
-        let cases = load_dir(dir.path()).unwrap();
+        let cases = load_dir(dir.path(), "builtin").unwrap();
         let ids: Vec<&str> = cases.iter().map(|c| c.case.id.as_str()).collect();
         assert_eq!(
             ids,
@@ -292,5 +324,46 @@ mod tests {
                 j.detail
             );
         }
+    }
+
+    #[test]
+    fn base64url_roundtrips_run_and_other_adapters_cases_skip() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("base64url.json"),
+            json!({
+                "version": "2.0.0", "description": "d", "spec_ref": "s",
+                "commands": {"parse": "base64url-decode", "format": "base64url-encode"},
+                "scenarios": [
+                    {"name": "hello", "description": "d", "tags": [], "decoded": "Hello", "encoded": "SGVsbG8",
+                     "tests": {"parse": true, "format": true, "roundtrip": true}},
+                    {"name": "rust_only", "description": "d", "tags": [], "decoded": "a", "encoded": "YQ",
+                     "adapters": ["rust"], "tests": {"parse": true}}
+                ]
+            })
+            .to_string(),
+        )
+        .unwrap();
+        let cases = load_dir(dir.path(), "builtin").unwrap();
+        assert_eq!(cases[2].case.op, "base64url.roundtrip");
+        assert!(
+            cases[3]
+                .skip
+                .as_deref()
+                .unwrap()
+                .contains("only for adapters")
+        );
+        let mut reference = mppconf_suite::vectors::Reference;
+        for c in &cases[..3] {
+            let j = mppconf_suite::vectors::judge(&c.case, &mut reference);
+            assert_eq!(
+                j.verdict,
+                mppconf_suite::vectors::Verdict::Pass,
+                "{}: {}",
+                c.case.id,
+                j.detail
+            );
+        }
+        assert!(load_dir(dir.path(), "rust").unwrap()[3].skip.is_none());
     }
 }

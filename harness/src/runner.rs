@@ -37,38 +37,59 @@ pub struct CaseResult {
     pub micros: u128,
 }
 
-/// Known failures: case id → reason (the official-vector disagreements,
-/// and later per-implementation baselines).
-pub type Expectations = BTreeMap<String, String>;
+/// What a run knows about some cases before it runs them.
+#[derive(Debug, Clone, Default)]
+pub struct Annotations {
+    /// Known failures with their reason (a baseline): a failure becomes
+    /// `xfail`, a pass `stale`.
+    pub known_failures: BTreeMap<String, String>,
+    /// Cases whose expectation follows a newer draft or an SDK's leniency
+    /// rather than the pinned drafts: any outcome is `info`, never gating.
+    pub drift: BTreeMap<String, String>,
+}
 
-/// Reads an expectations file: `{"format": "mppconf-expectations/1", "cases": {id: reason}}`.
-pub fn load_expectations(path: &Path) -> Result<Expectations> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let v: Value = serde_json::from_str(&text).map_err(|e| Error::Json {
-        path: path.into(),
-        reason: e.to_string(),
-    })?;
-    let bad = |field: &str, reason: &str| Error::Manifest {
-        path: path.into(),
-        field: field.into(),
-        reason: reason.into(),
-    };
-    if v["format"] != "mppconf-expectations/1" {
-        return Err(bad("format", "must be \"mppconf-expectations/1\""));
+impl Annotations {
+    /// Adds the cases of an annotation file: `{"format":
+    /// "mppconf-expectations/1" | "mppconf-drift/1", "cases": {id: reason}}`.
+    pub fn load(&mut self, path: &Path) -> Result<()> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let v: Value = serde_json::from_str(&text).map_err(|e| Error::Json {
+            path: path.into(),
+            reason: e.to_string(),
+        })?;
+        let bad = |field: &str, reason: &str| Error::Manifest {
+            path: path.into(),
+            field: field.into(),
+            reason: reason.into(),
+        };
+        let target = match v["format"].as_str() {
+            Some("mppconf-expectations/1") => &mut self.known_failures,
+            Some("mppconf-drift/1") => &mut self.drift,
+            _ => {
+                return Err(bad(
+                    "format",
+                    "must be \"mppconf-expectations/1\" (known failures) or \"mppconf-drift/1\" (spec drift)",
+                ));
+            }
+        };
+        let cases = v["cases"]
+            .as_object()
+            .ok_or_else(|| bad("cases", "must be an object of case id → reason"))?;
+        for (id, reason) in cases {
+            match reason.as_str() {
+                Some(r) if !r.trim().is_empty() => {
+                    target.insert(id.clone(), r.to_string());
+                }
+                _ => {
+                    return Err(bad(
+                        &format!("cases.{id}"),
+                        "the reason must be a non-empty string",
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
-    let cases = v["cases"]
-        .as_object()
-        .ok_or_else(|| bad("cases", "must be an object of case id → reason"))?;
-    cases
-        .iter()
-        .map(|(id, reason)| match reason.as_str() {
-            Some(r) if !r.trim().is_empty() => Ok((id.clone(), r.to_string())),
-            _ => Err(bad(
-                &format!("cases.{id}"),
-                "the reason must be a non-empty string",
-            )),
-        })
-        .collect()
 }
 
 /// How many cases have their requests sent ahead at once.
@@ -81,7 +102,7 @@ const BATCH: usize = 256;
 pub fn run(
     cases: &[SourcedCase],
     exec: &mut dyn Executor,
-    expectations: &Expectations,
+    annotations: &Annotations,
     mut progress: impl FnMut(&CaseResult),
 ) -> Vec<CaseResult> {
     let mut results = Vec::with_capacity(cases.len());
@@ -112,7 +133,7 @@ pub fn run(
                 },
                 None => vectors::judge(&sc.case, &mut Replay(answers.into())),
             };
-            let result = record(sc, judgement, per_case, expectations);
+            let result = record(sc, judgement, per_case, annotations);
             progress(&result);
             results.push(result);
         }
@@ -124,9 +145,27 @@ fn record(
     sc: &SourcedCase,
     judgement: vectors::Judgement,
     micros: u128,
-    expectations: &Expectations,
+    annotations: &Annotations,
 ) -> CaseResult {
-    let (verdict, detail) = match (judgement.verdict, expectations.get(&sc.case.id)) {
+    let id = &sc.case.id;
+    if let Some(reason) = annotations.drift.get(id)
+        && matches!(
+            judgement.verdict,
+            Verdict::Pass | Verdict::Lenient | Verdict::Fail
+        )
+    {
+        let followed = if judgement.verdict == Verdict::Fail {
+            "does not follow it"
+        } else {
+            "follows it"
+        };
+        let detail = format!(
+            "spec drift: {reason}\nThis implementation {followed}: {}",
+            judgement.detail
+        );
+        return result_of(sc, Verdict::Info, detail, micros);
+    }
+    let (verdict, detail) = match (judgement.verdict, annotations.known_failures.get(id)) {
         (Verdict::Fail, Some(reason)) => (
             Verdict::Xfail,
             format!("known: {reason}\n{}", judgement.detail),
@@ -140,6 +179,10 @@ fn record(
         ),
         (v, _) => (v, judgement.detail),
     };
+    result_of(sc, verdict, detail, micros)
+}
+
+fn result_of(sc: &SourcedCase, verdict: Verdict, detail: String, micros: u128) -> CaseResult {
     CaseResult {
         id: sc.case.id.clone(),
         file: sc.file.display().to_string(),

@@ -338,3 +338,70 @@ fn catalogue_lint_catches_a_misquoted_requirement() {
     );
     assert!(text.contains("id also defined in"), "{text}");
 }
+
+#[test]
+fn drift_cases_are_info_whatever_happens_and_never_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    let drift = dir.path().join("drift.json");
+    std::fs::write(
+        &drift,
+        json!({"format": "mppconf-drift/1", "cases": {"t.decode-padded": "a newer draft accepts padding"}}).to_string(),
+    )
+    .unwrap();
+    let vectors = tiny_vectors();
+    for (adapter, code) in [
+        ("builtin".to_string(), 0),
+        (fixture_adapter("accepts-everything"), 1),
+    ] {
+        let out = dir.path().join("r.json");
+        let o = mppconf(&[
+            "vectors",
+            "run",
+            "--adapter",
+            &adapter,
+            "--vectors",
+            vectors.path().to_str().unwrap(),
+            "--drift",
+            drift.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        // accepts-everything still fails the two cases that are not drift.
+        assert_eq!(o.status.code(), Some(code), "{adapter}: {}", stdout(&o));
+        let results: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        let case = results["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "t.decode-padded")
+            .unwrap();
+        assert_eq!(case["verdict"], "info", "{adapter}");
+        assert!(
+            case["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("spec drift: a newer draft accepts padding")
+        );
+    }
+}
+
+#[test]
+fn annotation_file_with_a_wrong_format_names_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let drift = dir.path().join("drift.json");
+    std::fs::write(&drift, json!({"format": "drift", "cases": {}}).to_string()).unwrap();
+    let vectors = tiny_vectors();
+    let o = mppconf(&[
+        "vectors",
+        "run",
+        "--adapter",
+        "builtin",
+        "--vectors",
+        vectors.path().to_str().unwrap(),
+        "--drift",
+        drift.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("drift.json: field `format`"), "{err}");
+}

@@ -175,9 +175,15 @@ pub fn execute(op: &str, input: &Value) -> Result<Value, (AbiErrorType, Error)> 
             .map(|r| json!({ "header": r.to_header() }))
             .map_err(format_error),
         "base64url.encode" => Ok(json!({ "text": base64url::encode(text("text")?) })),
-        "base64url.decode" => base64url::decode_text("text", text("text")?)
-            .map(|t| json!({ "text": t }))
-            .map_err(as_type(T::Encoding)),
+        // A plain decoder: the empty text is the empty string (RFC 4648
+        // §10); the `1*` of base64url-nopad binds header values, which the
+        // header parsers enforce.
+        "base64url.decode" => match text("text")? {
+            "" => Ok(json!({ "text": "" })),
+            t => base64url::decode_text("text", t)
+                .map(|t| json!({ "text": t }))
+                .map_err(as_type(T::Encoding)),
+        },
         "jcs.canonicalize" => cjson::canonicalize_text(text("text")?)
             .map(|t| json!({ "text": t }))
             .map_err(as_type(T::Parse)),
@@ -239,16 +245,12 @@ fn challenge_id(input: &Value) -> Result<Value, Error> {
             });
         }
     };
-    // Slot 6 is base64url(JCS(opaque)); an already-encoded opaque string is
-    // taken as wire text only if it is such an encoding.
-    let opaque = match map.get("opaque") {
-        None => None,
-        Some(Value::String(wire)) => Some(challenge::decode_opaque(wire)?),
-        Some(v) => {
-            cjson::require_flat_string_map(v).map_err(|reason| Error::InvalidOpaque { reason })?;
-            Some(EncodedJson::canonical(v.clone()))
-        }
-    };
+    // Slot 6 is base64url(JCS(opaque)): an opaque given as text must be
+    // such an encoding, and is used as it is.
+    let opaque = map
+        .get("opaque")
+        .map(challenge::opaque_from_abi)
+        .transpose()?;
     let slots = BindingSlots {
         realm: s("realm")?,
         method: s("method")?,

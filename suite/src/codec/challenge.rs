@@ -188,7 +188,8 @@ impl Challenge {
         Ok(out)
     }
 
-    /// The ABI object: `request` and `opaque` decoded, absent fields omitted.
+    /// The ABI object: `request` decoded, `opaque` as its base64url text
+    /// (the official ABI's shape), absent fields omitted.
     pub fn to_abi(&self) -> Value {
         let mut m = Map::new();
         m.insert("id".into(), self.id.clone().into());
@@ -200,13 +201,14 @@ impl Challenge {
         insert_opt(&mut m, "digest", &self.digest);
         insert_opt(&mut m, "description", &self.description);
         if let Some(o) = &self.opaque {
-            m.insert("opaque".into(), o.value.clone());
+            m.insert("opaque".into(), o.wire.clone().into());
         }
         Value::Object(m)
     }
 
-    /// Builds a challenge from the ABI object, encoding `request` and
-    /// `opaque` canonically (JCS, then base64url-nopad).
+    /// Builds a challenge from the ABI object, encoding `request`
+    /// canonically (JCS, then base64url-nopad); `opaque` may be given as
+    /// that encoding or as the object itself.
     pub fn from_abi(value: &Value) -> Result<Self> {
         let map = value
             .as_object()
@@ -222,13 +224,7 @@ impl Challenge {
                 expected: "a JSON object",
             });
         }
-        let opaque = match map.get("opaque") {
-            None => None,
-            Some(v) => {
-                require_flat_string_map(v).map_err(|reason| Error::InvalidOpaque { reason })?;
-                Some(EncodedJson::canonical(v.clone()))
-            }
-        };
+        let opaque = map.get("opaque").map(opaque_from_abi).transpose()?;
         Ok(Self {
             id: s("id")?,
             realm: s("realm")?,
@@ -267,6 +263,18 @@ pub fn validate_intent(intent: &str) -> Result<()> {
         Err(Error::InvalidIntent {
             value: intent.to_string(),
         })
+    }
+}
+
+/// `opaque` as an ABI input: its base64url text (checked), or the flat
+/// string map itself (encoded canonically).
+pub fn opaque_from_abi(v: &Value) -> Result<EncodedJson> {
+    match v {
+        Value::String(wire) => decode_opaque(wire),
+        v => {
+            require_flat_string_map(v).map_err(|reason| Error::InvalidOpaque { reason })?;
+            Ok(EncodedJson::canonical(v.clone()))
+        }
     }
 }
 

@@ -133,7 +133,7 @@ impl EchoedChallenge {
             }
         }
         if let Some(o) = &self.opaque {
-            m.insert("opaque".into(), o.value.clone());
+            m.insert("opaque".into(), o.wire.clone().into());
         }
         Value::Object(m)
     }
@@ -223,7 +223,8 @@ impl Credential {
         format!("Payment {}", base64url::encode(text))
     }
 
-    /// The ABI object: echoed `request`/`opaque` decoded, `source` null when absent.
+    /// The ABI object: echoed `request` decoded, `opaque` as sent, `source`
+    /// null when absent.
     pub fn to_abi(&self) -> Value {
         let mut m = Map::new();
         m.insert("challenge".into(), self.challenge.to_abi());
