@@ -21,7 +21,7 @@ use mppconf_suite::vectors::Executor;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, read_json};
 use crate::schema::Schema;
 
 const DEFAULT_TIMEOUT_MS: u64 = 30_000;
@@ -59,28 +59,20 @@ pub struct Manifest {
 impl Manifest {
     /// Reads a manifest file, naming the field at fault on error.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let value: Value = serde_json::from_str(&text).map_err(|e| Error::Json {
-            path: path.into(),
-            reason: e.to_string(),
-        })?;
+        let value = read_json(path)?;
         if let Some((at, message)) = Schema::AdapterManifest
             .violations(&value)
             .into_iter()
             .next()
         {
-            return Err(Error::Manifest {
-                path: path.into(),
-                field: at,
-                reason: format!("{message} (see harness/schema/adapter.schema.json)"),
-            });
+            return Err(Error::field(
+                path,
+                &at,
+                format!("{message} (see harness/schema/adapter.schema.json)"),
+            ));
         }
         let mut manifest: Manifest =
-            serde_json::from_value(value).map_err(|e| Error::Manifest {
-                path: path.into(),
-                field: "/".into(),
-                reason: e.to_string(),
-            })?;
+            serde_json::from_value(value).map_err(|e| Error::field(path, "/", e.to_string()))?;
         manifest.dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         Ok(manifest)
     }

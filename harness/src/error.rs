@@ -14,7 +14,7 @@ pub enum Error {
     #[error("{path}: not valid JSON: {reason}")]
     Json { path: PathBuf, reason: String },
     #[error("{path}: field `{field}`: {reason}")]
-    Manifest {
+    Field {
         path: PathBuf,
         field: String,
         reason: String,
@@ -32,6 +32,24 @@ impl Error {
             source,
         }
     }
+
+    /// A problem with one field of an input file.
+    pub fn field(path: &std::path::Path, field: &str, reason: impl Into<String>) -> Self {
+        Error::Field {
+            path: path.into(),
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Reads a JSON file, naming the file in any error.
+pub fn read_json(path: &std::path::Path) -> Result<serde_json::Value> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| Error::Json {
+        path: path.into(),
+        reason: e.to_string(),
+    })
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -67,39 +67,42 @@ enum VectorsCommand {
         vectors: Option<PathBuf>,
     },
     /// Run vectors against an adapter and print a per-case verdict summary.
-    Run {
-        /// `builtin` (the reference codec, in process), a path to an
-        /// adapter.json or its folder, or an adapter name under --adapters.
-        #[arg(long)]
-        adapter: String,
-        /// Folder whose */adapter.json manifests are looked up by name.
-        #[arg(long, default_value = "harness/adapters")]
-        adapters: PathBuf,
-        /// Only cases whose id contains one of these substrings.
-        #[arg(long)]
-        filter: Vec<String>,
-        /// Run vector files in the official cross-SDK format from this folder
-        /// instead of ours.
-        #[arg(long)]
-        official: Option<PathBuf>,
-        /// Known failures: {"format": "mppconf-expectations/1", "cases": {id: reason}}.
-        #[arg(long)]
-        expect: Option<PathBuf>,
-        /// Spec drift: {"format": "mppconf-drift/1", "cases": {id: reason}}, cases
-        /// whose expectation the pinned drafts do not support (verdict info).
-        /// With --official, defaults to vectors/official-disagreements.json.
-        #[arg(long)]
-        drift: Option<PathBuf>,
-        /// Write the JSON results here.
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// The vectors folder (default: ./vectors).
-        #[arg(long)]
-        vectors: Option<PathBuf>,
-        /// Print every case, not only the ones that did not pass.
-        #[arg(long)]
-        verbose: bool,
-    },
+    Run(RunArgs),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// `builtin` (the reference codec, in process), a path to an
+    /// adapter.json or its folder, or an adapter name under --adapters.
+    #[arg(long)]
+    adapter: String,
+    /// Folder whose */adapter.json manifests are looked up by name.
+    #[arg(long, default_value = "harness/adapters")]
+    adapters: PathBuf,
+    /// Only cases whose id contains one of these substrings.
+    #[arg(long)]
+    filter: Vec<String>,
+    /// Run vector files in the official cross-SDK format from this folder
+    /// instead of ours.
+    #[arg(long)]
+    official: Option<PathBuf>,
+    /// Known failures: {"format": "mppconf-expectations/1", "cases": {id: reason}}.
+    #[arg(long)]
+    expect: Option<PathBuf>,
+    /// Spec drift: {"format": "mppconf-drift/1", "cases": {id: reason}}, cases
+    /// whose expectation the pinned drafts do not support (verdict info).
+    /// With --official, defaults to vectors/official-disagreements.json.
+    #[arg(long)]
+    drift: Option<PathBuf>,
+    /// Write the JSON results here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// The vectors folder (default: ./vectors).
+    #[arg(long)]
+    vectors: Option<PathBuf>,
+    /// Print every case, not only the ones that did not pass.
+    #[arg(long)]
+    verbose: bool,
 }
 
 fn main() -> ExitCode {
@@ -109,27 +112,7 @@ fn main() -> ExitCode {
         Command::Vectors { command } => match command {
             VectorsCommand::Validate { files, vectors } => validate(&files, vectors.as_deref()),
             VectorsCommand::Corpus { out, vectors } => corpus(&out, vectors.as_deref()),
-            VectorsCommand::Run {
-                adapter,
-                adapters,
-                filter,
-                official,
-                expect,
-                drift,
-                out,
-                vectors,
-                verbose,
-            } => run(RunArgs {
-                adapter,
-                adapters,
-                filter,
-                official,
-                expect,
-                drift,
-                out,
-                vectors,
-                verbose,
-            }),
+            VectorsCommand::Run(args) => run(args),
         },
     };
     match outcome {
@@ -138,10 +121,9 @@ fn main() -> ExitCode {
             eprintln!("mppconf: {e}");
             ExitCode::from(match e {
                 Error::Adapter { .. } => EXIT_HARNESS,
-                Error::Io { .. }
-                | Error::Json { .. }
-                | Error::Manifest { .. }
-                | Error::Usage(_) => EXIT_USAGE,
+                Error::Io { .. } | Error::Json { .. } | Error::Field { .. } | Error::Usage(_) => {
+                    EXIT_USAGE
+                }
             })
         }
     }
@@ -199,18 +181,6 @@ fn corpus(out: &Path, vectors: Option<&Path>) -> error::Result<u8> {
         );
     }
     Ok(0)
-}
-
-struct RunArgs {
-    adapter: String,
-    adapters: PathBuf,
-    filter: Vec<String>,
-    official: Option<PathBuf>,
-    expect: Option<PathBuf>,
-    drift: Option<PathBuf>,
-    out: Option<PathBuf>,
-    vectors: Option<PathBuf>,
-    verbose: bool,
 }
 
 fn run(args: RunArgs) -> error::Result<u8> {

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use mppconf_suite::vectors::{Case, Expectation};
 use serde_json::{Value, json};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, read_json};
 use crate::runner::SourcedCase;
 
 /// The requirement an official operation exercises.
@@ -70,16 +70,8 @@ pub fn load_dir(dir: &Path, adapter: &str) -> Result<Vec<SourcedCase>> {
 }
 
 fn load_file(path: &Path, adapter: &str) -> Result<Vec<SourcedCase>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let doc: Value = serde_json::from_str(&text).map_err(|e| Error::Json {
-        path: path.into(),
-        reason: e.to_string(),
-    })?;
-    let bad = |field: &str, reason: &str| Error::Manifest {
-        path: path.into(),
-        field: field.into(),
-        reason: reason.into(),
-    };
+    let doc = read_json(path)?;
+    let bad = |field: &str, reason: &str| Error::field(path, field, reason);
     let commands = doc["commands"]
         .as_object()
         .ok_or_else(|| bad("commands", "missing: is this an official vector file?"))?;

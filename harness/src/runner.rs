@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, read_json};
 
 /// A case with the file it came from.
 #[derive(Debug, Clone)]
@@ -52,16 +52,8 @@ impl Annotations {
     /// Adds the cases of an annotation file: `{"format":
     /// "mppconf-expectations/1" | "mppconf-drift/1", "cases": {id: reason}}`.
     pub fn load(&mut self, path: &Path) -> Result<()> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let v: Value = serde_json::from_str(&text).map_err(|e| Error::Json {
-            path: path.into(),
-            reason: e.to_string(),
-        })?;
-        let bad = |field: &str, reason: &str| Error::Manifest {
-            path: path.into(),
-            field: field.into(),
-            reason: reason.into(),
-        };
+        let v = read_json(path)?;
+        let bad = |field: &str, reason: &str| Error::field(path, field, reason);
         let target = match v["format"].as_str() {
             Some("mppconf-expectations/1") => &mut self.known_failures,
             Some("mppconf-drift/1") => &mut self.drift,

@@ -161,27 +161,17 @@ fn reference_adapter_process_in_both_modes() {
 }
 
 #[test]
-fn crashing_adapter_is_an_error_never_a_pass() {
-    let (o, results) = run_tiny(&fixture_adapter("crashes"));
-    assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
-    assert_eq!(results["summary"]["error"], 3);
-    assert!(stdout(&o).contains("adapter exited with"));
-}
-
-#[test]
-fn babbling_adapter_is_an_error() {
-    let (o, results) = run_tiny(&fixture_adapter("garbage"));
-    assert_eq!(o.status.code(), Some(3));
-    assert_eq!(results["summary"]["error"], 3);
-    assert!(stdout(&o).contains("answer is not JSON"));
-}
-
-#[test]
-fn silent_adapter_times_out() {
-    let (o, results) = run_tiny(&fixture_adapter("silent"));
-    assert_eq!(o.status.code(), Some(3));
-    assert_eq!(results["summary"]["error"], 3);
-    assert!(stdout(&o).contains("no answer within"));
+fn broken_adapters_are_errors_never_passes() {
+    for (adapter, says) in [
+        ("crashes", "adapter exited with"),
+        ("garbage", "answer is not JSON"),
+        ("silent", "no answer within"),
+    ] {
+        let (o, results) = run_tiny(&fixture_adapter(adapter));
+        assert_eq!(o.status.code(), Some(3), "{adapter}: {}", stdout(&o));
+        assert_eq!(results["summary"]["error"], 3, "{adapter}");
+        assert!(stdout(&o).contains(says), "{adapter}: {}", stdout(&o));
+    }
 }
 
 #[test]
