@@ -1,6 +1,7 @@
 //! What MPP conformance means.
 //!
 //! - [`codec`]: the strict reference wire codec, cited section by section.
+//! - [`methods`]: method-specific rules (Tempo charge credentials).
 //! - [`ops`]: the codec behind the cross-SDK adapter ABI operations.
 //! - [`catalogue`]: the requirement catalogue (data under `vectors/requirements`).
 //! - [`vectors`]: the vector file model and the judging of an adapter's answer.
@@ -8,6 +9,7 @@
 pub mod catalogue;
 pub mod codec;
 pub mod error;
+pub mod methods;
 pub mod ops;
 pub mod vectors;
 

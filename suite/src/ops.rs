@@ -15,12 +15,13 @@ use crate::codec::{
     base64url, challenge, content_digest, json as cjson, request_schema,
 };
 use crate::error::{AbiErrorType, Error};
+use crate::methods::tempo_charge;
 
 /// The ABI schema version this module speaks.
 pub const ABI_SCHEMA: u64 = 1;
 
 /// Every operation [`execute`] answers, official ones first.
-pub const OPERATIONS: [&str; 18] = [
+pub const OPERATIONS: [&str; 19] = [
     "challenge.parse",
     "challenge.format",
     "credential.parse",
@@ -38,6 +39,7 @@ pub const OPERATIONS: [&str; 18] = [
     "content_digest.verify",
     "problem.parse",
     "request.validate",
+    "tempo.credential.validate",
     "schema.version",
 ];
 
@@ -209,6 +211,17 @@ pub fn execute(op: &str, input: &Value) -> Result<Value, (AbiErrorType, Error)> 
                 .ok_or_else(|| bad_input("input needs \"request\""))?;
             request_schema::validate(text("method")?, text("intent")?, request)
                 .map(|w| json!({ "warnings": w.iter().map(|w| w.requirement).collect::<Vec<_>>() }))
+                .map_err(as_type(T::Verification))
+        }
+        "tempo.credential.validate" => {
+            let credential = Credential::parse(text("header")?).map_err(as_type(T::Parse))?;
+            tempo_charge::validate_credential(&credential)
+                .map(|(kind, w)| {
+                    json!({
+                        "type": kind.as_str(),
+                        "warnings": w.iter().map(|w| w.requirement).collect::<Vec<_>>(),
+                    })
+                })
                 .map_err(as_type(T::Verification))
         }
         "schema.version" => Ok(json!({ "schema": ABI_SCHEMA, "operations": OPERATIONS })),

@@ -42,7 +42,7 @@ pub fn validate(method: &str, intent: &str, request: &Value) -> Result<Vec<Warni
     };
     let mut warnings = Vec::new();
     if intent == "charge" {
-        validate_charge(map)?;
+        validate_charge(map, &mut warnings)?;
         if method == "tempo" {
             validate_tempo_charge(map, &mut warnings)?;
         }
@@ -50,7 +50,7 @@ pub fn validate(method: &str, intent: &str, request: &Value) -> Result<Vec<Warni
     Ok(warnings)
 }
 
-fn validate_charge(map: &Map<String, Value>) -> Result<()> {
+fn validate_charge(map: &Map<String, Value>, warnings: &mut Vec<Warning>) -> Result<()> {
     const SHARED: &str = "charge.request.shared-fields";
     for field in ["amount", "currency"] {
         match map.get(field) {
@@ -66,6 +66,21 @@ fn validate_charge(map: &Map<String, Value>) -> Result<()> {
     }
     if map.get("methodDetails").is_some_and(|v| !v.is_object()) {
         return Err(violation(SHARED, "$.methodDetails", "must be an object"));
+    }
+    // §"Currency Formats": ISO 4217 fiat codes are written in lowercase.
+    let currency = map
+        .get("currency")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if currency.len() == 3
+        && currency.bytes().all(|b| b.is_ascii_alphabetic())
+        && currency.bytes().any(|b| b.is_ascii_uppercase())
+    {
+        warnings.push(Warning {
+            requirement: "charge.request.fiat-lowercase",
+            path: "$.currency".into(),
+            reason: format!("{currency:?}: ISO 4217 codes are written in lowercase here"),
+        });
     }
     // "Request objects MUST NOT duplicate the expiry value."
     for field in ["expires", "expiry", "expiresAt"] {

@@ -1,0 +1,3 @@
+//! Payment-method specifics, one module per method and intent spec.
+
+pub mod tempo_charge;
