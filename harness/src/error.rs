@@ -23,6 +23,12 @@ pub enum Error {
     Adapter { adapter: String, reason: String },
     #[error("{0}")]
     Usage(String),
+    /// A chain (RPC endpoint) that cannot be used as given.
+    #[error("chain at {url}: {reason}")]
+    Chain { url: String, reason: String },
+    /// A tool mppconf needs could not be found, installed or started.
+    #[error("{0}")]
+    Setup(String),
 }
 
 impl Error {

@@ -120,10 +120,12 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("mppconf: {e}");
             ExitCode::from(match e {
-                Error::Adapter { .. } => EXIT_HARNESS,
-                Error::Io { .. } | Error::Json { .. } | Error::Field { .. } | Error::Usage(_) => {
-                    EXIT_USAGE
-                }
+                Error::Adapter { .. } | Error::Setup(_) => EXIT_HARNESS,
+                Error::Io { .. }
+                | Error::Json { .. }
+                | Error::Field { .. }
+                | Error::Usage(_)
+                | Error::Chain { .. } => EXIT_USAGE,
             })
         }
     }

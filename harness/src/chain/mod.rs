@@ -1,0 +1,8 @@
+//! The local Tempo chain and talking to it: anvil's lifecycle and a
+//! bounded JSON-RPC client.
+
+pub mod anvil;
+pub mod rpc;
+
+pub use anvil::{Anvil, AnvilConfig};
+pub use rpc::Rpc;

@@ -1,0 +1,79 @@
+//! The local Tempo chain: anvil starts (installing itself if needed), has
+//! the TIP-20 precompiles, and leaves no process behind.
+
+use mppconf_harness::chain::Rpc;
+use mppconf_harness::chain::anvil::{self, Anvil, AnvilConfig};
+use mppconf_harness::error::Error;
+
+fn alive(pid: u32) -> bool {
+    // A zombie still has /proc/<pid>; its state is Z.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            !s.split_whitespace()
+                .nth(2)
+                .is_some_and(|state| state == "Z")
+        })
+        .unwrap_or(false)
+}
+
+#[tokio::test]
+async fn anvil_starts_in_tempo_mode_and_stops_on_drop() {
+    let chain = Anvil::start(&AnvilConfig::default())
+        .await
+        .expect("anvil starts");
+    assert_eq!(chain.chain_id, 31337);
+    let rpc = chain.rpc();
+    anvil::require_tip20(&rpc)
+        .await
+        .expect("TIP-20 precompiles");
+    let block = rpc
+        .call("eth_blockNumber", serde_json::json!([]))
+        .await
+        .unwrap();
+    assert_ne!(block, "0x0", "the first block is mined at start");
+    let pid = chain.pid();
+    assert!(alive(pid));
+    drop(chain);
+    assert!(!alive(pid), "anvil {pid} outlived its handle");
+}
+
+#[tokio::test]
+async fn unreachable_rpc_is_one_clear_error() {
+    let port = anvil::free_port().unwrap();
+    let rpc = Rpc::new(format!("http://127.0.0.1:{port}"));
+    let err = rpc.chain_id().await.unwrap_err();
+    assert!(matches!(err, Error::Chain { .. }));
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!("127.0.0.1:{port}")) && text.contains("unreachable"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_chain_without_tip20_is_refused() {
+    // A JSON-RPC server that answers every call with an empty result: a
+    // node, but not a Tempo one.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut buf = vec![0u8; 65536];
+                let _ = socket.read(&mut buf).await;
+                let body = r#"{"jsonrpc":"2.0","id":1,"result":"0x"}"#;
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    let err = anvil::require_tip20(&Rpc::new(&url)).await.unwrap_err();
+    assert!(err.to_string().contains("no TIP-20 precompile"), "{err}");
+}
