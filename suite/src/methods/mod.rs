@@ -1,3 +1,4 @@
 //! Payment-method specifics, one module per method and intent spec.
 
 pub mod tempo_charge;
+pub mod tempo_effects;
