@@ -183,20 +183,17 @@ fn validate_splits(splits: &Value, total: U256, warnings: &mut Vec<Warning>) -> 
     let mut sum = U256::ZERO;
     for (i, split) in arr.iter().enumerate() {
         let path = format!("$.methodDetails.splits[{i}]");
-        let entry = split.as_object().ok_or_else(|| {
-            violation(
-                "tempo-charge.splits.amount-syntax",
-                &path,
-                "must be an object",
-            )
-        })?;
-        let amount = entry.get("amount").and_then(Value::as_str).ok_or_else(|| {
-            violation(
-                "tempo-charge.splits.amount-syntax",
-                format!("{path}.amount"),
-                "is a required string",
-            )
-        })?;
+        const ENTRY: &str = "tempo-charge.splits.entry-fields";
+        let entry = split
+            .as_object()
+            .ok_or_else(|| violation(ENTRY, &path, "must be an object"))?;
+        let amount = entry
+            .get("amount")
+            .and_then(Value::as_str)
+            .ok_or_else(|| violation(ENTRY, format!("{path}.amount"), "is a required string"))?;
+        if !entry.contains_key("recipient") {
+            return Err(violation(ENTRY, format!("{path}.recipient"), "is required"));
+        }
         let value = parse_base_units(amount).ok_or_else(|| {
             violation(
                 "tempo-charge.splits.amount-syntax",
