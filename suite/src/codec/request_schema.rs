@@ -187,10 +187,18 @@ fn validate_splits(splits: &Value, total: U256, warnings: &mut Vec<Warning>) -> 
         let entry = split
             .as_object()
             .ok_or_else(|| violation(ENTRY, &path, "must be an object"))?;
-        let amount = entry
-            .get("amount")
-            .and_then(Value::as_str)
-            .ok_or_else(|| violation(ENTRY, format!("{path}.amount"), "is a required string"))?;
+        // Missing is a schema matter; present but not a string breaks the
+        // amount syntax itself.
+        let amount = match entry.get("amount") {
+            None => return Err(violation(ENTRY, format!("{path}.amount"), "is required")),
+            Some(v) => v.as_str().ok_or_else(|| {
+                violation(
+                    "tempo-charge.splits.amount-syntax",
+                    format!("{path}.amount"),
+                    "must be a base-10 integer string",
+                )
+            })?,
+        };
         if !entry.contains_key("recipient") {
             return Err(violation(ENTRY, format!("{path}.recipient"), "is required"));
         }
