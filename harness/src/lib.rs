@@ -6,6 +6,7 @@ pub mod adapter;
 pub mod chain;
 pub mod error;
 pub mod official;
+pub mod reference;
 pub mod runner;
 pub mod schema;
 pub mod serve_adapter;
