@@ -26,6 +26,9 @@ pub enum Error {
     /// A chain (RPC endpoint) that cannot be used as given.
     #[error("chain at {url}: {reason}")]
     Chain { url: String, reason: String },
+    /// The reference client declined to pay, for the reason given.
+    #[error("refused to pay: {0}")]
+    Refused(String),
     /// A tool mppconf needs could not be found, installed or started.
     #[error("{0}")]
     Setup(String),

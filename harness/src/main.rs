@@ -121,6 +121,7 @@ fn main() -> ExitCode {
             eprintln!("mppconf: {e}");
             ExitCode::from(match e {
                 Error::Adapter { .. } | Error::Setup(_) => EXIT_HARNESS,
+                Error::Refused(_) => EXIT_FAIL,
                 Error::Io { .. }
                 | Error::Json { .. }
                 | Error::Field { .. }

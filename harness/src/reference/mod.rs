@@ -2,4 +2,6 @@
 //! a verifying server for `tempo`/`charge`, both able to misbehave on
 //! purpose so that every check can be shown to fail.
 
+pub mod client;
+pub mod server;
 pub mod tx;

@@ -1,0 +1,410 @@
+//! `mppconf pay`: the reference Tempo charge client.
+//!
+//! It pays one `tempo`/`charge` challenge in pull, push or proof mode and
+//! refuses what a client MUST refuse: an expired challenge, a request
+//! whose splits reach the amount, a chain other than its own, more than
+//! its policy allows, and plain-http unless explicitly allowed. It is the
+//! known-good target of every client check; each named [`Deviation`]
+//! breaks one rule on purpose.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use alloy::primitives::{Address, B256, Bytes, U256};
+use mppconf_suite::codec::{
+    Challenge, Credential, EchoedChallenge, EncodedJson, Receipt, challenge, rfc3339,
+};
+use mppconf_suite::methods::tempo_effects::{self, ChargeRequest};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::tx::{self, PaymentPlan};
+use crate::chain::Rpc;
+use crate::error::{Error, Result};
+
+/// A rule the client breaks on purpose.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Deviation {
+    /// Pays expired challenges.
+    IgnoreExpiry,
+    /// Pays requests whose splits reach the amount.
+    IgnoreSplitRule,
+    /// Pays one base unit less than asked.
+    ShortAmount,
+    /// Drops the memo (plain `transfer`).
+    DropMemo,
+    /// Echoes a modified `request` (amount changed) under the original id.
+    TamperRequest,
+    /// Sends the credential twice, in two `Authorization` headers.
+    TwoAuthorizationHeaders,
+    /// Uses push mode even where the challenge forbids it.
+    PushAlways,
+}
+
+impl Deviation {
+    pub const ALL: [Deviation; 7] = [
+        Deviation::IgnoreExpiry,
+        Deviation::IgnoreSplitRule,
+        Deviation::ShortAmount,
+        Deviation::DropMemo,
+        Deviation::TamperRequest,
+        Deviation::TwoAuthorizationHeaders,
+        Deviation::PushAlways,
+    ];
+
+    pub fn name(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+
+    pub fn parse(name: &str) -> Result<Self> {
+        serde_json::from_value(Value::String(name.to_string())).map_err(|_| {
+            let all: Vec<String> = Self::ALL.iter().map(|d| d.name()).collect();
+            Error::Usage(format!(
+                "unknown client deviation {name:?}; known: {}",
+                all.join(", ")
+            ))
+        })
+    }
+}
+
+/// Which submission mode to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ModeChoice {
+    /// Pull unless the challenge excludes it.
+    #[default]
+    Auto,
+    Pull,
+    Push,
+}
+
+/// What to pay and under which policy.
+#[derive(Debug, Clone)]
+pub struct PayOptions {
+    pub url: String,
+    pub http_method: String,
+    pub body: Option<Vec<u8>>,
+    pub key: String,
+    pub rpc_url: String,
+    /// The most this client pays, in base units.
+    pub max_amount: Option<U256>,
+    pub currency: Option<Address>,
+    pub recipient: Option<Address>,
+    pub mode: ModeChoice,
+    /// Send credentials over plain http (local testing only; the core
+    /// draft forbids it otherwise).
+    pub allow_http: bool,
+    pub accept_payment: Option<String>,
+    pub deviations: BTreeSet<Deviation>,
+}
+
+/// What happened.
+#[derive(Debug, Clone)]
+pub struct PayOutcome {
+    pub status: u16,
+    pub challenge_id: String,
+    pub mode: &'static str,
+    pub receipt: Option<Receipt>,
+    pub body: String,
+}
+
+fn refused(why: impl Into<String>) -> Error {
+    Error::Refused(why.into())
+}
+
+/// Makes the request, pays the 402 and retries; returns the final answer.
+pub async fn pay(opts: &PayOptions) -> Result<PayOutcome> {
+    let signer = tx::signer_from_key(&opts.key, "--key")?;
+    if opts.url.starts_with("http://") && !opts.allow_http {
+        // draft-httpauth-payment-00 §"Transport Security".
+        return Err(refused(
+            "will not send a Payment credential over plain http (pass --allow-http for local testing)",
+        ));
+    }
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| Error::Setup(e.to_string()))?;
+    let method: reqwest::Method = opts.http_method.parse().map_err(|_| {
+        Error::Usage(format!(
+            "--method {:?} is not an HTTP method",
+            opts.http_method
+        ))
+    })?;
+    let send = |auth: Vec<String>| {
+        let mut rb = http.request(method.clone(), &opts.url);
+        if let Some(a) = &opts.accept_payment {
+            rb = rb.header("accept-payment", a);
+        }
+        for a in auth {
+            rb = rb.header("authorization", a);
+        }
+        if let Some(b) = &opts.body {
+            rb = rb.body(b.clone());
+        }
+        rb.send()
+    };
+    let first = send(Vec::new())
+        .await
+        .map_err(|e| Error::Usage(format!("{}: unreachable ({e})", opts.url)))?;
+    if first.status().as_u16() != 402 {
+        return Err(refused(format!(
+            "{} answered {}, not 402 Payment Required",
+            opts.url,
+            first.status()
+        )));
+    }
+    let fields: Vec<String> = first
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect();
+    let challenge = choose(&fields)?;
+    let request = check(&challenge, opts).await?;
+    let (credential, mode) = build_credential(&challenge, &request, opts, &signer).await?;
+    let header = credential.to_header();
+    let auth = if opts
+        .deviations
+        .contains(&Deviation::TwoAuthorizationHeaders)
+    {
+        vec![header.clone(), header]
+    } else {
+        vec![header]
+    };
+    let answer = send(auth)
+        .await
+        .map_err(|e| Error::Usage(format!("{}: unreachable on retry ({e})", opts.url)))?;
+    let status = answer.status().as_u16();
+    let receipt = answer
+        .headers()
+        .get("payment-receipt")
+        .and_then(|v| v.to_str().ok())
+        .map(Receipt::parse)
+        .transpose()
+        .map_err(|e| refused(format!("the server's Payment-Receipt is malformed: {e}")))?;
+    let body = answer.text().await.unwrap_or_default();
+    Ok(PayOutcome {
+        status,
+        challenge_id: challenge.id,
+        mode,
+        receipt,
+        body,
+    })
+}
+
+/// The first valid `tempo`/`charge` challenge, in server order.
+fn choose(fields: &[String]) -> Result<Challenge> {
+    let all = challenge::parse_all(fields)
+        .map_err(|e| refused(format!("WWW-Authenticate is malformed: {e}")))?;
+    let mut reasons = Vec::new();
+    for c in all {
+        match c {
+            Ok(c) if c.method == "tempo" && c.intent == "charge" => return Ok(c),
+            // "Clients that do not recognize an intent SHOULD treat the challenge as unsupported."
+            Ok(c) => reasons.push(format!("{}/{} is not supported", c.method, c.intent)),
+            // "clients and parsers MUST reject challenges whose id is missing or empty"
+            Err(e) => reasons.push(format!("invalid challenge: {e}")),
+        }
+    }
+    Err(refused(format!(
+        "no payable tempo/charge challenge ({})",
+        if reasons.is_empty() {
+            "none offered".to_string()
+        } else {
+            reasons.join("; ")
+        }
+    )))
+}
+
+/// What a client MUST check before paying (§"Amount Verification").
+async fn check(c: &Challenge, opts: &PayOptions) -> Result<ChargeRequest> {
+    let ignore_splits = opts.deviations.contains(&Deviation::IgnoreSplitRule);
+    let request = match ChargeRequest::from_json(&c.request.value) {
+        Ok(r) => r,
+        Err(e) if ignore_splits && e.code().starts_with("tempo-charge.splits.sum-below") => {
+            lenient_request(&c.request.value)
+        }
+        Err(e) => return Err(refused(format!("the request is not payable: {e}"))),
+    };
+    if !opts.deviations.contains(&Deviation::IgnoreExpiry) {
+        let expires = c.expires.as_deref().map(|e| rfc3339::parse("expires", e));
+        match expires {
+            Some(Ok(t)) if t.timestamp() > tx::unix_now() as i64 => {}
+            Some(Ok(_)) => return Err(refused("the challenge has expired")),
+            // A blockchain charge needs expires to bound validBefore
+            // (ambiguity.expires-required-for-blockchain).
+            None => return Err(refused("the challenge has no expires")),
+            Some(Err(e)) => return Err(refused(e.to_string())),
+        }
+    }
+    if let Some(max) = opts.max_amount
+        && request.amount > max
+    {
+        return Err(refused(format!(
+            "asks {} base units, more than the policy's {max}",
+            request.amount
+        )));
+    }
+    if opts.currency.is_some_and(|c| c != request.currency) {
+        return Err(refused(format!(
+            "asks for token {}, not the expected one",
+            request.currency
+        )));
+    }
+    if opts.recipient.is_some_and(|r| r != request.recipient) {
+        return Err(refused(format!(
+            "pays {}, not the expected recipient",
+            request.recipient
+        )));
+    }
+    let chain = Rpc::new(&opts.rpc_url).chain_id().await?;
+    if chain != request.chain_id {
+        return Err(refused(format!(
+            "the challenge is for chain {}, the RPC serves chain {chain}",
+            request.chain_id
+        )));
+    }
+    Ok(request)
+}
+
+/// A request typed without the split-sum rule (for the deviation only).
+fn lenient_request(value: &Value) -> ChargeRequest {
+    let mut v = value.clone();
+    let splits = v["methodDetails"]
+        .as_object_mut()
+        .and_then(|d| d.remove("splits"));
+    let mut r = ChargeRequest::from_json(&v).unwrap_or_else(|_| {
+        ChargeRequest::from_json(&json!({
+        "amount": "0", "currency": "0x20c0000000000000000000000000000000000000",
+        "recipient": "0x0000000000000000000000000000000000000000"}))
+        .expect("a fixed valid request")
+    });
+    if let Some(Value::Array(splits)) = splits {
+        r.splits = splits
+            .iter()
+            .enumerate()
+            .map(|(i, s)| tempo_effects::RequiredTransfer {
+                to: s["recipient"]
+                    .as_str()
+                    .and_then(|a| a.parse().ok())
+                    .unwrap_or_default(),
+                amount: s["amount"]
+                    .as_str()
+                    .and_then(|a| a.parse().ok())
+                    .unwrap_or_default(),
+                memo: s["memo"].as_str().and_then(|m| m.parse().ok()),
+                role: format!("splits[{i}]"),
+            })
+            .collect();
+    }
+    r
+}
+
+async fn build_credential(
+    c: &Challenge,
+    request: &ChargeRequest,
+    opts: &PayOptions,
+    signer: &alloy::signers::local::PrivateKeySigner,
+) -> Result<(Credential, &'static str)> {
+    let source = format!("did:pkh:eip155:{}:{}", request.chain_id, signer.address());
+    let mut echo = EchoedChallenge::echo_of(c);
+    if opts.deviations.contains(&Deviation::TamperRequest) {
+        let mut v = c.request.value.clone();
+        v["amount"] = "1".into();
+        echo.request = EncodedJson::canonical(v);
+    }
+    let (payload, mode) = if request.amount.is_zero() {
+        let signature = tx::sign_proof(&c.id, request.chain_id, signer)?;
+        (json!({"type": "proof", "signature": signature}), "proof")
+    } else {
+        let push = match opts.mode {
+            _ if opts.deviations.contains(&Deviation::PushAlways) => true,
+            ModeChoice::Pull => false,
+            ModeChoice::Push => true,
+            ModeChoice::Auto => !request.allows_mode("pull"),
+        };
+        if !opts.deviations.contains(&Deviation::PushAlways) {
+            if push && (request.fee_payer || !request.allows_mode("push")) {
+                return Err(refused(
+                    "push mode is not allowed for this challenge (feePayer, or supportedModes)",
+                ));
+            }
+            if !push && !request.allows_mode("pull") {
+                return Err(refused(
+                    "pull mode is not allowed for this challenge (supportedModes)",
+                ));
+            }
+        }
+        let rpc = Rpc::new(&opts.rpc_url).with_timeout(Duration::from_secs(5));
+        let (max_fee, priority) = tx::fee_params(&rpc).await?;
+        let expires = c
+            .expires
+            .as_deref()
+            .and_then(|e| rfc3339::parse("expires", e).ok())
+            .map(|t| t.timestamp().max(0) as u64)
+            .unwrap_or(u64::MAX);
+        // validBefore no later than expires, and within T4's 30 s window.
+        let valid_before = expires.min(tx::unix_now() + 25);
+        let plan = PaymentPlan {
+            chain_id: request.chain_id,
+            valid_before,
+            max_fee_per_gas: max_fee,
+            max_priority_fee_per_gas: priority,
+            fee_token: (push || !request.fee_payer).then_some(request.currency),
+        };
+        let mut transfers = request.required_transfers();
+        if opts.deviations.contains(&Deviation::ShortAmount) {
+            transfers[0].amount = transfers[0].amount.saturating_sub(U256::from(1));
+        }
+        if opts.deviations.contains(&Deviation::DropMemo) {
+            transfers.iter_mut().for_each(|t| t.memo = None);
+        }
+        let calls = transfers
+            .iter()
+            .map(|t| tempo_alloy::primitives::transaction::Call {
+                to: alloy::primitives::TxKind::Call(request.currency),
+                value: U256::ZERO,
+                input: tempo_effects::transfer_calldata(t.to, t.amount, t.memo).into(),
+            })
+            .collect();
+        let signed = tx::sign_payment(calls, &plan, signer)?;
+        if push {
+            let receipt = rpc
+                .call(
+                    "eth_sendRawTransactionSync",
+                    json!([Bytes::from(signed.raw)]),
+                )
+                .await?;
+            if receipt["status"] != "0x1" {
+                return Err(refused(format!(
+                    "the payment transaction reverted: {}",
+                    receipt["transactionHash"]
+                )));
+            }
+            let hash: B256 = signed.hash;
+            (json!({"type": "hash", "hash": hash}), "push")
+        } else {
+            (
+                json!({"type": "transaction", "signature": Bytes::from(signed.raw)}),
+                "pull",
+            )
+        }
+    };
+    let payload = payload.as_object().cloned().unwrap_or_default();
+    Ok((
+        Credential {
+            challenge: echo,
+            payload,
+            source: Some(source),
+            unknown: Map::new(),
+        },
+        mode,
+    ))
+}

@@ -1,0 +1,772 @@
+//! `mppconf serve`: the reference Tempo charge server.
+//!
+//! It is the known-good target of every server check, so it follows every
+//! MUST of draft-httpauth-payment-00, draft-payment-intent-charge-00 and
+//! draft-tempo-charge-00. Where the drafts leave a choice it says which it
+//! makes (see `docs` below and harness/README.md), and each named
+//! [`Deviation`] breaks one rule on purpose.
+//!
+//! Choices: challenge ids are the recommended HMAC over the seven slots
+//! (stateless binding) plus an in-memory set of used ids (single use); an
+//! expired challenge is `invalid-challenge` (the status table), not
+//! `payment-expired` (ambiguity.expired-problem-type); a transaction hash
+//! is accepted once only (ambiguity.push-hash-reuse); several Payment
+//! credentials get 400.
+
+use std::collections::{BTreeSet, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use alloy::primitives::{Address, B256, Bytes};
+use alloy::signers::local::PrivateKeySigner;
+use axum::body::Bytes as Body;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use mppconf_suite::codec::{
+    BindingSlots, Challenge, Credential, EncodedJson, ProblemType, Receipt, content_digest, rfc3339,
+};
+use mppconf_suite::methods::tempo_charge::{self, PayloadType};
+use mppconf_suite::methods::tempo_effects::{self, ChargeRequest, Log};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::tx;
+use crate::chain::Rpc;
+use crate::error::{Error, Result};
+
+/// A rule the server breaks on purpose, so that the server suite can show
+/// each of its checks failing.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Deviation {
+    /// 402 without `Cache-Control: no-store`.
+    NoCacheControl,
+    /// Paid responses without `Cache-Control: private`.
+    NoPrivateCache,
+    /// Accepts a credential for an id already used.
+    SkipReplayCheck,
+    /// Accepts any echoed id without checking its binding.
+    SkipBindingCheck,
+    /// Accepts credentials for expired challenges.
+    IgnoreExpiry,
+    /// Broadcasts without checking that the transaction pays the request.
+    AcceptWrongAmount,
+    /// Attaches a `Payment-Receipt` to error responses.
+    ReceiptOnError,
+    /// Echoes the credential in error bodies.
+    EchoCredential,
+    /// Issues challenges with an empty `id`.
+    EmptyId,
+    /// Issues challenges without `realm`.
+    NoRealm,
+    /// Encodes `request` with `=` padding.
+    PaddedRequest,
+    /// Serializes `request` with keys in insertion order, not JCS.
+    NonCanonicalRequest,
+    /// Answers every failure with the `payment-required` problem type.
+    GenericProblemType,
+    /// Treats several Payment credentials like one (no 400).
+    AcceptSeveralCredentials,
+}
+
+impl Deviation {
+    pub const ALL: [Deviation; 14] = [
+        Deviation::NoCacheControl,
+        Deviation::NoPrivateCache,
+        Deviation::SkipReplayCheck,
+        Deviation::SkipBindingCheck,
+        Deviation::IgnoreExpiry,
+        Deviation::AcceptWrongAmount,
+        Deviation::ReceiptOnError,
+        Deviation::EchoCredential,
+        Deviation::EmptyId,
+        Deviation::NoRealm,
+        Deviation::PaddedRequest,
+        Deviation::NonCanonicalRequest,
+        Deviation::GenericProblemType,
+        Deviation::AcceptSeveralCredentials,
+    ];
+
+    pub fn name(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+
+    pub fn parse(name: &str) -> Result<Self> {
+        serde_json::from_value(Value::String(name.to_string())).map_err(|_| {
+            let all: Vec<String> = Self::ALL.iter().map(|d| d.name()).collect();
+            Error::Usage(format!(
+                "unknown server deviation {name:?}; known: {}",
+                all.join(", ")
+            ))
+        })
+    }
+}
+
+/// One split of a route's price.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplitConfig {
+    pub amount: String,
+    pub recipient: String,
+    #[serde(default)]
+    pub memo: Option<String>,
+}
+
+/// One protected resource.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    pub path: String,
+    /// HTTP method, GET by default.
+    #[serde(default = "default_method")]
+    pub method: String,
+    pub amount: String,
+    #[serde(default = "default_currency")]
+    pub currency: String,
+    pub recipient: String,
+    #[serde(default)]
+    pub memo: Option<String>,
+    #[serde(default)]
+    pub splits: Vec<SplitConfig>,
+    #[serde(default)]
+    pub fee_payer: bool,
+    #[serde(default)]
+    pub supported_modes: Option<Vec<String>>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub external_id: Option<String>,
+    /// Seconds a challenge stays valid.
+    #[serde(default = "default_expiry")]
+    pub expires_in: u64,
+}
+
+fn default_method() -> String {
+    "GET".into()
+}
+fn default_currency() -> String {
+    super::super::chain::anvil::PATH_USD.into()
+}
+fn default_expiry() -> u64 {
+    300
+}
+
+/// Everything the server needs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub realm: String,
+    pub secret: Vec<u8>,
+    pub rpc_url: String,
+    pub chain_id: u64,
+    /// Signs the fee-payer digest for routes with `fee_payer = true`.
+    pub fee_payer_key: Option<String>,
+    pub routes: Vec<RouteConfig>,
+    pub deviations: BTreeSet<Deviation>,
+}
+
+impl RouteConfig {
+    /// The route's `request` object (draft-tempo-charge-00 §"Request Schema").
+    pub fn request(&self, chain_id: u64) -> Value {
+        let mut details = Map::new();
+        details.insert("chainId".into(), chain_id.into());
+        if self.fee_payer {
+            details.insert("feePayer".into(), true.into());
+        }
+        if let Some(memo) = &self.memo {
+            details.insert("memo".into(), memo.clone().into());
+        }
+        if !self.splits.is_empty() {
+            let splits: Vec<Value> = self
+                .splits
+                .iter()
+                .map(|s| {
+                    let mut m = json!({"amount": s.amount, "recipient": s.recipient});
+                    if let Some(memo) = &s.memo {
+                        m["memo"] = memo.clone().into();
+                    }
+                    m
+                })
+                .collect();
+            details.insert("splits".into(), splits.into());
+        }
+        if let Some(modes) = &self.supported_modes {
+            details.insert("supportedModes".into(), json!(modes));
+        }
+        let mut request = json!({
+            "amount": self.amount,
+            "currency": self.currency,
+            "recipient": self.recipient,
+            "methodDetails": details,
+        });
+        if let Some(d) = &self.description {
+            request["description"] = d.clone().into();
+        }
+        if let Some(e) = &self.external_id {
+            request["externalId"] = e.clone().into();
+        }
+        request
+    }
+}
+
+impl ServerConfig {
+    /// Checks every route's request against the drafts before serving: a
+    /// server MUST NOT issue a request whose splits reach the amount, etc.
+    pub fn validate(&self) -> Result<()> {
+        if self.secret.is_empty() {
+            return Err(Error::Usage("the HMAC secret must not be empty".into()));
+        }
+        for r in &self.routes {
+            ChargeRequest::from_json(&r.request(self.chain_id)).map_err(|e| {
+                Error::Usage(format!(
+                    "route {}: its request is not conformant: {e}",
+                    r.path
+                ))
+            })?;
+            if r.fee_payer && self.fee_payer_key.is_none() {
+                return Err(Error::Usage(format!(
+                    "route {} sponsors fees (fee_payer = true) but no fee payer key is given",
+                    r.path
+                )));
+            }
+        }
+        if let Some(key) = &self.fee_payer_key {
+            tx::signer_from_key(key, "fee payer key")?;
+        }
+        Ok(())
+    }
+}
+
+struct State {
+    config: ServerConfig,
+    rpc: Rpc,
+    fee_payer: Option<PrivateKeySigner>,
+    used_ids: Mutex<HashSet<String>>,
+    used_hashes: Mutex<HashSet<B256>>,
+}
+
+impl State {
+    fn deviates(&self, d: Deviation) -> bool {
+        self.config.deviations.contains(&d)
+    }
+}
+
+/// A running server; stops when dropped.
+pub struct Server {
+    pub addr: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Server {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Binds `listen` and serves in the background.
+pub async fn start(config: ServerConfig, listen: SocketAddr) -> Result<Server> {
+    config.validate()?;
+    let fee_payer = config
+        .fee_payer_key
+        .as_deref()
+        .map(|k| tx::signer_from_key(k, "fee payer key"))
+        .transpose()?;
+    let state = Arc::new(State {
+        rpc: Rpc::new(&config.rpc_url).with_timeout(Duration::from_secs(5)),
+        config,
+        fee_payer,
+        used_ids: Mutex::default(),
+        used_hashes: Mutex::default(),
+    });
+    let app = axum::Router::new().fallback(
+        move |method: Method, uri: Uri, headers: HeaderMap, body: Body| {
+            let state = state.clone();
+            async move { handle(&state, method, uri, headers, body).await }
+        },
+    );
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+        Error::Usage(format!(
+            "cannot listen on {listen}: {e} (is the port in use?)"
+        ))
+    })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::io("listener", e))?;
+    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    Ok(Server {
+        addr,
+        shutdown: Some(shutdown),
+    })
+}
+
+/// Why a credential is refused, as a problem type and a detail.
+struct Refusal {
+    problem: ProblemType,
+    detail: String,
+}
+
+fn refuse(problem: ProblemType, detail: impl Into<String>) -> Refusal {
+    Refusal {
+        problem,
+        detail: detail.into(),
+    }
+}
+
+async fn handle(
+    state: &State,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Some(route) = state
+        .config
+        .routes
+        .iter()
+        .find(|r| r.path == uri.path() && r.method.eq_ignore_ascii_case(method.as_str()))
+    else {
+        // draft-httpauth-payment-00 §"When NOT to Return 402": unknown resource is 404.
+        return (StatusCode::NOT_FOUND, "not found\n").into_response();
+    };
+    let credentials: Vec<&str> = headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter(|v| v.len() >= 8 && v[..8].eq_ignore_ascii_case("payment "))
+        .collect();
+    if credentials.len() > 1 && !state.deviates(Deviation::AcceptSeveralCredentials) {
+        // §"Multiple Payment Options": SHOULD reject with 400.
+        let body = json!({
+            "type": "about:blank", "title": "Bad Request", "status": 400,
+            "detail": "several Authorization: Payment credentials in one request",
+        });
+        return problem_response(StatusCode::BAD_REQUEST, body, None);
+    }
+    let Some(raw) = credentials.first() else {
+        return payment_required(
+            state,
+            route,
+            &body,
+            refuse(ProblemType::PaymentRequired, "Payment required for access."),
+            None,
+        );
+    };
+    match settle(state, route, raw, &body).await {
+        Ok(receipt) => paid(state, route, receipt),
+        Err(refusal) => payment_required(state, route, &body, refusal, Some(raw)),
+    }
+}
+
+fn problem_response(status: StatusCode, body: Value, cache: Option<&'static str>) -> Response {
+    let mut response = (status, body.to_string()).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    if let Some(cache) = cache {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    }
+    response
+}
+
+/// A fresh challenge for the route, bound to the body if it has one.
+fn challenge_for(state: &State, route: &RouteConfig, body: &[u8]) -> Challenge {
+    let request_value = route.request(state.config.chain_id);
+    let mut request = EncodedJson::canonical(request_value.clone());
+    if state.deviates(Deviation::NonCanonicalRequest) {
+        // Pretty-printed with a leading space: same JSON, not JCS.
+        request.wire = mppconf_suite::codec::base64url::encode(format!(
+            " {}",
+            serde_json::to_string_pretty(&request_value).unwrap_or_default()
+        ));
+    }
+    if state.deviates(Deviation::PaddedRequest) {
+        while !request.wire.len().is_multiple_of(4) {
+            request.wire.push('=');
+        }
+    }
+    let expires = Some(rfc3339_at(tx::unix_now() + route.expires_in));
+    let digest = (!body.is_empty()).then(|| content_digest::compute_sha256(body));
+    let mut challenge = Challenge {
+        id: String::new(),
+        realm: state.config.realm.clone(),
+        method: "tempo".into(),
+        intent: "charge".into(),
+        request,
+        expires,
+        digest,
+        description: route.description.clone(),
+        opaque: None,
+        unknown_params: Vec::new(),
+    };
+    if !state.deviates(Deviation::EmptyId) {
+        challenge.id = BindingSlots::of(&challenge).challenge_id(&state.config.secret);
+    }
+    challenge
+}
+
+fn payment_required(
+    state: &State,
+    route: &RouteConfig,
+    body: &[u8],
+    refusal: Refusal,
+    credential: Option<&str>,
+) -> Response {
+    let challenge = challenge_for(state, route, body);
+    let header_value = match challenge.to_header() {
+        Ok(h) => h,
+        // Only deviations produce unformattable challenges: write them raw.
+        Err(_) => raw_header(&challenge),
+    };
+    let header_value = if state.deviates(Deviation::NoRealm) {
+        header_value.replace(&format!("realm=\"{}\", ", challenge.realm), "")
+    } else {
+        header_value
+    };
+    let problem = if state.deviates(Deviation::GenericProblemType) {
+        ProblemType::PaymentRequired
+    } else {
+        refusal.problem
+    };
+    let mut body = problem.body(&refusal.detail);
+    body["challengeId"] = challenge.id.clone().into();
+    if let (true, Some(c)) = (state.deviates(Deviation::EchoCredential), credential) {
+        body["credential"] = c.into();
+    }
+    let status = StatusCode::from_u16(problem.status()).unwrap_or(StatusCode::PAYMENT_REQUIRED);
+    let cache = (!state.deviates(Deviation::NoCacheControl)).then_some("no-store");
+    let mut response = problem_response(status, body, cache);
+    if let Ok(v) = HeaderValue::from_str(&header_value) {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    if state.deviates(Deviation::ReceiptOnError) {
+        let receipt = Receipt {
+            status: "success".into(),
+            method: "tempo".into(),
+            timestamp: now_rfc3339(),
+            reference: challenge.id.clone(),
+            extra: Map::new(),
+        };
+        if let Ok(v) = HeaderValue::from_str(&receipt.to_header()) {
+            response.headers_mut().insert("payment-receipt", v);
+        }
+    }
+    response
+}
+
+fn raw_header(c: &Challenge) -> String {
+    let mut h = format!(
+        "Payment id=\"{}\", realm=\"{}\", method=\"{}\", intent=\"{}\", request=\"{}\"",
+        c.id, c.realm, c.method, c.intent, c.request.wire
+    );
+    if let Some(e) = &c.expires {
+        h.push_str(&format!(", expires=\"{e}\""));
+    }
+    h
+}
+
+fn now_rfc3339() -> String {
+    rfc3339_at(tx::unix_now())
+}
+
+/// An RFC 3339 UTC timestamp with second precision.
+fn rfc3339_at(unix: u64) -> String {
+    chrono::DateTime::from_timestamp(unix as i64, 0)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
+fn paid(state: &State, route: &RouteConfig, receipt: Receipt) -> Response {
+    let body = json!({"paid": true, "resource": route.path, "reference": receipt.reference});
+    let mut response = (StatusCode::OK, body.to_string()).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if !state.deviates(Deviation::NoPrivateCache) {
+        // §"Caching": responses with Payment-Receipt MUST be Cache-Control: private.
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private"));
+    }
+    if let Ok(v) = HeaderValue::from_str(&receipt.to_header()) {
+        h.insert("payment-receipt", v);
+    }
+    response
+}
+
+/// Verifies a credential against the route and settles it; the receipt on
+/// success.
+async fn settle(
+    state: &State,
+    route: &RouteConfig,
+    raw: &str,
+    body: &[u8],
+) -> std::result::Result<Receipt, Refusal> {
+    let credential = Credential::parse(raw).map_err(|e| {
+        refuse(
+            ProblemType::MalformedCredential,
+            format!("Invalid credential format: {e}"),
+        )
+    })?;
+    let echo = &credential.challenge;
+
+    // The binding: recompute the id from the echoed slots.
+    let slots = BindingSlots {
+        realm: &echo.realm,
+        method: &echo.method,
+        intent: &echo.intent,
+        request_wire: &echo.request.wire,
+        expires: echo.expires.as_deref(),
+        digest: echo.digest.as_deref(),
+        opaque_wire: echo.opaque.as_ref().map(|o| o.wire.as_str()),
+    };
+    if !state.deviates(Deviation::SkipBindingCheck)
+        && slots.challenge_id(&state.config.secret) != echo.id
+    {
+        return Err(refuse(
+            ProblemType::InvalidChallenge,
+            "Challenge ID unknown.",
+        ));
+    }
+    // Issued for this resource and price.
+    let wanted = route.request(state.config.chain_id);
+    if echo.realm != state.config.realm
+        || echo.method != "tempo"
+        || echo.intent != "charge"
+        || echo.request.value != wanted
+    {
+        return Err(refuse(
+            ProblemType::InvalidChallenge,
+            "Challenge was not issued for this resource.",
+        ));
+    }
+    if !state.deviates(Deviation::IgnoreExpiry) {
+        let expired = match echo
+            .expires
+            .as_deref()
+            .map(|e| rfc3339::parse("expires", e))
+        {
+            Some(Ok(t)) => t.timestamp() <= tx::unix_now() as i64,
+            Some(Err(_)) | None => true,
+        };
+        if expired {
+            return Err(refuse(ProblemType::InvalidChallenge, "Challenge expired."));
+        }
+    }
+    if let Some(digest) = &echo.digest
+        && !content_digest::verify(digest, body).unwrap_or(false)
+    {
+        return Err(refuse(
+            ProblemType::VerificationFailed,
+            "Request body does not match the challenge digest.",
+        ));
+    }
+    let (kind, _) = tempo_charge::validate_credential(&credential)
+        .map_err(|e| refuse(ProblemType::VerificationFailed, e.to_string()))?;
+    // Single use, claimed before any settlement so that concurrent copies
+    // of one credential cannot both pass (§"Concurrent Request Handling").
+    if !state.deviates(Deviation::SkipReplayCheck) {
+        let fresh = state
+            .used_ids
+            .lock()
+            .map(|mut ids| ids.insert(echo.id.clone()))
+            .unwrap_or(false);
+        if !fresh {
+            return Err(refuse(
+                ProblemType::InvalidChallenge,
+                "Challenge already used.",
+            ));
+        }
+    }
+    let request = ChargeRequest::from_json(&wanted)
+        .map_err(|e| refuse(ProblemType::VerificationFailed, e.to_string()))?;
+    let reference = match kind {
+        PayloadType::Transaction => settle_pull(state, &request, &credential).await?,
+        PayloadType::Hash => settle_push(state, &request, &credential).await?,
+        PayloadType::Proof => {
+            let signature: Bytes = credential
+                .payload
+                .get("signature")
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_default();
+            let signer = tx::recover_proof(&echo.id, request.chain_id, &signature);
+            let claimed = credential
+                .source
+                .as_deref()
+                .and_then(tempo_charge::parse_did_pkh)
+                .and_then(|(_, a)| a.parse::<Address>().ok());
+            if signer.is_none() || signer != claimed {
+                return Err(refuse(
+                    ProblemType::VerificationFailed,
+                    "Proof signature does not recover to the source address.",
+                ));
+            }
+            echo.id.clone()
+        }
+    };
+    let mut extra = Map::new();
+    if let Some(e) = &route.external_id {
+        extra.insert("externalId".into(), e.clone().into());
+    }
+    Ok(Receipt {
+        status: "success".into(),
+        method: "tempo".into(),
+        timestamp: now_rfc3339(),
+        reference,
+        extra,
+    })
+}
+
+/// Pull mode: decode, check, (co-sign,) broadcast, check the receipt.
+async fn settle_pull(
+    state: &State,
+    request: &ChargeRequest,
+    credential: &Credential,
+) -> std::result::Result<String, Refusal> {
+    let fail = |d: String| refuse(ProblemType::VerificationFailed, d);
+    let raw: Bytes = credential
+        .payload
+        .get("signature")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| fail("signature is not hex".into()))?;
+    let payment = tx::decode_payment(&raw).map_err(fail)?;
+    if payment.tx().chain_id != request.chain_id {
+        return Err(fail(format!(
+            "transaction is for chain {}, the challenge for {}",
+            payment.tx().chain_id,
+            request.chain_id
+        )));
+    }
+    if !state.deviates(Deviation::AcceptWrongAmount) {
+        tempo_effects::verify(
+            &request.required_transfers(),
+            &payment.effects(request.currency),
+            "tempo-charge.verification.transaction-checks",
+        )
+        .map_err(|e| fail(e.to_string()))?;
+    }
+    let broadcast = if payment.awaits_fee_payer {
+        if !request.fee_payer {
+            return Err(fail(
+                "the transaction asks for a fee payer but the challenge does not sponsor fees"
+                    .into(),
+            ));
+        }
+        let sponsor = state
+            .fee_payer
+            .as_ref()
+            .ok_or_else(|| fail("no fee payer configured".into()))?;
+        tx::cosign(payment, request.currency, sponsor).map_err(|e| fail(e.to_string()))?
+    } else {
+        raw.to_vec()
+    };
+    let receipt = state
+        .rpc
+        .call(
+            "eth_sendRawTransactionSync",
+            json!([Bytes::from(broadcast)]),
+        )
+        .await
+        .map_err(|e| fail(format!("broadcast failed: {e}")))?;
+    check_mined(
+        request,
+        &receipt,
+        !state.deviates(Deviation::AcceptWrongAmount),
+    )
+    .map_err(fail)
+}
+
+/// Push mode: the client broadcast; read and check its receipt.
+async fn settle_push(
+    state: &State,
+    request: &ChargeRequest,
+    credential: &Credential,
+) -> std::result::Result<String, Refusal> {
+    let fail = |d: String| refuse(ProblemType::VerificationFailed, d);
+    let hash: B256 = credential
+        .payload
+        .get("hash")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| fail("hash is not 32-byte hex".into()))?;
+    if !state.deviates(Deviation::SkipReplayCheck) {
+        let fresh = state
+            .used_hashes
+            .lock()
+            .map(|mut h| h.insert(hash))
+            .unwrap_or(false);
+        if !fresh {
+            return Err(fail(
+                "transaction hash already used for another payment".into(),
+            ));
+        }
+    }
+    let receipt = state
+        .rpc
+        .call("eth_getTransactionReceipt", json!([hash]))
+        .await
+        .map_err(|e| fail(format!("receipt lookup failed: {e}")))?;
+    if receipt.is_null() {
+        return Err(fail(format!("no mined transaction {hash}")));
+    }
+    check_mined(
+        request,
+        &receipt,
+        !state.deviates(Deviation::AcceptWrongAmount),
+    )
+    .map_err(fail)
+}
+
+/// A mined receipt must be a success whose logs pay the request; returns
+/// the transaction hash (the receipt `reference`).
+fn check_mined(
+    request: &ChargeRequest,
+    receipt: &Value,
+    check_logs: bool,
+) -> std::result::Result<String, String> {
+    if receipt["status"] != "0x1" {
+        return Err(format!(
+            "transaction {} reverted",
+            receipt["transactionHash"]
+        ));
+    }
+    if check_logs {
+        let logs: Vec<Log> = receipt["logs"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Log::from_json).collect())
+            .unwrap_or_default();
+        tempo_effects::verify(
+            &request.required_transfers(),
+            &tempo_effects::effects_of_logs(&logs, request.currency),
+            "tempo-charge.verification.hash-transfer-logs",
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    receipt["transactionHash"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| "receipt without transactionHash".into())
+}

@@ -1,0 +1,314 @@
+//! End to end on anvil: `mppconf pay` pays `mppconf serve` in pull, push
+//! and proof modes, with and without fee sponsorship, with memo and with
+//! splits; every receipt's reference is a mined transaction whose logs pay
+//! the request exactly. Deviations show that both sides can misbehave.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+
+use alloy::primitives::{Address, U256};
+use alloy::signers::local::PrivateKeySigner;
+use mppconf_harness::chain::{Anvil, AnvilConfig, Rpc};
+use mppconf_harness::error::Error;
+use mppconf_harness::reference::client::{self, ModeChoice, PayOptions};
+use mppconf_harness::reference::server::{self, RouteConfig, ServerConfig, SplitConfig};
+use mppconf_harness::reference::tx;
+use mppconf_suite::methods::tempo_effects::{self, ChargeRequest, Log};
+use serde_json::json;
+
+/// Dev account 1 of anvil's mnemonic: funded at genesis, sponsors fees.
+const FEE_PAYER_KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+const PATH_USD: &str = "0x20c0000000000000000000000000000000000000";
+
+fn route(path: &str, amount: &str, recipient: Address) -> RouteConfig {
+    RouteConfig {
+        path: path.into(),
+        method: "GET".into(),
+        amount: amount.into(),
+        currency: PATH_USD.into(),
+        recipient: recipient.to_string(),
+        memo: None,
+        splits: vec![],
+        fee_payer: false,
+        supported_modes: None,
+        description: None,
+        external_id: None,
+        expires_in: 300,
+    }
+}
+
+struct World {
+    chain: Anvil,
+    rpc: Rpc,
+    payer: PrivateKeySigner,
+}
+
+async fn world() -> World {
+    let chain = Anvil::start(&AnvilConfig::default()).await.expect("anvil");
+    let rpc = chain.rpc();
+    let payer = PrivateKeySigner::random();
+    let token: Address = PATH_USD.parse().unwrap();
+    tx::fund(&rpc, token, payer.address(), U256::from(1_000_000_000u64))
+        .await
+        .unwrap();
+    World { chain, rpc, payer }
+}
+
+fn options(w: &World, url: String) -> PayOptions {
+    PayOptions {
+        url,
+        http_method: "GET".into(),
+        body: None,
+        key: w.payer.to_bytes().to_string(),
+        rpc_url: w.chain.rpc_url.clone(),
+        max_amount: None,
+        currency: None,
+        recipient: None,
+        mode: ModeChoice::Auto,
+        allow_http: true,
+        accept_payment: None,
+        deviations: BTreeSet::new(),
+    }
+}
+
+async fn serve(
+    w: &World,
+    routes: Vec<RouteConfig>,
+    deviations: BTreeSet<server::Deviation>,
+) -> server::Server {
+    let config = ServerConfig {
+        realm: "mppconf.test".into(),
+        secret: b"a server secret that is long enough".to_vec(),
+        rpc_url: w.chain.rpc_url.clone(),
+        chain_id: w.chain.chain_id,
+        fee_payer_key: Some(FEE_PAYER_KEY.into()),
+        routes,
+        deviations,
+    };
+    server::start(config, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("server starts")
+}
+
+/// The receipt's reference is a mined transaction paying `route` exactly.
+async fn assert_settled(w: &World, route: &RouteConfig, reference: &str) {
+    let receipt = w
+        .rpc
+        .call("eth_getTransactionReceipt", json!([reference]))
+        .await
+        .unwrap();
+    assert_eq!(receipt["status"], "0x1", "{receipt}");
+    let logs: Vec<Log> = receipt["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Log::from_json)
+        .collect();
+    let request = ChargeRequest::from_json(&route.request(w.chain.chain_id)).unwrap();
+    let effects = tempo_effects::effects_of_logs(&logs, request.currency);
+    tempo_effects::verify(&request.required_transfers(), &effects, "test").unwrap();
+    let total: U256 = effects.iter().map(|e| e.amount).sum();
+    assert_eq!(
+        total, request.amount,
+        "no more than the amount moves: {effects:?}"
+    );
+}
+
+#[tokio::test]
+async fn reference_client_pays_reference_server_in_every_mode() {
+    let w = world().await;
+    let token: Address = PATH_USD.parse().unwrap();
+    let merchant = Address::random();
+    let mut memo_splits = route("/memo-splits", "10000", merchant);
+    memo_splits.memo = Some(format!("0x{}", "42".repeat(32)));
+    memo_splits.splits = vec![
+        SplitConfig {
+            amount: "1500".into(),
+            recipient: Address::random().to_string(),
+            memo: None,
+        },
+        SplitConfig {
+            amount: "500".into(),
+            recipient: Address::random().to_string(),
+            memo: Some(format!("0x{}", "07".repeat(32))),
+        },
+    ];
+    let mut sponsored = route("/sponsored", "2500", merchant);
+    sponsored.fee_payer = true;
+    sponsored.supported_modes = Some(vec!["pull".into()]);
+    let mut push_only = route("/push-only", "700", merchant);
+    push_only.supported_modes = Some(vec!["push".into()]);
+    push_only.external_id = Some("order-7".into());
+    let routes = vec![
+        route("/pull", "1000", merchant),
+        memo_splits,
+        sponsored,
+        push_only,
+        route("/free", "0", merchant),
+    ];
+    let s = serve(&w, routes.clone(), BTreeSet::new()).await;
+
+    for r in &routes {
+        let before = tx::balance_of(&w.rpc, token, w.payer.address())
+            .await
+            .unwrap();
+        let outcome = client::pay(&options(&w, format!("{}{}", s.url(), r.path)))
+            .await
+            .expect("paid");
+        assert_eq!(outcome.status, 200, "{}: {}", r.path, outcome.body);
+        let receipt = outcome.receipt.expect("a Payment-Receipt");
+        assert_eq!(
+            (receipt.status.as_str(), receipt.method.as_str()),
+            ("success", "tempo")
+        );
+        let after = tx::balance_of(&w.rpc, token, w.payer.address())
+            .await
+            .unwrap();
+        let amount: U256 = r.amount.parse().unwrap();
+        match r.path.as_str() {
+            "/free" => {
+                assert_eq!(outcome.mode, "proof");
+                assert_eq!(
+                    receipt.reference, outcome.challenge_id,
+                    "a proof's reference is the challenge id"
+                );
+                assert_eq!(before, after, "a proof moves nothing");
+            }
+            path => {
+                assert_settled(&w, r, &receipt.reference).await;
+                let spent = before - after;
+                if path == "/sponsored" {
+                    assert_eq!(spent, amount, "the sponsor pays the fee");
+                } else {
+                    assert!(spent > amount, "the payer pays amount and fee: {spent}");
+                }
+                let expected_mode = if path == "/push-only" { "push" } else { "pull" };
+                assert_eq!(outcome.mode, expected_mode, "{path}");
+                if path == "/push-only" {
+                    assert_eq!(receipt.extra["externalId"], "order-7");
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn each_side_can_break_a_rule_on_purpose() {
+    let w = world().await;
+    let merchant = Address::random();
+    let honest = serve(&w, vec![route("/pull", "1000", merchant)], BTreeSet::new()).await;
+    let lax = serve(
+        &w,
+        vec![route("/pull", "1000", merchant)],
+        [server::Deviation::AcceptWrongAmount].into(),
+    )
+    .await;
+
+    // A client paying one unit short: the honest server refuses and
+    // broadcasts nothing, the lax one takes it.
+    let mut short = options(&w, format!("{}/pull", honest.url()));
+    short.deviations.insert(client::Deviation::ShortAmount);
+    let refused = client::pay(&short).await.unwrap();
+    assert_eq!(refused.status, 402, "{}", refused.body);
+    assert!(
+        refused.body.contains("verification-failed"),
+        "{}",
+        refused.body
+    );
+    assert!(refused.receipt.is_none());
+    short.url = format!("{}/pull", lax.url());
+    assert_eq!(client::pay(&short).await.unwrap().status, 200);
+
+    // A client that echoes a tampered request: invalid-challenge.
+    let mut tamper = options(&w, format!("{}/pull", honest.url()));
+    tamper.deviations.insert(client::Deviation::TamperRequest);
+    let outcome = client::pay(&tamper).await.unwrap();
+    assert_eq!(outcome.status, 402);
+    assert!(
+        outcome.body.contains("invalid-challenge"),
+        "{}",
+        outcome.body
+    );
+
+    // Two Authorization headers: 400.
+    let mut two = options(&w, format!("{}/pull", honest.url()));
+    two.deviations
+        .insert(client::Deviation::TwoAuthorizationHeaders);
+    assert_eq!(client::pay(&two).await.unwrap().status, 400);
+}
+
+#[tokio::test]
+async fn the_client_refuses_what_it_must() {
+    let w = world().await;
+    let merchant = Address::random();
+    let mut too_long_ago = route("/expired", "1000", merchant);
+    too_long_ago.expires_in = 0;
+    let s = serve(
+        &w,
+        vec![route("/pull", "5000", merchant), too_long_ago],
+        BTreeSet::new(),
+    )
+    .await;
+
+    let mut capped = options(&w, format!("{}/pull", s.url()));
+    capped.max_amount = Some(U256::from(4999));
+    let err = client::pay(&capped).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Refused(_)) && err.to_string().contains("policy"),
+        "{err}"
+    );
+
+    let mut plain = options(&w, format!("{}/pull", s.url()));
+    plain.allow_http = false;
+    assert!(
+        client::pay(&plain)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("plain http")
+    );
+
+    let expired = options(&w, format!("{}/expired", s.url()));
+    assert!(
+        client::pay(&expired)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("expired")
+    );
+
+    let mut wrong_token = options(&w, format!("{}/pull", s.url()));
+    wrong_token.currency = Some(Address::random());
+    assert!(
+        client::pay(&wrong_token)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("token")
+    );
+}
+
+#[tokio::test]
+async fn a_server_with_a_non_conformant_route_does_not_start() {
+    let w = world().await;
+    let mut bad = route("/bad", "100", Address::random());
+    bad.splits = vec![SplitConfig {
+        amount: "100".into(),
+        recipient: Address::random().to_string(),
+        memo: None,
+    }];
+    let config = ServerConfig {
+        realm: "r".into(),
+        secret: b"secret".to_vec(),
+        rpc_url: w.chain.rpc_url.clone(),
+        chain_id: w.chain.chain_id,
+        fee_payer_key: None,
+        routes: vec![bad],
+        deviations: BTreeSet::new(),
+    };
+    let err = server::start(config, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("splits"), "{err}");
+}
