@@ -15,6 +15,7 @@ use mppconf_suite::vectors::{Executor, Reference, Verdict};
 
 use mppconf_harness::adapter::{AdapterClient, Manifest};
 use mppconf_harness::error::{self, Error};
+use mppconf_harness::reference::commands;
 use mppconf_harness::runner::{self, SourcedCase};
 use mppconf_harness::{official, serve_adapter, vector_files};
 
@@ -43,6 +44,12 @@ enum Command {
     /// The reference codec behind the adapter ABI on stdin/stdout: one
     /// response line per JSON request (one-shot and persistent alike).
     Adapter,
+    /// Start a local Tempo chain (anvil) and keep it until Ctrl-C.
+    Chain(commands::ChainArgs),
+    /// The reference Tempo charge server.
+    Serve(commands::ServeArgs),
+    /// The reference Tempo charge client: pay one paid resource.
+    Pay(commands::PayArgs),
 }
 
 #[derive(Subcommand)]
@@ -109,6 +116,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Adapter => serve_adapter::serve().map(|()| 0),
+        Command::Chain(args) => block_on(commands::chain(args)).map(|()| 0),
+        Command::Serve(args) => block_on(commands::serve(args)).map(|()| 0),
+        Command::Pay(args) => {
+            block_on(commands::pay(args)).map(|paid| if paid { 0 } else { EXIT_FAIL })
+        }
         Command::Vectors { command } => match command {
             VectorsCommand::Validate { files, vectors } => validate(&files, vectors.as_deref()),
             VectorsCommand::Corpus { out, vectors } => corpus(&out, vectors.as_deref()),
@@ -130,6 +142,12 @@ fn main() -> ExitCode {
             })
         }
     }
+}
+
+fn block_on<T>(f: impl std::future::Future<Output = error::Result<T>>) -> error::Result<T> {
+    tokio::runtime::Runtime::new()
+        .map_err(|e| Error::Setup(format!("cannot start the async runtime: {e}")))?
+        .block_on(f)
 }
 
 fn validate(files: &[PathBuf], vectors: Option<&Path>) -> error::Result<u8> {

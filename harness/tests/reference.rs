@@ -312,3 +312,70 @@ async fn a_server_with_a_non_conformant_route_does_not_start() {
         .expect("refused");
     assert!(err.to_string().contains("splits"), "{err}");
 }
+
+#[tokio::test]
+async fn every_402_is_a_fresh_challenge() {
+    let w = world().await;
+    let s = serve(
+        &w,
+        vec![route("/pull", "1000", Address::random())],
+        BTreeSet::new(),
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let mut ids = BTreeSet::new();
+    for _ in 0..5 {
+        let r = http.get(format!("{}/pull", s.url())).send().await.unwrap();
+        assert_eq!(r.status(), 402);
+        assert_eq!(r.headers()["cache-control"], "no-store");
+        let field = r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        ids.insert(mppconf_suite::codec::Challenge::parse(&field).unwrap().id);
+    }
+    assert_eq!(ids.len(), 5, "ids repeat: {ids:?}");
+}
+
+/// Processes whose command line mentions `needle` (zombies have none).
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(needle))
+        .collect()
+}
+
+#[test]
+fn serve_command_stops_its_anvil_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    let port = mppconf_harness::chain::anvil::free_port().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mppconf"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let first = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .next()
+        .unwrap()
+        .unwrap();
+    let rpc = first
+        .split(" at ")
+        .nth(1)
+        .expect("the rpc url is printed")
+        .trim()
+        .to_string();
+    let anvil_port = rpc.rsplit(':').next().unwrap().to_string();
+    assert!(
+        !processes_mentioning(&format!("--port {anvil_port}")).is_empty(),
+        "anvil runs"
+    );
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let left = processes_mentioning(&format!("--port {anvil_port}"));
+    assert!(left.is_empty(), "left behind: {left:?}");
+}

@@ -3,5 +3,6 @@
 //! purpose so that every check can be shown to fail.
 
 pub mod client;
+pub mod commands;
 pub mod server;
 pub mod tx;

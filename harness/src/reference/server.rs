@@ -417,7 +417,12 @@ fn challenge_for(state: &State, route: &RouteConfig, body: &[u8]) -> Challenge {
         expires,
         digest,
         description: route.description.clone(),
-        opaque: None,
+        // The HMAC id is a function of the slots; a random nonce in
+        // `opaque` (bound by slot 6) makes every 402 a fresh challenge
+        // even within one second (ambiguity.hmac-id-uniqueness).
+        opaque: Some(EncodedJson::canonical(
+            json!({ "nonce": alloy::primitives::B128::random().to_string() }),
+        )),
         unknown_params: Vec::new(),
     };
     if !state.deviates(Deviation::EmptyId) {

@@ -1,0 +1,280 @@
+//! The command-line faces of the reference implementations:
+//! `mppconf chain`, `mppconf serve` and `mppconf pay`.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use alloy::primitives::{Address, U256};
+use serde::Deserialize;
+
+use super::client::{self, ModeChoice, PayOptions};
+use super::server::{self, RouteConfig, ServerConfig};
+use super::tx;
+use crate::chain::{Anvil, AnvilConfig};
+use crate::error::{Error, Result};
+
+/// Dev account 1 of anvil's mnemonic: the fee sponsor on a chain mppconf
+/// started itself.
+const ANVIL_FEE_PAYER_KEY: &str =
+    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+/// Dev account 2: the default recipient of the demo route.
+const ANVIL_RECIPIENT: &str = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
+
+#[derive(clap::Args)]
+pub struct ChainArgs {
+    /// Tempo hardfork (t0…t4).
+    #[arg(long, default_value = "t4")]
+    pub hardfork: String,
+    #[arg(long)]
+    pub chain_id: Option<u64>,
+}
+
+/// Starts anvil and keeps it until Ctrl-C.
+pub async fn chain(args: ChainArgs) -> Result<()> {
+    let stop = StopSignals::listen()?;
+    let anvil = Anvil::start(&AnvilConfig {
+        hardfork: args.hardfork,
+        chain_id: args.chain_id,
+        ..AnvilConfig::default()
+    })
+    .await?;
+    println!(
+        "anvil (tempo, hardfork {}) ready in {:?}: rpc {} chain id {}",
+        anvil.hardfork, anvil.started_in, anvil.rpc_url, anvil.chain_id
+    );
+    stop.wait().await;
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Routes and settings (TOML; see harness/README.md). Without it, one
+    /// demo route: GET /paid for 1000 base units of PathUSD.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The chain to settle on; without it mppconf starts its own anvil.
+    #[arg(long)]
+    pub rpc: Option<String>,
+    #[arg(long, default_value = "127.0.0.1:8402")]
+    pub listen: SocketAddr,
+    /// Break a rule on purpose (repeatable); see `--deviate help`.
+    #[arg(long)]
+    pub deviate: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServeFile {
+    realm: Option<String>,
+    secret: Option<String>,
+    fee_payer_key: Option<String>,
+    #[serde(default)]
+    route: Vec<RouteConfig>,
+}
+
+fn demo_route() -> RouteConfig {
+    RouteConfig {
+        path: "/paid".into(),
+        method: "GET".into(),
+        amount: "1000".into(),
+        currency: crate::chain::anvil::PATH_USD.into(),
+        recipient: ANVIL_RECIPIENT.into(),
+        memo: None,
+        splits: vec![],
+        fee_payer: false,
+        supported_modes: None,
+        description: Some("A demo resource".into()),
+        external_id: None,
+        expires_in: 300,
+    }
+}
+
+pub async fn serve(args: ServeArgs) -> Result<()> {
+    let stop = StopSignals::listen()?;
+    let file = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+            toml::from_str::<ServeFile>(&text).map_err(|e| Error::Field {
+                path: path.clone(),
+                field: e.span().map_or_else(
+                    || "/".to_string(),
+                    |s| format!("bytes {}..{}", s.start, s.end),
+                ),
+                reason: e.message().to_string(),
+            })?
+        }
+        None => ServeFile::default(),
+    };
+    let deviations = args
+        .deviate
+        .iter()
+        .map(|d| server::Deviation::parse(d))
+        .collect::<Result<BTreeSet<_>>>()?;
+    let (anvil, rpc_url) = match &args.rpc {
+        Some(url) => (None, url.clone()),
+        None => {
+            let anvil = Anvil::start(&AnvilConfig::default()).await?;
+            let url = anvil.rpc_url.clone();
+            (Some(anvil), url)
+        }
+    };
+    let rpc = crate::chain::Rpc::new(&rpc_url);
+    let chain_id = rpc.chain_id().await?;
+    crate::chain::anvil::require_tip20(&rpc).await?;
+    let fee_payer_key = file
+        .fee_payer_key
+        .or_else(|| anvil.as_ref().map(|_| ANVIL_FEE_PAYER_KEY.to_string()));
+    let secret = match file.secret {
+        Some(s) => s.into_bytes(),
+        None => {
+            let bytes: [u8; 32] = rand_bytes();
+            bytes.to_vec()
+        }
+    };
+    let routes = if file.route.is_empty() {
+        vec![demo_route()]
+    } else {
+        file.route
+    };
+    let config = ServerConfig {
+        realm: file.realm.unwrap_or_else(|| args.listen.to_string()),
+        secret,
+        rpc_url: rpc_url.clone(),
+        chain_id,
+        fee_payer_key,
+        routes,
+        deviations,
+    };
+    let paths: Vec<String> = config
+        .routes
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    let server = server::start(config, args.listen).await?;
+    println!(
+        "mppconf serve: {} on chain {chain_id} at {rpc_url}",
+        server.url()
+    );
+    for p in paths {
+        println!("  {p}");
+    }
+    stop.wait().await;
+    drop(anvil);
+    Ok(())
+}
+
+fn rand_bytes() -> [u8; 32] {
+    alloy::primitives::B256::random().0
+}
+
+#[derive(clap::Args)]
+pub struct PayArgs {
+    /// The paid resource.
+    pub url: String,
+    /// Private key of the payer (0x + 64 hex).
+    #[arg(long, env = "MPPCONF_PAYER_KEY")]
+    pub key: String,
+    /// The chain RPC endpoint.
+    #[arg(long)]
+    pub rpc: String,
+    #[arg(long, default_value = "GET")]
+    pub method: String,
+    /// Request body (sent with both requests).
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Refuse to pay more than this many base units.
+    #[arg(long)]
+    pub max_amount: Option<U256>,
+    /// Refuse any other token.
+    #[arg(long)]
+    pub currency: Option<Address>,
+    /// Refuse any other recipient.
+    #[arg(long)]
+    pub recipient: Option<Address>,
+    /// pull, push or auto.
+    #[arg(long, default_value = "auto")]
+    pub mode: String,
+    /// Send the credential over plain http (local testing only).
+    #[arg(long)]
+    pub allow_http: bool,
+    #[arg(long)]
+    pub accept_payment: Option<String>,
+    /// Break a rule on purpose (repeatable).
+    #[arg(long)]
+    pub deviate: Vec<String>,
+}
+
+/// Pays and prints the outcome; Ok(true) when paid (2xx with a receipt).
+pub async fn pay(args: PayArgs) -> Result<bool> {
+    let mode = match args.mode.as_str() {
+        "auto" => ModeChoice::Auto,
+        "pull" => ModeChoice::Pull,
+        "push" => ModeChoice::Push,
+        other => {
+            return Err(Error::Usage(format!(
+                "--mode {other:?}: use pull, push or auto"
+            )));
+        }
+    };
+    tx::signer_from_key(&args.key, "--key")?;
+    let deviations = args
+        .deviate
+        .iter()
+        .map(|d| client::Deviation::parse(d))
+        .collect::<Result<BTreeSet<_>>>()?;
+    let outcome = client::pay(&PayOptions {
+        url: args.url,
+        http_method: args.method,
+        body: args.data.map(String::into_bytes),
+        key: args.key,
+        rpc_url: args.rpc,
+        max_amount: args.max_amount,
+        currency: args.currency,
+        recipient: args.recipient,
+        mode,
+        allow_http: args.allow_http,
+        accept_payment: args.accept_payment,
+        deviations,
+    })
+    .await?;
+    println!(
+        "status {} (challenge {}, {} mode)",
+        outcome.status, outcome.challenge_id, outcome.mode
+    );
+    match &outcome.receipt {
+        Some(r) => println!(
+            "receipt: {}",
+            serde_json::to_string(&r.to_abi()).unwrap_or_default()
+        ),
+        None => println!("no Payment-Receipt"),
+    }
+    println!("{}", outcome.body.trim_end());
+    Ok((200..300).contains(&outcome.status) && outcome.receipt.is_some())
+}
+
+/// Ctrl-C and SIGTERM, listened for from creation on (so a signal that
+/// arrives while the command starts up is not lost), so that the chain and
+/// server are dropped, and anvil reaped, however the command is stopped.
+struct StopSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn listen() -> Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let fail = |e: std::io::Error| Error::Setup(format!("cannot listen for signals: {e}"));
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt()).map_err(fail)?,
+            terminate: signal(SignalKind::terminate()).map_err(fail)?,
+        })
+    }
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
+}
