@@ -73,3 +73,90 @@ async fn a_chain_without_tip20_is_refused() {
     let err = anvil::require_tip20(&Rpc::new(&url)).await.unwrap_err();
     assert!(err.to_string().contains("no TIP-20 precompile"), "{err}");
 }
+
+#[tokio::test]
+async fn proxy_records_refuses_crashers_and_drops_the_extra_sync_param() {
+    use mppconf_harness::chain::proxy::{Handling, RpcProxy};
+    use std::time::Duration;
+    let chain = Anvil::start(&AnvilConfig::default()).await.unwrap();
+    let proxy = RpcProxy::start(&chain.rpc_url, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let rpc = Rpc::new(proxy.url());
+    assert_eq!(rpc.chain_id().await.unwrap(), 31337);
+    let hash = format!("0x{}", "11".repeat(32));
+    let refused = rpc
+        .call("eth_getRawTransactionByHash", serde_json::json!([hash]))
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("crashes anvil"), "{refused}");
+    // anvil is still alive after the refused call.
+    assert_eq!(chain.rpc().chain_id().await.unwrap(), 31337);
+    // Two params: anvil alone rejects them; through the proxy the call
+    // reaches anvil with one (which then rejects the garbage transaction).
+    let direct = chain
+        .rpc()
+        .call(
+            "eth_sendRawTransactionSync",
+            serde_json::json!(["0x76c0", 5000]),
+        )
+        .await
+        .unwrap_err();
+    let proxied = rpc
+        .call(
+            "eth_sendRawTransactionSync",
+            serde_json::json!(["0x76c0", 5000]),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        direct.to_string().contains("invalid type: integer"),
+        "{direct}"
+    );
+    assert!(
+        proxied.to_string().contains("Failed to decode transaction"),
+        "{proxied}"
+    );
+    let records = proxy.records();
+    let methods: Vec<&str> = records.iter().map(|r| r.method.as_str()).collect();
+    assert_eq!(
+        methods,
+        [
+            "eth_chainId",
+            "eth_getRawTransactionByHash",
+            "eth_sendRawTransactionSync"
+        ]
+    );
+    assert_eq!(records[1].handling, Handling::Refused);
+    assert_eq!(records[2].handling, Handling::ExtraParamsDropped);
+    assert_eq!(proxy.broadcasts(), ["0x76c0"]);
+}
+
+#[tokio::test]
+async fn proxy_turns_a_silent_chain_into_a_clear_timeout() {
+    use mppconf_harness::chain::proxy::{Handling, RpcProxy};
+    use std::time::{Duration, Instant};
+    // A chain that accepts connections and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let proxy = RpcProxy::start(&url, Duration::from_millis(300))
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let err = Rpc::new(proxy.url())
+        .call("eth_sendRawTransactionSync", serde_json::json!(["0x76"]))
+        .await
+        .unwrap_err();
+    assert!(start.elapsed() < Duration::from_secs(3));
+    assert!(
+        err.to_string().contains("no answer from the chain"),
+        "{err}"
+    );
+    assert_eq!(proxy.records()[0].handling, Handling::TimedOut);
+}

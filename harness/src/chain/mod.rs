@@ -2,7 +2,9 @@
 //! bounded JSON-RPC client.
 
 pub mod anvil;
+pub mod proxy;
 pub mod rpc;
 
 pub use anvil::{Anvil, AnvilConfig};
+pub use proxy::RpcProxy;
 pub use rpc::Rpc;

@@ -1,0 +1,219 @@
+//! A recording JSON-RPC proxy between a target and the chain.
+//!
+//! Every call the target makes is recorded (method, params, outcome,
+//! duration) as evidence: "the server broadcast nothing" for a rejected
+//! credential, or the exact raw transaction it sent. The proxy also keeps
+//! anvil usable for real SDKs: it refuses the calls that crash anvil on
+//! 0x76 transactions (CHAIN.md hazard 1), drops the extra timeout
+//! parameter some SDKs give `eth_sendRawTransactionSync` (anvil accepts
+//! exactly one), and bounds every call so that a transaction anvil never
+//! mines becomes a clear error instead of a 30 s hang.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::error::{Error, Result};
+
+/// Calls that make anvil 1.7.1 exit when asked about a 0x76 transaction.
+const CRASHING_CALLS: [&str; 2] = ["eth_getRawTransactionByHash", "debug_getRawTransaction"];
+
+/// How the proxy treated a call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Handling {
+    Forwarded,
+    /// Forwarded with the parameters after the first dropped.
+    ExtraParamsDropped,
+    Refused,
+    TimedOut,
+}
+
+/// One recorded call.
+#[derive(Debug, Clone, Serialize)]
+pub struct RpcRecord {
+    pub method: String,
+    pub params: Value,
+    pub handling: Handling,
+    /// `result` or `error` of the answer the target got.
+    pub outcome: Value,
+    pub micros: u128,
+}
+
+/// A running proxy; stops when dropped.
+pub struct RpcProxy {
+    pub addr: SocketAddr,
+    records: Arc<Mutex<Vec<RpcRecord>>>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+struct Inner {
+    upstream: String,
+    http: reqwest::Client,
+    timeout: Duration,
+    records: Arc<Mutex<Vec<RpcRecord>>>,
+}
+
+impl RpcProxy {
+    /// Starts a proxy to `upstream` on a free loopback port; `timeout`
+    /// bounds each forwarded call.
+    pub async fn start(upstream: &str, timeout: Duration) -> Result<Self> {
+        let records = Arc::new(Mutex::new(Vec::new()));
+        let inner = Arc::new(Inner {
+            upstream: upstream.to_string(),
+            http: reqwest::Client::new(),
+            timeout,
+            records: records.clone(),
+        });
+        let app = axum::Router::new().fallback(move |body: Bytes| {
+            let inner = inner.clone();
+            async move { inner.handle(&body).await }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| Error::io("127.0.0.1:0", e))?;
+        let addr = listener.local_addr().map_err(|e| Error::io("proxy", e))?;
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Ok(Self {
+            addr,
+            records,
+            shutdown: Some(shutdown),
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Everything recorded so far.
+    pub fn records(&self) -> Vec<RpcRecord> {
+        self.records.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// Forgets the records (between scenarios).
+    pub fn clear(&self) {
+        if let Ok(mut r) = self.records.lock() {
+            r.clear();
+        }
+    }
+
+    /// The raw transactions the target broadcast, as 0x-hex.
+    pub fn broadcasts(&self) -> Vec<String> {
+        self.records()
+            .into_iter()
+            .filter(|r| r.method.starts_with("eth_sendRawTransaction"))
+            .filter_map(|r| r.params.get(0).and_then(Value::as_str).map(str::to_string))
+            .collect()
+    }
+}
+
+impl Drop for RpcProxy {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl Inner {
+    async fn handle(&self, body: &[u8]) -> Response {
+        let reply = match serde_json::from_slice::<Value>(body) {
+            Err(e) => error_reply(&Value::Null, -32700, &format!("parse error: {e}")),
+            Ok(Value::Array(calls)) => {
+                let mut replies = Vec::with_capacity(calls.len());
+                for call in &calls {
+                    replies.push(self.one(call).await);
+                }
+                Value::Array(replies)
+            }
+            Ok(call) => self.one(&call).await,
+        };
+        let mut response = (StatusCode::OK, reply.to_string()).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        response
+    }
+
+    async fn one(&self, call: &Value) -> Value {
+        let id = call.get("id").cloned().unwrap_or(Value::Null);
+        let method = call["method"].as_str().unwrap_or_default().to_string();
+        let mut params = call.get("params").cloned().unwrap_or(json!([]));
+        let start = Instant::now();
+        let mut handling = Handling::Forwarded;
+        let reply = if CRASHING_CALLS.contains(&method.as_str()) {
+            handling = Handling::Refused;
+            error_reply(
+                &id,
+                -32601,
+                &format!(
+                    "{method} refused by the mppconf proxy: it crashes anvil on Tempo (0x76) transactions"
+                ),
+            )
+        } else {
+            if method == "eth_sendRawTransactionSync"
+                && let Some(list) = params.as_array_mut()
+                && list.len() > 1
+            {
+                list.truncate(1);
+                handling = Handling::ExtraParamsDropped;
+            }
+            let forward = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+            let sent = self.http.post(&self.upstream).json(&forward).send();
+            match tokio::time::timeout(self.timeout, async { sent.await?.json::<Value>().await })
+                .await
+            {
+                Ok(Ok(v)) => v,
+                Ok(Err(e)) => error_reply(
+                    &id,
+                    -32000,
+                    &format!("mppconf proxy: the chain is unreachable ({e})"),
+                ),
+                Err(_) => {
+                    handling = Handling::TimedOut;
+                    error_reply(
+                        &id,
+                        -32000,
+                        &format!(
+                            "mppconf proxy: no answer from the chain within {:?} (a transaction it will never mine?)",
+                            self.timeout
+                        ),
+                    )
+                }
+            }
+        };
+        let outcome = reply
+            .get("result")
+            .map(|r| json!({"result": r}))
+            .or_else(|| reply.get("error").map(|e| json!({"error": e})))
+            .unwrap_or(Value::Null);
+        if let Ok(mut records) = self.records.lock() {
+            records.push(RpcRecord {
+                method,
+                params,
+                handling,
+                outcome,
+                micros: start.elapsed().as_micros(),
+            });
+        }
+        reply
+    }
+}
+
+fn error_reply(id: &Value, code: i64, message: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
+}
