@@ -160,3 +160,28 @@ async fn proxy_turns_a_silent_chain_into_a_clear_timeout() {
     );
     assert_eq!(proxy.records()[0].handling, Handling::TimedOut);
 }
+
+#[tokio::test]
+async fn snapshots_isolate_scenarios_and_the_clock_moves() {
+    use alloy::primitives::{Address, U256};
+    use mppconf_harness::reference::tx;
+    let chain = Anvil::start(&AnvilConfig::default()).await.unwrap();
+    let rpc = chain.rpc();
+    let token: Address = anvil::PATH_USD.parse().unwrap();
+    let snapshot = chain.snapshot().await.unwrap();
+    let payer = tx::fresh_payer(&rpc, token, U256::from(1234))
+        .await
+        .unwrap();
+    assert_eq!(
+        tx::balance_of(&rpc, token, payer.address()).await.unwrap(),
+        U256::from(1234)
+    );
+    chain.revert(&snapshot).await.unwrap();
+    assert_eq!(
+        tx::balance_of(&rpc, token, payer.address()).await.unwrap(),
+        U256::ZERO
+    );
+    let before = chain.block_time().await.unwrap();
+    chain.advance_time(3600).await.unwrap();
+    assert!(chain.block_time().await.unwrap() >= before + 3600);
+}

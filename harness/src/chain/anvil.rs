@@ -247,6 +247,48 @@ impl Anvil {
         Rpc::new(&self.rpc_url)
     }
 
+    /// Saves the chain state; [`Anvil::revert`] returns to it, so each
+    /// scenario starts from the same state.
+    pub async fn snapshot(&self) -> Result<String> {
+        let id = self.rpc().call("evm_snapshot", json!([])).await?;
+        Ok(id.as_str().map_or_else(|| id.to_string(), str::to_string))
+    }
+
+    pub async fn revert(&self, snapshot: &str) -> Result<()> {
+        let ok = self.rpc().call("evm_revert", json!([snapshot])).await?;
+        if ok == true {
+            Ok(())
+        } else {
+            Err(Error::Chain {
+                url: self.rpc_url.clone(),
+                reason: format!("evm_revert to {snapshot} answered {ok}"),
+            })
+        }
+    }
+
+    /// Moves the chain clock forward and mines a block, so that validity
+    /// windows (`validBefore`) see the new time (CHAIN.md hazard 6).
+    pub async fn advance_time(&self, seconds: u64) -> Result<()> {
+        let rpc = self.rpc();
+        rpc.call("evm_increaseTime", json!([seconds])).await?;
+        rpc.call("evm_mine", json!([])).await.map(|_| ())
+    }
+
+    /// The timestamp of the latest block.
+    pub async fn block_time(&self) -> Result<u64> {
+        let block = self
+            .rpc()
+            .call("eth_getBlockByNumber", json!(["latest", false]))
+            .await?;
+        block["timestamp"]
+            .as_str()
+            .and_then(|t| u64::from_str_radix(t.trim_start_matches("0x"), 16).ok())
+            .ok_or_else(|| Error::Chain {
+                url: self.rpc_url.clone(),
+                reason: format!("latest block has no timestamp: {block}"),
+            })
+    }
+
     /// The process id, for tests that check nothing is left behind.
     pub fn pid(&self) -> u32 {
         self.child.id()

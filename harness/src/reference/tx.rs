@@ -272,6 +272,14 @@ pub async fn fund(rpc: &Rpc, token: Address, who: Address, amount: U256) -> Resu
     .map(|_| ())
 }
 
+/// A new payer account holding `amount` of `token` (and nothing else), so
+/// that scenarios never share nonces or balances.
+pub async fn fresh_payer(rpc: &Rpc, token: Address, amount: U256) -> Result<PrivateKeySigner> {
+    let signer = PrivateKeySigner::random();
+    fund(rpc, token, signer.address(), amount).await?;
+    Ok(signer)
+}
+
 /// `balanceOf(who)` on a TIP-20 token.
 pub async fn balance_of(rpc: &Rpc, token: Address, who: Address) -> Result<U256> {
     let mut data = vec![0x70, 0xa0, 0x82, 0x31];
