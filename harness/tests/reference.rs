@@ -375,6 +375,7 @@ fn serve_command_stops_its_anvil_on_sigterm() {
     );
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = child.wait().unwrap();
+    drop(lines);
     assert!(status.success(), "{status}");
     let left = processes_mentioning(&format!("--port {anvil_port}"));
     assert!(left.is_empty(), "left behind: {left:?}");
