@@ -357,11 +357,10 @@ fn serve_command_stops_its_anvil_on_sigterm() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let first = BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .next()
-        .unwrap()
-        .unwrap();
+    // Keep stdout open until the end: closing it would make the server's
+    // later output fail.
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
     let rpc = first
         .split(" at ")
         .nth(1)
