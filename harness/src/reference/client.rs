@@ -111,6 +111,8 @@ pub struct PayOutcome {
     pub mode: &'static str,
     pub receipt: Option<Receipt>,
     pub body: String,
+    /// The `Authorization` value sent (for replay scenarios and evidence).
+    pub credential: String,
 }
 
 fn refused(why: impl Into<String>) -> Error {
@@ -174,9 +176,9 @@ pub async fn pay(opts: &PayOptions) -> Result<PayOutcome> {
         .deviations
         .contains(&Deviation::TwoAuthorizationHeaders)
     {
-        vec![header.clone(), header]
+        vec![header.clone(), header.clone()]
     } else {
-        vec![header]
+        vec![header.clone()]
     };
     let answer = send(auth)
         .await
@@ -196,6 +198,7 @@ pub async fn pay(opts: &PayOptions) -> Result<PayOutcome> {
         mode,
         receipt,
         body,
+        credential: header,
     })
 }
 
