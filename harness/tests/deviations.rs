@@ -77,6 +77,7 @@ fn options(chain: &Anvil, payer: &PrivateKeySigner, url: String) -> PayOptions {
         mode: ModeChoice::Auto,
         allow_http: true,
         accept_payment: None,
+        attribution_memo: false,
         deviations: BTreeSet::new(),
     }
 }

@@ -67,6 +67,7 @@ fn options(w: &World, url: String) -> PayOptions {
         mode: ModeChoice::Auto,
         allow_http: true,
         accept_payment: None,
+        attribution_memo: false,
         deviations: BTreeSet::new(),
     }
 }

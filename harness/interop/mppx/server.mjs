@@ -93,11 +93,20 @@ const server = http.createServer(async (req, res) => {
         Response.json({ paid: true, resource: path }),
       )
     }
+    // Evidence for failed payments: the credential and the problem.
+    const problem =
+      req.headers.authorization && response.status !== 200
+        ? await response.clone().text()
+        : undefined
     await NodeListener.sendResponse(res, response)
     console.error(
       `server.mjs: ${req.method} ${req.url} -> ${response.status} in ${Date.now() - started} ms` +
         (req.headers.authorization ? ' (with credential)' : ''),
     )
+    if (problem !== undefined) {
+      console.error(`server.mjs: credential: ${req.headers.authorization}`)
+      console.error(`server.mjs: problem: ${problem}`)
+    }
   } catch (error) {
     console.error('server.mjs: handler failed:', error)
     if (!res.headersSent) {

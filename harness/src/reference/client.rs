@@ -100,7 +100,31 @@ pub struct PayOptions {
     /// draft forbids it otherwise).
     pub allow_http: bool,
     pub accept_payment: Option<String>,
+    /// When the request names no memo, pay with `transferWithMemo` and the
+    /// attribution memo that mppx servers require (see [`attribution_memo`]).
+    pub attribution_memo: bool,
     pub deviations: BTreeSet<Deviation>,
+}
+
+/// mppx's attribution memo: `keccak256("mpp")[0..4]`, version 1,
+/// `keccak256(realm)[0..10]`, a 10-byte client id (ours:
+/// `keccak256("mppconf")[0..10]`), `keccak256(challenge id)[0..7]`.
+///
+/// mppx 0.11.0 servers refuse a payment without it even when the request
+/// has no `memo`, which draft-tempo-charge-00 does not require
+/// (§"Transaction Verification" checks a memo only "If methodDetails.memo
+/// is present"); a client may send it, since a memo is allowed whenever
+/// none is asked for ("transfer(recipient, amount) or
+/// transferWithMemo(recipient, amount, memo)").
+pub fn attribution_memo(realm: &str, challenge_id: &str) -> B256 {
+    use alloy::primitives::keccak256;
+    let mut memo = [0u8; 32];
+    memo[..4].copy_from_slice(&keccak256("mpp")[..4]);
+    memo[4] = 1;
+    memo[5..15].copy_from_slice(&keccak256(realm)[..10]);
+    memo[15..25].copy_from_slice(&keccak256("mppconf")[..10]);
+    memo[25..32].copy_from_slice(&keccak256(challenge_id)[..7]);
+    B256::from(memo)
 }
 
 /// What happened.
@@ -365,6 +389,9 @@ async fn build_credential(
         let mut transfers = request.required_transfers();
         if opts.deviations.contains(&Deviation::ShortAmount) {
             transfers[0].amount = transfers[0].amount.saturating_sub(U256::from(1));
+        }
+        if opts.attribution_memo && transfers[0].memo.is_none() {
+            transfers[0].memo = Some(attribution_memo(&c.realm, &c.id));
         }
         if opts.deviations.contains(&Deviation::DropMemo) {
             transfers.iter_mut().for_each(|t| t.memo = None);

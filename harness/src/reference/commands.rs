@@ -200,6 +200,10 @@ pub struct PayArgs {
     pub allow_http: bool,
     #[arg(long)]
     pub accept_payment: Option<String>,
+    /// With no memo requested, pay with mppx's attribution memo (mppx
+    /// servers require it; the spec does not).
+    #[arg(long)]
+    pub attribution_memo: bool,
     /// Break a rule on purpose (repeatable).
     #[arg(long)]
     pub deviate: Vec<String>,
@@ -235,6 +239,7 @@ pub async fn pay(args: PayArgs) -> Result<bool> {
         mode,
         allow_http: args.allow_http,
         accept_payment: args.accept_payment,
+        attribution_memo: args.attribution_memo,
         deviations,
     })
     .await?;
