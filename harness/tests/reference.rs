@@ -380,3 +380,28 @@ fn serve_command_stops_its_anvil_on_sigterm() {
     let left = processes_mentioning(&format!("--port {anvil_port}"));
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+#[tokio::test]
+async fn a_port_in_use_is_one_clear_error() {
+    let w = world().await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let config = ServerConfig {
+        realm: "r".into(),
+        secret: b"secret".to_vec(),
+        rpc_url: w.chain.rpc_url.clone(),
+        chain_id: w.chain.chain_id,
+        fee_payer_key: None,
+        routes: vec![route("/pull", "1", Address::random())],
+        deviations: BTreeSet::new(),
+    };
+    let err = server::start(config, addr)
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        err.contains(&addr.to_string()) && err.contains("in use"),
+        "{err}"
+    );
+}

@@ -28,6 +28,9 @@ pub struct ChainArgs {
     pub hardfork: String,
     #[arg(long)]
     pub chain_id: Option<u64>,
+    /// Start, report, and stop at once (installs anvil if needed).
+    #[arg(long)]
+    pub once: bool,
 }
 
 /// Starts anvil and keeps it until Ctrl-C.
@@ -43,7 +46,9 @@ pub async fn chain(args: ChainArgs) -> Result<()> {
         "anvil (tempo, hardfork {}) ready in {:?}: rpc {} chain id {}",
         anvil.hardfork, anvil.started_in, anvil.rpc_url, anvil.chain_id
     );
-    stop.wait().await;
+    if !args.once {
+        stop.wait().await;
+    }
     Ok(())
 }
 
@@ -281,5 +286,36 @@ impl StopSignals {
             _ = self.interrupt.recv() => {}
             _ = self.terminate.recv() => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_config_parses_and_is_conformant() {
+        let file: ServeFile = toml::from_str(include_str!("../../serve.example.toml")).unwrap();
+        assert_eq!(file.route.len(), 2);
+        assert_eq!(file.route[1].splits.len(), 2);
+        let config = ServerConfig {
+            realm: file.realm.unwrap(),
+            secret: file.secret.unwrap().into_bytes(),
+            rpc_url: "http://127.0.0.1:1".into(),
+            chain_id: 31337,
+            fee_payer_key: Some(ANVIL_FEE_PAYER_KEY.into()),
+            routes: file.route,
+            deviations: BTreeSet::new(),
+        };
+        config.validate().unwrap();
+    }
+
+    #[test]
+    fn a_typo_in_the_config_is_named() {
+        let err = toml::from_str::<ServeFile>(
+            "[[route]]\npath = \"/x\"\namount = \"1\"\nrecipient = \"0x00\"\nrecipeint = \"0x\"\n",
+        )
+        .unwrap_err();
+        assert!(err.message().contains("recipeint"), "{}", err.message());
     }
 }
