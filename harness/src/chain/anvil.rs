@@ -117,14 +117,33 @@ pub fn locate_or_install() -> Result<PathBuf> {
         return Ok(path);
     }
     let root = cache_dir().join(format!("anvil-{ANVIL_NPM_VERSION}"));
+    // Tests start many chains at once: one install per process, and the
+    // install lands in place by a rename, so other processes never see a
+    // half-written tree.
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(path) = find_in_node_modules(&root) {
         return Ok(path);
     }
-    install(&root)
+    let mut staging = root.clone().into_os_string();
+    staging.push(format!(".installing-{}", std::process::id()));
+    let staging = PathBuf::from(staging);
+    let _ = std::fs::remove_dir_all(&staging);
+    install(&staging)?;
+    if std::fs::rename(&staging, &root).is_err() {
+        // Another process finished first; use its install.
+        let _ = std::fs::remove_dir_all(&staging);
+    }
+    find_in_node_modules(&root).ok_or_else(|| {
+        Error::Setup(format!(
+            "{ANVIL_NPM_PACKAGE}@{ANVIL_NPM_VERSION} installed into {} but holds no anvil binary for this platform",
+            root.display()
+        ))
+    })
 }
 
 /// `npm install` of the pinned package into `root`.
-fn install(root: &Path) -> Result<PathBuf> {
+fn install(root: &Path) -> Result<()> {
     std::fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
     eprintln!(
         "mppconf: anvil not found; installing {ANVIL_NPM_PACKAGE}@{ANVIL_NPM_VERSION} from npm into {} …",
@@ -147,12 +166,7 @@ fn install(root: &Path) -> Result<PathBuf> {
             "npm install {ANVIL_NPM_PACKAGE}@{ANVIL_NPM_VERSION} failed ({status}); set MPPCONF_ANVIL to an anvil binary"
         )));
     }
-    find_in_node_modules(root).ok_or_else(|| {
-        Error::Setup(format!(
-            "{ANVIL_NPM_PACKAGE}@{ANVIL_NPM_VERSION} installed into {} but holds no anvil binary for this platform",
-            root.display()
-        ))
-    })
+    Ok(())
 }
 
 /// A loopback port nobody listens on right now.
