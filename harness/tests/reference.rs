@@ -405,3 +405,107 @@ async fn a_port_in_use_is_one_clear_error() {
         "{err}"
     );
 }
+
+/// Signs a pull credential for `challenge` without sending it.
+async fn pull_credential(w: &World, challenge: &mppconf_suite::codec::Challenge) -> String {
+    let request = ChargeRequest::from_json(&challenge.request.value).unwrap();
+    let (max_fee, priority) = tx::fee_params(&w.rpc).await.unwrap();
+    let plan = tx::PaymentPlan {
+        chain_id: request.chain_id,
+        valid_before: tx::unix_now() + 25,
+        max_fee_per_gas: max_fee,
+        max_priority_fee_per_gas: priority,
+        fee_token: Some(request.currency),
+    };
+    let signed = tx::sign_payment(tx::payment_calls(&request), &plan, &w.payer).unwrap();
+    mppconf_suite::codec::Credential {
+        challenge: mppconf_suite::codec::EchoedChallenge::echo_of(challenge),
+        payload:
+            json!({"type": "transaction", "signature": alloy::primitives::Bytes::from(signed.raw)})
+                .as_object()
+                .unwrap()
+                .clone(),
+        source: None,
+        unknown: Default::default(),
+    }
+    .to_header()
+}
+
+#[tokio::test]
+async fn concurrent_copies_of_one_credential_settle_once() {
+    let w = world().await;
+    let merchant = Address::random();
+    let s = serve(&w, vec![route("/pull", "1000", merchant)], BTreeSet::new()).await;
+    let http = reqwest::Client::new();
+    let field = http
+        .get(format!("{}/pull", s.url()))
+        .send()
+        .await
+        .unwrap()
+        .headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let challenge = mppconf_suite::codec::Challenge::parse(&field).unwrap();
+    let credential = pull_credential(&w, &challenge).await;
+    let attempts = (0..8).map(|_| {
+        let req = http
+            .get(format!("{}/pull", s.url()))
+            .header("authorization", credential.clone());
+        tokio::spawn(async move { req.send().await.unwrap().status().as_u16() })
+    });
+    let mut statuses = Vec::new();
+    for a in attempts {
+        statuses.push(a.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 402),
+        "{statuses:?}"
+    );
+    let token: Address = PATH_USD.parse().unwrap();
+    assert_eq!(
+        tx::balance_of(&w.rpc, token, merchant).await.unwrap(),
+        U256::from(1000),
+        "paid once"
+    );
+}
+
+#[tokio::test]
+async fn a_body_is_bound_by_its_digest() {
+    let w = world().await;
+    let mut post = route("/report", "1000", Address::random());
+    post.method = "POST".into();
+    let s = serve(&w, vec![post], BTreeSet::new()).await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/report", s.url());
+    let first = http.post(&url).body("{\"q\":1}").send().await.unwrap();
+    let field = first.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let challenge = mppconf_suite::codec::Challenge::parse(&field).unwrap();
+    assert_eq!(
+        challenge.digest.as_deref(),
+        Some(mppconf_suite::codec::content_digest::compute_sha256(b"{\"q\":1}").as_str())
+    );
+    let credential = pull_credential(&w, &challenge).await;
+    let other_body = http
+        .post(&url)
+        .header("authorization", &credential)
+        .body("{\"q\":2}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other_body.status(), 402);
+    assert!(other_body.text().await.unwrap().contains("digest"));
+    // The reference client resends the same body and pays.
+    let mut opts = options(&w, url);
+    opts.http_method = "POST".into();
+    opts.body = Some(b"{\"q\":1}".to_vec());
+    assert_eq!(client::pay(&opts).await.unwrap().status, 200);
+}
