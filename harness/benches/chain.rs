@@ -83,6 +83,7 @@ async fn main() {
             },
         ],
         deviations: BTreeSet::new(),
+        choices: Default::default(),
     };
     let s = server::start(config, SocketAddr::from(([127, 0, 0, 1], 0)))
         .await

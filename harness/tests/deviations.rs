@@ -58,6 +58,7 @@ async fn serve(chain: &Anvil, deviations: &[Deviation]) -> server::Server {
         fee_payer_key: None,
         routes: routes(),
         deviations: deviations.iter().copied().collect(),
+        choices: Default::default(),
     };
     server::start(config, SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
@@ -329,4 +330,32 @@ async fn scripted_402_with_bad_splits() -> String {
         let _ = axum::serve(listener, app).await;
     });
     url
+}
+
+#[tokio::test]
+async fn the_expired_problem_type_is_a_switch() {
+    let chain = Anvil::start(&AnvilConfig::default()).await.unwrap();
+    let payer = PrivateKeySigner::random();
+    for (payment_expired, problem) in [(false, "invalid-challenge"), (true, "payment-expired")] {
+        let config = ServerConfig {
+            realm: "mppconf.test".into(),
+            secret: b"a server secret that is long enough".to_vec(),
+            rpc_url: chain.rpc_url.clone(),
+            chain_id: chain.chain_id,
+            fee_payer_key: None,
+            routes: routes(),
+            deviations: BTreeSet::new(),
+            choices: server::Choices {
+                expired_as_payment_expired: payment_expired,
+            },
+        };
+        let s = server::start(config, SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .unwrap();
+        let url = format!("{}/expired", s.url());
+        let c = challenge_of(url.clone()).await;
+        let (status, _, body) = get(url, &[&proof_credential(&c, &c.id, &payer)]).await;
+        assert_eq!(status, 402);
+        assert!(body.contains(problem), "{body}");
+    }
 }

@@ -251,6 +251,7 @@ async fn mppx_client_pays_mppconf_serve() {
         fee_payer_key: None,
         routes: vec![route.clone()],
         deviations: BTreeSet::new(),
+        choices: Default::default(),
     };
     let s = server::start(config, SocketAddr::from(([127, 0, 0, 1], 0)))
         .await

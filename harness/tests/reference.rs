@@ -85,6 +85,7 @@ async fn serve(
         fee_payer_key: Some(FEE_PAYER_KEY.into()),
         routes,
         deviations,
+        choices: Default::default(),
     };
     server::start(config, SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
@@ -306,6 +307,7 @@ async fn a_server_with_a_non_conformant_route_does_not_start() {
         fee_payer_key: None,
         routes: vec![bad],
         deviations: BTreeSet::new(),
+        choices: Default::default(),
     };
     let err = server::start(config, SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
@@ -394,6 +396,7 @@ async fn a_port_in_use_is_one_clear_error() {
         fee_payer_key: None,
         routes: vec![route("/pull", "1", Address::random())],
         deviations: BTreeSet::new(),
+        choices: Default::default(),
     };
     let err = server::start(config, addr)
         .await

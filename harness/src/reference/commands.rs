@@ -63,9 +63,12 @@ pub struct ServeArgs {
     pub rpc: Option<String>,
     #[arg(long, default_value = "127.0.0.1:8402")]
     pub listen: SocketAddr,
-    /// Break a rule on purpose (repeatable); see `--deviate help`.
+    /// Break a rule on purpose (repeatable); see harness/README.md.
     #[arg(long)]
     pub deviate: Vec<String>,
+    /// Answer expired challenges with payment-expired, not invalid-challenge.
+    #[arg(long)]
+    pub expired_as_payment_expired: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -142,7 +145,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     } else {
         file.route
     };
-    let config = ServerConfig {
+    let mut config = ServerConfig {
         realm: file.realm.unwrap_or_else(|| args.listen.to_string()),
         secret,
         rpc_url: rpc_url.clone(),
@@ -150,7 +153,9 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         fee_payer_key,
         routes,
         deviations,
+        choices: Default::default(),
     };
+    config.choices.expired_as_payment_expired = args.expired_as_payment_expired;
     let paths: Vec<String> = config
         .routes
         .iter()
@@ -306,6 +311,7 @@ mod tests {
             fee_payer_key: Some(ANVIL_FEE_PAYER_KEY.into()),
             routes: file.route,
             deviations: BTreeSet::new(),
+            choices: Default::default(),
         };
         config.validate().unwrap();
     }

@@ -168,6 +168,17 @@ pub struct ServerConfig {
     pub fee_payer_key: Option<String>,
     pub routes: Vec<RouteConfig>,
     pub deviations: BTreeSet<Deviation>,
+    pub choices: Choices,
+}
+
+/// The server's answers where the drafts allow more than one; each
+/// default is the reading documented in harness/README.md.
+#[derive(Debug, Clone, Default)]
+pub struct Choices {
+    /// Answer an expired challenge with `payment-expired` rather than
+    /// `invalid-challenge` (ambiguity.expired-problem-type: the status
+    /// table says invalid-challenge, the error codes list payment-expired).
+    pub expired_as_payment_expired: bool,
 }
 
 impl RouteConfig {
@@ -576,7 +587,12 @@ async fn settle(
             Some(Err(_)) | None => true,
         };
         if expired {
-            return Err(refuse(ProblemType::InvalidChallenge, "Challenge expired."));
+            let problem = if state.config.choices.expired_as_payment_expired {
+                ProblemType::PaymentExpired
+            } else {
+                ProblemType::InvalidChallenge
+            };
+            return Err(refuse(problem, "Challenge expired."));
         }
     }
     if let Some(digest) = &echo.digest
