@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use alloy::primitives::{Address, U256};
 use mppconf_harness::chain::{Anvil, AnvilConfig};
-use mppconf_harness::reference::client::{self, ModeChoice, PayOptions};
+use mppconf_harness::reference::client::{self, PayOptions};
 use mppconf_harness::reference::server::{self, RouteConfig, ServerConfig};
 use mppconf_harness::reference::tx;
 
@@ -30,20 +30,7 @@ fn summary(label: &str, mut samples: Vec<Duration>) {
 }
 
 fn route(path: &str, amount: &str) -> RouteConfig {
-    RouteConfig {
-        path: path.into(),
-        method: "GET".into(),
-        amount: amount.into(),
-        currency: PATH_USD.into(),
-        recipient: Address::random().to_string(),
-        memo: None,
-        splits: vec![],
-        fee_payer: false,
-        supported_modes: None,
-        description: None,
-        external_id: None,
-        expires_in: 300,
-    }
+    RouteConfig::new(path, amount, &Address::random().to_string())
 }
 
 #[tokio::main]
@@ -94,19 +81,12 @@ async fn main() {
         .unwrap();
     for path in ["/pull", "/push", "/sponsored", "/free"] {
         let opts = PayOptions {
-            url: format!("{}{path}", s.url()),
-            http_method: "GET".into(),
-            body: None,
-            key: payer.to_bytes().to_string(),
-            rpc_url: chain.rpc_url.clone(),
-            max_amount: None,
-            currency: None,
-            recipient: None,
-            mode: ModeChoice::Auto,
             allow_http: true,
-            accept_payment: None,
-            attribution_memo: false,
-            deviations: BTreeSet::new(),
+            ..PayOptions::new(
+                &format!("{}{path}", s.url()),
+                &payer.to_bytes().to_string(),
+                &chain.rpc_url,
+            )
         };
         let mut samples = Vec::new();
         for _ in 0..30 {

@@ -3,6 +3,7 @@
 //! reference adapter. The `mppconf` binary is a thin layer over this.
 
 pub mod adapter;
+pub mod background;
 pub mod chain;
 pub mod error;
 pub mod official;

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use alloy::primitives::{Address, U256};
 use alloy::signers::local::PrivateKeySigner;
 use mppconf_harness::chain::{Anvil, AnvilConfig};
-use mppconf_harness::reference::client::{self, ModeChoice, PayOptions};
+use mppconf_harness::reference::client::{self, PayOptions};
 use mppconf_harness::reference::server::{self, Deviation, RouteConfig, ServerConfig};
 use mppconf_harness::reference::tx;
 use mppconf_suite::codec::{Challenge, Credential, base64url};
@@ -17,20 +17,7 @@ use reqwest::header::HeaderMap;
 const PATH_USD: &str = "0x20c0000000000000000000000000000000000000";
 
 fn route(path: &str, amount: &str) -> RouteConfig {
-    RouteConfig {
-        path: path.into(),
-        method: "GET".into(),
-        amount: amount.into(),
-        currency: PATH_USD.into(),
-        recipient: "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC".into(),
-        memo: None,
-        splits: vec![],
-        fee_payer: false,
-        supported_modes: None,
-        description: None,
-        external_id: None,
-        expires_in: 300,
-    }
+    RouteConfig::new(path, amount, "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC")
 }
 
 fn routes() -> Vec<RouteConfig> {
@@ -67,19 +54,8 @@ async fn serve(chain: &Anvil, deviations: &[Deviation]) -> server::Server {
 
 fn options(chain: &Anvil, payer: &PrivateKeySigner, url: String) -> PayOptions {
     PayOptions {
-        url,
-        http_method: "GET".into(),
-        body: None,
-        key: payer.to_bytes().to_string(),
-        rpc_url: chain.rpc_url.clone(),
-        max_amount: None,
-        currency: None,
-        recipient: None,
-        mode: ModeChoice::Auto,
         allow_http: true,
-        accept_payment: None,
-        attribution_memo: false,
-        deviations: BTreeSet::new(),
+        ..PayOptions::new(&url, &payer.to_bytes().to_string(), &chain.rpc_url)
     }
 }
 

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use alloy::primitives::{Address, U256};
 use alloy::signers::local::PrivateKeySigner;
 use mppconf_harness::chain::{Anvil, AnvilConfig, Rpc};
-use mppconf_harness::reference::client::{self, ModeChoice, PayOptions};
+use mppconf_harness::reference::client::{self, PayOptions};
 use mppconf_harness::reference::server::{self, RouteConfig, ServerConfig};
 use mppconf_harness::reference::tx;
 use mppconf_suite::codec::{Challenge, Receipt, base64url};
@@ -229,20 +229,7 @@ async fn mppx_client_pays_mppconf_serve() {
     npm_ready();
     let w = world().await;
     let merchant = Address::random();
-    let route = RouteConfig {
-        path: "/paid".into(),
-        method: "GET".into(),
-        amount: "1000".into(),
-        currency: PATH_USD.into(),
-        recipient: merchant.to_string(),
-        memo: None,
-        splits: vec![],
-        fee_payer: false,
-        supported_modes: None,
-        description: None,
-        external_id: None,
-        expires_in: 300,
-    };
+    let route = RouteConfig::new("/paid", "1000", &merchant.to_string());
     let config = ServerConfig {
         realm: "mppconf.interop".into(),
         secret: SECRET.as_bytes().to_vec(),
@@ -465,19 +452,16 @@ async fn mppx_target() -> MppxTarget {
     assert_eq!(request.currency, w.token, "{field}");
 
     let options = PayOptions {
-        url: node.url("/paid"),
-        http_method: "GET".into(),
-        body: None,
-        key: w.payer.to_bytes().to_string(),
-        rpc_url: w.chain.rpc_url.clone(),
         max_amount: Some(base_units(amount)),
         currency: Some(w.token),
         recipient: Some(merchant),
-        mode: ModeChoice::Auto,
         allow_http: true,
-        accept_payment: None,
         attribution_memo: true,
-        deviations: BTreeSet::new(),
+        ..PayOptions::new(
+            &node.url("/paid"),
+            &w.payer.to_bytes().to_string(),
+            &w.chain.rpc_url,
+        )
     };
     MppxTarget {
         w,

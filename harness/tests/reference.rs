@@ -10,7 +10,7 @@ use alloy::primitives::{Address, U256};
 use alloy::signers::local::PrivateKeySigner;
 use mppconf_harness::chain::{Anvil, AnvilConfig, Rpc};
 use mppconf_harness::error::Error;
-use mppconf_harness::reference::client::{self, ModeChoice, PayOptions};
+use mppconf_harness::reference::client::{self, PayOptions};
 use mppconf_harness::reference::server::{self, RouteConfig, ServerConfig, SplitConfig};
 use mppconf_harness::reference::tx;
 use mppconf_suite::methods::tempo_effects::{self, ChargeRequest, Log};
@@ -21,20 +21,7 @@ const FEE_PAYER_KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a841
 const PATH_USD: &str = "0x20c0000000000000000000000000000000000000";
 
 fn route(path: &str, amount: &str, recipient: Address) -> RouteConfig {
-    RouteConfig {
-        path: path.into(),
-        method: "GET".into(),
-        amount: amount.into(),
-        currency: PATH_USD.into(),
-        recipient: recipient.to_string(),
-        memo: None,
-        splits: vec![],
-        fee_payer: false,
-        supported_modes: None,
-        description: None,
-        external_id: None,
-        expires_in: 300,
-    }
+    RouteConfig::new(path, amount, &recipient.to_string())
 }
 
 struct World {
@@ -56,19 +43,8 @@ async fn world() -> World {
 
 fn options(w: &World, url: String) -> PayOptions {
     PayOptions {
-        url,
-        http_method: "GET".into(),
-        body: None,
-        key: w.payer.to_bytes().to_string(),
-        rpc_url: w.chain.rpc_url.clone(),
-        max_amount: None,
-        currency: None,
-        recipient: None,
-        mode: ModeChoice::Auto,
         allow_http: true,
-        accept_payment: None,
-        attribution_memo: false,
-        deviations: BTreeSet::new(),
+        ..PayOptions::new(&url, &w.payer.to_bytes().to_string(), &w.chain.rpc_url)
     }
 }
 

@@ -50,7 +50,7 @@ pub struct RpcRecord {
 pub struct RpcProxy {
     pub addr: SocketAddr,
     records: Arc<Mutex<Vec<RpcRecord>>>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    _service: crate::background::Background,
 }
 
 struct Inner {
@@ -78,19 +78,11 @@ impl RpcProxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(|e| Error::io("127.0.0.1:0", e))?;
-        let addr = listener.local_addr().map_err(|e| Error::io("proxy", e))?;
-        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
+        let service = crate::background::Background::serve(listener, app)?;
         Ok(Self {
-            addr,
+            addr: service.addr,
             records,
-            shutdown: Some(shutdown),
+            _service: service,
         })
     }
 
@@ -117,14 +109,6 @@ impl RpcProxy {
             .filter(|r| r.method.starts_with("eth_sendRawTransaction"))
             .filter_map(|r| r.params.get(0).and_then(Value::as_str).map(str::to_string))
             .collect()
-    }
-}
-
-impl Drop for RpcProxy {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
     }
 }
 

@@ -56,20 +56,11 @@ impl Deviation {
     ];
 
     pub fn name(self) -> String {
-        serde_json::to_value(self)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default()
+        super::variant_name(&self)
     }
 
     pub fn parse(name: &str) -> Result<Self> {
-        serde_json::from_value(Value::String(name.to_string())).map_err(|_| {
-            let all: Vec<String> = Self::ALL.iter().map(|d| d.name()).collect();
-            Error::Usage(format!(
-                "unknown client deviation {name:?}; known: {}",
-                all.join(", ")
-            ))
-        })
+        super::parse_variant(name, "client deviation", &Self::ALL)
     }
 }
 
@@ -104,6 +95,27 @@ pub struct PayOptions {
     /// attribution memo that mppx servers require (see [`attribution_memo`]).
     pub attribution_memo: bool,
     pub deviations: BTreeSet<Deviation>,
+}
+
+impl PayOptions {
+    /// A GET with no policy limits, over https only, honest.
+    pub fn new(url: &str, key: &str, rpc_url: &str) -> Self {
+        Self {
+            url: url.into(),
+            http_method: "GET".into(),
+            body: None,
+            key: key.into(),
+            rpc_url: rpc_url.into(),
+            max_amount: None,
+            currency: None,
+            recipient: None,
+            mode: ModeChoice::Auto,
+            allow_http: false,
+            accept_payment: None,
+            attribution_memo: false,
+            deviations: BTreeSet::new(),
+        }
+    }
 }
 
 /// mppx's attribution memo: `keccak256("mpp")[0..4]`, version 1,

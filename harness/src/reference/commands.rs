@@ -83,18 +83,8 @@ struct ServeFile {
 
 fn demo_route() -> RouteConfig {
     RouteConfig {
-        path: "/paid".into(),
-        method: "GET".into(),
-        amount: "1000".into(),
-        currency: crate::chain::anvil::PATH_USD.into(),
-        recipient: ANVIL_RECIPIENT.into(),
-        memo: None,
-        splits: vec![],
-        fee_payer: false,
-        supported_modes: None,
         description: Some("A demo resource".into()),
-        external_id: None,
-        expires_in: 300,
+        ..RouteConfig::new("/paid", "1000", ANVIL_RECIPIENT)
     }
 }
 

@@ -91,20 +91,11 @@ impl Deviation {
     ];
 
     pub fn name(self) -> String {
-        serde_json::to_value(self)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default()
+        super::variant_name(&self)
     }
 
     pub fn parse(name: &str) -> Result<Self> {
-        serde_json::from_value(Value::String(name.to_string())).map_err(|_| {
-            let all: Vec<String> = Self::ALL.iter().map(|d| d.name()).collect();
-            Error::Usage(format!(
-                "unknown server deviation {name:?}; known: {}",
-                all.join(", ")
-            ))
-        })
+        super::parse_variant(name, "server deviation", &Self::ALL)
     }
 }
 
@@ -182,6 +173,24 @@ pub struct Choices {
 }
 
 impl RouteConfig {
+    /// A GET route in PathUSD with every option at its default.
+    pub fn new(path: &str, amount: &str, recipient: &str) -> Self {
+        Self {
+            path: path.into(),
+            method: default_method(),
+            amount: amount.into(),
+            currency: default_currency(),
+            recipient: recipient.into(),
+            memo: None,
+            splits: vec![],
+            fee_payer: false,
+            supported_modes: None,
+            description: None,
+            external_id: None,
+            expires_in: default_expiry(),
+        }
+    }
+
     /// The route's `request` object (draft-tempo-charge-00 §"Request Schema").
     pub fn request(&self, chain_id: u64) -> Value {
         let mut details = Map::new();
@@ -268,24 +277,7 @@ impl State {
 }
 
 /// A running server; stops when dropped.
-pub struct Server {
-    pub addr: SocketAddr,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Server {
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-    }
-}
+pub type Server = crate::background::Background;
 
 /// Binds `listen` and serves in the background.
 pub async fn start(config: ServerConfig, listen: SocketAddr) -> Result<Server> {
@@ -313,21 +305,7 @@ pub async fn start(config: ServerConfig, listen: SocketAddr) -> Result<Server> {
             "cannot listen on {listen}: {e} (is the port in use?)"
         ))
     })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| Error::io("listener", e))?;
-    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await;
-    });
-    Ok(Server {
-        addr,
-        shutdown: Some(shutdown),
-    })
+    Server::serve(listener, app)
 }
 
 /// Why a credential is refused, as a problem type and a detail.
