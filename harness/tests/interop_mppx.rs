@@ -40,29 +40,12 @@ fn interop_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/mppx")
 }
 
-/// Makes the child receive SIGKILL when the test process dies.
-fn die_with_parent(cmd: &mut Command) {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::unix::process::CommandExt;
-        // SAFETY: prctl is async-signal-safe and touches only the child.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-    }
-}
-
 /// Runs a command to completion within `limit`; kills it past that.
 fn run_bounded(mut cmd: Command, limit: Duration, what: &str) -> Result<Output, String> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    die_with_parent(&mut cmd);
+    mppconf_harness::process::die_with_parent(&mut cmd);
     let child = cmd
         .spawn()
         .map_err(|e| format!("cannot start {what}: {e}"))?;
@@ -319,7 +302,7 @@ impl NodeServer {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        die_with_parent(&mut cmd);
+        mppconf_harness::process::die_with_parent(&mut cmd);
         let mut child = cmd
             .spawn()
             .expect("node runs (the mppx interop tests need node 20+)");

@@ -212,7 +212,7 @@ impl Anvil {
         if let Some(id) = config.chain_id {
             cmd.args(["--chain-id", &id.to_string()]);
         }
-        die_with_parent(&mut cmd);
+        crate::process::die_with_parent(&mut cmd);
         let child = cmd.spawn().map_err(|e| {
             Error::Setup(format!(
                 "cannot start {}: {e}; set MPPCONF_ANVIL to a working anvil",
@@ -341,22 +341,5 @@ impl Drop for Anvil {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// Makes the child receive SIGKILL when the harness dies, however it dies.
-fn die_with_parent(cmd: &mut Command) {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::unix::process::CommandExt;
-        // SAFETY: prctl is async-signal-safe and touches only the child.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
     }
 }

@@ -526,15 +526,7 @@ async fn settle(
     let echo = &credential.challenge;
 
     // The binding: recompute the id from the echoed slots.
-    let slots = BindingSlots {
-        realm: &echo.realm,
-        method: &echo.method,
-        intent: &echo.intent,
-        request_wire: &echo.request.wire,
-        expires: echo.expires.as_deref(),
-        digest: echo.digest.as_deref(),
-        opaque_wire: echo.opaque.as_ref().map(|o| o.wire.as_str()),
-    };
+    let slots = BindingSlots::of_echo(echo);
     if !state.deviates(Deviation::SkipBindingCheck)
         && slots.challenge_id(&state.config.secret) != echo.id
     {

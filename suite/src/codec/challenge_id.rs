@@ -13,6 +13,7 @@ use sha2::Sha256;
 
 use super::base64url;
 use super::challenge::Challenge;
+use super::credential::EchoedChallenge;
 
 /// The seven slot values, borrowed from a challenge or given directly.
 #[derive(Debug, Clone, Copy)]
@@ -36,6 +37,19 @@ impl<'a> BindingSlots<'a> {
             expires: c.expires.as_deref(),
             digest: c.digest.as_deref(),
             opaque_wire: c.opaque.as_ref().map(|o| o.wire.as_str()),
+        }
+    }
+
+    /// The slots as a credential echoed them: what a server recomputes.
+    pub fn of_echo(e: &'a EchoedChallenge) -> Self {
+        Self {
+            realm: &e.realm,
+            method: &e.method,
+            intent: &e.intent,
+            request_wire: &e.request.wire,
+            expires: e.expires.as_deref(),
+            digest: e.digest.as_deref(),
+            opaque_wire: e.opaque.as_ref().map(|o| o.wire.as_str()),
         }
     }
 
