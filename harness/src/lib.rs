@@ -7,6 +7,7 @@ pub mod background;
 pub mod chain;
 pub mod error;
 pub mod official;
+pub mod probe;
 pub mod process;
 pub mod reference;
 pub mod runner;

@@ -50,6 +50,9 @@ enum Command {
     Serve(commands::ServeArgs),
     /// The reference Tempo charge client: pay one paid resource.
     Pay(commands::PayArgs),
+    /// The server suite: probe a running server (--url) or the reference
+    /// server on a local chain (--reference).
+    Server(mppconf_harness::probe::command::ServerArgs),
 }
 
 #[derive(Subcommand)]
@@ -118,6 +121,7 @@ fn main() -> ExitCode {
         Command::Adapter => serve_adapter::serve().map(|()| 0),
         Command::Chain(args) => block_on(commands::chain(args)).map(|()| 0),
         Command::Serve(args) => block_on(commands::serve(args)).map(|()| 0),
+        Command::Server(args) => block_on(mppconf_harness::probe::command::server(args)),
         Command::Pay(args) => {
             block_on(commands::pay(args)).map(|paid| if paid { 0 } else { EXIT_FAIL })
         }

@@ -97,6 +97,10 @@ pub enum Verdict {
     /// Observed behaviour worth knowing that no pinned requirement decides
     /// (a case that follows a newer draft); never gating.
     Info,
+    /// A SHOULD is not met; gates only under `--strict`.
+    Warn,
+    /// Not run because a check it depends on failed (the reason names it).
+    Blocked,
 }
 
 impl Verdict {
@@ -110,6 +114,8 @@ impl Verdict {
             Verdict::Xfail => "xfail",
             Verdict::Stale => "stale",
             Verdict::Info => "info",
+            Verdict::Warn => "warn",
+            Verdict::Blocked => "blocked",
         }
     }
 }

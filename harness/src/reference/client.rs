@@ -238,8 +238,19 @@ pub async fn pay(opts: &PayOptions) -> Result<PayOutcome> {
     })
 }
 
+/// Checks a challenge as [`pay`] would and builds the credential for it,
+/// without sending it (push mode broadcasts the payment first). The
+/// server suite uses this to get valid credentials it can then mutate.
+pub async fn credential_for(challenge: &Challenge, opts: &PayOptions) -> Result<Credential> {
+    let signer = tx::signer_from_key(&opts.key, "--key")?;
+    let request = check(challenge, opts).await?;
+    Ok(build_credential(challenge, &request, opts, &signer)
+        .await?
+        .0)
+}
+
 /// The first valid `tempo`/`charge` challenge, in server order.
-fn choose(fields: &[String]) -> Result<Challenge> {
+pub fn choose(fields: &[String]) -> Result<Challenge> {
     let all = challenge::parse_all(fields)
         .map_err(|e| refused(format!("WWW-Authenticate is malformed: {e}")))?;
     let mut reasons = Vec::new();
