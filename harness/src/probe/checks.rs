@@ -873,11 +873,11 @@ fn malformed(m: Malformation) -> (String, Option<ProblemType>) {
 /// until its encoding needs some).
 fn padded(v: Value) -> String {
     let mut text = v.to_string();
-    while text.len() % 3 == 0 {
+    while text.len().is_multiple_of(3) {
         text.push(' ');
     }
     let mut out = base64url::encode(&text);
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push('=');
     }
     out
