@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use alloy::primitives::{Address, U256};
 use mppconf_harness::chain::{Anvil, AnvilConfig, RpcProxy};
-use mppconf_harness::probe::{self, Ctx, Target};
-use mppconf_harness::reference::server::{self, Deviation, RouteConfig, ServerConfig};
+use mppconf_harness::probe::{self, Ctx, Target, command};
+use mppconf_harness::reference::server::{self, Deviation, ServerConfig};
 use mppconf_harness::reference::tx;
 use mppconf_suite::vectors::Verdict;
 
@@ -31,11 +31,7 @@ async fn suite(chain: &Anvil, deviations: &[Deviation]) -> (BTreeSet<&'static st
         rpc_url: proxy.url(),
         chain_id: chain.chain_id,
         fee_payer_key: None,
-        routes: vec![RouteConfig::new(
-            "/paid",
-            "1000",
-            &Address::random().to_string(),
-        )],
+        routes: vec![command::reference_route()],
         deviations: deviations.iter().copied().collect(),
         choices: Default::default(),
     };
@@ -48,9 +44,9 @@ async fn suite(chain: &Anvil, deviations: &[Deviation]) -> (BTreeSet<&'static st
         .unwrap();
     let target = Target {
         base_url: s.url(),
-        path: "/paid".into(),
-        method: "GET".into(),
-        body: None,
+        path: command::REFERENCE_PATH.into(),
+        method: "POST".into(),
+        body: Some(command::REFERENCE_BODY.as_bytes().to_vec()),
         rpc_url: chain.rpc_url.clone(),
     };
     let ctx = Ctx::new(target, payer, Some(proxy));
@@ -98,7 +94,11 @@ async fn each_deviation_is_caught_by_the_check_that_names_it() {
         (Deviation::NoPrivateCache, &["paid.receipt"]),
         (
             Deviation::SkipReplayCheck,
-            &["replay.rejected", "concurrency.settles-once"],
+            &[
+                "replay.rejected",
+                "concurrency.settles-once",
+                "push.hash-reused-rejected",
+            ],
         ),
         (
             Deviation::SkipBindingCheck,
@@ -109,8 +109,16 @@ async fn each_deviation_is_caught_by_the_check_that_names_it() {
             ],
         ),
         (
+            // It skips every check of what the payment moves.
             Deviation::AcceptWrongAmount,
-            &["pull.short-amount-rejected"],
+            &[
+                "pull.short-amount-rejected",
+                "pull.short-split-rejected",
+                "pull.wrong-memo-rejected",
+                "pull.wrong-recipient-rejected",
+                "pull.wrong-token-rejected",
+                "push.short-amount-rejected",
+            ],
         ),
         (Deviation::ReceiptOnError, &["errors.no-receipt"]),
         (Deviation::EchoCredential, &["errors.credential-not-echoed"]),

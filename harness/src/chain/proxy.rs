@@ -139,6 +139,18 @@ impl Inner {
         let mut params = call.get("params").cloned().unwrap_or(json!([]));
         let start = Instant::now();
         let mut handling = Handling::Forwarded;
+        // Recorded on arrival, so that a call still in flight (a broadcast
+        // the chain never answers) already counts as made.
+        let slot = self.records.lock().ok().map(|mut records| {
+            records.push(RpcRecord {
+                method: method.clone(),
+                params: params.clone(),
+                handling: Handling::Forwarded,
+                outcome: Value::Null,
+                micros: 0,
+            });
+            records.len() - 1
+        });
         let reply = if CRASHING_CALLS.contains(&method.as_str()) {
             handling = Handling::Refused;
             error_reply(
@@ -185,14 +197,16 @@ impl Inner {
             .map(|r| json!({"result": r}))
             .or_else(|| reply.get("error").map(|e| json!({"error": e})))
             .unwrap_or(Value::Null);
-        if let Ok(mut records) = self.records.lock() {
-            records.push(RpcRecord {
+        if let (Ok(mut records), Some(i)) = (self.records.lock(), slot)
+            && let Some(record) = records.get_mut(i)
+        {
+            *record = RpcRecord {
                 method,
                 params,
                 handling,
                 outcome,
                 micros: start.elapsed().as_micros(),
-            });
+            };
         }
         reply
     }

@@ -48,6 +48,24 @@ enum Probe {
     PaidReceipt,
     NoReceiptOnError,
     CredentialNotEchoed,
+    NoSecretsInErrors,
+    Credential4kb,
+    AcceptPaymentStill402(&'static str),
+    Pull(TxMutation),
+    PushShort,
+    PushHashReused,
+    DigestBody,
+}
+
+/// A signed transaction that does not pay what the challenge asks.
+#[derive(Clone, Copy)]
+enum TxMutation {
+    Recipient,
+    Token,
+    ChainId,
+    Memo,
+    SplitShort,
+    ValidBeforeAfterExpires,
 }
 
 /// A credential that is not one, and how.
@@ -306,6 +324,120 @@ pub const ALL: &[Check] = &[
         ["core.credential-handling.no-logging"],
         false,
         Probe::CredentialNotEchoed
+    ),
+    check!(
+        "errors.no-secrets",
+        ["core.secret.no-logging"],
+        true,
+        Probe::NoSecretsInErrors
+    ),
+    check!(
+        "size.4kb-credential-accepted",
+        [
+            "core.size.server-4kb-credential",
+            "core.versioning.ignore-unknown"
+        ],
+        false,
+        Probe::Credential4kb
+    ),
+    check!(
+        "accept-payment.exact",
+        [
+            "core.accept-payment.consider",
+            "core.usage-402.challenge-required"
+        ],
+        false,
+        Probe::AcceptPaymentStill402("tempo/charge")
+    ),
+    check!(
+        "accept-payment.wildcard",
+        [
+            "core.accept-payment.weight-semantics",
+            "core.usage-402.challenge-required"
+        ],
+        false,
+        Probe::AcceptPaymentStill402("*/*;q=0.5")
+    ),
+    check!(
+        "accept-payment.no-match",
+        [
+            "core.accept-payment.no-match-may-ignore",
+            "core.usage-402.challenge-required"
+        ],
+        false,
+        Probe::AcceptPaymentStill402("nomethod/charge")
+    ),
+    check!(
+        "accept-payment.malformed",
+        [
+            "core.accept-payment.malformed-may-ignore",
+            "core.usage-402.challenge-required"
+        ],
+        false,
+        Probe::AcceptPaymentStill402("tempo;;q=abc, ,/")
+    ),
+    check!(
+        "pull.wrong-recipient-rejected",
+        [
+            "tempo-charge.verification.transaction-checks",
+            "charge.verification.server-checks"
+        ],
+        false,
+        Probe::Pull(TxMutation::Recipient)
+    ),
+    check!(
+        "pull.wrong-token-rejected",
+        [
+            "tempo-charge.verification.transaction-checks",
+            "tempo-charge.splits.same-currency"
+        ],
+        false,
+        Probe::Pull(TxMutation::Token)
+    ),
+    check!(
+        "pull.wrong-chain-rejected",
+        ["tempo-charge.verification.transaction-checks"],
+        false,
+        Probe::Pull(TxMutation::ChainId)
+    ),
+    check!(
+        "pull.wrong-memo-rejected",
+        ["tempo-charge.verification.transaction-checks"],
+        false,
+        Probe::Pull(TxMutation::Memo)
+    ),
+    check!(
+        "pull.short-split-rejected",
+        ["tempo-charge.verification.transaction-checks"],
+        false,
+        Probe::Pull(TxMutation::SplitShort)
+    ),
+    check!(
+        "pull.valid-before-after-expires",
+        ["tempo-charge.transaction.valid-before-expires"],
+        true,
+        Probe::Pull(TxMutation::ValidBeforeAfterExpires)
+    ),
+    check!(
+        "push.short-amount-rejected",
+        ["tempo-charge.verification.hash-transfer-logs"],
+        false,
+        Probe::PushShort
+    ),
+    check!(
+        "push.hash-reused-rejected",
+        [
+            "charge.replay.credential-once",
+            "core.replay.proof-used-once"
+        ],
+        true,
+        Probe::PushHashReused
+    ),
+    check!(
+        "digest.other-body-rejected",
+        ["core.digest.server-verifies"],
+        false,
+        Probe::DigestBody
     ),
 ];
 
@@ -723,6 +855,126 @@ async fn probe(p: Probe, ctx: &Ctx) -> Result<Outcome, Outcome> {
             let a = send_credential(ctx, &credential.to_header()).await?;
             paid_receipt(ctx, &challenge, &a).await
         }
+        Probe::NoSecretsInErrors => {
+            let mut leaks = Vec::new();
+            let rpc_host = ctx
+                .target
+                .rpc_url
+                .trim_start_matches("http://")
+                .trim_start_matches("https://")
+                .to_string();
+            for header in [None, Some("Payment e30"), Some("Payment not-valid!!!")] {
+                let a = ctx.send(header.as_slice(), None).await.map_err(transport)?;
+                if a.body.contains(&rpc_host) {
+                    leaks.push(format!(
+                        "the RPC endpoint {rpc_host} in a {} body",
+                        a.status
+                    ));
+                }
+                if a.body.contains(&ctx.payer.to_bytes().to_string()[2..]) {
+                    leaks.push("a private key".into());
+                }
+            }
+            if leaks.is_empty() {
+                Outcome::pass("no RPC endpoint or key in error bodies")
+            } else {
+                Outcome::fail("no secrets in error details", leaks.join("; "))
+            }
+        }
+        Probe::Credential4kb => {
+            let (_, mut credential) = valid(ctx).await?;
+            credential
+                .unknown
+                .insert("mppconf_padding".into(), "x".repeat(4096).into());
+            let header = credential.to_header();
+            let a = send_credential(ctx, &header).await?;
+            if (200..300).contains(&a.status) {
+                Outcome::pass(format!(
+                    "a {}-byte credential with an unknown member was accepted",
+                    header.len()
+                ))
+            } else {
+                Outcome::fail(
+                    format!(
+                        "2xx for a valid {}-byte credential with an unknown member",
+                        header.len()
+                    ),
+                    format!(
+                        "{} {}",
+                        a.status,
+                        a.body.chars().take(200).collect::<String>()
+                    ),
+                )
+            }
+        }
+        Probe::AcceptPaymentStill402(value) => {
+            let a = ctx
+                .send_with(&[], None, &[("accept-payment", value)])
+                .await
+                .map_err(transport)?;
+            if a.status == 402 && !a.challenges().is_empty() {
+                Outcome::pass(format!("402 with a challenge for Accept-Payment: {value}"))
+            } else {
+                Outcome::fail(
+                    format!("402 with at least one Payment challenge for Accept-Payment: {value}"),
+                    format!("{} with {} challenge(s)", a.status, a.challenges().len()),
+                )
+            }
+        }
+        Probe::Pull(m) => {
+            let challenge = ctx.fresh_challenge().await.map_err(|e| Outcome {
+                verdict: Verdict::Blocked,
+                detail: e,
+            })?;
+            let header = mutated_pull(ctx, &challenge, m).await?;
+            let a = send_credential(ctx, &header).await?;
+            let outcome = rejection(&a, None, None);
+            if outcome.verdict == Verdict::Pass {
+                nothing_broadcast(ctx)?;
+            }
+            outcome
+        }
+        Probe::PushShort => {
+            let challenge = push_challenge(ctx).await?;
+            let hash = broadcast_payment(ctx, &challenge, true).await?;
+            let header = hash_credential(&challenge, &hash);
+            rejection(&send_credential(ctx, &header).await?, None, None)
+        }
+        Probe::PushHashReused => {
+            let first = push_challenge(ctx).await?;
+            let hash = broadcast_payment(ctx, &first, false).await?;
+            let paid = send_credential(ctx, &hash_credential(&first, &hash)).await?;
+            if !(200..300).contains(&paid.status) {
+                return Err(Outcome {
+                    verdict: Verdict::Blocked,
+                    detail: format!("a valid push payment was refused ({})", paid.status),
+                });
+            }
+            let second = push_challenge(ctx).await?;
+            let header = hash_credential(&second, &hash);
+            rejection(&send_credential(ctx, &header).await?, None, None)
+        }
+        Probe::DigestBody => {
+            let Some(body) = ctx.target.body.clone() else {
+                return Ok(Outcome::skip(
+                    "the resource takes no body (give --data to test body binding)",
+                ));
+            };
+            let (challenge, credential) = valid(ctx).await?;
+            if challenge.digest.is_none() {
+                return Ok(Outcome::skip(
+                    "the challenge has no digest (core.challenge.digest-recommended is a SHOULD)",
+                ));
+            }
+            let mut other = body;
+            other.extend_from_slice(b" ");
+            let header = credential.to_header();
+            let a = ctx
+                .send(&[&header], Some(&other))
+                .await
+                .map_err(transport)?;
+            rejection(&a, None, None)
+        }
         Probe::CredentialNotEchoed => {
             let (header, _) = malformed(Malformation::NoPayload);
             let a = send_credential(ctx, &header).await?;
@@ -881,4 +1133,153 @@ fn padded(v: Value) -> String {
         out.push('=');
     }
     out
+}
+
+/// A credential for `challenge` whose transaction is changed by `m`
+/// (skipped where the challenge has nothing to change).
+async fn mutated_pull(ctx: &Ctx, challenge: &Challenge, m: TxMutation) -> Result<String, Outcome> {
+    use crate::reference::tx::{self, PaymentPlan};
+    let request = ChargeRequest::from_json(&challenge.request.value)
+        .map_err(|e| Outcome::error(format!("the challenge request: {e}")))?;
+    if request.amount.is_zero() {
+        return Err(Outcome::skip("a zero-amount charge has no transaction"));
+    }
+    let rpc = Rpc::new(&ctx.target.rpc_url);
+    let (max_fee, priority) = tx::fee_params(&rpc)
+        .await
+        .map_err(|e| Outcome::error(e.to_string()))?;
+    let expires = challenge
+        .expires
+        .as_deref()
+        .and_then(|e| rfc3339::parse("expires", e).ok())
+        .map_or(u64::MAX, |t| t.timestamp().max(0) as u64);
+    let mut plan = PaymentPlan {
+        chain_id: request.chain_id,
+        valid_before: expires.min(tx::unix_now() + 25),
+        max_fee_per_gas: max_fee,
+        max_priority_fee_per_gas: priority,
+        fee_token: (!request.fee_payer).then_some(request.currency),
+    };
+    let mut transfers = request.required_transfers();
+    let mut currency = request.currency;
+    match m {
+        TxMutation::Recipient => transfers[0].to = alloy::primitives::Address::random(),
+        // AlphaUSD instead of the requested token.
+        TxMutation::Token => {
+            currency = alloy::primitives::address!("20c0000000000000000000000000000000000001")
+        }
+        TxMutation::ChainId => plan.chain_id += 1,
+        TxMutation::Memo => match transfers[0].memo {
+            Some(memo) => transfers[0].memo = Some(!memo),
+            None => return Err(Outcome::skip("the challenge asks for no memo")),
+        },
+        TxMutation::SplitShort => match transfers.get_mut(1) {
+            Some(split) => split.amount -= alloy::primitives::U256::from(1),
+            None => return Err(Outcome::skip("the challenge has no splits")),
+        },
+        TxMutation::ValidBeforeAfterExpires => {
+            if expires == u64::MAX {
+                return Err(Outcome::skip("the challenge has no expires"));
+            }
+            plan.valid_before = expires + 60;
+        }
+    }
+    let calls = transfers
+        .iter()
+        .map(|t| tempo_alloy::primitives::transaction::Call {
+            to: alloy::primitives::TxKind::Call(currency),
+            value: alloy::primitives::U256::ZERO,
+            input: tempo_effects::transfer_calldata(t.to, t.amount, t.memo).into(),
+        })
+        .collect();
+    let signed =
+        tx::sign_payment(calls, &plan, &ctx.payer).map_err(|e| Outcome::error(e.to_string()))?;
+    let payload =
+        json!({"type": "transaction", "signature": alloy::primitives::Bytes::from(signed.raw)});
+    Ok(Credential {
+        challenge: mppconf_suite::codec::EchoedChallenge::echo_of(challenge),
+        payload: payload.as_object().cloned().unwrap_or_default(),
+        source: None,
+        unknown: Default::default(),
+    }
+    .to_header())
+}
+
+/// A fresh challenge that allows push mode, or a skip.
+async fn push_challenge(ctx: &Ctx) -> Result<Challenge, Outcome> {
+    let challenge = ctx.fresh_challenge().await.map_err(|e| Outcome {
+        verdict: Verdict::Blocked,
+        detail: e,
+    })?;
+    let request = ChargeRequest::from_json(&challenge.request.value)
+        .map_err(|e| Outcome::error(format!("the challenge request: {e}")))?;
+    if request.amount.is_zero() || request.fee_payer || !request.allows_mode("push") {
+        return Err(Outcome::skip(
+            "the challenge does not offer push mode (zero amount, feePayer, or supportedModes)",
+        ));
+    }
+    Ok(challenge)
+}
+
+/// Pays `challenge` on chain from the payer (one unit short if asked);
+/// returns the mined transaction hash.
+async fn broadcast_payment(
+    ctx: &Ctx,
+    challenge: &Challenge,
+    short: bool,
+) -> Result<String, Outcome> {
+    use crate::reference::tx::{self, PaymentPlan};
+    let request = ChargeRequest::from_json(&challenge.request.value)
+        .map_err(|e| Outcome::error(e.to_string()))?;
+    let rpc = Rpc::new(&ctx.target.rpc_url);
+    let (max_fee, priority) = tx::fee_params(&rpc)
+        .await
+        .map_err(|e| Outcome::error(e.to_string()))?;
+    let mut transfers = request.required_transfers();
+    if short {
+        transfers[0].amount -= alloy::primitives::U256::from(1);
+    }
+    let calls = transfers
+        .iter()
+        .map(|t| tempo_alloy::primitives::transaction::Call {
+            to: alloy::primitives::TxKind::Call(request.currency),
+            value: alloy::primitives::U256::ZERO,
+            input: tempo_effects::transfer_calldata(t.to, t.amount, t.memo).into(),
+        })
+        .collect();
+    let plan = PaymentPlan {
+        chain_id: request.chain_id,
+        valid_before: tx::unix_now() + 25,
+        max_fee_per_gas: max_fee,
+        max_priority_fee_per_gas: priority,
+        fee_token: Some(request.currency),
+    };
+    let signed =
+        tx::sign_payment(calls, &plan, &ctx.payer).map_err(|e| Outcome::error(e.to_string()))?;
+    let receipt = rpc
+        .call(
+            "eth_sendRawTransactionSync",
+            json!([alloy::primitives::Bytes::from(signed.raw)]),
+        )
+        .await
+        .map_err(|e| Outcome::error(format!("broadcasting the push payment: {e}")))?;
+    if receipt["status"] != "0x1" {
+        return Err(Outcome::error(format!(
+            "the push payment reverted: {receipt}"
+        )));
+    }
+    Ok(signed.hash.to_string())
+}
+
+fn hash_credential(challenge: &Challenge, hash: &str) -> String {
+    Credential {
+        challenge: mppconf_suite::codec::EchoedChallenge::echo_of(challenge),
+        payload: json!({"type": "hash", "hash": hash})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+        source: None,
+        unknown: Default::default(),
+    }
+    .to_header()
 }

@@ -56,6 +56,25 @@ pub struct ServerArgs {
     pub out: Option<PathBuf>,
 }
 
+/// The resource the reference run probes: a POST (so the body is bound by
+/// a digest) with a memo and a split, so that every check has something
+/// to check.
+pub const REFERENCE_PATH: &str = "/paid";
+pub const REFERENCE_BODY: &str = "{\"report\":\"monthly\"}";
+
+pub fn reference_route() -> RouteConfig {
+    RouteConfig {
+        method: "POST".into(),
+        memo: Some(format!("0x{}", "42".repeat(32))),
+        splits: vec![crate::reference::server::SplitConfig {
+            amount: "100".into(),
+            recipient: Address::random().to_string(),
+            memo: None,
+        }],
+        ..RouteConfig::new(REFERENCE_PATH, "1000", &Address::random().to_string())
+    }
+}
+
 /// Runs the suite; returns the exit code (0 conformant, 1 not, 3 harness error).
 pub async fn server(args: ServerArgs) -> Result<u8> {
     let started = Instant::now();
@@ -76,11 +95,7 @@ pub async fn server(args: ServerArgs) -> Result<u8> {
             rpc_url: p.url(),
             chain_id: chain.chain_id,
             fee_payer_key: None,
-            routes: vec![RouteConfig::new(
-                "/paid",
-                "1000",
-                &Address::random().to_string(),
-            )],
+            routes: vec![reference_route()],
             deviations: deviations.clone(),
             choices: Default::default(),
         };
@@ -91,7 +106,12 @@ pub async fn server(args: ServerArgs) -> Result<u8> {
         } else {
             format!("mppconf serve (reference, deviating: {})", names.join(", "))
         };
-        let out = (s.url(), chain.rpc_url.clone(), "/paid".to_string(), label);
+        let out = (
+            s.url(),
+            chain.rpc_url.clone(),
+            REFERENCE_PATH.to_string(),
+            label,
+        );
         proxy = Some(p);
         _anvil = Some(chain);
         _server = Some(s);
@@ -130,11 +150,19 @@ pub async fn server(args: ServerArgs) -> Result<u8> {
                 .map_err(|e| Error::Usage(format!("cannot fund a payer on {rpc_url} ({e}); give --payer-key of a funded account")))?
         }
     };
+    let (method, body) = if args.reference {
+        ("POST".to_string(), Some(REFERENCE_BODY.as_bytes().to_vec()))
+    } else {
+        (
+            args.method.clone(),
+            args.data.clone().map(String::into_bytes),
+        )
+    };
     let target = Target {
         base_url,
         path,
-        method: args.method.clone(),
-        body: args.data.clone().map(String::into_bytes),
+        method,
+        body,
         rpc_url: rpc_url.clone(),
     };
     println!(

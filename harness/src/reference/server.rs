@@ -593,7 +593,14 @@ async fn settle(
     let request = ChargeRequest::from_json(&wanted)
         .map_err(|e| refuse(ProblemType::VerificationFailed, e.to_string()))?;
     let reference = match kind {
-        PayloadType::Transaction => settle_pull(state, &request, &credential).await?,
+        PayloadType::Transaction => {
+            let expires = echo
+                .expires
+                .as_deref()
+                .and_then(|e| rfc3339::parse("expires", e).ok())
+                .map(|t| t.timestamp());
+            settle_pull(state, &request, &credential, expires).await?
+        }
         PayloadType::Hash => settle_push(state, &request, &credential).await?,
         PayloadType::Proof => {
             let signature: Bytes = credential
@@ -635,6 +642,7 @@ async fn settle_pull(
     state: &State,
     request: &ChargeRequest,
     credential: &Credential,
+    expires: Option<i64>,
 ) -> std::result::Result<String, Refusal> {
     let fail = |d: String| refuse(ProblemType::VerificationFailed, d);
     let raw: Bytes = credential
@@ -649,6 +657,17 @@ async fn settle_pull(
             "transaction is for chain {}, the challenge for {}",
             payment.tx().chain_id,
             request.chain_id
+        )));
+    }
+    // "with validBefore no later than the challenge expires": a later one
+    // could settle after the challenge is gone (and T4 drops transactions
+    // valid for more than 30 s, so the broadcast would hang).
+    let valid_before = payment.tx().valid_before.map(|v| v.get() as i64);
+    if let (Some(vb), Some(exp)) = (valid_before, expires)
+        && vb > exp
+    {
+        return Err(fail(format!(
+            "validBefore {vb} is later than the challenge's expires {exp}"
         )));
     }
     if !state.deviates(Deviation::AcceptWrongAmount) {
@@ -719,7 +738,7 @@ async fn settle_push(
         .rpc
         .call("eth_getTransactionReceipt", json!([hash]))
         .await
-        .map_err(|e| fail(format!("receipt lookup failed: {e}")))?;
+        .map_err(|_| fail("the transaction receipt could not be read".into()))?;
     if receipt.is_null() {
         return Err(fail(format!("no mined transaction {hash}")));
     }
