@@ -55,6 +55,7 @@ enum Probe {
     PushShort,
     PushHashReused,
     DigestBody,
+    Expired,
 }
 
 /// A signed transaction that does not pay what the challenge asks.
@@ -439,7 +440,19 @@ pub const ALL: &[Check] = &[
         false,
         Probe::DigestBody
     ),
+    check!(
+        "expiry.expired-rejected",
+        [
+            "core.status.invalid-challenge",
+            "charge.verification.server-checks"
+        ],
+        false,
+        Probe::Expired
+    ),
 ];
+
+/// The longest the expiry check waits for a challenge to expire.
+const MAX_EXPIRY_WAIT_SECS: i64 = 15;
 
 /// Runs one check.
 pub async fn run(check: &Check, ctx: &Ctx) -> Outcome {
@@ -974,6 +987,30 @@ async fn probe(p: Probe, ctx: &Ctx) -> Result<Outcome, Outcome> {
                 .await
                 .map_err(transport)?;
             rejection(&a, None, None)
+        }
+        Probe::Expired => {
+            let (challenge, credential) = valid(ctx).await?;
+            let Some(expires) = challenge
+                .expires
+                .as_deref()
+                .and_then(|e| rfc3339::parse("expires", e).ok())
+            else {
+                return Ok(Outcome::skip("the challenge has no expires"));
+            };
+            let wait = expires.timestamp() + 1 - crate::reference::tx::unix_now() as i64;
+            if wait > MAX_EXPIRY_WAIT_SECS {
+                return Ok(Outcome::skip(format!(
+                    "the challenge expires in {wait} s; the suite waits at most {MAX_EXPIRY_WAIT_SECS} s (give a resource with a shorter expiry)"
+                )));
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(wait.max(0) as u64)).await;
+            let header = credential.to_header();
+            let a = send_credential(ctx, &header).await?;
+            let outcome = rejection(&a, None, None);
+            if outcome.verdict == Verdict::Pass {
+                nothing_broadcast(ctx)?;
+            }
+            outcome
         }
         Probe::CredentialNotEchoed => {
             let (header, _) = malformed(Malformation::NoPayload);

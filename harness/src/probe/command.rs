@@ -71,6 +71,9 @@ pub fn reference_route() -> RouteConfig {
             recipient: Address::random().to_string(),
             memo: None,
         }],
+        // Short enough for the expiry check to wait it out, long enough
+        // for a transaction valid until expires (T4 wants > now + 3 s).
+        expires_in: 6,
         ..RouteConfig::new(REFERENCE_PATH, "1000", &Address::random().to_string())
     }
 }
