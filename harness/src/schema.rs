@@ -12,6 +12,7 @@ pub enum Schema {
     Vectors,
     Requirements,
     AdapterManifest,
+    ServerTarget,
 }
 
 impl Schema {
@@ -20,12 +21,12 @@ impl Schema {
             Schema::Vectors => include_str!("../../vectors/schema/vectors.schema.json"),
             Schema::Requirements => include_str!("../../vectors/schema/requirements.schema.json"),
             Schema::AdapterManifest => include_str!("../schema/adapter.schema.json"),
+            Schema::ServerTarget => include_str!("../schema/server-target.schema.json"),
         }
     }
 
     fn validator(self) -> &'static Validator {
-        static CELLS: [OnceLock<Validator>; 3] =
-            [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+        static CELLS: [OnceLock<Validator>; 4] = [const { OnceLock::new() }; 4];
         CELLS[self as usize].get_or_init(|| {
             let schema: Value =
                 serde_json::from_str(self.source()).expect("embedded schema is JSON");

@@ -463,7 +463,7 @@ pub async fn run(check: &Check, ctx: &Ctx) -> Outcome {
 
 /// `?` on a transport failure gives an `error` outcome.
 fn transport(e: String) -> Outcome {
-    Outcome::error(format!("the server could not be reached: {e}"))
+    Outcome::error(format!("no usable answer from the server: {e}"))
 }
 
 async fn unpaid(ctx: &Ctx) -> Result<Answer, Outcome> {
@@ -733,9 +733,57 @@ async fn probe(p: Probe, ctx: &Ctx) -> Result<Outcome, Outcome> {
             }
         }
         Probe::Malformed(m) => {
-            let (header, want) = malformed(m);
-            let a = send_credential(ctx, &header).await?;
-            rejection(&a, want, None)
+            // Echo a real challenge where the defect is elsewhere, so that
+            // the defect is the only reason to refuse.
+            let echo = match m {
+                Malformation::NoPayload | Malformation::Padded => {
+                    ctx.fresh_challenge().await.ok().map(|c| echo_json(&c))
+                }
+                _ => None,
+            };
+            let (header, want) = malformed(m, echo);
+            let a = match ctx.send(&[&header], None).await {
+                Ok(a) => a,
+                Err(e) => match (m, ctx.last_status()) {
+                    // Above the 4 KB minimum a server may refuse the size.
+                    (Malformation::Oversized, Some(s @ (413 | 431))) => {
+                        return Ok(Outcome::pass(format!(
+                            "refused as too large ({s}), which the 4 KB minimum allows"
+                        )));
+                    }
+                    _ => return Err(transport(e)),
+                },
+            };
+            if matches!(m, Malformation::Oversized) && matches!(a.status, 413 | 431) {
+                return Ok(Outcome::pass(format!(
+                    "refused as too large ({}), which the 4 KB minimum allows",
+                    a.status
+                )));
+            }
+            let strict = rejection(&a, want, None);
+            let loose = rejection(&a, None, None);
+            // A problem about the credential's content (not payment-required,
+            // not none) shows the server read past the padding.
+            let read_past_padding = a
+                .problem()
+                .and_then(|p| p.problem_type())
+                .is_none_or(|t| t != ProblemType::PaymentRequired)
+                && a.problem().is_some();
+            if matches!(m, Malformation::Padded)
+                && strict.verdict == Verdict::Fail
+                && loose.verdict == Verdict::Pass
+                && read_past_padding
+            {
+                let problem = a.problem().map(|p| p.type_uri).unwrap_or_default();
+                Outcome {
+                    verdict: Verdict::Lenient,
+                    detail: format!(
+                        "read the padded credential (base64url-nopad forbids padding; ambiguity.padding lets receivers accept it) and refused it as {problem}"
+                    ),
+                }
+            } else {
+                strict
+            }
         }
         Probe::SeveralCredentials => {
             let (_, credential) = valid(ctx).await?;
@@ -1013,7 +1061,7 @@ async fn probe(p: Probe, ctx: &Ctx) -> Result<Outcome, Outcome> {
             outcome
         }
         Probe::CredentialNotEchoed => {
-            let (header, _) = malformed(Malformation::NoPayload);
+            let (header, _) = malformed(Malformation::NoPayload, None);
             let a = send_credential(ctx, &header).await?;
             let token = header.trim_start_matches("Payment ");
             if a.body.contains(token)
@@ -1123,10 +1171,23 @@ async fn paid_receipt(ctx: &Ctx, challenge: &Challenge, a: &Answer) -> Outcome {
     }
 }
 
-fn malformed(m: Malformation) -> (String, Option<ProblemType>) {
+/// The `challenge` member a credential for `c` carries.
+fn echo_json(c: &Challenge) -> Value {
+    Credential {
+        challenge: mppconf_suite::codec::EchoedChallenge::echo_of(c),
+        payload: Default::default(),
+        source: None,
+        unknown: Default::default(),
+    }
+    .to_json()["challenge"]
+        .clone()
+}
+
+fn malformed(m: Malformation, echo: Option<Value>) -> (String, Option<ProblemType>) {
     let b64 = |v: Value| base64url::encode(v.to_string());
-    let challenge =
-        json!({"id": "x", "realm": "r", "method": "tempo", "intent": "charge", "request": "e30"});
+    let challenge = echo.unwrap_or_else(
+        || json!({"id": "x", "realm": "r", "method": "tempo", "intent": "charge", "request": "e30"}),
+    );
     let want = Some(ProblemType::MalformedCredential);
     match m {
         Malformation::NotBase64url => ("Payment not-valid!!!".into(), want),
@@ -1275,6 +1336,12 @@ async fn broadcast_payment(
     let mut transfers = request.required_transfers();
     if short {
         transfers[0].amount -= alloy::primitives::U256::from(1);
+    }
+    if ctx.attribution_memo() && transfers[0].memo.is_none() {
+        transfers[0].memo = Some(crate::reference::client::attribution_memo(
+            &challenge.realm,
+            &challenge.id,
+        ));
     }
     let calls = transfers
         .iter()

@@ -24,6 +24,10 @@ pub struct ServerArgs {
     /// The server's base URL (attach mode), e.g. http://127.0.0.1:8402.
     #[arg(long, conflicts_with = "reference")]
     pub url: Option<String>,
+    /// A server target manifest (TOML): mppconf starts the server on its
+    /// own chain and probes every resource it lists.
+    #[arg(long, conflicts_with_all = ["url", "reference"])]
+    pub target: Option<PathBuf>,
     /// Start the reference server on a local chain and test it.
     #[arg(long)]
     pub reference: bool,
@@ -56,6 +60,49 @@ pub struct ServerArgs {
     pub out: Option<PathBuf>,
 }
 
+/// `--target`: start the implementation from its manifest on mppconf's
+/// own chain (through the recording proxy) and probe each resource.
+async fn launched_target(path: &std::path::Path, args: &ServerArgs) -> Result<u8> {
+    use super::manifest::{Placeholders, ServerTarget};
+    let started = Instant::now();
+    let manifest = ServerTarget::load(path)?;
+    manifest.build()?;
+    let chain = Anvil::start(&AnvilConfig::default()).await?;
+    let proxy = Arc::new(RpcProxy::start(&chain.rpc_url, Duration::from_secs(10)).await?);
+    let values = Placeholders {
+        rpc_url: proxy.url(),
+        chain_id: chain.chain_id,
+        port: crate::chain::anvil::free_port()?,
+        recipient: Address::random().to_string(),
+        secret: alloy::primitives::B256::random().to_string(),
+        fee_payer_key: "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d".into(),
+    };
+    let launched = manifest.launch(&values).await?;
+    let token: Address = PATH_USD.parse().unwrap_or_default();
+    let mut worst = 0;
+    for resource in &manifest.resource {
+        let payer = tx::fresh_payer(&chain.rpc(), token, U256::from(10_000_000_000u64)).await?;
+        let target = Target {
+            base_url: launched.base_url.clone(),
+            path: resource.path.clone(),
+            method: resource.method.clone(),
+            body: resource.body.clone().map(String::into_bytes),
+            rpc_url: chain.rpc_url.clone(),
+        };
+        let label = format!("{} ({})", manifest.name, path.display());
+        println!(
+            "mppconf server suite: {label} {} {} on {}",
+            resource.method,
+            target.url(),
+            chain.rpc_url
+        );
+        let ctx = Ctx::new(target, payer, Some(proxy.clone()))
+            .with_attribution_memo(manifest.pay.attribution_memo);
+        worst = worst.max(report(&ctx, args, &label, started).await?);
+    }
+    Ok(worst)
+}
+
 /// The resource the reference run probes: a POST (so the body is bound by
 /// a digest) with a memo and a split, so that every check has something
 /// to check.
@@ -80,6 +127,9 @@ pub fn reference_route() -> RouteConfig {
 
 /// Runs the suite; returns the exit code (0 conformant, 1 not, 3 harness error).
 pub async fn server(args: ServerArgs) -> Result<u8> {
+    if let Some(path) = args.target.clone() {
+        return launched_target(&path, &args).await;
+    }
     let started = Instant::now();
     let mut _anvil = None;
     let mut _server = None;
@@ -173,7 +223,13 @@ pub async fn server(args: ServerArgs) -> Result<u8> {
         target.url()
     );
     let ctx = Ctx::new(target, payer, proxy);
-    let results = super::run_all(&ctx, &args.filter, |r| {
+    report(&ctx, &args, &label, started).await
+}
+
+/// Runs the checks against one context, prints and writes the results;
+/// returns the exit code.
+async fn report(ctx: &Ctx, args: &ServerArgs, label: &str, started: Instant) -> Result<u8> {
+    let results = super::run_all(ctx, &args.filter, |r| {
         if r.verdict != Verdict::Pass {
             println!(
                 "{:<8} {}  [{}]",

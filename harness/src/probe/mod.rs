@@ -9,6 +9,7 @@
 
 pub mod checks;
 pub mod command;
+pub mod manifest;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -47,6 +48,11 @@ pub struct Exchange {
     pub headers: Vec<(String, String)>,
     pub body: String,
     pub millis: u128,
+    /// Why the exchange gave no usable answer (the target hung, dropped
+    /// the connection, answered something that is not HTTP, or an error
+    /// body over the limit); `status` is then 0 unless a status line came.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// A response as the checks read it.
@@ -131,6 +137,8 @@ pub struct Ctx {
     pub payer: PrivateKeySigner,
     pub proxy: Option<Arc<RpcProxy>>,
     evidence: Mutex<Vec<Exchange>>,
+    answer_timeout: Duration,
+    attribution_memo: bool,
 }
 
 /// Headers worth keeping as evidence, credentials redacted.
@@ -146,24 +154,71 @@ fn redact(name: &str, value: &str) -> String {
     }
 }
 
-/// The longest a probe waits for one answer.
+/// The longest a probe waits for one answer (status, headers and body),
+/// unless [`Ctx::with_answer_timeout`] says otherwise.
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
-/// Bodies beyond this are cut: a server answering 10 MB must not stall the run.
-const BODY_LIMIT: usize = 1 << 20;
+/// The most of a body the harness reads: a server answering 10 MB (or an
+/// endless body) must neither stall the run nor fill its memory. Reading
+/// stops there; an error answer cut there is no usable answer (its body
+/// is what the checks judge), a 2xx one is kept cut (its body is the
+/// resource, which may be large).
+pub const BODY_LIMIT: usize = 1 << 20;
+
+/// A reqwest error with its causes ("error sending request" alone does
+/// not say that the connection was reset or the status line was garbage).
+fn describe(e: &reqwest::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
+}
+
+/// What came back of one exchange, usable or not.
+struct Received {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: Vec<u8>,
+    /// The body was longer than [`BODY_LIMIT`] and is cut there.
+    cut: bool,
+}
 
 impl Ctx {
     pub fn new(target: Target, payer: PrivateKeySigner, proxy: Option<Arc<RpcProxy>>) -> Self {
         Self {
             target,
             http: reqwest::Client::builder()
-                .timeout(ANSWER_TIMEOUT)
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap_or_default(),
             payer,
             proxy,
             evidence: Mutex::default(),
+            answer_timeout: ANSWER_TIMEOUT,
+            attribution_memo: false,
         }
+    }
+
+    /// Waits at most `timeout` for each answer (default [`ANSWER_TIMEOUT`]).
+    pub fn with_answer_timeout(mut self, timeout: Duration) -> Self {
+        self.answer_timeout = timeout;
+        self
+    }
+
+    pub fn answer_timeout(&self) -> Duration {
+        self.answer_timeout
+    }
+
+    /// Pays with mppx's attribution memo (see
+    /// [`crate::reference::client::attribution_memo`]).
+    pub fn with_attribution_memo(mut self, on: bool) -> Self {
+        self.attribution_memo = on;
+        self
     }
 
     /// Sends the resource's request with these `Authorization` values
@@ -197,7 +252,9 @@ impl Ctx {
         .await
     }
 
-    /// Any request, recorded.
+    /// Any request, recorded. `Err` (recorded too) when no usable answer
+    /// came: none within the answer timeout, a dropped connection,
+    /// something that is not HTTP, or an error body over [`BODY_LIMIT`].
     pub async fn request(
         &self,
         method: reqwest::Method,
@@ -221,15 +278,30 @@ impl Ctx {
             shown.push(format!("({} byte body)", b.len()));
         }
         let start = Instant::now();
-        let response = rb.send().await.map_err(|e| format!("{url}: {e}"))?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let bytes = tokio::time::timeout(ANSWER_TIMEOUT, response.bytes())
-            .await
-            .map_err(|_| format!("{url}: the body did not finish within {ANSWER_TIMEOUT:?}"))?
-            .map_err(|e| format!("{url}: reading the body: {e}"))?;
-        let body = String::from_utf8_lossy(&bytes[..bytes.len().min(BODY_LIMIT)]).into_owned();
+        let (received, failure) = self.exchange(rb, url).await;
+        let failure = failure.or_else(|| {
+            let r = received.as_ref()?;
+            (r.cut && !(200..300).contains(&r.status)).then(|| {
+                format!(
+                    "{url}: the {} answer's body is longer than the {BODY_LIMIT}-byte limit; it was not read to its end",
+                    r.status
+                )
+            })
+        });
+        let (status, headers, text, cut) = match received {
+            Some(r) => (
+                r.status,
+                r.headers,
+                String::from_utf8_lossy(&r.body).into_owned(),
+                r.cut,
+            ),
+            None => (0, reqwest::header::HeaderMap::new(), String::new(), false),
+        };
         if let Ok(mut ev) = self.evidence.lock() {
+            let mut shown_body: String = text.chars().take(2000).collect();
+            if cut {
+                shown_body.push_str(&format!("… (cut at {BODY_LIMIT} bytes)"));
+            }
             ev.push(Exchange {
                 request: shown.join("\n"),
                 status,
@@ -242,15 +314,90 @@ impl Ctx {
                         )
                     })
                     .collect(),
-                body: body.chars().take(2000).collect(),
+                body: shown_body,
                 millis: start.elapsed().as_millis(),
+                error: failure.clone(),
             });
         }
-        Ok(Answer {
-            status,
-            headers,
-            body,
-        })
+        match failure {
+            Some(why) => Err(why),
+            None => Ok(Answer {
+                status,
+                headers,
+                body: text,
+            }),
+        }
+    }
+
+    /// Sends and reads, within the answer timeout and [`BODY_LIMIT`]:
+    /// what came (a status line and headers at least) and why it is not
+    /// a complete answer, if it is not.
+    async fn exchange(
+        &self,
+        rb: reqwest::RequestBuilder,
+        url: &str,
+    ) -> (Option<Received>, Option<String>) {
+        let limit = self.answer_timeout;
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut response = match tokio::time::timeout_at(deadline, rb.send()).await {
+            Err(_) => {
+                return (
+                    None,
+                    Some(format!(
+                        "{url}: no answer within {limit:?} (the connection stayed open, nothing came)"
+                    )),
+                );
+            }
+            Ok(Err(e)) => return (None, Some(format!("{url}: {}", describe(&e)))),
+            Ok(Ok(r)) => r,
+        };
+        let mut received = Received {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            body: Vec::new(),
+            cut: false,
+        };
+        let success = (200..300).contains(&received.status);
+        if !success
+            && response
+                .content_length()
+                .is_some_and(|n| n > BODY_LIMIT as u64)
+        {
+            // Not worth reading: an error body this long is refused anyway.
+            received.cut = true;
+            return (Some(received), None);
+        }
+        loop {
+            let chunk = match tokio::time::timeout_at(deadline, response.chunk()).await {
+                Err(_) => {
+                    let why = format!(
+                        "{url}: the {} answer's body did not finish within {limit:?} ({} bytes came)",
+                        received.status,
+                        received.body.len()
+                    );
+                    return (Some(received), Some(why));
+                }
+                Ok(Err(e)) => {
+                    let why = format!(
+                        "{url}: reading the {} answer's body: {}",
+                        received.status,
+                        describe(&e)
+                    );
+                    return (Some(received), Some(why));
+                }
+                Ok(Ok(None)) => return (Some(received), None),
+                Ok(Ok(Some(chunk))) => chunk,
+            };
+            let room = BODY_LIMIT - received.body.len();
+            if chunk.len() > room {
+                // Dropping the response closes the connection: the rest
+                // of the body is never read.
+                received.body.extend_from_slice(&chunk[..room]);
+                received.cut = true;
+                return (Some(received), None);
+            }
+            received.body.extend_from_slice(&chunk);
+        }
     }
 
     /// The first Payment challenge of an unpaid request.
@@ -265,6 +412,7 @@ impl Ctx {
             http_method: self.target.method.clone(),
             body: self.target.body.clone(),
             allow_http: true,
+            attribution_memo: self.attribution_memo,
             ..PayOptions::new(
                 &self.target.url(),
                 &self.payer.to_bytes().to_string(),
@@ -282,6 +430,20 @@ impl Ctx {
             .await
             .map_err(|e| format!("cannot build a valid credential: {e}"))?;
         Ok((challenge, credential))
+    }
+
+    /// Whether payments carry mppx's attribution memo.
+    pub fn attribution_memo(&self) -> bool {
+        self.attribution_memo
+    }
+
+    /// The status of the last exchange, even one whose body failed.
+    pub fn last_status(&self) -> Option<u16> {
+        self.evidence
+            .lock()
+            .ok()
+            .and_then(|e| e.last().map(|x| x.status))
+            .filter(|s| *s != 0)
     }
 
     /// The exchanges so far, for the result of the current check.
@@ -335,6 +497,8 @@ pub async fn run_all(
                 Ok(o) => o,
                 Err(_) => Outcome::error("the check did not finish within 60 s"),
             };
+        let exchanges = ctx.take_evidence();
+        let outcome = unanswered(outcome, &exchanges);
         // A SHOULD that is not met warns; it fails only under --strict.
         let verdict = match (outcome.verdict, check.should) {
             (Verdict::Fail, true) => Verdict::Warn,
@@ -346,11 +510,49 @@ pub async fn run_all(
             verdict,
             detail: outcome.detail,
             millis: start.elapsed().as_millis(),
-            exchanges: ctx.take_evidence(),
+            exchanges,
             rpc: ctx.take_rpc(),
         };
         progress(&result);
         results.push(result);
     }
     results
+}
+
+/// A check one of whose exchanges got no usable answer decided nothing
+/// about the server: it is `error`, whatever it concluded without that
+/// answer (`blocked` for a missing challenge, `fail` from the answers that
+/// did come), and the reason says what went wrong. A `pass` or `skip`
+/// stands: a check passes on a lost exchange only when it judged what did
+/// come (e.g. a 431 status line for an oversized credential).
+fn unanswered(outcome: Outcome, exchanges: &[Exchange]) -> Outcome {
+    let lost: Vec<&str> = exchanges
+        .iter()
+        .filter_map(|e| e.error.as_deref())
+        .collect();
+    let Some(first) = lost.first() else {
+        return outcome;
+    };
+    if matches!(
+        outcome.verdict,
+        Verdict::Error | Verdict::Pass | Verdict::Skip
+    ) {
+        return outcome;
+    }
+    let mut why = format!("no usable answer from the server: {first}");
+    if lost.len() > 1 {
+        why.push_str(&format!(
+            " ({} exchanges of {} lost)",
+            lost.len(),
+            exchanges.len()
+        ));
+    }
+    if !outcome.detail.contains(first) {
+        why.push_str(&format!(
+            "\nWithout it the check concluded {}: {}",
+            outcome.verdict.as_str(),
+            outcome.detail
+        ));
+    }
+    Outcome::error(why)
 }

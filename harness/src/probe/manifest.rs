@@ -1,0 +1,279 @@
+//! Server target manifests: how to start an implementation under test
+//! and what it protects (TOML, schema `harness/schema/server-target.schema.json`).
+//!
+//! ```toml
+//! name = "mppx"
+//! [server]
+//! command = ["node", "server.mjs"]
+//! cwd = "../interop/mppx"                # relative to the manifest
+//! build = ["npm", "ci"]                  # optional, run once
+//! env = { RPC_URL = "{rpc_url}", CHAIN_ID = "{chain_id}", PORT = "{port}" }
+//! base_url = "http://127.0.0.1:{port}"
+//! ready = { path = "/paid", timeout_secs = 60 }
+//! [[resource]]
+//! path = "/paid"
+//! ```
+//!
+//! Placeholders: `{rpc_url}` (the chain, through the recording proxy),
+//! `{chain_id}`, `{port}` (a free loopback port), `{recipient}` (a fresh
+//! address), `{secret}` (a random HMAC secret), `{fee_payer_key}` (a funded
+//! dev account).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::schema::Schema;
+
+/// A parsed, checked server target manifest.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerTarget {
+    pub name: String,
+    pub server: Launch,
+    pub resource: Vec<Resource>,
+    #[serde(default)]
+    pub pay: PaySettings,
+    #[serde(skip)]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Launch {
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub cwd: Option<String>,
+    #[serde(default)]
+    pub build: Option<Vec<String>>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    pub base_url: String,
+    pub ready: Ready,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Ready {
+    pub path: String,
+    #[serde(default = "default_ready_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_ready_timeout() -> u64 {
+    60
+}
+
+/// A protected resource and what it should cost.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Resource {
+    pub path: String,
+    #[serde(default = "default_method")]
+    pub method: String,
+    #[serde(default)]
+    pub body: Option<String>,
+}
+
+fn default_method() -> String {
+    "GET".into()
+}
+
+/// How the harness pays this implementation.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PaySettings {
+    /// Send mppx's attribution memo (its servers require one).
+    #[serde(default)]
+    pub attribution_memo: bool,
+}
+
+/// Values for the placeholders.
+pub struct Placeholders {
+    pub rpc_url: String,
+    pub chain_id: u64,
+    pub port: u16,
+    pub recipient: String,
+    pub secret: String,
+    pub fee_payer_key: String,
+}
+
+impl Placeholders {
+    fn fill(&self, text: &str) -> String {
+        text.replace("{rpc_url}", &self.rpc_url)
+            .replace("{chain_id}", &self.chain_id.to_string())
+            .replace("{port}", &self.port.to_string())
+            .replace("{recipient}", &self.recipient)
+            .replace("{secret}", &self.secret)
+            .replace("{fee_payer_key}", &self.fee_payer_key)
+    }
+}
+
+const PLACEHOLDERS: [&str; 6] = [
+    "{rpc_url}",
+    "{chain_id}",
+    "{port}",
+    "{recipient}",
+    "{secret}",
+    "{fee_payer_key}",
+];
+
+impl ServerTarget {
+    /// Reads a manifest, naming the field at fault on error.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let table: toml::Table =
+            toml::from_str(&text).map_err(|e| Error::field(path, "/", e.message()))?;
+        let value =
+            serde_json::to_value(&table).map_err(|e| Error::field(path, "/", e.to_string()))?;
+        if let Some((at, message)) = Schema::ServerTarget.violations(&value).into_iter().next() {
+            return Err(Error::field(
+                path,
+                &at,
+                format!("{message} (see harness/schema/server-target.schema.json)"),
+            ));
+        }
+        check_placeholders(path, &value)?;
+        let mut target: ServerTarget =
+            serde_json::from_value(value).map_err(|e| Error::field(path, "/", e.to_string()))?;
+        target.dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        Ok(target)
+    }
+
+    fn workdir(&self) -> PathBuf {
+        self.dir.join(self.server.cwd.as_deref().unwrap_or("."))
+    }
+
+    /// Runs the build command, if any.
+    pub fn build(&self) -> Result<()> {
+        let Some(build) = &self.server.build else {
+            return Ok(());
+        };
+        let status = Command::new(&build[0])
+            .args(&build[1..])
+            .current_dir(self.workdir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .status()
+            .map_err(|e| Error::Setup(format!("{}: cannot run build {build:?}: {e}", self.name)))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(Error::Setup(format!(
+                "{}: build {build:?} failed ({status})",
+                self.name
+            )))
+        }
+    }
+
+    /// Starts the server and waits until its ready path answers.
+    pub async fn launch(&self, values: &Placeholders) -> Result<Launched> {
+        let argv: Vec<String> = self.server.command.iter().map(|a| values.fill(a)).collect();
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..])
+            .current_dir(self.workdir())
+            .envs(
+                self.server
+                    .env
+                    .iter()
+                    .map(|(k, v)| (k.clone(), values.fill(v))),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        // The server's own output is kept out of the report, in a log file.
+        let log =
+            std::env::temp_dir().join(format!("mppconf-{}-{}.log", self.name, std::process::id()));
+        if let Ok(file) = std::fs::File::create(&log) {
+            cmd.stderr(file);
+            eprintln!("mppconf: {} logs to {}", self.name, log.display());
+        }
+        crate::process::die_with_parent(&mut cmd);
+        let child = cmd
+            .spawn()
+            .map_err(|e| Error::Setup(format!("{}: cannot start {argv:?}: {e}", self.name)))?;
+        let mut launched = Launched {
+            child,
+            base_url: values
+                .fill(&self.server.base_url)
+                .trim_end_matches('/')
+                .to_string(),
+        };
+        let ready_url = format!("{}{}", launched.base_url, self.server.ready.path);
+        let deadline = Instant::now() + Duration::from_secs(self.server.ready.timeout_secs);
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap_or_default();
+        loop {
+            if let Ok(Some(status)) = launched.child.try_wait() {
+                return Err(Error::Setup(format!(
+                    "{}: the server exited before it was ready ({status})",
+                    self.name
+                )));
+            }
+            if http.get(&ready_url).send().await.is_ok() {
+                return Ok(launched);
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Setup(format!(
+                    "{}: {ready_url} did not answer within {} s",
+                    self.name, self.server.ready.timeout_secs
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// A placeholder that does not exist is a typo worth naming.
+fn check_placeholders(path: &Path, value: &Value) -> Result<()> {
+    fn walk(v: &Value, at: String, out: &mut Vec<(String, String)>) {
+        match v {
+            Value::String(s) => {
+                let mut rest = s.as_str();
+                while let Some(i) = rest.find('{') {
+                    let Some(j) = rest[i..].find('}') else { break };
+                    let name = &rest[i..i + j + 1];
+                    if !PLACEHOLDERS.contains(&name) {
+                        out.push((at.clone(), name.to_string()));
+                    }
+                    rest = &rest[i + j + 1..];
+                }
+            }
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .for_each(|(i, x)| walk(x, format!("{at}/{i}"), out)),
+            Value::Object(m) => m
+                .iter()
+                .for_each(|(k, x)| walk(x, format!("{at}/{k}"), out)),
+            _ => {}
+        }
+    }
+    let mut unknown = Vec::new();
+    walk(value, String::new(), &mut unknown);
+    match unknown.first() {
+        None => Ok(()),
+        Some((at, name)) => Err(Error::field(
+            path,
+            at,
+            format!(
+                "unknown placeholder {name}; known: {}",
+                PLACEHOLDERS.join(", ")
+            ),
+        )),
+    }
+}
+
+/// A running target server; killed when dropped.
+pub struct Launched {
+    child: Child,
+    pub base_url: String,
+}
+
+impl Drop for Launched {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
