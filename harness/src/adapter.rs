@@ -60,17 +60,7 @@ impl Manifest {
     /// Reads a manifest file, naming the field at fault on error.
     pub fn load(path: &Path) -> Result<Self> {
         let value = read_json(path)?;
-        if let Some((at, message)) = Schema::AdapterManifest
-            .violations(&value)
-            .into_iter()
-            .next()
-        {
-            return Err(Error::field(
-                path,
-                &at,
-                format!("{message} (see harness/schema/adapter.schema.json)"),
-            ));
-        }
+        Schema::AdapterManifest.check(path, &value, "harness/schema/adapter.schema.json")?;
         let mut manifest: Manifest =
             serde_json::from_value(value).map_err(|e| Error::field(path, "/", e.to_string()))?;
         manifest.dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();

@@ -116,12 +116,6 @@ struct RunArgs {
 }
 
 fn main() -> ExitCode {
-    // Like any Unix filter: stop quietly when the reader of stdout is gone
-    // (`mppconf … | head`), instead of panicking on the broken pipe.
-    // SAFETY: restoring the default disposition of one signal at start-up.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Adapter => serve_adapter::serve().map(|()| 0),

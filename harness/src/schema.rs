@@ -34,6 +34,35 @@ impl Schema {
         })
     }
 
+    /// Checks an input file's content: all violations in one error that
+    /// names the file, the field of the first and the schema to read.
+    pub fn check(
+        self,
+        path: &std::path::Path,
+        value: &Value,
+        schema_file: &str,
+    ) -> crate::error::Result<()> {
+        let violations = self.violations(value);
+        let Some((at, _)) = violations.first() else {
+            return Ok(());
+        };
+        let messages: Vec<String> = violations
+            .iter()
+            .map(|(p, m)| {
+                if p == at {
+                    m.clone()
+                } else {
+                    format!("{p}: {m}")
+                }
+            })
+            .collect();
+        Err(crate::error::Error::field(
+            path,
+            at,
+            format!("{} (see {schema_file})", messages.join("; ")),
+        ))
+    }
+
     /// Every violation as `(JSON pointer, message)`.
     pub fn violations(self, instance: &Value) -> Vec<(String, String)> {
         self.validator()

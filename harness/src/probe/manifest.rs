@@ -126,13 +126,7 @@ impl ServerTarget {
             toml::from_str(&text).map_err(|e| Error::field(path, "/", e.message()))?;
         let value =
             serde_json::to_value(&table).map_err(|e| Error::field(path, "/", e.to_string()))?;
-        if let Some((at, message)) = Schema::ServerTarget.violations(&value).into_iter().next() {
-            return Err(Error::field(
-                path,
-                &at,
-                format!("{message} (see harness/schema/server-target.schema.json)"),
-            ));
-        }
+        Schema::ServerTarget.check(path, &value, "harness/schema/server-target.schema.json")?;
         check_placeholders(path, &value)?;
         let mut target: ServerTarget =
             serde_json::from_value(value).map_err(|e| Error::field(path, "/", e.to_string()))?;
@@ -275,5 +269,59 @@ impl Drop for Launched {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<ServerTarget> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        std::fs::write(&path, text).unwrap();
+        ServerTarget::load(&path)
+    }
+
+    const GOOD: &str = r#"
+name = "demo"
+[server]
+command = ["node", "server.mjs"]
+base_url = "http://127.0.0.1:{port}"
+ready = { path = "/paid" }
+env = { RPC_URL = "{rpc_url}" }
+[[resource]]
+path = "/paid"
+"#;
+
+    #[test]
+    fn the_shipped_targets_load() {
+        let mppx = ServerTarget::load(Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/targets/mppx-server.toml"
+        )))
+        .unwrap();
+        assert!(mppx.pay.attribution_memo);
+        assert_eq!(load(GOOD).unwrap().resource[0].method, "GET");
+    }
+
+    #[test]
+    fn mistakes_name_the_field() {
+        let typo = load(&GOOD.replace("base_url", "baseurl"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            typo.contains("field `/server`") && typo.contains("baseurl"),
+            "{typo}"
+        );
+        let placeholder = load(&GOOD.replace("{rpc_url}", "{rpc}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            placeholder.contains("/server/env/RPC_URL") && placeholder.contains("{rpc}"),
+            "{placeholder}"
+        );
+        let syntax = load("name = ").unwrap_err().to_string();
+        assert!(syntax.contains("t.toml"), "{syntax}");
     }
 }
