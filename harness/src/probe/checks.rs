@@ -56,6 +56,21 @@ enum Probe {
     PushHashReused,
     DigestBody,
     Expired,
+    Proof(ProofFlaw),
+    PushForbidden,
+}
+
+/// A zero-amount proof that must not be accepted.
+#[derive(Clone, Copy)]
+enum ProofFlaw {
+    /// Signed by another key than the `source` names.
+    WrongSigner,
+    /// `source` names another chain than the challenge's.
+    WrongChain,
+    /// Signed over another challenge id.
+    OtherChallenge,
+    /// A proof for a non-zero charge.
+    NonZeroAmount,
 }
 
 /// A signed transaction that does not pay what the challenge asks.
@@ -448,6 +463,43 @@ pub const ALL: &[Check] = &[
         ],
         false,
         Probe::Expired
+    ),
+    check!(
+        "proof.wrong-signer-rejected",
+        ["tempo-charge.proof.server-verifies"],
+        false,
+        Probe::Proof(ProofFlaw::WrongSigner)
+    ),
+    check!(
+        "proof.wrong-chain-rejected",
+        ["tempo-charge.proof.server-verifies"],
+        false,
+        Probe::Proof(ProofFlaw::WrongChain)
+    ),
+    check!(
+        "proof.other-challenge-rejected",
+        [
+            "tempo-charge.proof.server-verifies",
+            "tempo-charge.proof.eip712-domain"
+        ],
+        false,
+        Probe::Proof(ProofFlaw::OtherChallenge)
+    ),
+    check!(
+        "proof.non-zero-amount-rejected",
+        ["tempo-charge.proof.zero-amount-only"],
+        false,
+        Probe::Proof(ProofFlaw::NonZeroAmount)
+    ),
+    check!(
+        "push.forbidden-rejected",
+        [
+            "tempo-charge.hash.no-hash-with-fee-payer-server",
+            "tempo-charge.hash.no-hash-without-push-server",
+            "tempo-charge.verification.hash-push-allowed"
+        ],
+        false,
+        Probe::PushForbidden
     ),
 ];
 
@@ -900,6 +952,10 @@ async fn probe(p: Probe, ctx: &Ctx) -> Result<Outcome, Outcome> {
                 verdict: Verdict::Blocked,
                 detail: e,
             })?;
+            if ChargeRequest::from_json(&challenge.request.value).is_ok_and(|r| r.amount.is_zero())
+            {
+                return Ok(Outcome::skip("a zero-amount charge has no transaction"));
+            }
             let credential = crate::reference::client::credential_for(&challenge, &opts)
                 .await
                 .map_err(|e| Outcome::error(format!("cannot build the short credential: {e}")))?;
@@ -1059,6 +1115,69 @@ async fn probe(p: Probe, ctx: &Ctx) -> Result<Outcome, Outcome> {
                 nothing_broadcast(ctx)?;
             }
             outcome
+        }
+        Probe::Proof(flaw) => {
+            let challenge = ctx.fresh_challenge().await.map_err(|e| Outcome {
+                verdict: Verdict::Blocked,
+                detail: e,
+            })?;
+            let request = ChargeRequest::from_json(&challenge.request.value)
+                .map_err(|e| Outcome::error(format!("the challenge request: {e}")))?;
+            let zero = request.amount.is_zero();
+            if zero == matches!(flaw, ProofFlaw::NonZeroAmount) {
+                return Ok(Outcome::skip(if zero {
+                    "a zero-amount charge: a proof is what it asks for"
+                } else {
+                    "the charge is not zero: it takes no proof"
+                }));
+            }
+            let signer = &ctx.payer;
+            let (signed_id, chain, key) = match flaw {
+                ProofFlaw::WrongSigner => (
+                    challenge.id.clone(),
+                    request.chain_id,
+                    alloy::signers::local::PrivateKeySigner::random(),
+                ),
+                ProofFlaw::WrongChain => {
+                    (challenge.id.clone(), request.chain_id + 1, signer.clone())
+                }
+                ProofFlaw::OtherChallenge => (
+                    "mppconf-another-challenge".to_string(),
+                    request.chain_id,
+                    signer.clone(),
+                ),
+                ProofFlaw::NonZeroAmount => {
+                    (challenge.id.clone(), request.chain_id, signer.clone())
+                }
+            };
+            let signature = crate::reference::tx::sign_proof(&signed_id, chain, &key)
+                .map_err(|e| Outcome::error(e.to_string()))?;
+            let credential = Credential {
+                challenge: mppconf_suite::codec::EchoedChallenge::echo_of(&challenge),
+                payload: json!({"type": "proof", "signature": signature})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+                source: Some(format!("did:pkh:eip155:{chain}:{}", signer.address())),
+                unknown: Default::default(),
+            };
+            let header = credential.to_header();
+            rejection(&send_credential(ctx, &header).await?, None, None)
+        }
+        Probe::PushForbidden => {
+            let challenge = ctx.fresh_challenge().await.map_err(|e| Outcome {
+                verdict: Verdict::Blocked,
+                detail: e,
+            })?;
+            let request = ChargeRequest::from_json(&challenge.request.value)
+                .map_err(|e| Outcome::error(format!("the challenge request: {e}")))?;
+            if request.amount.is_zero() || (!request.fee_payer && request.allows_mode("push")) {
+                return Ok(Outcome::skip("the challenge allows push mode"));
+            }
+            // Pay it on chain for real, so only the mode is wrong.
+            let hash = broadcast_payment(ctx, &challenge, false).await?;
+            let header = hash_credential(&challenge, &hash);
+            rejection(&send_credential(ctx, &header).await?, None, None)
         }
         Probe::CredentialNotEchoed => {
             let (header, _) = malformed(Malformation::NoPayload, None);

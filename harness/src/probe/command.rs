@@ -60,211 +60,82 @@ pub struct ServerArgs {
     pub out: Option<PathBuf>,
 }
 
-/// `--target`: start the implementation from its manifest on mppconf's
-/// own chain (through the recording proxy) and probe each resource.
-async fn launched_target(path: &std::path::Path, args: &ServerArgs) -> Result<u8> {
-    use super::manifest::{Placeholders, ServerTarget};
-    let started = Instant::now();
-    let manifest = ServerTarget::load(path)?;
-    manifest.build()?;
-    let chain = Anvil::start(&AnvilConfig::default()).await?;
-    let proxy = Arc::new(RpcProxy::start(&chain.rpc_url, Duration::from_secs(10)).await?);
-    let values = Placeholders {
-        rpc_url: proxy.url(),
-        chain_id: chain.chain_id,
-        port: crate::chain::anvil::free_port()?,
-        recipient: Address::random().to_string(),
-        secret: alloy::primitives::B256::random().to_string(),
-        fee_payer_key: "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d".into(),
-    };
-    let launched = manifest.launch(&values).await?;
-    let token: Address = PATH_USD.parse().unwrap_or_default();
-    let mut worst = 0;
-    for resource in &manifest.resource {
-        let payer = tx::fresh_payer(&chain.rpc(), token, U256::from(10_000_000_000u64)).await?;
-        let target = Target {
-            base_url: launched.base_url.clone(),
-            path: resource.path.clone(),
-            method: resource.method.clone(),
-            body: resource.body.clone().map(String::into_bytes),
-            rpc_url: chain.rpc_url.clone(),
-        };
-        let label = format!("{} ({})", manifest.name, path.display());
-        println!(
-            "mppconf server suite: {label} {} {} on {}",
-            resource.method,
-            target.url(),
-            chain.rpc_url
-        );
-        let ctx = Ctx::new(target, payer, Some(proxy.clone()))
-            .with_attribution_memo(manifest.pay.attribution_memo);
-        worst = worst.max(report(&ctx, args, &label, started).await?);
-    }
-    Ok(worst)
+/// The checks of one resource of one server.
+pub struct Run {
+    pub label: String,
+    pub resource: String,
+    pub results: Vec<CheckResult>,
 }
 
-/// The resource the reference run probes: a POST (so the body is bound by
-/// a digest) with a memo and a split, so that every check has something
-/// to check.
-pub const REFERENCE_PATH: &str = "/paid";
-pub const REFERENCE_BODY: &str = "{\"report\":\"monthly\"}";
+/// Dev account 1 of anvil's mnemonic: sponsors fees on mppconf's chain.
+const FEE_PAYER_KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
 
-pub fn reference_route() -> RouteConfig {
-    RouteConfig {
-        method: "POST".into(),
-        memo: Some(format!("0x{}", "42".repeat(32))),
-        splits: vec![crate::reference::server::SplitConfig {
-            amount: "100".into(),
-            recipient: Address::random().to_string(),
-            memo: None,
-        }],
-        // Short enough for the expiry check to wait it out, long enough
-        // for a transaction valid until expires (T4 wants > now + 3 s).
-        expires_in: 6,
-        ..RouteConfig::new(REFERENCE_PATH, "1000", &Address::random().to_string())
+/// Prints a check that did not pass, h2spec-style.
+pub fn print_result(r: &CheckResult) {
+    if r.verdict != Verdict::Pass {
+        println!(
+            "{:<8} {}  [{}]",
+            r.verdict.as_str(),
+            r.id,
+            r.requirements.join(", ")
+        );
+        for line in r.detail.lines() {
+            println!("         {line}");
+        }
     }
 }
 
 /// Runs the suite; returns the exit code (0 conformant, 1 not, 3 harness error).
 pub async fn server(args: ServerArgs) -> Result<u8> {
-    if let Some(path) = args.target.clone() {
-        return launched_target(&path, &args).await;
-    }
     let started = Instant::now();
-    let mut _anvil = None;
-    let mut _server = None;
-    let mut proxy = None;
-    let (base_url, rpc_url, path, label) = if args.reference {
+    let runs = if let Some(path) = &args.target {
+        launched_target(path, &args.filter).await?
+    } else if args.reference {
         let deviations = args
             .deviate
             .iter()
             .map(|d| Deviation::parse(d))
             .collect::<Result<BTreeSet<_>>>()?;
-        let chain = Anvil::start(&AnvilConfig::default()).await?;
-        let p = Arc::new(RpcProxy::start(&chain.rpc_url, Duration::from_secs(5)).await?);
-        let config = ServerConfig {
-            realm: "mppconf.reference".into(),
-            secret: alloy::primitives::B256::random().0.to_vec(),
-            rpc_url: p.url(),
-            chain_id: chain.chain_id,
-            fee_payer_key: None,
-            routes: vec![reference_route()],
-            deviations: deviations.clone(),
-            choices: Default::default(),
-        };
-        let s = server::start(config, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-        let names: Vec<String> = deviations.iter().map(|d| d.name()).collect();
-        let label = if names.is_empty() {
-            "mppconf serve (reference)".to_string()
-        } else {
-            format!("mppconf serve (reference, deviating: {})", names.join(", "))
-        };
-        let out = (
-            s.url(),
-            chain.rpc_url.clone(),
-            REFERENCE_PATH.to_string(),
-            label,
-        );
-        proxy = Some(p);
-        _anvil = Some(chain);
-        _server = Some(s);
-        out
+        run_reference(&deviations, &args.filter, print_result).await?
     } else {
-        let Some(url) = args.url.clone() else {
-            return Err(Error::Usage(
-                "give --url URL of a running server, or --reference".into(),
-            ));
-        };
-        let rpc_url = match &args.rpc {
-            Some(r) => r.clone(),
-            None => {
-                let chain = Anvil::start(&AnvilConfig::default()).await?;
-                let r = chain.rpc_url.clone();
-                eprintln!("mppconf: started anvil at {r}; the server must settle on it");
-                _anvil = Some(chain);
-                r
-            }
-        };
-        (
-            url.trim_end_matches('/').to_string(),
-            rpc_url,
-            args.path.clone(),
-            url,
-        )
+        attached(&args).await?
     };
-    let rpc = Rpc::new(&rpc_url);
-    crate::chain::anvil::require_tip20(&rpc).await?;
-    let payer = match &args.payer_key {
-        Some(k) => tx::signer_from_key(k, "--payer-key")?,
-        None => {
-            let token: Address = PATH_USD.parse().unwrap_or_default();
-            tx::fresh_payer(&rpc, token, U256::from(10_000_000_000u64))
-                .await
-                .map_err(|e| Error::Usage(format!("cannot fund a payer on {rpc_url} ({e}); give --payer-key of a funded account")))?
-        }
-    };
-    let (method, body) = if args.reference {
-        ("POST".to_string(), Some(REFERENCE_BODY.as_bytes().to_vec()))
-    } else {
-        (
-            args.method.clone(),
-            args.data.clone().map(String::into_bytes),
-        )
-    };
-    let target = Target {
-        base_url,
-        path,
-        method,
-        body,
-        rpc_url: rpc_url.clone(),
-    };
-    println!(
-        "mppconf server suite: {label} {} on {rpc_url}",
-        target.url()
-    );
-    let ctx = Ctx::new(target, payer, proxy);
-    report(&ctx, &args, &label, started).await
+    summarize(&runs, &args, started)
 }
 
-/// Runs the checks against one context, prints and writes the results;
-/// returns the exit code.
-async fn report(ctx: &Ctx, args: &ServerArgs, label: &str, started: Instant) -> Result<u8> {
-    let results = super::run_all(ctx, &args.filter, |r| {
-        if r.verdict != Verdict::Pass {
-            println!(
-                "{:<8} {}  [{}]",
-                r.verdict.as_str(),
-                r.id,
-                r.requirements.join(", ")
-            );
-            for line in r.detail.lines() {
-                println!("         {line}");
-            }
-        }
-    })
-    .await;
-    let counts = count(&results);
+/// Prints the summary, writes the results file, and picks the exit code.
+fn summarize(runs: &[Run], args: &ServerArgs, started: Instant) -> Result<u8> {
+    let all: Vec<&CheckResult> = runs.iter().flat_map(|r| &r.results).collect();
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in &all {
+        *counts.entry(r.verdict.as_str()).or_insert(0) += 1;
+    }
     let n = |v: &str| counts.get(v).copied().unwrap_or(0);
     println!(
-        "{} passed, {} failed, {} warn, {} blocked, {} skipped, {} errors ({} checks in {:.2}s)",
+        "{} passed, {} failed, {} warn, {} lenient, {} blocked, {} skipped, {} errors ({} checks on {} resource(s) in {:.2}s)",
         n("pass"),
         n("fail"),
         n("warn"),
+        n("lenient"),
         n("blocked"),
         n("skip"),
         n("error"),
-        results.len(),
+        all.len(),
+        runs.len(),
         started.elapsed().as_secs_f64()
     );
     if let Some(out) = &args.out {
+        let targets: Vec<_> = runs
+            .iter()
+            .map(|r| json!({"label": r.label, "resource": r.resource, "checks": r.results}))
+            .collect();
         let doc = json!({
             "format": "mppconf-server-results/1",
             "tool": {"name": "mppconf", "version": env!("CARGO_PKG_VERSION")},
             "spec_snapshot": "tempoxyz/mpp-specs@f9506cd3472d10f31b4a6c790b3fe6b0ff377f96",
-            "target": label,
             "seconds": started.elapsed().as_secs_f64(),
             "summary": counts,
-            "checks": results,
+            "targets": targets,
         });
         let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
         std::fs::write(out, text + "\n").map_err(|e| Error::io(out, e))?;
@@ -279,10 +150,220 @@ async fn report(ctx: &Ctx, args: &ServerArgs, label: &str, started: Instant) -> 
     })
 }
 
-fn count(results: &[CheckResult]) -> BTreeMap<&'static str, usize> {
-    let mut counts = BTreeMap::new();
-    for r in results {
-        *counts.entry(r.verdict.as_str()).or_insert(0) += 1;
+/// Probes one resource with a fresh funded payer (or the given key).
+async fn probe_resource(
+    label: &str,
+    target: Target,
+    payer_key: Option<&str>,
+    proxy: Option<Arc<RpcProxy>>,
+    attribution_memo: bool,
+    filter: &[String],
+    progress: impl FnMut(&CheckResult),
+) -> Result<Run> {
+    let rpc = Rpc::new(&target.rpc_url);
+    let payer = match payer_key {
+        Some(k) => tx::signer_from_key(k, "--payer-key")?,
+        None => {
+            let token: Address = PATH_USD.parse().unwrap_or_default();
+            tx::fresh_payer(&rpc, token, U256::from(10_000_000_000u64))
+                .await
+                .map_err(|e| {
+                    Error::Usage(format!(
+                        "cannot fund a payer on {} ({e}); give --payer-key of a funded account",
+                        target.rpc_url
+                    ))
+                })?
+        }
+    };
+    let resource = format!("{} {}", target.method, target.url());
+    println!(
+        "mppconf server suite: {label}: {resource} on {}",
+        target.rpc_url
+    );
+    let ctx = Ctx::new(target, payer, proxy).with_attribution_memo(attribution_memo);
+    let results = super::run_all(&ctx, filter, progress).await;
+    Ok(Run {
+        label: label.to_string(),
+        resource,
+        results,
+    })
+}
+
+/// `--url`: a server that is already running.
+async fn attached(args: &ServerArgs) -> Result<Vec<Run>> {
+    let Some(url) = args.url.clone() else {
+        return Err(Error::Usage(
+            "give --url URL of a running server, --target MANIFEST, or --reference".into(),
+        ));
+    };
+    let mut _anvil = None;
+    let rpc_url = match &args.rpc {
+        Some(r) => r.clone(),
+        None => {
+            let chain = Anvil::start(&AnvilConfig::default()).await?;
+            let r = chain.rpc_url.clone();
+            eprintln!("mppconf: started anvil at {r}; the server must settle on it");
+            _anvil = Some(chain);
+            r
+        }
+    };
+    crate::chain::anvil::require_tip20(&Rpc::new(&rpc_url)).await?;
+    let target = Target {
+        base_url: url.trim_end_matches('/').to_string(),
+        path: args.path.clone(),
+        method: args.method.clone(),
+        body: args.data.clone().map(String::into_bytes),
+        rpc_url,
+    };
+    let run = probe_resource(
+        &url,
+        target,
+        args.payer_key.as_deref(),
+        None,
+        false,
+        &args.filter,
+        print_result,
+    )
+    .await?;
+    Ok(vec![run])
+}
+
+/// `--target`: start the implementation from its manifest on mppconf's
+/// own chain (through the recording proxy) and probe each resource.
+async fn launched_target(path: &std::path::Path, filter: &[String]) -> Result<Vec<Run>> {
+    use super::manifest::{Placeholders, ServerTarget};
+    let manifest = ServerTarget::load(path)?;
+    manifest.build()?;
+    let chain = Anvil::start(&AnvilConfig::default()).await?;
+    let proxy = Arc::new(RpcProxy::start(&chain.rpc_url, Duration::from_secs(10)).await?);
+    let values = Placeholders {
+        rpc_url: proxy.url(),
+        chain_id: chain.chain_id,
+        port: crate::chain::anvil::free_port()?,
+        recipient: Address::random().to_string(),
+        secret: alloy::primitives::B256::random().to_string(),
+        fee_payer_key: FEE_PAYER_KEY.into(),
+    };
+    let launched = manifest.launch(&values).await?;
+    let label = format!("{} ({})", manifest.name, path.display());
+    let mut runs = Vec::new();
+    for resource in &manifest.resource {
+        let target = Target {
+            base_url: launched.base_url.clone(),
+            path: resource.path.clone(),
+            method: resource.method.clone(),
+            body: resource.body.clone().map(String::into_bytes),
+            rpc_url: chain.rpc_url.clone(),
+        };
+        runs.push(
+            probe_resource(
+                &label,
+                target,
+                None,
+                Some(proxy.clone()),
+                manifest.pay.attribution_memo,
+                filter,
+                print_result,
+            )
+            .await?,
+        );
     }
-    counts
+    Ok(runs)
+}
+
+/// One resource of the reference run and the body it is requested with.
+pub struct ReferenceResource {
+    pub route: RouteConfig,
+    pub body: Option<&'static str>,
+}
+
+/// What the reference run probes, so that every check has something to
+/// check: a POST with memo and split (its body bound by a digest, and an
+/// expiry short enough to wait out), a zero-amount resource (proofs), and
+/// a sponsored pull-only one (push forbidden).
+pub fn reference_resources() -> Vec<ReferenceResource> {
+    let merchant = Address::random().to_string();
+    vec![
+        ReferenceResource {
+            route: RouteConfig {
+                method: "POST".into(),
+                memo: Some(format!("0x{}", "42".repeat(32))),
+                splits: vec![crate::reference::server::SplitConfig {
+                    amount: "100".into(),
+                    recipient: Address::random().to_string(),
+                    memo: None,
+                }],
+                // Short enough for the expiry check to wait it out, long
+                // enough for a transaction valid until expires (T4 wants
+                // validBefore > now + 3 s).
+                expires_in: 6,
+                ..RouteConfig::new("/paid", "1000", &merchant)
+            },
+            body: Some("{\"report\":\"monthly\"}"),
+        },
+        ReferenceResource {
+            route: RouteConfig::new("/free", "0", &merchant),
+            body: None,
+        },
+        ReferenceResource {
+            route: RouteConfig {
+                fee_payer: true,
+                supported_modes: Some(vec!["pull".into()]),
+                ..RouteConfig::new("/sponsored", "2500", &merchant)
+            },
+            body: None,
+        },
+    ]
+}
+
+/// The reference server (with `deviations`) on mppconf's own chain,
+/// behind the recording proxy, probed on every reference resource.
+pub async fn run_reference(
+    deviations: &BTreeSet<Deviation>,
+    filter: &[String],
+    mut progress: impl FnMut(&CheckResult),
+) -> Result<Vec<Run>> {
+    let chain = Anvil::start(&AnvilConfig::default()).await?;
+    let proxy = Arc::new(RpcProxy::start(&chain.rpc_url, Duration::from_secs(5)).await?);
+    let resources = reference_resources();
+    let config = ServerConfig {
+        realm: "mppconf.reference".into(),
+        secret: alloy::primitives::B256::random().0.to_vec(),
+        rpc_url: proxy.url(),
+        chain_id: chain.chain_id,
+        fee_payer_key: Some(FEE_PAYER_KEY.into()),
+        routes: resources.iter().map(|r| r.route.clone()).collect(),
+        deviations: deviations.clone(),
+        choices: Default::default(),
+    };
+    let server = server::start(config, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let names: Vec<String> = deviations.iter().map(|d| d.name()).collect();
+    let label = if names.is_empty() {
+        "mppconf serve (reference)".to_string()
+    } else {
+        format!("mppconf serve (reference, deviating: {})", names.join(", "))
+    };
+    let mut runs = Vec::new();
+    for r in resources {
+        let target = Target {
+            base_url: server.url(),
+            path: r.route.path.clone(),
+            method: r.route.method.clone(),
+            body: r.body.map(|b| b.as_bytes().to_vec()),
+            rpc_url: chain.rpc_url.clone(),
+        };
+        runs.push(
+            probe_resource(
+                &label,
+                target,
+                None,
+                Some(proxy.clone()),
+                false,
+                filter,
+                &mut progress,
+            )
+            .await?,
+        );
+    }
+    Ok(runs)
 }
