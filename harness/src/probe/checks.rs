@@ -651,6 +651,21 @@ async fn valid(ctx: &Ctx) -> Result<(Challenge, Credential), Outcome> {
     })
 }
 
+/// Sends a credential that must be refused: the answer must be a
+/// rejection (see [`rejection`]) and, when the harness sees the server's
+/// chain calls, nothing may have been broadcast for it.
+async fn refused_unbroadcast(
+    ctx: &Ctx,
+    header: &str,
+    problem: Option<ProblemType>,
+) -> Result<Outcome, Outcome> {
+    let outcome = rejection(&send_credential(ctx, header).await?, problem, None);
+    if outcome.verdict == Verdict::Pass {
+        nothing_broadcast(ctx)?;
+    }
+    Ok(outcome)
+}
+
 /// The server broadcast nothing (when the harness sees its chain calls).
 fn nothing_broadcast(ctx: &Ctx) -> Result<(), Outcome> {
     let Some(proxy) = &ctx.proxy else {
@@ -865,24 +880,17 @@ async fn probe(p: Probe, ctx: &Ctx) -> Result<Outcome, Outcome> {
                     echo.opaque = Some(EncodedJson::canonical(json!({"tampered": "1"})))
                 }
             }
-            let header = credential.to_header();
-            let a = send_credential(ctx, &header).await?;
-            let outcome = rejection(&a, None, None);
-            if outcome.verdict == Verdict::Pass {
-                nothing_broadcast(ctx)?;
-            }
-            outcome
+            refused_unbroadcast(ctx, &credential.to_header(), None).await?
         }
         Probe::ForgedId => {
             let (_, mut credential) = valid(ctx).await?;
             credential.challenge.id = "mppconf-forged-challenge-id".into();
-            let header = credential.to_header();
-            let a = send_credential(ctx, &header).await?;
-            let outcome = rejection(&a, Some(ProblemType::InvalidChallenge), None);
-            if outcome.verdict == Verdict::Pass {
-                nothing_broadcast(ctx)?;
-            }
-            outcome
+            refused_unbroadcast(
+                ctx,
+                &credential.to_header(),
+                Some(ProblemType::InvalidChallenge),
+            )
+            .await?
         }
         Probe::Replay => {
             let (challenge, credential) = valid(ctx).await?;
@@ -959,13 +967,7 @@ async fn probe(p: Probe, ctx: &Ctx) -> Result<Outcome, Outcome> {
             let credential = crate::reference::client::credential_for(&challenge, &opts)
                 .await
                 .map_err(|e| Outcome::error(format!("cannot build the short credential: {e}")))?;
-            let header = credential.to_header();
-            let a = send_credential(ctx, &header).await?;
-            let outcome = rejection(&a, None, None);
-            if outcome.verdict == Verdict::Pass {
-                nothing_broadcast(ctx)?;
-            }
-            outcome
+            refused_unbroadcast(ctx, &credential.to_header(), None).await?
         }
         Probe::PaidReceipt => {
             let (challenge, credential) = valid(ctx).await?;
@@ -1044,12 +1046,7 @@ async fn probe(p: Probe, ctx: &Ctx) -> Result<Outcome, Outcome> {
                 detail: e,
             })?;
             let header = mutated_pull(ctx, &challenge, m).await?;
-            let a = send_credential(ctx, &header).await?;
-            let outcome = rejection(&a, None, None);
-            if outcome.verdict == Verdict::Pass {
-                nothing_broadcast(ctx)?;
-            }
-            outcome
+            refused_unbroadcast(ctx, &header, None).await?
         }
         Probe::PushShort => {
             let challenge = push_challenge(ctx).await?;
@@ -1108,13 +1105,7 @@ async fn probe(p: Probe, ctx: &Ctx) -> Result<Outcome, Outcome> {
                 )));
             }
             tokio::time::sleep(std::time::Duration::from_secs(wait.max(0) as u64)).await;
-            let header = credential.to_header();
-            let a = send_credential(ctx, &header).await?;
-            let outcome = rejection(&a, None, None);
-            if outcome.verdict == Verdict::Pass {
-                nothing_broadcast(ctx)?;
-            }
-            outcome
+            refused_unbroadcast(ctx, &credential.to_header(), None).await?
         }
         Probe::Proof(flaw) => {
             let challenge = ctx.fresh_challenge().await.map_err(|e| Outcome {
