@@ -53,6 +53,19 @@ enum Command {
     /// The server suite: probe a running server (--url) or the reference
     /// server on a local chain (--reference).
     Server(mppconf_harness::probe::command::ServerArgs),
+    /// Fuzzing of live targets.
+    Fuzz {
+        #[command(subcommand)]
+        command: FuzzCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum FuzzCommand {
+    /// Mutated credentials against a server, judged by an oracle (no 2xx
+    /// without payment, no 5xx, no 402 without a challenge, no echo,
+    /// bounded time); findings are shrunk and saved.
+    Server(mppconf_harness::probe::command::FuzzServerArgs),
 }
 
 #[derive(Subcommand)]
@@ -121,6 +134,9 @@ fn main() -> ExitCode {
         Command::Adapter => serve_adapter::serve().map(|()| 0),
         Command::Chain(args) => block_on(commands::chain(args)).map(|()| 0),
         Command::Serve(args) => block_on(commands::serve(args)).map(|()| 0),
+        Command::Fuzz {
+            command: FuzzCommand::Server(args),
+        } => block_on(mppconf_harness::probe::command::fuzz_server(args)),
         Command::Server(args) => block_on(mppconf_harness::probe::command::server(args)),
         Command::Pay(args) => {
             block_on(commands::pay(args)).map(|paid| if paid { 0 } else { EXIT_FAIL })

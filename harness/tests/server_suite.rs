@@ -96,7 +96,10 @@ async fn each_deviation_is_caught_by_the_check_that_names_it() {
             ],
         ),
         (Deviation::ReceiptOnError, &["errors.no-receipt"]),
-        (Deviation::EchoCredential, &["errors.credential-not-echoed"]),
+        (
+            Deviation::EchoCredential,
+            &["errors.credential-not-echoed", "fuzz.bounded"],
+        ),
         (Deviation::EmptyId, &["challenge.id-non-empty"]),
         (Deviation::NoRealm, &["challenge.realm-present"]),
         (Deviation::PaddedRequest, &["challenge.request-unpadded"]),

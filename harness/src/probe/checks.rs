@@ -58,6 +58,7 @@ enum Probe {
     Expired,
     Proof(ProofFlaw),
     PushForbidden,
+    Fuzz,
 }
 
 /// A zero-amount proof that must not be accepted.
@@ -465,6 +466,16 @@ pub const ALL: &[Check] = &[
         Probe::Expired
     ),
     check!(
+        "fuzz.bounded",
+        [
+            "core.status.malformed-credential",
+            "core.usage-402.challenge-required",
+            "core.credential-handling.no-logging"
+        ],
+        false,
+        Probe::Fuzz
+    ),
+    check!(
         "proof.wrong-signer-rejected",
         ["tempo-charge.proof.server-verifies"],
         false,
@@ -502,6 +513,11 @@ pub const ALL: &[Check] = &[
         Probe::PushForbidden
     ),
 ];
+
+/// The bounded fuzzing pass inside the suite: fixed seed, so a run is
+/// reproducible.
+const FUZZ_SEED: u64 = 402;
+const FUZZ_REQUESTS: usize = 150;
 
 /// The longest the expiry check waits for a challenge to expire.
 const MAX_EXPIRY_WAIT_SECS: i64 = 15;
@@ -1170,6 +1186,29 @@ async fn probe(p: Probe, ctx: &Ctx) -> Result<Outcome, Outcome> {
             let header = hash_credential(&challenge, &hash);
             rejection(&send_credential(ctx, &header).await?, None, None)
         }
+        Probe::Fuzz => {
+            let report = super::fuzz::fuzz(ctx, FUZZ_SEED, FUZZ_REQUESTS, 3)
+                .await
+                .map_err(|e| Outcome {
+                    verdict: Verdict::Blocked,
+                    detail: e,
+                })?;
+            match report.findings.first() {
+                None => Outcome::pass(format!(
+                    "{} mutated credentials (seed {}): no 2xx, no 5xx, no 402 without a challenge, no echo, none slower than {:?}",
+                    report.requests,
+                    report.seed,
+                    super::fuzz::SLOW
+                )),
+                Some(f) => Outcome::fail(
+                    "no mutated credential breaks the oracle",
+                    format!(
+                        "{:?} ({}) for {:?} (shrunk from {} bytes; seed {}, request {}; `mppconf fuzz server --seed` reproduces it)",
+                        f.violation, f.status, f.header, f.original_length, f.seed, f.index
+                    ),
+                ),
+            }
+        }
         Probe::CredentialNotEchoed => {
             let (header, _) = malformed(Malformation::NoPayload, None);
             let a = send_credential(ctx, &header).await?;
@@ -1282,7 +1321,7 @@ async fn paid_receipt(ctx: &Ctx, challenge: &Challenge, a: &Answer) -> Outcome {
 }
 
 /// The `challenge` member a credential for `c` carries.
-fn echo_json(c: &Challenge) -> Value {
+pub(crate) fn echo_json(c: &Challenge) -> Value {
     Credential {
         challenge: mppconf_suite::codec::EchoedChallenge::echo_of(c),
         payload: Default::default(),

@@ -367,3 +367,136 @@ pub async fn run_reference(
     }
     Ok(runs)
 }
+
+#[derive(clap::Args)]
+pub struct FuzzServerArgs {
+    /// The server's base URL.
+    #[arg(long, conflicts_with = "reference")]
+    pub url: Option<String>,
+    /// Fuzz the reference server on a local chain.
+    #[arg(long)]
+    pub reference: bool,
+    /// With --reference: break a rule on purpose (repeatable).
+    #[arg(long, requires = "reference")]
+    pub deviate: Vec<String>,
+    #[arg(long, default_value = "/paid")]
+    pub path: String,
+    #[arg(long, default_value = "GET")]
+    pub method: String,
+    #[arg(long)]
+    pub data: Option<String>,
+    /// The chain the server settles on (default: start anvil).
+    #[arg(long)]
+    pub rpc: Option<String>,
+    /// The seed; a run is reproducible from it (default: random, printed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    #[arg(long, default_value_t = 2000)]
+    pub requests: usize,
+    /// Write the findings (shrunk headers) here as regression cases.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// `mppconf fuzz server`: exit 0 without findings, 1 with some.
+pub async fn fuzz_server(args: FuzzServerArgs) -> Result<u8> {
+    let seed = args.seed.unwrap_or_else(rand::random);
+    let mut _chain = None;
+    let mut _server = None;
+    let (base_url, rpc_url, path, method, body) = if args.reference {
+        let deviations = args
+            .deviate
+            .iter()
+            .map(|d| Deviation::parse(d))
+            .collect::<Result<BTreeSet<_>>>()?;
+        let chain = Anvil::start(&AnvilConfig::default()).await?;
+        let route = RouteConfig::new("/paid", "1000", &Address::random().to_string());
+        let config = ServerConfig {
+            realm: "mppconf.reference".into(),
+            secret: alloy::primitives::B256::random().0.to_vec(),
+            rpc_url: chain.rpc_url.clone(),
+            chain_id: chain.chain_id,
+            fee_payer_key: Some(FEE_PAYER_KEY.into()),
+            routes: vec![route],
+            deviations,
+            choices: Default::default(),
+        };
+        let server = server::start(config, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+        let out = (
+            server.url(),
+            chain.rpc_url.clone(),
+            "/paid".to_string(),
+            "GET".to_string(),
+            None,
+        );
+        _chain = Some(chain);
+        _server = Some(server);
+        out
+    } else {
+        let Some(url) = args.url.clone() else {
+            return Err(Error::Usage(
+                "give --url URL of a running server, or --reference".into(),
+            ));
+        };
+        let rpc_url = match &args.rpc {
+            Some(r) => r.clone(),
+            None => {
+                let chain = Anvil::start(&AnvilConfig::default()).await?;
+                let r = chain.rpc_url.clone();
+                _chain = Some(chain);
+                r
+            }
+        };
+        (
+            url.trim_end_matches('/').to_string(),
+            rpc_url,
+            args.path.clone(),
+            args.method.clone(),
+            args.data.clone(),
+        )
+    };
+    let target = Target {
+        base_url,
+        path,
+        method,
+        body: body.map(String::into_bytes),
+        rpc_url,
+    };
+    println!(
+        "mppconf fuzz server: {} {} with seed {seed}, {} requests",
+        target.method,
+        target.url(),
+        args.requests
+    );
+    let ctx = Ctx::new(
+        target,
+        alloy::signers::local::PrivateKeySigner::random(),
+        None,
+    );
+    let report = super::fuzz::fuzz(&ctx, seed, args.requests, 5)
+        .await
+        .map_err(|e| Error::Usage(format!("cannot start fuzzing: {e}")))?;
+    for f in &report.findings {
+        println!(
+            "finding  {:?} ({}) at request {}: {:?} (shrunk from {} bytes)",
+            f.violation, f.status, f.index, f.header, f.original_length
+        );
+    }
+    println!(
+        "{} requests in {:.2}s ({:.0}/s), {} transport errors, {} findings (seed {seed})",
+        report.requests,
+        report.seconds,
+        report.requests as f64 / report.seconds.max(1e-9),
+        report.transport_errors,
+        report.findings.len()
+    );
+    if let Some(out) = &args.out {
+        let doc = json!({"format": "mppconf-fuzz-findings/1", "report": report});
+        std::fs::write(
+            out,
+            serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n",
+        )
+        .map_err(|e| Error::io(out, e))?;
+    }
+    Ok(if report.findings.is_empty() { 0 } else { 1 })
+}

@@ -9,6 +9,7 @@
 
 pub mod checks;
 pub mod command;
+pub mod fuzz;
 pub mod manifest;
 
 use std::sync::{Arc, Mutex};
