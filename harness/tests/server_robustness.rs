@@ -380,6 +380,15 @@ async fn a_target_that_gives_the_resource_away_fails_and_never_errors() {
     }
     assert_eq!(verdict("unpaid.status-402"), Verdict::Fail, "{summary}");
     assert_eq!(verdict("unpaid.cache-no-store"), Verdict::Fail, "{summary}");
+    // The checks no reference deviation reaches fail here.
+    for id in [
+        "accept-payment.exact",
+        "accept-payment.wildcard",
+        "accept-payment.no-match",
+        "accept-payment.malformed",
+    ] {
+        assert_eq!(verdict(id), Verdict::Fail, "{id}\n{summary}");
+    }
     let malformed: Vec<&CheckResult> = results
         .iter()
         .filter(|r| r.id.starts_with("malformed."))

@@ -123,6 +123,68 @@ async fn each_deviation_is_caught_by_the_check_that_names_it() {
             Deviation::AcceptSeveralCredentials,
             &["several-credentials.400"],
         ),
+        (Deviation::UppercaseMethod, &["challenge.method-lowercase"]),
+        (Deviation::NoExpires, &["challenge.expires-present"]),
+        (
+            // The status table's problem types are part of those MUSTs.
+            Deviation::NoProblemDetails,
+            &[
+                "unpaid.problem-details",
+                "malformed.not-base64url",
+                "malformed.padded",
+                "malformed.standard-alphabet",
+                "malformed.not-json",
+                "malformed.not-an-object",
+                "malformed.no-challenge",
+                "malformed.no-payload",
+                "malformed.oversized-64kb",
+                "forged-id.invalid-challenge",
+                "replay.rejected",
+            ],
+        ),
+        (
+            // One challenge for every 402: once paid, no payment can follow.
+            Deviation::StaticChallenge,
+            &[
+                "unpaid.fresh-challenge",
+                "paid.receipt",
+                "replay.rejected",
+                "concurrency.settles-once",
+                "size.4kb-credential-accepted",
+            ],
+        ),
+        (Deviation::PaymentForUnknown, &["unknown-resource.not-402"]),
+        (
+            Deviation::SkipEchoCheck,
+            &[
+                "forged-id.invalid-challenge",
+                "tamper.realm",
+                "tamper.request",
+                "tamper.expires",
+                "tamper.opaque",
+            ],
+        ),
+        (Deviation::IgnoreChainId, &["pull.wrong-chain-rejected"]),
+        (
+            Deviation::IgnoreValidBefore,
+            &["pull.valid-before-after-expires"],
+        ),
+        (
+            Deviation::SmallHeaderLimit,
+            &["size.4kb-credential-accepted"],
+        ),
+        (Deviation::LeakRpcUrl, &["errors.no-secrets"]),
+        (
+            Deviation::SkipProofCheck,
+            &[
+                "proof.non-zero-amount-rejected",
+                "proof.other-challenge-rejected",
+                "proof.wrong-chain-rejected",
+                "proof.wrong-signer-rejected",
+            ],
+        ),
+        (Deviation::AcceptForbiddenPush, &["push.forbidden-rejected"]),
+        (Deviation::SkipDigestCheck, &["digest.other-body-rejected"]),
     ];
     // The expiry check waits for a challenge to expire: run it only where
     // it is the one expected to fail, to keep the test short.
@@ -137,6 +199,14 @@ async fn each_deviation_is_caught_by_the_check_that_names_it() {
         BTreeSet::from(["expiry.expired-rejected"]),
         "ignore-expiry:\n{summary}"
     );
+    let covered: BTreeSet<Deviation> = expectations.iter().map(|(d, _)| *d).collect();
+    for d in Deviation::ALL {
+        assert!(
+            d == Deviation::IgnoreExpiry || covered.contains(&d),
+            "{} has no expectation",
+            d.name()
+        );
+    }
     for (deviation, expected) in expectations {
         let (failing, summary) = suite(&[*deviation], &all_but_expiry).await;
         let expected: BTreeSet<&str> = expected.iter().copied().collect();

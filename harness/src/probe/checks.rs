@@ -982,7 +982,10 @@ async fn probe(p: Probe, ctx: &Ctx) -> Result<Outcome, Outcome> {
             }
             let credential = crate::reference::client::credential_for(&challenge, &opts)
                 .await
-                .map_err(|e| Outcome::error(format!("cannot build the short credential: {e}")))?;
+                .map_err(|e| Outcome {
+                    verdict: Verdict::Blocked,
+                    detail: format!("no payable challenge to build a short credential for: {e}"),
+                })?;
             refused_unbroadcast(ctx, &credential.to_header(), None).await?
         }
         Probe::PaidReceipt => {
@@ -992,19 +995,23 @@ async fn probe(p: Probe, ctx: &Ctx) -> Result<Outcome, Outcome> {
         }
         Probe::NoSecretsInErrors => {
             let mut leaks = Vec::new();
-            let rpc_host = ctx
-                .target
-                .rpc_url
-                .trim_start_matches("http://")
-                .trim_start_matches("https://")
-                .to_string();
+            // The chain endpoints the server may know: ours, and the proxy's.
+            let mut endpoints = vec![ctx.target.rpc_url.clone()];
+            if let Some(p) = &ctx.proxy {
+                endpoints.push(p.url());
+            }
+            let hosts: Vec<String> = endpoints
+                .iter()
+                .map(|u| {
+                    u.trim_start_matches("http://")
+                        .trim_start_matches("https://")
+                        .to_string()
+                })
+                .collect();
             for header in [None, Some("Payment e30"), Some("Payment not-valid!!!")] {
                 let a = ctx.send(header.as_slice(), None).await.map_err(transport)?;
-                if a.body.contains(&rpc_host) {
-                    leaks.push(format!(
-                        "the RPC endpoint {rpc_host} in a {} body",
-                        a.status
-                    ));
+                for host in hosts.iter().filter(|h| a.body.contains(h.as_str())) {
+                    leaks.push(format!("the RPC endpoint {host} in a {} body", a.status));
                 }
                 if a.body.contains(&ctx.payer.to_bytes().to_string()[2..]) {
                     leaks.push("a private key".into());

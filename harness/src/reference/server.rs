@@ -70,10 +70,37 @@ pub enum Deviation {
     GenericProblemType,
     /// Treats several Payment credentials like one (no 400).
     AcceptSeveralCredentials,
+    /// Challenges with `method="Tempo"`.
+    UppercaseMethod,
+    /// Challenges without `expires`.
+    NoExpires,
+    /// 402s without a problem details body.
+    NoProblemDetails,
+    /// The same challenge for every 402 (no nonce, a fixed expiry).
+    StaticChallenge,
+    /// 402 for resources that do not exist.
+    PaymentForUnknown,
+    /// Accepts echoed challenges as they come: no binding, no comparison
+    /// with the resource's request.
+    SkipEchoCheck,
+    /// Broadcasts transactions for any chain id.
+    IgnoreChainId,
+    /// Broadcasts transactions valid past the challenge's expiry.
+    IgnoreValidBefore,
+    /// Refuses credentials over 4000 bytes (below the 4 KB minimum) with 431.
+    SmallHeaderLimit,
+    /// Puts the RPC endpoint into error details.
+    LeakRpcUrl,
+    /// Accepts any proof, for any amount.
+    SkipProofCheck,
+    /// Accepts hash credentials where feePayer or supportedModes forbid them.
+    AcceptForbiddenPush,
+    /// Does not compare the body with the challenge digest.
+    SkipDigestCheck,
 }
 
 impl Deviation {
-    pub const ALL: [Deviation; 14] = [
+    pub const ALL: [Deviation; 27] = [
         Deviation::NoCacheControl,
         Deviation::NoPrivateCache,
         Deviation::SkipReplayCheck,
@@ -88,6 +115,19 @@ impl Deviation {
         Deviation::NonCanonicalRequest,
         Deviation::GenericProblemType,
         Deviation::AcceptSeveralCredentials,
+        Deviation::UppercaseMethod,
+        Deviation::NoExpires,
+        Deviation::NoProblemDetails,
+        Deviation::StaticChallenge,
+        Deviation::PaymentForUnknown,
+        Deviation::SkipEchoCheck,
+        Deviation::IgnoreChainId,
+        Deviation::IgnoreValidBefore,
+        Deviation::SmallHeaderLimit,
+        Deviation::LeakRpcUrl,
+        Deviation::SkipProofCheck,
+        Deviation::AcceptForbiddenPush,
+        Deviation::SkipDigestCheck,
     ];
 
     pub fn name(self) -> String {
@@ -268,6 +308,8 @@ struct State {
     fee_payer: Option<PrivateKeySigner>,
     used_ids: Mutex<HashSet<String>>,
     used_hashes: Mutex<HashSet<B256>>,
+    /// Unix time the server started (the static-challenge deviation).
+    started: u64,
 }
 
 impl State {
@@ -293,6 +335,7 @@ pub async fn start(config: ServerConfig, listen: SocketAddr) -> Result<Server> {
         fee_payer,
         used_ids: Mutex::default(),
         used_hashes: Mutex::default(),
+        started: tx::unix_now(),
     });
     let app = axum::Router::new().fallback(
         move |method: Method, uri: Uri, headers: HeaderMap, body: Body| {
@@ -335,6 +378,17 @@ async fn handle(
         .find(|r| r.path == uri.path() && r.method.eq_ignore_ascii_case(method.as_str()))
     else {
         // draft-httpauth-payment-00 §"When NOT to Return 402": unknown resource is 404.
+        if state.deviates(Deviation::PaymentForUnknown)
+            && let Some(first) = state.config.routes.first()
+        {
+            return payment_required(
+                state,
+                first,
+                &body,
+                refuse(ProblemType::PaymentRequired, "Payment required for access."),
+                None,
+            );
+        }
         return (StatusCode::NOT_FOUND, "not found\n").into_response();
     };
     let credentials: Vec<&str> = headers
@@ -360,6 +414,13 @@ async fn handle(
             None,
         );
     };
+    if state.deviates(Deviation::SmallHeaderLimit) && raw.len() > 4000 {
+        return (
+            StatusCode::from_u16(431).unwrap_or(StatusCode::BAD_REQUEST),
+            "header too large\n",
+        )
+            .into_response();
+    }
     match settle(state, route, raw, &body).await {
         Ok(receipt) => paid(state, route, receipt),
         Err(refusal) => payment_required(state, route, &body, refusal, Some(raw)),
@@ -395,12 +456,22 @@ fn challenge_for(state: &State, route: &RouteConfig, body: &[u8]) -> Challenge {
             request.wire.push('=');
         }
     }
-    let expires = Some(rfc3339_at(tx::unix_now() + route.expires_in));
+    let expires = if state.deviates(Deviation::NoExpires) {
+        None
+    } else if state.deviates(Deviation::StaticChallenge) {
+        Some(rfc3339_at(state.started + 3600))
+    } else {
+        Some(rfc3339_at(tx::unix_now() + route.expires_in))
+    };
     let digest = (!body.is_empty()).then(|| content_digest::compute_sha256(body));
     let mut challenge = Challenge {
         id: String::new(),
         realm: state.config.realm.clone(),
-        method: "tempo".into(),
+        method: if state.deviates(Deviation::UppercaseMethod) {
+            "Tempo".into()
+        } else {
+            "tempo".into()
+        },
         intent: "charge".into(),
         request,
         expires,
@@ -409,9 +480,11 @@ fn challenge_for(state: &State, route: &RouteConfig, body: &[u8]) -> Challenge {
         // The HMAC id is a function of the slots; a random nonce in
         // `opaque` (bound by slot 6) makes every 402 a fresh challenge
         // even within one second (ambiguity.hmac-id-uniqueness).
-        opaque: Some(EncodedJson::canonical(
-            json!({ "nonce": alloy::primitives::B128::random().to_string() }),
-        )),
+        opaque: (!state.deviates(Deviation::StaticChallenge)).then(|| {
+            EncodedJson::canonical(
+                json!({ "nonce": alloy::primitives::B128::random().to_string() }),
+            )
+        }),
         unknown_params: Vec::new(),
     };
     if !state.deviates(Deviation::EmptyId) {
@@ -443,8 +516,16 @@ fn payment_required(
     } else {
         refusal.problem
     };
-    let mut body = problem.body(&refusal.detail);
+    let detail = if state.deviates(Deviation::LeakRpcUrl) {
+        format!("{} (chain: {})", refusal.detail, state.config.rpc_url)
+    } else {
+        refusal.detail.clone()
+    };
+    let mut body = problem.body(&detail);
     body["challengeId"] = challenge.id.clone().into();
+    if state.deviates(Deviation::NoProblemDetails) {
+        body = json!({"error": "payment required"});
+    }
     if let (true, Some(c)) = (state.deviates(Deviation::EchoCredential), credential) {
         body["credential"] = c.into();
     }
@@ -527,7 +608,9 @@ async fn settle(
 
     // The binding: recompute the id from the echoed slots.
     let slots = BindingSlots::of_echo(echo);
+    let skip_echo = state.deviates(Deviation::SkipEchoCheck);
     if !state.deviates(Deviation::SkipBindingCheck)
+        && !skip_echo
         && slots.challenge_id(&state.config.secret) != echo.id
     {
         return Err(refuse(
@@ -537,10 +620,11 @@ async fn settle(
     }
     // Issued for this resource and price.
     let wanted = route.request(state.config.chain_id);
-    if echo.realm != state.config.realm
-        || echo.method != "tempo"
-        || echo.intent != "charge"
-        || echo.request.value != wanted
+    if !skip_echo
+        && (echo.realm != state.config.realm
+            || echo.method != "tempo"
+            || echo.intent != "charge"
+            || echo.request.value != wanted)
     {
         return Err(refuse(
             ProblemType::InvalidChallenge,
@@ -566,6 +650,7 @@ async fn settle(
         }
     }
     if let Some(digest) = &echo.digest
+        && !state.deviates(Deviation::SkipDigestCheck)
         && !content_digest::verify(digest, body).unwrap_or(false)
     {
         return Err(refuse(
@@ -573,8 +658,15 @@ async fn settle(
             "Request body does not match the challenge digest.",
         ));
     }
-    let (kind, _) = tempo_charge::validate_credential(&credential)
-        .map_err(|e| refuse(ProblemType::VerificationFailed, e.to_string()))?;
+    let payload_type = credential.payload.get("type").and_then(Value::as_str);
+    let kind = match (payload_type, tempo_charge::validate_credential(&credential)) {
+        (_, Ok((kind, _))) => kind,
+        (Some("proof"), Err(_)) if state.deviates(Deviation::SkipProofCheck) => PayloadType::Proof,
+        (Some("hash"), Err(_)) if state.deviates(Deviation::AcceptForbiddenPush) => {
+            PayloadType::Hash
+        }
+        (_, Err(e)) => return Err(refuse(ProblemType::VerificationFailed, e.to_string())),
+    };
     // Single use, claimed before any settlement so that concurrent copies
     // of one credential cannot both pass (§"Concurrent Request Handling").
     if !state.deviates(Deviation::SkipReplayCheck) {
@@ -615,7 +707,8 @@ async fn settle(
                 .as_deref()
                 .and_then(tempo_charge::parse_did_pkh)
                 .and_then(|(_, a)| a.parse::<Address>().ok());
-            if signer.is_none() || signer != claimed {
+            if !state.deviates(Deviation::SkipProofCheck) && (signer.is_none() || signer != claimed)
+            {
                 return Err(refuse(
                     ProblemType::VerificationFailed,
                     "Proof signature does not recover to the source address.",
@@ -652,7 +745,7 @@ async fn settle_pull(
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| fail("signature is not hex".into()))?;
     let payment = tx::decode_payment(&raw).map_err(fail)?;
-    if payment.tx().chain_id != request.chain_id {
+    if payment.tx().chain_id != request.chain_id && !state.deviates(Deviation::IgnoreChainId) {
         return Err(fail(format!(
             "transaction is for chain {}, the challenge for {}",
             payment.tx().chain_id,
@@ -665,6 +758,7 @@ async fn settle_pull(
     let valid_before = payment.tx().valid_before.map(|v| v.get() as i64);
     if let (Some(vb), Some(exp)) = (valid_before, expires)
         && vb > exp
+        && !state.deviates(Deviation::IgnoreValidBefore)
     {
         return Err(fail(format!(
             "validBefore {vb} is later than the challenge's expires {exp}"
