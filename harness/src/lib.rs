@@ -1,6 +1,14 @@
-//! How mppconf drives implementations: adapter processes behind the
-//! cross-SDK ABI, the vector files and their lint, the runner, and the
-//! reference adapter. The `mppconf` binary is a thin layer over this.
+//! How mppconf drives implementations. The `mppconf` binary is a thin
+//! layer over this.
+//!
+//! - [`adapter`], [`vector_files`], [`official`], [`runner`],
+//!   [`serve_adapter`]: library-level vectors through adapter processes.
+//! - [`chain`]: the local Tempo chain, a bounded JSON-RPC client, the
+//!   recording RPC proxy.
+//! - [`reference`]: the reference Tempo charge server and client, their
+//!   transactions and their deliberate deviations.
+//! - [`probe`]: the server suite (checks, target manifests, fuzzing).
+//! - [`schema`], [`error`], [`process`], [`background`]: shared plumbing.
 
 pub mod adapter;
 pub mod background;

@@ -1,7 +1,8 @@
 //! What MPP conformance means.
 //!
 //! - [`codec`]: the strict reference wire codec, cited section by section.
-//! - [`methods`]: method-specific rules (Tempo charge credentials).
+//! - [`methods`]: method-specific rules (Tempo charge credentials, and the
+//!   transfers a charge requires and a transaction or receipt makes).
 //! - [`ops`]: the codec behind the cross-SDK adapter ABI operations.
 //! - [`catalogue`]: the requirement catalogue (data under `vectors/requirements`).
 //! - [`vectors`]: the vector file model and the judging of an adapter's answer.
