@@ -5,7 +5,7 @@
 //!   [`serve_adapter`]: library-level vectors through adapter processes.
 //! - [`chain`]: the local Tempo chain, a bounded JSON-RPC client, the
 //!   recording RPC proxy.
-//! - [`reference`]: the reference Tempo charge server and client, their
+//! - [`reference`](mod@reference): the reference Tempo charge server and client, their
 //!   transactions and their deliberate deviations.
 //! - [`probe`]: the server suite (checks, target manifests, fuzzing).
 //! - [`schema`], [`error`], [`process`], [`background`]: shared plumbing.

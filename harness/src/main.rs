@@ -80,7 +80,7 @@ enum VectorsCommand {
         vectors: Option<PathBuf>,
     },
     /// Write the headers of the vectors' parse cases as fuzzing seeds,
-    /// one folder per fuzz target (fuzz/corpus/<target>/).
+    /// one folder per fuzz target (`fuzz/corpus/<target>/`).
     Corpus {
         /// Output folder.
         #[arg(long, default_value = "fuzz/corpus")]
