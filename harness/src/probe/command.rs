@@ -19,22 +19,19 @@ use crate::error::{Error, Result};
 use crate::reference::server::{self, Deviation, RouteConfig, ServerConfig};
 use crate::reference::tx;
 
+/// Which server to probe; shared by `mppconf server` and `mppconf fuzz server`.
 #[derive(clap::Args)]
-pub struct ServerArgs {
+pub struct TargetChoice {
     /// The server's base URL (attach mode), e.g. http://127.0.0.1:8402.
     #[arg(long, conflicts_with = "reference")]
     pub url: Option<String>,
-    /// A server target manifest (TOML): mppconf starts the server on its
-    /// own chain and probes every resource it lists.
-    #[arg(long, conflicts_with_all = ["url", "reference"])]
-    pub target: Option<PathBuf>,
     /// Start the reference server on a local chain and test it.
     #[arg(long)]
     pub reference: bool,
     /// With --reference: break a rule on purpose (repeatable).
     #[arg(long, requires = "reference")]
     pub deviate: Vec<String>,
-    /// The protected resource.
+    /// The protected resource (attach mode).
     #[arg(long, default_value = "/paid")]
     pub path: String,
     #[arg(long, default_value = "GET")]
@@ -46,6 +43,52 @@ pub struct ServerArgs {
     /// and expect the server to use it).
     #[arg(long)]
     pub rpc: Option<String>,
+}
+
+impl TargetChoice {
+    fn deviations(&self) -> Result<BTreeSet<Deviation>> {
+        self.deviate.iter().map(|d| Deviation::parse(d)).collect()
+    }
+
+    /// `--url`: the running server's resource, on the given chain or on an
+    /// anvil started here (returned, to keep it alive).
+    async fn attach(&self, what_else: &str) -> Result<(Target, Option<Anvil>)> {
+        let Some(url) = self.url.clone() else {
+            return Err(Error::Usage(format!(
+                "give --url URL of a running server{what_else}"
+            )));
+        };
+        let mut anvil = None;
+        let rpc_url = match &self.rpc {
+            Some(r) => r.clone(),
+            None => {
+                let chain = Anvil::start(&AnvilConfig::default()).await?;
+                let r = chain.rpc_url.clone();
+                eprintln!("mppconf: started anvil at {r}; the server must settle on it");
+                anvil = Some(chain);
+                r
+            }
+        };
+        crate::chain::anvil::require_tip20(&Rpc::new(&rpc_url)).await?;
+        let target = Target {
+            base_url: url.trim_end_matches('/').to_string(),
+            path: self.path.clone(),
+            method: self.method.clone(),
+            body: self.data.clone().map(String::into_bytes),
+            rpc_url,
+        };
+        Ok((target, anvil))
+    }
+}
+
+#[derive(clap::Args)]
+pub struct ServerArgs {
+    #[command(flatten)]
+    pub choice: TargetChoice,
+    /// A server target manifest (TOML): mppconf starts the server on its
+    /// own chain and probes every resource it lists.
+    #[arg(long, conflicts_with_all = ["url", "reference"])]
+    pub target: Option<PathBuf>,
     /// A funded payer key; without it a fresh payer is funded on anvil.
     #[arg(long, env = "MPPCONF_PAYER_KEY")]
     pub payer_key: Option<String>,
@@ -90,13 +133,8 @@ pub async fn server(args: ServerArgs) -> Result<u8> {
     let started = Instant::now();
     let runs = if let Some(path) = &args.target {
         launched_target(path, &args.filter).await?
-    } else if args.reference {
-        let deviations = args
-            .deviate
-            .iter()
-            .map(|d| Deviation::parse(d))
-            .collect::<Result<BTreeSet<_>>>()?;
-        run_reference(&deviations, &args.filter, print_result).await?
+    } else if args.choice.reference {
+        run_reference(&args.choice.deviations()?, &args.filter, print_result).await?
     } else {
         attached(&args).await?
     };
@@ -191,30 +229,11 @@ async fn probe_resource(
 
 /// `--url`: a server that is already running.
 async fn attached(args: &ServerArgs) -> Result<Vec<Run>> {
-    let Some(url) = args.url.clone() else {
-        return Err(Error::Usage(
-            "give --url URL of a running server, --target MANIFEST, or --reference".into(),
-        ));
-    };
-    let mut _anvil = None;
-    let rpc_url = match &args.rpc {
-        Some(r) => r.clone(),
-        None => {
-            let chain = Anvil::start(&AnvilConfig::default()).await?;
-            let r = chain.rpc_url.clone();
-            eprintln!("mppconf: started anvil at {r}; the server must settle on it");
-            _anvil = Some(chain);
-            r
-        }
-    };
-    crate::chain::anvil::require_tip20(&Rpc::new(&rpc_url)).await?;
-    let target = Target {
-        base_url: url.trim_end_matches('/').to_string(),
-        path: args.path.clone(),
-        method: args.method.clone(),
-        body: args.data.clone().map(String::into_bytes),
-        rpc_url,
-    };
+    let (target, _anvil) = args
+        .choice
+        .attach(", --target MANIFEST, or --reference")
+        .await?;
+    let url = target.base_url.clone();
     let run = probe_resource(
         &url,
         target,
@@ -316,6 +335,28 @@ pub fn reference_resources() -> Vec<ReferenceResource> {
     ]
 }
 
+/// The reference server with `routes` and `deviations` on mppconf's own
+/// chain, settling through the recording proxy.
+async fn start_reference(
+    routes: Vec<RouteConfig>,
+    deviations: &BTreeSet<Deviation>,
+) -> Result<(Anvil, Arc<RpcProxy>, server::Server)> {
+    let chain = Anvil::start(&AnvilConfig::default()).await?;
+    let proxy = Arc::new(RpcProxy::start(&chain.rpc_url, Duration::from_secs(5)).await?);
+    let config = ServerConfig {
+        realm: "mppconf.reference".into(),
+        secret: alloy::primitives::B256::random().0.to_vec(),
+        rpc_url: proxy.url(),
+        chain_id: chain.chain_id,
+        fee_payer_key: Some(FEE_PAYER_KEY.into()),
+        routes,
+        deviations: deviations.clone(),
+        choices: Default::default(),
+    };
+    let server = server::start(config, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    Ok((chain, proxy, server))
+}
+
 /// The reference server (with `deviations`) on mppconf's own chain,
 /// behind the recording proxy, probed on every reference resource.
 pub async fn run_reference(
@@ -323,20 +364,9 @@ pub async fn run_reference(
     filter: &[String],
     mut progress: impl FnMut(&CheckResult),
 ) -> Result<Vec<Run>> {
-    let chain = Anvil::start(&AnvilConfig::default()).await?;
-    let proxy = Arc::new(RpcProxy::start(&chain.rpc_url, Duration::from_secs(5)).await?);
     let resources = reference_resources();
-    let config = ServerConfig {
-        realm: "mppconf.reference".into(),
-        secret: alloy::primitives::B256::random().0.to_vec(),
-        rpc_url: proxy.url(),
-        chain_id: chain.chain_id,
-        fee_payer_key: Some(FEE_PAYER_KEY.into()),
-        routes: resources.iter().map(|r| r.route.clone()).collect(),
-        deviations: deviations.clone(),
-        choices: Default::default(),
-    };
-    let server = server::start(config, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let routes = resources.iter().map(|r| r.route.clone()).collect();
+    let (chain, proxy, server) = start_reference(routes, deviations).await?;
     let names: Vec<String> = deviations.iter().map(|d| d.name()).collect();
     let label = if names.is_empty() {
         "mppconf serve (reference)".to_string()
@@ -370,24 +400,8 @@ pub async fn run_reference(
 
 #[derive(clap::Args)]
 pub struct FuzzServerArgs {
-    /// The server's base URL.
-    #[arg(long, conflicts_with = "reference")]
-    pub url: Option<String>,
-    /// Fuzz the reference server on a local chain.
-    #[arg(long)]
-    pub reference: bool,
-    /// With --reference: break a rule on purpose (repeatable).
-    #[arg(long, requires = "reference")]
-    pub deviate: Vec<String>,
-    #[arg(long, default_value = "/paid")]
-    pub path: String,
-    #[arg(long, default_value = "GET")]
-    pub method: String,
-    #[arg(long)]
-    pub data: Option<String>,
-    /// The chain the server settles on (default: start anvil).
-    #[arg(long)]
-    pub rpc: Option<String>,
+    #[command(flatten)]
+    pub choice: TargetChoice,
     /// The seed; a run is reproducible from it (default: random, printed).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -401,66 +415,26 @@ pub struct FuzzServerArgs {
 /// `mppconf fuzz server`: exit 0 without findings, 1 with some.
 pub async fn fuzz_server(args: FuzzServerArgs) -> Result<u8> {
     let seed = args.seed.unwrap_or_else(rand::random);
-    let mut _chain = None;
-    let mut _server = None;
-    let (base_url, rpc_url, path, method, body) = if args.reference {
-        let deviations = args
-            .deviate
-            .iter()
-            .map(|d| Deviation::parse(d))
-            .collect::<Result<BTreeSet<_>>>()?;
-        let chain = Anvil::start(&AnvilConfig::default()).await?;
+    // Kept alive for the run: the chain and server mppconf started.
+    let mut _started = None;
+    let mut _anvil = None;
+    let target = if args.choice.reference {
         let route = RouteConfig::new("/paid", "1000", &Address::random().to_string());
-        let config = ServerConfig {
-            realm: "mppconf.reference".into(),
-            secret: alloy::primitives::B256::random().0.to_vec(),
+        let (chain, proxy, server) =
+            start_reference(vec![route], &args.choice.deviations()?).await?;
+        let target = Target {
+            base_url: server.url(),
+            path: "/paid".into(),
+            method: "GET".into(),
+            body: None,
             rpc_url: chain.rpc_url.clone(),
-            chain_id: chain.chain_id,
-            fee_payer_key: Some(FEE_PAYER_KEY.into()),
-            routes: vec![route],
-            deviations,
-            choices: Default::default(),
         };
-        let server = server::start(config, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-        let out = (
-            server.url(),
-            chain.rpc_url.clone(),
-            "/paid".to_string(),
-            "GET".to_string(),
-            None,
-        );
-        _chain = Some(chain);
-        _server = Some(server);
-        out
+        _started = Some((chain, proxy, server));
+        target
     } else {
-        let Some(url) = args.url.clone() else {
-            return Err(Error::Usage(
-                "give --url URL of a running server, or --reference".into(),
-            ));
-        };
-        let rpc_url = match &args.rpc {
-            Some(r) => r.clone(),
-            None => {
-                let chain = Anvil::start(&AnvilConfig::default()).await?;
-                let r = chain.rpc_url.clone();
-                _chain = Some(chain);
-                r
-            }
-        };
-        (
-            url.trim_end_matches('/').to_string(),
-            rpc_url,
-            args.path.clone(),
-            args.method.clone(),
-            args.data.clone(),
-        )
-    };
-    let target = Target {
-        base_url,
-        path,
-        method,
-        body: body.map(String::into_bytes),
-        rpc_url,
+        let (target, anvil) = args.choice.attach(", or --reference").await?;
+        _anvil = anvil;
+        target
     };
     println!(
         "mppconf fuzz server: {} {} with seed {seed}, {} requests",
