@@ -200,7 +200,7 @@ async fn run(script: Script, bound: Duration) -> (Vec<CheckResult>, String) {
         .iter()
         .map(|r| {
             format!(
-                "{:<8} {:>6} ms {}: {}",
+                "{:<8} {:>9.1} ms {}: {}",
                 r.verdict.as_str(),
                 r.millis,
                 r.id,
@@ -219,6 +219,7 @@ async fn run(script: Script, bound: Duration) -> (Vec<CheckResult>, String) {
     let answer_ms = ANSWER.as_millis();
     for r in &results {
         let allowed = (r.exchanges.len() as u128).max(1) * answer_ms + 2000;
+        let allowed = allowed as f64;
         assert!(
             r.millis <= allowed,
             "{script:?}: {} took {} ms for {} exchange(s)\n{summary}",

@@ -1127,7 +1127,8 @@ async fn probe(p: Probe, ctx: &Ctx) -> Result<Outcome, Outcome> {
                     "the challenge expires in {wait} s; the suite waits at most {MAX_EXPIRY_WAIT_SECS} s (give a resource with a shorter expiry)"
                 )));
             }
-            tokio::time::sleep(std::time::Duration::from_secs(wait.max(0) as u64)).await;
+            ctx.pause(std::time::Duration::from_secs(wait.max(0) as u64))
+                .await;
             refused_unbroadcast(ctx, &credential.to_header(), None).await?
         }
         Probe::Proof(flaw) => {

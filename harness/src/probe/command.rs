@@ -12,7 +12,7 @@ use alloy::primitives::{Address, U256};
 use mppconf_suite::vectors::Verdict;
 use serde_json::json;
 
-use super::{CheckResult, Ctx, Target};
+use super::{CheckResult, Ctx, Target, Timing};
 use crate::chain::anvil::PATH_USD;
 use crate::chain::{Anvil, AnvilConfig, Rpc, RpcProxy};
 use crate::error::{Error, Result};
@@ -85,10 +85,12 @@ impl TargetChoice {
 pub struct ServerArgs {
     #[command(flatten)]
     pub choice: TargetChoice,
-    /// A server target manifest (TOML): mppconf starts the server on its
-    /// own chain and probes every resource it lists.
+    /// A server target manifest (TOML): mppconf builds and starts the
+    /// server on its own chain and probes every resource it lists.
+    /// Repeatable: the targets run one after the other (each on a fresh
+    /// chain) into one summary and one results file.
     #[arg(long, conflicts_with_all = ["url", "reference"])]
-    pub target: Option<PathBuf>,
+    pub target: Vec<PathBuf>,
     /// A funded payer key; without it a fresh payer is funded on anvil.
     #[arg(long, env = "MPPCONF_PAYER_KEY")]
     pub payer_key: Option<String>,
@@ -111,7 +113,8 @@ pub struct Run {
 }
 
 /// Dev account 1 of anvil's mnemonic: sponsors fees on mppconf's chain.
-const FEE_PAYER_KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+pub(crate) const FEE_PAYER_KEY: &str =
+    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
 
 /// Prints a check that did not pass, h2spec-style.
 pub fn print_result(r: &CheckResult) {
@@ -131,8 +134,12 @@ pub fn print_result(r: &CheckResult) {
 /// Runs the suite; returns the exit code (0 conformant, 1 not, 3 harness error).
 pub async fn server(args: ServerArgs) -> Result<u8> {
     let started = Instant::now();
-    let runs = if let Some(path) = &args.target {
-        launched_target(path, &args.filter).await?
+    let runs = if !args.target.is_empty() {
+        let mut runs = Vec::new();
+        for path in &args.target {
+            runs.extend(launched_target(path, &args.filter).await?);
+        }
+        runs
     } else if args.choice.reference {
         run_reference(&args.choice.deviations()?, &args.filter, print_result).await?
     } else {
@@ -162,6 +169,8 @@ fn summarize(runs: &[Run], args: &ServerArgs, started: Instant) -> Result<u8> {
         runs.len(),
         started.elapsed().as_secs_f64()
     );
+    let timing = Timing::of(&all, started.elapsed());
+    println!("time {timing}");
     if let Some(out) = &args.out {
         let targets: Vec<_> = runs
             .iter()

@@ -48,7 +48,9 @@ pub struct Exchange {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: String,
-    pub millis: u128,
+    /// From sending the request to the end of the answer (or of waiting
+    /// for it): time spent in the target, not in the harness.
+    pub millis: f64,
     /// Why the exchange gave no usable answer (the target hung, dropped
     /// the connection, answered something that is not HTTP, or an error
     /// body over the limit); `status` is then 0 unless a status line came.
@@ -138,6 +140,8 @@ pub struct Ctx {
     pub payer: PrivateKeySigner,
     pub proxy: Option<Arc<RpcProxy>>,
     evidence: Mutex<Vec<Exchange>>,
+    /// Deliberate waits (outlasting an `expires`) of the current check.
+    paused: Mutex<Duration>,
     answer_timeout: Duration,
     attribution_memo: bool,
 }
@@ -200,6 +204,7 @@ impl Ctx {
             payer,
             proxy,
             evidence: Mutex::default(),
+            paused: Mutex::default(),
             answer_timeout: ANSWER_TIMEOUT,
             attribution_memo: false,
         }
@@ -316,7 +321,7 @@ impl Ctx {
                     })
                     .collect(),
                 body: shown_body,
-                millis: start.elapsed().as_millis(),
+                millis: millis(start.elapsed()),
                 error: failure.clone(),
             });
         }
@@ -448,6 +453,22 @@ impl Ctx {
     }
 
     /// The exchanges so far, for the result of the current check.
+    /// Waits on purpose (e.g. until a challenge expires), kept apart from
+    /// the harness's own time in the timing breakdown.
+    pub async fn pause(&self, duration: Duration) {
+        tokio::time::sleep(duration).await;
+        if let Ok(mut paused) = self.paused.lock() {
+            *paused += duration;
+        }
+    }
+
+    fn take_paused(&self) -> Duration {
+        self.paused
+            .lock()
+            .map(|mut p| std::mem::take(&mut *p))
+            .unwrap_or_default()
+    }
+
     pub fn take_evidence(&self) -> Vec<Exchange> {
         self.evidence
             .lock()
@@ -473,10 +494,79 @@ pub struct CheckResult {
     pub requirements: &'static [&'static str],
     pub verdict: Verdict,
     pub detail: String,
-    pub millis: u128,
+    pub millis: f64,
+    /// Of `millis`, the deliberate waits (see [`Ctx::pause`]).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub paused_millis: f64,
     pub exchanges: Vec<Exchange>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rpc: Option<Vec<RpcRecord>>,
+}
+
+/// Milliseconds to the microsecond, for evidence and timing.
+pub fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
+
+/// Where a run's time went: in the target (waiting for its answers), in
+/// deliberate waits, and in the harness (its checks' own work, including
+/// its chain calls, and set-up: chain, target start, payer funding).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Timing {
+    pub total: Duration,
+    pub in_checks: Duration,
+    pub answers: Duration,
+    pub paused: Duration,
+}
+
+impl Timing {
+    pub fn of(results: &[&CheckResult], total: Duration) -> Self {
+        let ms = |x: f64| Duration::from_secs_f64(x / 1e3);
+        Timing {
+            total,
+            in_checks: results.iter().map(|r| ms(r.millis)).sum(),
+            answers: results
+                .iter()
+                .flat_map(|r| &r.exchanges)
+                .map(|e| ms(e.millis))
+                .sum(),
+            paused: results.iter().map(|r| ms(r.paused_millis)).sum(),
+        }
+    }
+
+    /// The harness's own time: everything but the target's answers and
+    /// the deliberate waits.
+    pub fn harness(&self) -> Duration {
+        self.total.saturating_sub(self.answers + self.paused)
+    }
+
+    pub fn setup(&self) -> Duration {
+        self.total.saturating_sub(self.in_checks)
+    }
+}
+
+impl std::fmt::Display for Timing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let active = self.total.saturating_sub(self.paused).as_secs_f64();
+        let share = if active > 0.0 {
+            100.0 * self.harness().as_secs_f64() / active
+        } else {
+            0.0
+        };
+        write!(
+            f,
+            "{:.2}s: target answers {:.2}s, deliberate waits {:.2}s, harness {:.2}s ({share:.0}% of the time not spent waiting on purpose; set-up {:.2}s of it)",
+            self.total.as_secs_f64(),
+            self.answers.as_secs_f64(),
+            self.paused.as_secs_f64(),
+            self.harness().as_secs_f64(),
+            self.setup().as_secs_f64(),
+        )
+    }
 }
 
 /// Runs every check in order against one target.
@@ -492,6 +582,7 @@ pub async fn run_all(
         }
         ctx.take_evidence();
         ctx.take_rpc();
+        ctx.take_paused();
         let start = Instant::now();
         let outcome =
             match tokio::time::timeout(Duration::from_secs(60), checks::run(check, ctx)).await {
@@ -510,7 +601,8 @@ pub async fn run_all(
             requirements: check.requirements,
             verdict,
             detail: outcome.detail,
-            millis: start.elapsed().as_millis(),
+            millis: millis(start.elapsed()),
+            paused_millis: millis(ctx.take_paused()),
             exchanges,
             rpc: ctx.take_rpc(),
         };
