@@ -8,11 +8,14 @@
 //! - [`reference`](mod@reference): the reference Tempo charge server and client, their
 //!   transactions and their deliberate deviations.
 //! - [`probe`]: the server suite (checks, target manifests, fuzzing).
+//! - [`client_suite`]: the client suite (scenario server, checks, client
+//!   target manifests).
 //! - [`schema`], [`error`], [`process`], [`background`]: shared plumbing.
 
 pub mod adapter;
 pub mod background;
 pub mod chain;
+pub mod client_suite;
 pub mod error;
 pub mod official;
 pub mod probe;

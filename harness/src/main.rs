@@ -53,6 +53,9 @@ enum Command {
     /// The server suite: probe a running server (--url) or the reference
     /// server on a local chain (--reference).
     Server(mppconf_harness::probe::command::ServerArgs),
+    /// Run the client suite: scripted 402 scenarios against the reference
+    /// client or client programs from their manifests.
+    Client(mppconf_harness::client_suite::command::ClientArgs),
     /// Fuzzing of live targets.
     Fuzz {
         #[command(subcommand)]
@@ -138,6 +141,7 @@ fn main() -> ExitCode {
             command: FuzzCommand::Server(args),
         } => block_on(mppconf_harness::probe::command::fuzz_server(args)),
         Command::Server(args) => block_on(mppconf_harness::probe::command::server(args)),
+        Command::Client(args) => block_on(mppconf_harness::client_suite::command::client(args)),
         Command::Pay(args) => {
             block_on(commands::pay(args)).map(|paid| if paid { 0 } else { EXIT_FAIL })
         }

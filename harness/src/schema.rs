@@ -13,6 +13,7 @@ pub enum Schema {
     Requirements,
     AdapterManifest,
     ServerTarget,
+    ClientTarget,
 }
 
 impl Schema {
@@ -22,11 +23,12 @@ impl Schema {
             Schema::Requirements => include_str!("../../vectors/schema/requirements.schema.json"),
             Schema::AdapterManifest => include_str!("../schema/adapter.schema.json"),
             Schema::ServerTarget => include_str!("../schema/server-target.schema.json"),
+            Schema::ClientTarget => include_str!("../schema/client-target.schema.json"),
         }
     }
 
     fn validator(self) -> &'static Validator {
-        static CELLS: [OnceLock<Validator>; 4] = [const { OnceLock::new() }; 4];
+        static CELLS: [OnceLock<Validator>; 5] = [const { OnceLock::new() }; 5];
         CELLS[self as usize].get_or_init(|| {
             let schema: Value =
                 serde_json::from_str(self.source()).expect("embedded schema is JSON");

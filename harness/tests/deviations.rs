@@ -102,7 +102,17 @@ async fn every_client_deviation_is_observable() {
         .unwrap();
     let s = serve(&chain, &[]).await;
     let url = |p: &str| format!("{}{p}", s.url());
-    for deviation in client::Deviation::ALL {
+    // The deviations the reference server can tell apart; every deviation
+    // (these included) is judged by the client suite in tests/client_suite.rs.
+    for deviation in [
+        client::Deviation::IgnoreExpiry,
+        client::Deviation::IgnoreSplitRule,
+        client::Deviation::ShortAmount,
+        client::Deviation::DropMemo,
+        client::Deviation::TamperRequest,
+        client::Deviation::TwoAuthorizationHeaders,
+        client::Deviation::PushAlways,
+    ] {
         let path = match deviation {
             client::Deviation::IgnoreExpiry => "/expired",
             client::Deviation::DropMemo => "/memo",

@@ -42,10 +42,62 @@ pub enum Deviation {
     TwoAuthorizationHeaders,
     /// Uses push mode even where the challenge forbids it.
     PushAlways,
+    /// Uses pull mode even where the challenge offers only push.
+    PullAlways,
+    /// Echoes another challenge id.
+    EchoWrongId,
+    /// Echoes the realm in upper case.
+    EchoWrongRealm,
+    /// Echoes `expires` reformatted (with fractional seconds).
+    EchoWrongExpires,
+    /// Echoes `opaque` re-encoded with sorted keys.
+    ResortOpaque,
+    /// Leaves `digest` out of the echo.
+    DropDigest,
+    /// Sends no `source`.
+    NoSource,
+    /// Transfers on another TIP-20 token than the challenge's currency.
+    WrongToken,
+    /// Pays the whole amount to the recipient and no split.
+    SkipSplits,
+    /// Signs for another chain id.
+    WrongChainId,
+    /// Signs with `validBefore` after the challenge's `expires`.
+    LateValidBefore,
+    /// Leaves `fee_token` empty while paying its own fees.
+    NoFeeToken,
+    /// Signs to pay its own fees when the server sponsors them.
+    SelfPaidWhenSponsored,
+    /// Signs the zero-amount proof over another challenge id.
+    ProofOtherId,
+    /// Retries without the request body.
+    DropBodyOnRetry,
+    /// Sends a malformed `Accept-Payment`.
+    MalformedAcceptPayment,
+    /// Pays challenges whose id is missing or empty.
+    AcceptMissingId,
+    /// Pays `tempo` challenges of any intent as a charge.
+    AnyIntent,
+    /// Pays the first Payment challenge as tempo/charge, whatever its method.
+    FirstChallengeOnly,
+    /// Ignores `supportedModes` (pulls whatever is advertised).
+    IgnoreModes,
+    /// Drops challenges with parameters it does not know.
+    RejectUnknownParams,
+    /// Refuses challenges longer than 2 KB.
+    SmallHeaderLimit,
+    /// Reads only ASCII header values.
+    AsciiOnlyHeaders,
+    /// Splits auth-params on every comma, quoted or not.
+    NaiveCommaSplit,
+    /// Follows redirects, credential and all.
+    FollowRedirects,
+    /// Sends credentials over plain http without being allowed to.
+    IgnorePlainHttpRule,
 }
 
 impl Deviation {
-    pub const ALL: [Deviation; 7] = [
+    pub const ALL: [Deviation; 33] = [
         Deviation::IgnoreExpiry,
         Deviation::IgnoreSplitRule,
         Deviation::ShortAmount,
@@ -53,6 +105,32 @@ impl Deviation {
         Deviation::TamperRequest,
         Deviation::TwoAuthorizationHeaders,
         Deviation::PushAlways,
+        Deviation::PullAlways,
+        Deviation::EchoWrongId,
+        Deviation::EchoWrongRealm,
+        Deviation::EchoWrongExpires,
+        Deviation::ResortOpaque,
+        Deviation::DropDigest,
+        Deviation::NoSource,
+        Deviation::WrongToken,
+        Deviation::SkipSplits,
+        Deviation::WrongChainId,
+        Deviation::LateValidBefore,
+        Deviation::NoFeeToken,
+        Deviation::SelfPaidWhenSponsored,
+        Deviation::ProofOtherId,
+        Deviation::DropBodyOnRetry,
+        Deviation::MalformedAcceptPayment,
+        Deviation::AcceptMissingId,
+        Deviation::AnyIntent,
+        Deviation::FirstChallengeOnly,
+        Deviation::IgnoreModes,
+        Deviation::RejectUnknownParams,
+        Deviation::SmallHeaderLimit,
+        Deviation::AsciiOnlyHeaders,
+        Deviation::NaiveCommaSplit,
+        Deviation::FollowRedirects,
+        Deviation::IgnorePlainHttpRule,
     ];
 
     pub fn name(self) -> String {
@@ -158,7 +236,11 @@ fn refused(why: impl Into<String>) -> Error {
 /// Makes the request, pays the 402 and retries; returns the final answer.
 pub async fn pay(opts: &PayOptions) -> Result<PayOutcome> {
     let signer = tx::signer_from_key(&opts.key, "--key")?;
-    if opts.url.starts_with("http://") && !opts.allow_http {
+    let deviates = |d: Deviation| opts.deviations.contains(&d);
+    if opts.url.starts_with("http://")
+        && !opts.allow_http
+        && !deviates(Deviation::IgnorePlainHttpRule)
+    {
         // draft-httpauth-payment-00 §"Transport Security".
         return Err(refused(
             "will not send a Payment credential over plain http (pass --allow-http for local testing)",
@@ -175,20 +257,25 @@ pub async fn pay(opts: &PayOptions) -> Result<PayOutcome> {
             opts.http_method
         ))
     })?;
-    let send = |auth: Vec<String>| {
-        let mut rb = http.request(method.clone(), &opts.url);
-        if let Some(a) = &opts.accept_payment {
+    let accept_payment = if deviates(Deviation::MalformedAcceptPayment) {
+        Some("tempo/charge;q=high".to_string())
+    } else {
+        opts.accept_payment.clone()
+    };
+    let send = |url: &str, auth: Vec<String>, with_body: bool| {
+        let mut rb = http.request(method.clone(), url);
+        if let Some(a) = &accept_payment {
             rb = rb.header("accept-payment", a);
         }
         for a in auth {
             rb = rb.header("authorization", a);
         }
-        if let Some(b) = &opts.body {
+        if let (Some(b), true) = (&opts.body, with_body) {
             rb = rb.body(b.clone());
         }
         rb.send()
     };
-    let first = send(Vec::new())
+    let first = send(&opts.url, Vec::new(), true)
         .await
         .map_err(|e| Error::Usage(format!("{}: unreachable ({e})", opts.url)))?;
     if first.status().as_u16() != 402 {
@@ -198,13 +285,16 @@ pub async fn pay(opts: &PayOptions) -> Result<PayOutcome> {
             first.status()
         )));
     }
+    // Field values as bytes: a quoted-string may carry obs-text (RFC 9110
+    // §5.5), e.g. a UTF-8 description.
     let fields: Vec<String> = first
         .headers()
         .get_all("www-authenticate")
         .iter()
-        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .filter(|v| !deviates(Deviation::AsciiOnlyHeaders) || v.to_str().is_ok())
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         .collect();
-    let challenge = choose(&fields)?;
+    let challenge = choose_with(&fields, &opts.deviations)?;
     let request = check(&challenge, opts).await?;
     let (credential, mode) = build_credential(&challenge, &request, opts, &signer).await?;
     let header = credential.to_header();
@@ -216,9 +306,22 @@ pub async fn pay(opts: &PayOptions) -> Result<PayOutcome> {
     } else {
         vec![header.clone()]
     };
-    let answer = send(auth)
+    let with_body = !deviates(Deviation::DropBodyOnRetry);
+    let mut answer = send(&opts.url, auth.clone(), with_body)
         .await
         .map_err(|e| Error::Usage(format!("{}: unreachable on retry ({e})", opts.url)))?;
+    if deviates(Deviation::FollowRedirects)
+        && answer.status().is_redirection()
+        && let Some(location) = answer
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .map(str::to_string)
+    {
+        answer = send(&location, auth, with_body)
+            .await
+            .map_err(|e| Error::Usage(format!("{location}: unreachable ({e})")))?;
+    }
     let status = answer.status().as_u16();
     let receipt = answer
         .headers()
@@ -251,11 +354,44 @@ pub async fn credential_for(challenge: &Challenge, opts: &PayOptions) -> Result<
 
 /// The first valid `tempo`/`charge` challenge, in server order.
 pub fn choose(fields: &[String]) -> Result<Challenge> {
-    let all = challenge::parse_all(fields)
+    choose_with(fields, &BTreeSet::new())
+}
+
+/// [`choose`], breaking the parsing and selection rules it is told to.
+fn choose_with(fields: &[String], deviations: &BTreeSet<Deviation>) -> Result<Challenge> {
+    let deviates = |d: Deviation| deviations.contains(&d);
+    let fields: Vec<String> = fields
+        .iter()
+        .filter(|f| !deviates(Deviation::SmallHeaderLimit) || f.len() <= 2048)
+        .filter(|f| {
+            // A parser that splits on every comma breaks quoted strings
+            // with commas in them, and gives up on the field.
+            !deviates(Deviation::NaiveCommaSplit)
+                || f.split(',')
+                    .all(|part| part.replace("\\\"", "").matches('"').count() % 2 == 0)
+        })
+        .map(|f| {
+            if !deviates(Deviation::AcceptMissingId) {
+                return f.clone();
+            }
+            let f = f.replace("id=\"\"", "id=\"missing\"");
+            if f.starts_with("Payment ") && !f.contains(" id=") {
+                f.replacen("Payment ", "Payment id=\"missing\", ", 1)
+            } else {
+                f
+            }
+        })
+        .collect();
+    let all = challenge::parse_all(&fields)
         .map_err(|e| refused(format!("WWW-Authenticate is malformed: {e}")))?;
     let mut reasons = Vec::new();
     for c in all {
         match c {
+            Ok(c) if deviates(Deviation::RejectUnknownParams) && !c.unknown_params.is_empty() => {
+                reasons.push("unknown parameters".to_string())
+            }
+            Ok(c) if deviates(Deviation::FirstChallengeOnly) => return Ok(c),
+            Ok(c) if c.method == "tempo" && deviates(Deviation::AnyIntent) => return Ok(c),
             Ok(c) if c.method == "tempo" && c.intent == "charge" => return Ok(c),
             // "Clients that do not recognize an intent SHOULD treat the challenge as unsupported."
             Ok(c) => reasons.push(format!("{}/{} is not supported", c.method, c.intent)),
@@ -276,10 +412,19 @@ pub fn choose(fields: &[String]) -> Result<Challenge> {
 /// What a client MUST check before paying (§"Amount Verification").
 async fn check(c: &Challenge, opts: &PayOptions) -> Result<ChargeRequest> {
     let ignore_splits = opts.deviations.contains(&Deviation::IgnoreSplitRule);
+    let ignore_modes = opts.deviations.contains(&Deviation::IgnoreModes);
     let request = match ChargeRequest::from_json(&c.request.value) {
         Ok(r) => r,
         Err(e) if ignore_splits && e.code().starts_with("tempo-charge.splits.sum-below") => {
             lenient_request(&c.request.value)
+        }
+        Err(e) if ignore_modes && e.code().starts_with("tempo-charge.modes") => {
+            let mut v = c.request.value.clone();
+            if let Some(d) = v["methodDetails"].as_object_mut() {
+                d.remove("supportedModes");
+            }
+            ChargeRequest::from_json(&v)
+                .map_err(|e| refused(format!("the request is not payable: {e}")))?
         }
         Err(e) => return Err(refused(format!("the request is not payable: {e}"))),
     };
@@ -363,24 +508,49 @@ async fn build_credential(
     opts: &PayOptions,
     signer: &alloy::signers::local::PrivateKeySigner,
 ) -> Result<(Credential, &'static str)> {
+    let deviates = |d: Deviation| opts.deviations.contains(&d);
     let source = format!("did:pkh:eip155:{}:{}", request.chain_id, signer.address());
     let mut echo = EchoedChallenge::echo_of(c);
-    if opts.deviations.contains(&Deviation::TamperRequest) {
+    if deviates(Deviation::TamperRequest) {
         let mut v = c.request.value.clone();
         v["amount"] = "1".into();
         echo.request = EncodedJson::canonical(v);
     }
+    if deviates(Deviation::EchoWrongId) {
+        echo.id = format!("{}A", echo.id);
+    }
+    if deviates(Deviation::EchoWrongRealm) {
+        echo.realm = echo.realm.to_uppercase();
+    }
+    if deviates(Deviation::EchoWrongExpires) {
+        echo.expires = echo.expires.map(|e| e.replace('Z', ".000Z"));
+    }
+    if deviates(Deviation::ResortOpaque) {
+        echo.opaque = echo.opaque.map(|o| EncodedJson::canonical(o.value));
+    }
+    if deviates(Deviation::DropDigest) {
+        echo.digest = None;
+    }
     let (payload, mode) = if request.amount.is_zero() {
-        let signature = tx::sign_proof(&c.id, request.chain_id, signer)?;
+        let proof_id = if deviates(Deviation::ProofOtherId) {
+            format!("{}A", c.id)
+        } else {
+            c.id.clone()
+        };
+        let signature = tx::sign_proof(&proof_id, request.chain_id, signer)?;
         (json!({"type": "proof", "signature": signature}), "proof")
     } else {
         let push = match opts.mode {
-            _ if opts.deviations.contains(&Deviation::PushAlways) => true,
+            _ if deviates(Deviation::PushAlways) => true,
+            _ if deviates(Deviation::PullAlways) || deviates(Deviation::IgnoreModes) => false,
             ModeChoice::Pull => false,
             ModeChoice::Push => true,
             ModeChoice::Auto => !request.allows_mode("pull"),
         };
-        if !opts.deviations.contains(&Deviation::PushAlways) {
+        let mode_rules = !(deviates(Deviation::PushAlways)
+            || deviates(Deviation::PullAlways)
+            || deviates(Deviation::IgnoreModes));
+        if mode_rules {
             if push && (request.fee_payer || !request.allows_mode("push")) {
                 return Err(refused(
                     "push mode is not allowed for this challenge (feePayer, or supportedModes)",
@@ -401,28 +571,53 @@ async fn build_credential(
             .map(|t| t.timestamp().max(0) as u64)
             .unwrap_or(u64::MAX);
         // validBefore no later than expires, and within T4's 30 s window.
-        let valid_before = expires.min(tx::unix_now() + 25);
+        let valid_before = if deviates(Deviation::LateValidBefore) {
+            expires.saturating_add(60)
+        } else {
+            expires.min(tx::unix_now() + 25)
+        };
+        let pays_own_fees =
+            push || !request.fee_payer || deviates(Deviation::SelfPaidWhenSponsored);
         let plan = PaymentPlan {
-            chain_id: request.chain_id,
+            chain_id: if deviates(Deviation::WrongChainId) {
+                request.chain_id + 1
+            } else {
+                request.chain_id
+            },
             valid_before,
             max_fee_per_gas: max_fee,
             max_priority_fee_per_gas: priority,
-            fee_token: (push || !request.fee_payer).then_some(request.currency),
+            fee_token: match (pays_own_fees, deviates(Deviation::NoFeeToken)) {
+                (false, _) => None,
+                // "empty" as the zero address: `None` would mean sponsored.
+                (true, true) => Some(Address::ZERO),
+                (true, false) => Some(request.currency),
+            },
         };
         let mut transfers = request.required_transfers();
-        if opts.deviations.contains(&Deviation::ShortAmount) {
+        if deviates(Deviation::SkipSplits) {
+            transfers.truncate(1);
+            transfers[0].amount = request.amount;
+        }
+        if deviates(Deviation::ShortAmount) {
             transfers[0].amount = transfers[0].amount.saturating_sub(U256::from(1));
         }
         if opts.attribution_memo && transfers[0].memo.is_none() {
             transfers[0].memo = Some(attribution_memo(&c.realm, &c.id));
         }
-        if opts.deviations.contains(&Deviation::DropMemo) {
+        if deviates(Deviation::DropMemo) {
             transfers.iter_mut().for_each(|t| t.memo = None);
         }
+        let token = if deviates(Deviation::WrongToken) {
+            // Another TIP-20 address (AlphaUSD's on Tempo networks).
+            alloy::primitives::address!("20c0000000000000000000000000000000000001")
+        } else {
+            request.currency
+        };
         let calls = transfers
             .iter()
             .map(|t| tempo_alloy::primitives::transaction::Call {
-                to: alloy::primitives::TxKind::Call(request.currency),
+                to: alloy::primitives::TxKind::Call(token),
                 value: U256::ZERO,
                 input: tempo_effects::transfer_calldata(t.to, t.amount, t.memo).into(),
             })
@@ -455,7 +650,7 @@ async fn build_credential(
         Credential {
             challenge: echo,
             payload,
-            source: Some(source),
+            source: (!deviates(Deviation::NoSource)).then_some(source),
             unknown: Map::new(),
         },
         mode,

@@ -1,0 +1,285 @@
+//! Client target manifests: how to make one paid request with an
+//! implementation under test (TOML, schema
+//! `harness/schema/client-target.schema.json`).
+//!
+//! ```toml
+//! name = "mppx"
+//! [client]
+//! command = ["node", "client.mjs", "{url}"]   # without {url}, the URL is appended
+//! cwd = "../interop/mppx"                      # relative to the manifest
+//! build = ["npm", "ci"]                        # optional, run once
+//! env = { PAYER_KEY = "{payer_key}", RPC_URL = "{rpc_url}", CHAIN_ID = "{chain_id}" }
+//! timeout_secs = 30
+//! [claims]
+//! push = false
+//! ```
+//!
+//! Placeholders: `{url}` (the scenario's resource), `{method}` and `{body}`
+//! (a manifest that uses `{body}` can send a POST body; the digest checks
+//! need it), `{payer_key}` (a fresh funded account), `{rpc_url}` (the
+//! chain, through the recording proxy), `{chain_id}`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::schema::Schema;
+
+/// A parsed, checked client target manifest.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientTarget {
+    pub name: String,
+    pub client: Invoke,
+    #[serde(default)]
+    pub claims: Claims,
+    #[serde(skip)]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Invoke {
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub strict_command: Option<Vec<String>>,
+    #[serde(default)]
+    pub cwd: Option<String>,
+    #[serde(default)]
+    pub build: Option<Vec<String>>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_timeout() -> u64 {
+    30
+}
+
+/// What the client claims; checks of what it does not claim are `skip`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Claims {
+    #[serde(default = "yes")]
+    pub push: bool,
+    #[serde(default = "yes")]
+    pub fee_sponsorship: bool,
+    #[serde(default = "yes")]
+    pub zero_amount_proof: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Claims {
+    fn default() -> Self {
+        Self {
+            push: true,
+            fee_sponsorship: true,
+            zero_amount_proof: true,
+        }
+    }
+}
+
+/// Values for the placeholders of one request.
+pub struct Placeholders {
+    pub url: String,
+    pub method: String,
+    pub body: String,
+    pub payer_key: String,
+    pub rpc_url: String,
+    pub chain_id: u64,
+}
+
+impl Placeholders {
+    pub fn fill(&self, text: &str) -> String {
+        text.replace("{url}", &self.url)
+            .replace("{method}", &self.method)
+            .replace("{body}", &self.body)
+            .replace("{payer_key}", &self.payer_key)
+            .replace("{rpc_url}", &self.rpc_url)
+            .replace("{chain_id}", &self.chain_id.to_string())
+    }
+}
+
+const PLACEHOLDERS: [&str; 6] = [
+    "{url}",
+    "{method}",
+    "{body}",
+    "{payer_key}",
+    "{rpc_url}",
+    "{chain_id}",
+];
+
+impl ClientTarget {
+    /// Reads a manifest, naming the field at fault on error.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let table: toml::Table =
+            toml::from_str(&text).map_err(|e| Error::field(path, "/", e.message()))?;
+        let value =
+            serde_json::to_value(&table).map_err(|e| Error::field(path, "/", e.to_string()))?;
+        Schema::ClientTarget.check(path, &value, "harness/schema/client-target.schema.json")?;
+        check_placeholders(path, &value)?;
+        let mut target: ClientTarget =
+            serde_json::from_value(value).map_err(|e| Error::field(path, "/", e.to_string()))?;
+        target.dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        Ok(target)
+    }
+
+    pub fn workdir(&self) -> PathBuf {
+        self.dir.join(self.client.cwd.as_deref().unwrap_or("."))
+    }
+
+    /// Whether requests can carry a body (the manifest uses `{body}`).
+    pub fn sends_bodies(&self) -> bool {
+        let uses = |s: &String| s.contains("{body}");
+        self.client.command.iter().any(uses) || self.client.env.values().any(uses)
+    }
+
+    /// The argument vector of one request: placeholders filled, the URL
+    /// appended when the command does not place it.
+    pub fn argv(&self, strict: bool, values: &Placeholders) -> Option<Vec<String>> {
+        let template = if strict {
+            self.client.strict_command.as_ref()?
+        } else {
+            &self.client.command
+        };
+        let mut argv: Vec<String> = template.iter().map(|a| values.fill(a)).collect();
+        if !template.iter().any(|a| a.contains("{url}")) {
+            argv.push(values.url.clone());
+        }
+        Some(argv)
+    }
+
+    /// Runs the build command, if any.
+    pub fn build(&self) -> Result<()> {
+        let Some(build) = &self.client.build else {
+            return Ok(());
+        };
+        let status = Command::new(&build[0])
+            .args(&build[1..])
+            .current_dir(self.workdir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .status()
+            .map_err(|e| Error::Setup(format!("{}: cannot run build {build:?}: {e}", self.name)))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(Error::Setup(format!(
+                "{}: build {build:?} failed ({status})",
+                self.name
+            )))
+        }
+    }
+}
+
+/// A placeholder that does not exist is a typo worth naming.
+fn check_placeholders(path: &Path, value: &Value) -> Result<()> {
+    fn walk(v: &Value, at: String, out: &mut Vec<(String, String)>) {
+        match v {
+            Value::String(s) => {
+                let mut rest = s.as_str();
+                while let Some(i) = rest.find('{') {
+                    let Some(j) = rest[i..].find('}') else { break };
+                    let name = &rest[i..i + j + 1];
+                    if !PLACEHOLDERS.contains(&name) {
+                        out.push((at.clone(), name.to_string()));
+                    }
+                    rest = &rest[i + j + 1..];
+                }
+            }
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .for_each(|(i, x)| walk(x, format!("{at}/{i}"), out)),
+            Value::Object(m) => m
+                .iter()
+                .for_each(|(k, x)| walk(x, format!("{at}/{k}"), out)),
+            _ => {}
+        }
+    }
+    let mut unknown = Vec::new();
+    walk(value, String::new(), &mut unknown);
+    match unknown.first() {
+        None => Ok(()),
+        Some((at, name)) => Err(Error::field(
+            path,
+            at,
+            format!(
+                "unknown placeholder {name}; known: {}",
+                PLACEHOLDERS.join(", ")
+            ),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<ClientTarget> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, text).unwrap();
+        ClientTarget::load(&path)
+    }
+
+    const GOOD: &str = r#"
+name = "demo"
+[client]
+command = ["node", "client.mjs"]
+env = { PAYER_KEY = "{payer_key}" }
+"#;
+
+    fn values() -> Placeholders {
+        Placeholders {
+            url: "http://127.0.0.1:1/x".into(),
+            method: "GET".into(),
+            body: String::new(),
+            payer_key: "0xkey".into(),
+            rpc_url: "http://rpc".into(),
+            chain_id: 31337,
+        }
+    }
+
+    #[test]
+    fn the_url_is_appended_unless_placed() {
+        let t = load(GOOD).unwrap();
+        assert_eq!(
+            t.argv(false, &values()).unwrap(),
+            ["node", "client.mjs", "http://127.0.0.1:1/x"]
+        );
+        assert!(t.argv(true, &values()).is_none(), "no strict command");
+        assert!(!t.sends_bodies());
+        let placed = load(&GOOD.replace("\"client.mjs\"", "\"--url={url}\", \"{body}\"")).unwrap();
+        assert_eq!(
+            placed.argv(false, &values()).unwrap(),
+            ["node", "--url=http://127.0.0.1:1/x", ""]
+        );
+        assert!(placed.sends_bodies());
+        assert!(t.claims.push && t.claims.fee_sponsorship);
+    }
+
+    #[test]
+    fn mistakes_name_the_field() {
+        let typo = load(&GOOD.replace("command", "comand"))
+            .unwrap_err()
+            .to_string();
+        assert!(typo.contains("comand"), "{typo}");
+        let placeholder = load(&GOOD.replace("{payer_key}", "{key}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            placeholder.contains("/client/env/PAYER_KEY") && placeholder.contains("{key}"),
+            "{placeholder}"
+        );
+    }
+}

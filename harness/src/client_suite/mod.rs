@@ -1,0 +1,519 @@
+//! The client suite: mppconf plays the server. Each scenario is a fresh
+//! scenario server ([`scenario`]) with a scripted 402; the client under
+//! test makes one paid request to it; the checks ([`checks`]) judge what
+//! the client sent (every request, recorded) and what it did on chain
+//! (every RPC call, through the recording proxy), never what it says
+//! about itself.
+//!
+//! The client under test is the reference client (`mppconf pay`,
+//! in-process, with its deviation switches) or any program described by a
+//! client target manifest ([`manifest`]).
+
+pub mod checks;
+pub mod command;
+pub mod manifest;
+pub mod scenario;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alloy::primitives::{Address, U256};
+use mppconf_suite::codec::{BindingSlots, Challenge, EncodedJson, base64url, content_digest};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::chain::RpcProxy;
+use crate::chain::proxy::RpcRecord;
+use crate::error::{Error, Result};
+use crate::reference::client::{self, Deviation, PayOptions};
+use crate::reference::server::RouteConfig;
+use crate::reference::tx;
+use manifest::{ClientTarget, Placeholders};
+use scenario::{OnCredential, Scenario, Script, Seen};
+
+/// More requests than this to one scenario is a flood: the client's
+/// checks for it are `error`, not judged.
+pub const FLOOD_LIMIT: usize = 20;
+
+/// The client being judged.
+pub enum ClientUnderTest {
+    /// `mppconf pay`, in-process, breaking the given rules on purpose.
+    Reference { deviations: BTreeSet<Deviation> },
+    /// A program described by a client target manifest.
+    Program(ClientTarget),
+}
+
+impl ClientUnderTest {
+    pub fn label(&self) -> String {
+        match self {
+            ClientUnderTest::Reference { deviations } if deviations.is_empty() => {
+                "mppconf pay (reference)".into()
+            }
+            ClientUnderTest::Reference { deviations } => format!(
+                "mppconf pay --deviate {}",
+                deviations
+                    .iter()
+                    .map(|d| d.name())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            ClientUnderTest::Program(t) => format!("{} ({})", t.name, t.dir.display()),
+        }
+    }
+
+    fn sends_bodies(&self) -> bool {
+        match self {
+            ClientUnderTest::Reference { .. } => true,
+            ClientUnderTest::Program(t) => t.sends_bodies(),
+        }
+    }
+
+    fn has_strict_mode(&self) -> bool {
+        match self {
+            ClientUnderTest::Reference { .. } => true,
+            ClientUnderTest::Program(t) => t.client.strict_command.is_some(),
+        }
+    }
+
+    fn claims(&self) -> manifest::Claims {
+        match self {
+            ClientUnderTest::Reference { .. } => manifest::Claims::default(),
+            ClientUnderTest::Program(t) => t.claims.clone(),
+        }
+    }
+}
+
+/// One paid request for the client to make.
+pub struct Invocation<'a> {
+    pub url: String,
+    pub method: &'a str,
+    pub body: Option<&'a [u8]>,
+    pub payer_key: String,
+    pub rpc_url: String,
+    pub chain_id: u64,
+    /// Without any allowance for plain http.
+    pub strict: bool,
+}
+
+/// How one client run ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientRun {
+    /// e.g. `exit 0`, `exit 1`, `paid (200)`, `refused: …`.
+    pub ended: String,
+    /// Why the run is unusable for judging (hang, crash, flood).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    /// The client's own output (stdout, then stderr), cut to 2000 bytes.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub output: String,
+    pub millis: f64,
+}
+
+impl ClientUnderTest {
+    /// Makes one paid request; never hangs past the client's timeout.
+    pub async fn run(&self, inv: &Invocation<'_>) -> ClientRun {
+        let start = Instant::now();
+        let mut run = match self {
+            ClientUnderTest::Reference { deviations } => reference_run(deviations, inv).await,
+            ClientUnderTest::Program(t) => program_run(t, inv).await,
+        };
+        run.millis = crate::probe::millis(start.elapsed());
+        run
+    }
+}
+
+/// The in-process reference client.
+async fn reference_run(deviations: &BTreeSet<Deviation>, inv: &Invocation<'_>) -> ClientRun {
+    let mut opts = PayOptions::new(&inv.url, &inv.payer_key, &inv.rpc_url);
+    opts.http_method = inv.method.to_string();
+    opts.body = inv.body.map(<[u8]>::to_vec);
+    opts.allow_http = !inv.strict;
+    opts.accept_payment = Some("tempo/charge, */*;q=0.1".into());
+    opts.deviations = deviations.clone();
+    let outcome = tokio::time::timeout(Duration::from_secs(30), client::pay(&opts)).await;
+    let (ended, failure) = match outcome {
+        Err(_) => (
+            "timed out".to_string(),
+            Some("the client did not finish within 30 s".to_string()),
+        ),
+        Ok(Ok(o)) => (format!("answered {} ({} mode)", o.status, o.mode), None),
+        Ok(Err(Error::Refused(why))) => (format!("refused: {why}"), None),
+        Ok(Err(e)) => (format!("error: {e}"), None),
+    };
+    ClientRun {
+        ended,
+        failure,
+        output: String::new(),
+        millis: 0.0,
+    }
+}
+
+/// A client program from its manifest, in its own process group so that
+/// a hang is ended with everything it started.
+async fn program_run(target: &ClientTarget, inv: &Invocation<'_>) -> ClientRun {
+    let values = Placeholders {
+        url: inv.url.clone(),
+        method: inv.method.to_string(),
+        body: inv
+            .body
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default(),
+        payer_key: inv.payer_key.clone(),
+        rpc_url: inv.rpc_url.clone(),
+        chain_id: inv.chain_id,
+    };
+    let not_run = |why: String| ClientRun {
+        ended: "not started".into(),
+        failure: Some(why),
+        output: String::new(),
+        millis: 0.0,
+    };
+    let Some(argv) = target.argv(inv.strict, &values) else {
+        return not_run("the manifest has no strict_command".into());
+    };
+    let mut cmd = std::process::Command::new(&argv[0]);
+    cmd.args(&argv[1..])
+        .current_dir(target.workdir())
+        .envs(
+            target
+                .client
+                .env
+                .iter()
+                .map(|(k, v)| (k.clone(), values.fill(v))),
+        )
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    {
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+    }
+    crate::process::die_with_parent(&mut cmd);
+    let mut cmd = tokio::process::Command::from(cmd);
+    cmd.kill_on_drop(true);
+    let child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return not_run(format!("cannot start {argv:?}: {e}")),
+    };
+    let pid = child.id();
+    let limit = Duration::from_secs(target.client.timeout_secs);
+    match tokio::time::timeout(limit, child.wait_with_output()).await {
+        Err(_) => {
+            if let Some(pid) = pid {
+                // SAFETY: signals the client's own process group.
+                unsafe {
+                    libc::kill(-(pid as i32), libc::SIGKILL);
+                }
+            }
+            ClientRun {
+                ended: "timed out".into(),
+                failure: Some(format!(
+                    "the client did not finish within {} s (timeout_secs); it was killed",
+                    target.client.timeout_secs
+                )),
+                output: String::new(),
+                millis: 0.0,
+            }
+        }
+        Ok(Err(e)) => not_run(format!("waiting for {argv:?}: {e}")),
+        Ok(Ok(out)) => {
+            use std::os::unix::process::ExitStatusExt;
+            let mut output = String::from_utf8_lossy(&out.stdout).into_owned();
+            output.push_str(&String::from_utf8_lossy(&out.stderr));
+            let output: String = output.trim().chars().take(2000).collect();
+            match (out.status.code(), out.status.signal()) {
+                (Some(code), _) => ClientRun {
+                    ended: format!("exit {code}"),
+                    failure: None,
+                    output,
+                    millis: 0.0,
+                },
+                (None, signal) => ClientRun {
+                    ended: format!("killed by signal {}", signal.unwrap_or_default()),
+                    failure: Some(format!(
+                        "the client crashed (signal {})",
+                        signal.unwrap_or_default()
+                    )),
+                    output,
+                    millis: 0.0,
+                },
+            }
+        }
+    }
+}
+
+/// The run's fixed parts: the chain, the proxy the client's RPC goes
+/// through, and the reference server that settles forwarded credentials.
+pub struct Env {
+    pub chain_id: u64,
+    /// The chain itself (funding, balances), not recorded.
+    pub rpc_url: String,
+    pub proxy: Arc<RpcProxy>,
+    pub realm: String,
+    pub secret: Vec<u8>,
+    pub routes: Vec<RouteConfig>,
+    /// The reference server's base URL.
+    pub settle_at: String,
+}
+
+/// The reference server's routes, one per kind of scenario.
+pub fn routes() -> Vec<RouteConfig> {
+    let merchant = Address::random().to_string();
+    let with = |path: &str, f: &dyn Fn(&mut RouteConfig)| {
+        let mut r = RouteConfig::new(path, "1000", &merchant);
+        r.expires_in = 60;
+        f(&mut r);
+        r
+    };
+    vec![
+        with("/std", &|r| {
+            r.memo = Some(format!("0x{}", "42".repeat(32)));
+            r.splits = vec![crate::reference::server::SplitConfig {
+                amount: "100".into(),
+                recipient: Address::random().to_string(),
+                memo: None,
+            }];
+        }),
+        with("/plain", &|_| {}),
+        with("/digest", &|r| r.method = "POST".into()),
+        with("/sponsored", &|r| r.fee_payer = true),
+        with("/pull-only", &|r| {
+            r.supported_modes = Some(vec!["pull".into()])
+        }),
+        with("/push-only", &|r| {
+            r.supported_modes = Some(vec!["push".into()])
+        }),
+        with("/free", &|r| r.amount = "0".into()),
+    ]
+}
+
+/// The body the digest scenario binds.
+pub const DIGEST_BODY: &str = "{\"report\":\"monthly\"}";
+
+impl Env {
+    pub fn route(&self, path: &str) -> &RouteConfig {
+        self.routes
+            .iter()
+            .find(|r| r.path == path)
+            .expect("every scenario names one of routes()")
+    }
+
+    /// A correct challenge for a route, bound by the reference server's
+    /// secret, with an `opaque` whose keys are deliberately not sorted
+    /// (echoing it "unchanged" means byte for byte).
+    pub fn challenge(&self, path: &str) -> Challenge {
+        let route = self.route(path);
+        let body = (route.method == "POST").then_some(DIGEST_BODY.as_bytes());
+        let opaque_text = format!(
+            "{{\"z\":\"last\",\"nonce\":\"{}\",\"a\":\"first\"}}",
+            alloy::primitives::B128::random()
+        );
+        let mut c = Challenge {
+            id: String::new(),
+            realm: self.realm.clone(),
+            method: "tempo".into(),
+            intent: "charge".into(),
+            request: EncodedJson::canonical(route.request(self.chain_id)),
+            expires: Some(rfc3339_in(route.expires_in as i64)),
+            digest: body.map(content_digest::compute_sha256),
+            description: None,
+            opaque: Some(EncodedJson {
+                wire: base64url::encode(opaque_text.as_bytes()),
+                value: serde_json::from_str(&opaque_text).unwrap_or_default(),
+            }),
+            unknown_params: Vec::new(),
+        };
+        self.bind(&mut c);
+        c
+    }
+
+    /// Recomputes the id over the challenge's slots.
+    pub fn bind(&self, c: &mut Challenge) {
+        c.id = BindingSlots::of(c).challenge_id(&self.secret);
+    }
+
+    /// A challenge for `/plain` whose request is replaced.
+    pub fn challenge_with_request(&self, request: Value) -> Challenge {
+        let mut c = self.challenge("/plain");
+        c.request = EncodedJson::canonical(request);
+        self.bind(&mut c);
+        c
+    }
+
+    pub fn plain_request(&self) -> Value {
+        self.route("/plain").request(self.chain_id)
+    }
+}
+
+/// RFC 3339 UTC, `secs` from now (negative: in the past).
+pub fn rfc3339_in(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(tx::unix_now() as i64 + secs, 0)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
+/// The header value of a challenge our codec formats.
+pub fn header(c: &Challenge) -> String {
+    c.to_header().unwrap_or_else(|e| {
+        panic!("scenario challenges are well formed: {e}");
+    })
+}
+
+/// What a scenario gives the client and what a correct client does.
+pub struct Built {
+    pub script: Script,
+    /// The challenge a correct client pays; `None`: it pays nothing.
+    pub payable: Option<Challenge>,
+    /// The route whose resource the client requests.
+    pub path: &'static str,
+    pub body: Option<&'static [u8]>,
+    /// Run the client without its plain-http allowance.
+    pub strict: bool,
+}
+
+impl Built {
+    pub fn paying(path: &'static str, challenges: Vec<String>, payable: Challenge) -> Self {
+        Self {
+            script: Script {
+                www_authenticate: challenges,
+                on_credential: OnCredential::Settle,
+            },
+            payable: Some(payable),
+            path,
+            body: None,
+            strict: false,
+        }
+    }
+
+    pub fn refusing(challenges: Vec<String>) -> Self {
+        Self {
+            script: Script {
+                www_authenticate: challenges,
+                on_credential: OnCredential::Settle,
+            },
+            payable: None,
+            path: "/plain",
+            body: None,
+            strict: false,
+        }
+    }
+}
+
+/// Everything a scenario produced, for the checks to judge.
+#[derive(Serialize)]
+pub struct Record {
+    pub scenario: &'static str,
+    #[serde(skip)]
+    pub payable: Option<Challenge>,
+    #[serde(skip)]
+    pub body: Option<&'static [u8]>,
+    /// The resource's URL.
+    pub url: String,
+    pub seen: Vec<Seen>,
+    pub rpc: Vec<RpcRecord>,
+    pub run: ClientRun,
+    /// The payer's address and its token balance change.
+    pub payer: Address,
+    #[serde(skip)]
+    pub payer_spent: U256,
+}
+
+/// A scenario that was not run, and why (a check of it is `skip`).
+pub struct NotRun {
+    pub scenario: &'static str,
+    pub why: String,
+}
+
+/// Runs one scenario with a fresh funded payer.
+pub async fn run_scenario(
+    env: &Env,
+    client: &ClientUnderTest,
+    name: &'static str,
+    built: Built,
+) -> Result<Record> {
+    let payer = alloy::signers::local::PrivateKeySigner::random();
+    let chain = crate::chain::Rpc::new(&env.rpc_url);
+    let currency: Address = crate::chain::anvil::PATH_USD
+        .parse()
+        .map_err(|_| Error::Setup("PathUSD address".into()))?;
+    tx::fund(&chain, currency, payer.address(), U256::from(10_000_000u64)).await?;
+    let before = tx::balance_of(&chain, currency, payer.address()).await?;
+    let scenario = Scenario::start(built.script, &env.settle_at).await?;
+    let url = format!("{}{}", scenario.origin(), built.path);
+    env.proxy.clear();
+    let route_method = env.route(built.path).method.clone();
+    let run = client
+        .run(&Invocation {
+            url: url.clone(),
+            method: &route_method,
+            body: built.body,
+            payer_key: format!("0x{}", alloy::hex::encode(payer.to_bytes())),
+            rpc_url: env.proxy.url(),
+            chain_id: env.chain_id,
+            strict: built.strict,
+        })
+        .await;
+    let seen = scenario.seen();
+    let mut run = run;
+    if run.failure.is_none() && seen.len() > FLOOD_LIMIT {
+        run.failure = Some(format!(
+            "the client sent {} requests for one paid request (more than {FLOOD_LIMIT})",
+            seen.len()
+        ));
+    }
+    let after = tx::balance_of(&chain, currency, payer.address()).await?;
+    Ok(Record {
+        scenario: name,
+        payable: built.payable,
+        body: built.body,
+        url,
+        seen,
+        rpc: env.proxy.records(),
+        run,
+        payer: payer.address(),
+        payer_spent: before.saturating_sub(after),
+    })
+}
+
+/// Evidence of a record, credentials redacted (they stay in memory for
+/// the checks only).
+pub fn evidence(record: &Record) -> Value {
+    let requests: Vec<Value> = record
+        .seen
+        .iter()
+        .map(|s| {
+            let headers: Vec<Value> = s
+                .headers
+                .iter()
+                .map(|(n, v)| {
+                    let text = String::from_utf8_lossy(v);
+                    let shown = if n.eq_ignore_ascii_case("authorization") && text.len() > 24 {
+                        format!("{}… ({} bytes, redacted)", &text[..16], text.len())
+                    } else {
+                        text.into_owned()
+                    };
+                    json!([n, shown])
+                })
+                .collect();
+            json!({
+                "origin": s.origin, "method": s.method, "path": s.path,
+                "headers": headers, "body_bytes": s.body.len(), "answered": s.status,
+            })
+        })
+        .collect();
+    let rpc: Vec<Value> = record
+        .rpc
+        .iter()
+        .map(|r| json!({"method": r.method, "micros": r.micros}))
+        .collect();
+    json!({
+        "scenario": record.scenario,
+        "url": record.url,
+        "client": record.run,
+        "requests": requests,
+        "rpc": rpc,
+        "payer": record.payer,
+        "payer_spent": record.payer_spent.to_string(),
+    })
+}

@@ -1,0 +1,268 @@
+//! The scenario server: per scenario a fresh port that answers the
+//! client's first request with a scripted 402 and records every request
+//! the client sends. Credentials are forwarded to the run's reference
+//! server (same realm and HMAC secret as the scripted challenges), so a
+//! correct payment of a correct challenge settles for real, and a wrong
+//! one is refused there without anything broadcast.
+//!
+//! A second origin (another port) exists for the redirect scenario: the
+//! credentialed retry is answered `307` to it, and what arrives there is
+//! recorded too.
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::background::Background;
+use crate::error::{Error, Result};
+
+/// What a scenario answers.
+#[derive(Debug, Clone)]
+pub struct Script {
+    /// The `WWW-Authenticate` field values of the 402, one per field line.
+    pub www_authenticate: Vec<String>,
+    /// What answers a request that carries an `Authorization` header.
+    pub on_credential: OnCredential,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnCredential {
+    /// Forward to the reference server, which verifies and settles.
+    Settle,
+    /// `307 Temporary Redirect` to the same path on the other origin.
+    RedirectElsewhere,
+}
+
+/// One request the client sent.
+#[derive(Debug, Clone, Serialize)]
+pub struct Seen {
+    /// `main` (the scenario's origin) or `other` (the redirect target).
+    pub origin: &'static str,
+    pub method: String,
+    pub path: String,
+    #[serde(skip)]
+    pub headers: Vec<(String, Vec<u8>)>,
+    #[serde(skip)]
+    pub body: Vec<u8>,
+    /// The status the scenario answered.
+    pub status: u16,
+}
+
+impl Seen {
+    /// Every value of a header, as text (bytes outside ASCII kept lossily).
+    pub fn header_values(&self, name: &str) -> Vec<String> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+            .collect()
+    }
+
+    /// The `Authorization` values that use the Payment scheme.
+    pub fn payment_credentials(&self) -> Vec<String> {
+        self.header_values("authorization")
+            .into_iter()
+            .filter(|v| v.len() >= 8 && v[..8].eq_ignore_ascii_case("payment "))
+            .collect()
+    }
+}
+
+struct State {
+    script: Script,
+    /// The run's reference server, e.g. `http://127.0.0.1:4021`.
+    settle_at: String,
+    /// The other origin, for redirects.
+    elsewhere: String,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    http: reqwest::Client,
+}
+
+/// A running scenario: its two origins stop when it is dropped.
+pub struct Scenario {
+    main: Background,
+    _other: Background,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Scenario {
+    pub async fn start(script: Script, settle_at: &str) -> Result<Self> {
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let other_listener = bind().await?;
+        let other_addr = other_listener
+            .local_addr()
+            .map_err(|e| Error::Setup(format!("scenario server: {e}")))?;
+        let log = seen.clone();
+        let other = axum::Router::new().fallback(
+            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                let log = log.clone();
+                async move {
+                    record(&log, "other", &method, &uri, &headers, &body, 200);
+                    (StatusCode::OK, "moved here\n").into_response()
+                }
+            },
+        );
+        let other = Background::serve(other_listener, other)?;
+        let state = Arc::new(State {
+            script,
+            settle_at: settle_at.trim_end_matches('/').to_string(),
+            elsewhere: format!("http://{other_addr}"),
+            seen: seen.clone(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| Error::Setup(e.to_string()))?,
+        });
+        let app = axum::Router::new().fallback(
+            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                let state = state.clone();
+                async move { answer(&state, method, uri, headers, body).await }
+            },
+        );
+        let main = Background::serve(bind().await?, app)?;
+        Ok(Self {
+            main,
+            _other: other,
+            seen,
+        })
+    }
+
+    /// The scenario's origin, `http://127.0.0.1:PORT`.
+    pub fn origin(&self) -> String {
+        self.main.url()
+    }
+
+    /// Everything the client sent so far.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+async fn bind() -> Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| Error::Setup(format!("scenario server: cannot listen: {e}")))
+}
+
+fn record(
+    log: &Mutex<Vec<Seen>>,
+    origin: &'static str,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    status: u16,
+) {
+    if let Ok(mut log) = log.lock() {
+        log.push(Seen {
+            origin,
+            method: method.to_string(),
+            path: uri.path().to_string(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+                .collect(),
+            body: body.to_vec(),
+            status,
+        });
+    }
+}
+
+async fn answer(
+    state: &State,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let has_credential = headers.contains_key(header::AUTHORIZATION);
+    let response = if !has_credential {
+        payment_required(&state.script)
+    } else {
+        match state.script.on_credential {
+            OnCredential::Settle => forward(state, &method, &uri, &headers, &body).await,
+            OnCredential::RedirectElsewhere => {
+                let mut r = StatusCode::TEMPORARY_REDIRECT.into_response();
+                if let Ok(v) = HeaderValue::from_str(&format!("{}{}", state.elsewhere, uri.path()))
+                {
+                    r.headers_mut().insert(header::LOCATION, v);
+                }
+                r
+            }
+        }
+    };
+    record(
+        &state.seen,
+        "main",
+        &method,
+        &uri,
+        &headers,
+        &body,
+        response.status().as_u16(),
+    );
+    response
+}
+
+fn payment_required(script: &Script) -> Response {
+    let body = serde_json::json!({
+        "type": "https://paymentauth.org/problems/payment-required",
+        "title": "Payment Required",
+        "status": 402,
+        "detail": "Payment required for access.",
+    });
+    let mut response = (StatusCode::PAYMENT_REQUIRED, body.to_string()).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    for value in &script.www_authenticate {
+        // Bytes, not text: some scenarios carry non-ASCII (obs-text).
+        if let Ok(v) = HeaderValue::from_bytes(value.as_bytes()) {
+            h.append(header::WWW_AUTHENTICATE, v);
+        }
+    }
+    response
+}
+
+/// Passes the credentialed request to the reference server and its answer
+/// back; a failure to reach it is the harness's, answered 502.
+async fn forward(
+    state: &State,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let mut rb = state
+        .http
+        .request(method.clone(), format!("{}{}", state.settle_at, uri.path()));
+    for (name, value) in headers {
+        if name == header::AUTHORIZATION || name == header::CONTENT_TYPE {
+            rb = rb.header(name.as_str(), value.as_bytes());
+        }
+    }
+    let answer = match rb.body(body.to_vec()).send().await {
+        Ok(a) => a,
+        Err(e) => {
+            return (
+                StatusCode::BAD_GATEWAY,
+                format!("mppconf: the reference server did not answer: {e}\n"),
+            )
+                .into_response();
+        }
+    };
+    let status = answer.status();
+    let mut out = Response::builder().status(status.as_u16());
+    for (name, value) in answer.headers() {
+        if name != header::CONTENT_LENGTH && name != header::TRANSFER_ENCODING {
+            out = out.header(name.as_str(), value.as_bytes());
+        }
+    }
+    let bytes = answer.bytes().await.unwrap_or_default();
+    out.body(Body::from(bytes))
+        .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
+}

@@ -1,0 +1,263 @@
+//! The client suite judged against known clients: the reference client
+//! passes every check; each of its deviations is flagged by exactly the
+//! checks that name it; scripted client programs (through manifests) that
+//! pay blindly, hang, crash or flood get `fail` or `error` with a reason,
+//! never a hung run.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use mppconf_harness::client_suite::ClientUnderTest;
+use mppconf_harness::client_suite::checks::ALL;
+use mppconf_harness::client_suite::command::{ClientCheckResult, run_client};
+use mppconf_harness::client_suite::manifest::ClientTarget;
+use mppconf_harness::reference::client::Deviation;
+use mppconf_suite::vectors::Verdict;
+
+async fn run(client: ClientUnderTest, filter: &[&str]) -> Vec<ClientCheckResult> {
+    let filter: Vec<String> = filter.iter().map(|s| s.to_string()).collect();
+    run_client(&client, &filter, |_| {}).await.unwrap().results
+}
+
+fn not_passed(results: &[ClientCheckResult]) -> BTreeMap<&'static str, (Verdict, String)> {
+    results
+        .iter()
+        .filter(|r| r.verdict != Verdict::Pass)
+        .map(|r| (r.id, (r.verdict, r.detail.clone())))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_reference_client_passes_every_check() {
+    let results = run(
+        ClientUnderTest::Reference {
+            deviations: BTreeSet::new(),
+        },
+        &[],
+    )
+    .await;
+    assert_eq!(results.len(), ALL.len(), "every check ran");
+    assert!(
+        not_passed(&results).is_empty(),
+        "{:#?}",
+        not_passed(&results)
+    );
+}
+
+#[test]
+fn every_check_cites_catalogued_requirements() {
+    let catalogue = mppconf_suite::catalogue::Catalogue::load(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../vectors"
+    )))
+    .unwrap();
+    let mut ids = BTreeSet::new();
+    for check in ALL {
+        assert!(ids.insert(check.id), "{} twice", check.id);
+        assert!(!check.requirements.is_empty(), "{} cites nothing", check.id);
+        for r in check.requirements {
+            assert!(
+                catalogue.find(r).is_some(),
+                "{}: unknown requirement {r}",
+                check.id
+            );
+        }
+    }
+}
+
+/// Each deviation of the reference client and the checks that flag it
+/// (`standard.paid` is the umbrella: the server refuses a wrong payment).
+fn expected_flags(d: Deviation) -> &'static [&'static str] {
+    use Deviation::*;
+    match d {
+        IgnoreExpiry => &["refuse.expired"],
+        IgnoreSplitRule => &["refuse.splits-reach-amount"],
+        ShortAmount => &["standard.paid", "tx.recipient-amount"],
+        DropMemo => &["standard.paid", "tx.memo"],
+        TamperRequest => &["standard.paid", "echo.request"],
+        TwoAuthorizationHeaders => &["standard.paid", "authorization.one-header"],
+        PushAlways => &[
+            "sponsored.fee-fields",
+            "sponsored.no-push",
+            "modes.pull-only",
+        ],
+        PullAlways => &["modes.push-only"],
+        EchoWrongId => &["standard.paid", "echo.id"],
+        EchoWrongRealm => &["standard.paid", "echo.realm-method-intent"],
+        EchoWrongExpires => &["standard.paid", "echo.expires"],
+        ResortOpaque => &["standard.paid", "echo.opaque"],
+        DropDigest => &["echo.digest"],
+        NoSource => &["credential.source-did-pkh", "proof.zero-amount"],
+        WrongToken => &[
+            "standard.paid",
+            "tx.token",
+            "tx.recipient-amount",
+            "tx.memo",
+            "tx.splits",
+        ],
+        SkipSplits => &["standard.paid", "tx.recipient-amount", "tx.splits"],
+        WrongChainId => &["standard.paid", "tx.chain-id"],
+        LateValidBefore => &["standard.paid", "tx.valid-before"],
+        NoFeeToken => &["standard.paid", "tx.fee-token"],
+        SelfPaidWhenSponsored => &["sponsored.fee-fields"],
+        ProofOtherId => &["proof.zero-amount"],
+        DropBodyOnRetry => &["digest.same-body"],
+        MalformedAcceptPayment => &["accept-payment.well-formed"],
+        AcceptMissingId => &["refuse.missing-id", "refuse.empty-id"],
+        AnyIntent => &["refuse.unknown-intent", "parse.across-headers"],
+        FirstChallengeOnly => &[
+            "refuse.unknown-intent",
+            "refuse.unknown-method",
+            "parse.several-in-one-header",
+            "parse.across-headers",
+        ],
+        IgnoreModes => &["modes.push-only", "refuse.no-usable-mode"],
+        RejectUnknownParams => &["parse.unknown-params"],
+        SmallHeaderLimit => &["parse.4kb-challenge"],
+        AsciiOnlyHeaders => &["parse.non-ascii-description"],
+        NaiveCommaSplit => &["parse.quoted-description", "parse.unknown-params"],
+        FollowRedirects => &["transport.redirect-keeps-credential"],
+        IgnorePlainHttpRule => &["transport.no-plain-http"],
+    }
+}
+
+#[tokio::test]
+async fn each_deviation_is_flagged_by_the_checks_that_name_it_and_no_other() {
+    let mut wrong = Vec::new();
+    for d in Deviation::ALL {
+        let results = run(
+            ClientUnderTest::Reference {
+                deviations: BTreeSet::from([d]),
+            },
+            &[],
+        )
+        .await;
+        let flagged = not_passed(&results);
+        let got: BTreeSet<&str> = flagged.keys().copied().collect();
+        let want: BTreeSet<&str> = expected_flags(d).iter().copied().collect();
+        if got != want {
+            wrong.push(format!("{}: flagged {got:?}, expected {want:?}", d.name()));
+        }
+        for (id, (verdict, detail)) in &flagged {
+            assert!(
+                matches!(verdict, Verdict::Fail | Verdict::Warn),
+                "{}: {id} is {verdict:?}, not a finding: {detail}",
+                d.name()
+            );
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// A client program described by a manifest written here.
+fn program(dir: &Path, name: &str, script: &str, extra: &str) -> ClientUnderTest {
+    std::fs::write(dir.join(format!("{name}.py")), script).unwrap();
+    let manifest = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &manifest,
+        format!(
+            "name = \"{name}\"\n[client]\ncommand = [\"python3\", \"{name}.py\"]\n{extra}\n[client.env]\nPAYER_KEY = \"{{payer_key}}\"\n"
+        ),
+    )
+    .unwrap();
+    ClientUnderTest::Program(ClientTarget::load(&manifest).unwrap())
+}
+
+/// Pays whatever it is offered: echoes the first Payment challenge it
+/// finds (by regular expression) with a junk payload.
+const BLIND_PAYER: &str = r#"
+import base64, json, re, sys, urllib.request, urllib.error
+url = sys.argv[-1]
+try:
+    urllib.request.urlopen(url)
+    sys.exit(0)
+except urllib.error.HTTPError as e:
+    fields = e.headers.get_all("WWW-Authenticate") or []
+params = dict(re.findall(r'(\w+)="([^"]*)"', " ".join(fields)))
+cred = {"challenge": params, "payload": {"type": "transaction", "signature": "0x76"}}
+token = base64.urlsafe_b64encode(json.dumps(cred).encode()).decode().rstrip("=")
+req = urllib.request.Request(url, headers={"Authorization": "Payment " + token})
+try:
+    urllib.request.urlopen(req)
+except urllib.error.HTTPError as e:
+    print(e.code)
+    sys.exit(1)
+"#;
+
+#[tokio::test]
+async fn a_client_that_pays_blindly_fails_every_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let blind = program(dir.path(), "blind", BLIND_PAYER, "");
+    let results = run(
+        blind,
+        &["refuse.", "transport.", "digest.", "standard.paid"],
+    )
+    .await;
+    let flagged = not_passed(&results);
+    for id in [
+        "refuse.expired",
+        "refuse.missing-id",
+        "refuse.splits-reach-amount",
+        "refuse.request-not-json",
+        "refuse.no-usable-mode",
+        "standard.paid",
+    ] {
+        assert_eq!(
+            flagged.get(id).map(|f| f.0),
+            Some(Verdict::Fail),
+            "{id}: {flagged:#?}"
+        );
+    }
+    // What the manifest cannot do is said, not passed.
+    let (verdict, why) = &flagged["transport.no-plain-http"];
+    assert_eq!(*verdict, Verdict::Info, "{why}");
+    assert!(why.contains("strict_command"), "{why}");
+    let (verdict, why) = &flagged["digest.same-body"];
+    assert_eq!(*verdict, Verdict::Skip, "{why}");
+    assert!(why.contains("{body}"), "{why}");
+}
+
+#[tokio::test]
+async fn clients_that_hang_crash_or_flood_are_errors_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            program(
+                dir.path(),
+                "hang",
+                "import time\ntime.sleep(120)\n",
+                "timeout_secs = 1",
+            ),
+            "did not finish within 1 s",
+        ),
+        (
+            program(
+                dir.path(),
+                "crash",
+                "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n",
+                "",
+            ),
+            "crashed (signal 9)",
+        ),
+        (
+            program(
+                dir.path(),
+                "flood",
+                "import sys, urllib.request\nfor _ in range(40):\n    try: urllib.request.urlopen(sys.argv[-1])\n    except Exception: pass\n",
+                "",
+            ),
+            "requests for one paid request",
+        ),
+    ];
+    for (client, reason) in cases {
+        let label = client.label();
+        let started = std::time::Instant::now();
+        let results = run(client, &["refuse.expired", "echo.id"]).await;
+        assert!(started.elapsed().as_secs() < 20, "{label}: took too long");
+        assert_eq!(results.len(), 2);
+        for r in &results {
+            assert_eq!(r.verdict, Verdict::Error, "{label}: {}: {}", r.id, r.detail);
+            assert!(r.detail.contains(reason), "{label}: {}", r.detail);
+        }
+    }
+}
