@@ -6,6 +6,8 @@
 //   RPC_URL    JSON-RPC endpoint of the Tempo chain
 //   CHAIN_ID   the chain this client is willing to pay on (anvil: 31337)
 //   PAYER_KEY  0x-prefixed private key of the paying account
+//   METHOD     HTTP method (default GET)
+//   BODY       request body (default none)
 //
 // stdout, one item a line:
 //   status <HTTP status of the final answer>
@@ -67,7 +69,9 @@ mppx.onCredentialCreated(({ credential }) => {
 const started = Date.now()
 let response
 try {
-  response = await mppx.fetch(url)
+  const method = process.env.METHOD || 'GET'
+  const body = process.env.BODY ? process.env.BODY : undefined
+  response = await mppx.fetch(url, { method, body })
 } catch (error) {
   console.error(`client.mjs: payment failed after ${Date.now() - started} ms:`, error)
   process.exit(2)

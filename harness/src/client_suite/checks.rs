@@ -651,7 +651,22 @@ pub fn judge(check: &Check, r: &Record) -> Outcome {
 }
 
 fn run_judge(check: &Check, r: &Record) -> Result<Outcome, Outcome> {
-    let paid_check = format!("{}.paid", r.scenario);
+    // What a check blocked by a missing or broken credential points to.
+    let paid_check = if r.scenario == "standard" {
+        "see standard.paid".to_string()
+    } else {
+        format!(
+            "in scenario {} (client: {}{})",
+            r.scenario,
+            r.run.ended,
+            r.run
+                .output
+                .lines()
+                .last()
+                .map(|l| format!(": {}", l.chars().take(200).collect::<String>()))
+                .unwrap_or_default()
+        )
+    };
     Ok(match check.judge {
         Judge::Paid => paid(r)?,
         Judge::Answered => {
@@ -688,7 +703,7 @@ fn run_judge(check: &Check, r: &Record) -> Result<Outcome, Outcome> {
                 .filter(|s| !s.payment_credentials().is_empty())
                 .collect();
             let Some(first) = credentialed.first() else {
-                return Err(blocked(format!("no credential was sent, see {paid_check}")));
+                return Err(blocked(format!("no credential was sent, {paid_check}")));
             };
             let n = first.header_values("authorization").len();
             if n == 1 {
@@ -789,7 +804,7 @@ fn run_judge(check: &Check, r: &Record) -> Result<Outcome, Outcome> {
         Judge::SameBody => {
             let Some(credentialed) = r.seen.iter().find(|s| !s.payment_credentials().is_empty())
             else {
-                return Err(blocked(format!("no credential was sent, see {paid_check}")));
+                return Err(blocked(format!("no credential was sent, {paid_check}")));
             };
             let want = r.body.unwrap_or_default();
             if credentialed.body == want {
@@ -895,13 +910,10 @@ fn credential(r: &Record, paid_check: &str) -> Result<(Credential, ChargeRequest
     let request = ChargeRequest::from_json(&payable.request.value)
         .map_err(|e| Outcome::error(format!("the scenario's own request: {e}")))?;
     let Some(raw) = credentials_sent(r).into_iter().next() else {
-        return Err(blocked(format!("no credential was sent, see {paid_check}")));
+        return Err(blocked(format!("no credential was sent, {paid_check}")));
     };
-    let credential = Credential::parse(&raw).map_err(|e| {
-        blocked(format!(
-            "the credential does not parse ({e}), see {paid_check}"
-        ))
-    })?;
+    let credential = Credential::parse(&raw)
+        .map_err(|e| blocked(format!("the credential does not parse ({e}), {paid_check}")))?;
     Ok((credential, request))
 }
 
@@ -1007,6 +1019,12 @@ fn transaction(r: &Record, c: &Credential) -> Result<(DecodedPayment, &'static s
                 .and_then(Value::as_str)
                 .and_then(|s| s.parse().ok())
                 .ok_or_else(|| fail("payload.signature as 0x-hex", "not hex"))?;
+            if raw.first() == Some(&0x78) {
+                return Err(fail(
+                    "a 0x76 Tempo Transaction (with the 0x00 fee-payer placeholder when sponsored)",
+                    "a 0x78-prefixed fee-payer envelope, a wire form draft-tempo-charge-00 does not describe",
+                ));
+            }
             let p = tx::decode_payment(&raw).map_err(|e| fail("a Tempo Transaction", e))?;
             Ok((p, "the credential's transaction"))
         }
@@ -1208,7 +1226,10 @@ fn zero_amount(r: &Record, paid_check: &str) -> Result<Outcome, Outcome> {
                         "a proof by did:pkh:eip155:{}:{signer} over id {}",
                         request.chain_id, payable.id
                     ),
-                    format!("source {:?}", credential.source),
+                    format!(
+                        "source {:?}; under the draft's EIP-712 domain (name \"MPP\", version \"1\") and type Proof(string challengeId) the signature recovers to {signer}",
+                        credential.source
+                    ),
                 )
             } else {
                 Outcome::pass(format!("a proof by {signer}, no transfer"))
