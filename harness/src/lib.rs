@@ -10,6 +10,8 @@
 //! - [`probe`]: the server suite (checks, target manifests, fuzzing).
 //! - [`client_suite`]: the client suite (scenario server, checks, client
 //!   target manifests).
+//! - [`report`]: the report model, requirement coverage, baselines,
+//!   shards and the Markdown, JUnit and HTML writers.
 //! - [`schema`], [`error`], [`process`], [`background`]: shared plumbing.
 
 pub mod adapter;
@@ -21,6 +23,7 @@ pub mod official;
 pub mod probe;
 pub mod process;
 pub mod reference;
+pub mod report;
 pub mod runner;
 pub mod schema;
 pub mod serve_adapter;

@@ -16,6 +16,7 @@ use mppconf_suite::vectors::{Executor, Reference, Verdict};
 use mppconf_harness::adapter::{AdapterClient, Manifest};
 use mppconf_harness::error::{self, Error};
 use mppconf_harness::reference::commands;
+use mppconf_harness::report::Report;
 use mppconf_harness::runner::{self, SourcedCase};
 use mppconf_harness::{official, serve_adapter, vector_files};
 
@@ -60,6 +61,35 @@ enum Command {
     Fuzz {
         #[command(subcommand)]
         command: FuzzCommand,
+    },
+    /// Conformance reports: join shards, render runs side by side.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// Join the report.json of each shard of one run (--shard i/n) into
+    /// one report, written in every format; the exit code is the merged
+    /// run's.
+    Merge {
+        /// The shards' report.json files.
+        #[arg(required = true)]
+        parts: Vec<PathBuf>,
+        /// Folder for the merged report.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Render report.json files as one HTML page: one run in detail, or
+    /// several as a matrix of requirements × implementations.
+    Render {
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
+        /// The HTML file to write.
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -131,12 +161,45 @@ struct RunArgs {
     verbose: bool,
 }
 
+fn report_merge(parts: &[PathBuf], out: &Path) -> error::Result<u8> {
+    let parts = parts
+        .iter()
+        .map(|p| Report::read(p))
+        .collect::<error::Result<Vec<_>>>()?;
+    let merged = Report::merge(parts)?;
+    merged.write(out)?;
+    mppconf_harness::probe::command::print_findings(&merged);
+    println!(
+        "{} checks merged into {}",
+        merged.checks.len(),
+        out.join("report.json").display()
+    );
+    Ok(merged.exit_code())
+}
+
+fn report_render(reports: &[PathBuf], out: &Path) -> error::Result<u8> {
+    let runs = reports
+        .iter()
+        .map(|p| Report::read(p))
+        .collect::<error::Result<Vec<_>>>()?;
+    let html = mppconf_harness::report::html::render(&runs);
+    std::fs::write(out, html).map_err(|e| Error::io(out, e))?;
+    println!("{} run(s) rendered to {}", runs.len(), out.display());
+    Ok(0)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Adapter => serve_adapter::serve().map(|()| 0),
         Command::Chain(args) => block_on(commands::chain(args)).map(|()| 0),
         Command::Serve(args) => block_on(commands::serve(args)).map(|()| 0),
+        Command::Report {
+            command: ReportCommand::Merge { parts, out },
+        } => report_merge(&parts, &out),
+        Command::Report {
+            command: ReportCommand::Render { reports, out },
+        } => report_render(&reports, &out),
         Command::Fuzz {
             command: FuzzCommand::Server(args),
         } => block_on(mppconf_harness::probe::command::fuzz_server(args)),

@@ -14,6 +14,7 @@ pub enum Schema {
     AdapterManifest,
     ServerTarget,
     ClientTarget,
+    Report,
 }
 
 impl Schema {
@@ -24,11 +25,12 @@ impl Schema {
             Schema::AdapterManifest => include_str!("../schema/adapter.schema.json"),
             Schema::ServerTarget => include_str!("../schema/server-target.schema.json"),
             Schema::ClientTarget => include_str!("../schema/client-target.schema.json"),
+            Schema::Report => include_str!("../../reports/schema/report.schema.json"),
         }
     }
 
     fn validator(self) -> &'static Validator {
-        static CELLS: [OnceLock<Validator>; 5] = [const { OnceLock::new() }; 5];
+        static CELLS: [OnceLock<Validator>; 6] = [const { OnceLock::new() }; 6];
         CELLS[self as usize].get_or_init(|| {
             let schema: Value =
                 serde_json::from_str(self.source()).expect("embedded schema is JSON");

@@ -12,11 +12,14 @@ use mppconf_harness::client_suite::checks::ALL;
 use mppconf_harness::client_suite::command::{ClientCheckResult, run_client};
 use mppconf_harness::client_suite::manifest::ClientTarget;
 use mppconf_harness::reference::client::Deviation;
+use mppconf_harness::report::Selection;
 use mppconf_suite::vectors::Verdict;
 
 async fn run(client: ClientUnderTest, filter: &[&str]) -> Vec<ClientCheckResult> {
-    let filter: Vec<String> = filter.iter().map(|s| s.to_string()).collect();
-    run_client(&client, &filter, |_| {}).await.unwrap().results
+    run_client(&client, &Selection::filtered(filter), |_| {})
+        .await
+        .unwrap()
+        .results
 }
 
 fn not_passed(results: &[ClientCheckResult]) -> BTreeMap<&'static str, (Verdict, String)> {

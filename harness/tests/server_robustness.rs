@@ -189,7 +189,9 @@ async fn run(script: Script, bound: Duration) -> (Vec<CheckResult>, String) {
     let chain = Anvil::start(&AnvilConfig::default()).await.unwrap();
     let ctx = ctx(serve(script).await, &chain);
     let started = Instant::now();
-    let task = tokio::spawn(async move { probe::run_all(&ctx, &[], |_| {}).await });
+    let task = tokio::spawn(async move {
+        probe::run_all(&ctx, &mppconf_harness::report::Selection::all(), |_| {}).await
+    });
     let results = match tokio::time::timeout(bound, task).await {
         Err(_) => panic!("{script:?}: the run did not finish within {bound:?}"),
         Ok(Err(e)) => panic!("{script:?}: the run panicked: {e}"),

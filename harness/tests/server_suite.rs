@@ -13,7 +13,11 @@ use mppconf_suite::vectors::Verdict;
 /// summary for messages.
 async fn suite(deviations: &[Deviation], filter: &[String]) -> (BTreeSet<&'static str>, String) {
     let deviations: BTreeSet<Deviation> = deviations.iter().copied().collect();
-    let runs = command::run_reference(&deviations, filter, |_| {})
+    let selection = mppconf_harness::report::Selection {
+        filter: filter.to_vec(),
+        shard: None,
+    };
+    let runs = command::run_reference(&deviations, &selection, |_| {})
         .await
         .unwrap();
     let results: Vec<_> = runs

@@ -1223,8 +1223,8 @@ fn zero_amount(r: &Record, paid_check: &str) -> Result<Outcome, Outcome> {
             if chain != request.chain_id || address.parse::<Address>().ok() != Some(signer) {
                 fail(
                     format!(
-                        "a proof by did:pkh:eip155:{}:{signer} over id {}",
-                        request.chain_id, payable.id
+                        "a proof over id {} by the account in source, on chain {}",
+                        payable.id, request.chain_id
                     ),
                     format!(
                         "source {:?}; under the draft's EIP-712 domain (name \"MPP\", version \"1\") and type Proof(string challengeId) the signature recovers to {signer}",

@@ -39,6 +39,9 @@ pub struct ClientTarget {
     pub claims: Claims,
     #[serde(skip)]
     pub dir: PathBuf,
+    /// The manifest file itself.
+    #[serde(skip)]
+    pub path: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -130,6 +133,7 @@ impl ClientTarget {
         let mut target: ClientTarget =
             serde_json::from_value(value).map_err(|e| Error::field(path, "/", e.to_string()))?;
         target.dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        target.path = path.to_path_buf();
         Ok(target)
     }
 

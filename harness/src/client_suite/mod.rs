@@ -58,7 +58,20 @@ impl ClientUnderTest {
                     .collect::<Vec<_>>()
                     .join(",")
             ),
-            ClientUnderTest::Program(t) => format!("{} ({})", t.name, t.dir.display()),
+            ClientUnderTest::Program(t) => format!("{} ({})", t.name, t.path.display()),
+        }
+    }
+
+    /// The command that reruns the suite against this client.
+    pub fn reproduce(&self) -> String {
+        match self {
+            ClientUnderTest::Reference { deviations } => {
+                std::iter::once("mppconf client --reference".to_string())
+                    .chain(deviations.iter().map(|d| format!("--deviate {}", d.name())))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            }
+            ClientUnderTest::Program(t) => format!("mppconf client --target {}", t.path.display()),
         }
     }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use alloy::primitives::{Address, U256};
 use mppconf_suite::vectors::Verdict;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::{CheckResult, Ctx, Target, Timing};
 use crate::chain::anvil::PATH_USD;
@@ -18,6 +18,7 @@ use crate::chain::{Anvil, AnvilConfig, Rpc, RpcProxy};
 use crate::error::{Error, Result};
 use crate::reference::server::{self, Deviation, RouteConfig, ServerConfig};
 use crate::reference::tx;
+use crate::report::{CheckRecord, Report, Selection, Shard};
 
 /// Which server to probe; shared by `mppconf server` and `mppconf fuzz server`.
 #[derive(clap::Args)]
@@ -97,18 +98,174 @@ pub struct ServerArgs {
     /// Only checks whose id contains one of these.
     #[arg(long)]
     pub filter: Vec<String>,
+    #[command(flatten)]
+    pub gate: GateArgs,
+    /// Write the raw results (every exchange, every chain call) as JSON here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// How a run's results become reports and an exit code; shared by the
+/// server and client suites.
+#[derive(clap::Args, Clone)]
+pub struct GateArgs {
     /// SHOULD failures (warn) gate too.
     #[arg(long)]
     pub strict: bool,
-    /// Write the results as JSON here.
+    /// Known failures of this implementation (`{"format":
+    /// "mppconf-expectations/1", "cases": {"check.id": "reason"}}`): a
+    /// listed failure is `xfail`; a listed check that passes is `stale`
+    /// (exit code 4).
     #[arg(long)]
-    pub out: Option<PathBuf>,
+    pub baseline: Option<PathBuf>,
+    /// Run only part i of n of the checks (round robin), e.g. 2/4; join
+    /// the parts with `mppconf report merge`.
+    #[arg(long)]
+    pub shard: Option<String>,
+    /// Write the report here: report.json, report.html and per spec
+    /// .json, .md, .junit.xml, .html, with evidence/ per check.
+    #[arg(long)]
+    pub report_dir: Option<PathBuf>,
+}
+
+impl GateArgs {
+    pub fn selection(&self, filter: &[String]) -> Result<Selection> {
+        Ok(Selection {
+            filter: filter.to_vec(),
+            shard: self.shard.as_deref().map(Shard::parse).transpose()?,
+        })
+    }
+
+    pub fn known_failures(&self) -> Result<BTreeMap<String, String>> {
+        let mut annotations = crate::runner::Annotations::default();
+        if let Some(path) = &self.baseline {
+            annotations.load(path)?;
+            if !annotations.drift.is_empty() {
+                return Err(Error::field(
+                    path,
+                    "format",
+                    "a baseline is \"mppconf-expectations/1\" (known failures)",
+                ));
+            }
+        }
+        Ok(annotations.known_failures)
+    }
+
+    /// Applies the baseline and the policy, writes the report (one
+    /// folder per implementation when there are several), prints the
+    /// h2spec-style list of findings, and returns the exit code.
+    pub fn finish(&self, mut reports: Vec<(Report, Vec<(usize, Value)>)>) -> Result<u8> {
+        let known = self.known_failures()?;
+        let several = reports.len() > 1;
+        let mut code = 0u8;
+        for (report, evidence) in &mut reports {
+            report.strict = self.strict;
+            report.shard = self.shard.as_deref().map(Shard::parse).transpose()?;
+            if let Some(path) = &self.baseline {
+                report.apply_baseline(&known, path)?;
+            }
+            if let Some(dir) = &self.report_dir {
+                let dir = if several {
+                    dir.join(slug(&report.target))
+                } else {
+                    dir.clone()
+                };
+                for (i, value) in evidence.iter() {
+                    let c = &report.checks[*i];
+                    let path = crate::report::write_evidence(&dir, &c.subject, &c.id, value)?;
+                    report.checks[*i].evidence = Some(path);
+                }
+                report.write(&dir)?;
+                println!("report written to {}", dir.join("report.html").display());
+            }
+            print_findings(report);
+            code = worse(code, report.exit_code());
+        }
+        Ok(code)
+    }
+}
+
+/// The worse of two exit codes: non-conformant, then harness error, then
+/// stale baseline.
+fn worse(a: u8, b: u8) -> u8 {
+    let rank = |c: u8| match c {
+        1 => 3,
+        3 => 2,
+        4 => 1,
+        _ => 0,
+    };
+    if rank(b) > rank(a) { b } else { a }
+}
+
+fn slug(text: &str) -> String {
+    let s: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    s.split('-')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// The findings of a report, h2spec-style, after the run.
+pub fn print_findings(report: &Report) {
+    let findings: Vec<_> = report
+        .checks
+        .iter()
+        .filter(|c| !matches!(c.verdict, Verdict::Pass | Verdict::Skip))
+        .collect();
+    if findings.is_empty() {
+        return;
+    }
+    println!("\n{}:", report.target);
+    for c in findings {
+        println!(
+            "{:<8} {} on {}  [{}]",
+            c.verdict.as_str(),
+            c.id,
+            c.subject,
+            c.requirements.join(", ")
+        );
+        for line in c.detail.lines() {
+            println!("         {line}");
+        }
+    }
+}
+
+/// One character per finished check on stderr, so a long run shows it
+/// is alive: `.` pass, `s` skip, `F` fail, `W` warn, `E` error, `B`
+/// blocked, `?` anything else.
+pub fn progress_mark(v: Verdict) {
+    use std::io::Write as _;
+    let mark = match v {
+        Verdict::Pass => '.',
+        Verdict::Skip => 's',
+        Verdict::Fail => 'F',
+        Verdict::Warn => 'W',
+        Verdict::Error => 'E',
+        Verdict::Blocked => 'B',
+        _ => '?',
+    };
+    let mut err = std::io::stderr();
+    let _ = write!(err, "{mark}");
+    let _ = err.flush();
 }
 
 /// The checks of one resource of one server.
 pub struct Run {
     pub label: String,
     pub resource: String,
+    /// `METHOD /path`: what the report names the subject.
+    pub subject: String,
+    /// The command that reruns this target (a check: add `--filter ID`).
+    pub reproduce: String,
     pub results: Vec<CheckResult>,
 }
 
@@ -116,40 +273,80 @@ pub struct Run {
 pub(crate) const FEE_PAYER_KEY: &str =
     "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
 
-/// Prints a check that did not pass, h2spec-style.
+/// Shows progress while checks run.
 pub fn print_result(r: &CheckResult) {
-    if r.verdict != Verdict::Pass {
-        println!(
-            "{:<8} {}  [{}]",
-            r.verdict.as_str(),
-            r.id,
-            r.requirements.join(", ")
-        );
-        for line in r.detail.lines() {
-            println!("         {line}");
-        }
-    }
+    progress_mark(r.verdict);
 }
 
-/// Runs the suite; returns the exit code (0 conformant, 1 not, 3 harness error).
+/// Runs the suite; returns the exit code (0 conformant, 1 not, 2 usage
+/// error, 3 harness error, 4 stale baseline).
 pub async fn server(args: ServerArgs) -> Result<u8> {
     let started = Instant::now();
+    let started_at = crate::report::now();
+    let selection = args.gate.selection(&args.filter)?;
+    // Read before the run: a broken baseline is a usage error up front.
+    args.gate.known_failures()?;
     let runs = if !args.target.is_empty() {
         let mut runs = Vec::new();
         for path in &args.target {
-            runs.extend(launched_target(path, &args.filter).await?);
+            runs.extend(launched_target(path, &selection).await?);
         }
         runs
     } else if args.choice.reference {
-        run_reference(&args.choice.deviations()?, &args.filter, print_result).await?
+        run_reference(&args.choice.deviations()?, &selection, print_result).await?
     } else {
-        attached(&args).await?
+        attached(&args, &selection).await?
     };
-    summarize(&runs, &args, started)
+    eprintln!();
+    summarize(&runs, &args, started)?;
+    args.gate.finish(reports_of(&runs, &started_at))
 }
 
-/// Prints the summary, writes the results file, and picks the exit code.
-fn summarize(runs: &[Run], args: &ServerArgs, started: Instant) -> Result<u8> {
+/// One report per implementation, with each check's evidence (its
+/// exchanges and chain calls) to write next to it.
+pub fn reports_of(runs: &[Run], started_at: &str) -> Vec<(Report, Vec<(usize, Value)>)> {
+    let mut labels: Vec<&str> = Vec::new();
+    for r in runs {
+        if !labels.contains(&r.label.as_str()) {
+            labels.push(&r.label);
+        }
+    }
+    labels
+        .into_iter()
+        .map(|label| {
+            let mut records = Vec::new();
+            let mut evidence = Vec::new();
+            for run in runs.iter().filter(|r| r.label == label) {
+                for c in &run.results {
+                    let (expected, actual) = crate::report::expected_actual(&c.detail);
+                    evidence.push((
+                        records.len(),
+                        json!({"check": c.id, "subject": run.resource, "exchanges": c.exchanges, "rpc": c.rpc}),
+                    ));
+                    records.push(CheckRecord {
+                        id: c.id.to_string(),
+                        subject: run.subject.clone(),
+                        requirements: c.requirements.iter().map(|s| s.to_string()).collect(),
+                        verdict: c.verdict,
+                        detail: c.detail.clone(),
+                        expected,
+                        actual,
+                        millis: c.millis,
+                        evidence: None,
+                        reproduce: format!("{} --filter {}", run.reproduce, c.id),
+                    });
+                }
+            }
+            (
+                Report::new("server", label, started_at.to_string(), records),
+                evidence,
+            )
+        })
+        .collect()
+}
+
+/// Prints the summary and timing and writes the raw results file.
+fn summarize(runs: &[Run], args: &ServerArgs, started: Instant) -> Result<()> {
     let all: Vec<&CheckResult> = runs.iter().flat_map(|r| &r.results).collect();
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for r in &all {
@@ -188,23 +385,18 @@ fn summarize(runs: &[Run], args: &ServerArgs, started: Instant) -> Result<u8> {
         std::fs::write(out, text + "\n").map_err(|e| Error::io(out, e))?;
         println!("results written to {}", out.display());
     }
-    Ok(if n("fail") > 0 || (args.strict && n("warn") > 0) {
-        1
-    } else if n("error") > 0 {
-        3
-    } else {
-        0
-    })
+    Ok(())
 }
 
 /// Probes one resource with a fresh funded payer (or the given key).
 async fn probe_resource(
     label: &str,
+    reproduce: &str,
     target: Target,
     payer_key: Option<&str>,
     proxy: Option<Arc<RpcProxy>>,
     attribution_memo: bool,
-    filter: &[String],
+    selection: &Selection,
     progress: impl FnMut(&CheckResult),
 ) -> Result<Run> {
     let rpc = Rpc::new(&target.rpc_url);
@@ -223,33 +415,47 @@ async fn probe_resource(
         }
     };
     let resource = format!("{} {}", target.method, target.url());
+    let subject = format!("{} {}", target.method, target.path);
     println!(
         "mppconf server suite: {label}: {resource} on {}",
         target.rpc_url
     );
     let ctx = Ctx::new(target, payer, proxy).with_attribution_memo(attribution_memo);
-    let results = super::run_all(&ctx, filter, progress).await;
+    let results = super::run_all(&ctx, selection, progress).await;
     Ok(Run {
         label: label.to_string(),
         resource,
+        subject,
+        reproduce: reproduce.to_string(),
         results,
     })
 }
 
 /// `--url`: a server that is already running.
-async fn attached(args: &ServerArgs) -> Result<Vec<Run>> {
+async fn attached(args: &ServerArgs, selection: &Selection) -> Result<Vec<Run>> {
     let (target, _anvil) = args
         .choice
         .attach(", --target MANIFEST, or --reference")
         .await?;
     let url = target.base_url.clone();
+    let mut reproduce = format!(
+        "mppconf server --url {url} --path {} --method {}",
+        target.path, target.method
+    );
+    if let Some(d) = &args.choice.data {
+        reproduce.push_str(&format!(" --data '{d}'"));
+    }
+    if let Some(r) = &args.choice.rpc {
+        reproduce.push_str(&format!(" --rpc {r}"));
+    }
     let run = probe_resource(
         &url,
+        &reproduce,
         target,
         args.payer_key.as_deref(),
         None,
         false,
-        &args.filter,
+        selection,
         print_result,
     )
     .await?;
@@ -258,7 +464,7 @@ async fn attached(args: &ServerArgs) -> Result<Vec<Run>> {
 
 /// `--target`: start the implementation from its manifest on mppconf's
 /// own chain (through the recording proxy) and probe each resource.
-async fn launched_target(path: &std::path::Path, filter: &[String]) -> Result<Vec<Run>> {
+async fn launched_target(path: &std::path::Path, selection: &Selection) -> Result<Vec<Run>> {
     use super::manifest::{Placeholders, ServerTarget};
     let manifest = ServerTarget::load(path)?;
     manifest.build()?;
@@ -274,6 +480,7 @@ async fn launched_target(path: &std::path::Path, filter: &[String]) -> Result<Ve
     };
     let launched = manifest.launch(&values).await?;
     let label = format!("{} ({})", manifest.name, path.display());
+    let reproduce = format!("mppconf server --target {}", path.display());
     let mut runs = Vec::new();
     for resource in &manifest.resource {
         let target = Target {
@@ -286,11 +493,12 @@ async fn launched_target(path: &std::path::Path, filter: &[String]) -> Result<Ve
         runs.push(
             probe_resource(
                 &label,
+                &reproduce,
                 target,
                 None,
                 Some(proxy.clone()),
                 manifest.pay.attribution_memo,
-                filter,
+                selection,
                 print_result,
             )
             .await?,
@@ -370,7 +578,7 @@ async fn start_reference(
 /// behind the recording proxy, probed on every reference resource.
 pub async fn run_reference(
     deviations: &BTreeSet<Deviation>,
-    filter: &[String],
+    selection: &Selection,
     mut progress: impl FnMut(&CheckResult),
 ) -> Result<Vec<Run>> {
     let resources = reference_resources();
@@ -382,6 +590,10 @@ pub async fn run_reference(
     } else {
         format!("mppconf serve (reference, deviating: {})", names.join(", "))
     };
+    let reproduce = std::iter::once("mppconf server --reference".to_string())
+        .chain(names.iter().map(|n| format!("--deviate {n}")))
+        .collect::<Vec<_>>()
+        .join(" ");
     let mut runs = Vec::new();
     for r in resources {
         let target = Target {
@@ -394,11 +606,12 @@ pub async fn run_reference(
         runs.push(
             probe_resource(
                 &label,
+                &reproduce,
                 target,
                 None,
                 Some(proxy.clone()),
                 false,
-                filter,
+                selection,
                 &mut progress,
             )
             .await?,

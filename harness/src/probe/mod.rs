@@ -572,12 +572,12 @@ impl std::fmt::Display for Timing {
 /// Runs every check in order against one target.
 pub async fn run_all(
     ctx: &Ctx,
-    filter: &[String],
+    selection: &crate::report::Selection,
     mut progress: impl FnMut(&CheckResult),
 ) -> Vec<CheckResult> {
     let mut results = Vec::new();
-    for check in checks::ALL {
-        if !filter.is_empty() && !filter.iter().any(|f| check.id.contains(f.as_str())) {
+    for (n, check) in checks::ALL.iter().enumerate() {
+        if !selection.selects(n, check.id) {
             continue;
         }
         ctx.take_evidence();

@@ -1,0 +1,186 @@
+//! The HTML report: one self-contained file (no external assets, no
+//! script), one tab per spec. With one run, each requirement row lists
+//! its checks, expandable to the detail, the reproduction and the
+//! evidence file; with several runs, each tab is a matrix of
+//! requirements × implementations (Autobahn-style).
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use mppconf_suite::vectors::Verdict;
+
+use super::{CheckRecord, Report, escape};
+
+const STYLE: &str = "
+body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#1b1b1b}
+h1{font-size:1.4em}table{border-collapse:collapse;width:100%;margin:.5em 0}
+th,td{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}
+th{background:#f2f2f2}.meta{color:#555}
+.tabs>input{display:none}.tabs>label{display:inline-block;padding:6px 12px;border:1px solid #ccc;border-bottom:none;cursor:pointer;background:#f7f7f7}
+.tabs>input:checked+label{background:#fff;font-weight:bold}
+.panel{display:none;border:1px solid #ccc;padding:10px}
+.v{display:inline-block;padding:0 6px;border-radius:3px;font-weight:bold;font-size:12px}
+.pass{background:#cfeccf}.fail{background:#f6b8b8}.error{background:#f3c27a}.warn{background:#fbe7a1}
+.blocked{background:#e0d0f0}.skip,.info,.none{background:#e6e6e6}.xfail{background:#d8e8f8}.stale{background:#f9d0e8}.lenient{background:#e3f1d4}
+pre{white-space:pre-wrap;margin:.3em 0;background:#fafafa;padding:4px}details summary{cursor:pointer}
+";
+
+fn badge(v: Option<Verdict>) -> String {
+    match v {
+        Some(v) => format!("<span class=\"v {0}\">{0}</span>", v.as_str()),
+        None => "<span class=\"v none\">not covered</span>".into(),
+    }
+}
+
+/// Renders one or more runs (several: the matrix view).
+pub fn render(runs: &[Report]) -> String {
+    let mut out =
+        String::from("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+    let title = match runs {
+        [one] => format!("mppconf {} suite: {}", one.suite, one.target),
+        _ => format!("mppconf: {} runs compared", runs.len()),
+    };
+    let _ = writeln!(
+        out,
+        "<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>",
+        escape(&title)
+    );
+    let _ = writeln!(out, "<h1>{}</h1>", escape(&title));
+    for r in runs {
+        let counts: Vec<String> = r.counts().iter().map(|(v, n)| format!("{n} {v}")).collect();
+        let _ = writeln!(
+            out,
+            "<p class=\"meta\">{}: {} {} · specs {} · catalogue {} · {} to {} · exit code {} · {}</p>",
+            escape(&r.target),
+            escape(&r.tool.name),
+            escape(&r.tool.version),
+            escape(&r.spec_snapshot),
+            escape(&r.vectors_digest),
+            escape(&r.started),
+            escape(&r.finished),
+            r.exit_code(),
+            escape(&counts.join(", "))
+        );
+    }
+    let Some(first) = runs.first() else {
+        out.push_str("<p>No runs.</p>\n</body>\n</html>\n");
+        return out;
+    };
+    let mut css = String::new();
+    out.push_str("<div class=\"tabs\">\n");
+    for (i, spec) in first.specs.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "<input type=\"radio\" name=\"spec\" id=\"tab{i}\"{}><label for=\"tab{i}\">{} ({})</label>",
+            if i == 0 { " checked" } else { "" },
+            escape(&spec.title),
+            escape(&spec.docname)
+        );
+        let _ = write!(css, "#tab{i}:checked~#panel{i}{{display:block}}");
+    }
+    for (i, spec) in first.specs.iter().enumerate() {
+        let _ = writeln!(out, "<div class=\"panel\" id=\"panel{i}\">");
+        if runs.len() == 1 {
+            single(&mut out, first, &spec.docname);
+        } else {
+            matrix(&mut out, runs, &spec.docname);
+        }
+        out.push_str("</div>\n");
+    }
+    let _ = writeln!(out, "</div>\n<style>{css}</style>\n</body>\n</html>");
+    out
+}
+
+fn check_details(c: &CheckRecord) -> String {
+    let mut body = c.detail.clone();
+    body.push_str(&format!("\nReproduce: {}", c.reproduce));
+    let evidence = c
+        .evidence
+        .as_ref()
+        .map(|e| format!(" · <a href=\"{0}\">evidence</a>", escape(e)))
+        .unwrap_or_default();
+    format!(
+        "<details><summary>{} on {} {}</summary><pre>{}</pre>{evidence}</details>",
+        escape(&c.id),
+        escape(&c.subject),
+        badge(Some(c.verdict)),
+        escape(&body)
+    )
+}
+
+fn single(out: &mut String, r: &Report, docname: &str) {
+    let view = r.for_spec(docname).expect("a spec of the report");
+    let spec = &view.specs[0];
+    let covered = spec
+        .requirements
+        .iter()
+        .filter(|q| q.verdict.is_some())
+        .count();
+    let _ = writeln!(
+        out,
+        "<p>{} checks cite this spec; {covered} of {} requirements covered.</p>",
+        view.checks.len(),
+        spec.requirements.len()
+    );
+    let by_key: BTreeMap<String, &CheckRecord> = view
+        .checks
+        .iter()
+        .map(|c| (format!("{}@{}", c.id, c.subject), c))
+        .collect();
+    out.push_str("<table><tr><th>requirement</th><th>section</th><th>keyword</th><th>verdict</th><th>checks</th></tr>\n");
+    for q in &spec.requirements {
+        let checks: String = q
+            .checks
+            .iter()
+            .filter_map(|k| by_key.get(k))
+            .map(|c| check_details(c))
+            .collect();
+        let _ = writeln!(
+            out,
+            "<tr><td title=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{checks}</td></tr>",
+            escape(&q.quote),
+            escape(&q.id),
+            escape(&q.section),
+            escape(&q.keyword),
+            badge(q.verdict)
+        );
+    }
+    out.push_str("</table>\n");
+}
+
+fn matrix(out: &mut String, runs: &[Report], docname: &str) {
+    let specs: Vec<_> = runs
+        .iter()
+        .map(|r| r.specs.iter().find(|s| s.docname == docname))
+        .collect();
+    out.push_str("<table><tr><th>requirement</th><th>keyword</th>");
+    for r in runs {
+        let _ = write!(out, "<th>{}</th>", escape(&r.target));
+    }
+    out.push_str("</tr>\n");
+    let Some(Some(first)) = specs.first() else {
+        return;
+    };
+    for (row, q) in first.requirements.iter().enumerate() {
+        let _ = write!(
+            out,
+            "<tr><td title=\"{}\">{}</td><td>{}</td>",
+            escape(&q.quote),
+            escape(&q.id),
+            escape(&q.keyword)
+        );
+        for spec in &specs {
+            let cell = spec
+                .and_then(|s| s.requirements.get(row))
+                .filter(|c| c.id == q.id);
+            let _ = write!(
+                out,
+                "<td title=\"{}\">{}</td>",
+                escape(&cell.map(|c| c.checks.join(", ")).unwrap_or_default()),
+                badge(cell.and_then(|c| c.verdict))
+            );
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</table>\n");
+}

@@ -1,0 +1,198 @@
+//! The Markdown report: short enough for a pull-request comment. A
+//! summary table per spec, then each finding with the requirement
+//! sentence, Expected, Actual and a one-line reproduction; the full
+//! requirement table folded away.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use mppconf_suite::vectors::Verdict;
+
+use super::Report;
+
+/// Verdicts that need the reader's attention, in the order they are listed.
+const FINDINGS: [Verdict; 5] = [
+    Verdict::Fail,
+    Verdict::Error,
+    Verdict::Stale,
+    Verdict::Warn,
+    Verdict::Blocked,
+];
+
+pub fn render(r: &Report) -> String {
+    let mut out = String::new();
+    // From the whole catalogue: a check may cite other specs too.
+    let catalogue = super::catalogue();
+    let quotes: BTreeMap<&str, (&str, &str)> = catalogue
+        .iter()
+        .flat_map(|f| &f.requirements)
+        .map(|q| (q.id.as_str(), (q.section.as_str(), q.quote.as_str())))
+        .collect();
+    let _ = writeln!(out, "# mppconf {} suite: {}\n", r.suite, r.target);
+    let _ = writeln!(
+        out,
+        "{} {} · specs `{}` · catalogue `{}` · {} to {}{}{}\n",
+        r.tool.name,
+        r.tool.version,
+        r.spec_snapshot,
+        &r.vectors_digest[..r.vectors_digest.len().min(19)],
+        r.started,
+        r.finished,
+        r.seed.map(|s| format!(" · seed {s}")).unwrap_or_default(),
+        r.shard
+            .map(|s| format!(" · shard {}/{}", s.index, s.count))
+            .unwrap_or_default(),
+    );
+    let _ = writeln!(
+        out,
+        "| spec | checks | pass | fail | warn | error | other | requirements covered |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+    for spec in &r.specs {
+        let view = r.for_spec(&spec.docname).expect("a spec of the report");
+        let n = |v: Verdict| view.checks.iter().filter(|c| c.verdict == v).count();
+        let other = view.checks.len()
+            - n(Verdict::Pass)
+            - n(Verdict::Fail)
+            - n(Verdict::Warn)
+            - n(Verdict::Error);
+        let covered = spec
+            .requirements
+            .iter()
+            .filter(|q| q.verdict.is_some())
+            .count();
+        let _ = writeln!(
+            out,
+            "| {} ({}) | {} | {} | {} | {} | {} | {} | {covered} of {} |",
+            spec.title,
+            spec.docname,
+            view.checks.len(),
+            n(Verdict::Pass),
+            n(Verdict::Fail),
+            n(Verdict::Warn),
+            n(Verdict::Error),
+            other,
+            spec.requirements.len()
+        );
+    }
+    let verdict_line = if r.exit_code() == 0 {
+        "**Conformant**"
+    } else {
+        "**Not conformant**"
+    };
+    let _ = writeln!(
+        out,
+        "\n{verdict_line} (exit code {}{}).\n",
+        r.exit_code(),
+        if r.strict { ", --strict" } else { "" }
+    );
+    let findings: Vec<_> = FINDINGS
+        .iter()
+        .flat_map(|v| r.checks.iter().filter(move |c| c.verdict == *v))
+        .collect();
+    if findings.is_empty() {
+        let _ = writeln!(out, "No findings.\n");
+    } else {
+        let _ = writeln!(out, "## Findings\n");
+    }
+    for c in findings {
+        let _ = writeln!(
+            out,
+            "### `{}` on {}: {}\n",
+            c.id,
+            c.subject,
+            c.verdict.as_str()
+        );
+        for id in &c.requirements {
+            match quotes.get(id.as_str()) {
+                Some((section, quote)) => {
+                    let _ = writeln!(out, "- **{id}** (§\"{section}\"): {}", excerpt(quote));
+                }
+                None => {
+                    let _ = writeln!(out, "- **{id}**");
+                }
+            }
+        }
+        match (&c.expected, &c.actual) {
+            (Some(e), Some(a)) => {
+                let _ = writeln!(
+                    out,
+                    "\nExpected: {}  \nActual: {}",
+                    one_line(e),
+                    one_line(a)
+                );
+            }
+            _ => {
+                let _ = writeln!(out, "\n{}", one_line(&c.detail));
+            }
+        }
+        let _ = writeln!(out, "\nReproduce: `{}`", c.reproduce);
+        if let Some(e) = &c.evidence {
+            let _ = writeln!(out, "Evidence: [{e}]({e})");
+        }
+        let _ = writeln!(out);
+    }
+    let skipped: Vec<_> = r
+        .checks
+        .iter()
+        .filter(|c| matches!(c.verdict, Verdict::Skip | Verdict::Info | Verdict::Xfail))
+        .collect();
+    if !skipped.is_empty() {
+        let _ = writeln!(
+            out,
+            "<details><summary>Not judged here: {} check(s) skipped, informative or known failures</summary>\n",
+            skipped.len()
+        );
+        for c in skipped {
+            let _ = writeln!(
+                out,
+                "- `{}` on {}: {}: {}",
+                c.id,
+                c.subject,
+                c.verdict.as_str(),
+                one_line(&c.detail)
+            );
+        }
+        let _ = writeln!(out, "\n</details>\n");
+    }
+    for spec in &r.specs {
+        let _ = writeln!(
+            out,
+            "<details><summary>{} ({}): every requirement</summary>\n",
+            spec.title, spec.docname
+        );
+        let _ = writeln!(
+            out,
+            "| requirement | section | keyword | verdict | checks |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|");
+        for q in &spec.requirements {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} |",
+                q.id,
+                q.section,
+                q.keyword,
+                q.verdict.map(|v| v.as_str()).unwrap_or("not covered"),
+                q.checks.join(", ")
+            );
+        }
+        let _ = writeln!(out, "\n</details>\n");
+    }
+    out
+}
+
+/// A requirement sentence short enough to repeat under each finding.
+fn excerpt(quote: &str) -> String {
+    let flat = quote.replace('\n', " ");
+    if flat.chars().count() <= 240 {
+        flat
+    } else {
+        format!("{}…", flat.chars().take(240).collect::<String>())
+    }
+}
+
+/// A table cell or list item on one line, pipes escaped.
+fn one_line(text: &str) -> String {
+    text.replace('\n', " · ").replace('|', "\\|")
+}

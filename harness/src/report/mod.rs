@@ -1,0 +1,649 @@
+//! Conformance reports: one model for a run of the server or client suite
+//! (schema `reports/schema/report.schema.json`), the requirement coverage
+//! per spec, baselines of known failures, shards and their merge, and the
+//! writers ([`markdown`], [`junit`], [`html`]; JSON is the model itself).
+//!
+//! Coverage lists every requirement of each pinned draft's catalogue,
+//! with the checks that cite it and the verdict they add up to, so that
+//! what no check covers is as visible as what failed.
+
+pub mod html;
+pub mod junit;
+pub mod markdown;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use mppconf_suite::catalogue::CatalogueFile;
+use mppconf_suite::vectors::Verdict;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// The model's format tag; bumped on any incompatible change.
+pub const FORMAT: &str = "mppconf-report/1";
+
+/// The snapshot of the drafts the catalogue quotes.
+pub const SPEC_SNAPSHOT: &str = "tempoxyz/mpp-specs@f9506cd3472d10f31b4a6c790b3fe6b0ff377f96";
+
+/// The catalogue, compiled in so that a report maps verdicts to the
+/// same requirements wherever mppconf runs.
+const CATALOGUE: [&str; 3] = [
+    include_str!("../../../vectors/requirements/draft-httpauth-payment-00.json"),
+    include_str!("../../../vectors/requirements/draft-payment-intent-charge-00.json"),
+    include_str!("../../../vectors/requirements/draft-tempo-charge-00.json"),
+];
+
+/// The catalogue files, parsed.
+pub fn catalogue() -> Vec<CatalogueFile> {
+    CATALOGUE
+        .iter()
+        .map(|text| serde_json::from_str(text).expect("the compiled-in catalogue parses"))
+        .collect()
+}
+
+/// SHA-256 of the catalogue the verdicts are mapped to (the requirement
+/// data of `vectors/`), so two reports can be told apart by their data.
+pub fn vectors_digest() -> String {
+    let mut h = Sha256::new();
+    for text in CATALOGUE {
+        h.update(text.as_bytes());
+    }
+    format!("sha256:{}", alloy::hex::encode(h.finalize()))
+}
+
+/// One run of a suite against one implementation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    pub format: String,
+    pub tool: Tool,
+    pub spec_snapshot: String,
+    pub vectors_digest: String,
+    /// `server` or `client`.
+    pub suite: String,
+    /// The implementation, as the run names it.
+    pub target: String,
+    /// The run's seed (the bounded fuzz pass), if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// RFC 3339 UTC.
+    pub started: String,
+    pub finished: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+    /// Whether SHOULD failures (`warn`) gate.
+    pub strict: bool,
+    pub checks: Vec<CheckRecord>,
+    pub specs: Vec<SpecCoverage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+/// Part `index` (1-based) of `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    /// Parses `i/n` (1 <= i <= n).
+    pub fn parse(text: &str) -> Result<Self> {
+        let bad = || {
+            Error::Usage(format!(
+                "--shard {text:?}: expected i/n with 1 <= i <= n, e.g. 2/4"
+            ))
+        };
+        let (i, n) = text.split_once('/').ok_or_else(bad)?;
+        let index: usize = i.trim().parse().map_err(|_| bad())?;
+        let count: usize = n.trim().parse().map_err(|_| bad())?;
+        if count == 0 || index == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Self { index, count })
+    }
+
+    /// Whether the `n`-th check (0-based, in the suite's order) is this
+    /// shard's: round robin, so slow checks spread over the shards.
+    pub fn owns(&self, n: usize) -> bool {
+        n % self.count == self.index - 1
+    }
+}
+
+/// Which checks a run runs: ids containing one of the filters (all if
+/// none), and of those, one shard's share.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub filter: Vec<String>,
+    pub shard: Option<Shard>,
+}
+
+impl Selection {
+    pub fn all() -> Self {
+        Self::default()
+    }
+
+    pub fn filtered(filter: &[&str]) -> Self {
+        Self {
+            filter: filter.iter().map(|s| s.to_string()).collect(),
+            shard: None,
+        }
+    }
+
+    /// Whether the `n`-th check of the suite (0-based), `id`, runs.
+    pub fn selects(&self, n: usize, id: &str) -> bool {
+        (self.filter.is_empty() || self.filter.iter().any(|f| id.contains(f.as_str())))
+            && self.shard.is_none_or(|s| s.owns(n))
+    }
+}
+
+/// The verdict of one check on one subject (a resource or a scenario).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckRecord {
+    pub id: String,
+    /// What it was run on: the resource (server suite) or the scenario
+    /// (client suite).
+    pub subject: String,
+    pub requirements: Vec<String>,
+    pub verdict: Verdict,
+    /// The reason, for every verdict but `pass`.
+    pub detail: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actual: Option<String>,
+    pub millis: f64,
+    /// Path of the evidence file, relative to the report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
+    /// The command that runs this check alone.
+    pub reproduce: String,
+}
+
+/// A spec's requirements and what the run says of each.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpecCoverage {
+    pub docname: String,
+    pub title: String,
+    pub requirements: Vec<RequirementStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequirementStatus {
+    pub id: String,
+    pub section: String,
+    pub keyword: String,
+    pub quote: String,
+    /// `id@subject` of every check citing it.
+    pub checks: Vec<String>,
+    /// The most severe verdict of those checks (a `skip` only if every
+    /// one skipped); absent when no check covers the requirement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
+}
+
+/// How bad a verdict is, for adding up a requirement's checks: anything
+/// found outranks a pass, and a pass outranks a skip (a requirement is
+/// `pass` only if some check really passed it).
+fn severity(v: Verdict) -> u8 {
+    match v {
+        Verdict::Fail => 9,
+        Verdict::Error => 8,
+        Verdict::Stale => 7,
+        Verdict::Warn => 6,
+        Verdict::Blocked => 5,
+        Verdict::Lenient => 4,
+        Verdict::Xfail => 3,
+        Verdict::Info => 2,
+        Verdict::Pass => 1,
+        Verdict::Skip => 0,
+    }
+}
+
+/// Splits a detail of the form `Expected: …\nActual: …` (how every check
+/// words a failure) into its parts.
+pub fn expected_actual(detail: &str) -> (Option<String>, Option<String>) {
+    let Some(rest) = detail.strip_prefix("Expected: ") else {
+        return (None, None);
+    };
+    match rest.split_once("\nActual: ") {
+        Some((e, a)) => (Some(e.to_string()), Some(a.to_string())),
+        None => (Some(rest.to_string()), None),
+    }
+}
+
+/// RFC 3339 UTC now, to the second.
+pub fn now() -> String {
+    chrono::DateTime::from_timestamp(crate::reference::tx::unix_now() as i64, 0)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
+impl Report {
+    /// A report of these checks, with the coverage computed.
+    pub fn new(suite: &str, target: &str, started: String, checks: Vec<CheckRecord>) -> Self {
+        let mut r = Report {
+            format: FORMAT.into(),
+            tool: Tool {
+                name: "mppconf".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            },
+            spec_snapshot: SPEC_SNAPSHOT.into(),
+            vectors_digest: vectors_digest(),
+            suite: suite.into(),
+            target: target.into(),
+            seed: None,
+            started,
+            finished: now(),
+            shard: None,
+            strict: false,
+            checks,
+            specs: Vec::new(),
+        };
+        r.recompute_coverage();
+        r
+    }
+
+    /// Recomputes [`Report::specs`] from the checks (after a baseline or
+    /// a merge changed them).
+    pub fn recompute_coverage(&mut self) {
+        let mut by_requirement: BTreeMap<&str, Vec<&CheckRecord>> = BTreeMap::new();
+        for c in &self.checks {
+            for r in &c.requirements {
+                by_requirement.entry(r.as_str()).or_default().push(c);
+            }
+        }
+        self.specs = catalogue()
+            .into_iter()
+            .map(|file| SpecCoverage {
+                docname: file.docname.clone(),
+                title: file.title.clone(),
+                requirements: file
+                    .requirements
+                    .iter()
+                    .map(|req| {
+                        let checks = by_requirement.get(req.id.as_str());
+                        RequirementStatus {
+                            id: req.id.clone(),
+                            section: req.section.clone(),
+                            keyword: req.keyword.clone(),
+                            quote: req.quote.clone(),
+                            checks: checks
+                                .map(|cs| {
+                                    cs.iter()
+                                        .map(|c| format!("{}@{}", c.id, c.subject))
+                                        .collect()
+                                })
+                                .unwrap_or_default(),
+                            verdict: checks.and_then(|cs| {
+                                cs.iter().map(|c| c.verdict).max_by_key(|v| severity(*v))
+                            }),
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+    }
+
+    /// The report seen from one spec: its coverage, and the checks citing
+    /// at least one of its requirements.
+    pub fn for_spec(&self, docname: &str) -> Option<Report> {
+        let spec = self.specs.iter().find(|s| s.docname == docname)?.clone();
+        let ids: std::collections::BTreeSet<&str> =
+            spec.requirements.iter().map(|r| r.id.as_str()).collect();
+        let mut view = self.clone();
+        view.checks
+            .retain(|c| c.requirements.iter().any(|r| ids.contains(r.as_str())));
+        view.specs = vec![spec];
+        Some(view)
+    }
+
+    /// Counts of check verdicts.
+    pub fn counts(&self) -> BTreeMap<&'static str, usize> {
+        let mut m = BTreeMap::new();
+        for c in &self.checks {
+            *m.entry(c.verdict.as_str()).or_insert(0) += 1;
+        }
+        m
+    }
+
+    /// Marks known failures: a failing (or warning, erroring, blocked)
+    /// check listed in the baseline becomes `xfail` with the listed
+    /// reason; a listed check that passes becomes `stale`, so the list
+    /// cannot rot. A listed id that no check has is an error naming it.
+    pub fn apply_baseline(&mut self, known: &BTreeMap<String, String>, file: &Path) -> Result<()> {
+        for id in known.keys() {
+            if !self.checks.iter().any(|c| &c.id == id) && self.shard.is_none() {
+                return Err(Error::field(
+                    file,
+                    &format!("cases.{id}"),
+                    "no check of this run has that id (a typo, or a check that was renamed)",
+                ));
+            }
+        }
+        for c in &mut self.checks {
+            let Some(reason) = known.get(&c.id) else {
+                continue;
+            };
+            match c.verdict {
+                Verdict::Fail | Verdict::Warn | Verdict::Error | Verdict::Blocked => {
+                    c.detail = format!("known failure ({reason}): {}", c.detail);
+                    c.verdict = Verdict::Xfail;
+                }
+                Verdict::Pass => {
+                    c.verdict = Verdict::Stale;
+                    c.detail = format!(
+                        "listed as a known failure ({reason}) but passes: remove it from the baseline"
+                    );
+                }
+                _ => {}
+            }
+        }
+        self.recompute_coverage();
+        Ok(())
+    }
+
+    /// The exit code the run ends with: 0 conformant, 1 non-conformant,
+    /// 3 harness error, 4 stale baseline (usage errors, 2, never get a
+    /// report).
+    pub fn exit_code(&self) -> u8 {
+        let has = |v: Verdict| self.checks.iter().any(|c| c.verdict == v);
+        if has(Verdict::Fail) || (self.strict && has(Verdict::Warn)) {
+            1
+        } else if has(Verdict::Error) {
+            3
+        } else if has(Verdict::Stale) {
+            4
+        } else {
+            0
+        }
+    }
+
+    /// Joins shards of one run: the same suite and target, checks
+    /// concatenated in shard order; a missing or repeated shard is an
+    /// error.
+    pub fn merge(parts: Vec<Report>) -> Result<Report> {
+        let Some(first) = parts.first().cloned() else {
+            return Err(Error::Usage(
+                "report merge: give at least one report".into(),
+            ));
+        };
+        let count = first.shard.map(|s| s.count).unwrap_or(1);
+        let mut seen = vec![false; count];
+        for p in &parts {
+            if p.suite != first.suite || p.target != first.target {
+                return Err(Error::Usage(format!(
+                    "report merge: {} / {} is another run than {} / {}",
+                    p.suite, p.target, first.suite, first.target
+                )));
+            }
+            let s = p.shard.unwrap_or(Shard { index: 1, count: 1 });
+            if s.count != count || seen[s.index - 1] {
+                return Err(Error::Usage(format!(
+                    "report merge: shard {}/{} is repeated or from another split",
+                    s.index, s.count
+                )));
+            }
+            seen[s.index - 1] = true;
+        }
+        if let Some(missing) = seen.iter().position(|s| !s) {
+            return Err(Error::Usage(format!(
+                "report merge: shard {}/{count} is missing",
+                missing + 1
+            )));
+        }
+        let mut parts = parts;
+        parts.sort_by_key(|p| p.shard.map(|s| s.index).unwrap_or(1));
+        let mut merged = first;
+        merged.checks = parts.iter().flat_map(|p| p.checks.clone()).collect();
+        merged.started = parts
+            .iter()
+            .map(|p| p.started.clone())
+            .min()
+            .unwrap_or_default();
+        merged.finished = parts
+            .iter()
+            .map(|p| p.finished.clone())
+            .max()
+            .unwrap_or_default();
+        merged.strict = parts.iter().any(|p| p.strict);
+        merged.shard = None;
+        merged.recompute_coverage();
+        Ok(merged)
+    }
+
+    /// Reads a report written by [`Report::write`] (or a merge), checking
+    /// it against the schema.
+    pub fn read(path: &Path) -> Result<Report> {
+        let value = crate::error::read_json(path)?;
+        crate::schema::Schema::Report.check(path, &value, "reports/schema/report.schema.json")?;
+        serde_json::from_value(value).map_err(|e| Error::field(path, "/", e.to_string()))
+    }
+
+    /// Writes the whole report and its per-spec views in every format:
+    /// `report.json`, `report.html` (all specs as tabs) and, per spec,
+    /// `<docname>.json`, `.md`, `.junit.xml` and `.html`. Evidence files
+    /// (already under `dir/evidence/`) are linked, not copied.
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let put = |name: &str, text: String| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
+        };
+        put("report.json", to_json(self))?;
+        put("report.html", html::render(std::slice::from_ref(self)))?;
+        for spec in &self.specs {
+            let view = self.for_spec(&spec.docname).expect("a spec of the report");
+            put(&format!("{}.json", spec.docname), to_json(&view))?;
+            put(&format!("{}.md", spec.docname), markdown::render(&view))?;
+            put(&format!("{}.junit.xml", spec.docname), junit::render(&view))?;
+            put(&format!("{}.html", spec.docname), html::render(&[view]))?;
+        }
+        Ok(())
+    }
+}
+
+pub fn to_json(r: &Report) -> String {
+    serde_json::to_string_pretty(r).expect("a report serializes") + "\n"
+}
+
+/// Writes one check's evidence as `evidence/<subject>/<id>.json` under
+/// `dir`; the path relative to `dir`.
+pub fn write_evidence(dir: &Path, subject: &str, id: &str, evidence: &Value) -> Result<String> {
+    let slug = |s: &str| {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect::<String>()
+    };
+    let relative = format!("evidence/{}/{}.json", slug(subject), slug(id));
+    let path = dir.join(&relative);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
+    let text = serde_json::to_string_pretty(evidence).unwrap_or_default() + "\n";
+    std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+    Ok(relative)
+}
+
+/// Escapes text for HTML and XML.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            // XML 1.0 forbids most control characters, even escaped.
+            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\r' | '\t') => {
+                out.push_str(&format!("\\u{:04x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn record(id: &str, requirements: &[&str], verdict: Verdict) -> CheckRecord {
+        CheckRecord {
+            id: id.into(),
+            subject: "GET /paid".into(),
+            requirements: requirements.iter().map(|s| s.to_string()).collect(),
+            verdict,
+            detail: String::new(),
+            expected: None,
+            actual: None,
+            millis: 1.0,
+            evidence: None,
+            reproduce: format!("mppconf server --reference --filter {id}"),
+        }
+    }
+
+    fn status<'a>(r: &'a Report, id: &str) -> &'a RequirementStatus {
+        r.specs
+            .iter()
+            .flat_map(|s| &s.requirements)
+            .find(|q| q.id == id)
+            .unwrap()
+    }
+
+    #[test]
+    fn coverage_lists_every_requirement_and_never_passes_the_unchecked() {
+        let r = Report::new(
+            "server",
+            "t",
+            now(),
+            vec![
+                record("a", &["core.challenge.id-echoed-unchanged"], Verdict::Skip),
+                record("b", &["core.transport.client-no-plain-http"], Verdict::Skip),
+                record("c", &["core.transport.client-no-plain-http"], Verdict::Pass),
+                record(
+                    "d",
+                    &["core.challenge.opaque-echoed-unchanged"],
+                    Verdict::Pass,
+                ),
+                record(
+                    "e",
+                    &["core.challenge.opaque-echoed-unchanged"],
+                    Verdict::Fail,
+                ),
+            ],
+        );
+        let total: usize = catalogue().iter().map(|f| f.requirements.len()).sum();
+        assert_eq!(
+            r.specs.iter().map(|s| s.requirements.len()).sum::<usize>(),
+            total
+        );
+        assert_eq!(
+            status(&r, "core.challenge.id-echoed-unchanged").verdict,
+            Some(Verdict::Skip)
+        );
+        assert_eq!(
+            status(&r, "core.transport.client-no-plain-http").verdict,
+            Some(Verdict::Pass)
+        );
+        assert_eq!(
+            status(&r, "core.challenge.opaque-echoed-unchanged").verdict,
+            Some(Verdict::Fail)
+        );
+        assert_eq!(status(&r, "core.size.client-4kb-challenge").verdict, None);
+        assert!(
+            status(&r, "core.size.client-4kb-challenge")
+                .checks
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_baseline_turns_failures_into_xfail_and_passes_into_stale() {
+        let mut r = Report::new(
+            "server",
+            "t",
+            now(),
+            vec![
+                record("a", &["core.challenge.id-echoed-unchanged"], Verdict::Fail),
+                record("b", &["core.challenge.id-echoed-unchanged"], Verdict::Pass),
+            ],
+        );
+        assert_eq!(r.exit_code(), 1);
+        let known = BTreeMap::from([
+            ("a".to_string(), "issue 12".to_string()),
+            ("b".to_string(), "fixed upstream?".to_string()),
+        ]);
+        r.apply_baseline(&known, Path::new("b.json")).unwrap();
+        assert_eq!(r.checks[0].verdict, Verdict::Xfail);
+        assert!(r.checks[0].detail.contains("issue 12"));
+        assert_eq!(r.checks[1].verdict, Verdict::Stale);
+        assert_eq!(r.exit_code(), 4);
+        let typo = BTreeMap::from([("zz".to_string(), "x".to_string())]);
+        let e = r
+            .apply_baseline(&typo, Path::new("b.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("b.json") && e.contains("cases.zz"), "{e}");
+    }
+
+    #[test]
+    fn shards_split_round_robin_and_merge_back() {
+        let s = Shard::parse("2/3").unwrap();
+        assert!(!s.owns(0) && s.owns(1) && !s.owns(2) && s.owns(4));
+        for bad in ["0/3", "4/3", "1/0", "x", "1/"] {
+            assert!(Shard::parse(bad).is_err(), "{bad}");
+        }
+        let part = |i, ids: &[&str]| {
+            let mut r = Report::new(
+                "server",
+                "t",
+                now(),
+                ids.iter()
+                    .map(|id| record(id, &["core.challenge.id-echoed-unchanged"], Verdict::Pass))
+                    .collect(),
+            );
+            r.shard = Some(Shard { index: i, count: 2 });
+            r
+        };
+        let merged = Report::merge(vec![part(2, &["b"]), part(1, &["a", "c"])]).unwrap();
+        let ids: Vec<&str> = merged.checks.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["a", "c", "b"]);
+        assert!(merged.shard.is_none());
+        assert!(
+            Report::merge(vec![part(1, &["a"])])
+                .unwrap_err()
+                .to_string()
+                .contains("2/2 is missing")
+        );
+        assert!(Report::merge(vec![part(1, &["a"]), part(1, &["a"])]).is_err());
+    }
+
+    #[test]
+    fn details_split_into_expected_and_actual() {
+        assert_eq!(
+            expected_actual("Expected: 402\nActual: 200"),
+            (Some("402".into()), Some("200".into()))
+        );
+        assert_eq!(expected_actual("the resource takes no body"), (None, None));
+    }
+}
