@@ -82,6 +82,15 @@ enum ReportCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Write a Markdown index of report.json files (one row per run and
+    /// spec, linked to each run's pages).
+    Index {
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
+        /// The Markdown file to write; links are relative to its folder.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Render report.json files as one HTML page: one run in detail, or
     /// several as a matrix of requirements × implementations.
     Render {
@@ -188,6 +197,21 @@ fn report_render(reports: &[PathBuf], out: &Path) -> error::Result<u8> {
     Ok(0)
 }
 
+fn report_index(reports: &[PathBuf], out: &Path) -> error::Result<u8> {
+    let base = out.parent().unwrap_or(Path::new("."));
+    let mut runs = Vec::new();
+    for path in reports {
+        let report = Report::read(path)?;
+        let folder = path.parent().unwrap_or(Path::new("."));
+        let relative = folder.strip_prefix(base).unwrap_or(folder);
+        runs.push((relative.display().to_string(), report));
+    }
+    let text = mppconf_harness::report::markdown::render_index(&runs);
+    std::fs::write(out, text).map_err(|e| Error::io(out, e))?;
+    println!("{} run(s) indexed in {}", runs.len(), out.display());
+    Ok(0)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
@@ -200,6 +224,9 @@ fn main() -> ExitCode {
         Command::Report {
             command: ReportCommand::Render { reports, out },
         } => report_render(&reports, &out),
+        Command::Report {
+            command: ReportCommand::Index { reports, out },
+        } => report_index(&reports, &out),
         Command::Fuzz {
             command: FuzzCommand::Server(args),
         } => block_on(mppconf_harness::probe::command::fuzz_server(args)),

@@ -395,3 +395,91 @@ fn annotation_file_with_a_wrong_format_names_the_field() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("drift.json: field `format`"), "{err}");
 }
+
+/// The CI gate end to end on the client suite (fast, in-process client):
+/// two shards merge into the whole run; a baseline turns a known failure
+/// into xfail (exit 0) and a listed check that passes into stale (exit 4);
+/// a bad shard or baseline is a usage error (exit 2) naming what is wrong.
+#[test]
+fn shards_merge_and_baselines_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    for (i, part) in [(1, "p1"), (2, "p2")] {
+        let o = mppconf(&[
+            "client",
+            "--reference",
+            "--shard",
+            &format!("{i}/2"),
+            "--report-dir",
+            &d(part),
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    }
+    let o = mppconf(&[
+        "report",
+        "merge",
+        &format!("{}/report.json", d("p2")),
+        &format!("{}/report.json", d("p1")),
+        "--out",
+        &d("merged"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let merged: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("merged/report.json")).unwrap(),
+    )
+    .unwrap();
+    let whole = mppconf_harness::client_suite::checks::ALL.len();
+    assert_eq!(merged["checks"].as_array().unwrap().len(), whole);
+    for f in [
+        "report.html",
+        "draft-tempo-charge-00.md",
+        "draft-tempo-charge-00.junit.xml",
+    ] {
+        assert!(dir.path().join("merged").join(f).is_file(), "{f}");
+    }
+
+    let baseline = dir.path().join("baseline.json");
+    let write = |cases: Value| {
+        std::fs::write(
+            &baseline,
+            json!({"format": "mppconf-expectations/1", "cases": cases}).to_string(),
+        )
+        .unwrap()
+    };
+    let b = baseline.to_string_lossy().into_owned();
+    write(json!({"tx.memo": "dropped by design", "standard.paid": "follows from tx.memo"}));
+    let o = mppconf(&[
+        "client",
+        "--reference",
+        "--deviate",
+        "drop-memo",
+        "--baseline",
+        &b,
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "known failures do not gate: {}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains("xfail"), "{}", stdout(&o));
+    let o = mppconf(&["client", "--reference", "--baseline", &b]);
+    assert_eq!(
+        o.status.code(),
+        Some(4),
+        "a listed check that passes is stale: {}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains("stale"), "{}", stdout(&o));
+    write(json!({"tx.mem": "typo"}));
+    let o = mppconf(&["client", "--reference", "--baseline", &b]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("baseline.json") && err.contains("tx.mem"),
+        "{err}"
+    );
+    let o = mppconf(&["client", "--reference", "--shard", "3/2"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--shard"));
+}

@@ -163,7 +163,7 @@ fn program(dir: &Path, name: &str, script: &str, extra: &str) -> ClientUnderTest
         ),
     )
     .unwrap();
-    ClientUnderTest::Program(ClientTarget::load(&manifest).unwrap())
+    ClientUnderTest::Program(Box::new(ClientTarget::load(&manifest).unwrap()))
 }
 
 /// Pays whatever it is offered: echoes the first Payment challenge it

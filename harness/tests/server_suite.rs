@@ -155,6 +155,7 @@ async fn each_deviation_is_caught_by_the_check_that_names_it() {
                 "replay.rejected",
                 "concurrency.settles-once",
                 "size.4kb-credential-accepted",
+                "paid.plain-transfer-accepted",
             ],
         ),
         (Deviation::PaymentForUnknown, &["unknown-resource.not-402"]),
@@ -189,6 +190,10 @@ async fn each_deviation_is_caught_by_the_check_that_names_it() {
         ),
         (Deviation::AcceptForbiddenPush, &["push.forbidden-rejected"]),
         (Deviation::SkipDigestCheck, &["digest.other-body-rejected"]),
+        (
+            Deviation::RequireAttributionMemo,
+            &["paid.plain-transfer-accepted"],
+        ),
     ];
     // The expiry check waits for a challenge to expire: run it only where
     // it is the one expected to fail, to keep the test short.

@@ -84,7 +84,7 @@ pub async fn client(args: ClientArgs) -> Result<u8> {
         let target = ClientTarget::load(path)?;
         eprintln!("mppconf: building {} ...", target.name);
         target.build()?;
-        clients.push(ClientUnderTest::Program(target));
+        clients.push(ClientUnderTest::Program(Box::new(target)));
     }
     if clients.is_empty() {
         return Err(Error::Usage(

@@ -34,6 +34,9 @@ use crate::schema::Schema;
 #[serde(deny_unknown_fields)]
 pub struct ClientTarget {
     pub name: String,
+    /// The implementation's version, named in reports.
+    #[serde(default)]
+    pub version: Option<String>,
     pub client: Invoke,
     #[serde(default)]
     pub claims: Claims,

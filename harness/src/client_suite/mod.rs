@@ -41,7 +41,7 @@ pub enum ClientUnderTest {
     /// `mppconf pay`, in-process, breaking the given rules on purpose.
     Reference { deviations: BTreeSet<Deviation> },
     /// A program described by a client target manifest.
-    Program(ClientTarget),
+    Program(Box<ClientTarget>),
 }
 
 impl ClientUnderTest {
@@ -58,7 +58,15 @@ impl ClientUnderTest {
                     .collect::<Vec<_>>()
                     .join(",")
             ),
-            ClientUnderTest::Program(t) => format!("{} ({})", t.name, t.path.display()),
+            ClientUnderTest::Program(t) => format!(
+                "{}{} ({})",
+                t.name,
+                t.version
+                    .as_ref()
+                    .map(|v| format!(" {v}"))
+                    .unwrap_or_default(),
+                t.path.display()
+            ),
         }
     }
 

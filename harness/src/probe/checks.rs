@@ -46,6 +46,7 @@ enum Probe {
     Concurrency,
     ShortAmount,
     PaidReceipt,
+    PlainTransferAccepted,
     NoReceiptOnError,
     CredentialNotEchoed,
     NoSecretsInErrors,
@@ -328,6 +329,15 @@ pub const ALL: &[Check] = &[
         Probe::PaidReceipt
     ),
     check!(
+        "paid.plain-transfer-accepted",
+        [
+            "tempo-charge.transaction.transfer-call",
+            "core.status.verified-200"
+        ],
+        true,
+        Probe::PlainTransferAccepted
+    ),
+    check!(
         "errors.no-receipt",
         [
             "core.receipt.no-receipt-on-error",
@@ -516,7 +526,7 @@ pub const ALL: &[Check] = &[
 
 /// The bounded fuzzing pass inside the suite: fixed seed, so a run is
 /// reproducible.
-const FUZZ_SEED: u64 = 402;
+pub const FUZZ_SEED: u64 = 402;
 const FUZZ_REQUESTS: usize = 150;
 
 /// The longest the expiry check waits for a challenge to expire.
@@ -992,6 +1002,46 @@ async fn probe(p: Probe, ctx: &Ctx) -> Result<Outcome, Outcome> {
             let (challenge, credential) = valid(ctx).await?;
             let a = send_credential(ctx, &credential.to_header()).await?;
             paid_receipt(ctx, &challenge, &a).await
+        }
+        Probe::PlainTransferAccepted => {
+            let challenge = ctx.fresh_challenge().await.map_err(|e| Outcome {
+                verdict: Verdict::Blocked,
+                detail: e,
+            })?;
+            let request = ChargeRequest::from_json(&challenge.request.value)
+                .map_err(|e| Outcome::error(format!("the challenge request: {e}")))?;
+            if request.amount.is_zero() {
+                return Ok(Outcome::skip(
+                    "a zero-amount charge takes a proof, not a transfer",
+                ));
+            }
+            if request.memo.is_some() {
+                return Ok(Outcome::skip(
+                    "the challenge asks for a memo: a plain transfer is not the payment",
+                ));
+            }
+            // Without the attribution memo the run may otherwise add.
+            let mut opts = ctx.pay_options();
+            opts.attribution_memo = false;
+            let credential = crate::reference::client::credential_for(&challenge, &opts)
+                .await
+                .map_err(|e| Outcome {
+                    verdict: Verdict::Blocked,
+                    detail: format!("cannot build a valid credential: {e}"),
+                })?;
+            let a = send_credential(ctx, &credential.to_header()).await?;
+            if (200..300).contains(&a.status) {
+                Outcome::pass("a payment by plain transfer (no memo asked, none sent) was accepted")
+            } else {
+                Outcome::fail(
+                    "2xx for a payment by transfer(recipient, amount): the request asks for no memo",
+                    format!(
+                        "{} {} (ambiguity.server-required-memo: the drafts do not say a server may demand a memo it did not ask for, so this is warn)",
+                        a.status,
+                        a.body.chars().take(300).collect::<String>()
+                    ),
+                )
+            }
         }
         Probe::NoSecretsInErrors => {
             let mut leaks = Vec::new();

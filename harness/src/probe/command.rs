@@ -166,7 +166,9 @@ impl GateArgs {
             }
             if let Some(dir) = &self.report_dir {
                 let dir = if several {
-                    dir.join(slug(&report.target))
+                    // "mppx 0.11.0 (harness/targets/…)" → "mppx-0-11-0"
+                    let short = report.target.split(" (").next().unwrap_or_default();
+                    dir.join(slug(short))
                 } else {
                     dir.clone()
                 };
@@ -337,10 +339,10 @@ pub fn reports_of(runs: &[Run], started_at: &str) -> Vec<(Report, Vec<(usize, Va
                     });
                 }
             }
-            (
-                Report::new("server", label, started_at.to_string(), records),
-                evidence,
-            )
+            let mut report = Report::new("server", label, started_at.to_string(), records);
+            // The seed of the bounded fuzz pass (fuzz.bounded).
+            report.seed = Some(super::checks::FUZZ_SEED);
+            (report, evidence)
         })
         .collect()
 }
@@ -389,9 +391,14 @@ fn summarize(runs: &[Run], args: &ServerArgs, started: Instant) -> Result<()> {
 }
 
 /// Probes one resource with a fresh funded payer (or the given key).
+/// What a run is called in reports, and the command that reruns it.
+struct Naming<'a> {
+    label: &'a str,
+    reproduce: &'a str,
+}
+
 async fn probe_resource(
-    label: &str,
-    reproduce: &str,
+    naming: Naming<'_>,
     target: Target,
     payer_key: Option<&str>,
     proxy: Option<Arc<RpcProxy>>,
@@ -417,16 +424,16 @@ async fn probe_resource(
     let resource = format!("{} {}", target.method, target.url());
     let subject = format!("{} {}", target.method, target.path);
     println!(
-        "mppconf server suite: {label}: {resource} on {}",
-        target.rpc_url
+        "mppconf server suite: {}: {resource} on {}",
+        naming.label, target.rpc_url
     );
     let ctx = Ctx::new(target, payer, proxy).with_attribution_memo(attribution_memo);
     let results = super::run_all(&ctx, selection, progress).await;
     Ok(Run {
-        label: label.to_string(),
+        label: naming.label.to_string(),
         resource,
         subject,
-        reproduce: reproduce.to_string(),
+        reproduce: naming.reproduce.to_string(),
         results,
     })
 }
@@ -449,8 +456,10 @@ async fn attached(args: &ServerArgs, selection: &Selection) -> Result<Vec<Run>> 
         reproduce.push_str(&format!(" --rpc {r}"));
     }
     let run = probe_resource(
-        &url,
-        &reproduce,
+        Naming {
+            label: &url,
+            reproduce: &reproduce,
+        },
         target,
         args.payer_key.as_deref(),
         None,
@@ -479,7 +488,16 @@ async fn launched_target(path: &std::path::Path, selection: &Selection) -> Resul
         fee_payer_key: FEE_PAYER_KEY.into(),
     };
     let launched = manifest.launch(&values).await?;
-    let label = format!("{} ({})", manifest.name, path.display());
+    let label = format!(
+        "{}{} ({})",
+        manifest.name,
+        manifest
+            .version
+            .as_ref()
+            .map(|v| format!(" {v}"))
+            .unwrap_or_default(),
+        path.display()
+    );
     let reproduce = format!("mppconf server --target {}", path.display());
     let mut runs = Vec::new();
     for resource in &manifest.resource {
@@ -492,8 +510,10 @@ async fn launched_target(path: &std::path::Path, selection: &Selection) -> Resul
         };
         runs.push(
             probe_resource(
-                &label,
-                &reproduce,
+                Naming {
+                    label: &label,
+                    reproduce: &reproduce,
+                },
                 target,
                 None,
                 Some(proxy.clone()),
@@ -605,12 +625,15 @@ pub async fn run_reference(
         };
         runs.push(
             probe_resource(
-                &label,
-                &reproduce,
+                Naming {
+                    label: &label,
+                    reproduce: &reproduce,
+                },
                 target,
                 None,
                 Some(proxy.clone()),
-                false,
+                // Configured like the SDK servers that demand the memo.
+                deviations.contains(&Deviation::RequireAttributionMemo),
                 selection,
                 &mut progress,
             )

@@ -34,6 +34,9 @@ use crate::schema::Schema;
 #[derive(Debug, Clone, Deserialize)]
 pub struct ServerTarget {
     pub name: String,
+    /// The implementation's version, named in reports.
+    #[serde(default)]
+    pub version: Option<String>,
     pub server: Launch,
     pub resource: Vec<Resource>,
     #[serde(default)]

@@ -46,7 +46,7 @@ pub enum Deviation {
     PullAlways,
     /// Echoes another challenge id.
     EchoWrongId,
-    /// Echoes the realm in upper case.
+    /// Echoes another realm (the issued one with `.example` appended).
     EchoWrongRealm,
     /// Echoes `expires` reformatted (with fractional seconds).
     EchoWrongExpires,
@@ -520,7 +520,7 @@ async fn build_credential(
         echo.id = format!("{}A", echo.id);
     }
     if deviates(Deviation::EchoWrongRealm) {
-        echo.realm = echo.realm.to_uppercase();
+        echo.realm = format!("{}.example", echo.realm);
     }
     if deviates(Deviation::EchoWrongExpires) {
         echo.expires = echo.expires.map(|e| e.replace('Z', ".000Z"));

@@ -97,10 +97,14 @@ pub enum Deviation {
     AcceptForbiddenPush,
     /// Does not compare the body with the challenge digest.
     SkipDigestCheck,
+    /// Refuses a pull payment without the challenge-bound attribution
+    /// memo when the request asks for no memo, as the mppx, pympp and mpp
+    /// servers do (ambiguity.server-required-memo).
+    RequireAttributionMemo,
 }
 
 impl Deviation {
-    pub const ALL: [Deviation; 27] = [
+    pub const ALL: [Deviation; 28] = [
         Deviation::NoCacheControl,
         Deviation::NoPrivateCache,
         Deviation::SkipReplayCheck,
@@ -128,6 +132,7 @@ impl Deviation {
         Deviation::SkipProofCheck,
         Deviation::AcceptForbiddenPush,
         Deviation::SkipDigestCheck,
+        Deviation::RequireAttributionMemo,
     ];
 
     pub fn name(self) -> String {
@@ -691,6 +696,9 @@ async fn settle(
                 .as_deref()
                 .and_then(|e| rfc3339::parse("expires", e).ok())
                 .map(|t| t.timestamp());
+            if state.deviates(Deviation::RequireAttributionMemo) && request.memo.is_none() {
+                require_attribution_memo(&request, &credential)?;
+            }
             settle_pull(state, &request, &credential, expires).await?
         }
         PayloadType::Hash => settle_push(state, &request, &credential).await?,
@@ -728,6 +736,35 @@ async fn settle(
         reference,
         extra,
     })
+}
+
+/// The attribution-memo demand of the SDK servers (a deviation): the
+/// primary transfer must carry the memo bound to this challenge.
+fn require_attribution_memo(
+    request: &ChargeRequest,
+    credential: &Credential,
+) -> std::result::Result<(), Refusal> {
+    let echo = &credential.challenge;
+    let wanted = super::client::attribution_memo(&echo.realm, &echo.id);
+    let raw: Bytes = credential
+        .payload
+        .get("signature")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_default();
+    let bound = tx::decode_payment(&raw).is_ok_and(|p| {
+        p.effects(request.currency)
+            .iter()
+            .any(|e| e.to == request.recipient && e.memo == Some(wanted))
+    });
+    if bound {
+        Ok(())
+    } else {
+        Err(refuse(
+            ProblemType::VerificationFailed,
+            "memo is not bound to this challenge",
+        ))
+    }
 }
 
 /// Pull mode: decode, check, (co-sign,) broadcast, check the receipt.

@@ -19,7 +19,8 @@ th{background:#f2f2f2}.meta{color:#555}
 .tabs>input{display:none}.tabs>label{display:inline-block;padding:6px 12px;border:1px solid #ccc;border-bottom:none;cursor:pointer;background:#f7f7f7}
 .tabs>input:checked+label{background:#fff;font-weight:bold}
 .panel{display:none;border:1px solid #ccc;padding:10px}
-.v{display:inline-block;padding:0 6px;border-radius:3px;font-weight:bold;font-size:12px}
+.v{display:inline-block;padding:0 6px;border-radius:3px;font-weight:bold;font-size:12px;white-space:nowrap}
+h2{font-size:1.1em}
 .pass{background:#cfeccf}.fail{background:#f6b8b8}.error{background:#f3c27a}.warn{background:#fbe7a1}
 .blocked{background:#e0d0f0}.skip,.info,.none{background:#e6e6e6}.xfail{background:#d8e8f8}.stale{background:#f9d0e8}.lenient{background:#e3f1d4}
 pre{white-space:pre-wrap;margin:.3em 0;background:#fafafa;padding:4px}details summary{cursor:pointer}
@@ -122,6 +123,19 @@ fn single(out: &mut String, r: &Report, docname: &str) {
         view.checks.len(),
         spec.requirements.len()
     );
+    let findings: Vec<&CheckRecord> = view
+        .checks
+        .iter()
+        .filter(|c| !matches!(c.verdict, Verdict::Pass | Verdict::Skip))
+        .collect();
+    if !findings.is_empty() {
+        let _ = writeln!(out, "<h2>Findings ({})</h2>", findings.len());
+        for c in findings {
+            out.push_str(&check_details(c));
+            out.push('\n');
+        }
+        out.push_str("<h2>Requirements</h2>\n");
+    }
     let by_key: BTreeMap<String, &CheckRecord> = view
         .checks
         .iter()

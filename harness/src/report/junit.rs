@@ -76,7 +76,7 @@ pub fn render(r: &Report) -> String {
                 escape(&format!("{} [{}]", c.id, c.subject)),
                 c.millis / 1000.0
             );
-            let message = escape(&c.detail.lines().next().unwrap_or_default().to_string());
+            let message = escape(c.detail.lines().next().unwrap_or_default());
             let body = escape(&format!(
                 "{}\nRequirements: {}\nReproduce: {}{}",
                 c.detail,
