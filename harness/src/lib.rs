@@ -8,6 +8,7 @@
 //! - [`reference`](mod@reference): the reference Tempo charge server and client, their
 //!   transactions and their deliberate deviations.
 //! - [`probe`]: the server suite (checks, target manifests, fuzzing).
+//! - [`differential`]: differential fuzzing of parsers across adapters.
 //! - [`client_suite`]: the client suite (scenario server, checks, client
 //!   target manifests).
 //! - [`report`]: the report model, requirement coverage, baselines,
@@ -18,6 +19,7 @@ pub mod adapter;
 pub mod background;
 pub mod chain;
 pub mod client_suite;
+pub mod differential;
 pub mod error;
 pub mod official;
 pub mod probe;

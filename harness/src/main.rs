@@ -108,6 +108,35 @@ enum FuzzCommand {
     /// without payment, no 5xx, no 402 without a challenge, no echo,
     /// bounded time); findings are shrunk and saved.
     Server(mppconf_harness::probe::command::FuzzServerArgs),
+    /// Differential fuzzing of parsers: generated headers to every adapter
+    /// and the reference codec; disagreements classified, shrunk and
+    /// written as candidate vectors.
+    Diff(DiffArgs),
+}
+
+#[derive(clap::Args)]
+struct DiffArgs {
+    /// An adapter (manifest path, folder or name under --adapters);
+    /// repeatable. The reference codec always takes part.
+    #[arg(long, required = true)]
+    adapter: Vec<String>,
+    #[arg(long, default_value = "harness/adapters")]
+    adapters: PathBuf,
+    /// The seed; the same seed gives the same inputs and findings.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// How many inputs to generate.
+    #[arg(long, default_value_t = 20_000)]
+    cases: usize,
+    /// Stop after this many seconds even if --cases is not reached.
+    #[arg(long)]
+    budget_secs: Option<u64>,
+    /// Folder for findings.json and candidates.json.
+    #[arg(long, default_value = "target/fuzz-diff")]
+    out_dir: PathBuf,
+    /// The vectors folder (seeds and what the drafts allow).
+    #[arg(long)]
+    vectors: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -228,6 +257,9 @@ fn main() -> ExitCode {
             command: ReportCommand::Index { reports, out },
         } => report_index(&reports, &out),
         Command::Fuzz {
+            command: FuzzCommand::Diff(args),
+        } => fuzz_diff(&args),
+        Command::Fuzz {
             command: FuzzCommand::Server(args),
         } => block_on(mppconf_harness::probe::command::fuzz_server(args)),
         Command::Server(args) => block_on(mppconf_harness::probe::command::server(args)),
@@ -294,7 +326,9 @@ fn validate(files: &[PathBuf], vectors: Option<&Path>) -> error::Result<u8> {
     Ok(if problems.is_empty() { 0 } else { EXIT_FAIL })
 }
 
-fn corpus(out: &Path, vectors: Option<&Path>) -> error::Result<u8> {
+/// Every vector file of the folder, all of them valid (the first problem
+/// is a usage error naming the file).
+fn load_all(vectors: Option<&Path>) -> error::Result<Vec<vector_files::LoadedFile>> {
     let dir = vector_files::vectors_dir(vectors);
     let mut loaded = Vec::new();
     for path in vector_files::discover(&dir)? {
@@ -309,6 +343,74 @@ fn corpus(out: &Path, vectors: Option<&Path>) -> error::Result<u8> {
             }
         }
     }
+    Ok(loaded)
+}
+
+fn fuzz_diff(args: &DiffArgs) -> error::Result<u8> {
+    use mppconf_harness::differential::{self, Contender};
+    let files = load_all(args.vectors.as_deref())?;
+    let seed = args.seed.unwrap_or_else(rand::random);
+    let mut contenders = vec![Contender::reference()];
+    for given in &args.adapter {
+        let manifest = resolve_adapter(given, &args.adapters)?;
+        manifest.build()?;
+        let capabilities = manifest.capabilities.clone();
+        let name = manifest.name.clone();
+        contenders.push(Contender::adapter(
+            AdapterClient::new(manifest),
+            &capabilities,
+            &name,
+        ));
+    }
+    eprintln!(
+        "mppconf fuzz diff: seed {seed}, {} inputs, {} implementations",
+        args.cases,
+        contenders.len()
+    );
+    let summary = differential::run(
+        &mut contenders,
+        &files,
+        seed,
+        args.cases,
+        args.budget_secs.map(std::time::Duration::from_secs),
+        |done, found| eprint!("\r{done} inputs, {found} distinct disagreements"),
+    );
+    eprintln!();
+    for f in &summary.findings {
+        println!(
+            "{:<10} {} [{}]\n           input: {}\n           {}",
+            f.classification,
+            f.signature.op,
+            f.signature.pattern.join(" "),
+            if f.input.len() > 160 {
+                format!(
+                    "{}… ({} bytes)",
+                    f.input.chars().take(160).collect::<String>(),
+                    f.input.len()
+                )
+            } else {
+                f.input.clone()
+            },
+            f.verdict
+        );
+    }
+    for (name, rate) in &summary.execs_per_sec {
+        println!("{name}: {rate:.0} executions/s");
+    }
+    let (findings, candidates) = differential::write(&summary, &args.out_dir)?;
+    println!(
+        "{} inputs, {} disagreeing, {} distinct: {} and {}",
+        summary.inputs,
+        summary.disagreeing_inputs,
+        summary.findings.len(),
+        findings.display(),
+        candidates.display()
+    );
+    Ok(if summary.findings.is_empty() { 0 } else { 1 })
+}
+
+fn corpus(out: &Path, vectors: Option<&Path>) -> error::Result<u8> {
+    let loaded = load_all(vectors)?;
     for (target, n) in vector_files::write_corpus(&loaded, out)? {
         println!(
             "{n:>5} seeds for {target} in {}",

@@ -1,0 +1,118 @@
+//! Differential fuzzing against adapters with known behaviour: a parser
+//! that accepts everything disagrees with the reference codec, each
+//! distinct disagreement is classified, shrunk and written as a candidate
+//! vector that passes `mppconf vectors validate`; the same seed gives the
+//! same inputs and the same findings.
+
+use std::path::Path;
+use std::process::Command;
+
+use mppconf_harness::adapter::{AdapterClient, Manifest};
+use mppconf_harness::differential::{self, Contender, Summary};
+use mppconf_harness::vector_files;
+
+fn vectors() -> Vec<vector_files::LoadedFile> {
+    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../vectors"));
+    vector_files::discover(dir)
+        .unwrap()
+        .iter()
+        .map(|p| vector_files::load(p).unwrap().unwrap())
+        .collect()
+}
+
+fn run(seed: u64, cases: usize) -> Summary {
+    let manifest = Manifest::load(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/adapters/accepts-everything/adapter.json"
+    )))
+    .unwrap();
+    let capabilities = manifest.capabilities.clone();
+    let mut contenders = vec![
+        Contender::reference(),
+        Contender::adapter(AdapterClient::new(manifest), &capabilities, "lax"),
+    ];
+    differential::run(&mut contenders, &vectors(), seed, cases, None, |_, _| {})
+}
+
+#[test]
+fn a_lax_parser_is_found_classified_and_shrunk() {
+    let summary = run(11, 600);
+    assert_eq!(summary.inputs, 600);
+    assert!(summary.disagreeing_inputs > 0);
+    assert!(!summary.findings.is_empty());
+    // The fixture answers only these; nothing else may be compared.
+    let ops: std::collections::BTreeSet<&str> = summary
+        .findings
+        .iter()
+        .map(|f| f.signature.op.as_str())
+        .collect();
+    assert!(
+        ops.iter()
+            .all(|op| ["challenge.parse", "base64url.decode"].contains(op)),
+        "{ops:?}"
+    );
+    for f in &summary.findings {
+        assert!(f.input.len() <= f.original.len());
+        assert!(!f.requirements.is_empty(), "{}: no requirement", f.input);
+        assert!(matches!(
+            f.classification.as_str(),
+            "reference" | "acceptable"
+        ));
+        assert!(f.answers.contains_key("reference") && f.answers.contains_key("lax"));
+    }
+    // Rejected by the drafts, accepted by the lax parser: the lax side is the finding.
+    let lenient = summary
+        .findings
+        .iter()
+        .find(|f| f.signature.reference_code.is_some() && f.classification == "reference")
+        .expect("a rejection the lax parser accepts");
+    assert!(
+        lenient
+            .verdict
+            .contains("accepting it (lax) is the finding"),
+        "{}",
+        lenient.verdict
+    );
+    // Shrinking works: the shortest finding is short.
+    let shortest = summary
+        .findings
+        .iter()
+        .map(|f| f.input.len())
+        .min()
+        .unwrap();
+    assert!(shortest < 40, "shortest shrunk input is {shortest} bytes");
+    // The candidates are a valid vector file, agreeing with the reference.
+    let dir = tempfile::tempdir().unwrap();
+    let (_, candidates) = differential::write(&summary, dir.path()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mppconf"))
+        .args(["vectors", "validate", "--vectors"])
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../vectors"))
+        .arg(&candidates)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_same_seed_gives_the_same_findings() {
+    let key = |s: &Summary| -> Vec<(String, String)> {
+        s.findings
+            .iter()
+            .map(|f| (format!("{:?}", f.signature), f.input.clone()))
+            .collect()
+    };
+    let a = run(5, 400);
+    let b = run(5, 400);
+    assert_eq!(key(&a), key(&b));
+    assert_eq!(a.disagreeing_inputs, b.disagreeing_inputs);
+    let c = run(6, 400);
+    assert_ne!(
+        a.findings.iter().map(|f| &f.original).collect::<Vec<_>>(),
+        c.findings.iter().map(|f| &f.original).collect::<Vec<_>>()
+    );
+}
