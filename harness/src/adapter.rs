@@ -95,6 +95,13 @@ impl Manifest {
         Duration::from_millis(self.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS))
     }
 
+    /// Overrides the per-call time limit (e.g. a fuzzer that treats a
+    /// slow answer as a finding rather than waiting it out).
+    pub fn with_timeout_ms(mut self, ms: u64) -> Self {
+        self.timeout_ms = Some(ms);
+        self
+    }
+
     fn command(&self, argv: &[String]) -> Command {
         let mut cmd = Command::new(&argv[0]);
         cmd.args(&argv[1..])
@@ -269,9 +276,11 @@ impl AdapterClient {
         })
     }
 
-    /// Writes every request, then reads the answers in order: the
-    /// reader thread drains stdout meanwhile, so neither side can block on
-    /// a full pipe.
+    /// Writes every request (from a second thread) while reading the
+    /// answers in order, each within the timeout. An adapter stuck on one
+    /// input stops reading, so a writer on this thread would block forever
+    /// on the full pipe; instead the stuck adapter is killed, which ends
+    /// the writer, and the rest of the batch is reported unanswered.
     fn pipelined(&mut self, lines: &[String]) -> Vec<std::result::Result<String, String>> {
         let timeout = self.manifest.timeout();
         let session = match self.session() {
@@ -283,28 +292,43 @@ impl AdapterClient {
             buffer.push_str(line);
             buffer.push('\n');
         }
-        let sent = session
-            .stdin
-            .write_all(buffer.as_bytes())
-            .and_then(|_| session.stdin.flush());
+        let Session {
+            child,
+            stdin,
+            lines: responses,
+        } = session;
         let mut answers = Vec::with_capacity(lines.len());
-        let mut broken = sent.err().map(|e| format!("writing requests: {e}"));
-        for _ in lines {
-            if let Some(why) = &broken {
-                answers.push(Err(why.clone()));
-                continue;
+        let mut broken: Option<String> = None;
+        std::thread::scope(|scope| {
+            let writer = scope.spawn(move || {
+                stdin
+                    .write_all(buffer.as_bytes())
+                    .and_then(|_| stdin.flush())
+            });
+            for _ in lines {
+                if let Some(why) = &broken {
+                    answers.push(Err(why.clone()));
+                    continue;
+                }
+                let answer = match responses.recv_timeout(timeout) {
+                    Ok(Ok(line)) => Ok(line),
+                    Ok(Err(e)) => Err(format!("reading response: {e}")),
+                    Err(RecvTimeoutError::Timeout) => Err(format!("no answer within {timeout:?}")),
+                    Err(RecvTimeoutError::Disconnected) => Err("adapter closed its output".into()),
+                };
+                if let Err(why) = &answer {
+                    broken = Some(why.clone());
+                    // Unblocks the writer if the adapter stopped reading.
+                    let _ = child.kill();
+                }
+                answers.push(answer);
             }
-            let answer = match session.lines.recv_timeout(timeout) {
-                Ok(Ok(line)) => Ok(line),
-                Ok(Err(e)) => Err(format!("reading response: {e}")),
-                Err(RecvTimeoutError::Timeout) => Err(format!("no answer within {timeout:?}")),
-                Err(RecvTimeoutError::Disconnected) => Err("adapter closed its output".into()),
-            };
-            if let Err(why) = &answer {
-                broken = Some(why.clone());
+            if let Ok(Err(e)) = writer.join()
+                && broken.is_none()
+            {
+                broken = Some(format!("writing requests: {e}"));
             }
-            answers.push(answer);
-        }
+        });
         if broken.is_some() {
             self.close();
         }

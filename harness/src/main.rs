@@ -112,6 +112,9 @@ enum FuzzCommand {
     /// and the reference codec; disagreements classified, shrunk and
     /// written as candidate vectors.
     Diff(DiffArgs),
+    /// Mutated challenges served to a paying client, judged by an oracle
+    /// (never pay an unpayable challenge, never crash, hang or flood).
+    Client(mppconf_harness::client_suite::command::FuzzClientArgs),
 }
 
 #[derive(clap::Args)]
@@ -137,6 +140,10 @@ struct DiffArgs {
     /// The vectors folder (seeds and what the drafts allow).
     #[arg(long)]
     vectors: Option<PathBuf>,
+    /// The most an adapter may take for one input; a slower answer is a
+    /// finding (the adapter is restarted), not a wait.
+    #[arg(long, default_value_t = 2000)]
+    timeout_ms: u64,
 }
 
 #[derive(Subcommand)]
@@ -260,6 +267,9 @@ fn main() -> ExitCode {
             command: FuzzCommand::Diff(args),
         } => fuzz_diff(&args),
         Command::Fuzz {
+            command: FuzzCommand::Client(args),
+        } => block_on(mppconf_harness::client_suite::command::fuzz_client(args)),
+        Command::Fuzz {
             command: FuzzCommand::Server(args),
         } => block_on(mppconf_harness::probe::command::fuzz_server(args)),
         Command::Server(args) => block_on(mppconf_harness::probe::command::server(args)),
@@ -352,7 +362,7 @@ fn fuzz_diff(args: &DiffArgs) -> error::Result<u8> {
     let seed = args.seed.unwrap_or_else(rand::random);
     let mut contenders = vec![Contender::reference()];
     for given in &args.adapter {
-        let manifest = resolve_adapter(given, &args.adapters)?;
+        let manifest = resolve_adapter(given, &args.adapters)?.with_timeout_ms(args.timeout_ms);
         manifest.build()?;
         let capabilities = manifest.capabilities.clone();
         let name = manifest.name.clone();

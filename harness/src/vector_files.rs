@@ -313,7 +313,7 @@ fn indent(s: &str) -> String {
 }
 
 /// The fuzz target (in `fuzz/`) whose parser a case's input header feeds.
-fn fuzz_target_of(op: &str) -> Option<&'static str> {
+pub fn fuzz_target_of(op: &str) -> Option<&'static str> {
     match op.split('.').next()? {
         "challenge" if op != "challenge.id" => Some("challenge"),
         "credential" => Some("credential"),

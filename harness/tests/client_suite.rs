@@ -264,3 +264,58 @@ async fn clients_that_hang_crash_or_flood_are_errors_with_a_reason() {
         }
     }
 }
+
+/// `mppconf fuzz client`'s oracle: the honest reference client pays no
+/// unpayable challenge; one that pays challenges without an id is caught
+/// (and the header shrunk); a client that hangs is a finding, not a hang.
+#[tokio::test]
+async fn the_client_fuzzer_catches_what_the_oracle_forbids() {
+    use mppconf_harness::client_suite::command::start;
+    use mppconf_harness::client_suite::fuzz::{Violation, campaign};
+    let started = start().await.unwrap();
+    let env = &started.env;
+    let honest = ClientUnderTest::Reference {
+        deviations: BTreeSet::new(),
+    };
+    let c = campaign(env, &honest, None, 3, 200, None, |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(c.rounds, 200);
+    assert!(
+        c.unpayable_rounds > 50,
+        "the mutations must break challenges"
+    );
+    assert!(c.findings.is_empty(), "{:#?}", c.findings);
+    let lax = ClientUnderTest::Reference {
+        deviations: BTreeSet::from([Deviation::AcceptMissingId]),
+    };
+    let c = campaign(env, &lax, None, 3, 300, None, |_, _| {})
+        .await
+        .unwrap();
+    let f = c
+        .findings
+        .iter()
+        .find(|f| f.violation == Violation::PaidUnpayable)
+        .expect("paying a challenge without an id is caught");
+    assert!(f.header.len() <= f.original.len());
+    assert!(!f.header.contains(" id="), "{}", f.header);
+    // The same seed finds the same thing, in the same round (the base
+    // challenge's expires moves with the clock; the mutations do not).
+    let again = campaign(env, &lax, None, 3, 300, None, |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(again.findings[0].round, c.findings[0].round);
+    assert_eq!(again.findings[0].violation, c.findings[0].violation);
+    let dir = tempfile::tempdir().unwrap();
+    let hang = program(
+        dir.path(),
+        "hang",
+        "import time\ntime.sleep(120)\n",
+        "timeout_secs = 1",
+    );
+    let c = campaign(env, &hang, None, 1, 2, None, |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(c.findings.len(), 1);
+    assert_eq!(c.findings[0].violation, Violation::Hung);
+}

@@ -116,3 +116,35 @@ fn the_same_seed_gives_the_same_findings() {
         c.findings.iter().map(|f| &f.original).collect::<Vec<_>>()
     );
 }
+
+/// A persistent adapter that stops reading (stuck on one input) must not
+/// deadlock a batch larger than the pipe buffer: the batch ends with
+/// errors within the timeout.
+#[test]
+fn a_stuck_adapter_cannot_block_a_batch() {
+    use mppconf_suite::ops::{ABI_SCHEMA, AbiRequest};
+    use mppconf_suite::vectors::Executor;
+    let manifest = Manifest::load(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/adapters/silent/adapter.json"
+    )))
+    .unwrap();
+    let mut client = AdapterClient::new(manifest);
+    let requests: Vec<AbiRequest> = (0..3000)
+        .map(|i| AbiRequest {
+            schema: ABI_SCHEMA,
+            op: "base64url.decode".into(),
+            input: serde_json::json!({ "text": format!("{i:0>200}") }),
+            context: None,
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let answers = client.call_batch(&requests);
+    assert!(
+        started.elapsed().as_secs() < 10,
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(answers.len(), requests.len());
+    assert!(answers.iter().all(|a| a.is_err()));
+}

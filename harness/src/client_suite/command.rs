@@ -151,13 +151,16 @@ pub fn reports_of(
 /// hardening of their own; a host realm lets the proof checks judge them.
 const REALM: &str = "127.0.0.1";
 
-/// Starts the chain, the proxy and the reference server, runs every
-/// scenario a selected check needs, and judges.
-pub async fn run_client(
-    client: &ClientUnderTest,
-    selection: &crate::report::Selection,
-    mut progress: impl FnMut(&ClientCheckResult),
-) -> Result<ClientRunResults> {
+/// The run's chain and reference server, kept alive with the [`Env`].
+pub struct Started {
+    pub env: Env,
+    _chain: Anvil,
+    _settle: crate::background::Background,
+}
+
+/// Starts the chain, the recording proxy and the reference server that
+/// settles forwarded credentials.
+pub async fn start() -> Result<Started> {
     let chain = Anvil::start(&AnvilConfig::default()).await?;
     let proxy = Arc::new(RpcProxy::start(&chain.rpc_url, Duration::from_secs(10)).await?);
     let secret = alloy::primitives::B256::random().to_vec();
@@ -182,6 +185,21 @@ pub async fn run_client(
         routes,
         settle_at: settle.url(),
     };
+    Ok(Started {
+        env,
+        _chain: chain,
+        _settle: settle,
+    })
+}
+
+/// Runs every scenario a selected check needs, and judges.
+pub async fn run_client(
+    client: &ClientUnderTest,
+    selection: &crate::report::Selection,
+    mut progress: impl FnMut(&ClientCheckResult),
+) -> Result<ClientRunResults> {
+    let started = start().await?;
+    let env = &started.env;
     let selected: Vec<&checks::Check> = checks::ALL
         .iter()
         .enumerate()
@@ -215,7 +233,7 @@ pub async fn run_client(
             continue;
         }
         let t = Instant::now();
-        let record = super::run_scenario(&env, client, def.name, (def.build)(&env)).await?;
+        let record = super::run_scenario(env, client, def.name, (def.build)(env)).await?;
         scenario_time += t.elapsed();
         client_time += Duration::from_secs_f64(record.run.millis / 1e3);
         records.insert(def.name, Ok(record));
@@ -321,4 +339,99 @@ fn summarize(runs: &[ClientRunResults], args: &ClientArgs, started: Instant) -> 
         println!("results written to {}", out.display());
     }
     Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct FuzzClientArgs {
+    /// Fuzz the reference client (`mppconf pay`), in-process.
+    #[arg(long, conflicts_with = "target")]
+    pub reference: bool,
+    /// With --reference: break a rule on purpose (repeatable).
+    #[arg(long, requires = "reference")]
+    pub deviate: Vec<String>,
+    /// A client target manifest (TOML).
+    #[arg(long)]
+    pub target: Option<PathBuf>,
+    /// The seed; a campaign is reproducible from it (default: random, printed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// How many rounds (one 402, one client run each).
+    #[arg(long, default_value_t = 200)]
+    pub rounds: usize,
+    /// Stop after this many seconds even if --rounds is not reached.
+    #[arg(long)]
+    pub budget_secs: Option<u64>,
+    /// Write the campaign (findings with their shrunk headers) as JSON here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// `mppconf fuzz client`: exit 0 without findings, 1 with some.
+pub async fn fuzz_client(args: FuzzClientArgs) -> Result<u8> {
+    let client = if args.reference {
+        let deviations = args
+            .deviate
+            .iter()
+            .map(|d| Deviation::parse(d))
+            .collect::<Result<BTreeSet<_>>>()?;
+        ClientUnderTest::Reference { deviations }
+    } else if let Some(path) = &args.target {
+        let target = ClientTarget::load(path)?;
+        target.build()?;
+        ClientUnderTest::Program(Box::new(target))
+    } else {
+        return Err(Error::Usage(
+            "give --reference or --target MANIFEST (a client target manifest)".into(),
+        ));
+    };
+    let seed = args.seed.unwrap_or_else(rand::random);
+    println!(
+        "mppconf fuzz client: {} with seed {seed}, {} rounds",
+        client.label(),
+        args.rounds
+    );
+    let started = start().await?;
+    let campaign = super::fuzz::campaign(
+        &started.env,
+        &client,
+        client.exit_codes().as_deref(),
+        seed,
+        args.rounds,
+        args.budget_secs.map(Duration::from_secs),
+        {
+            let mut shown = (0, 0);
+            move |done: usize, found: usize| {
+                // Every 25 rounds, and at once when something is found.
+                if done.is_multiple_of(25) || found != shown.1 {
+                    eprint!("\r{done} rounds, {found} finding(s)");
+                    shown = (done, found);
+                }
+            }
+        },
+    )
+    .await?;
+    eprintln!();
+    for f in &campaign.findings {
+        println!(
+            "{:?} (round {}; client: {}; {})\n    header: {}",
+            f.violation,
+            f.round,
+            f.client,
+            f.unpayable.as_deref().unwrap_or("payable"),
+            f.header
+        );
+    }
+    println!(
+        "{} rounds ({} unpayable), {} finding(s), {:.1} rounds/s",
+        campaign.rounds,
+        campaign.unpayable_rounds,
+        campaign.findings.len(),
+        campaign.rounds_per_sec
+    );
+    if let Some(out) = &args.out {
+        let text = serde_json::to_string_pretty(&campaign).unwrap_or_default() + "\n";
+        std::fs::write(out, text).map_err(|e| Error::io(out, e))?;
+        println!("campaign written to {}", out.display());
+    }
+    Ok(if campaign.findings.is_empty() { 0 } else { 1 })
 }

@@ -61,6 +61,10 @@ pub struct Invoke {
     pub env: BTreeMap<String, String>,
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
+    /// The exit codes the client ends with on purpose (paid, refused,
+    /// usage); any other is a crash to the client fuzzer.
+    #[serde(default)]
+    pub exit_codes: Option<Vec<i32>>,
 }
 
 fn default_timeout() -> u64 {

@@ -11,6 +11,7 @@
 
 pub mod checks;
 pub mod command;
+pub mod fuzz;
 pub mod manifest;
 pub mod scenario;
 
@@ -80,6 +81,15 @@ impl ClientUnderTest {
                     .join(" ")
             }
             ClientUnderTest::Program(t) => format!("mppconf client --target {}", t.path.display()),
+        }
+    }
+
+    /// The exit codes the client may end with (its manifest's
+    /// `exit_codes`); any other is a crash. `None`: any code.
+    pub fn exit_codes(&self) -> Option<Vec<i32>> {
+        match self {
+            ClientUnderTest::Reference { .. } => None,
+            ClientUnderTest::Program(t) => t.client.exit_codes.clone(),
         }
     }
 

@@ -334,6 +334,10 @@ fn shrink(
     member: &str,
     input: &str,
 ) -> String {
+    // Each attempt at a hang costs a full timeout and a restart: keep it.
+    if sig.pattern.iter().any(|p| p.ends_with(":broken")) {
+        return input.to_string();
+    }
     let mut best: Vec<char> = input.chars().collect();
     let mut budget = 400usize;
     let still = |candidate: &[char], contenders: &mut [Contender]| {
@@ -440,7 +444,16 @@ pub fn run(
                 .filter(|(_, a)| matches!(a, Answer::Accepts { .. }))
                 .map(|(n, _)| n.as_str())
                 .collect();
+            let broken: Vec<&str> = answers_by_name
+                .iter()
+                .filter(|(_, a)| matches!(a, Answer::Broken { .. }))
+                .map(|(n, _)| n.as_str())
+                .collect();
             let verdict = match (&code, acceptable) {
+                _ if !broken.is_empty() => format!(
+                    "{} gave no usable answer (a timeout, a crash or garbage): a parser that hangs or dies on one header is a denial-of-service risk, whatever the drafts say of the input",
+                    broken.join(", ")
+                ),
                 (Some(c), true) => format!(
                     "acceptable: the drafts let a parser accept or reject this ({c} is an `acceptable` case in the vectors)"
                 ),
@@ -570,9 +583,24 @@ fn error_type_of(op: &str) -> &'static str {
     }
 }
 
-/// Writes the findings report and the candidate vectors into `dir`.
+/// Writes the findings report and the candidate vectors into `dir`, and
+/// each finding's input as a corpus entry under
+/// `dir/corpus/<cargo-fuzz target>/` (the layout of `fuzz/seeds/`).
 pub fn write(summary: &Summary, dir: &Path) -> Result<(PathBuf, PathBuf)> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    for f in &summary.findings {
+        let Some(target) = crate::vector_files::fuzz_target_of(&f.signature.op) else {
+            continue;
+        };
+        let folder = dir.join("corpus").join(target);
+        std::fs::create_dir_all(&folder).map_err(|e| Error::io(&folder, e))?;
+        let name = format!(
+            "fuzz-diff-{}",
+            &alloy::hex::encode(alloy::primitives::keccak256(f.input.as_bytes()))[..16]
+        );
+        let path = folder.join(name);
+        std::fs::write(&path, &f.input).map_err(|e| Error::io(&path, e))?;
+    }
     let findings = dir.join("findings.json");
     let text = serde_json::to_string_pretty(summary).unwrap_or_default() + "\n";
     std::fs::write(&findings, text).map_err(|e| Error::io(&findings, e))?;
