@@ -157,9 +157,11 @@ impl AdapterClient {
     }
 
     fn spawn(&self) -> std::result::Result<Child, String> {
-        self.manifest
-            .command(&self.manifest.command)
-            .stdin(Stdio::piped())
+        let mut cmd = self.manifest.command(&self.manifest.command);
+        // Its own process group, so that a kill reaches what it started
+        // (a shell's children hold the pipes open otherwise).
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -183,7 +185,7 @@ impl AdapterClient {
         let out = match rx.recv_timeout(self.manifest.timeout()) {
             Ok(r) => r.map_err(|e| format!("reading stdout: {e}")),
             Err(_) => {
-                let _ = child.kill();
+                kill_group(&mut child);
                 let _ = child.wait();
                 return Err(format!("no answer within {:?}", self.manifest.timeout()));
             }
@@ -253,10 +255,19 @@ impl AdapterClient {
                 }
                 thread::sleep(Duration::from_millis(10));
             }
-            let _ = s.child.kill();
+            kill_group(&mut s.child);
             let _ = s.child.wait();
         }
     }
+}
+
+/// Kills a child and every process of its group.
+fn kill_group(child: &mut Child) {
+    // SAFETY: signals only the group the child leads (see `spawn`).
+    unsafe {
+        libc::kill(-(child.id() as i32), libc::SIGKILL);
+    }
+    let _ = child.kill();
 }
 
 impl Drop for AdapterClient {
@@ -281,12 +292,43 @@ impl AdapterClient {
     /// input stops reading, so a writer on this thread would block forever
     /// on the full pipe; instead the stuck adapter is killed, which ends
     /// the writer, and the rest of the batch is reported unanswered.
+    ///
+    /// Only the input it failed on is charged to the adapter: the rest of
+    /// the batch is sent again to a fresh process.
     fn pipelined(&mut self, lines: &[String]) -> Vec<std::result::Result<String, String>> {
+        let mut answers = Vec::with_capacity(lines.len());
+        // Failures on the first input of consecutive restarts: an adapter
+        // that answers nothing at all is given up on after a few.
+        let mut dead = 0;
+        while answers.len() < lines.len() {
+            let rest = &lines[answers.len()..];
+            match self.pipelined_once(rest) {
+                // The adapter does not start: nothing will answer the rest.
+                Err(e) => answers.extend(rest.iter().map(|_| Err(e.clone()))),
+                Ok(part) => match part.iter().position(|a| a.is_err()) {
+                    Some(0) if dead >= 2 => {
+                        let why = part[0].clone().err().unwrap_or_default();
+                        answers.extend(rest.iter().map(|_| {
+                            Err(format!("{why} (and on the inputs before: given up)"))
+                        }));
+                    }
+                    Some(i) => {
+                        dead = if i == 0 { dead + 1 } else { 1 };
+                        answers.extend(part.into_iter().take(i + 1));
+                    }
+                    None => answers.extend(part),
+                },
+            }
+        }
+        answers
+    }
+
+    fn pipelined_once(
+        &mut self,
+        lines: &[String],
+    ) -> std::result::Result<Vec<std::result::Result<String, String>>, String> {
         let timeout = self.manifest.timeout();
-        let session = match self.session() {
-            Ok(s) => s,
-            Err(e) => return lines.iter().map(|_| Err(e.clone())).collect(),
-        };
+        let session = self.session()?;
         let mut buffer = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
         for line in lines {
             buffer.push_str(line);
@@ -319,7 +361,7 @@ impl AdapterClient {
                 if let Err(why) = &answer {
                     broken = Some(why.clone());
                     // Unblocks the writer if the adapter stopped reading.
-                    let _ = child.kill();
+                    kill_group(child);
                 }
                 answers.push(answer);
             }
@@ -332,7 +374,7 @@ impl AdapterClient {
         if broken.is_some() {
             self.close();
         }
-        answers
+        Ok(answers)
     }
 }
 
