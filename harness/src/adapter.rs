@@ -305,19 +305,21 @@ impl AdapterClient {
             match self.pipelined_once(rest) {
                 // The adapter does not start: nothing will answer the rest.
                 Err(e) => answers.extend(rest.iter().map(|_| Err(e.clone()))),
-                Ok(part) => match part.iter().position(|a| a.is_err()) {
-                    Some(0) if dead >= 2 => {
-                        let why = part[0].clone().err().unwrap_or_default();
-                        answers.extend(rest.iter().map(|_| {
-                            Err(format!("{why} (and on the inputs before: given up)"))
-                        }));
+                Ok(part) => {
+                    match part.iter().position(|a| a.is_err()) {
+                        Some(0) if dead >= 2 => {
+                            let why = part[0].clone().err().unwrap_or_default();
+                            answers.extend(rest.iter().map(|_| {
+                                Err(format!("{why} (and on the inputs before: given up)"))
+                            }));
+                        }
+                        Some(i) => {
+                            dead = if i == 0 { dead + 1 } else { 1 };
+                            answers.extend(part.into_iter().take(i + 1));
+                        }
+                        None => answers.extend(part),
                     }
-                    Some(i) => {
-                        dead = if i == 0 { dead + 1 } else { 1 };
-                        answers.extend(part.into_iter().take(i + 1));
-                    }
-                    None => answers.extend(part),
-                },
+                }
             }
         }
         answers
