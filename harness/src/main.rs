@@ -204,6 +204,10 @@ struct RunArgs {
     /// Print every case, not only the ones that did not pass.
     #[arg(long)]
     verbose: bool,
+    /// Also write the conformance report (per spec: Markdown, JSON, JUnit,
+    /// HTML; requirement coverage) here.
+    #[arg(long)]
+    report_dir: Option<PathBuf>,
 }
 
 fn report_merge(parts: &[PathBuf], out: &Path) -> error::Result<u8> {
@@ -546,6 +550,38 @@ fn run(args: RunArgs) -> error::Result<u8> {
         let text = serde_json::to_string_pretty(&doc).expect("results serialize");
         std::fs::write(out, text + "\n").map_err(|e| Error::io(out, e))?;
         println!("results written to {}", out.display());
+    }
+    if let Some(dir) = &args.report_dir {
+        let records = results
+            .iter()
+            .map(|r| {
+                let (expected, actual) = mppconf_harness::report::expected_actual(&r.detail);
+                mppconf_harness::report::CheckRecord {
+                    id: r.id.clone(),
+                    subject: r.file.clone(),
+                    requirements: r.requirements.clone(),
+                    verdict: r.verdict,
+                    detail: r.detail.clone(),
+                    expected,
+                    actual,
+                    millis: r.micros as f64 / 1000.0,
+                    evidence: None,
+                    reproduce: format!(
+                        "mppconf vectors run --adapter {} --filter {}",
+                        args.adapter, r.id
+                    ),
+                }
+            })
+            .collect();
+        let started = chrono::DateTime::from_timestamp(
+            mppconf_harness::reference::tx::unix_now() as i64 - seconds.ceil() as i64,
+            0,
+        )
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default();
+        let report = Report::new("vectors", &name, started, records);
+        report.write(dir)?;
+        println!("report written to {}", dir.join("report.html").display());
     }
     Ok(runner::exit_code(&results) as u8)
 }

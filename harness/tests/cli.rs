@@ -483,3 +483,36 @@ fn shards_merge_and_baselines_gate() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--shard"));
 }
+
+/// `vectors run --report-dir` writes the report model too (suite
+/// `vectors`, one check per case), schema-valid and readable back.
+#[test]
+fn vector_runs_write_the_report_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_string_lossy().into_owned();
+    let o = mppconf(&[
+        "vectors",
+        "run",
+        "--adapter",
+        "builtin",
+        "--filter",
+        "base64url.",
+        "--report-dir",
+        &d,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let report = mppconf_harness::report::Report::read(&dir.path().join("report.json")).unwrap();
+    assert_eq!(report.suite, "vectors");
+    assert!(report.checks.iter().all(|c| c.id.starts_with("base64url.")));
+    assert!(
+        report
+            .checks
+            .iter()
+            .all(|c| c.reproduce.contains("--filter"))
+    );
+    assert!(
+        dir.path()
+            .join("draft-httpauth-payment-00.junit.xml")
+            .is_file()
+    );
+}

@@ -62,7 +62,7 @@ pub struct Report {
     pub tool: Tool,
     pub spec_snapshot: String,
     pub vectors_digest: String,
-    /// `server` or `client`.
+    /// `server`, `client` or `vectors`.
     pub suite: String,
     /// The implementation, as the run names it.
     pub target: String,
