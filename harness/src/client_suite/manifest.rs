@@ -21,12 +21,10 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use serde::Deserialize;
-use serde_json::Value;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::schema::Schema;
 
 /// A parsed, checked client target manifest.
@@ -130,15 +128,12 @@ const PLACEHOLDERS: [&str; 6] = [
 impl ClientTarget {
     /// Reads a manifest, naming the field at fault on error.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let table: toml::Table =
-            toml::from_str(&text).map_err(|e| Error::field(path, "/", e.message()))?;
-        let value =
-            serde_json::to_value(&table).map_err(|e| Error::field(path, "/", e.to_string()))?;
-        Schema::ClientTarget.check(path, &value, "harness/schema/client-target.schema.json")?;
-        check_placeholders(path, &value)?;
-        let mut target: ClientTarget =
-            serde_json::from_value(value).map_err(|e| Error::field(path, "/", e.to_string()))?;
+        let mut target: ClientTarget = crate::probe::manifest::load_toml(
+            path,
+            Schema::ClientTarget,
+            "harness/schema/client-target.schema.json",
+            &PLACEHOLDERS,
+        )?;
         target.dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         target.path = path.to_path_buf();
         Ok(target)
@@ -171,64 +166,7 @@ impl ClientTarget {
 
     /// Runs the build command, if any.
     pub fn build(&self) -> Result<()> {
-        let Some(build) = &self.client.build else {
-            return Ok(());
-        };
-        let status = Command::new(&build[0])
-            .args(&build[1..])
-            .current_dir(self.workdir())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .status()
-            .map_err(|e| Error::Setup(format!("{}: cannot run build {build:?}: {e}", self.name)))?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(Error::Setup(format!(
-                "{}: build {build:?} failed ({status})",
-                self.name
-            )))
-        }
-    }
-}
-
-/// A placeholder that does not exist is a typo worth naming.
-fn check_placeholders(path: &Path, value: &Value) -> Result<()> {
-    fn walk(v: &Value, at: String, out: &mut Vec<(String, String)>) {
-        match v {
-            Value::String(s) => {
-                let mut rest = s.as_str();
-                while let Some(i) = rest.find('{') {
-                    let Some(j) = rest[i..].find('}') else { break };
-                    let name = &rest[i..i + j + 1];
-                    if !PLACEHOLDERS.contains(&name) {
-                        out.push((at.clone(), name.to_string()));
-                    }
-                    rest = &rest[i + j + 1..];
-                }
-            }
-            Value::Array(a) => a
-                .iter()
-                .enumerate()
-                .for_each(|(i, x)| walk(x, format!("{at}/{i}"), out)),
-            Value::Object(m) => m
-                .iter()
-                .for_each(|(k, x)| walk(x, format!("{at}/{k}"), out)),
-            _ => {}
-        }
-    }
-    let mut unknown = Vec::new();
-    walk(value, String::new(), &mut unknown);
-    match unknown.first() {
-        None => Ok(()),
-        Some((at, name)) => Err(Error::field(
-            path,
-            at,
-            format!(
-                "unknown placeholder {name}; known: {}",
-                PLACEHOLDERS.join(", ")
-            ),
-        )),
+        crate::probe::manifest::run_build(&self.name, self.client.build.as_deref(), &self.workdir())
     }
 }
 

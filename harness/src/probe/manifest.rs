@@ -124,15 +124,12 @@ const PLACEHOLDERS: [&str; 6] = [
 impl ServerTarget {
     /// Reads a manifest, naming the field at fault on error.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let table: toml::Table =
-            toml::from_str(&text).map_err(|e| Error::field(path, "/", e.message()))?;
-        let value =
-            serde_json::to_value(&table).map_err(|e| Error::field(path, "/", e.to_string()))?;
-        Schema::ServerTarget.check(path, &value, "harness/schema/server-target.schema.json")?;
-        check_placeholders(path, &value)?;
-        let mut target: ServerTarget =
-            serde_json::from_value(value).map_err(|e| Error::field(path, "/", e.to_string()))?;
+        let mut target: ServerTarget = load_toml(
+            path,
+            Schema::ServerTarget,
+            "harness/schema/server-target.schema.json",
+            &PLACEHOLDERS,
+        )?;
         target.dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         Ok(target)
     }
@@ -143,24 +140,7 @@ impl ServerTarget {
 
     /// Runs the build command, if any.
     pub fn build(&self) -> Result<()> {
-        let Some(build) = &self.server.build else {
-            return Ok(());
-        };
-        let status = Command::new(&build[0])
-            .args(&build[1..])
-            .current_dir(self.workdir())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .status()
-            .map_err(|e| Error::Setup(format!("{}: cannot run build {build:?}: {e}", self.name)))?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(Error::Setup(format!(
-                "{}: build {build:?} failed ({status})",
-                self.name
-            )))
-        }
+        run_build(&self.name, self.server.build.as_deref(), &self.workdir())
     }
 
     /// Starts the server and waits until its ready path answers.
@@ -222,16 +202,56 @@ impl ServerTarget {
     }
 }
 
-/// A placeholder that does not exist is a typo worth naming.
-fn check_placeholders(path: &Path, value: &Value) -> Result<()> {
-    fn walk(v: &Value, at: String, out: &mut Vec<(String, String)>) {
+/// Reads a TOML target manifest: syntax, then the schema, then the
+/// placeholders, each error naming the file and field (shared by the
+/// server and client target manifests).
+pub(crate) fn load_toml<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    schema: Schema,
+    schema_file: &str,
+    placeholders: &[&str],
+) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let table: toml::Table =
+        toml::from_str(&text).map_err(|e| Error::field(path, "/", e.message()))?;
+    let value = serde_json::to_value(&table).map_err(|e| Error::field(path, "/", e.to_string()))?;
+    schema.check(path, &value, schema_file)?;
+    check_placeholders(path, &value, placeholders)?;
+    serde_json::from_value(value).map_err(|e| Error::field(path, "/", e.to_string()))
+}
+
+/// Runs a manifest's build command (install, compile) in its folder.
+pub(crate) fn run_build(name: &str, build: Option<&[String]>, workdir: &Path) -> Result<()> {
+    let Some(build) = build else {
+        return Ok(());
+    };
+    let status = Command::new(&build[0])
+        .args(&build[1..])
+        .current_dir(workdir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .map_err(|e| Error::Setup(format!("{name}: cannot run build {build:?}: {e}")))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Error::Setup(format!(
+            "{name}: build {build:?} failed ({status})"
+        )))
+    }
+}
+
+/// A placeholder that does not exist is a typo worth naming (shared by
+/// the server and client target manifests, each with its own `known`).
+pub(crate) fn check_placeholders(path: &Path, value: &Value, known: &[&str]) -> Result<()> {
+    fn walk(v: &Value, at: String, known: &[&str], out: &mut Vec<(String, String)>) {
         match v {
             Value::String(s) => {
                 let mut rest = s.as_str();
                 while let Some(i) = rest.find('{') {
                     let Some(j) = rest[i..].find('}') else { break };
                     let name = &rest[i..i + j + 1];
-                    if !PLACEHOLDERS.contains(&name) {
+                    if !known.contains(&name) {
                         out.push((at.clone(), name.to_string()));
                     }
                     rest = &rest[i + j + 1..];
@@ -240,24 +260,21 @@ fn check_placeholders(path: &Path, value: &Value) -> Result<()> {
             Value::Array(a) => a
                 .iter()
                 .enumerate()
-                .for_each(|(i, x)| walk(x, format!("{at}/{i}"), out)),
+                .for_each(|(i, x)| walk(x, format!("{at}/{i}"), known, out)),
             Value::Object(m) => m
                 .iter()
-                .for_each(|(k, x)| walk(x, format!("{at}/{k}"), out)),
+                .for_each(|(k, x)| walk(x, format!("{at}/{k}"), known, out)),
             _ => {}
         }
     }
     let mut unknown = Vec::new();
-    walk(value, String::new(), &mut unknown);
+    walk(value, String::new(), known, &mut unknown);
     match unknown.first() {
         None => Ok(()),
         Some((at, name)) => Err(Error::field(
             path,
             at,
-            format!(
-                "unknown placeholder {name}; known: {}",
-                PLACEHOLDERS.join(", ")
-            ),
+            format!("unknown placeholder {name}; known: {}", known.join(", ")),
         )),
     }
 }
