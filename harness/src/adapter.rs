@@ -263,10 +263,8 @@ impl AdapterClient {
 
 /// Kills a child and every process of its group.
 fn kill_group(child: &mut Child) {
-    // SAFETY: signals only the group the child leads (see `spawn`).
-    unsafe {
-        libc::kill(-(child.id() as i32), libc::SIGKILL);
-    }
+    // The child leads its own group (see `spawn`).
+    crate::process::kill_group(child.id());
     let _ = child.kill();
 }
 

@@ -573,12 +573,9 @@ fn run(args: RunArgs) -> error::Result<u8> {
                 }
             })
             .collect();
-        let started = chrono::DateTime::from_timestamp(
-            mppconf_harness::reference::tx::unix_now() as i64 - seconds.ceil() as i64,
-            0,
-        )
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_default();
+        let started = mppconf_harness::reference::server::rfc3339_at(
+            mppconf_harness::reference::tx::unix_now().saturating_sub(seconds.ceil() as u64),
+        );
         let report = Report::new("vectors", &name, started, records);
         report.write(dir)?;
         println!("report written to {}", dir.join("report.html").display());

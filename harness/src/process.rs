@@ -22,3 +22,12 @@ pub fn die_with_parent(cmd: &mut Command) {
         }
     }
 }
+
+/// SIGKILL to every process of the group `leader` leads (a child spawned
+/// with `process_group(0)`), so that what it started dies with it.
+pub fn kill_group(leader: u32) {
+    // SAFETY: kill(2) with a negative pid only signals that process group.
+    unsafe {
+        libc::kill(-(leader as i32), libc::SIGKILL);
+    }
+}

@@ -64,23 +64,22 @@ pub struct ClientRunResults {
     pub client_time: Duration,
 }
 
-/// Runs the suite; the exit code (0 conformant, 1 not, 2 usage error, 3
-/// harness error, 4 stale baseline).
-pub async fn client(args: ClientArgs) -> Result<u8> {
-    let started = Instant::now();
-    let started_at = crate::report::now();
-    let selection = args.gate.selection(&args.filter)?;
-    args.gate.known_failures()?;
+/// The clients `--reference [--deviate …]` and `--target …` name (built),
+/// at least one.
+fn clients_of(
+    reference: bool,
+    deviate: &[String],
+    targets: &[PathBuf],
+) -> Result<Vec<ClientUnderTest>> {
     let mut clients = Vec::new();
-    if args.reference {
-        let deviations = args
-            .deviate
+    if reference {
+        let deviations = deviate
             .iter()
             .map(|d| Deviation::parse(d))
             .collect::<Result<BTreeSet<_>>>()?;
         clients.push(ClientUnderTest::Reference { deviations });
     }
-    for path in &args.target {
+    for path in targets {
         let target = ClientTarget::load(path)?;
         eprintln!("mppconf: building {} ...", target.name);
         target.build()?;
@@ -91,6 +90,17 @@ pub async fn client(args: ClientArgs) -> Result<u8> {
             "give --reference or --target MANIFEST (a client target manifest)".into(),
         ));
     }
+    Ok(clients)
+}
+
+/// Runs the suite; the exit code (0 conformant, 1 not, 2 usage error, 3
+/// harness error, 4 stale baseline).
+pub async fn client(args: ClientArgs) -> Result<u8> {
+    let started = Instant::now();
+    let started_at = crate::report::now();
+    let selection = args.gate.selection(&args.filter)?;
+    args.gate.known_failures()?;
+    let clients = clients_of(args.reference, &args.deviate, &args.target)?;
     let mut runs = Vec::new();
     for client in &clients {
         println!("mppconf client suite: {}", client.label());
@@ -368,22 +378,10 @@ pub struct FuzzClientArgs {
 
 /// `mppconf fuzz client`: exit 0 without findings, 1 with some.
 pub async fn fuzz_client(args: FuzzClientArgs) -> Result<u8> {
-    let client = if args.reference {
-        let deviations = args
-            .deviate
-            .iter()
-            .map(|d| Deviation::parse(d))
-            .collect::<Result<BTreeSet<_>>>()?;
-        ClientUnderTest::Reference { deviations }
-    } else if let Some(path) = &args.target {
-        let target = ClientTarget::load(path)?;
-        target.build()?;
-        ClientUnderTest::Program(Box::new(target))
-    } else {
-        return Err(Error::Usage(
-            "give --reference or --target MANIFEST (a client target manifest)".into(),
-        ));
-    };
+    let client = clients_of(args.reference, &args.deviate, args.target.as_slice())?
+        .into_iter()
+        .next()
+        .expect("clients_of gives at least one");
     let seed = args.seed.unwrap_or_else(rand::random);
     println!(
         "mppconf fuzz client: {} with seed {seed}, {} rounds",

@@ -232,10 +232,7 @@ async fn program_run(target: &ClientTarget, inv: &Invocation<'_>) -> ClientRun {
     match tokio::time::timeout(limit, child.wait_with_output()).await {
         Err(_) => {
             if let Some(pid) = pid {
-                // SAFETY: signals the client's own process group.
-                unsafe {
-                    libc::kill(-(pid as i32), libc::SIGKILL);
-                }
+                crate::process::kill_group(pid);
             }
             ClientRun {
                 ended: "timed out".into(),
@@ -379,9 +376,7 @@ impl Env {
 
 /// RFC 3339 UTC, `secs` from now (negative: in the past).
 pub fn rfc3339_in(secs: i64) -> String {
-    chrono::DateTime::from_timestamp(tx::unix_now() as i64 + secs, 0)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_default()
+    crate::reference::server::rfc3339_at(tx::unix_now().saturating_add_signed(secs))
 }
 
 /// The header value of a challenge our codec formats.

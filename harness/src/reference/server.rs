@@ -571,7 +571,7 @@ fn now_rfc3339() -> String {
 }
 
 /// An RFC 3339 UTC timestamp with second precision.
-fn rfc3339_at(unix: u64) -> String {
+pub fn rfc3339_at(unix: u64) -> String {
     chrono::DateTime::from_timestamp(unix as i64, 0)
         .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
         .unwrap_or_default()

@@ -226,9 +226,7 @@ pub fn expected_actual(detail: &str) -> (Option<String>, Option<String>) {
 
 /// RFC 3339 UTC now, to the second.
 pub fn now() -> String {
-    chrono::DateTime::from_timestamp(crate::reference::tx::unix_now() as i64, 0)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_default()
+    crate::reference::server::rfc3339_at(crate::reference::tx::unix_now())
 }
 
 impl Report {
