@@ -244,6 +244,16 @@ impl AdapterClient {
         answer
     }
 
+    /// Sends one request line and returns the answer line, in the
+    /// manifest's mode (the transport of ABIs other than the vectors',
+    /// e.g. [`crate::payer`]).
+    pub fn call_line(&mut self, line: &str) -> std::result::Result<String, String> {
+        match self.manifest.mode() {
+            Mode::OneShot => self.one_shot(line),
+            Mode::Persistent => self.persistent(line),
+        }
+    }
+
     /// Ends a persistent session: stdin is closed, then the process is
     /// given a moment to exit before it is killed.
     pub fn close(&mut self) {

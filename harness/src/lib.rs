@@ -7,7 +7,11 @@
 //!   recording RPC proxy.
 //! - [`reference`](mod@reference): the reference Tempo charge server and client, their
 //!   transactions and their deliberate deviations.
-//! - [`probe`]: the server suite (checks, target manifests, fuzzing).
+//! - [`methods`]: payment methods as plug-ins (Tempo charge, the `stub`
+//!   test method), used by both suites; [`payer`]: the payer ABI, for a
+//!   method mppconf cannot pay by itself.
+//! - [`server_suite`]: the server suite (checks filed by spec, target
+//!   manifests, fuzzing).
 //! - [`differential`]: differential fuzzing of parsers across adapters.
 //! - [`client_suite`]: the client suite (scenario server, checks, client
 //!   target manifests).
@@ -21,12 +25,14 @@ pub mod chain;
 pub mod client_suite;
 pub mod differential;
 pub mod error;
+pub mod methods;
 pub mod official;
-pub mod probe;
+pub mod payer;
 pub mod process;
 pub mod reference;
 pub mod report;
 pub mod runner;
 pub mod schema;
 pub mod serve_adapter;
+pub mod server_suite;
 pub mod vector_files;

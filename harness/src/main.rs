@@ -53,7 +53,7 @@ enum Command {
     Pay(commands::PayArgs),
     /// The server suite: probe a running server (--url) or the reference
     /// server on a local chain (--reference).
-    Server(mppconf_harness::probe::command::ServerArgs),
+    Server(mppconf_harness::server_suite::command::ServerArgs),
     /// Run the client suite: scripted 402 scenarios against the reference
     /// client or client programs from their manifests.
     Client(mppconf_harness::client_suite::command::ClientArgs),
@@ -91,6 +91,19 @@ enum ReportCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Whether two runs concluded the same: every check's verdict and
+    /// cited requirements on every subject, every requirement's verdict
+    /// (not times, details or order). Each side is a report.json or a
+    /// verdicts file (--write). Exit 0 when they agree, 1 when not.
+    Compare {
+        /// The run to compare with (e.g. before a change).
+        before: PathBuf,
+        /// The run to compare (e.g. after it); omit with --write.
+        after: Option<PathBuf>,
+        /// Instead of comparing, write `before`'s verdicts to this file.
+        #[arg(long, conflicts_with = "after")]
+        write: Option<PathBuf>,
+    },
     /// Render report.json files as one HTML page: one run in detail, or
     /// several as a matrix of requirements × implementations.
     Render {
@@ -107,7 +120,7 @@ enum FuzzCommand {
     /// Mutated credentials against a server, judged by an oracle (no 2xx
     /// without payment, no 5xx, no 402 without a challenge, no echo,
     /// bounded time); findings are shrunk and saved.
-    Server(mppconf_harness::probe::command::FuzzServerArgs),
+    Server(mppconf_harness::server_suite::command::FuzzServerArgs),
     /// Differential fuzzing of parsers: generated headers to every adapter
     /// and the reference codec; disagreements classified, shrunk and
     /// written as candidate vectors.
@@ -217,13 +230,40 @@ fn report_merge(parts: &[PathBuf], out: &Path) -> error::Result<u8> {
         .collect::<error::Result<Vec<_>>>()?;
     let merged = Report::merge(parts)?;
     merged.write(out)?;
-    mppconf_harness::probe::command::print_findings(&merged);
+    mppconf_harness::server_suite::command::print_findings(&merged);
     println!(
         "{} checks merged into {}",
         merged.checks.len(),
         out.join("report.json").display()
     );
     Ok(merged.exit_code())
+}
+
+fn report_compare(before: &Path, after: Option<&Path>, write: Option<&Path>) -> error::Result<u8> {
+    use mppconf_harness::report::compare::Verdicts;
+    let a = Verdicts::read(before)?;
+    if let Some(out) = write {
+        std::fs::write(out, a.to_json()).map_err(|e| error::Error::io(out, e))?;
+        println!("verdicts written to {}", out.display());
+        return Ok(0);
+    }
+    let Some(after) = after else {
+        return Err(error::Error::Usage(
+            "give the run to compare (AFTER), or --write FILE".into(),
+        ));
+    };
+    let differences = a.differences(&Verdicts::read(after)?);
+    for d in &differences {
+        println!("{d}");
+    }
+    println!(
+        "{} checks, {} differences ({} vs {})",
+        a.checks.len(),
+        differences.len(),
+        before.display(),
+        after.display()
+    );
+    Ok(if differences.is_empty() { 0 } else { 1 })
 }
 
 fn report_render(reports: &[PathBuf], out: &Path) -> error::Result<u8> {
@@ -265,6 +305,14 @@ fn main() -> ExitCode {
             command: ReportCommand::Render { reports, out },
         } => report_render(&reports, &out),
         Command::Report {
+            command:
+                ReportCommand::Compare {
+                    before,
+                    after,
+                    write,
+                },
+        } => report_compare(&before, after.as_deref(), write.as_deref()),
+        Command::Report {
             command: ReportCommand::Index { reports, out },
         } => report_index(&reports, &out),
         Command::Fuzz {
@@ -275,8 +323,8 @@ fn main() -> ExitCode {
         } => block_on(mppconf_harness::client_suite::command::fuzz_client(args)),
         Command::Fuzz {
             command: FuzzCommand::Server(args),
-        } => block_on(mppconf_harness::probe::command::fuzz_server(args)),
-        Command::Server(args) => block_on(mppconf_harness::probe::command::server(args)),
+        } => block_on(mppconf_harness::server_suite::command::fuzz_server(args)),
+        Command::Server(args) => block_on(mppconf_harness::server_suite::command::server(args)),
         Command::Client(args) => block_on(mppconf_harness::client_suite::command::client(args)),
         Command::Pay(args) => {
             block_on(commands::pay(args)).map(|paid| if paid { 0 } else { EXIT_FAIL })

@@ -15,6 +15,7 @@ pub enum Schema {
     ServerTarget,
     ClientTarget,
     Report,
+    PayerManifest,
 }
 
 impl Schema {
@@ -26,11 +27,12 @@ impl Schema {
             Schema::ServerTarget => include_str!("../schema/server-target.schema.json"),
             Schema::ClientTarget => include_str!("../schema/client-target.schema.json"),
             Schema::Report => include_str!("../../reports/schema/report.schema.json"),
+            Schema::PayerManifest => include_str!("../schema/payer.schema.json"),
         }
     }
 
     fn validator(self) -> &'static Validator {
-        static CELLS: [OnceLock<Validator>; 6] = [const { OnceLock::new() }; 6];
+        static CELLS: [OnceLock<Validator>; 7] = [const { OnceLock::new() }; 7];
         CELLS[self as usize].get_or_init(|| {
             let schema: Value =
                 serde_json::from_str(self.source()).expect("embedded schema is JSON");

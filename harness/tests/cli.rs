@@ -428,7 +428,7 @@ fn shards_merge_and_baselines_gate() {
         &std::fs::read_to_string(dir.path().join("merged/report.json")).unwrap(),
     )
     .unwrap();
-    let whole = mppconf_harness::client_suite::checks::ALL.len();
+    let whole = mppconf_harness::client_suite::checks().len();
     assert_eq!(merged["checks"].as_array().unwrap().len(), whole);
     for f in [
         "report.html",

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use alloy::signers::local::PrivateKeySigner;
 use mppconf_harness::chain::{Anvil, AnvilConfig};
-use mppconf_harness::probe::{self, BODY_LIMIT, CheckResult, Ctx, Target};
+use mppconf_harness::server_suite::{self, BODY_LIMIT, CheckResult, Ctx, Target};
 use mppconf_suite::vectors::Verdict;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -190,7 +190,7 @@ async fn run(script: Script, bound: Duration) -> (Vec<CheckResult>, String) {
     let ctx = ctx(serve(script).await, &chain);
     let started = Instant::now();
     let task = tokio::spawn(async move {
-        probe::run_all(&ctx, &mppconf_harness::report::Selection::all(), |_| {}).await
+        server_suite::run_all(&ctx, &mppconf_harness::report::Selection::all(), |_| {}).await
     });
     let results = match tokio::time::timeout(bound, task).await {
         Err(_) => panic!("{script:?}: the run did not finish within {bound:?}"),

@@ -4,8 +4,9 @@
 
 use std::collections::BTreeSet;
 
-use mppconf_harness::probe::{self, command};
 use mppconf_harness::reference::server::Deviation;
+use mppconf_harness::report::compare::Verdicts;
+use mppconf_harness::server_suite::{self, command};
 use mppconf_suite::vectors::Verdict;
 
 /// Runs the reference run with `deviations`; returns the ids of the checks
@@ -49,13 +50,37 @@ async fn suite(deviations: &[Deviation], filter: &[String]) -> (BTreeSet<&'stati
     (failing, summary)
 }
 
+/// The reference run concludes what it concluded before the payment-method
+/// plug-ins: the same verdict and requirements for every check on every
+/// resource, and the same verdict for every requirement
+/// (`fixtures/verdicts/server-reference.json` was written by
+/// `mppconf report compare BEFORE/report.json --write` from the run of the
+/// commit before the move).
+#[tokio::test]
+async fn the_reference_run_concludes_what_it_did_before_the_method_plugins() {
+    let selection = mppconf_harness::report::Selection::all();
+    let runs = command::run_reference(&BTreeSet::new(), &selection, |_| {})
+        .await
+        .unwrap();
+    let reports = command::reports_of(&runs, "2026-01-01T00:00:00Z");
+    assert_eq!(reports.len(), 1);
+    let now = Verdicts::of(&reports[0].0);
+    let before = Verdicts::read(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/verdicts/server-reference.json"
+    )))
+    .unwrap();
+    let differences = before.differences(&now);
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
 #[tokio::test]
 async fn every_check_passes_against_the_reference_server() {
     let (failing, summary) = suite(&[], &[]).await;
     assert!(failing.is_empty(), "{summary}");
     assert!(!summary.contains("blocked"), "{summary}");
     // Every check runs on at least one of the reference resources.
-    for check in probe::checks::ALL {
+    for check in server_suite::all_checks() {
         assert!(
             summary
                 .lines()
@@ -197,7 +222,7 @@ async fn each_deviation_is_caught_by_the_check_that_names_it() {
     ];
     // The expiry check waits for a challenge to expire: run it only where
     // it is the one expected to fail, to keep the test short.
-    let all_but_expiry: Vec<String> = probe::checks::ALL
+    let all_but_expiry: Vec<String> = server_suite::all_checks()
         .iter()
         .map(|c| c.id.to_string())
         .filter(|id| !id.starts_with("expiry."))

@@ -10,8 +10,8 @@ use mppconf_suite::vectors::Verdict;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::checks::{self, Need, SCENARIOS};
 use super::manifest::ClientTarget;
+use super::{Check, Need};
 use super::{ClientUnderTest, Env, Record};
 use crate::chain::{Anvil, AnvilConfig, RpcProxy};
 use crate::error::{Error, Result};
@@ -34,7 +34,7 @@ pub struct ClientArgs {
     #[arg(long)]
     pub filter: Vec<String>,
     #[command(flatten)]
-    pub gate: crate::probe::command::GateArgs,
+    pub gate: crate::server_suite::command::GateArgs,
     /// Write the raw results (and each scenario's evidence) as JSON here.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -44,7 +44,7 @@ pub struct ClientArgs {
 #[derive(Debug, Clone, Serialize)]
 pub struct ClientCheckResult {
     pub id: &'static str,
-    pub requirements: &'static [&'static str],
+    pub requirements: Vec<&'static str>,
     pub scenario: &'static str,
     pub verdict: Verdict,
     pub detail: String,
@@ -179,7 +179,7 @@ pub async fn start() -> Result<Started> {
         secret: secret.clone(),
         rpc_url: chain.rpc_url.clone(),
         chain_id: chain.chain_id,
-        fee_payer_key: Some(crate::probe::command::FEE_PAYER_KEY.into()),
+        fee_payer_key: Some(crate::server_suite::command::FEE_PAYER_KEY.into()),
         routes: super::routes(),
         deviations: BTreeSet::new(),
         choices: Default::default(),
@@ -210,8 +210,8 @@ pub async fn run_client(
 ) -> Result<ClientRunResults> {
     let started = start().await?;
     let env = &started.env;
-    let selected: Vec<&checks::Check> = checks::ALL
-        .iter()
+    let selected: Vec<&Check> = super::checks()
+        .into_iter()
         .enumerate()
         .filter(|(n, c)| selection.selects(*n, c.id))
         .map(|(_, c)| c)
@@ -221,7 +221,10 @@ pub async fn run_client(
     let mut records: BTreeMap<&str, std::result::Result<Record, String>> = BTreeMap::new();
     let mut scenario_time = Duration::ZERO;
     let mut client_time = Duration::ZERO;
-    for def in SCENARIOS.iter().filter(|d| wanted.contains(d.name)) {
+    for def in super::scenarios()
+        .into_iter()
+        .filter(|d| wanted.contains(d.name))
+    {
         let unmet = match def.needs {
             Need::Nothing => None,
             Need::Body => (!client.sends_bodies())
@@ -251,15 +254,16 @@ pub async fn run_client(
     let mut results = Vec::new();
     for check in selected {
         let outcome = match records.get(check.scenario) {
-            Some(Ok(record)) => checks::judge(check, record),
-            Some(Err(why)) if check.scenario == "plain-http" => crate::probe::Outcome {
+            Some(Ok(record)) => super::judge(check, record),
+            Some(Err(why)) if check.scenario == "plain-http" => crate::server_suite::Outcome {
                 verdict: Verdict::Info,
                 detail: why.clone(),
             },
-            Some(Err(why)) => crate::probe::Outcome::skip(why.clone()),
-            None => {
-                crate::probe::Outcome::error(format!("scenario {} did not run", check.scenario))
-            }
+            Some(Err(why)) => crate::server_suite::Outcome::skip(why.clone()),
+            None => crate::server_suite::Outcome::error(format!(
+                "scenario {} did not run",
+                check.scenario
+            )),
         };
         let verdict = match (outcome.verdict, check.should) {
             (Verdict::Fail, true) => Verdict::Warn,
@@ -267,7 +271,7 @@ pub async fn run_client(
         };
         let result = ClientCheckResult {
             id: check.id,
-            requirements: check.requirements,
+            requirements: super::cited(check),
             scenario: check.scenario,
             verdict,
             detail: outcome.detail,
@@ -297,7 +301,7 @@ pub async fn run_client(
 
 /// Shows progress while checks are judged.
 pub fn print_result(r: &ClientCheckResult) {
-    crate::probe::command::progress_mark(r.verdict);
+    crate::server_suite::command::progress_mark(r.verdict);
 }
 
 fn summarize(runs: &[ClientRunResults], args: &ClientArgs, started: Instant) -> Result<()> {

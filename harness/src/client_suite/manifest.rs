@@ -128,7 +128,7 @@ const PLACEHOLDERS: [&str; 6] = [
 impl ClientTarget {
     /// Reads a manifest, naming the field at fault on error.
     pub fn load(path: &Path) -> Result<Self> {
-        let mut target: ClientTarget = crate::probe::manifest::load_toml(
+        let mut target: ClientTarget = crate::server_suite::manifest::load_toml(
             path,
             Schema::ClientTarget,
             "harness/schema/client-target.schema.json",
@@ -166,7 +166,11 @@ impl ClientTarget {
 
     /// Runs the build command, if any.
     pub fn build(&self) -> Result<()> {
-        crate::probe::manifest::run_build(&self.name, self.client.build.as_deref(), &self.workdir())
+        crate::server_suite::manifest::run_build(
+            &self.name,
+            self.client.build.as_deref(),
+            &self.workdir(),
+        )
     }
 }
 

@@ -1,19 +1,27 @@
 //! The client suite: mppconf plays the server. Each scenario is a fresh
 //! scenario server ([`scenario`]) with a scripted 402; the client under
-//! test makes one paid request to it; the checks ([`checks`]) judge what
+//! test makes one paid request to it; the checks judge what
 //! the client sent (every request, recorded) and what it did on chain
 //! (every RPC call, through the recording proxy), never what it says
 //! about itself.
+//!
+//! The checks are filed by spec: [`core`] (draft-httpauth-payment-00, for
+//! a client of any method) and the method's own ([`tempo_charge`]), which
+//! the method plug-in ([`METHOD`]) brings with its scenarios.
 //!
 //! The client under test is the reference client (`mppconf pay`,
 //! in-process, with its deviation switches) or any program described by a
 //! client target manifest ([`manifest`]).
 
-pub mod checks;
+mod check;
 pub mod command;
+pub mod core;
 pub mod fuzz;
 pub mod manifest;
 pub mod scenario;
+pub mod tempo_charge;
+
+pub use check::{Check, Need, ScenarioDef, judge};
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -32,6 +40,32 @@ use crate::reference::server::RouteConfig;
 use crate::reference::tx;
 use manifest::{ClientTarget, Placeholders};
 use scenario::{OnCredential, Scenario, Script, Seen};
+
+/// The method the scenarios pay with: the scenario server issues and
+/// verifies its challenges (Tempo charge, the method with a verifying
+/// reference server on the local chain).
+pub const METHOD: &dyn crate::methods::PaymentMethod = &crate::methods::tempo_charge::TempoCharge;
+
+/// Every client check, in report order: the core ones, then the method's.
+pub fn checks() -> Vec<&'static Check> {
+    core::CHECKS.iter().chain(METHOD.client_checks()).collect()
+}
+
+/// Every scenario, in run order.
+pub fn scenarios() -> Vec<&'static ScenarioDef> {
+    core::SCENARIOS
+        .iter()
+        .chain(METHOD.client_scenarios())
+        .collect()
+}
+
+/// The requirements a client check cites: its own and what the method's
+/// spec adds.
+pub fn cited(check: &Check) -> Vec<&'static str> {
+    let mut requirements = check.requirements.to_vec();
+    requirements.extend(METHOD.also_cites(check.id));
+    requirements
+}
 
 /// More requests than this to one scenario is a flood: the client's
 /// checks for it are `error`, not judged.
@@ -149,7 +183,7 @@ impl ClientUnderTest {
             ClientUnderTest::Reference { deviations } => reference_run(deviations, inv).await,
             ClientUnderTest::Program(t) => program_run(t, inv).await,
         };
-        run.millis = crate::probe::millis(start.elapsed());
+        run.millis = crate::server_suite::millis(start.elapsed());
         run
     }
 }

@@ -7,6 +7,7 @@
 //! with the checks that cite it and the verdict they add up to, so that
 //! what no check covers is as visible as what failed.
 
+pub mod compare;
 pub mod html;
 pub mod junit;
 pub mod markdown;

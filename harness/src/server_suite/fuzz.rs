@@ -203,7 +203,7 @@ pub async fn fuzz(
 ) -> Result<FuzzReport, String> {
     let start = Instant::now();
     let challenge = ctx.fresh_challenge().await?;
-    let echo = super::checks::echo_json(&challenge);
+    let echo = super::check::echo_json(&challenge);
     let mut rng = StdRng::seed_from_u64(seed);
     let mut findings: Vec<Finding> = Vec::new();
     let mut transport_errors = 0;

@@ -1,16 +1,28 @@
-//! Black-box probing of an MPP server: the server suite's machinery.
+//! The server suite: black-box checks of an MPP server, filed by spec.
+//!
+//! - [`core`]: draft-httpauth-payment-00, for a server of any method;
+//! - [`charge`]: draft-payment-intent-charge-00, the charge intent;
+//! - [`tempo_charge`]: draft-tempo-charge-00, the Tempo charge method.
 //!
 //! A [`Target`] is a running server and one protected resource on it; a
-//! [`Ctx`] adds the means to pay (a funded payer on the target's chain)
-//! and to see what the server did on chain (the recording proxy, when the
-//! harness started the server). The checks themselves, each naming its
-//! requirement, are in [`checks`]; every HTTP exchange they make is kept
-//! as evidence, with credentials redacted.
+//! [`Ctx`] adds the means to pay (the resource's payment method as a
+//! plug-in, [`crate::methods`], or the user's payer program,
+//! [`crate::payer`]) and to see what the server did on chain (the
+//! recording proxy, when the harness started the server). Each check
+//! ([`Check`]) names its requirements; every HTTP exchange it makes is
+//! kept as evidence, with credentials redacted. [`command`] is
+//! `mppconf server`, [`fuzz`] the oracle-judged fuzzing of live servers,
+//! [`manifest`] the server target manifests.
 
-pub mod checks;
+pub mod charge;
+mod check;
 pub mod command;
+pub mod core;
 pub mod fuzz;
 pub mod manifest;
+pub mod tempo_charge;
+
+pub use check::Check;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,7 +34,8 @@ use serde::Serialize;
 
 use crate::chain::RpcProxy;
 use crate::chain::proxy::RpcRecord;
-use crate::reference::client::{self, PayOptions};
+use crate::methods::{PayContext, PaymentMethod};
+use crate::payer::{ExternalPayer, PayerError, Resource};
 
 /// One protected resource of a server.
 #[derive(Debug, Clone)]
@@ -133,11 +146,33 @@ impl Outcome {
     }
 }
 
+/// Who pays the challenges the checks need a valid credential for.
+#[derive(Clone)]
+pub enum Payer {
+    /// The resource's method, if it is built in ([`crate::methods::BUILTIN`]).
+    Builtin,
+    /// The user's payer program ([`crate::payer`]).
+    External(Arc<ExternalPayer>),
+}
+
+/// Why a check that needs a payment cannot run without a payer.
+pub fn no_payer(method: &str) -> String {
+    format!("no built-in support for method {method}: give a payer (--payer payer.json)")
+}
+
 /// Everything a check may use; evidence accumulates per check.
 pub struct Ctx {
     pub target: Target,
     http: reqwest::Client,
-    pub payer: PrivateKeySigner,
+    /// A funded account on the target's chain (built-in on-chain methods
+    /// pay from it).
+    pub account: PrivateKeySigner,
+    pub payer: Payer,
+    /// The resource's payment method (`method` of its challenge), its
+    /// intent, and the plug-in for them when mppconf has one.
+    pub method_name: String,
+    pub intent: String,
+    pub method: Option<&'static dyn PaymentMethod>,
     pub proxy: Option<Arc<RpcProxy>>,
     evidence: Mutex<Vec<Exchange>>,
     /// Deliberate waits (outlasting an `expires`) of the current check.
@@ -194,20 +229,39 @@ struct Received {
 }
 
 impl Ctx {
-    pub fn new(target: Target, payer: PrivateKeySigner, proxy: Option<Arc<RpcProxy>>) -> Self {
+    /// A context for a Tempo charge resource paid by the built-in method;
+    /// see [`Ctx::with_method`] and [`Ctx::with_payer`].
+    pub fn new(target: Target, account: PrivateKeySigner, proxy: Option<Arc<RpcProxy>>) -> Self {
         Self {
             target,
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap_or_default(),
-            payer,
+            account,
+            payer: Payer::Builtin,
+            method_name: "tempo".into(),
+            intent: "charge".into(),
+            method: crate::methods::builtin("tempo", "charge"),
             proxy,
             evidence: Mutex::default(),
             paused: Mutex::default(),
             answer_timeout: ANSWER_TIMEOUT,
             attribution_memo: false,
         }
+    }
+
+    /// The resource's method and intent (from its first challenge).
+    pub fn with_method(mut self, method: &str, intent: &str) -> Self {
+        self.method_name = method.to_string();
+        self.intent = intent.to_string();
+        self.method = crate::methods::builtin(method, intent);
+        self
+    }
+
+    pub fn with_payer(mut self, payer: Payer) -> Self {
+        self.payer = payer;
+        self
     }
 
     /// Waits at most `timeout` for each answer (default [`ANSWER_TIMEOUT`]).
@@ -406,35 +460,89 @@ impl Ctx {
         }
     }
 
-    /// The first Payment challenge of an unpaid request.
+    /// The first Payment challenge of an unpaid request for the
+    /// resource's method and intent.
     pub async fn fresh_challenge(&self) -> Result<Challenge, String> {
-        let answer = self.send(&[], None).await?;
-        client::choose(&answer.challenge_fields()).map_err(|e| format!("no payable challenge: {e}"))
+        self.fresh_challenge_with_fields()
+            .await
+            .map(|(challenge, _)| challenge)
     }
 
-    /// Pay options for this target and payer.
-    pub fn pay_options(&self) -> PayOptions {
-        PayOptions {
+    /// [`fresh_challenge`](Self::fresh_challenge) and the
+    /// `WWW-Authenticate` field values it came in.
+    async fn fresh_challenge_with_fields(&self) -> Result<(Challenge, Vec<String>), String> {
+        let answer = self.send(&[], None).await?;
+        let fields = answer.challenge_fields();
+        let all = mppconf_suite::codec::challenge::parse_all(&fields)
+            .map_err(|e| format!("no payable challenge: WWW-Authenticate is malformed: {e}"))?;
+        let mut reasons = Vec::new();
+        for c in all {
+            match c {
+                Ok(c) if c.method == self.method_name && c.intent == self.intent => {
+                    return Ok((c, fields));
+                }
+                Ok(c) => reasons.push(format!("{}/{} is not this resource's", c.method, c.intent)),
+                Err(e) => reasons.push(format!("invalid challenge: {e}")),
+            }
+        }
+        Err(format!(
+            "no payable challenge: no payable {}/{} challenge ({})",
+            self.method_name,
+            self.intent,
+            if reasons.is_empty() {
+                "none offered".to_string()
+            } else {
+                reasons.join("; ")
+            }
+        ))
+    }
+
+    /// What a built-in method needs to pay for this target.
+    pub fn pay_context(&self) -> PayContext {
+        PayContext {
             http_method: self.target.method.clone(),
+            url: self.target.url(),
             body: self.target.body.clone(),
-            allow_http: true,
+            account_key: self.account.to_bytes().to_string(),
+            rpc_url: self.target.rpc_url.clone(),
             attribution_memo: self.attribution_memo,
-            ..PayOptions::new(
-                &self.target.url(),
-                &self.payer.to_bytes().to_string(),
-                &self.target.rpc_url,
-            )
         }
     }
 
-    /// A valid credential for a fresh challenge, not yet sent.
+    /// A valid credential for a fresh challenge, not yet sent, from the
+    /// run's payer. `Err` ends the check: `blocked` without a payable
+    /// challenge or when the payer declines, `skip` when no payer can pay
+    /// the method, `error` (naming the payer) when the payer broke its ABI.
     pub async fn valid_credential(
         &self,
-    ) -> Result<(Challenge, mppconf_suite::codec::Credential), String> {
-        let challenge = self.fresh_challenge().await?;
-        let credential = client::credential_for(&challenge, &self.pay_options())
-            .await
-            .map_err(|e| format!("cannot build a valid credential: {e}"))?;
+    ) -> Result<(Challenge, mppconf_suite::codec::Credential), Outcome> {
+        let blocked = |detail: String| Outcome {
+            verdict: Verdict::Blocked,
+            detail,
+        };
+        let (challenge, fields) = self.fresh_challenge_with_fields().await.map_err(blocked)?;
+        let credential = match &self.payer {
+            Payer::External(payer) => {
+                let resource = Resource {
+                    method: self.target.method.clone(),
+                    url: self.target.url(),
+                };
+                payer
+                    .pay(&challenge, &fields.join(", "), &resource)
+                    .await
+                    .map_err(|e| match e {
+                        PayerError::Declined { .. } => blocked(e.to_string()),
+                        PayerError::Broken { .. } => Outcome::error(e.to_string()),
+                    })?
+            }
+            Payer::Builtin => match self.method {
+                Some(method) => method
+                    .pay(&challenge, &self.pay_context())
+                    .await
+                    .map_err(blocked)?,
+                None => return Err(Outcome::skip(no_payer(&self.method_name))),
+            },
+        };
         Ok((challenge, credential))
     }
 
@@ -491,7 +599,7 @@ impl Ctx {
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckResult {
     pub id: &'static str,
-    pub requirements: &'static [&'static str],
+    pub requirements: Vec<&'static str>,
     pub verdict: Verdict,
     pub detail: String,
     pub millis: f64,
@@ -569,14 +677,68 @@ impl std::fmt::Display for Timing {
     }
 }
 
-/// Runs every check in order against one target.
+/// The checks that judge a resource of `method` and `intent`: the core
+/// ones, the intent's, and the method's own when it is built in, in run
+/// order.
+pub fn checks_for(method: Option<&dyn PaymentMethod>, intent: &str) -> Vec<&'static Check> {
+    let mut all: Vec<&'static Check> = core::CHECKS.iter().collect();
+    if intent == "charge" {
+        all.extend(charge::CHECKS);
+    }
+    if let Some(m) = method {
+        all.extend(m.server_checks());
+    }
+    all
+}
+
+/// Every server check of every spec, once (e.g. to list or select them).
+pub fn all_checks() -> Vec<&'static Check> {
+    let mut all: Vec<&'static Check> = core::CHECKS.iter().chain(charge::CHECKS).collect();
+    for m in crate::methods::BUILTIN {
+        all.extend(m.server_checks());
+    }
+    all
+}
+
+/// The requirements a check cites against this resource: its own, and
+/// what its intent's and method's specs add (see
+/// [`PaymentMethod::also_cites`]).
+fn cited(check: &Check, ctx: &Ctx) -> Vec<&'static str> {
+    let mut requirements = check.requirements.to_vec();
+    if ctx.intent == "charge" {
+        requirements.extend(charge::also_cites(check.id));
+    }
+    if let Some(m) = ctx.method {
+        requirements.extend(m.also_cites(check.id));
+    }
+    requirements
+}
+
+/// The raw parameters of the first Payment challenge of an answer, as
+/// they came (no strict parsing: what a check of the syntax judges).
+pub fn first_raw_params(answer: &Answer) -> Option<Vec<(String, String)>> {
+    answer.challenge_fields().iter().find_map(|field| {
+        let challenges = mppconf_suite::codec::auth_params::parse_field(field).ok()?;
+        let p = challenges
+            .iter()
+            .find(|c| c.scheme.eq_ignore_ascii_case("payment"))?;
+        Some(
+            p.params
+                .iter()
+                .map(|p| (p.name.clone(), p.value.clone()))
+                .collect(),
+        )
+    })
+}
+
+/// Runs every check that judges the context's resource, in order.
 pub async fn run_all(
     ctx: &Ctx,
     selection: &crate::report::Selection,
     mut progress: impl FnMut(&CheckResult),
 ) -> Vec<CheckResult> {
     let mut results = Vec::new();
-    for (n, check) in checks::ALL.iter().enumerate() {
+    for (n, check) in checks_for(ctx.method, &ctx.intent).into_iter().enumerate() {
         if !selection.selects(n, check.id) {
             continue;
         }
@@ -584,11 +746,10 @@ pub async fn run_all(
         ctx.take_rpc();
         ctx.take_paused();
         let start = Instant::now();
-        let outcome =
-            match tokio::time::timeout(Duration::from_secs(60), checks::run(check, ctx)).await {
-                Ok(o) => o,
-                Err(_) => Outcome::error("the check did not finish within 60 s"),
-            };
+        let outcome = match tokio::time::timeout(Duration::from_secs(60), (check.run)(ctx)).await {
+            Ok(o) => o,
+            Err(_) => Outcome::error("the check did not finish within 60 s"),
+        };
         let exchanges = ctx.take_evidence();
         let outcome = unanswered(outcome, &exchanges);
         // A SHOULD that is not met warns; it fails only under --strict.
@@ -598,7 +759,7 @@ pub async fn run_all(
         };
         let result = CheckResult {
             id: check.id,
-            requirements: check.requirements,
+            requirements: cited(check, ctx),
             verdict,
             detail: outcome.detail,
             millis: millis(start.elapsed()),

@@ -16,6 +16,7 @@ use super::{CheckResult, Ctx, Target, Timing};
 use crate::chain::anvil::PATH_USD;
 use crate::chain::{Anvil, AnvilConfig, Rpc, RpcProxy};
 use crate::error::{Error, Result};
+use crate::payer::{ExternalPayer, PayerManifest};
 use crate::reference::server::{self, Deviation, RouteConfig, ServerConfig};
 use crate::reference::tx;
 use crate::report::{CheckRecord, Report, Selection, Shard};
@@ -52,13 +53,28 @@ impl TargetChoice {
     }
 
     /// `--url`: the running server's resource, on the given chain or on an
-    /// anvil started here (returned, to keep it alive).
+    /// anvil started here (returned, to keep it alive). A resource whose
+    /// method settles nowhere the harness can see (the `stub` method, or a
+    /// method paid by the user's payer) needs no chain: none is started.
     async fn attach(&self, what_else: &str) -> Result<(Target, Option<Anvil>)> {
         let Some(url) = self.url.clone() else {
             return Err(Error::Usage(format!(
                 "give --url URL of a running server{what_else}"
             )));
         };
+        let mut target = Target {
+            base_url: url.trim_end_matches('/').to_string(),
+            path: self.path.clone(),
+            method: self.method.clone(),
+            body: self.data.clone().map(String::into_bytes),
+            rpc_url: String::new(),
+        };
+        let (method, intent) = discover(&target).await;
+        let on_chain = crate::methods::builtin(&method, &intent)
+            .is_some_and(|m| m.evidence() == crate::methods::Evidence::Chain);
+        if !on_chain && self.rpc.is_none() {
+            return Ok((target, None));
+        }
         let mut anvil = None;
         let rpc_url = match &self.rpc {
             Some(r) => r.clone(),
@@ -71,14 +87,38 @@ impl TargetChoice {
             }
         };
         crate::chain::anvil::require_tip20(&Rpc::new(&rpc_url)).await?;
-        let target = Target {
-            base_url: url.trim_end_matches('/').to_string(),
-            path: self.path.clone(),
-            method: self.method.clone(),
-            body: self.data.clone().map(String::into_bytes),
-            rpc_url,
-        };
+        target.rpc_url = rpc_url;
         Ok((target, anvil))
+    }
+}
+
+/// The payment method and intent of a resource, from its first Payment
+/// challenge as it comes (read leniently: a syntax slip is for the
+/// challenge.* checks to judge, not a reason to pick no method). Tempo
+/// charge when the resource gives no challenge to read.
+pub async fn discover(target: &Target) -> (String, String) {
+    let fallback = ("tempo".to_string(), "charge".to_string());
+    let ctx = Ctx::new(
+        target.clone(),
+        alloy::signers::local::PrivateKeySigner::random(),
+        None,
+    )
+    .with_answer_timeout(Duration::from_secs(5));
+    let Ok(answer) = ctx.send(&[], None).await else {
+        return fallback;
+    };
+    let Some(params) = super::first_raw_params(&answer) else {
+        return fallback;
+    };
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.to_ascii_lowercase())
+    };
+    match (get("method"), get("intent")) {
+        (Some(m), Some(i)) if !m.is_empty() => (m, i),
+        _ => fallback,
     }
 }
 
@@ -95,6 +135,12 @@ pub struct ServerArgs {
     /// A funded payer key; without it a fresh payer is funded on anvil.
     #[arg(long, env = "MPPCONF_PAYER_KEY")]
     pub payer_key: Option<String>,
+    /// A payer program (payer.json, the payer ABI in harness/README.md)
+    /// that pays the challenges the checks need valid credentials for:
+    /// how a server of a method mppconf cannot pay by itself gets every
+    /// core and intent check.
+    #[arg(long, conflicts_with_all = ["reference", "target"])]
+    pub payer: Option<PathBuf>,
     /// Only checks whose id contains one of these.
     #[arg(long)]
     pub filter: Vec<String>,
@@ -341,7 +387,7 @@ pub fn reports_of(runs: &[Run], started_at: &str) -> Vec<(Report, Vec<(usize, Va
             }
             let mut report = Report::new("server", label, started_at.to_string(), records);
             // The seed of the bounded fuzz pass (fuzz.bounded).
-            report.seed = Some(super::checks::FUZZ_SEED);
+            report.seed = Some(super::core::FUZZ_SEED);
             (report, evidence)
         })
         .collect()
@@ -403,13 +449,17 @@ async fn probe_resource(
     payer_key: Option<&str>,
     proxy: Option<Arc<RpcProxy>>,
     attribution_memo: bool,
+    payer: Option<&Arc<ExternalPayer>>,
     selection: &Selection,
     progress: impl FnMut(&CheckResult),
 ) -> Result<Run> {
-    let rpc = Rpc::new(&target.rpc_url);
-    let payer = match payer_key {
+    let (method_name, intent) = discover(&target).await;
+    let method = crate::methods::builtin(&method_name, &intent);
+    let on_chain = !target.rpc_url.is_empty();
+    let account = match payer_key {
         Some(k) => tx::signer_from_key(k, "--payer-key")?,
-        None => {
+        None if on_chain => {
+            let rpc = Rpc::new(&target.rpc_url);
             let token: Address = PATH_USD.parse().unwrap_or_default();
             tx::fresh_payer(&rpc, token, U256::from(10_000_000_000u64))
                 .await
@@ -420,17 +470,40 @@ async fn probe_resource(
                     ))
                 })?
         }
+        // No chain: the account is never used to pay.
+        None => alloy::signers::local::PrivateKeySigner::random(),
     };
     let resource = format!("{} {}", target.method, target.url());
     let subject = format!("{} {}", target.method, target.path);
+    let chain = if on_chain {
+        format!(" on {}", target.rpc_url)
+    } else {
+        String::new()
+    };
     println!(
-        "mppconf server suite: {}: {resource} on {}",
-        naming.label, target.rpc_url
+        "mppconf server suite: {}: {resource} ({method_name}/{intent}){chain}",
+        naming.label
     );
-    let ctx = Ctx::new(target, payer, proxy).with_attribution_memo(attribution_memo);
-    let results = super::run_all(&ctx, selection, progress).await;
+    let mut ctx = Ctx::new(target, account, proxy)
+        .with_attribution_memo(attribution_memo)
+        .with_method(&method_name, &intent);
+    let mut label = naming.label.to_string();
+    match (payer, method) {
+        (Some(p), _) => {
+            ctx = ctx.with_payer(super::Payer::External(p.clone()));
+            label.push_str(&format!(" [method: {method_name}, paid by {}]", p.name()));
+        }
+        (None, Some(m)) if m.evidence() == crate::methods::Evidence::None => {
+            label.push_str(&format!(" [method: {}]", m.label()));
+        }
+        _ => {}
+    }
+    let mut results = super::run_all(&ctx, selection, progress).await;
+    if method.is_none() && selection.selects(usize::MAX, UNSUPPORTED_METHOD) {
+        results.push(unsupported_method(&ctx, payer.map(|p| p.name())));
+    }
     Ok(Run {
-        label: naming.label.to_string(),
+        label,
         resource,
         subject,
         reproduce: naming.reproduce.to_string(),
@@ -438,8 +511,41 @@ async fn probe_resource(
     })
 }
 
+/// The id of the record that stands for the own checks of a method
+/// mppconf has no plug-in for.
+pub const UNSUPPORTED_METHOD: &str = "method.unsupported";
+
+/// A method without a plug-in: its own checks (payload, settlement) do
+/// not run, and the report says so rather than leave them out unseen.
+fn unsupported_method(ctx: &Ctx, payer: Option<&str>) -> CheckResult {
+    let detail = match payer {
+        None => super::no_payer(&ctx.method_name),
+        Some(p) => format!(
+            "no built-in support for method {}: its own checks (payload schema, settlement) do not run; the core and intent checks paid through payer {p}",
+            ctx.method_name
+        ),
+    };
+    CheckResult {
+        id: UNSUPPORTED_METHOD,
+        requirements: Vec::new(),
+        verdict: Verdict::Skip,
+        detail,
+        millis: 0.0,
+        paused_millis: 0.0,
+        exchanges: Vec::new(),
+        rpc: None,
+    }
+}
+
 /// `--url`: a server that is already running.
 async fn attached(args: &ServerArgs, selection: &Selection) -> Result<Vec<Run>> {
+    // Read before anything starts: a broken payer manifest is a usage error.
+    let payer = args
+        .payer
+        .as_deref()
+        .map(PayerManifest::load)
+        .transpose()?
+        .map(|m| Arc::new(ExternalPayer::new(m)));
     let (target, _anvil) = args
         .choice
         .attach(", --target MANIFEST, or --reference")
@@ -455,6 +561,9 @@ async fn attached(args: &ServerArgs, selection: &Selection) -> Result<Vec<Run>> 
     if let Some(r) = &args.choice.rpc {
         reproduce.push_str(&format!(" --rpc {r}"));
     }
+    if let Some(p) = &args.payer {
+        reproduce.push_str(&format!(" --payer {}", p.display()));
+    }
     let run = probe_resource(
         Naming {
             label: &url,
@@ -464,6 +573,7 @@ async fn attached(args: &ServerArgs, selection: &Selection) -> Result<Vec<Run>> 
         args.payer_key.as_deref(),
         None,
         false,
+        payer.as_ref(),
         selection,
         print_result,
     )
@@ -518,6 +628,7 @@ async fn launched_target(path: &std::path::Path, selection: &Selection) -> Resul
                 None,
                 Some(proxy.clone()),
                 manifest.pay.attribution_memo,
+                None,
                 selection,
                 print_result,
             )
@@ -634,6 +745,7 @@ pub async fn run_reference(
                 Some(proxy.clone()),
                 // Configured like the SDK servers that demand the memo.
                 deviations.contains(&Deviation::RequireAttributionMemo),
+                None,
                 selection,
                 &mut progress,
             )

@@ -1,0 +1,159 @@
+//! Tempo charge (draft-tempo-charge-00): the built-in on-chain method.
+//!
+//! The harness pays as the reference client does (pull, push or proof, on
+//! the local Tempo chain) and reads settlement from the chain: a receipt's
+//! reference must be a mined transaction whose logs pay the request.
+
+use alloy::primitives::U256;
+use async_trait::async_trait;
+use mppconf_suite::codec::{Challenge, Credential, Receipt, request_schema};
+use mppconf_suite::methods::tempo_charge as rules;
+use mppconf_suite::methods::tempo_effects::{self, ChargeRequest, Log};
+use serde_json::{Value, json};
+
+use super::{Evidence, PayContext, PaymentMethod};
+use crate::chain::Rpc;
+use crate::reference::client::{self, PayOptions};
+use crate::server_suite::Outcome;
+
+/// The Tempo charge plug-in.
+pub struct TempoCharge;
+
+#[async_trait]
+impl PaymentMethod for TempoCharge {
+    fn name(&self) -> &'static str {
+        "tempo"
+    }
+
+    fn intents(&self) -> &'static [&'static str] {
+        &["charge"]
+    }
+
+    fn spec(&self) -> Option<&'static str> {
+        Some("draft-tempo-charge-00")
+    }
+
+    fn label(&self) -> &'static str {
+        "tempo charge"
+    }
+
+    fn evidence(&self) -> Evidence {
+        Evidence::Chain
+    }
+
+    fn validate_request(&self, intent: &str, request: &Value) -> Result<(), String> {
+        request_schema::validate(self.name(), intent, request)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn validate_payload(&self, credential: &Credential) -> Result<(), String> {
+        rules::validate_credential(credential)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    async fn pay(&self, challenge: &Challenge, context: &PayContext) -> Result<Credential, String> {
+        let options = PayOptions {
+            http_method: context.http_method.clone(),
+            body: context.body.clone(),
+            allow_http: true,
+            attribution_memo: context.attribution_memo,
+            ..PayOptions::new(&context.url, &context.account_key, &context.rpc_url)
+        };
+        client::credential_for(challenge, &options)
+            .await
+            .map_err(|e| format!("cannot build a valid credential: {e}"))
+    }
+
+    async fn verify_receipt(
+        &self,
+        rpc_url: &str,
+        challenge: &Challenge,
+        receipt: &Receipt,
+    ) -> Outcome {
+        let Ok(request) = ChargeRequest::from_json(&challenge.request.value) else {
+            return Outcome::error("the challenge's request is not a tempo charge request");
+        };
+        if request.amount.is_zero() {
+            return if receipt.reference == challenge.id {
+                Outcome::pass("proof receipt referencing the challenge id")
+            } else {
+                Outcome::fail(format!("reference {}", challenge.id), &receipt.reference)
+            };
+        }
+        let rpc = Rpc::new(rpc_url);
+        let mined = match rpc
+            .call("eth_getTransactionReceipt", json!([receipt.reference]))
+            .await
+        {
+            Ok(v) => v,
+            Err(e) => return Outcome::error(format!("reading the reference from the chain: {e}")),
+        };
+        if mined.is_null() || mined["status"] != "0x1" {
+            return Outcome::fail(
+                "reference = a mined, successful transaction",
+                format!("{}: {}", receipt.reference, mined),
+            );
+        }
+        let logs: Vec<Log> = mined["logs"]
+            .as_array()
+            .map(|l| l.iter().filter_map(Log::from_json).collect())
+            .unwrap_or_default();
+        match tempo_effects::verify(
+            &request.required_transfers(),
+            &tempo_effects::effects_of_logs(&logs, request.currency),
+            "tempo-charge.settlement.receipt-reference-digest",
+        ) {
+            Ok(()) => Outcome::pass(format!("receipt {} pays the request", receipt.reference)),
+            Err(e) => Outcome::fail("the reference's logs pay the request", e),
+        }
+    }
+
+    async fn received(&self, rpc_url: &str, challenge: &Challenge) -> Result<Option<U256>, String> {
+        let request = ChargeRequest::from_json(&challenge.request.value)
+            .map_err(|e| format!("the challenge request: {e}"))?;
+        crate::reference::tx::balance_of(&Rpc::new(rpc_url), request.currency, request.recipient)
+            .await
+            .map(Some)
+            .map_err(|e| e.to_string())
+    }
+
+    fn settlements(&self, challenge: &Challenge, before: U256, after: U256) -> u64 {
+        let Ok(request) = ChargeRequest::from_json(&challenge.request.value) else {
+            return 0;
+        };
+        let primary = request.required_transfers()[0].amount;
+        if primary.is_zero() {
+            0
+        } else {
+            (after.saturating_sub(before) / primary).saturating_to::<u64>()
+        }
+    }
+
+    fn also_cites(&self, check_id: &str) -> &'static [&'static str] {
+        match check_id {
+            "challenge.request-jcs" => &["tempo-charge.request.jcs"],
+            "paid.receipt" => &[
+                "tempo-charge.receipt.must-return",
+                "tempo-charge.receipt.fields",
+            ],
+            "errors.no-receipt" => &["tempo-charge.receipt.no-receipt-on-error"],
+            "standard.paid" => &["tempo-charge.transaction.transfer-call"],
+            "refuse.request-not-json" => &["tempo-charge.security.client-verifies-request"],
+            _ => &[],
+        }
+    }
+
+    fn server_checks(&self) -> &'static [crate::server_suite::Check] {
+        crate::server_suite::tempo_charge::CHECKS
+    }
+
+    fn client_scenarios(&self) -> &'static [crate::client_suite::ScenarioDef] {
+        crate::client_suite::tempo_charge::SCENARIOS
+    }
+
+    fn client_checks(&self) -> &'static [crate::client_suite::Check] {
+        crate::client_suite::tempo_charge::CHECKS
+    }
+}

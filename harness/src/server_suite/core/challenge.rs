@@ -1,0 +1,166 @@
+//! draft-httpauth-payment-00 §"402 Payment Required" to §"Caching", §"Accept-Payment": the unpaid answer and its challenges.
+//!
+//! What a server must send before any payment: a 402 with a well-formed
+//! Payment challenge (id, realm, method, request, expires), a fresh one
+//! each time, not cached, with problem details; no 402 for what does not
+//! exist; a challenge whatever the client's `Accept-Payment` says.
+
+use mppconf_suite::codec::{ProblemType, base64url, rfc3339};
+
+use super::super::check::{param, raw_params, transport, unpaid, unpaid_challenge};
+use super::super::{Ctx, Outcome};
+
+type Step = Result<Outcome, Outcome>;
+
+pub async fn unpaid_is_402(ctx: &Ctx) -> Step {
+    let a = unpaid(ctx).await?;
+    let challenges = a.challenges();
+    Ok(if a.status != 402 {
+        Outcome::fail("402 for an unpaid request", a.status)
+    } else if challenges.is_empty() {
+        Outcome::fail(
+            "at least one Payment challenge in WWW-Authenticate",
+            format!("{:?}", a.challenge_fields()),
+        )
+    } else {
+        Outcome::pass(format!(
+            "402 with {} Payment challenge(s)",
+            challenges.len()
+        ))
+    })
+}
+
+pub async fn id_non_empty(ctx: &Ctx) -> Step {
+    Ok(match param(&raw_params(ctx).await?, "id") {
+        Some(id) if !id.is_empty() => Outcome::pass(format!("id {id}")),
+        other => Outcome::fail("a non-empty id", format!("{other:?}")),
+    })
+}
+
+pub async fn realm_present(ctx: &Ctx) -> Step {
+    Ok(match param(&raw_params(ctx).await?, "realm") {
+        Some(r) => Outcome::pass(format!("realm {r:?}")),
+        None => Outcome::fail("a realm parameter", "none"),
+    })
+}
+
+pub async fn method_lowercase(ctx: &Ctx) -> Step {
+    Ok(match param(&raw_params(ctx).await?, "method") {
+        Some(m) if !m.is_empty() && m.bytes().all(|b| b.is_ascii_lowercase()) => Outcome::pass(m),
+        other => Outcome::fail("method of lowercase letters", format!("{other:?}")),
+    })
+}
+
+pub async fn request_unpadded(ctx: &Ctx) -> Step {
+    Ok(match param(&raw_params(ctx).await?, "request") {
+        Some(r) if r.contains('=') => Outcome::fail("request without = padding", r),
+        Some(_) => Outcome::pass("no padding"),
+        None => Outcome::fail("a request parameter", "none"),
+    })
+}
+
+pub async fn request_jcs(ctx: &Ctx) -> Step {
+    let params = raw_params(ctx).await?;
+    let Some(wire) = param(&params, "request") else {
+        return Ok(Outcome::fail("a request parameter", "none"));
+    };
+    let text = base64url::decode_text("request", wire.trim_end_matches('='))
+        .map_err(|e| Outcome::fail("base64url request", e))?;
+    Ok(match mppconf_suite::codec::json::canonicalize_text(&text) {
+        Ok(canonical) if canonical == text => Outcome::pass("request is JCS"),
+        Ok(canonical) => Outcome::fail(format!("JCS text {canonical}"), text),
+        Err(e) => Outcome::fail("request JSON", e),
+    })
+}
+
+pub async fn expires_present(ctx: &Ctx) -> Step {
+    let params = raw_params(ctx).await?;
+    Ok(match param(&params, "expires") {
+        None => Outcome::fail("an expires parameter", "none"),
+        Some(e) => match rfc3339::parse("expires", e) {
+            Ok(_) => Outcome::pass(e),
+            Err(err) => Outcome::fail("an RFC 3339 date-time", err),
+        },
+    })
+}
+
+pub async fn no_store(ctx: &Ctx) -> Step {
+    let a = unpaid(ctx).await?;
+    let cc = a
+        .header("cache-control")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    Ok(if cc.split(',').any(|d| d.trim() == "no-store") {
+        Outcome::pass(format!("Cache-Control: {cc}"))
+    } else {
+        Outcome::fail(
+            "Cache-Control: no-store on a 402",
+            format!("{:?}", a.header("cache-control")),
+        )
+    })
+}
+
+pub async fn problem_details(ctx: &Ctx) -> Step {
+    let a = unpaid(ctx).await?;
+    Ok(match a.problem() {
+        Some(p) if p.problem_type() == Some(ProblemType::PaymentRequired) => {
+            Outcome::pass(p.type_uri)
+        }
+        Some(p) => Outcome::fail(ProblemType::PaymentRequired.uri(), p.type_uri),
+        None => Outcome::fail(
+            "a problem+json body",
+            format!("{:?}", a.body.chars().take(200).collect::<String>()),
+        ),
+    })
+}
+
+pub async fn fresh_challenge_per_402(ctx: &Ctx) -> Step {
+    let (_, first) = unpaid_challenge(ctx).await?;
+    let (_, second) = unpaid_challenge(ctx).await?;
+    Ok(if first.id == second.id {
+        Outcome::fail(
+            "a fresh challenge id for each 402",
+            format!("{} twice", first.id),
+        )
+    } else {
+        Outcome::pass("two 402s, two ids")
+    })
+}
+
+pub async fn unknown_resource_not_402(ctx: &Ctx) -> Step {
+    let url = format!(
+        "{}/mppconf-no-such-resource-{}",
+        ctx.target.base_url,
+        std::process::id()
+    );
+    let a = ctx
+        .request(reqwest::Method::GET, &url, &[], None, &[])
+        .await
+        .map_err(transport)?;
+    Ok(if a.status == 402 {
+        Outcome::fail("404 (not 402) for a resource that does not exist", 402)
+    } else {
+        Outcome::pass(format!("{}", a.status))
+    })
+}
+
+/// With `Accept-Payment: value` the server still answers 402 with a
+/// challenge. `value` may name the resource's own method and intent
+/// (`{method}/{intent}`).
+pub async fn accept_payment_still_402(ctx: &Ctx, value: &str) -> Step {
+    let value = value
+        .replace("{method}", &ctx.method_name)
+        .replace("{intent}", &ctx.intent);
+    let a = ctx
+        .send_with(&[], None, &[("accept-payment", &value)])
+        .await
+        .map_err(transport)?;
+    Ok(if a.status == 402 && !a.challenges().is_empty() {
+        Outcome::pass(format!("402 with a challenge for Accept-Payment: {value}"))
+    } else {
+        Outcome::fail(
+            format!("402 with at least one Payment challenge for Accept-Payment: {value}"),
+            format!("{} with {} challenge(s)", a.status, a.challenges().len()),
+        )
+    })
+}

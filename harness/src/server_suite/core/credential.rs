@@ -1,0 +1,339 @@
+//! draft-httpauth-payment-00 §"Credential" to §"Concurrent Request Handling": what a server does with a credential.
+//!
+//! Malformed credentials, several at once, an echo that does not bind
+//! (tampered, forged), replay and concurrent copies, the 4 KB minimum,
+//! the body digest and expiry. Every one of these works with any payment
+//! method: a valid credential comes from the run's payer, and the checks
+//! change only what the core draft defines (the envelope, the echo, the
+//! request around it).
+
+use std::time::Duration;
+
+use mppconf_suite::codec::{EncodedJson, ProblemType, base64url, rfc3339};
+use mppconf_suite::vectors::Verdict;
+use serde_json::{Value, json};
+
+use super::super::check::{
+    blocked, echo_json, refused_unbroadcast, rejection, send_credential, transport, valid,
+};
+use super::super::{Ctx, Outcome};
+
+type Step = Result<Outcome, Outcome>;
+
+/// The longest the expiry check waits for a challenge to expire.
+const MAX_EXPIRY_WAIT_SECS: i64 = 15;
+
+/// A credential that is not one, and how.
+#[derive(Clone, Copy)]
+pub enum Malformation {
+    NotBase64url,
+    Padded,
+    StandardAlphabet,
+    NotJson,
+    NotAnObject,
+    NoChallenge,
+    NoPayload,
+    OtherScheme,
+    Oversized,
+}
+
+/// An echoed challenge field to alter.
+#[derive(Clone, Copy)]
+pub enum EchoField {
+    Request,
+    Realm,
+    Expires,
+    Opaque,
+}
+
+pub async fn malformed_refused(ctx: &Ctx, m: Malformation) -> Step {
+    // Echo a real challenge where the defect is elsewhere, so that the
+    // defect is the only reason to refuse.
+    let echo = match m {
+        Malformation::NoPayload | Malformation::Padded => {
+            ctx.fresh_challenge().await.ok().map(|c| echo_json(&c))
+        }
+        _ => None,
+    };
+    let (header, want) = malformed(m, echo, &ctx.method_name);
+    let a = match ctx.send(&[&header], None).await {
+        Ok(a) => a,
+        Err(e) => match (m, ctx.last_status()) {
+            // Above the 4 KB minimum a server may refuse the size.
+            (Malformation::Oversized, Some(s @ (413 | 431))) => {
+                return Ok(Outcome::pass(format!(
+                    "refused as too large ({s}), which the 4 KB minimum allows"
+                )));
+            }
+            _ => return Err(transport(e)),
+        },
+    };
+    if matches!(m, Malformation::Oversized) && matches!(a.status, 413 | 431) {
+        return Ok(Outcome::pass(format!(
+            "refused as too large ({}), which the 4 KB minimum allows",
+            a.status
+        )));
+    }
+    let strict = rejection(&a, want, None);
+    let loose = rejection(&a, None, None);
+    // A problem about the credential's content (not payment-required, not
+    // none) shows the server read past the padding.
+    let read_past_padding = a
+        .problem()
+        .and_then(|p| p.problem_type())
+        .is_none_or(|t| t != ProblemType::PaymentRequired)
+        && a.problem().is_some();
+    Ok(
+        if matches!(m, Malformation::Padded)
+            && strict.verdict == Verdict::Fail
+            && loose.verdict == Verdict::Pass
+            && read_past_padding
+        {
+            let problem = a.problem().map(|p| p.type_uri).unwrap_or_default();
+            Outcome {
+                verdict: Verdict::Lenient,
+                detail: format!(
+                    "read the padded credential (base64url-nopad forbids padding; ambiguity.padding lets receivers accept it) and refused it as {problem}"
+                ),
+            }
+        } else {
+            strict
+        },
+    )
+}
+
+pub async fn several_credentials(ctx: &Ctx) -> Step {
+    let (_, credential) = valid(ctx).await?;
+    let header = credential.to_header();
+    let a = ctx
+        .send(&[&header, &header], None)
+        .await
+        .map_err(transport)?;
+    Ok(if a.status == 400 {
+        Outcome::pass("400")
+    } else {
+        Outcome::fail("400 for two Payment credentials", a.status)
+    })
+}
+
+pub async fn tampered(ctx: &Ctx, field: EchoField) -> Step {
+    let (_, mut credential) = valid(ctx).await?;
+    let echo = &mut credential.challenge;
+    match field {
+        EchoField::Request => {
+            let mut v = echo.request.value.clone();
+            v["amount"] = "1".into();
+            echo.request = EncodedJson::canonical(v);
+        }
+        EchoField::Realm => echo.realm.push_str(".tampered"),
+        EchoField::Expires => echo.expires = Some("2999-12-31T23:59:59Z".into()),
+        EchoField::Opaque => echo.opaque = Some(EncodedJson::canonical(json!({"tampered": "1"}))),
+    }
+    refused_unbroadcast(ctx, &credential.to_header(), None).await
+}
+
+pub async fn forged_id(ctx: &Ctx) -> Step {
+    let (_, mut credential) = valid(ctx).await?;
+    credential.challenge.id = "mppconf-forged-challenge-id".into();
+    refused_unbroadcast(
+        ctx,
+        &credential.to_header(),
+        Some(ProblemType::InvalidChallenge),
+    )
+    .await
+}
+
+pub async fn replay(ctx: &Ctx) -> Step {
+    let (challenge, credential) = valid(ctx).await?;
+    let header = credential.to_header();
+    let first = send_credential(ctx, &header).await?;
+    if !(200..300).contains(&first.status) {
+        return Err(blocked(format!(
+            "a valid credential was refused ({}), see paid.receipt",
+            first.status
+        )));
+    }
+    let second = send_credential(ctx, &header).await?;
+    Ok(rejection(
+        &second,
+        Some(ProblemType::InvalidChallenge),
+        Some(&challenge.id),
+    ))
+}
+
+/// Six copies of one credential at once: one 2xx, and (where the method
+/// leaves evidence) one settlement.
+pub async fn concurrency(ctx: &Ctx) -> Step {
+    let (challenge, credential) = valid(ctx).await?;
+    let method = ctx.method;
+    let rpc = ctx.target.rpc_url.clone();
+    let before = match method {
+        Some(m) => m.received(&rpc, &challenge).await.map_err(Outcome::error)?,
+        None => None,
+    };
+    let header = credential.to_header();
+    let auth = [header.as_str()];
+    let sends = (0..6).map(|_| ctx.send(&auth, None));
+    let answers = futures::future::join_all(sends).await;
+    let granted = answers
+        .iter()
+        .filter(|a| a.as_ref().is_ok_and(|a| (200..300).contains(&a.status)))
+        .count();
+    let paid_times = match (method, before) {
+        (Some(m), Some(before)) => {
+            let after = m
+                .received(&rpc, &challenge)
+                .await
+                .map_err(Outcome::error)?
+                .unwrap_or(before);
+            Some(m.settlements(&challenge, before, after))
+        }
+        _ => None,
+    };
+    Ok(if granted != 1 {
+        Outcome::fail(
+            "exactly one 2xx for six copies of one credential",
+            format!("{granted}"),
+        )
+    } else if paid_times.is_some_and(|n| n > 1) {
+        Outcome::fail(
+            "at most one settlement",
+            format!(
+                "the recipient was paid {} times",
+                paid_times.unwrap_or_default()
+            ),
+        )
+    } else if paid_times.is_none() {
+        Outcome::pass(format!(
+            "one 2xx (method {}: settlements are not observable)",
+            ctx.method_name
+        ))
+    } else {
+        Outcome::pass("one 2xx, one settlement")
+    })
+}
+
+pub async fn credential_4kb(ctx: &Ctx) -> Step {
+    let (_, mut credential) = valid(ctx).await?;
+    credential
+        .unknown
+        .insert("mppconf_padding".into(), "x".repeat(4096).into());
+    let header = credential.to_header();
+    let a = send_credential(ctx, &header).await?;
+    Ok(if (200..300).contains(&a.status) {
+        Outcome::pass(format!(
+            "a {}-byte credential with an unknown member was accepted",
+            header.len()
+        ))
+    } else {
+        Outcome::fail(
+            format!(
+                "2xx for a valid {}-byte credential with an unknown member",
+                header.len()
+            ),
+            format!(
+                "{} {}",
+                a.status,
+                a.body.chars().take(200).collect::<String>()
+            ),
+        )
+    })
+}
+
+pub async fn digest_other_body(ctx: &Ctx) -> Step {
+    let Some(body) = ctx.target.body.clone() else {
+        return Ok(Outcome::skip(
+            "the resource takes no body (give --data to test body binding)",
+        ));
+    };
+    let (challenge, credential) = valid(ctx).await?;
+    if challenge.digest.is_none() {
+        return Ok(Outcome::skip(
+            "the challenge has no digest (core.challenge.digest-recommended is a SHOULD)",
+        ));
+    }
+    let mut other = body;
+    other.extend_from_slice(b" ");
+    let header = credential.to_header();
+    let a = ctx
+        .send(&[&header], Some(&other))
+        .await
+        .map_err(transport)?;
+    Ok(rejection(&a, None, None))
+}
+
+pub async fn expired(ctx: &Ctx) -> Step {
+    let (challenge, credential) = valid(ctx).await?;
+    let Some(expires) = challenge
+        .expires
+        .as_deref()
+        .and_then(|e| rfc3339::parse("expires", e).ok())
+    else {
+        return Ok(Outcome::skip("the challenge has no expires"));
+    };
+    let wait = expires.timestamp() + 1 - crate::reference::tx::unix_now() as i64;
+    if wait > MAX_EXPIRY_WAIT_SECS {
+        return Ok(Outcome::skip(format!(
+            "the challenge expires in {wait} s; the suite waits at most {MAX_EXPIRY_WAIT_SECS} s (give a resource with a shorter expiry)"
+        )));
+    }
+    ctx.pause(Duration::from_secs(wait.max(0) as u64)).await;
+    refused_unbroadcast(ctx, &credential.to_header(), None).await
+}
+
+/// The header of a malformed credential and the problem type its refusal
+/// must carry. `method` names the resource's method in the placeholder
+/// echo of the credentials that carry no real one.
+pub fn malformed(
+    m: Malformation,
+    echo: Option<Value>,
+    method: &str,
+) -> (String, Option<ProblemType>) {
+    let b64 = |v: Value| base64url::encode(v.to_string());
+    let challenge = echo.unwrap_or_else(
+        || json!({"id": "x", "realm": "r", "method": method, "intent": "charge", "request": "e30"}),
+    );
+    let want = Some(ProblemType::MalformedCredential);
+    match m {
+        Malformation::NotBase64url => ("Payment not-valid!!!".into(), want),
+        Malformation::Padded => (
+            format!(
+                "Payment {}",
+                padded(json!({"challenge": challenge, "payload": {}}))
+            ),
+            want,
+        ),
+        Malformation::StandardAlphabet => ("Payment eyJh+/+/IjoxfQ".into(), want),
+        Malformation::NotJson => (format!("Payment {}", base64url::encode("not json")), want),
+        Malformation::NotAnObject => (format!("Payment {}", base64url::encode("[]")), want),
+        Malformation::NoChallenge => (format!("Payment {}", b64(json!({"payload": {}}))), want),
+        Malformation::NoPayload => (
+            format!("Payment {}", b64(json!({"challenge": challenge}))),
+            want,
+        ),
+        // Another scheme is no Payment credential at all: a fresh 402,
+        // whatever the problem type.
+        Malformation::OtherScheme => ("Bearer mppconf-not-a-payment-credential".into(), None),
+        Malformation::Oversized => (
+            format!(
+                "Payment {}",
+                b64(json!({"payload": {}, "pad": "x".repeat(64 * 1024)}))
+            ),
+            want,
+        ),
+    }
+}
+
+/// base64url of the JSON with `=` padding (the JSON is grown by a space
+/// until its encoding needs some).
+fn padded(v: Value) -> String {
+    let mut text = v.to_string();
+    while text.len().is_multiple_of(3) {
+        text.push(' ');
+    }
+    let mut out = base64url::encode(&text);
+    while !out.len().is_multiple_of(4) {
+        out.push('=');
+    }
+    out
+}

@@ -1,0 +1,310 @@
+//! draft-httpauth-payment-00 (all sections): the core checks, for a server of any payment method.
+//!
+//! The checks know the `Payment` scheme, not the method: a valid
+//! credential comes from the run's payer ([`super::Ctx::valid_credential`])
+//! and a receipt's settlement is the method plug-in's to verify. A method
+//! or intent that a check also exercises adds its own requirements
+//! ([`crate::methods::PaymentMethod::also_cites`], [`super::charge`]).
+//!
+//! - [`challenge`]: §"402 Payment Required" to §"Caching", §"Accept-Payment";
+//! - [`credential`]: §"Credential" to §"Concurrent Request Handling";
+//! - [`receipt`]: §"Payment-Receipt Header" to §"Security Considerations".
+
+pub mod challenge;
+pub mod credential;
+pub mod receipt;
+
+use credential::{EchoField, Malformation};
+
+use super::Check;
+use crate::server_check as check;
+
+pub use receipt::FUZZ_SEED;
+
+/// Every core check, in run order.
+pub const CHECKS: &[Check] = &[
+    check!(
+        "unpaid.status-402",
+        [
+            "core.status.no-credential-402",
+            "core.usage-402.challenge-required"
+        ],
+        false,
+        |ctx| challenge::unpaid_is_402(ctx)
+    ),
+    check!(
+        "challenge.id-non-empty",
+        ["core.challenge.id-server-non-empty"],
+        false,
+        |ctx| challenge::id_non_empty(ctx)
+    ),
+    check!(
+        "challenge.realm-present",
+        ["core.challenge.realm-required"],
+        false,
+        |ctx| challenge::realm_present(ctx)
+    ),
+    check!(
+        "challenge.method-lowercase",
+        ["core.challenge.method-lowercase"],
+        false,
+        |ctx| challenge::method_lowercase(ctx)
+    ),
+    check!(
+        "challenge.request-unpadded",
+        ["core.challenge.request-no-padding"],
+        false,
+        |ctx| challenge::request_unpadded(ctx)
+    ),
+    check!(
+        "challenge.request-jcs",
+        ["core.challenge.request-jcs"],
+        false,
+        |ctx| challenge::request_jcs(ctx)
+    ),
+    check!(
+        "challenge.expires-present",
+        [
+            "core.challenge.expires-recommended",
+            "core.challenge.expires-rfc3339"
+        ],
+        true,
+        |ctx| challenge::expires_present(ctx)
+    ),
+    check!(
+        "unpaid.cache-no-store",
+        ["core.caching.no-store-402"],
+        false,
+        |ctx| challenge::no_store(ctx)
+    ),
+    check!(
+        "unpaid.problem-details",
+        [
+            "core.errors.problem-details",
+            "core.errors.problem-type-uri"
+        ],
+        true,
+        |ctx| challenge::problem_details(ctx)
+    ),
+    check!(
+        "unpaid.fresh-challenge",
+        [
+            "core.status.no-credential-402",
+            "core.caching.challenges-not-cached"
+        ],
+        false,
+        |ctx| challenge::fresh_challenge_per_402(ctx)
+    ),
+    check!(
+        "unknown-resource.not-402",
+        ["core.usage-402.when-not-to-return"],
+        true,
+        |ctx| challenge::unknown_resource_not_402(ctx)
+    ),
+    check!(
+        "malformed.not-base64url",
+        ["core.status.malformed-credential"],
+        false,
+        |ctx| credential::malformed_refused(ctx, Malformation::NotBase64url)
+    ),
+    check!(
+        "malformed.padded",
+        ["core.status.malformed-credential"],
+        false,
+        |ctx| credential::malformed_refused(ctx, Malformation::Padded)
+    ),
+    check!(
+        "malformed.standard-alphabet",
+        ["core.status.malformed-credential"],
+        false,
+        |ctx| credential::malformed_refused(ctx, Malformation::StandardAlphabet)
+    ),
+    check!(
+        "malformed.not-json",
+        ["core.status.malformed-credential"],
+        false,
+        |ctx| credential::malformed_refused(ctx, Malformation::NotJson)
+    ),
+    check!(
+        "malformed.not-an-object",
+        ["core.status.malformed-credential"],
+        false,
+        |ctx| credential::malformed_refused(ctx, Malformation::NotAnObject)
+    ),
+    check!(
+        "malformed.no-challenge",
+        ["core.status.malformed-credential", "core.credential.fields"],
+        false,
+        |ctx| credential::malformed_refused(ctx, Malformation::NoChallenge)
+    ),
+    check!(
+        "malformed.no-payload",
+        ["core.status.malformed-credential", "core.credential.fields"],
+        false,
+        |ctx| credential::malformed_refused(ctx, Malformation::NoPayload)
+    ),
+    check!(
+        "malformed.other-scheme",
+        ["core.status.payment-402-www-authenticate"],
+        false,
+        |ctx| credential::malformed_refused(ctx, Malformation::OtherScheme)
+    ),
+    check!(
+        "malformed.oversized-64kb",
+        [
+            "core.status.malformed-credential",
+            "core.credential-handling.no-logging"
+        ],
+        false,
+        |ctx| credential::malformed_refused(ctx, Malformation::Oversized)
+    ),
+    check!(
+        "several-credentials.400",
+        ["core.multiple.reject-multiple-credentials"],
+        true,
+        |ctx| credential::several_credentials(ctx)
+    ),
+    check!(
+        "tamper.request",
+        ["core.binding.server-must-verify", "core.challenge.id-bound"],
+        false,
+        |ctx| credential::tampered(ctx, EchoField::Request)
+    ),
+    check!(
+        "tamper.realm",
+        ["core.binding.server-must-verify", "core.challenge.id-bound"],
+        false,
+        |ctx| credential::tampered(ctx, EchoField::Realm)
+    ),
+    check!(
+        "tamper.expires",
+        ["core.binding.server-should-bind"],
+        true,
+        |ctx| credential::tampered(ctx, EchoField::Expires)
+    ),
+    check!(
+        "tamper.opaque",
+        ["core.challenge.opaque-bound"],
+        true,
+        |ctx| credential::tampered(ctx, EchoField::Opaque)
+    ),
+    check!(
+        "forged-id.invalid-challenge",
+        [
+            "core.status.invalid-challenge",
+            "core.binding.server-must-verify"
+        ],
+        false,
+        |ctx| credential::forged_id(ctx)
+    ),
+    check!(
+        "replay.rejected",
+        [
+            "core.replay.proof-used-once",
+            "core.status.invalid-challenge"
+        ],
+        false,
+        |ctx| credential::replay(ctx)
+    ),
+    check!(
+        "concurrency.settles-once",
+        ["core.concurrency.at-most-once"],
+        false,
+        |ctx| credential::concurrency(ctx)
+    ),
+    check!(
+        "paid.receipt",
+        [
+            "core.status.verified-200",
+            "core.receipt.status-success",
+            "core.caching.receipt-private"
+        ],
+        false,
+        |ctx| receipt::paid_receipt(ctx)
+    ),
+    check!(
+        "errors.no-receipt",
+        ["core.receipt.no-receipt-on-error"],
+        false,
+        |ctx| receipt::no_receipt_on_error(ctx)
+    ),
+    check!(
+        "errors.credential-not-echoed",
+        ["core.credential-handling.no-logging"],
+        false,
+        |ctx| receipt::credential_not_echoed(ctx)
+    ),
+    check!(
+        "errors.no-secrets",
+        ["core.secret.no-logging"],
+        true,
+        |ctx| receipt::no_secrets_in_errors(ctx)
+    ),
+    check!(
+        "size.4kb-credential-accepted",
+        [
+            "core.size.server-4kb-credential",
+            "core.versioning.ignore-unknown"
+        ],
+        false,
+        |ctx| credential::credential_4kb(ctx)
+    ),
+    check!(
+        "accept-payment.exact",
+        [
+            "core.accept-payment.consider",
+            "core.usage-402.challenge-required"
+        ],
+        false,
+        |ctx| challenge::accept_payment_still_402(ctx, "{method}/{intent}")
+    ),
+    check!(
+        "accept-payment.wildcard",
+        [
+            "core.accept-payment.weight-semantics",
+            "core.usage-402.challenge-required"
+        ],
+        false,
+        |ctx| challenge::accept_payment_still_402(ctx, "*/*;q=0.5")
+    ),
+    check!(
+        "accept-payment.no-match",
+        [
+            "core.accept-payment.no-match-may-ignore",
+            "core.usage-402.challenge-required"
+        ],
+        false,
+        |ctx| challenge::accept_payment_still_402(ctx, "nomethod/charge")
+    ),
+    check!(
+        "accept-payment.malformed",
+        [
+            "core.accept-payment.malformed-may-ignore",
+            "core.usage-402.challenge-required"
+        ],
+        false,
+        |ctx| challenge::accept_payment_still_402(ctx, "tempo;;q=abc, ,/")
+    ),
+    check!(
+        "digest.other-body-rejected",
+        ["core.digest.server-verifies"],
+        false,
+        |ctx| credential::digest_other_body(ctx)
+    ),
+    check!(
+        "expiry.expired-rejected",
+        ["core.status.invalid-challenge"],
+        false,
+        |ctx| credential::expired(ctx)
+    ),
+    check!(
+        "fuzz.bounded",
+        [
+            "core.status.malformed-credential",
+            "core.usage-402.challenge-required",
+            "core.credential-handling.no-logging"
+        ],
+        false,
+        |ctx| receipt::fuzz_bounded(ctx)
+    ),
+];
