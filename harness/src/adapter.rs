@@ -233,7 +233,9 @@ impl AdapterClient {
                 Ok(Ok(line)) => Ok(line),
                 Ok(Err(e)) => Err(format!("reading response: {e}")),
                 Err(RecvTimeoutError::Timeout) => Err(format!("no answer within {timeout:?}")),
-                Err(RecvTimeoutError::Disconnected) => Err("adapter closed its output".into()),
+                Err(RecvTimeoutError::Disconnected) => {
+                    Err("the process closed its output (it exited or crashed)".into())
+                }
             },
         };
         // After any transport failure the stream may be out of step: start
@@ -366,7 +368,9 @@ impl AdapterClient {
                     Ok(Ok(line)) => Ok(line),
                     Ok(Err(e)) => Err(format!("reading response: {e}")),
                     Err(RecvTimeoutError::Timeout) => Err(format!("no answer within {timeout:?}")),
-                    Err(RecvTimeoutError::Disconnected) => Err("adapter closed its output".into()),
+                    Err(RecvTimeoutError::Disconnected) => {
+                        Err("the process closed its output (it exited or crashed)".into())
+                    }
                 };
                 if let Err(why) = &answer {
                     broken = Some(why.clone());

@@ -230,7 +230,7 @@ fn report_merge(parts: &[PathBuf], out: &Path) -> error::Result<u8> {
         .collect::<error::Result<Vec<_>>>()?;
     let merged = Report::merge(parts)?;
     merged.write(out)?;
-    mppconf_harness::server_suite::command::print_findings(&merged);
+    mppconf_harness::report::gate::print_findings(&merged);
     println!(
         "{} checks merged into {}",
         merged.checks.len(),

@@ -34,7 +34,7 @@ pub struct ClientArgs {
     #[arg(long)]
     pub filter: Vec<String>,
     #[command(flatten)]
-    pub gate: crate::server_suite::command::GateArgs,
+    pub gate: crate::report::gate::GateArgs,
     /// Write the raw results (and each scenario's evidence) as JSON here.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -301,7 +301,7 @@ pub async fn run_client(
 
 /// Shows progress while checks are judged.
 pub fn print_result(r: &ClientCheckResult) {
-    crate::server_suite::command::progress_mark(r.verdict);
+    crate::report::gate::progress_mark(r.verdict);
 }
 
 fn summarize(runs: &[ClientRunResults], args: &ClientArgs, started: Instant) -> Result<()> {

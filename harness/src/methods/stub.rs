@@ -28,6 +28,19 @@ pub fn payload() -> Map<String, Value> {
         .unwrap_or_default()
 }
 
+/// The stub's payload rule, for its verifiers (the reference server) and
+/// its checks alike.
+pub fn validate_payload(credential: &Credential) -> Result<(), String> {
+    if credential.payload == payload() {
+        Ok(())
+    } else {
+        Err(format!(
+            "stub payload {{\"token\":\"stub\"}} expected, got {}",
+            Value::Object(credential.payload.clone())
+        ))
+    }
+}
+
 #[async_trait]
 impl PaymentMethod for Stub {
     fn name(&self) -> &'static str {
@@ -58,14 +71,7 @@ impl PaymentMethod for Stub {
     }
 
     fn validate_payload(&self, credential: &Credential) -> Result<(), String> {
-        if credential.payload == payload() {
-            Ok(())
-        } else {
-            Err(format!(
-                "stub payload {{\"token\":\"stub\"}} expected, got {}",
-                Value::Object(credential.payload.clone())
-            ))
-        }
+        validate_payload(credential)
     }
 
     async fn pay(&self, challenge: &Challenge, _: &PayContext) -> Result<Credential, String> {

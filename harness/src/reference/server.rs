@@ -1,4 +1,5 @@
-//! `mppconf serve`: the reference Tempo charge server.
+//! `mppconf serve`: the reference Tempo charge server (and the `stub`
+//! test method, [`crate::methods::stub`], on routes that ask for it).
 //!
 //! It is the known-good target of every server check, so it follows every
 //! MUST of draft-httpauth-payment-00, draft-payment-intent-charge-00 and
@@ -162,6 +163,11 @@ pub struct RouteConfig {
     /// HTTP method, GET by default.
     #[serde(default = "default_method")]
     pub method: String,
+    /// The payment method: `tempo` (default) or `stub` (the test method:
+    /// payload `{"token":"stub"}`, nothing settles; the Tempo fields
+    /// other than amount, currency and recipient are not used).
+    #[serde(default = "default_payment_method")]
+    pub payment_method: String,
     pub amount: String,
     #[serde(default = "default_currency")]
     pub currency: String,
@@ -185,6 +191,9 @@ pub struct RouteConfig {
 
 fn default_method() -> String {
     "GET".into()
+}
+fn default_payment_method() -> String {
+    "tempo".into()
 }
 fn default_currency() -> String {
     super::super::chain::anvil::PATH_USD.into()
@@ -223,6 +232,7 @@ impl RouteConfig {
         Self {
             path: path.into(),
             method: default_method(),
+            payment_method: default_payment_method(),
             amount: amount.into(),
             currency: default_currency(),
             recipient: recipient.into(),
@@ -236,8 +246,35 @@ impl RouteConfig {
         }
     }
 
-    /// The route's `request` object (draft-tempo-charge-00 §"Request Schema").
+    /// A `stub` route (see [`crate::methods::stub`]).
+    pub fn stub(path: &str, amount: &str, recipient: &str) -> Self {
+        Self {
+            payment_method: "stub".into(),
+            ..Self::new(path, amount, recipient)
+        }
+    }
+
+    fn is_stub(&self) -> bool {
+        self.payment_method == "stub"
+    }
+
+    /// The route's `request` object (draft-tempo-charge-00 §"Request
+    /// Schema"; a stub route's is the charge intent's shared fields).
     pub fn request(&self, chain_id: u64) -> Value {
+        if self.is_stub() {
+            let mut request = json!({
+                "amount": self.amount,
+                "currency": self.currency,
+                "recipient": self.recipient,
+            });
+            if let Some(d) = &self.description {
+                request["description"] = d.clone().into();
+            }
+            if let Some(e) = &self.external_id {
+                request["externalId"] = e.clone().into();
+            }
+            return request;
+        }
         let mut details = Map::new();
         details.insert("chainId".into(), chain_id.into());
         if self.fee_payer {
@@ -287,7 +324,22 @@ impl ServerConfig {
             return Err(Error::Usage("the HMAC secret must not be empty".into()));
         }
         for r in &self.routes {
-            ChargeRequest::from_json(&r.request(self.chain_id)).map_err(|e| {
+            let conformant = match r.payment_method.as_str() {
+                "tempo" => ChargeRequest::from_json(&r.request(self.chain_id))
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+                "stub" => mppconf_suite::codec::request_schema::validate(
+                    "stub",
+                    "charge",
+                    &r.request(self.chain_id),
+                )
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+                other => Err(format!(
+                    "payment_method {other:?} is not one the reference server speaks (tempo, stub)"
+                )),
+            };
+            conformant.map_err(|e| {
                 Error::Usage(format!(
                     "route {}: its request is not conformant: {e}",
                     r.path
@@ -473,9 +525,11 @@ fn challenge_for(state: &State, route: &RouteConfig, body: &[u8]) -> Challenge {
         id: String::new(),
         realm: state.config.realm.clone(),
         method: if state.deviates(Deviation::UppercaseMethod) {
-            "Tempo".into()
+            let mut m = route.payment_method.clone();
+            m[..1].make_ascii_uppercase();
+            m
         } else {
-            "tempo".into()
+            route.payment_method.clone()
         },
         intent: "charge".into(),
         request,
@@ -543,7 +597,7 @@ fn payment_required(
     if state.deviates(Deviation::ReceiptOnError) {
         let receipt = Receipt {
             status: "success".into(),
-            method: "tempo".into(),
+            method: route.payment_method.clone(),
             timestamp: now_rfc3339(),
             reference: challenge.id.clone(),
             extra: Map::new(),
@@ -627,7 +681,7 @@ async fn settle(
     let wanted = route.request(state.config.chain_id);
     if !skip_echo
         && (echo.realm != state.config.realm
-            || echo.method != "tempo"
+            || echo.method != route.payment_method
             || echo.intent != "charge"
             || echo.request.value != wanted)
     {
@@ -662,6 +716,9 @@ async fn settle(
             ProblemType::VerificationFailed,
             "Request body does not match the challenge digest.",
         ));
+    }
+    if route.is_stub() {
+        return settle_stub(state, route, &credential);
     }
     let payload_type = credential.payload.get("type").and_then(Value::as_str);
     let kind = match (payload_type, tempo_charge::validate_credential(&credential)) {
@@ -734,6 +791,42 @@ async fn settle(
         method: "tempo".into(),
         timestamp: now_rfc3339(),
         reference,
+        extra,
+    })
+}
+
+/// A stub route: the payload must be the stub's, and the challenge is used
+/// once; nothing settles, so the receipt's reference is the challenge id.
+fn settle_stub(
+    state: &State,
+    route: &RouteConfig,
+    credential: &Credential,
+) -> std::result::Result<Receipt, Refusal> {
+    crate::methods::stub::validate_payload(credential)
+        .map_err(|e| refuse(ProblemType::VerificationFailed, e))?;
+    let echo = &credential.challenge;
+    if !state.deviates(Deviation::SkipReplayCheck) {
+        let fresh = state
+            .used_ids
+            .lock()
+            .map(|mut ids| ids.insert(echo.id.clone()))
+            .unwrap_or(false);
+        if !fresh {
+            return Err(refuse(
+                ProblemType::InvalidChallenge,
+                "Challenge already used.",
+            ));
+        }
+    }
+    let mut extra = Map::new();
+    if let Some(e) = &route.external_id {
+        extra.insert("externalId".into(), e.clone().into());
+    }
+    Ok(Receipt {
+        status: "success".into(),
+        method: route.payment_method.clone(),
+        timestamp: now_rfc3339(),
+        reference: echo.id.clone(),
         extra,
     })
 }

@@ -8,6 +8,7 @@
 //! what no check covers is as visible as what failed.
 
 pub mod compare;
+pub mod gate;
 pub mod html;
 pub mod junit;
 pub mod markdown;

@@ -19,7 +19,8 @@ use crate::error::{Error, Result};
 use crate::payer::{ExternalPayer, PayerManifest};
 use crate::reference::server::{self, Deviation, RouteConfig, ServerConfig};
 use crate::reference::tx;
-use crate::report::{CheckRecord, Report, Selection, Shard};
+use crate::report::gate::{GateArgs, progress_mark};
+use crate::report::{CheckRecord, Report, Selection};
 
 /// Which server to probe; shared by `mppconf server` and `mppconf fuzz server`.
 #[derive(clap::Args)]
@@ -33,6 +34,11 @@ pub struct TargetChoice {
     /// With --reference: break a rule on purpose (repeatable).
     #[arg(long, requires = "reference")]
     pub deviate: Vec<String>,
+    /// With --reference: the payment method of the reference server's
+    /// resources: `tempo` (Tempo charge on the local chain) or `stub`
+    /// (the test method: no settlement).
+    #[arg(long, requires = "reference", default_value = "tempo", value_parser = ["tempo", "stub"])]
+    pub payment_method: String,
     /// The protected resource (attach mode).
     #[arg(long, default_value = "/paid")]
     pub path: String,
@@ -151,161 +157,6 @@ pub struct ServerArgs {
     pub out: Option<PathBuf>,
 }
 
-/// How a run's results become reports and an exit code; shared by the
-/// server and client suites.
-#[derive(clap::Args, Clone)]
-pub struct GateArgs {
-    /// SHOULD failures (warn) gate too.
-    #[arg(long)]
-    pub strict: bool,
-    /// Known failures of this implementation (`{"format":
-    /// "mppconf-expectations/1", "cases": {"check.id": "reason"}}`): a
-    /// listed failure is `xfail`; a listed check that passes is `stale`
-    /// (exit code 4).
-    #[arg(long)]
-    pub baseline: Option<PathBuf>,
-    /// Run only part i of n of the checks (round robin), e.g. 2/4; join
-    /// the parts with `mppconf report merge`.
-    #[arg(long)]
-    pub shard: Option<String>,
-    /// Write the report here: report.json, report.html and per spec
-    /// .json, .md, .junit.xml, .html, with evidence/ per check.
-    #[arg(long)]
-    pub report_dir: Option<PathBuf>,
-}
-
-impl GateArgs {
-    pub fn selection(&self, filter: &[String]) -> Result<Selection> {
-        Ok(Selection {
-            filter: filter.to_vec(),
-            shard: self.shard.as_deref().map(Shard::parse).transpose()?,
-        })
-    }
-
-    pub fn known_failures(&self) -> Result<BTreeMap<String, String>> {
-        let mut annotations = crate::runner::Annotations::default();
-        if let Some(path) = &self.baseline {
-            annotations.load(path)?;
-            if !annotations.drift.is_empty() {
-                return Err(Error::field(
-                    path,
-                    "format",
-                    "a baseline is \"mppconf-expectations/1\" (known failures)",
-                ));
-            }
-        }
-        Ok(annotations.known_failures)
-    }
-
-    /// Applies the baseline and the policy, writes the report (one
-    /// folder per implementation when there are several), prints the
-    /// h2spec-style list of findings, and returns the exit code.
-    pub fn finish(&self, mut reports: Vec<(Report, Vec<(usize, Value)>)>) -> Result<u8> {
-        let known = self.known_failures()?;
-        let several = reports.len() > 1;
-        let mut code = 0u8;
-        for (report, evidence) in &mut reports {
-            report.strict = self.strict;
-            report.shard = self.shard.as_deref().map(Shard::parse).transpose()?;
-            if let Some(path) = &self.baseline {
-                report.apply_baseline(&known, path)?;
-            }
-            if let Some(dir) = &self.report_dir {
-                let dir = if several {
-                    // "mppx 0.11.0 (harness/targets/…)" → "mppx-0-11-0"
-                    let short = report.target.split(" (").next().unwrap_or_default();
-                    dir.join(slug(short))
-                } else {
-                    dir.clone()
-                };
-                for (i, value) in evidence.iter() {
-                    let c = &report.checks[*i];
-                    let path = crate::report::write_evidence(&dir, &c.subject, &c.id, value)?;
-                    report.checks[*i].evidence = Some(path);
-                }
-                report.write(&dir)?;
-                println!("report written to {}", dir.join("report.html").display());
-            }
-            print_findings(report);
-            code = worse(code, report.exit_code());
-        }
-        Ok(code)
-    }
-}
-
-/// The worse of two exit codes: non-conformant, then harness error, then
-/// stale baseline.
-fn worse(a: u8, b: u8) -> u8 {
-    let rank = |c: u8| match c {
-        1 => 3,
-        3 => 2,
-        4 => 1,
-        _ => 0,
-    };
-    if rank(b) > rank(a) { b } else { a }
-}
-
-fn slug(text: &str) -> String {
-    let s: String = text
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    s.split('-')
-        .filter(|p| !p.is_empty())
-        .collect::<Vec<_>>()
-        .join("-")
-}
-
-/// The findings of a report, h2spec-style, after the run.
-pub fn print_findings(report: &Report) {
-    let findings: Vec<_> = report
-        .checks
-        .iter()
-        .filter(|c| !matches!(c.verdict, Verdict::Pass | Verdict::Skip))
-        .collect();
-    if findings.is_empty() {
-        return;
-    }
-    println!("\n{}:", report.target);
-    for c in findings {
-        println!(
-            "{:<8} {} on {}  [{}]",
-            c.verdict.as_str(),
-            c.id,
-            c.subject,
-            c.requirements.join(", ")
-        );
-        for line in c.detail.lines() {
-            println!("         {line}");
-        }
-    }
-}
-
-/// One character per finished check on stderr, so a long run shows it
-/// is alive: `.` pass, `s` skip, `F` fail, `W` warn, `E` error, `B`
-/// blocked, `?` anything else.
-pub fn progress_mark(v: Verdict) {
-    use std::io::Write as _;
-    let mark = match v {
-        Verdict::Pass => '.',
-        Verdict::Skip => 's',
-        Verdict::Fail => 'F',
-        Verdict::Warn => 'W',
-        Verdict::Error => 'E',
-        Verdict::Blocked => 'B',
-        _ => '?',
-    };
-    let mut err = std::io::stderr();
-    let _ = write!(err, "{mark}");
-    let _ = err.flush();
-}
-
 /// The checks of one resource of one server.
 pub struct Run {
     pub label: String,
@@ -341,7 +192,13 @@ pub async fn server(args: ServerArgs) -> Result<u8> {
         }
         runs
     } else if args.choice.reference {
-        run_reference(&args.choice.deviations()?, &selection, print_result).await?
+        run_reference_method(
+            &args.choice.payment_method,
+            &args.choice.deviations()?,
+            &selection,
+            print_result,
+        )
+        .await?
     } else {
         attached(&args, &selection).await?
     };
@@ -443,18 +300,40 @@ struct Naming<'a> {
     reproduce: &'a str,
 }
 
+/// How the checks of a resource pay: a funded key (or a fresh payer),
+/// mppx's attribution memo, the user's payer program.
+#[derive(Default)]
+struct Paying<'a> {
+    payer_key: Option<&'a str>,
+    attribution_memo: bool,
+    payer: Option<&'a Arc<ExternalPayer>>,
+}
+
 async fn probe_resource(
     naming: Naming<'_>,
     target: Target,
-    payer_key: Option<&str>,
     proxy: Option<Arc<RpcProxy>>,
-    attribution_memo: bool,
-    payer: Option<&Arc<ExternalPayer>>,
+    paying: Paying<'_>,
     selection: &Selection,
     progress: impl FnMut(&CheckResult),
 ) -> Result<Run> {
+    let Paying {
+        payer_key,
+        attribution_memo,
+        payer,
+    } = paying;
     let (method_name, intent) = discover(&target).await;
     let method = crate::methods::builtin(&method_name, &intent);
+    if let Some(p) = payer
+        && !p.pays(&method_name)
+    {
+        return Err(Error::Usage(format!(
+            "payer {} does not pay method {method_name} (its manifest's `methods`), which {} {} asks for",
+            p.name(),
+            target.method,
+            target.url()
+        )));
+    }
     let on_chain = !target.rpc_url.is_empty();
     let account = match payer_key {
         Some(k) => tx::signer_from_key(k, "--payer-key")?,
@@ -480,10 +359,6 @@ async fn probe_resource(
     } else {
         String::new()
     };
-    println!(
-        "mppconf server suite: {}: {resource} ({method_name}/{intent}){chain}",
-        naming.label
-    );
     let mut ctx = Ctx::new(target, account, proxy)
         .with_attribution_memo(attribution_memo)
         .with_method(&method_name, &intent);
@@ -498,6 +373,7 @@ async fn probe_resource(
         }
         _ => {}
     }
+    println!("mppconf server suite: {label}: {resource} ({method_name}/{intent}){chain}");
     let mut results = super::run_all(&ctx, selection, progress).await;
     if method.is_none() && selection.selects(usize::MAX, UNSUPPORTED_METHOD) {
         results.push(unsupported_method(&ctx, payer.map(|p| p.name())));
@@ -570,10 +446,12 @@ async fn attached(args: &ServerArgs, selection: &Selection) -> Result<Vec<Run>> 
             reproduce: &reproduce,
         },
         target,
-        args.payer_key.as_deref(),
         None,
-        false,
-        payer.as_ref(),
+        Paying {
+            payer_key: args.payer_key.as_deref(),
+            payer: payer.as_ref(),
+            ..Paying::default()
+        },
         selection,
         print_result,
     )
@@ -625,10 +503,11 @@ async fn launched_target(path: &std::path::Path, selection: &Selection) -> Resul
                     reproduce: &reproduce,
                 },
                 target,
-                None,
                 Some(proxy.clone()),
-                manifest.pay.attribution_memo,
-                None,
+                Paying {
+                    attribution_memo: manifest.pay.attribution_memo,
+                    ..Paying::default()
+                },
                 selection,
                 print_result,
             )
@@ -644,11 +523,32 @@ pub struct ReferenceResource {
     pub body: Option<&'static str>,
 }
 
-/// What the reference run probes, so that every check has something to
-/// check: a POST with memo and split (its body bound by a digest, and an
-/// expiry short enough to wait out), a zero-amount resource (proofs), and
-/// a sponsored pull-only one (push forbidden).
-pub fn reference_resources() -> Vec<ReferenceResource> {
+/// What the reference run probes for a payment method (`tempo` or
+/// `stub`), so that every check has something to check.
+pub fn reference_resources(payment_method: &str) -> Vec<ReferenceResource> {
+    if payment_method == "stub" {
+        return stub_resources();
+    }
+    tempo_resources()
+}
+
+/// Stub: a POST whose body a digest binds, with an expiry short enough to
+/// wait out.
+fn stub_resources() -> Vec<ReferenceResource> {
+    vec![ReferenceResource {
+        route: RouteConfig {
+            method: "POST".into(),
+            expires_in: 6,
+            ..RouteConfig::stub("/paid", "1000", &Address::random().to_string())
+        },
+        body: Some("{\"report\":\"monthly\"}"),
+    }]
+}
+
+/// Tempo charge: a POST with memo and split (its body bound by a digest,
+/// and an expiry short enough to wait out), a zero-amount resource
+/// (proofs), and a sponsored pull-only one (push forbidden).
+fn tempo_resources() -> Vec<ReferenceResource> {
     let merchant = Address::random().to_string();
     vec![
         ReferenceResource {
@@ -706,13 +606,24 @@ async fn start_reference(
 }
 
 /// The reference server (with `deviations`) on mppconf's own chain,
-/// behind the recording proxy, probed on every reference resource.
+/// behind the recording proxy, probed on every reference resource of
+/// Tempo charge.
 pub async fn run_reference(
+    deviations: &BTreeSet<Deviation>,
+    selection: &Selection,
+    progress: impl FnMut(&CheckResult),
+) -> Result<Vec<Run>> {
+    run_reference_method("tempo", deviations, selection, progress).await
+}
+
+/// [`run_reference`] for the reference resources of a payment method.
+pub async fn run_reference_method(
+    payment_method: &str,
     deviations: &BTreeSet<Deviation>,
     selection: &Selection,
     mut progress: impl FnMut(&CheckResult),
 ) -> Result<Vec<Run>> {
-    let resources = reference_resources();
+    let resources = reference_resources(payment_method);
     let routes = resources.iter().map(|r| r.route.clone()).collect();
     let (chain, proxy, server) = start_reference(routes, deviations).await?;
     let names: Vec<String> = deviations.iter().map(|d| d.name()).collect();
@@ -722,6 +633,7 @@ pub async fn run_reference(
         format!("mppconf serve (reference, deviating: {})", names.join(", "))
     };
     let reproduce = std::iter::once("mppconf server --reference".to_string())
+        .chain((payment_method != "tempo").then(|| format!("--payment-method {payment_method}")))
         .chain(names.iter().map(|n| format!("--deviate {n}")))
         .collect::<Vec<_>>()
         .join(" ");
@@ -741,11 +653,12 @@ pub async fn run_reference(
                     reproduce: &reproduce,
                 },
                 target,
-                None,
                 Some(proxy.clone()),
-                // Configured like the SDK servers that demand the memo.
-                deviations.contains(&Deviation::RequireAttributionMemo),
-                None,
+                Paying {
+                    // Configured like the SDK servers that demand the memo.
+                    attribution_memo: deviations.contains(&Deviation::RequireAttributionMemo),
+                    ..Paying::default()
+                },
                 selection,
                 &mut progress,
             )

@@ -18,582 +18,23 @@ pub mod charge;
 mod check;
 pub mod command;
 pub mod core;
+mod ctx;
 pub mod fuzz;
 pub mod manifest;
 pub mod tempo_charge;
 
 pub use check::Check;
+pub use ctx::{
+    ANSWER_TIMEOUT, Answer, BODY_LIMIT, Ctx, Exchange, Outcome, Payer, Target, no_payer,
+};
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use alloy::signers::local::PrivateKeySigner;
-use mppconf_suite::codec::{Challenge, ProblemDetails};
 use mppconf_suite::vectors::Verdict;
 use serde::Serialize;
 
-use crate::chain::RpcProxy;
 use crate::chain::proxy::RpcRecord;
-use crate::methods::{PayContext, PaymentMethod};
-use crate::payer::{ExternalPayer, PayerError, Resource};
-
-/// One protected resource of a server.
-#[derive(Debug, Clone)]
-pub struct Target {
-    pub base_url: String,
-    pub path: String,
-    pub method: String,
-    pub body: Option<Vec<u8>>,
-    /// The chain the server settles on.
-    pub rpc_url: String,
-}
-
-impl Target {
-    pub fn url(&self) -> String {
-        format!("{}{}", self.base_url, self.path)
-    }
-}
-
-/// One HTTP exchange, as evidence.
-#[derive(Debug, Clone, Serialize)]
-pub struct Exchange {
-    pub request: String,
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-    /// From sending the request to the end of the answer (or of waiting
-    /// for it): time spent in the target, not in the harness.
-    pub millis: f64,
-    /// Why the exchange gave no usable answer (the target hung, dropped
-    /// the connection, answered something that is not HTTP, or an error
-    /// body over the limit); `status` is then 0 unless a status line came.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-/// A response as the checks read it.
-#[derive(Debug, Clone)]
-pub struct Answer {
-    pub status: u16,
-    pub headers: reqwest::header::HeaderMap,
-    pub body: String,
-}
-
-impl Answer {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    /// Every `WWW-Authenticate` field value.
-    pub fn challenge_fields(&self) -> Vec<String> {
-        self.headers
-            .get_all("www-authenticate")
-            .iter()
-            .filter_map(|v| v.to_str().ok().map(str::to_string))
-            .collect()
-    }
-
-    /// The Payment challenges, each parsed or refused.
-    pub fn challenges(&self) -> Vec<Result<Challenge, String>> {
-        match mppconf_suite::codec::challenge::parse_all(&self.challenge_fields()) {
-            Ok(all) => all
-                .into_iter()
-                .map(|c| c.map_err(|e| e.to_string()))
-                .collect(),
-            Err(e) => vec![Err(e.to_string())],
-        }
-    }
-
-    pub fn problem(&self) -> Option<ProblemDetails> {
-        ProblemDetails::parse(&self.body).ok()
-    }
-}
-
-/// What one check concluded.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    pub verdict: Verdict,
-    pub detail: String,
-}
-
-impl Outcome {
-    pub fn pass(detail: impl Into<String>) -> Self {
-        Self {
-            verdict: Verdict::Pass,
-            detail: detail.into(),
-        }
-    }
-
-    pub fn fail(expected: impl std::fmt::Display, actual: impl std::fmt::Display) -> Self {
-        Self {
-            verdict: Verdict::Fail,
-            detail: format!("Expected: {expected}\nActual: {actual}"),
-        }
-    }
-
-    pub fn error(why: impl Into<String>) -> Self {
-        Self {
-            verdict: Verdict::Error,
-            detail: why.into(),
-        }
-    }
-
-    pub fn skip(why: impl Into<String>) -> Self {
-        Self {
-            verdict: Verdict::Skip,
-            detail: why.into(),
-        }
-    }
-}
-
-/// Who pays the challenges the checks need a valid credential for.
-#[derive(Clone)]
-pub enum Payer {
-    /// The resource's method, if it is built in ([`crate::methods::BUILTIN`]).
-    Builtin,
-    /// The user's payer program ([`crate::payer`]).
-    External(Arc<ExternalPayer>),
-}
-
-/// Why a check that needs a payment cannot run without a payer.
-pub fn no_payer(method: &str) -> String {
-    format!("no built-in support for method {method}: give a payer (--payer payer.json)")
-}
-
-/// Everything a check may use; evidence accumulates per check.
-pub struct Ctx {
-    pub target: Target,
-    http: reqwest::Client,
-    /// A funded account on the target's chain (built-in on-chain methods
-    /// pay from it).
-    pub account: PrivateKeySigner,
-    pub payer: Payer,
-    /// The resource's payment method (`method` of its challenge), its
-    /// intent, and the plug-in for them when mppconf has one.
-    pub method_name: String,
-    pub intent: String,
-    pub method: Option<&'static dyn PaymentMethod>,
-    pub proxy: Option<Arc<RpcProxy>>,
-    evidence: Mutex<Vec<Exchange>>,
-    /// Deliberate waits (outlasting an `expires`) of the current check.
-    paused: Mutex<Duration>,
-    answer_timeout: Duration,
-    attribution_memo: bool,
-}
-
-/// Headers worth keeping as evidence, credentials redacted.
-fn redact(name: &str, value: &str) -> String {
-    if name.eq_ignore_ascii_case("authorization") && value.len() > 24 {
-        format!(
-            "{}… ({} bytes, redacted)",
-            &value[..16.min(value.len())],
-            value.len()
-        )
-    } else {
-        value.to_string()
-    }
-}
-
-/// The longest a probe waits for one answer (status, headers and body),
-/// unless [`Ctx::with_answer_timeout`] says otherwise.
-pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
-/// The most of a body the harness reads: a server answering 10 MB (or an
-/// endless body) must neither stall the run nor fill its memory. Reading
-/// stops there; an error answer cut there is no usable answer (its body
-/// is what the checks judge), a 2xx one is kept cut (its body is the
-/// resource, which may be large).
-pub const BODY_LIMIT: usize = 1 << 20;
-
-/// A reqwest error with its causes ("error sending request" alone does
-/// not say that the connection was reset or the status line was garbage).
-fn describe(e: &reqwest::Error) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = cause.source();
-    }
-    parts.join(": ")
-}
-
-/// What came back of one exchange, usable or not.
-struct Received {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: Vec<u8>,
-    /// The body was longer than [`BODY_LIMIT`] and is cut there.
-    cut: bool,
-}
-
-impl Ctx {
-    /// A context for a Tempo charge resource paid by the built-in method;
-    /// see [`Ctx::with_method`] and [`Ctx::with_payer`].
-    pub fn new(target: Target, account: PrivateKeySigner, proxy: Option<Arc<RpcProxy>>) -> Self {
-        Self {
-            target,
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap_or_default(),
-            account,
-            payer: Payer::Builtin,
-            method_name: "tempo".into(),
-            intent: "charge".into(),
-            method: crate::methods::builtin("tempo", "charge"),
-            proxy,
-            evidence: Mutex::default(),
-            paused: Mutex::default(),
-            answer_timeout: ANSWER_TIMEOUT,
-            attribution_memo: false,
-        }
-    }
-
-    /// The resource's method and intent (from its first challenge).
-    pub fn with_method(mut self, method: &str, intent: &str) -> Self {
-        self.method_name = method.to_string();
-        self.intent = intent.to_string();
-        self.method = crate::methods::builtin(method, intent);
-        self
-    }
-
-    pub fn with_payer(mut self, payer: Payer) -> Self {
-        self.payer = payer;
-        self
-    }
-
-    /// Waits at most `timeout` for each answer (default [`ANSWER_TIMEOUT`]).
-    pub fn with_answer_timeout(mut self, timeout: Duration) -> Self {
-        self.answer_timeout = timeout;
-        self
-    }
-
-    pub fn answer_timeout(&self) -> Duration {
-        self.answer_timeout
-    }
-
-    /// Pays with mppx's attribution memo (see
-    /// [`crate::reference::client::attribution_memo`]).
-    pub fn with_attribution_memo(mut self, on: bool) -> Self {
-        self.attribution_memo = on;
-        self
-    }
-
-    /// Sends the resource's request with these `Authorization` values
-    /// (and, if given, another body); `Err` is a transport failure.
-    pub async fn send(
-        &self,
-        authorization: &[&str],
-        body: Option<&[u8]>,
-    ) -> Result<Answer, String> {
-        self.send_with(authorization, body, &[]).await
-    }
-
-    pub async fn send_with(
-        &self,
-        authorization: &[&str],
-        body: Option<&[u8]>,
-        extra: &[(&str, &str)],
-    ) -> Result<Answer, String> {
-        let t = &self.target;
-        let method: reqwest::Method = t
-            .method
-            .parse()
-            .map_err(|_| format!("bad method {}", t.method))?;
-        self.request(
-            method,
-            &t.url(),
-            authorization,
-            body.or(t.body.as_deref()),
-            extra,
-        )
-        .await
-    }
-
-    /// Any request, recorded. `Err` (recorded too) when no usable answer
-    /// came: none within the answer timeout, a dropped connection,
-    /// something that is not HTTP, or an error body over [`BODY_LIMIT`].
-    pub async fn request(
-        &self,
-        method: reqwest::Method,
-        url: &str,
-        authorization: &[&str],
-        body: Option<&[u8]>,
-        extra: &[(&str, &str)],
-    ) -> Result<Answer, String> {
-        let mut rb = self.http.request(method.clone(), url);
-        let mut shown = vec![format!("{method} {url}")];
-        for a in authorization {
-            rb = rb.header("authorization", *a);
-            shown.push(format!("authorization: {}", redact("authorization", a)));
-        }
-        for (k, v) in extra {
-            rb = rb.header(*k, *v);
-            shown.push(format!("{k}: {v}"));
-        }
-        if let Some(b) = body {
-            rb = rb.body(b.to_vec());
-            shown.push(format!("({} byte body)", b.len()));
-        }
-        let start = Instant::now();
-        let (received, failure) = self.exchange(rb, url).await;
-        let failure = failure.or_else(|| {
-            let r = received.as_ref()?;
-            (r.cut && !(200..300).contains(&r.status)).then(|| {
-                format!(
-                    "{url}: the {} answer's body is longer than the {BODY_LIMIT}-byte limit; it was not read to its end",
-                    r.status
-                )
-            })
-        });
-        let (status, headers, text, cut) = match received {
-            Some(r) => (
-                r.status,
-                r.headers,
-                String::from_utf8_lossy(&r.body).into_owned(),
-                r.cut,
-            ),
-            None => (0, reqwest::header::HeaderMap::new(), String::new(), false),
-        };
-        if let Ok(mut ev) = self.evidence.lock() {
-            let mut shown_body: String = text.chars().take(2000).collect();
-            if cut {
-                shown_body.push_str(&format!("… (cut at {BODY_LIMIT} bytes)"));
-            }
-            ev.push(Exchange {
-                request: shown.join("\n"),
-                status,
-                headers: headers
-                    .iter()
-                    .map(|(k, v)| {
-                        (
-                            k.to_string(),
-                            redact(k.as_str(), v.to_str().unwrap_or("<binary>")),
-                        )
-                    })
-                    .collect(),
-                body: shown_body,
-                millis: millis(start.elapsed()),
-                error: failure.clone(),
-            });
-        }
-        match failure {
-            Some(why) => Err(why),
-            None => Ok(Answer {
-                status,
-                headers,
-                body: text,
-            }),
-        }
-    }
-
-    /// Sends and reads, within the answer timeout and [`BODY_LIMIT`]:
-    /// what came (a status line and headers at least) and why it is not
-    /// a complete answer, if it is not.
-    async fn exchange(
-        &self,
-        rb: reqwest::RequestBuilder,
-        url: &str,
-    ) -> (Option<Received>, Option<String>) {
-        let limit = self.answer_timeout;
-        let deadline = tokio::time::Instant::now() + limit;
-        let mut response = match tokio::time::timeout_at(deadline, rb.send()).await {
-            Err(_) => {
-                return (
-                    None,
-                    Some(format!(
-                        "{url}: no answer within {limit:?} (the connection stayed open, nothing came)"
-                    )),
-                );
-            }
-            Ok(Err(e)) => return (None, Some(format!("{url}: {}", describe(&e)))),
-            Ok(Ok(r)) => r,
-        };
-        let mut received = Received {
-            status: response.status().as_u16(),
-            headers: response.headers().clone(),
-            body: Vec::new(),
-            cut: false,
-        };
-        let success = (200..300).contains(&received.status);
-        if !success
-            && response
-                .content_length()
-                .is_some_and(|n| n > BODY_LIMIT as u64)
-        {
-            // Not worth reading: an error body this long is refused anyway.
-            received.cut = true;
-            return (Some(received), None);
-        }
-        loop {
-            let chunk = match tokio::time::timeout_at(deadline, response.chunk()).await {
-                Err(_) => {
-                    let why = format!(
-                        "{url}: the {} answer's body did not finish within {limit:?} ({} bytes came)",
-                        received.status,
-                        received.body.len()
-                    );
-                    return (Some(received), Some(why));
-                }
-                Ok(Err(e)) => {
-                    let why = format!(
-                        "{url}: reading the {} answer's body: {}",
-                        received.status,
-                        describe(&e)
-                    );
-                    return (Some(received), Some(why));
-                }
-                Ok(Ok(None)) => return (Some(received), None),
-                Ok(Ok(Some(chunk))) => chunk,
-            };
-            let room = BODY_LIMIT - received.body.len();
-            if chunk.len() > room {
-                // Dropping the response closes the connection: the rest
-                // of the body is never read.
-                received.body.extend_from_slice(&chunk[..room]);
-                received.cut = true;
-                return (Some(received), None);
-            }
-            received.body.extend_from_slice(&chunk);
-        }
-    }
-
-    /// The first Payment challenge of an unpaid request for the
-    /// resource's method and intent.
-    pub async fn fresh_challenge(&self) -> Result<Challenge, String> {
-        self.fresh_challenge_with_fields()
-            .await
-            .map(|(challenge, _)| challenge)
-    }
-
-    /// [`fresh_challenge`](Self::fresh_challenge) and the
-    /// `WWW-Authenticate` field values it came in.
-    async fn fresh_challenge_with_fields(&self) -> Result<(Challenge, Vec<String>), String> {
-        let answer = self.send(&[], None).await?;
-        let fields = answer.challenge_fields();
-        let all = mppconf_suite::codec::challenge::parse_all(&fields)
-            .map_err(|e| format!("no payable challenge: WWW-Authenticate is malformed: {e}"))?;
-        let mut reasons = Vec::new();
-        for c in all {
-            match c {
-                Ok(c) if c.method == self.method_name && c.intent == self.intent => {
-                    return Ok((c, fields));
-                }
-                Ok(c) => reasons.push(format!("{}/{} is not this resource's", c.method, c.intent)),
-                Err(e) => reasons.push(format!("invalid challenge: {e}")),
-            }
-        }
-        Err(format!(
-            "no payable challenge: no payable {}/{} challenge ({})",
-            self.method_name,
-            self.intent,
-            if reasons.is_empty() {
-                "none offered".to_string()
-            } else {
-                reasons.join("; ")
-            }
-        ))
-    }
-
-    /// What a built-in method needs to pay for this target.
-    pub fn pay_context(&self) -> PayContext {
-        PayContext {
-            http_method: self.target.method.clone(),
-            url: self.target.url(),
-            body: self.target.body.clone(),
-            account_key: self.account.to_bytes().to_string(),
-            rpc_url: self.target.rpc_url.clone(),
-            attribution_memo: self.attribution_memo,
-        }
-    }
-
-    /// A valid credential for a fresh challenge, not yet sent, from the
-    /// run's payer. `Err` ends the check: `blocked` without a payable
-    /// challenge or when the payer declines, `skip` when no payer can pay
-    /// the method, `error` (naming the payer) when the payer broke its ABI.
-    pub async fn valid_credential(
-        &self,
-    ) -> Result<(Challenge, mppconf_suite::codec::Credential), Outcome> {
-        let blocked = |detail: String| Outcome {
-            verdict: Verdict::Blocked,
-            detail,
-        };
-        let (challenge, fields) = self.fresh_challenge_with_fields().await.map_err(blocked)?;
-        let credential = match &self.payer {
-            Payer::External(payer) => {
-                let resource = Resource {
-                    method: self.target.method.clone(),
-                    url: self.target.url(),
-                };
-                payer
-                    .pay(&challenge, &fields.join(", "), &resource)
-                    .await
-                    .map_err(|e| match e {
-                        PayerError::Declined { .. } => blocked(e.to_string()),
-                        PayerError::Broken { .. } => Outcome::error(e.to_string()),
-                    })?
-            }
-            Payer::Builtin => match self.method {
-                Some(method) => method
-                    .pay(&challenge, &self.pay_context())
-                    .await
-                    .map_err(blocked)?,
-                None => return Err(Outcome::skip(no_payer(&self.method_name))),
-            },
-        };
-        Ok((challenge, credential))
-    }
-
-    /// Whether payments carry mppx's attribution memo.
-    pub fn attribution_memo(&self) -> bool {
-        self.attribution_memo
-    }
-
-    /// The status of the last exchange, even one whose body failed.
-    pub fn last_status(&self) -> Option<u16> {
-        self.evidence
-            .lock()
-            .ok()
-            .and_then(|e| e.last().map(|x| x.status))
-            .filter(|s| *s != 0)
-    }
-
-    /// The exchanges so far, for the result of the current check.
-    /// Waits on purpose (e.g. until a challenge expires), kept apart from
-    /// the harness's own time in the timing breakdown.
-    pub async fn pause(&self, duration: Duration) {
-        tokio::time::sleep(duration).await;
-        if let Ok(mut paused) = self.paused.lock() {
-            *paused += duration;
-        }
-    }
-
-    fn take_paused(&self) -> Duration {
-        self.paused
-            .lock()
-            .map(|mut p| std::mem::take(&mut *p))
-            .unwrap_or_default()
-    }
-
-    pub fn take_evidence(&self) -> Vec<Exchange> {
-        self.evidence
-            .lock()
-            .map(|mut e| std::mem::take(&mut *e))
-            .unwrap_or_default()
-    }
-
-    /// The chain calls the server made so far (when the harness proxies
-    /// its RPC), and forgets them.
-    pub fn take_rpc(&self) -> Option<Vec<RpcRecord>> {
-        self.proxy.as_ref().map(|p| {
-            let records = p.records();
-            p.clear();
-            records
-        })
-    }
-}
+use crate::methods::PaymentMethod;
 
 /// One check's result, with its evidence.
 #[derive(Debug, Clone, Serialize)]
@@ -809,4 +250,75 @@ fn unanswered(outcome: Outcome, exchanges: &[Exchange]) -> Outcome {
         ));
     }
     Outcome::error(why)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    #[test]
+    fn every_check_has_one_id_and_cites_catalogued_requirements_for_every_method() {
+        let catalogue = mppconf_suite::catalogue::Catalogue::load(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../vectors"
+        )))
+        .unwrap();
+        let mut ids = BTreeSet::new();
+        for check in all_checks() {
+            assert!(ids.insert(check.id), "{} twice", check.id);
+            assert!(!check.requirements.is_empty(), "{} cites nothing", check.id);
+            let mut cited: Vec<&str> = check.requirements.to_vec();
+            cited.extend(charge::also_cites(check.id));
+            for m in crate::methods::BUILTIN {
+                cited.extend(m.also_cites(check.id));
+            }
+            for r in cited {
+                assert!(catalogue.find(r).is_some(), "{}: unknown {r}", check.id);
+            }
+        }
+    }
+
+    /// A newcomer reading a requirement finds its check from the section
+    /// heading: every check module's first doc line names its draft and
+    /// sections, and a check's requirement ids name its spec's module.
+    #[test]
+    fn check_modules_name_their_draft_and_checks_sit_in_their_spec_module() {
+        let sources = [
+            ("core/challenge.rs", "draft-httpauth-payment-00 §"),
+            ("core/credential.rs", "draft-httpauth-payment-00 §"),
+            ("core/receipt.rs", "draft-httpauth-payment-00 §"),
+            ("core/mod.rs", "draft-httpauth-payment-00 "),
+            ("charge.rs", "draft-payment-intent-charge-00 §"),
+            ("tempo_charge.rs", "draft-tempo-charge-00 §"),
+        ];
+        for (file, opening) in sources {
+            let text = std::fs::read_to_string(format!(
+                "{}/src/server_suite/{file}",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap();
+            assert!(text.starts_with(&format!("//! {opening}")), "{file}");
+        }
+        for check in core::CHECKS {
+            assert!(
+                check.requirements.iter().all(|r| r.starts_with("core.")),
+                "core check {} cites another spec: the method or intent adds its own",
+                check.id
+            );
+        }
+        // A method's check judges its spec, or its intent's rule as the
+        // method makes it (e.g. a reused push hash).
+        for check in tempo_charge::CHECKS {
+            assert!(
+                check
+                    .requirements
+                    .iter()
+                    .any(|r| r.starts_with("tempo-charge.") || r.starts_with("charge.")),
+                "{}",
+                check.id
+            );
+        }
+    }
 }
