@@ -294,8 +294,12 @@ struct NodeServer {
 
 impl NodeServer {
     fn start(envs: &[(&str, String)]) -> NodeServer {
+        Self::start_script("server.mjs", envs)
+    }
+
+    fn start_script(script: &str, envs: &[(&str, String)]) -> NodeServer {
         let mut cmd = Command::new("node");
-        cmd.arg("server.mjs")
+        cmd.arg(script)
             .current_dir(interop_dir())
             .env("PORT", "0")
             .envs(envs.iter().map(|(k, v)| (k, v)))
@@ -564,4 +568,69 @@ fn decimal_amounts_convert_to_base_units() {
     assert_eq!(base_units("0.001"), U256::from(1000));
     assert_eq!(base_units("1"), U256::from(1_000_000));
     assert_eq!(base_units("12.5"), U256::from(12_500_000));
+}
+
+/// The core suite against an mppx server of the `stub` test method (an
+/// application-defined method, mppx `Method.from`): `mppconf server --url`
+/// gives a real verdict on every core check (no error, nothing blocked),
+/// with no chain, and finds what mppx leaves to the method (single use).
+#[test]
+#[ignore = "needs npm and the mppx package: run with cargo test -p mppconf --test interop_mppx -- --ignored"]
+fn the_core_suite_judges_an_mppx_stub_method_server() {
+    npm_ready();
+    let server = NodeServer::start_script(
+        "stub-server.mjs",
+        &[
+            ("SECRET", "an mppx stub server secret, 32 bytes+".into()),
+            ("RECIPIENT", Address::random().to_string()),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let report_dir = dir.path().join("report");
+    let output = Command::new(env!("CARGO_BIN_EXE_mppconf"))
+        .args([
+            "server",
+            "--url",
+            &server.url(""),
+            "--path",
+            "/paid",
+            "--report-dir",
+        ])
+        .arg(&report_dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(!text.contains("started anvil"), "{text}");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(report_dir.join("report.json")).unwrap())
+            .unwrap();
+    let checks = report["checks"].as_array().unwrap();
+    assert_eq!(
+        checks.len(),
+        mppconf_harness::server_suite::core::CHECKS.len(),
+        "{text}"
+    );
+    for c in checks {
+        let verdict = c["verdict"].as_str().unwrap();
+        assert!(
+            !matches!(verdict, "error" | "blocked"),
+            "{}: {verdict}: {}",
+            c["id"],
+            c["detail"]
+        );
+    }
+    // mppx 0.11.0 leaves single use to the method's verify: a stub method
+    // that does not track challenges accepts a replay.
+    let replay = checks
+        .iter()
+        .find(|c| c["id"] == "replay.rejected")
+        .unwrap();
+    assert_eq!(replay["verdict"], "fail", "{replay}");
+    assert!(
+        report["target"]
+            .as_str()
+            .unwrap()
+            .contains("[method: stub (no settlement)]")
+    );
 }
