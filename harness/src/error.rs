@@ -19,6 +19,15 @@ pub enum Error {
         field: String,
         reason: String,
     },
+    /// A problem with one field of an input file, where the parser saw it.
+    #[error("{path}:{line}:{column}: field `{field}`: {reason}")]
+    At {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        field: String,
+        reason: String,
+    },
     #[error("adapter {adapter}: {reason}")]
     Adapter { adapter: String, reason: String },
     #[error("{0}")]
@@ -49,6 +58,104 @@ impl Error {
             field: field.into(),
             reason: reason.into(),
         }
+    }
+}
+
+/// Line and column (1-based, in characters) of a byte offset a parser
+/// gave for `text`.
+pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .count()
+        + 1;
+    (line, column)
+}
+
+/// Places a [`Error::Field`] about a TOML file (its field a JSON pointer,
+/// `/server/ready/timeout_secs`, or dotted, `route[0].amount`) at the
+/// line and column where the TOML parser saw that field's value.
+pub fn locate_in_toml(error: Error, text: &str) -> Error {
+    let Error::Field {
+        path,
+        field,
+        reason,
+    } = error
+    else {
+        return error;
+    };
+    let Ok(doc) = toml::de::DeTable::parse(text) else {
+        return Error::Field {
+            path,
+            field,
+            reason,
+        };
+    };
+    let steps: Vec<String> = field
+        .replace('[', ".")
+        .replace(']', "")
+        .split(['/', '.'])
+        .filter(|s| !s.is_empty())
+        .map(|s| s.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    let mut span = doc.span();
+    let mut here: Option<&toml::de::DeValue> = None;
+    let mut table = Some(doc.get_ref());
+    for step in &steps {
+        let next = match (table, here) {
+            (Some(t), _) => t.get(step.as_str()),
+            (None, Some(toml::de::DeValue::Array(a))) => {
+                step.parse::<usize>().ok().and_then(|i| a.get(i))
+            }
+            _ => None,
+        };
+        let Some(value) = next else { break };
+        span = value.span();
+        here = Some(value.get_ref());
+        table = match value.get_ref() {
+            toml::de::DeValue::Table(t) => Some(t),
+            _ => None,
+        };
+    }
+    let (line, column) = line_column(text, span.start);
+    Error::At {
+        path,
+        line,
+        column,
+        field,
+        reason,
+    }
+}
+
+/// Deserializes a TOML text, naming the file, the line and column and the
+/// field path of any error (from the parser's spans and the path
+/// `serde_path_to_error` tracks).
+pub fn from_toml<T: serde::de::DeserializeOwned>(path: &std::path::Path, text: &str) -> Result<T> {
+    let deserializer =
+        toml::Deserializer::parse(text).map_err(|e| toml_error(path, text, &e, "/"))?;
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let field = e.path().to_string();
+        toml_error(path, text, e.inner(), &field)
+    })
+}
+
+fn toml_error(path: &std::path::Path, text: &str, e: &toml::de::Error, field: &str) -> Error {
+    match e.span() {
+        Some(span) => {
+            let (line, column) = line_column(text, span.start);
+            Error::At {
+                path: path.into(),
+                line,
+                column,
+                field: field.into(),
+                reason: e.message().to_string(),
+            }
+        }
+        None => Error::field(path, field, e.message()),
     }
 }
 

@@ -17,6 +17,7 @@
 //!   target manifests).
 //! - [`report`]: the report model, requirement coverage, baselines,
 //!   shards and the Markdown, JUnit and HTML writers.
+//! - [`preflight`]: every input checked before any work starts.
 //! - [`schema`], [`error`], [`process`], [`background`]: shared plumbing.
 
 pub mod adapter;
@@ -28,6 +29,7 @@ pub mod error;
 pub mod methods;
 pub mod official;
 pub mod payer;
+pub mod preflight;
 pub mod process;
 pub mod reference;
 pub mod report;

@@ -200,9 +200,10 @@ struct RunArgs {
     /// instead of ours.
     #[arg(long)]
     official: Option<PathBuf>,
-    /// Known failures: {"format": "mppconf-expectations/1", "cases": {id: reason}}.
-    #[arg(long)]
-    expect: Option<PathBuf>,
+    /// Known failures: {"format": "mppconf-expectations/1", "cases": {id:
+    /// reason}}; the same flag as the suites' (`--expect` is its old name).
+    #[arg(long, alias = "expect")]
+    baseline: Option<PathBuf>,
     /// Spec drift: {"format": "mppconf-drift/1", "cases": {id: reason}}, cases
     /// whose expectation the pinned drafts do not support (verdict info).
     /// With --official, defaults to vectors/official-disagreements.json.
@@ -345,6 +346,7 @@ fn main() -> ExitCode {
                 Error::Io { .. }
                 | Error::Json { .. }
                 | Error::Field { .. }
+                | Error::At { .. }
                 | Error::Usage(_)
                 | Error::Chain { .. } => EXIT_USAGE,
             })
@@ -483,6 +485,12 @@ fn corpus(out: &Path, vectors: Option<&Path>) -> error::Result<u8> {
 }
 
 fn run(args: RunArgs) -> error::Result<u8> {
+    if let Some(dir) = &args.report_dir {
+        mppconf_harness::preflight::report_dir(dir)?;
+    }
+    if let Some(out) = &args.out {
+        mppconf_harness::preflight::out_file("--out", out)?;
+    }
     let (name, mut exec): (String, Box<dyn Executor>) = if args.adapter == "builtin" {
         ("builtin".into(), Box::new(Reference))
     } else {
@@ -535,17 +543,22 @@ fn run(args: RunArgs) -> error::Result<u8> {
             dir.display()
         )));
     }
+    // A filter that matches no case is a typo, not an empty green run.
+    let ids: Vec<&str> = cases.iter().map(|c| c.case.id.as_str()).collect();
+    mppconf_harness::report::Selection {
+        filter: args.filter.clone(),
+        shard: None,
+    }
+    .validate(&ids)
+    .map_err(|e| Error::Usage(e.to_string().replace("matches no check", "matches no case")))?;
     let cases: Vec<SourcedCase> = cases
         .into_iter()
         .filter(|c| {
             args.filter.is_empty() || args.filter.iter().any(|f| c.case.id.contains(f.as_str()))
         })
         .collect();
-    if cases.is_empty() {
-        return Err(Error::Usage("no case matches the given --filter".into()));
-    }
     let mut annotations = runner::Annotations::default();
-    if let Some(p) = &args.expect {
+    if let Some(p) = &args.baseline {
         annotations.load(p)?;
     }
     let drift = args.drift.clone().or_else(|| {

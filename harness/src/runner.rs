@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result, read_json};
+use crate::error::{Error, Result};
 
 /// A case with the file it came from.
 #[derive(Debug, Clone)]
@@ -52,35 +52,62 @@ impl Annotations {
     /// Adds the cases of an annotation file: `{"format":
     /// "mppconf-expectations/1" | "mppconf-drift/1", "cases": {id: reason}}`.
     pub fn load(&mut self, path: &Path) -> Result<()> {
-        let v = read_json(path)?;
-        let bad = |field: &str, reason: &str| Error::field(path, field, reason);
-        let target = match v["format"].as_str() {
-            Some("mppconf-expectations/1") => &mut self.known_failures,
-            Some("mppconf-drift/1") => &mut self.drift,
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        // Typed, so that a mistake is placed at its line and column.
+        let mut de = serde_json::Deserializer::from_str(&text);
+        let file: AnnotationFile = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let field = e.path().to_string();
+            let inner = e.into_inner();
+            Error::At {
+                path: path.into(),
+                line: inner.line(),
+                column: inner.column(),
+                field,
+                reason: inner
+                    .to_string()
+                    .split(" at line ")
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+            }
+        })?;
+        let target = match file.format.as_str() {
+            "mppconf-expectations/1" => &mut self.known_failures,
+            "mppconf-drift/1" => &mut self.drift,
             _ => {
-                return Err(bad(
+                return Err(Error::field(
+                    path,
                     "format",
                     "must be \"mppconf-expectations/1\" (known failures) or \"mppconf-drift/1\" (spec drift)",
                 ));
             }
         };
-        let cases = v["cases"]
-            .as_object()
-            .ok_or_else(|| bad("cases", "must be an object of case id → reason"))?;
-        for (id, reason) in cases {
-            match reason.as_str() {
-                Some(r) if !r.trim().is_empty() => {
-                    target.insert(id.clone(), r.to_string());
-                }
-                _ => {
-                    return Err(bad(
-                        &format!("cases.{id}"),
-                        "the reason must be a non-empty string",
-                    ));
-                }
-            }
+        for (id, Reason(reason)) in file.cases {
+            target.insert(id, reason);
         }
         Ok(())
+    }
+}
+
+/// An expectations or drift file.
+#[derive(serde::Deserialize)]
+struct AnnotationFile {
+    format: String,
+    cases: BTreeMap<String, Reason>,
+}
+
+/// Why a case is listed: a non-empty string.
+struct Reason(String);
+
+impl<'de> serde::Deserialize<'de> for Reason {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.trim().is_empty() {
+            return Err(serde::de::Error::custom(
+                "the reason must be a non-empty string",
+            ));
+        }
+        Ok(Reason(text))
     }
 }
 

@@ -129,7 +129,21 @@ async fn each_deviation_is_caught_by_the_check_that_names_it() {
             Deviation::EchoCredential,
             &["errors.credential-not-echoed", "fuzz.bounded"],
         ),
-        (Deviation::EmptyId, &["challenge.id-non-empty"]),
+        (
+            // Read leniently, an empty id is echoed as it came; but a
+            // credential whose echoed id is empty is malformed by the same
+            // rule (core.challenge.id-missing-rejected), so this server can
+            // never be paid, and two of its 402s never carry two ids.
+            Deviation::EmptyId,
+            &[
+                "challenge.id-non-empty",
+                "unpaid.fresh-challenge",
+                "paid.receipt",
+                "concurrency.settles-once",
+                "size.4kb-credential-accepted",
+                "paid.plain-transfer-accepted",
+            ],
+        ),
         (Deviation::NoRealm, &["challenge.realm-present"]),
         (Deviation::PaddedRequest, &["challenge.request-unpadded"]),
         (Deviation::NonCanonicalRequest, &["challenge.request-jcs"]),
@@ -245,5 +259,62 @@ async fn each_deviation_is_caught_by_the_check_that_names_it() {
         let (failing, summary) = suite(&[*deviation], &all_but_expiry).await;
         let expected: BTreeSet<&str> = expected.iter().copied().collect();
         assert_eq!(failing, expected, "{}:\n{summary}", deviation.name());
+    }
+}
+
+/// One syntax slip of a server's challenge (a padded `request`, an
+/// uppercase method, no realm, a request not in JCS, no expires) gets its
+/// one finding from its challenge.* check, and every other check still
+/// gets a verdict of its own: none is `blocked`, and those that went on
+/// with the challenge read leniently say so.
+#[tokio::test]
+async fn one_syntax_slip_hides_no_other_check() {
+    let all_but_expiry: Vec<String> = server_suite::all_checks()
+        .iter()
+        .map(|c| c.id.to_string())
+        .filter(|id| !id.starts_with("expiry."))
+        .collect();
+    for (deviation, syntax_check) in [
+        (Deviation::PaddedRequest, "challenge.request-unpadded"),
+        (Deviation::UppercaseMethod, "challenge.method-lowercase"),
+        (Deviation::NoRealm, "challenge.realm-present"),
+        (Deviation::NonCanonicalRequest, "challenge.request-jcs"),
+        (Deviation::NoExpires, "challenge.expires-present"),
+    ] {
+        let selection = mppconf_harness::report::Selection {
+            filter: all_but_expiry.clone(),
+            shard: None,
+        };
+        let runs = command::run_reference(&BTreeSet::from([deviation]), &selection, |_| {})
+            .await
+            .unwrap();
+        let results: Vec<_> = runs.iter().flat_map(|r| &r.results).collect();
+        let blocked: Vec<String> = results
+            .iter()
+            .filter(|c| c.verdict == Verdict::Blocked)
+            .map(|c| format!("{}: {}", c.id, c.detail))
+            .collect();
+        assert!(blocked.is_empty(), "{}: {blocked:#?}", deviation.name());
+        let found: BTreeSet<&str> = results
+            .iter()
+            .filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Warn))
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(
+            found,
+            BTreeSet::from([syntax_check]),
+            "{}",
+            deviation.name()
+        );
+        let paid = results.iter().find(|c| c.id == "replay.rejected").unwrap();
+        assert_eq!(paid.verdict, Verdict::Pass, "{}", paid.detail);
+        if deviation != Deviation::NonCanonicalRequest {
+            assert!(
+                paid.detail.contains("read leniently"),
+                "{}: {}",
+                deviation.name(),
+                paid.detail
+            );
+        }
     }
 }

@@ -98,8 +98,14 @@ fn clients_of(
 pub async fn client(args: ClientArgs) -> Result<u8> {
     let started = Instant::now();
     let started_at = crate::report::now();
+    // Every input checked before anything starts (usage errors, exit 2).
+    let ids: Vec<&str> = super::checks().iter().map(|c| c.id).collect();
     let selection = args.gate.selection(&args.filter)?;
-    args.gate.known_failures()?;
+    selection.validate(&ids)?;
+    args.gate.preflight(&ids)?;
+    if let Some(out) = &args.out {
+        crate::preflight::out_file("--out", out)?;
+    }
     let clients = clients_of(args.reference, &args.deviate, &args.target)?;
     let mut runs = Vec::new();
     for client in &clients {

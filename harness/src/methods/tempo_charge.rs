@@ -19,6 +19,29 @@ use crate::server_suite::Outcome;
 /// The Tempo charge plug-in.
 pub struct TempoCharge;
 
+/// The reference client's options to pay `challenge` for the server suite
+/// (whose flawed payments are the client's deliberate deviations, added
+/// to these).
+pub fn pay_options(context: &PayContext, challenge: &Challenge) -> PayOptions {
+    let mut options = PayOptions {
+        http_method: context.http_method.clone(),
+        body: context.body.clone(),
+        allow_http: true,
+        attribution_memo: context.attribution_memo,
+        ..PayOptions::new(&context.url, &context.account_key, &context.rpc_url)
+    };
+    // The reference client refuses a charge without `expires`
+    // (ambiguity.expires-required-for-blockchain); the server suite goes
+    // on, bounding validBefore itself, so that one slip (a SHOULD:
+    // challenge.expires-present) hides no other finding.
+    if challenge.expires.is_none() {
+        options
+            .deviations
+            .insert(crate::reference::client::Deviation::IgnoreExpiry);
+    }
+    options
+}
+
 #[async_trait]
 impl PaymentMethod for TempoCharge {
     fn name(&self) -> &'static str {
@@ -54,13 +77,7 @@ impl PaymentMethod for TempoCharge {
     }
 
     async fn pay(&self, challenge: &Challenge, context: &PayContext) -> Result<Credential, String> {
-        let options = PayOptions {
-            http_method: context.http_method.clone(),
-            body: context.body.clone(),
-            allow_http: true,
-            attribution_memo: context.attribution_memo,
-            ..PayOptions::new(&context.url, &context.account_key, &context.rpc_url)
-        };
+        let options = pay_options(context, challenge);
         client::credential_for(challenge, &options)
             .await
             .map_err(|e| format!("cannot build a valid credential: {e}"))

@@ -93,14 +93,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     let file = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-            toml::from_str::<ServeFile>(&text).map_err(|e| Error::Field {
-                path: path.clone(),
-                field: e.span().map_or_else(
-                    || "/".to_string(),
-                    |s| format!("bytes {}..{}", s.start, s.end),
-                ),
-                reason: e.message().to_string(),
-            })?
+            crate::error::from_toml::<ServeFile>(path, &text)?
         }
         None => ServeFile::default(),
     };

@@ -523,14 +523,8 @@ fn challenge_for(state: &State, route: &RouteConfig, body: &[u8]) -> Challenge {
     let digest = (!body.is_empty()).then(|| content_digest::compute_sha256(body));
     let mut challenge = Challenge {
         id: String::new(),
-        realm: state.config.realm.clone(),
-        method: if state.deviates(Deviation::UppercaseMethod) {
-            let mut m = route.payment_method.clone();
-            m[..1].make_ascii_uppercase();
-            m
-        } else {
-            route.payment_method.clone()
-        },
+        realm: issued_realm(state),
+        method: issued_method(state, route),
         intent: "charge".into(),
         request,
         expires,
@@ -552,6 +546,48 @@ fn challenge_for(state: &State, route: &RouteConfig, body: &[u8]) -> Challenge {
     challenge
 }
 
+/// The method the route's challenges name (a deviation writes it in
+/// upper case, and then accepts it so: one slip, not a broken server).
+fn issued_method(state: &State, route: &RouteConfig) -> String {
+    let mut m = route.payment_method.clone();
+    if state.deviates(Deviation::UppercaseMethod) {
+        m[..1].make_ascii_uppercase();
+    }
+    m
+}
+
+/// The realm the challenges carry (none under the no-realm deviation,
+/// which binds and accepts the empty realm a client then echoes).
+fn issued_realm(state: &State) -> String {
+    if state.deviates(Deviation::NoRealm) {
+        String::new()
+    } else {
+        state.config.realm.clone()
+    }
+}
+
+/// Parses a credential; the padded-request deviation also reads back the
+/// padded `request` it issued (as a server with a padding encoder and a
+/// lenient decoder would), keeping the wire as echoed for the binding.
+fn parse_credential(state: &State, raw: &str) -> mppconf_suite::Result<Credential> {
+    let strict = Credential::parse(raw);
+    if strict.is_ok() || !state.deviates(Deviation::PaddedRequest) {
+        return strict;
+    }
+    let reread = || {
+        let token = raw.get(8..)?;
+        let text = mppconf_suite::codec::base64url::decode_text("credential", token).ok()?;
+        let mut v: Value = serde_json::from_str(&text).ok()?;
+        let wire = v["challenge"]["request"].as_str()?.to_string();
+        v["challenge"]["request"] = wire.trim_end_matches('=').into();
+        let token = mppconf_suite::codec::base64url::encode(v.to_string());
+        let mut c = Credential::parse(&format!("Payment {token}")).ok()?;
+        c.challenge.request.wire = wire;
+        Some(c)
+    };
+    reread().ok_or_else(|| strict.unwrap_err())
+}
+
 fn payment_required(
     state: &State,
     route: &RouteConfig,
@@ -566,7 +602,7 @@ fn payment_required(
         Err(_) => raw_header(&challenge),
     };
     let header_value = if state.deviates(Deviation::NoRealm) {
-        header_value.replace(&format!("realm=\"{}\", ", challenge.realm), "")
+        header_value.replace("realm=\"\", ", "")
     } else {
         header_value
     };
@@ -614,8 +650,14 @@ fn raw_header(c: &Challenge) -> String {
         "Payment id=\"{}\", realm=\"{}\", method=\"{}\", intent=\"{}\", request=\"{}\"",
         c.id, c.realm, c.method, c.intent, c.request.wire
     );
-    if let Some(e) = &c.expires {
-        h.push_str(&format!(", expires=\"{e}\""));
+    for (name, value) in [
+        ("expires", c.expires.as_deref()),
+        ("digest", c.digest.as_deref()),
+        ("opaque", c.opaque.as_ref().map(|o| o.wire.as_str())),
+    ] {
+        if let Some(v) = value {
+            h.push_str(&format!(", {name}=\"{v}\""));
+        }
     }
     h
 }
@@ -657,7 +699,7 @@ async fn settle(
     raw: &str,
     body: &[u8],
 ) -> std::result::Result<Receipt, Refusal> {
-    let credential = Credential::parse(raw).map_err(|e| {
+    let credential = parse_credential(state, raw).map_err(|e| {
         refuse(
             ProblemType::MalformedCredential,
             format!("Invalid credential format: {e}"),
@@ -680,8 +722,8 @@ async fn settle(
     // Issued for this resource and price.
     let wanted = route.request(state.config.chain_id);
     if !skip_echo
-        && (echo.realm != state.config.realm
-            || echo.method != route.payment_method
+        && (echo.realm != issued_realm(state)
+            || echo.method != issued_method(state, route)
             || echo.intent != "charge"
             || echo.request.value != wanted)
     {
@@ -697,7 +739,10 @@ async fn settle(
             .map(|e| rfc3339::parse("expires", e))
         {
             Some(Ok(t)) => t.timestamp() <= tx::unix_now() as i64,
-            Some(Err(_)) | None => true,
+            // A server that issues no expires does not call its own
+            // challenges expired for want of one.
+            None => !state.deviates(Deviation::NoExpires),
+            Some(Err(_)) => true,
         };
         if expired {
             let problem = if state.config.choices.expired_as_payment_expired {

@@ -57,6 +57,34 @@ impl GateArgs {
         Ok(annotations.known_failures)
     }
 
+    /// Checks the gate's inputs before anything runs: the shard, the
+    /// baseline (readable, and every id in it a check of the suite: a
+    /// typo names the closest ids) and the report folder (writable).
+    /// `ids` are the suite's check ids.
+    pub fn preflight(&self, ids: &[&str]) -> Result<()> {
+        if let Some(s) = &self.shard {
+            Shard::parse(s)?;
+        }
+        if let Some(path) = &self.baseline {
+            for id in self.known_failures()?.keys() {
+                if !ids.contains(&id.as_str()) {
+                    return Err(Error::field(
+                        path,
+                        &format!("cases.{id}"),
+                        format!(
+                            "no check of the suite has this id (a typo, or a renamed check); the closest: {}",
+                            crate::preflight::closest(id, ids).join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        if let Some(dir) = &self.report_dir {
+            crate::preflight::report_dir(dir)?;
+        }
+        Ok(())
+    }
+
     /// Applies the baseline and the policy, writes the report (one
     /// folder per implementation when there are several), prints the
     /// h2spec-style list of findings, and returns the exit code.
@@ -68,7 +96,12 @@ impl GateArgs {
             report.strict = self.strict;
             report.shard = self.shard.as_deref().map(Shard::parse).transpose()?;
             if let Some(path) = &self.baseline {
-                report.apply_baseline(&known, path)?;
+                report.apply_baseline(&known);
+                // A check's reproduction runs it under the same baseline.
+                for c in &mut report.checks {
+                    c.reproduce
+                        .push_str(&format!(" --baseline {}", path.display()));
+                }
             }
             if let Some(dir) = &self.report_dir {
                 let dir = if several {

@@ -64,9 +64,16 @@ pub async fn unpaid(ctx: &Ctx) -> Result<Answer, Outcome> {
 /// (such checks are `blocked` by `unpaid.status-402`).
 pub async fn unpaid_challenge(ctx: &Ctx) -> Result<(Answer, Challenge), Outcome> {
     let answer = unpaid(ctx).await?;
-    let first = answer.challenges().into_iter().next();
+    let first = match mppconf_suite::codec::challenge::parse_all_lenient(&answer.challenge_fields())
+    {
+        Ok(all) => all.into_iter().next(),
+        Err(e) => Some(Err(e)),
+    };
     match first {
-        Some(Ok(c)) => Ok((answer, c)),
+        Some(Ok((c, slips))) => {
+            ctx.tolerate(slips);
+            Ok((answer, c))
+        }
         Some(Err(e)) => Err(blocked(format!(
             "the challenge does not parse ({e}); the challenge.* checks say why"
         ))),

@@ -182,9 +182,8 @@ pub fn print_result(r: &CheckResult) {
 pub async fn server(args: ServerArgs) -> Result<u8> {
     let started = Instant::now();
     let started_at = crate::report::now();
+    preflight(&args)?;
     let selection = args.gate.selection(&args.filter)?;
-    // Read before the run: a broken baseline is a usage error up front.
-    args.gate.known_failures()?;
     let runs = if !args.target.is_empty() {
         let mut runs = Vec::new();
         for path in &args.target {
@@ -205,6 +204,36 @@ pub async fn server(args: ServerArgs) -> Result<u8> {
     eprintln!();
     summarize(&runs, &args, started)?;
     args.gate.finish(reports_of(&runs, &started_at))
+}
+
+/// Every input checked before anything starts (no chain, no target):
+/// flags, URLs, keys, files, the selection, the baseline, the report
+/// folder. A mistake is a usage error, exit code 2.
+fn preflight(args: &ServerArgs) -> Result<()> {
+    let mut ids: Vec<&str> = super::all_checks().iter().map(|c| c.id).collect();
+    ids.push(UNSUPPORTED_METHOD);
+    args.gate.selection(&args.filter)?.validate(&ids)?;
+    args.gate.preflight(&ids)?;
+    if let Some(url) = &args.choice.url {
+        crate::preflight::http_url("--url", url)?;
+    }
+    if let Some(rpc) = &args.choice.rpc {
+        crate::preflight::http_url("--rpc", rpc)?;
+    }
+    if let Some(key) = &args.payer_key {
+        tx::signer_from_key(key, "--payer-key")?;
+    }
+    if let Some(out) = &args.out {
+        crate::preflight::out_file("--out", out)?;
+    }
+    if let Some(payer) = &args.payer {
+        PayerManifest::load(payer)?;
+    }
+    for target in &args.target {
+        super::manifest::ServerTarget::load(target)?;
+    }
+    args.choice.deviations()?;
+    Ok(())
 }
 
 /// One report per implementation, with each check's evidence (its

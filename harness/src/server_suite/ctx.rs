@@ -157,6 +157,8 @@ pub struct Ctx {
     evidence: Mutex<Vec<Exchange>>,
     /// Deliberate waits (outlasting an `expires`) of the current check.
     paused: Mutex<Duration>,
+    /// The syntax slips of the challenges the current check went on with.
+    tolerated: Mutex<Vec<String>>,
     answer_timeout: Duration,
     attribution_memo: bool,
 }
@@ -226,6 +228,7 @@ impl Ctx {
             proxy,
             evidence: Mutex::default(),
             paused: Mutex::default(),
+            tolerated: Mutex::default(),
             answer_timeout: ANSWER_TIMEOUT,
             attribution_memo: false,
         }
@@ -453,15 +456,24 @@ impl Ctx {
     async fn fresh_challenge_with_fields(&self) -> Result<(Challenge, Vec<String>), String> {
         let answer = self.send(&[], None).await?;
         let fields = answer.challenge_fields();
-        let all = mppconf_suite::codec::challenge::parse_all(&fields)
+        let all = mppconf_suite::codec::challenge::parse_all_lenient(&fields)
             .map_err(|e| format!("no payable challenge: WWW-Authenticate is malformed: {e}"))?;
         let mut reasons = Vec::new();
         for c in all {
             match c {
-                Ok(c) if c.method == self.method_name && c.intent == self.intent => {
+                // A syntax slip is the challenge.* checks' to judge; the
+                // other checks go on with the challenge as it came, and
+                // say so (see `tolerate`).
+                Ok((c, slips))
+                    if c.method.eq_ignore_ascii_case(&self.method_name)
+                        && c.intent.eq_ignore_ascii_case(&self.intent) =>
+                {
+                    self.tolerate(slips);
                     return Ok((c, fields));
                 }
-                Ok(c) => reasons.push(format!("{}/{} is not this resource's", c.method, c.intent)),
+                Ok((c, _)) => {
+                    reasons.push(format!("{}/{} is not this resource's", c.method, c.intent))
+                }
                 Err(e) => reasons.push(format!("invalid challenge: {e}")),
             }
         }
@@ -501,6 +513,11 @@ impl Ctx {
             detail,
         };
         let (challenge, fields) = self.fresh_challenge_with_fields().await.map_err(blocked)?;
+        if challenge.expires.is_none() {
+            self.tolerate(vec![
+                "no expires: paid with a validBefore of the payer's choosing".into(),
+            ]);
+        }
         let credential = match &self.payer {
             Payer::External(payer) => {
                 let resource = Resource {
@@ -548,6 +565,25 @@ impl Ctx {
         if let Ok(mut paused) = self.paused.lock() {
             *paused += duration;
         }
+    }
+
+    /// Notes syntax slips of a challenge a check goes on with.
+    pub fn tolerate(&self, slips: Vec<String>) {
+        if let Ok(mut t) = self.tolerated.lock() {
+            for s in slips {
+                if !t.contains(&s) {
+                    t.push(s);
+                }
+            }
+        }
+    }
+
+    /// The slips tolerated during the current check, forgotten.
+    pub(super) fn take_tolerated(&self) -> Vec<String> {
+        self.tolerated
+            .lock()
+            .map(|mut t| std::mem::take(&mut *t))
+            .unwrap_or_default()
     }
 
     pub(super) fn take_paused(&self) -> Duration {

@@ -212,12 +212,18 @@ pub(crate) fn load_toml<T: serde::de::DeserializeOwned>(
     placeholders: &[&str],
 ) -> Result<T> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let table: toml::Table =
-        toml::from_str(&text).map_err(|e| Error::field(path, "/", e.message()))?;
+    let table: toml::Table = crate::error::from_toml(path, &text)?;
     let value = serde_json::to_value(&table).map_err(|e| Error::field(path, "/", e.to_string()))?;
-    schema.check(path, &value, schema_file)?;
-    check_placeholders(path, &value, placeholders)?;
-    serde_json::from_value(value).map_err(|e| Error::field(path, "/", e.to_string()))
+    let locate = |e| crate::error::locate_in_toml(e, &text);
+    schema.check(path, &value, schema_file).map_err(locate)?;
+    check_placeholders(path, &value, placeholders).map_err(locate)?;
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        locate(Error::field(
+            path,
+            &e.path().to_string(),
+            e.inner().to_string(),
+        ))
+    })
 }
 
 /// Runs a manifest's build command (install, compile) in its folder.

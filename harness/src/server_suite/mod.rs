@@ -186,13 +186,21 @@ pub async fn run_all(
         ctx.take_evidence();
         ctx.take_rpc();
         ctx.take_paused();
+        ctx.take_tolerated();
         let start = Instant::now();
         let outcome = match tokio::time::timeout(Duration::from_secs(60), (check.run)(ctx)).await {
             Ok(o) => o,
             Err(_) => Outcome::error("the check did not finish within 60 s"),
         };
         let exchanges = ctx.take_evidence();
-        let outcome = unanswered(outcome, &exchanges);
+        let mut outcome = unanswered(outcome, &exchanges);
+        let tolerated = ctx.take_tolerated();
+        if !tolerated.is_empty() && outcome.verdict != Verdict::Skip {
+            outcome.detail.push_str(&format!(
+                "\n(went on with a challenge read leniently: {}; the challenge.* checks judge that)",
+                tolerated.join("; ")
+            ));
+        }
         // A SHOULD that is not met warns; it fails only under --strict.
         let verdict = match (outcome.verdict, check.should) {
             (Verdict::Fail, true) => Verdict::Warn,

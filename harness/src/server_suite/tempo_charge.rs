@@ -16,7 +16,8 @@ use tempo_alloy::primitives::transaction::Call;
 use super::check::{blocked, fresh, refused_unbroadcast, rejection, send_credential};
 use super::{Check, Ctx, Outcome};
 use crate::chain::Rpc;
-use crate::reference::client::{self, Deviation, PayOptions};
+use crate::methods::tempo_charge;
+use crate::reference::client::{self, Deviation};
 use crate::reference::tx::{self, PaymentPlan};
 use crate::server_check as check;
 
@@ -162,28 +163,15 @@ pub const CHECKS: &[Check] = &[
     ),
 ];
 
-/// The reference client's options for this target (the flawed payments
-/// are its deliberate deviations).
-fn pay_options(ctx: &Ctx) -> PayOptions {
-    let c = ctx.pay_context();
-    PayOptions {
-        http_method: c.http_method,
-        body: c.body,
-        allow_http: true,
-        attribution_memo: c.attribution_memo,
-        ..PayOptions::new(&c.url, &c.account_key, &c.rpc_url)
-    }
-}
-
 fn request_of(challenge: &Challenge) -> Result<ChargeRequest, Outcome> {
     ChargeRequest::from_json(&challenge.request.value)
         .map_err(|e| Outcome::error(format!("the challenge request: {e}")))
 }
 
 async fn short_amount(ctx: &Ctx) -> Step {
-    let mut opts = pay_options(ctx);
-    opts.deviations.insert(Deviation::ShortAmount);
     let challenge = fresh(ctx).await?;
+    let mut opts = tempo_charge::pay_options(&ctx.pay_context(), &challenge);
+    opts.deviations.insert(Deviation::ShortAmount);
     if ChargeRequest::from_json(&challenge.request.value).is_ok_and(|r| r.amount.is_zero()) {
         return Ok(Outcome::skip("a zero-amount charge has no transaction"));
     }
@@ -211,7 +199,7 @@ async fn plain_transfer_accepted(ctx: &Ctx) -> Step {
         ));
     }
     // Without the attribution memo the run may otherwise add.
-    let mut opts = pay_options(ctx);
+    let mut opts = tempo_charge::pay_options(&ctx.pay_context(), &challenge);
     opts.attribution_memo = false;
     let credential = client::credential_for(&challenge, &opts)
         .await

@@ -53,7 +53,128 @@ pub fn parse_all<S: AsRef<str>>(fields: &[S]) -> Result<Vec<Result<Challenge>>> 
     Ok(out)
 }
 
+/// [`parse_all`], read leniently: a challenge the strict codec refuses for
+/// a syntax slip (a missing or empty `id` or `realm`, a method or intent
+/// outside its grammar, a padded or standard-alphabet `request`, an
+/// `expires`, `digest` or `opaque` that does not parse) is kept, with
+/// every slip tolerated named. What is tolerated is kept as it came
+/// (`wire`, `method`, …), so that echoing it is byte for byte. Only a
+/// challenge with no decodable `request` object is still refused: there
+/// is nothing to pay.
+pub fn parse_all_lenient<S: AsRef<str>>(
+    fields: &[S],
+) -> Result<Vec<Result<(Challenge, Vec<String>)>>> {
+    let mut out = Vec::new();
+    for field in fields {
+        for raw in auth_params::parse_field(field.as_ref())? {
+            if raw.scheme.eq_ignore_ascii_case("payment") {
+                out.push(Challenge::from_raw_lenient(&raw));
+            }
+        }
+    }
+    Ok(out)
+}
+
 impl Challenge {
+    /// [`Challenge::from_raw`], tolerating syntax slips (see
+    /// [`parse_all_lenient`]); the slips tolerated, empty when the
+    /// challenge is strictly valid.
+    pub fn from_raw_lenient(raw: &RawChallenge) -> Result<(Self, Vec<String>)> {
+        if let Ok(c) = Self::from_raw(raw) {
+            return Ok((c, Vec::new()));
+        }
+        let get = |name: &str| {
+            raw.params
+                .iter()
+                .find(|p| p.name == name)
+                .map(|p| p.value.as_str())
+        };
+        let mut slips = Vec::new();
+        let text = |name: &'static str, slips: &mut Vec<String>| match get(name) {
+            Some("") => {
+                slips.push(format!("empty {name}"));
+                String::new()
+            }
+            Some(v) => v.to_string(),
+            None => {
+                slips.push(format!("no {name}"));
+                String::new()
+            }
+        };
+        let id = text("id", &mut slips);
+        let realm = text("realm", &mut slips);
+        let method = text("method", &mut slips);
+        if !method.is_empty() && validate_method(&method).is_err() {
+            slips.push(format!("method {method:?} is not lowercase letters"));
+        }
+        let intent = text("intent", &mut slips);
+        if !intent.is_empty() && validate_intent(&intent).is_err() {
+            slips.push(format!("intent {intent:?} is outside its grammar"));
+        }
+        let wire = get("request").ok_or(Error::MissingParam { name: "request" })?;
+        let request = match EncodedJson::decode_object("request", wire) {
+            Ok(r) => r,
+            Err(strict) => {
+                // Padding and the standard alphabet, decoded as they came.
+                let relaxed = wire
+                    .trim_end_matches('=')
+                    .replace('+', "-")
+                    .replace('/', "_");
+                let decoded =
+                    EncodedJson::decode_object("request", &relaxed).map_err(|_| strict)?;
+                slips.push("request is not base64url without padding".into());
+                EncodedJson {
+                    wire: wire.to_string(),
+                    value: decoded.value,
+                }
+            }
+        };
+        let expires = get("expires");
+        if let Some(e) = expires
+            && rfc3339::parse("expires", e).is_err()
+        {
+            slips.push(format!("expires {e:?} is not RFC 3339"));
+        }
+        let digest = get("digest");
+        if let Some(d) = digest
+            && content_digest::parse(d).is_err()
+        {
+            slips.push("digest does not parse".into());
+        }
+        let opaque = match get("opaque") {
+            None => None,
+            Some(wire) => match decode_opaque(wire) {
+                Ok(o) => Some(o),
+                // Kept as it came, to be echoed as it came.
+                Err(_) => {
+                    slips.push("opaque does not parse".into());
+                    Some(EncodedJson {
+                        wire: wire.to_string(),
+                        value: Value::Null,
+                    })
+                }
+            },
+        };
+        let challenge = Self {
+            id,
+            realm,
+            method,
+            intent,
+            request,
+            expires: expires.map(str::to_string),
+            digest: digest.map(str::to_string),
+            description: get("description").map(str::to_string),
+            opaque,
+            unknown_params: raw
+                .params
+                .iter()
+                .filter(|p| !KNOWN_PARAMS.contains(&p.name.as_str()))
+                .map(|p| (p.name.clone(), p.value.clone()))
+                .collect(),
+        };
+        Ok((challenge, slips))
+    }
+
     /// Parses the first Payment challenge of one `WWW-Authenticate` field
     /// value; other schemes before it are skipped.
     pub fn parse(field: &str) -> Result<Self> {

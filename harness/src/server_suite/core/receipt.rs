@@ -44,7 +44,9 @@ pub async fn judge_paid(ctx: &Ctx, challenge: &Challenge, a: &Answer) -> Outcome
         Ok(r) => r,
         Err(e) => return Outcome::fail("a well-formed receipt", e),
     };
-    if receipt.method != challenge.method {
+    // Method names are lowercase letters; one in another case is the
+    // challenge.method-lowercase check's finding, not this one's.
+    if !receipt.method.eq_ignore_ascii_case(&challenge.method) {
         return Outcome::fail(
             format!("receipt method {}", challenge.method),
             receipt.method,
