@@ -17,7 +17,8 @@
 //!   target manifests).
 //! - [`report`]: the report model, requirement coverage, baselines,
 //!   shards and the Markdown, JUnit and HTML writers.
-//! - [`preflight`]: every input checked before any work starts.
+//! - [`preflight`]: every input checked before any work starts;
+//!   [`interrupt`]: Ctrl-C and SIGTERM write the report of what ran.
 //! - [`schema`], [`error`], [`process`], [`background`]: shared plumbing.
 
 pub mod adapter;
@@ -26,6 +27,7 @@ pub mod chain;
 pub mod client_suite;
 pub mod differential;
 pub mod error;
+pub mod interrupt;
 pub mod methods;
 pub mod official;
 pub mod payer;

@@ -1,7 +1,8 @@
 //! Child processes of the harness (anvil, adapters, SDK programs) must not
 //! outlive it, whether it exits, panics or is killed.
 
-use std::process::Command;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
 
 /// Makes the child receive SIGKILL when the harness dies, however it dies.
 ///
@@ -30,4 +31,32 @@ pub fn kill_group(leader: u32) {
     unsafe {
         libc::kill(-(leader as i32), libc::SIGKILL);
     }
+}
+
+/// Stops a child that leads its own process group (`process_group(0)`)
+/// and everything it started: SIGTERM to the group, a grace period for a
+/// clean exit, then SIGKILL to whatever of the group is left (a wrapper
+/// script's children too, which outlive a SIGKILL of the wrapper alone).
+pub fn stop_group(child: &mut Child, grace: Duration) {
+    let leader = child.id() as i32;
+    // SAFETY: kill(2) with a negative pid only signals that process group.
+    unsafe {
+        libc::kill(-leader, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if matches!(child.try_wait(), Ok(Some(_))) && !group_alive(leader) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill_group(leader as u32);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Whether any process of the group `leader` leads is still there.
+fn group_alive(leader: i32) -> bool {
+    // SAFETY: signal 0 checks for existence only.
+    unsafe { libc::kill(-leader, 0) == 0 }
 }

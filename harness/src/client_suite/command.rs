@@ -107,6 +107,7 @@ pub async fn client(args: ClientArgs) -> Result<u8> {
         crate::preflight::out_file("--out", out)?;
     }
     let clients = clients_of(args.reference, &args.deviate, &args.target)?;
+    crate::interrupt::install()?;
     let mut runs = Vec::new();
     for client in &clients {
         println!("mppconf client suite: {}", client.label());
@@ -249,6 +250,10 @@ pub async fn run_client(
         };
         if let Some(why) = unmet {
             records.insert(def.name, Err(why.to_string()));
+            continue;
+        }
+        if let Some(why) = crate::interrupt::reason() {
+            records.insert(def.name, Err(format!("not run: {why}")));
             continue;
         }
         let t = Instant::now();

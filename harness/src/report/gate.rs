@@ -94,6 +94,7 @@ impl GateArgs {
         let mut code = 0u8;
         for (report, evidence) in &mut reports {
             report.strict = self.strict;
+            report.incomplete = crate::interrupt::reason();
             report.shard = self.shard.as_deref().map(Shard::parse).transpose()?;
             if let Some(path) = &self.baseline {
                 report.apply_baseline(&known);
@@ -122,7 +123,8 @@ impl GateArgs {
             print_findings(report);
             code = worse(code, report.exit_code());
         }
-        Ok(code)
+        // An interrupted run ends with 128 + the signal, its report written.
+        Ok(crate::interrupt::exit_code().unwrap_or(code))
     }
 }
 

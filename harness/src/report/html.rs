@@ -48,6 +48,14 @@ pub fn render(runs: &[Report]) -> String {
     );
     let _ = writeln!(out, "<h1>{}</h1>", escape(&title));
     for r in runs {
+        if let Some(why) = &r.incomplete {
+            let _ = writeln!(
+                out,
+                "<p class=\"incomplete\"><strong>Incomplete: {}.</strong> {}: the checks it did not run are skip.</p>",
+                escape(why),
+                escape(&r.target)
+            );
+        }
         let counts: Vec<String> = r.counts().iter().map(|(v, n)| format!("{n} {v}")).collect();
         let _ = writeln!(
             out,

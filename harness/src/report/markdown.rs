@@ -29,6 +29,12 @@ pub fn render(r: &Report) -> String {
         .map(|q| (q.id.as_str(), (q.section.as_str(), q.quote.as_str())))
         .collect();
     let _ = writeln!(out, "# mppconf {} suite: {}\n", r.suite, r.target);
+    if let Some(why) = &r.incomplete {
+        let _ = writeln!(
+            out,
+            "**Incomplete: {why}.** The checks it did not run are `skip`.\n"
+        );
+    }
     let _ = writeln!(
         out,
         "{} {} · specs `{}` · catalogue `{}` · {} to {}{}{}\n",

@@ -78,6 +78,10 @@ pub struct Report {
     pub shard: Option<Shard>,
     /// Whether SHOULD failures (`warn`) gate.
     pub strict: bool,
+    /// Why the run stopped before its end (e.g. "interrupted by
+    /// SIGINT"); the checks it did not run are `skip` with that reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incomplete: Option<String>,
     pub checks: Vec<CheckRecord>,
     pub specs: Vec<SpecCoverage>,
 }
@@ -278,6 +282,7 @@ impl Report {
             finished: now(),
             shard: None,
             strict: false,
+            incomplete: None,
             checks,
             specs: Vec::new(),
         };

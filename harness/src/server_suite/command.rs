@@ -183,6 +183,7 @@ pub async fn server(args: ServerArgs) -> Result<u8> {
     let started = Instant::now();
     let started_at = crate::report::now();
     preflight(&args)?;
+    crate::interrupt::install()?;
     let selection = args.gate.selection(&args.filter)?;
     let runs = if !args.target.is_empty() {
         let mut runs = Vec::new();

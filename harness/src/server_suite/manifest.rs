@@ -165,6 +165,9 @@ impl ServerTarget {
             eprintln!("mppconf: {} logs to {}", self.name, log.display());
         }
         crate::process::die_with_parent(&mut cmd);
+        // Its own process group, so that stopping it reaches what a
+        // wrapper script started.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let child = cmd
             .spawn()
             .map_err(|e| Error::Setup(format!("{}: cannot start {argv:?}: {e}", self.name)))?;
@@ -292,9 +295,10 @@ pub struct Launched {
 }
 
 impl Drop for Launched {
+    /// Gracefully first (SIGTERM to its process group, 2 s), then SIGKILL
+    /// to whatever of the group is left: no child of a wrapper survives.
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        crate::process::stop_group(&mut self.child, Duration::from_secs(2));
     }
 }
 

@@ -188,9 +188,19 @@ pub async fn run_all(
         ctx.take_paused();
         ctx.take_tolerated();
         let start = Instant::now();
-        let outcome = match tokio::time::timeout(Duration::from_secs(60), (check.run)(ctx)).await {
-            Ok(o) => o,
-            Err(_) => Outcome::error("the check did not finish within 60 s"),
+        let outcome = tokio::select! {
+            o = tokio::time::timeout(Duration::from_secs(60), (check.run)(ctx)) => match o {
+                Ok(o) => o,
+                Err(_) => Outcome::error("the check did not finish within 60 s"),
+            },
+            // Cancelled: it did not run to a verdict.
+            _ = crate::interrupt::wait() => {
+                ctx.take_evidence();
+                ctx.take_tolerated();
+                let why = crate::interrupt::reason().unwrap_or_default();
+                results.push(not_run(check, ctx, &why));
+                continue;
+            }
         };
         let exchanges = ctx.take_evidence();
         let mut outcome = unanswered(outcome, &exchanges);
@@ -220,6 +230,20 @@ pub async fn run_all(
         results.push(result);
     }
     results
+}
+
+/// The record of a check an interrupt kept from running.
+fn not_run(check: &Check, ctx: &Ctx, why: &str) -> CheckResult {
+    CheckResult {
+        id: check.id,
+        requirements: cited(check, ctx),
+        verdict: Verdict::Skip,
+        detail: format!("not run: {why}"),
+        millis: 0.0,
+        paused_millis: 0.0,
+        exchanges: Vec::new(),
+        rpc: None,
+    }
 }
 
 /// A check one of whose exchanges got no usable answer decided nothing
