@@ -272,10 +272,35 @@ fn report_render(reports: &[PathBuf], out: &Path) -> error::Result<u8> {
         .iter()
         .map(|p| Report::read(p))
         .collect::<error::Result<Vec<_>>>()?;
-    let html = mppconf_harness::report::html::render(&runs);
+    // Each column links to the run's own report.html, relative to the page.
+    let page_dir = std::path::absolute(out.parent().unwrap_or(Path::new(".")))
+        .map_err(|e| Error::io(out, e))?;
+    let links: Vec<String> = reports
+        .iter()
+        .map(|p| {
+            let html = std::path::absolute(p.with_file_name("report.html"))
+                .unwrap_or_else(|_| p.with_file_name("report.html"));
+            relative_to(&html, &page_dir)
+        })
+        .collect();
+    let html = mppconf_harness::report::html::render_linked(&runs, &links);
     std::fs::write(out, html).map_err(|e| Error::io(out, e))?;
     println!("{} run(s) rendered to {}", runs.len(), out.display());
     Ok(0)
+}
+
+/// `path` relative to the folder `base` (both absolute), with `..` as needed.
+fn relative_to(path: &Path, base: &Path) -> String {
+    let p: Vec<_> = path.components().collect();
+    let b: Vec<_> = base.components().collect();
+    let common = p.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut parts: Vec<String> = vec!["..".to_string(); b.len() - common];
+    parts.extend(
+        p[common..]
+            .iter()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
+    parts.join("/")
 }
 
 fn report_index(reports: &[PathBuf], out: &Path) -> error::Result<u8> {

@@ -128,12 +128,22 @@ impl Verdicts {
                 out.push(format!("{key}: not run vs {}", b.verdict));
             }
         }
+        for (spec, reqs) in &other.requirements {
+            let ours = self.requirements.get(spec);
+            for (id, b) in reqs {
+                if ours.and_then(|o| o.get(id)).is_none() && b != "not covered" {
+                    out.push(format!("{spec} {id}: not covered vs {b}"));
+                }
+            }
+        }
         for (spec, reqs) in &self.requirements {
             let theirs = other.requirements.get(spec);
             for (id, a) in reqs {
+                // A requirement a report leaves out (it does not bind the
+                // suite's target) has no verdict, like one not covered.
                 let b = theirs
                     .and_then(|t| t.get(id))
-                    .map_or("absent", String::as_str);
+                    .map_or("not covered", String::as_str);
                 if a != b {
                     out.push(format!("{spec} {id}: {a} vs {b}"));
                 }

@@ -35,6 +35,12 @@ fn badge(v: Option<Verdict>) -> String {
 
 /// Renders one or more runs (several: the matrix view).
 pub fn render(runs: &[Report]) -> String {
+    render_linked(runs, &[])
+}
+
+/// [`render`], each run's column linked to its own report (`links[i]`,
+/// relative to the page).
+pub fn render_linked(runs: &[Report], links: &[String]) -> String {
     let mut out =
         String::from("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     let title = match runs {
@@ -92,7 +98,7 @@ pub fn render(runs: &[Report]) -> String {
         if runs.len() == 1 {
             single(&mut out, first, &spec.docname);
         } else {
-            matrix(&mut out, runs, &spec.docname);
+            matrix(&mut out, runs, &spec.docname, links);
         }
         out.push_str("</div>\n");
     }
@@ -138,9 +144,37 @@ fn single(out: &mut String, r: &Report, docname: &str) {
         .collect();
     if !findings.is_empty() {
         let _ = writeln!(out, "<h2>Findings ({})</h2>", findings.len());
+        let catalogue = super::catalogue();
         for c in findings {
             out.push_str(&check_details(c));
-            out.push('\n');
+            // What it breaks: each cited requirement, its sentence and
+            // where the draft says it.
+            out.push_str("<ul class=\"cites\">");
+            for id in &c.requirements {
+                let found = catalogue.iter().find_map(|f| {
+                    f.requirements
+                        .iter()
+                        .find(|q| &q.id == id)
+                        .map(|q| (f.docname.as_str(), q))
+                });
+                match found {
+                    Some((docname, q)) => {
+                        let _ = write!(
+                            out,
+                            "<li><b>{}</b> ({} §\"{}\", {}): {}</li>",
+                            escape(id),
+                            escape(docname),
+                            escape(&q.section),
+                            escape(&q.keyword),
+                            escape(&q.quote)
+                        );
+                    }
+                    None => {
+                        let _ = write!(out, "<li><b>{}</b></li>", escape(id));
+                    }
+                }
+            }
+            out.push_str("</ul>\n");
         }
         out.push_str("<h2>Requirements</h2>\n");
     }
@@ -170,20 +204,39 @@ fn single(out: &mut String, r: &Report, docname: &str) {
     out.push_str("</table>\n");
 }
 
-fn matrix(out: &mut String, runs: &[Report], docname: &str) {
+fn matrix(out: &mut String, runs: &[Report], docname: &str, links: &[String]) {
     let specs: Vec<_> = runs
         .iter()
         .map(|r| r.specs.iter().find(|s| s.docname == docname))
         .collect();
     out.push_str("<table><tr><th>requirement</th><th>keyword</th>");
-    for r in runs {
-        let _ = write!(out, "<th>{}</th>", escape(&r.target));
+    for (i, r) in runs.iter().enumerate() {
+        match links.get(i) {
+            Some(link) => {
+                let _ = write!(
+                    out,
+                    "<th><a href=\"{}\">{}</a></th>",
+                    escape(link),
+                    escape(&r.target)
+                );
+            }
+            None => {
+                let _ = write!(out, "<th>{}</th>", escape(&r.target));
+            }
+        }
     }
     out.push_str("</tr>\n");
-    let Some(Some(first)) = specs.first() else {
-        return;
-    };
-    for (row, q) in first.requirements.iter().enumerate() {
+    // Every requirement any run lists, in the first listing's order.
+    let mut rows: Vec<&super::RequirementStatus> = Vec::new();
+    for spec in specs.iter().flatten() {
+        for q in &spec.requirements {
+            if !rows.iter().any(|r| r.id == q.id) {
+                rows.push(q);
+            }
+        }
+    }
+    let mut totals: Vec<BTreeMap<&'static str, usize>> = vec![BTreeMap::new(); runs.len()];
+    for q in &rows {
         let _ = write!(
             out,
             "<tr><td title=\"{}\">{}</td><td>{}</td>",
@@ -191,18 +244,37 @@ fn matrix(out: &mut String, runs: &[Report], docname: &str) {
             escape(&q.id),
             escape(&q.keyword)
         );
-        for spec in &specs {
-            let cell = spec
-                .and_then(|s| s.requirements.get(row))
-                .filter(|c| c.id == q.id);
-            let _ = write!(
-                out,
-                "<td title=\"{}\">{}</td>",
-                escape(&cell.map(|c| c.checks.join(", ")).unwrap_or_default()),
-                badge(cell.and_then(|c| c.verdict))
-            );
+        for (i, spec) in specs.iter().enumerate() {
+            let cell = spec.and_then(|s| s.requirements.iter().find(|c| c.id == q.id));
+            let verdict = cell.and_then(|c| c.verdict);
+            *totals[i]
+                .entry(verdict.map_or("not covered", |v| v.as_str()))
+                .or_insert(0) += 1;
+            let badge = badge(verdict);
+            match (cell, links.get(i)) {
+                (Some(c), Some(link)) => {
+                    let _ = write!(
+                        out,
+                        "<td title=\"{}\"><a href=\"{}\">{badge}</a></td>",
+                        escape(&c.checks.join(", ")),
+                        escape(link)
+                    );
+                }
+                (cell, _) => {
+                    let _ = write!(
+                        out,
+                        "<td title=\"{}\">{badge}</td>",
+                        escape(&cell.map(|c| c.checks.join(", ")).unwrap_or_default())
+                    );
+                }
+            }
         }
         out.push_str("</tr>\n");
     }
-    out.push_str("</table>\n");
+    out.push_str("<tr class=\"totals\"><th>totals</th><th></th>");
+    for t in &totals {
+        let text: Vec<String> = t.iter().map(|(v, n)| format!("{n} {v}")).collect();
+        let _ = write!(out, "<th>{}</th>", escape(&text.join(", ")));
+    }
+    out.push_str("</tr>\n</table>\n");
 }

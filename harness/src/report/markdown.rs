@@ -23,10 +23,16 @@ pub fn render(r: &Report) -> String {
     let mut out = String::new();
     // From the whole catalogue: a check may cite other specs too.
     let catalogue = super::catalogue();
-    let quotes: BTreeMap<&str, (&str, &str)> = catalogue
+    let quotes: BTreeMap<&str, (&str, &str, &str)> = catalogue
         .iter()
-        .flat_map(|f| &f.requirements)
-        .map(|q| (q.id.as_str(), (q.section.as_str(), q.quote.as_str())))
+        .flat_map(|f| {
+            f.requirements.iter().map(move |q| {
+                (
+                    q.id.as_str(),
+                    (f.docname.as_str(), q.section.as_str(), q.quote.as_str()),
+                )
+            })
+        })
         .collect();
     let _ = writeln!(out, "# mppconf {} suite: {}\n", r.suite, r.target);
     if let Some(why) = &r.incomplete {
@@ -111,8 +117,12 @@ pub fn render(r: &Report) -> String {
         );
         for id in &c.requirements {
             match quotes.get(id.as_str()) {
-                Some((section, quote)) => {
-                    let _ = writeln!(out, "- **{id}** (§\"{section}\"): {}", excerpt(quote));
+                Some((docname, section, quote)) => {
+                    let _ = writeln!(
+                        out,
+                        "- **{id}** ({docname} §\"{section}\"): {}",
+                        excerpt(quote)
+                    );
                 }
                 None => {
                     let _ = writeln!(out, "- **{id}**");

@@ -229,6 +229,16 @@ pub struct RequirementStatus {
     pub verdict: Option<Verdict>,
 }
 
+/// Whether a requirement binding `binds` (server, client, both, parser)
+/// is one the target of a `suite` run can violate.
+fn binds_in(binds: &str, suite: &str) -> bool {
+    match suite {
+        "server" => binds != "client",
+        "client" => binds != "server",
+        _ => true,
+    }
+}
+
 /// How bad a verdict is, for adding up a requirement's checks: anything
 /// found outranks a pass, and a pass outranks a skip (a requirement is
 /// `pass` only if some check really passed it).
@@ -316,6 +326,13 @@ impl Report {
                 requirements: file
                     .requirements
                     .iter()
+                    // What this suite's target can violate (a server
+                    // report lists no client-only requirement), and
+                    // whatever a check of the run cites.
+                    .filter(|req| {
+                        binds_in(&req.binds, &self.suite)
+                            || by_requirement.contains_key(req.id.as_str())
+                    })
                     .map(|req| {
                         let checks = by_requirement.get(req.id.as_str());
                         RequirementStatus {
