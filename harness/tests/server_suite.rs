@@ -233,6 +233,20 @@ async fn each_deviation_is_caught_by_the_check_that_names_it() {
             Deviation::RequireAttributionMemo,
             &["paid.plain-transfer-accepted"],
         ),
+        (
+            // Verifies the payment against the echoed request: only a
+            // tampering check that pays what the tampered request asks
+            // (half the price) catches it; one that pays the issued price
+            // is refused for the mismatch, and passes for the wrong reason.
+            Deviation::VerifyEchoedRequest,
+            &[
+                "tamper.request",
+                "tamper.realm",
+                "tamper.expires",
+                "tamper.opaque",
+                "forged-id.invalid-challenge",
+            ],
+        ),
     ];
     // The expiry check waits for a challenge to expire: run it only where
     // it is the one expected to fail, to keep the test short.

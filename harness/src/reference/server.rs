@@ -98,6 +98,10 @@ pub enum Deviation {
     AcceptForbiddenPush,
     /// Does not compare the body with the challenge digest.
     SkipDigestCheck,
+    /// Trusts the echoed challenge: no binding, no comparison with the
+    /// resource's request, and the payment verified against the *echoed*
+    /// request (the historical defect the tampering checks attack).
+    VerifyEchoedRequest,
     /// Refuses a pull payment without the challenge-bound attribution
     /// memo when the request asks for no memo, as the mppx, pympp and mpp
     /// servers do (ambiguity.server-required-memo).
@@ -105,7 +109,7 @@ pub enum Deviation {
 }
 
 impl Deviation {
-    pub const ALL: [Deviation; 28] = [
+    pub const ALL: [Deviation; 29] = [
         Deviation::NoCacheControl,
         Deviation::NoPrivateCache,
         Deviation::SkipReplayCheck,
@@ -134,6 +138,7 @@ impl Deviation {
         Deviation::AcceptForbiddenPush,
         Deviation::SkipDigestCheck,
         Deviation::RequireAttributionMemo,
+        Deviation::VerifyEchoedRequest,
     ];
 
     pub fn name(self) -> String {
@@ -709,7 +714,8 @@ async fn settle(
 
     // The binding: recompute the id from the echoed slots.
     let slots = BindingSlots::of_echo(echo);
-    let skip_echo = state.deviates(Deviation::SkipEchoCheck);
+    let skip_echo =
+        state.deviates(Deviation::SkipEchoCheck) || state.deviates(Deviation::VerifyEchoedRequest);
     if !state.deviates(Deviation::SkipBindingCheck)
         && !skip_echo
         && slots.challenge_id(&state.config.secret) != echo.id
@@ -789,7 +795,12 @@ async fn settle(
             ));
         }
     }
-    let request = ChargeRequest::from_json(&wanted)
+    let verified_against = if state.deviates(Deviation::VerifyEchoedRequest) {
+        &echo.request.value
+    } else {
+        &wanted
+    };
+    let request = ChargeRequest::from_json(verified_against)
         .map_err(|e| refuse(ProblemType::VerificationFailed, e.to_string()))?;
     let reference = match kind {
         PayloadType::Transaction => {

@@ -501,6 +501,42 @@ impl Ctx {
         }
     }
 
+    /// Pays `challenge` (as it came in `fields`, or as a check changed it)
+    /// with the run's payer; `Err` ends the check (see
+    /// [`Ctx::valid_credential`]).
+    pub async fn pay(
+        &self,
+        challenge: &Challenge,
+        fields: &[String],
+    ) -> Result<mppconf_suite::codec::Credential, Outcome> {
+        let blocked = |detail: String| Outcome {
+            verdict: Verdict::Blocked,
+            detail,
+        };
+        match &self.payer {
+            Payer::External(payer) => {
+                let resource = Resource {
+                    method: self.target.method.clone(),
+                    url: self.target.url(),
+                };
+                payer
+                    .pay(challenge, &fields.join(", "), &resource)
+                    .await
+                    .map_err(|e| match e {
+                        PayerError::Declined { .. } => blocked(e.to_string()),
+                        PayerError::Broken { .. } => Outcome::error(e.to_string()),
+                    })
+            }
+            Payer::Builtin => match self.method {
+                Some(method) => method
+                    .pay(challenge, &self.pay_context())
+                    .await
+                    .map_err(blocked),
+                None => Err(Outcome::skip(no_payer(&self.method_name))),
+            },
+        }
+    }
+
     /// A valid credential for a fresh challenge, not yet sent, from the
     /// run's payer. `Err` ends the check: `blocked` without a payable
     /// challenge or when the payer declines, `skip` when no payer can pay
@@ -518,28 +554,7 @@ impl Ctx {
                 "no expires: paid with a validBefore of the payer's choosing".into(),
             ]);
         }
-        let credential = match &self.payer {
-            Payer::External(payer) => {
-                let resource = Resource {
-                    method: self.target.method.clone(),
-                    url: self.target.url(),
-                };
-                payer
-                    .pay(&challenge, &fields.join(", "), &resource)
-                    .await
-                    .map_err(|e| match e {
-                        PayerError::Declined { .. } => blocked(e.to_string()),
-                        PayerError::Broken { .. } => Outcome::error(e.to_string()),
-                    })?
-            }
-            Payer::Builtin => match self.method {
-                Some(method) => method
-                    .pay(&challenge, &self.pay_context())
-                    .await
-                    .map_err(blocked)?,
-                None => return Err(Outcome::skip(no_payer(&self.method_name))),
-            },
-        };
+        let credential = self.pay(&challenge, &fields).await?;
         Ok((challenge, credential))
     }
 

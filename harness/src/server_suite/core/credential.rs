@@ -116,19 +116,42 @@ pub async fn several_credentials(ctx: &Ctx) -> Step {
     })
 }
 
+/// The attack on challenge binding: take a genuine challenge, change what
+/// it asks for (a cheaper request, another realm, a later expiry, another
+/// opaque), keep its id, and pay exactly what the changed challenge asks.
+/// A server that verifies the payment against the echoed challenge rather
+/// than the one it issued accepts it.
 pub async fn tampered(ctx: &Ctx, field: EchoField) -> Step {
-    let (_, mut credential) = valid(ctx).await?;
-    let echo = &mut credential.challenge;
+    // Only the changed challenge is paid (a payer on a real rail pays).
+    let mut changed = super::super::check::fresh(ctx).await?;
     match field {
         EchoField::Request => {
-            let mut v = echo.request.value.clone();
-            v["amount"] = "1".into();
-            echo.request = EncodedJson::canonical(v);
+            // Half the price (a request the payer can still pay: a
+            // method's splits stay below it); a zero or unit price is
+            // swapped for the other.
+            let mut v = changed.request.value.clone();
+            let amount = v["amount"]
+                .as_str()
+                .and_then(|a| alloy::primitives::U256::from_str_radix(a, 10).ok())
+                .unwrap_or_default();
+            let cheaper = match amount.to::<u128>() {
+                0 => alloy::primitives::U256::from(1),
+                1 => alloy::primitives::U256::ZERO,
+                _ => amount / alloy::primitives::U256::from(2),
+            };
+            v["amount"] = cheaper.to_string().into();
+            changed.request = EncodedJson::canonical(v);
         }
-        EchoField::Realm => echo.realm.push_str(".tampered"),
-        EchoField::Expires => echo.expires = Some("2999-12-31T23:59:59Z".into()),
-        EchoField::Opaque => echo.opaque = Some(EncodedJson::canonical(json!({"tampered": "1"}))),
+        EchoField::Realm => changed.realm.push_str(".tampered"),
+        EchoField::Expires => changed.expires = Some("2999-12-31T23:59:59Z".into()),
+        EchoField::Opaque => {
+            changed.opaque = Some(EncodedJson::canonical(json!({"tampered": "1"})))
+        }
     }
+    let fields = [changed
+        .to_header()
+        .unwrap_or_else(|_| format!("Payment id=\"{}\"", changed.id))];
+    let credential = ctx.pay(&changed, &fields).await?;
     refused_unbroadcast(ctx, &credential.to_header(), None).await
 }
 
