@@ -238,6 +238,29 @@ async fn a_client_that_pays_blindly_fails_every_refusal() {
     assert!(why.contains("{body}"), "{why}");
 }
 
+/// A client that never pays refuses everything: without the control (a
+/// paid standard scenario) its refusals prove nothing, so they are
+/// `blocked` with the reason, never `pass`.
+#[tokio::test]
+async fn refusals_are_blocked_when_the_client_pays_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let never = program(
+        dir.path(),
+        "never-pays",
+        "import sys\nprint('mppconf fixture: I never pay')\nsys.exit(1)\n",
+        "",
+    );
+    let results = run(never, &["refuse.", "transport."]).await;
+    assert!(!results.is_empty());
+    for r in &results {
+        assert_ne!(r.verdict, Verdict::Pass, "{}: {}", r.id, r.detail);
+        if r.id.starts_with("refuse.") {
+            assert_eq!(r.verdict, Verdict::Blocked, "{}: {}", r.id, r.detail);
+            assert!(r.detail.contains("did not pay the control"), "{}", r.detail);
+        }
+    }
+}
+
 #[tokio::test]
 async fn clients_that_hang_crash_or_flood_are_errors_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();

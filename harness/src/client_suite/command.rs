@@ -223,7 +223,13 @@ pub async fn run_client(
         .filter(|(n, c)| selection.selects(*n, c.id))
         .map(|(_, c)| c)
         .collect();
-    let wanted: BTreeSet<&str> = selected.iter().map(|c| c.scenario).collect();
+    let mut wanted: BTreeSet<&str> = selected.iter().map(|c| c.scenario).collect();
+    // A check that reads "the client did not pay" needs the control: the
+    // standard scenario, which a conformant client pays.
+    let needs_control = selected.iter().any(|c| is_refusal(c.id));
+    if needs_control {
+        wanted.insert("standard");
+    }
     let claims = client.claims();
     let mut records: BTreeMap<&str, std::result::Result<Record, String>> = BTreeMap::new();
     let mut scenario_time = Duration::ZERO;
@@ -262,10 +268,44 @@ pub async fn run_client(
         client_time += Duration::from_secs_f64(record.run.millis / 1e3);
         records.insert(def.name, Ok(record));
     }
+    // Whether the client paid the control; if not, a refusal proves
+    // nothing (a client that pays nothing refuses everything).
+    let control_failure = needs_control
+        .then(|| match records.get("standard") {
+            Some(Ok(record)) => {
+                let paid = super::core::CHECKS
+                    .iter()
+                    .find(|c| c.id == "standard.paid")
+                    .map(|c| super::judge(c, record));
+                match paid {
+                    Some(o) if o.verdict == Verdict::Pass => None,
+                    Some(o) => Some(o.detail),
+                    None => Some("the control check is missing".to_string()),
+                }
+            }
+            Some(Err(why)) => Some(why.clone()),
+            None => Some("the control scenario did not run".to_string()),
+        })
+        .flatten();
     let mut results = Vec::new();
     for check in selected {
         let outcome = match records.get(check.scenario) {
-            Some(Ok(record)) => super::judge(check, record),
+            Some(Ok(record)) => {
+                let outcome = super::judge(check, record);
+                match &control_failure {
+                    Some(why) if is_refusal(check.id) && outcome.verdict == Verdict::Pass => {
+                        crate::server_suite::Outcome {
+                            verdict: Verdict::Blocked,
+                            detail: format!(
+                                "the client did not pay the control (standard.paid: {}), so that it did not pay here proves nothing ({})",
+                                why.replace('\n', " "),
+                                outcome.detail
+                            ),
+                        }
+                    }
+                    _ => outcome,
+                }
+            }
             Some(Err(why)) if check.scenario == "plain-http" => crate::server_suite::Outcome {
                 verdict: Verdict::Info,
                 detail: why.clone(),
@@ -308,6 +348,12 @@ pub async fn run_client(
         scenario_time,
         client_time,
     })
+}
+
+/// A check whose pass reads "the client did not pay (or send the
+/// credential)": a refusal, or a transport rule.
+fn is_refusal(id: &str) -> bool {
+    id.starts_with("refuse.") || id.starts_with("transport.")
 }
 
 /// Shows progress while checks are judged.

@@ -116,20 +116,56 @@ pub async fn several_credentials(ctx: &Ctx) -> Step {
     })
 }
 
-/// The attack on challenge binding: take a genuine challenge, change what
-/// it asks for (a cheaper request, another realm, a later expiry, another
-/// opaque), keep its id, and pay exactly what the changed challenge asks.
-/// A server that verifies the payment against the echoed challenge rather
-/// than the one it issued accepts it.
+/// The attack on challenge binding, both ways a server can fall for it:
+/// take a genuine challenge, change what it asks for (a cheaper request,
+/// another realm, a later expiry, another opaque) and keep its id, then
+/// (1) pay exactly what the changed challenge asks (a server that
+/// verifies the payment against the echo accepts it), and (2) pay what
+/// the issued challenge asks under the changed echo (a server that does
+/// not check the binding at all accepts it). Both must be refused.
 pub async fn tampered(ctx: &Ctx, field: EchoField) -> Step {
-    // Only the changed challenge is paid (a payer on a real rail pays).
-    let mut changed = super::super::check::fresh(ctx).await?;
+    // (1) Only the changed challenge is paid.
+    let changed = change(super::super::check::fresh(ctx).await?, field);
+    let credential = ctx.pay(&changed, &header_of(&changed)).await?;
+    let first = refused_unbroadcast(ctx, &credential.to_header(), None).await?;
+    if first.verdict != Verdict::Pass {
+        return Ok(Outcome {
+            detail: format!("paying what the changed challenge asks: {}", first.detail),
+            ..first
+        });
+    }
+    // (2) The issued price, under the changed echo.
+    let issued = super::super::check::fresh(ctx).await?;
+    let mut credential = ctx.pay(&issued, &header_of(&issued)).await?;
+    credential.challenge = mppconf_suite::codec::EchoedChallenge::echo_of(&change(issued, field));
+    let second = refused_unbroadcast(ctx, &credential.to_header(), None).await?;
+    Ok(if second.verdict == Verdict::Pass {
+        Outcome::pass(format!(
+            "refused both: paying the changed challenge, and the issued price under the changed echo ({})",
+            second.detail
+        ))
+    } else {
+        Outcome {
+            detail: format!(
+                "paying the issued price under the changed echo: {}",
+                second.detail
+            ),
+            ..second
+        }
+    })
+}
+
+/// The challenge with `field` changed, its id kept.
+fn change(
+    mut c: mppconf_suite::codec::Challenge,
+    field: EchoField,
+) -> mppconf_suite::codec::Challenge {
     match field {
         EchoField::Request => {
             // Half the price (a request the payer can still pay: a
             // method's splits stay below it); a zero or unit price is
             // swapped for the other.
-            let mut v = changed.request.value.clone();
+            let mut v = c.request.value.clone();
             let amount = v["amount"]
                 .as_str()
                 .and_then(|a| alloy::primitives::U256::from_str_radix(a, 10).ok())
@@ -140,19 +176,19 @@ pub async fn tampered(ctx: &Ctx, field: EchoField) -> Step {
                 _ => amount / alloy::primitives::U256::from(2),
             };
             v["amount"] = cheaper.to_string().into();
-            changed.request = EncodedJson::canonical(v);
+            c.request = EncodedJson::canonical(v);
         }
-        EchoField::Realm => changed.realm.push_str(".tampered"),
-        EchoField::Expires => changed.expires = Some("2999-12-31T23:59:59Z".into()),
-        EchoField::Opaque => {
-            changed.opaque = Some(EncodedJson::canonical(json!({"tampered": "1"})))
-        }
+        EchoField::Realm => c.realm.push_str(".tampered"),
+        EchoField::Expires => c.expires = Some("2999-12-31T23:59:59Z".into()),
+        EchoField::Opaque => c.opaque = Some(EncodedJson::canonical(json!({"tampered": "1"}))),
     }
-    let fields = [changed
-        .to_header()
-        .unwrap_or_else(|_| format!("Payment id=\"{}\"", changed.id))];
-    let credential = ctx.pay(&changed, &fields).await?;
-    refused_unbroadcast(ctx, &credential.to_header(), None).await
+    c
+}
+
+/// The `WWW-Authenticate` value a payer is shown for a challenge.
+fn header_of(c: &mppconf_suite::codec::Challenge) -> [String; 1] {
+    [c.to_header()
+        .unwrap_or_else(|_| format!("Payment id=\"{}\"", c.id))]
 }
 
 pub async fn forged_id(ctx: &Ctx) -> Step {
