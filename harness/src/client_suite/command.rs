@@ -268,21 +268,24 @@ pub async fn run_client(
         client_time += Duration::from_secs_f64(record.run.millis / 1e3);
         records.insert(def.name, Ok(record));
     }
-    // Whether the client paid the control; if not, a refusal proves
-    // nothing (a client that pays nothing refuses everything).
+    // Whether the client paid (sent a credential for) the control; if
+    // not, a refusal proves nothing (a client that pays nothing refuses
+    // everything). Whether its payment was right is standard.paid's.
     let control_failure = needs_control
         .then(|| match records.get("standard") {
-            Some(Ok(record)) => {
-                let paid = super::core::CHECKS
+            Some(Ok(record)) if record.run.failure.is_none() => {
+                let sent = record
+                    .seen
                     .iter()
-                    .find(|c| c.id == "standard.paid")
-                    .map(|c| super::judge(c, record));
-                match paid {
-                    Some(o) if o.verdict == Verdict::Pass => None,
-                    Some(o) => Some(o.detail),
-                    None => Some("the control check is missing".to_string()),
-                }
+                    .any(|s| !s.payment_credentials().is_empty());
+                (!sent).then(|| {
+                    format!(
+                        "it sent no credential for the payable challenge (client: {})",
+                        record.run.ended
+                    )
+                })
             }
+            Some(Ok(record)) => record.run.failure.clone(),
             Some(Err(why)) => Some(why.clone()),
             None => Some("the control scenario did not run".to_string()),
         })
@@ -297,7 +300,7 @@ pub async fn run_client(
                         crate::server_suite::Outcome {
                             verdict: Verdict::Blocked,
                             detail: format!(
-                                "the client did not pay the control (standard.paid: {}), so that it did not pay here proves nothing ({})",
+                                "the client did not pay the control (the standard scenario: {}), so that it did not pay here proves nothing ({})",
                                 why.replace('\n', " "),
                                 outcome.detail
                             ),
@@ -393,21 +396,18 @@ fn summarize(runs: &[ClientRunResults], args: &ClientArgs, started: Instant) -> 
         100.0 * harness.as_secs_f64() / scenario_time.as_secs_f64().max(1e-9),
     );
     if let Some(out) = &args.out {
-        let clients: Vec<Value> = runs
+        let clients = runs
             .iter()
             .map(|r| json!({"label": r.label, "checks": r.results, "scenarios": r.scenarios}))
             .collect();
-        let doc = json!({
-            "format": "mppconf-client-results/1",
-            "tool": {"name": "mppconf", "version": env!("CARGO_PKG_VERSION")},
-            "spec_snapshot": "tempoxyz/mpp-specs@f9506cd3472d10f31b4a6c790b3fe6b0ff377f96",
-            "seconds": started.elapsed().as_secs_f64(),
-            "summary": counts,
-            "clients": clients,
-        });
-        let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
-        std::fs::write(out, text + "\n").map_err(|e| Error::io(out, e))?;
-        println!("results written to {}", out.display());
+        crate::report::gate::write_results(
+            out,
+            "mppconf-client-results/1",
+            started.elapsed().as_secs_f64(),
+            &counts,
+            "clients",
+            clients,
+        )?;
     }
     Ok(())
 }

@@ -782,19 +782,7 @@ async fn settle(
     };
     // Single use, claimed before any settlement so that concurrent copies
     // of one credential cannot both pass (§"Concurrent Request Handling").
-    if !state.deviates(Deviation::SkipReplayCheck) {
-        let fresh = state
-            .used_ids
-            .lock()
-            .map(|mut ids| ids.insert(echo.id.clone()))
-            .unwrap_or(false);
-        if !fresh {
-            return Err(refuse(
-                ProblemType::InvalidChallenge,
-                "Challenge already used.",
-            ));
-        }
-    }
+    claim_once(state, &echo.id)?;
     let verified_against = if state.deviates(Deviation::VerifyEchoedRequest) {
         &echo.request.value
     } else {
@@ -851,6 +839,28 @@ async fn settle(
     })
 }
 
+/// Claims a challenge id for this credential: single use, claimed before
+/// any settlement so that concurrent copies of one credential cannot both
+/// pass (§"Concurrent Request Handling").
+fn claim_once(state: &State, id: &str) -> std::result::Result<(), Refusal> {
+    if state.deviates(Deviation::SkipReplayCheck) {
+        return Ok(());
+    }
+    let fresh = state
+        .used_ids
+        .lock()
+        .map(|mut ids| ids.insert(id.to_string()))
+        .unwrap_or(false);
+    if fresh {
+        Ok(())
+    } else {
+        Err(refuse(
+            ProblemType::InvalidChallenge,
+            "Challenge already used.",
+        ))
+    }
+}
+
 /// A stub route: the payload must be the stub's, and the challenge is used
 /// once; nothing settles, so the receipt's reference is the challenge id.
 fn settle_stub(
@@ -861,19 +871,7 @@ fn settle_stub(
     crate::methods::stub::validate_payload(credential)
         .map_err(|e| refuse(ProblemType::VerificationFailed, e))?;
     let echo = &credential.challenge;
-    if !state.deviates(Deviation::SkipReplayCheck) {
-        let fresh = state
-            .used_ids
-            .lock()
-            .map(|mut ids| ids.insert(echo.id.clone()))
-            .unwrap_or(false);
-        if !fresh {
-            return Err(refuse(
-                ProblemType::InvalidChallenge,
-                "Challenge already used.",
-            ));
-        }
-    }
+    claim_once(state, &echo.id)?;
     let mut extra = Map::new();
     if let Some(e) = &route.external_id {
         extra.insert("externalId".into(), e.clone().into());

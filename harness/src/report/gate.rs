@@ -200,3 +200,27 @@ pub fn progress_mark(v: Verdict) {
     let _ = write!(err, "{mark}");
     let _ = err.flush();
 }
+
+/// Writes a suite's raw results (`--out FILE`: every check with its
+/// exchanges), under `key` (`targets`, `clients`).
+pub fn write_results(
+    out: &std::path::Path,
+    format: &str,
+    seconds: f64,
+    summary: &impl serde::Serialize,
+    key: &str,
+    items: Vec<Value>,
+) -> Result<()> {
+    let mut doc = serde_json::json!({
+        "format": format,
+        "tool": {"name": "mppconf", "version": env!("CARGO_PKG_VERSION")},
+        "spec_snapshot": super::SPEC_SNAPSHOT,
+        "seconds": seconds,
+        "summary": summary,
+    });
+    doc[key] = Value::Array(items);
+    let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    std::fs::write(out, text + "\n").map_err(|e| Error::io(out, e))?;
+    println!("results written to {}", out.display());
+    Ok(())
+}

@@ -304,21 +304,18 @@ fn summarize(runs: &[Run], args: &ServerArgs, started: Instant) -> Result<()> {
     let timing = Timing::of(&all, started.elapsed());
     println!("time {timing}");
     if let Some(out) = &args.out {
-        let targets: Vec<_> = runs
+        let targets = runs
             .iter()
             .map(|r| json!({"label": r.label, "resource": r.resource, "checks": r.results}))
             .collect();
-        let doc = json!({
-            "format": "mppconf-server-results/1",
-            "tool": {"name": "mppconf", "version": env!("CARGO_PKG_VERSION")},
-            "spec_snapshot": "tempoxyz/mpp-specs@f9506cd3472d10f31b4a6c790b3fe6b0ff377f96",
-            "seconds": started.elapsed().as_secs_f64(),
-            "summary": counts,
-            "targets": targets,
-        });
-        let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
-        std::fs::write(out, text + "\n").map_err(|e| Error::io(out, e))?;
-        println!("results written to {}", out.display());
+        crate::report::gate::write_results(
+            out,
+            "mppconf-server-results/1",
+            started.elapsed().as_secs_f64(),
+            &counts,
+            "targets",
+            targets,
+        )?;
     }
     Ok(())
 }

@@ -53,6 +53,9 @@ pub fn parse_all<S: AsRef<str>>(fields: &[S]) -> Result<Vec<Result<Challenge>>> 
     Ok(out)
 }
 
+/// A challenge read leniently, and the syntax slips tolerated in it.
+pub type Lenient = (Challenge, Vec<String>);
+
 /// [`parse_all`], read leniently: a challenge the strict codec refuses for
 /// a syntax slip (a missing or empty `id` or `realm`, a method or intent
 /// outside its grammar, a padded or standard-alphabet `request`, an
@@ -61,9 +64,7 @@ pub fn parse_all<S: AsRef<str>>(fields: &[S]) -> Result<Vec<Result<Challenge>>> 
 /// (`wire`, `method`, …), so that echoing it is byte for byte. Only a
 /// challenge with no decodable `request` object is still refused: there
 /// is nothing to pay.
-pub fn parse_all_lenient<S: AsRef<str>>(
-    fields: &[S],
-) -> Result<Vec<Result<(Challenge, Vec<String>)>>> {
+pub fn parse_all_lenient<S: AsRef<str>>(fields: &[S]) -> Result<Vec<Result<Lenient>>> {
     let mut out = Vec::new();
     for field in fields {
         for raw in auth_params::parse_field(field.as_ref())? {
@@ -79,7 +80,7 @@ impl Challenge {
     /// [`Challenge::from_raw`], tolerating syntax slips (see
     /// [`parse_all_lenient`]); the slips tolerated, empty when the
     /// challenge is strictly valid.
-    pub fn from_raw_lenient(raw: &RawChallenge) -> Result<(Self, Vec<String>)> {
+    pub fn from_raw_lenient(raw: &RawChallenge) -> Result<Lenient> {
         if let Ok(c) = Self::from_raw(raw) {
             return Ok((c, Vec::new()));
         }
