@@ -31,6 +31,18 @@ pub fn report_dir(dir: &Path) -> Result<()> {
             dir.display()
         ))
     };
+    // A folder without write permission is refused even where the user
+    // could write it anyway (root): it says "do not write here".
+    let existing = dir.ancestors().find(|a| a.exists());
+    if let Some(folder) = existing
+        && std::fs::metadata(folder).is_ok_and(|m| m.permissions().readonly())
+    {
+        return Err(Error::Usage(format!(
+            "--report-dir {}: {} is read-only; give a folder mppconf may create and write",
+            dir.display(),
+            folder.display()
+        )));
+    }
     std::fs::create_dir_all(dir).map_err(cannot)?;
     let probe = dir.join(".mppconf-write-probe");
     std::fs::write(&probe, b"").map_err(cannot)?;

@@ -141,6 +141,24 @@ fn bad_flags_are_found_before_anything_starts() {
         ],
         &["--report-dir"],
     );
+    // A read-only folder (refused even for root, who could write it).
+    let read_only = dir.path().join("read-only");
+    std::fs::create_dir(&read_only).unwrap();
+    std::fs::set_permissions(
+        &read_only,
+        std::os::unix::fs::PermissionsExt::from_mode(0o555),
+    )
+    .unwrap();
+    let under = read_only.join("report");
+    usage_error(
+        &[
+            "server",
+            "--reference",
+            "--report-dir",
+            under.to_str().unwrap(),
+        ],
+        &["--report-dir", "read-only"],
+    );
 }
 
 #[test]

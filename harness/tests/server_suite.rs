@@ -332,3 +332,22 @@ async fn one_syntax_slip_hides_no_other_check() {
         }
     }
 }
+
+/// One verdict per requirement, graded by its keyword: a rejection with
+/// the fresh challenge (MUST) but no problem details body (SHOULD) warns,
+/// it does not fail; a body of the wrong problem type fails.
+#[tokio::test]
+async fn a_missing_problem_body_warns_and_a_wrong_problem_type_fails() {
+    for (deviation, verdict) in [
+        (Deviation::NoProblemDetails, Verdict::Warn),
+        (Deviation::GenericProblemType, Verdict::Fail),
+    ] {
+        let selection = mppconf_harness::report::Selection::filtered(&["malformed.not-json"]);
+        let runs = command::run_reference(&BTreeSet::from([deviation]), &selection, |_| {})
+            .await
+            .unwrap();
+        for c in runs.iter().flat_map(|r| &r.results) {
+            assert_eq!(c.verdict, verdict, "{}: {}", deviation.name(), c.detail);
+        }
+    }
+}

@@ -150,6 +150,20 @@ pub fn rejection(answer: &Answer, problem: Option<ProblemType>, issued: Option<&
         );
     }
     if let Some(want) = problem {
+        // The status table's problem type is part of its MUST row; that
+        // the body is RFC 9457 problem details at all is a SHOULD
+        // (core.errors.problem-details): a missing body warns, a body of
+        // another problem type fails.
+        if answer.problem().is_none() {
+            return Outcome {
+                verdict: Verdict::Warn,
+                detail: format!(
+                    "Expected: problem type {} in a problem details body (core.errors.problem-details: SHOULD)\nActual: a 402 with a fresh challenge {fresh_id:?} and body {:?}",
+                    want.uri(),
+                    answer.body.chars().take(200).collect::<String>()
+                ),
+            };
+        }
         let got = answer.problem().and_then(|p| p.problem_type());
         if got != Some(want) {
             return Outcome::fail(

@@ -201,6 +201,14 @@ fn describe(e: &reqwest::Error) -> String {
     parts.join(": ")
 }
 
+/// Whether a transport failure is a pooled connection the target reset or
+/// closed under the request: worth one more try on a fresh connection.
+fn stale_connection(failure: &str) -> bool {
+    failure.contains("connection closed before message completed")
+        || failure.contains("Connection reset by peer")
+        || failure.contains("broken pipe")
+}
+
 /// What came back of one exchange, usable or not.
 struct Received {
     status: u16,
@@ -321,7 +329,32 @@ impl Ctx {
             shown.push(format!("({} byte body)", b.len()));
         }
         let start = Instant::now();
-        let (received, failure) = self.exchange(rb, url).await;
+        // A pooled connection the target reset or closed (after a 500,
+        // say) gives no answer: once, on a fresh connection, the request
+        // is sent again, so that one check's transport hiccup does not
+        // spill into the next.
+        let retry = rb.try_clone();
+        let (mut received, mut failure) = self.exchange(rb, url).await;
+        if received.is_none()
+            && failure.as_deref().is_some_and(stale_connection)
+            && let Some(rb) = retry
+        {
+            shown.push(format!(
+                "(sent again on a fresh connection after: {})",
+                failure.as_deref().unwrap_or_default()
+            ));
+            let fresh = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap_or_default();
+            let again = match rb.build_split().1 {
+                Ok(request) => self.exchange_request(&fresh, request, url).await,
+                Err(e) => (None, Some(format!("{url}: {e}"))),
+            };
+            received = again.0;
+            failure = again.1;
+        }
         let failure = failure.or_else(|| {
             let r = received.as_ref()?;
             (r.cut && !(200..300).contains(&r.status)).then(|| {
@@ -380,9 +413,21 @@ impl Ctx {
         rb: reqwest::RequestBuilder,
         url: &str,
     ) -> (Option<Received>, Option<String>) {
+        match rb.build_split() {
+            (client, Ok(request)) => self.exchange_request(&client, request, url).await,
+            (_, Err(e)) => (None, Some(format!("{url}: {e}"))),
+        }
+    }
+
+    async fn exchange_request(
+        &self,
+        client: &reqwest::Client,
+        request: reqwest::Request,
+        url: &str,
+    ) -> (Option<Received>, Option<String>) {
         let limit = self.answer_timeout;
         let deadline = tokio::time::Instant::now() + limit;
-        let mut response = match tokio::time::timeout_at(deadline, rb.send()).await {
+        let mut response = match tokio::time::timeout_at(deadline, client.execute(request)).await {
             Err(_) => {
                 return (
                     None,
