@@ -334,20 +334,48 @@ async fn one_syntax_slip_hides_no_other_check() {
 }
 
 /// One verdict per requirement, graded by its keyword: a rejection with
-/// the fresh challenge (MUST) but no problem details body (SHOULD) warns,
-/// it does not fail; a body of the wrong problem type fails.
+/// the fresh challenge (MUST) but an empty body, no problem details
+/// (SHOULD), warns; it does not fail. A body of the wrong problem type
+/// fails (the status table's MUST row).
 #[tokio::test]
 async fn a_missing_problem_body_warns_and_a_wrong_problem_type_fails() {
-    for (deviation, verdict) in [
-        (Deviation::NoProblemDetails, Verdict::Warn),
-        (Deviation::GenericProblemType, Verdict::Fail),
-    ] {
-        let selection = mppconf_harness::report::Selection::filtered(&["malformed.not-json"]);
-        let runs = command::run_reference(&BTreeSet::from([deviation]), &selection, |_| {})
-            .await
-            .unwrap();
-        for c in runs.iter().flat_map(|r| &r.results) {
-            assert_eq!(c.verdict, verdict, "{}: {}", deviation.name(), c.detail);
-        }
+    use wiremock::matchers::any;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(402).insert_header(
+            "www-authenticate",
+            "Payment id=\"fresh\", realm=\"r.test\", method=\"tempo\", intent=\"charge\", request=\"eyJhbW91bnQiOiIxMDAwIn0\"",
+        ))
+        .mount(&server)
+        .await;
+    let ctx = server_suite::Ctx::new(
+        server_suite::Target {
+            base_url: server.uri(),
+            path: "/paid".into(),
+            method: "GET".into(),
+            body: None,
+            rpc_url: String::new(),
+        },
+        alloy::signers::local::PrivateKeySigner::random(),
+        None,
+    );
+    let check = server_suite::core::CHECKS
+        .iter()
+        .find(|c| c.id == "malformed.not-json")
+        .unwrap();
+    let outcome = (check.run)(&ctx).await;
+    assert_eq!(outcome.verdict, Verdict::Warn, "{}", outcome.detail);
+    assert!(outcome.detail.contains("SHOULD"), "{}", outcome.detail);
+    let selection = mppconf_harness::report::Selection::filtered(&["malformed.not-json"]);
+    let runs = command::run_reference(
+        &BTreeSet::from([Deviation::GenericProblemType]),
+        &selection,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    for c in runs.iter().flat_map(|r| &r.results) {
+        assert_eq!(c.verdict, Verdict::Fail, "{}", c.detail);
     }
 }
