@@ -102,6 +102,10 @@ pub enum Deviation {
     /// resource's request, and the payment verified against the *echoed*
     /// request (the historical defect the tampering checks attack).
     VerifyEchoedRequest,
+    /// Takes the realm from the request target: `GET //evil.example/paid`
+    /// is served as `/paid` with `realm="evil.example"` (a server that
+    /// resolves the target as a URL reference).
+    RealmFromRequestTarget,
     /// Refuses a pull payment without the challenge-bound attribution
     /// memo when the request asks for no memo, as the mppx, pympp and mpp
     /// servers do (ambiguity.server-required-memo).
@@ -109,7 +113,7 @@ pub enum Deviation {
 }
 
 impl Deviation {
-    pub const ALL: [Deviation; 29] = [
+    pub const ALL: [Deviation; 30] = [
         Deviation::NoCacheControl,
         Deviation::NoPrivateCache,
         Deviation::SkipReplayCheck,
@@ -139,6 +143,7 @@ impl Deviation {
         Deviation::SkipDigestCheck,
         Deviation::RequireAttributionMemo,
         Deviation::VerifyEchoedRequest,
+        Deviation::RealmFromRequestTarget,
     ];
 
     pub fn name(self) -> String {
@@ -433,11 +438,20 @@ async fn handle(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    // The deviation: `//host/path` is read as a URL reference, its host
+    // becoming the realm.
+    let (path, target_realm) = match uri.path().strip_prefix("//") {
+        Some(rest) if state.deviates(Deviation::RealmFromRequestTarget) => {
+            let (host, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            (tail.to_string(), Some(host.to_string()))
+        }
+        _ => (uri.path().to_string(), None),
+    };
     let Some(route) = state
         .config
         .routes
         .iter()
-        .find(|r| r.path == uri.path() && r.method.eq_ignore_ascii_case(method.as_str()))
+        .find(|r| r.path == path && r.method.eq_ignore_ascii_case(method.as_str()))
     else {
         // draft-httpauth-payment-00 §"When NOT to Return 402": unknown resource is 404.
         if state.deviates(Deviation::PaymentForUnknown)
@@ -468,12 +482,13 @@ async fn handle(
         return problem_response(StatusCode::BAD_REQUEST, body, None);
     }
     let Some(raw) = credentials.first() else {
-        return payment_required(
+        return payment_required_in(
             state,
             route,
             &body,
             refuse(ProblemType::PaymentRequired, "Payment required for access."),
             None,
+            target_realm.as_deref(),
         );
     };
     if state.deviates(Deviation::SmallHeaderLimit) && raw.len() > 4000 {
@@ -503,7 +518,12 @@ fn problem_response(status: StatusCode, body: Value, cache: Option<&'static str>
 }
 
 /// A fresh challenge for the route, bound to the body if it has one.
-fn challenge_for(state: &State, route: &RouteConfig, body: &[u8]) -> Challenge {
+fn challenge_for(
+    state: &State,
+    route: &RouteConfig,
+    body: &[u8],
+    realm: Option<&str>,
+) -> Challenge {
     let request_value = route.request(state.config.chain_id);
     let mut request = EncodedJson::canonical(request_value.clone());
     if state.deviates(Deviation::NonCanonicalRequest) {
@@ -528,7 +548,7 @@ fn challenge_for(state: &State, route: &RouteConfig, body: &[u8]) -> Challenge {
     let digest = (!body.is_empty()).then(|| content_digest::compute_sha256(body));
     let mut challenge = Challenge {
         id: String::new(),
-        realm: issued_realm(state),
+        realm: realm.map_or_else(|| issued_realm(state), str::to_string),
         method: issued_method(state, route),
         intent: "charge".into(),
         request,
@@ -600,7 +620,19 @@ fn payment_required(
     refusal: Refusal,
     credential: Option<&str>,
 ) -> Response {
-    let challenge = challenge_for(state, route, body);
+    payment_required_in(state, route, body, refusal, credential, None)
+}
+
+/// [`payment_required`], the challenge's realm given (a deviation).
+fn payment_required_in(
+    state: &State,
+    route: &RouteConfig,
+    body: &[u8],
+    refusal: Refusal,
+    credential: Option<&str>,
+    realm: Option<&str>,
+) -> Response {
+    let challenge = challenge_for(state, route, body, realm);
     let header_value = match challenge.to_header() {
         Ok(h) => h,
         // Only deviations produce unformattable challenges: write them raw.

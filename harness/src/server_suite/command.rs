@@ -147,6 +147,15 @@ pub struct ServerArgs {
     /// core and intent check.
     #[arg(long, conflicts_with_all = ["reference", "target"])]
     pub payer: Option<PathBuf>,
+    /// The server's challenge-binding (HMAC) secret, when you know it
+    /// (URL mode): no answer may contain it. In manifest mode mppconf
+    /// knows it (`{secret}`).
+    #[arg(long, env = "MPPCONF_SERVER_SECRET")]
+    pub secret: Option<String>,
+    /// A text no answer may contain (an API key of the rail, a database
+    /// password the server knows); repeatable.
+    #[arg(long)]
+    pub secret_marker: Vec<String>,
     /// Only checks whose id contains one of these.
     #[arg(long)]
     pub filter: Vec<String>,
@@ -334,6 +343,8 @@ struct Paying<'a> {
     payer_key: Option<&'a str>,
     attribution_memo: bool,
     payer: Option<&'a Arc<ExternalPayer>>,
+    /// Texts no answer may contain, each with what it is.
+    secrets: Vec<(String, String)>,
 }
 
 async fn probe_resource(
@@ -348,6 +359,7 @@ async fn probe_resource(
         payer_key,
         attribution_memo,
         payer,
+        mut secrets,
     } = paying;
     let (method_name, intent) = discover(&target).await;
     let method = crate::methods::builtin(&method_name, &intent);
@@ -386,7 +398,24 @@ async fn probe_resource(
     } else {
         String::new()
     };
+    // The chain endpoints the server knows (path and query included,
+    // where API keys live).
+    for url in [
+        Some(target.rpc_url.clone()),
+        proxy.as_ref().map(|p| p.url()),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|u| !u.is_empty())
+    {
+        let bare = url
+            .trim_start_matches("http://")
+            .trim_start_matches("https://")
+            .to_string();
+        secrets.push(("the RPC endpoint".into(), bare));
+    }
     let mut ctx = Ctx::new(target, account, proxy)
+        .with_secrets(secrets)
         .with_attribution_memo(attribution_memo)
         .with_method(&method_name, &intent);
     let mut label = naming.label.to_string();
@@ -477,6 +506,22 @@ async fn attached(args: &ServerArgs, selection: &Selection) -> Result<Vec<Run>> 
         Paying {
             payer_key: args.payer_key.as_deref(),
             payer: payer.as_ref(),
+            secrets: args
+                .secret
+                .iter()
+                .map(|s| {
+                    (
+                        "the server's challenge-binding secret".to_string(),
+                        s.clone(),
+                    )
+                })
+                .chain(args.secret_marker.iter().map(|s| {
+                    (
+                        "a text declared secret (--secret-marker)".to_string(),
+                        s.clone(),
+                    )
+                }))
+                .collect(),
             ..Paying::default()
         },
         selection,
@@ -533,6 +578,18 @@ async fn launched_target(path: &std::path::Path, selection: &Selection) -> Resul
                 Some(proxy.clone()),
                 Paying {
                     attribution_memo: manifest.pay.attribution_memo,
+                    secrets: std::iter::once((
+                        "the server's challenge-binding secret ({secret})".to_string(),
+                        values.secret.clone(),
+                    ))
+                    .chain(manifest.secrets.iter().filter_map(|s| {
+                        let text = match s.strip_prefix("env:") {
+                            Some(name) => std::env::var(name).ok()?,
+                            None => s.clone(),
+                        };
+                        Some(("a text the manifest declares secret".to_string(), text))
+                    }))
+                    .collect(),
                     ..Paying::default()
                 },
                 selection,

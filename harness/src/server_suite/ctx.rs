@@ -159,6 +159,11 @@ pub struct Ctx {
     paused: Mutex<Duration>,
     /// The syntax slips of the challenges the current check went on with.
     tolerated: Mutex<Vec<String>>,
+    /// What no answer may contain: (what it is, the text).
+    secrets: Vec<(String, String)>,
+    /// Where the current check saw a secret or its own credential
+    /// material in an answer.
+    leaks: Mutex<Vec<String>>,
     answer_timeout: Duration,
     attribution_memo: bool,
 }
@@ -201,6 +206,24 @@ fn describe(e: &reqwest::Error) -> String {
     parts.join(": ")
 }
 
+/// The material of a Payment credential that must never come back in an
+/// answer: its payload's signatures and signed transactions (hashes are
+/// left out: a receipt names the transaction it settled).
+fn credential_material(authorization: &str) -> Vec<(String, String)> {
+    let Ok(credential) = mppconf_suite::codec::Credential::parse(authorization) else {
+        return Vec::new();
+    };
+    credential
+        .payload
+        .iter()
+        .filter(|(k, _)| k.as_str() != "hash")
+        .filter_map(|(k, v)| {
+            let text = v.as_str()?.trim_start_matches("0x");
+            (text.len() >= 40).then(|| (format!("the credential's payload.{k}"), text.to_string()))
+        })
+        .collect()
+}
+
 /// Whether a transport failure is a pooled connection the target reset or
 /// closed under the request: worth one more try on a fresh connection.
 fn stale_connection(failure: &str) -> bool {
@@ -237,8 +260,81 @@ impl Ctx {
             evidence: Mutex::default(),
             paused: Mutex::default(),
             tolerated: Mutex::default(),
+            secrets: Vec::new(),
+            leaks: Mutex::default(),
             answer_timeout: ANSWER_TIMEOUT,
             attribution_memo: false,
+        }
+    }
+
+    /// Adds texts no answer may contain (the payer key is always one).
+    pub fn with_secrets(mut self, secrets: Vec<(String, String)>) -> Self {
+        self.secrets
+            .extend(secrets.into_iter().filter(|(_, v)| v.len() >= 8));
+        self
+    }
+
+    /// The secrets the run watches for: the account key, and those given.
+    fn watched(&self) -> Vec<(String, String)> {
+        let mut all = vec![(
+            "the payer's private key".to_string(),
+            self.account.to_bytes().to_string()[2..].to_string(),
+        )];
+        all.extend(self.secrets.iter().cloned());
+        all
+    }
+
+    /// Where the current check saw a secret in an answer, forgotten.
+    pub(super) fn take_leaks(&self) -> Vec<String> {
+        self.leaks
+            .lock()
+            .map(|mut l| std::mem::take(&mut *l))
+            .unwrap_or_default()
+    }
+
+    /// Scans an answer (headers and body) for the run's secrets and for
+    /// the credential material the request carried.
+    fn scan(
+        &self,
+        url: &str,
+        status: u16,
+        headers: &reqwest::header::HeaderMap,
+        body: &str,
+        authorization: &[&str],
+    ) {
+        let mut watched = self.watched();
+        for a in authorization {
+            let token = a.get(8..).unwrap_or_default();
+            if token.len() >= 16 {
+                watched.push(("the credential it was sent".into(), token.to_string()));
+            }
+            for (what, text) in credential_material(a) {
+                watched.push((what, text));
+            }
+        }
+        let mut found = Vec::new();
+        for (what, secret) in &watched {
+            let lower = secret.to_ascii_lowercase();
+            if body.to_ascii_lowercase().contains(&lower) {
+                found.push(format!(
+                    "{what} in the body of the {status} answer to {url}"
+                ));
+            }
+            for (name, value) in headers {
+                if value
+                    .to_str()
+                    .is_ok_and(|v| v.to_ascii_lowercase().contains(&lower))
+                {
+                    found.push(format!(
+                        "{what} in the {name} header of the {status} answer to {url}"
+                    ));
+                }
+            }
+        }
+        if !found.is_empty()
+            && let Ok(mut l) = self.leaks.lock()
+        {
+            l.extend(found);
         }
     }
 
@@ -373,6 +469,7 @@ impl Ctx {
             ),
             None => (0, reqwest::header::HeaderMap::new(), String::new(), false),
         };
+        self.scan(url, status, &headers, &text, authorization);
         if let Ok(mut ev) = self.evidence.lock() {
             let mut shown_body: String = text.chars().take(2000).collect();
             if cut {

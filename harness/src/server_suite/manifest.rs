@@ -41,6 +41,11 @@ pub struct ServerTarget {
     pub resource: Vec<Resource>,
     #[serde(default)]
     pub pay: PaySettings,
+    /// Texts no answer of the server may contain (e.g. an API key it is
+    /// given through its environment); read from the environment with
+    /// `env:NAME`, so that the manifest need not hold them.
+    #[serde(default)]
+    pub secrets: Vec<String>,
     #[serde(skip)]
     pub dir: PathBuf,
 }

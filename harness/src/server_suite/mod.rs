@@ -187,6 +187,7 @@ pub async fn run_all(
         ctx.take_rpc();
         ctx.take_paused();
         ctx.take_tolerated();
+        ctx.take_leaks();
         let start = Instant::now();
         let outcome = tokio::select! {
             o = tokio::time::timeout(Duration::from_secs(60), (check.run)(ctx)) => match o {
@@ -204,6 +205,16 @@ pub async fn run_all(
         };
         let exchanges = ctx.take_evidence();
         let mut outcome = unanswered(outcome, &exchanges);
+        // A secret, or the check's own credential material, in any answer
+        // fails the check that saw it (core.secret.no-logging,
+        // core.credential-handling.no-logging).
+        let leaks = ctx.take_leaks();
+        if !leaks.is_empty() && !matches!(outcome.verdict, Verdict::Fail | Verdict::Error) {
+            outcome = Outcome::fail(
+                "no secret or credential material in any answer",
+                leaks.join("; "),
+            );
+        }
         let tolerated = ctx.take_tolerated();
         if !tolerated.is_empty() && outcome.verdict != Verdict::Skip {
             outcome.detail.push_str(&format!(

@@ -44,6 +44,44 @@ pub async fn realm_present(ctx: &Ctx) -> Step {
     })
 }
 
+/// The realm is the server's, whatever the request target says: a
+/// request for `//evil.example/paid` (a target a URL parser reads as
+/// another host) with the usual `Host` must not get
+/// `realm="evil.example"`, or a client is asked to pay in another
+/// protection space than the server's.
+pub async fn realm_not_from_request_target(ctx: &Ctx) -> Step {
+    const EVIL: &str = "mppconf-evil.example";
+    let method: reqwest::Method = ctx
+        .target
+        .method
+        .parse()
+        .map_err(|_| Outcome::error(format!("bad method {}", ctx.target.method)))?;
+    let mut seen = Vec::new();
+    for prefix in ["//", "///"] {
+        let url = format!("{}{prefix}{EVIL}{}", ctx.target.base_url, ctx.target.path);
+        let a = ctx
+            .request(method.clone(), &url, &[], ctx.target.body.as_deref(), &[])
+            .await
+            .map_err(transport)?;
+        let realm =
+            super::super::first_raw_params(&a).and_then(|p| param(&p, "realm").map(str::to_string));
+        if let Some(r) = realm.as_deref().filter(|r| r.contains(EVIL)) {
+            return Ok(Outcome::fail(
+                "the server's own realm, whatever the request target",
+                format!(
+                    "realm {r:?} for the request target {prefix}{EVIL}{}",
+                    ctx.target.path
+                ),
+            ));
+        }
+        seen.push(format!("{prefix}{EVIL}: {} {:?}", a.status, realm));
+    }
+    Ok(Outcome::pass(format!(
+        "the realm does not follow the request target ({})",
+        seen.join("; ")
+    )))
+}
+
 pub async fn method_lowercase(ctx: &Ctx) -> Step {
     Ok(match param(&raw_params(ctx).await?, "method") {
         Some(m) if !m.is_empty() && m.bytes().all(|b| b.is_ascii_lowercase()) => Outcome::pass(m),

@@ -45,6 +45,12 @@ pub const CHECKS: &[Check] = &[
         |ctx| challenge::realm_present(ctx)
     ),
     check!(
+        "challenge.realm-not-from-target",
+        ["core.challenge.realm-required"],
+        false,
+        |ctx| challenge::realm_not_from_request_target(ctx)
+    ),
+    check!(
         "challenge.method-lowercase",
         ["core.challenge.method-lowercase"],
         false,
