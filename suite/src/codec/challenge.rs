@@ -491,3 +491,34 @@ mod tests {
         assert!(matches!(c.to_header(), Err(Error::Unformattable { .. })));
     }
 }
+
+#[cfg(test)]
+mod lenient_tests {
+    use super::*;
+
+    #[test]
+    fn a_syntax_slip_is_tolerated_named_and_kept_as_it_came() {
+        let field = "Payment id=\"x1\", method=\"Tempo\", intent=\"charge\", request=\"eyJhIjoiYiJ9\", expires=\"soon\"";
+        let all = parse_all_lenient(&[field]).unwrap();
+        let (c, slips) = all[0].as_ref().unwrap();
+        assert_eq!(c.method, "Tempo", "kept as it came, to be echoed");
+        assert_eq!(c.realm, "");
+        assert!(slips.iter().any(|s| s.contains("no realm")), "{slips:?}");
+        assert!(slips.iter().any(|s| s.contains("lowercase")), "{slips:?}");
+        assert!(slips.iter().any(|s| s.contains("expires")), "{slips:?}");
+        // Padding: decoded, the wire kept for the echo and the binding.
+        let padded = "Payment id=\"x2\", realm=\"r\", method=\"tempo\", intent=\"charge\", request=\"eyJhIjoiYiJ9==\"";
+        let (c, slips) = parse_all_lenient(&[padded]).unwrap().remove(0).unwrap();
+        assert_eq!(c.request.wire, "eyJhIjoiYiJ9==");
+        assert_eq!(c.request.value["a"], "b");
+        assert_eq!(slips, ["request is not base64url without padding"]);
+        // A valid challenge: the strict read, no slip.
+        let ok = "Payment id=\"x3\", realm=\"r\", method=\"tempo\", intent=\"charge\", request=\"eyJhIjoiYiJ9\"";
+        let (c, slips) = parse_all_lenient(&[ok]).unwrap().remove(0).unwrap();
+        assert!(slips.is_empty());
+        assert_eq!(Challenge::parse(ok).unwrap(), c);
+        // Nothing to pay: still refused.
+        let no_request = "Payment id=\"x4\", realm=\"r\", method=\"tempo\", intent=\"charge\"";
+        assert!(parse_all_lenient(&[no_request]).unwrap()[0].is_err());
+    }
+}
