@@ -269,3 +269,20 @@ async fn a_method_without_support_or_payer_is_skipped_with_the_reason() {
         text(&o)
     );
 }
+
+/// A server whose challenges name another chain (SDK servers default to
+/// 42431 or 4217) gets a local chain with that id, so that the checks that
+/// settle can run instead of being blocked on a chain mismatch.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_local_chain_takes_the_chain_id_the_challenges_name() {
+    let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(402).insert_header(
+            "www-authenticate",
+            "Payment id=\"abc\", realm=\"chain.test\", method=\"tempo\", intent=\"charge\", request=\"eyJhbW91bnQiOiIxMDAwIiwiY3VycmVuY3kiOiIweDIwYzAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAiLCJtZXRob2REZXRhaWxzIjp7ImNoYWluSWQiOjQyNDMxfSwicmVjaXBpZW50IjoiMHgzQzQ0Q2REZEI2YTkwMGZhMmI1ODVkZDI5OWUwM2QxMkZBNDI5M0JDIn0\", expires=\"2999-01-01T00:00:00Z\"",
+        ))
+        .mount(&server)
+        .await;
+    let (o, _) = suite(server.uri(), &["--filter", "unpaid.status-402"]).await;
+    assert!(text(&o).contains("(chain id 42431)"), "{}", text(&o));
+}

@@ -85,9 +85,20 @@ impl TargetChoice {
         let rpc_url = match &self.rpc {
             Some(r) => r.clone(),
             None => {
-                let chain = Anvil::start(&AnvilConfig::default()).await?;
+                // The chain the server's challenges name (SDK servers
+                // often default to 42431 or 4217), so that the checks
+                // that settle can run.
+                let chain_id = discover_chain_id(&target).await;
+                let chain = Anvil::start(&AnvilConfig {
+                    chain_id,
+                    ..AnvilConfig::default()
+                })
+                .await?;
                 let r = chain.rpc_url.clone();
-                eprintln!("mppconf: started anvil at {r}; the server must settle on it");
+                eprintln!(
+                    "mppconf: started anvil at {r} (chain id {}); the server must settle on it",
+                    chain.chain_id
+                );
                 anvil = Some(chain);
                 r
             }
@@ -96,6 +107,22 @@ impl TargetChoice {
         target.rpc_url = rpc_url;
         Ok((target, anvil))
     }
+}
+
+/// The chain id a resource's first challenge names
+/// (`request.methodDetails.chainId`), read leniently; `None` without one.
+pub async fn discover_chain_id(target: &Target) -> Option<u64> {
+    let ctx = Ctx::new(
+        target.clone(),
+        alloy::signers::local::PrivateKeySigner::random(),
+        None,
+    )
+    .with_answer_timeout(Duration::from_secs(5));
+    let answer = ctx.send(&[], None).await.ok()?;
+    let all =
+        mppconf_suite::codec::challenge::parse_all_lenient(&answer.challenge_fields()).ok()?;
+    let (challenge, _) = all.into_iter().flatten().next()?;
+    challenge.request.value["methodDetails"]["chainId"].as_u64()
 }
 
 /// The payment method and intent of a resource, from its first Payment
@@ -537,7 +564,12 @@ async fn launched_target(path: &std::path::Path, selection: &Selection) -> Resul
     use super::manifest::{Placeholders, ServerTarget};
     let manifest = ServerTarget::load(path)?;
     manifest.build()?;
-    let chain = Anvil::start(&AnvilConfig::default()).await?;
+    // The chain id the target needs (its manifest's `chain_id`), or 31337.
+    let chain = Anvil::start(&AnvilConfig {
+        chain_id: manifest.chain_id,
+        ..AnvilConfig::default()
+    })
+    .await?;
     let proxy = Arc::new(RpcProxy::start(&chain.rpc_url, Duration::from_secs(10)).await?);
     let values = Placeholders {
         rpc_url: proxy.url(),

@@ -46,6 +46,10 @@ pub struct ServerTarget {
     /// `env:NAME`, so that the manifest need not hold them.
     #[serde(default)]
     pub secrets: Vec<String>,
+    /// The chain id the server needs (many SDK servers default to 42431
+    /// or 4217); the local chain is started with it. 31337 by default.
+    #[serde(default)]
+    pub chain_id: Option<u64>,
     #[serde(skip)]
     pub dir: PathBuf,
 }
