@@ -15,17 +15,24 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 /// The reference server with one stub route (GET /paid; no chain: stub
 /// routes settle nothing).
 async fn stub_server(deviations: &[Deviation]) -> server::Server {
+    stub_server_with(deviations, vec![]).await
+}
+
+/// [`stub_server`] with more routes.
+async fn stub_server_with(deviations: &[Deviation], more: Vec<RouteConfig>) -> server::Server {
+    let mut routes = vec![RouteConfig::stub(
+        "/paid",
+        "1000",
+        "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC",
+    )];
+    routes.extend(more);
     let config = ServerConfig {
         realm: "stub.test".into(),
         secret: b"a stub server secret, long enough".to_vec(),
         rpc_url: "http://127.0.0.1:1".into(),
         chain_id: 31337,
         fee_payer_key: None,
-        routes: vec![RouteConfig::stub(
-            "/paid",
-            "1000",
-            "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC",
-        )],
+        routes,
         deviations: deviations.iter().copied().collect(),
         choices: Default::default(),
     };
@@ -118,8 +125,14 @@ async fn the_stub_method_gets_every_core_check_with_the_built_in_payer_and_with_
             "every core check ran, and no Tempo check: {all:?}"
         );
         for (id, verdict, detail) in &all {
-            // The route's challenges expire in 300 s: too long to wait out.
-            let expected = if id == "expiry.expired-rejected" || id == "digest.other-body-rejected"
+            // Challenges that expire in 300 s (too long to wait out), no
+            // body to bind, one resource: nothing to check for those three.
+            let expected = if [
+                "expiry.expired-rejected",
+                "digest.other-body-rejected",
+                "binding.cross-resource",
+            ]
+            .contains(&id.as_str())
             {
                 "skip"
             } else {
@@ -285,4 +298,26 @@ async fn the_local_chain_takes_the_chain_id_the_challenges_name() {
         .await;
     let (o, _) = suite(server.uri(), &["--filter", "unpaid.status-402"]).await;
     assert!(text(&o).contains("(chain id 42431)"), "{}", text(&o));
+}
+
+/// `--path` twice: each resource is presented the other's credential (a
+/// cheap resource's credential at an expensive one), which a server that
+/// does not compare the echo with the resource accepts.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_credential_for_a_cheap_resource_is_refused_at_an_expensive_one() {
+    let cheap = || RouteConfig::stub("/cheap", "1", "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC");
+    for (deviations, expected) in [(vec![], "pass"), (vec![Deviation::SkipEchoCheck], "fail")] {
+        let s = stub_server_with(&deviations, vec![cheap()]).await;
+        let (o, report) = suite(
+            s.url(),
+            &["--path", "/cheap", "--filter", "binding.cross-resource"],
+        )
+        .await;
+        let all = verdicts(&report);
+        assert_eq!(all.len(), 2, "{}", text(&o));
+        for (id, verdict, detail) in &all {
+            assert_eq!(id, "binding.cross-resource");
+            assert_eq!(verdict, expected, "{deviations:?}: {detail}");
+        }
+    }
 }

@@ -71,7 +71,10 @@ async fn the_reference_run_concludes_what_it_did_before_the_method_plugins() {
     )))
     .unwrap();
     // Checks added since are new verdicts, not changed ones.
-    let added = ["challenge.realm-not-from-target@"];
+    let added = [
+        "challenge.realm-not-from-target@",
+        "binding.cross-resource@",
+    ];
     let differences: Vec<String> = before
         .differences(&now)
         .into_iter()
@@ -211,6 +214,7 @@ async fn each_deviation_is_caught_by_the_check_that_names_it() {
         (
             Deviation::SkipEchoCheck,
             &[
+                "binding.cross-resource",
                 "forged-id.invalid-challenge",
                 "tamper.realm",
                 "tamper.request",
@@ -250,6 +254,7 @@ async fn each_deviation_is_caught_by_the_check_that_names_it() {
             // is refused for the mismatch, and passes for the wrong reason.
             Deviation::VerifyEchoedRequest,
             &[
+                "binding.cross-resource",
                 "tamper.request",
                 "tamper.realm",
                 "tamper.expires",

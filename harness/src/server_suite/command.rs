@@ -39,9 +39,10 @@ pub struct TargetChoice {
     /// (the test method: no settlement).
     #[arg(long, requires = "reference", default_value = "tempo", value_parser = ["tempo", "stub"])]
     pub payment_method: String,
-    /// The protected resource (attach mode).
+    /// The protected resource (attach mode); repeatable: each is probed,
+    /// and each is presented the credentials of the others.
     #[arg(long, default_value = "/paid")]
-    pub path: String,
+    pub path: Vec<String>,
     #[arg(long, default_value = "GET")]
     pub method: String,
     /// Request body for the resource.
@@ -70,7 +71,7 @@ impl TargetChoice {
         };
         let mut target = Target {
             base_url: url.trim_end_matches('/').to_string(),
-            path: self.path.clone(),
+            path: self.path.first().cloned().unwrap_or_else(|| "/paid".into()),
             method: self.method.clone(),
             body: self.data.clone().map(String::into_bytes),
             rpc_url: String::new(),
@@ -377,6 +378,7 @@ struct Paying<'a> {
 async fn probe_resource(
     naming: Naming<'_>,
     target: Target,
+    others: Vec<Target>,
     proxy: Option<Arc<RpcProxy>>,
     paying: Paying<'_>,
     selection: &Selection,
@@ -442,6 +444,7 @@ async fn probe_resource(
         secrets.push(("the RPC endpoint".into(), bare));
     }
     let mut ctx = Ctx::new(target, account, proxy)
+        .with_others(others)
         .with_secrets(secrets)
         .with_attribution_memo(attribution_memo)
         .with_method(&method_name, &intent);
@@ -510,9 +513,22 @@ async fn attached(args: &ServerArgs, selection: &Selection) -> Result<Vec<Run>> 
         .attach(", --target MANIFEST, or --reference")
         .await?;
     let url = target.base_url.clone();
+    let targets: Vec<Target> = args
+        .choice
+        .path
+        .iter()
+        .map(|path| Target {
+            path: path.clone(),
+            ..target.clone()
+        })
+        .collect();
+    let paths: String = targets
+        .iter()
+        .map(|t| format!(" --path {}", t.path))
+        .collect();
     let mut reproduce = format!(
-        "mppconf server --url {url} --path {} --method {}",
-        target.path, target.method
+        "mppconf server --url {url}{paths} --method {}",
+        target.method
     );
     if let Some(d) = &args.choice.data {
         reproduce.push_str(&format!(" --data '{d}'"));
@@ -523,39 +539,54 @@ async fn attached(args: &ServerArgs, selection: &Selection) -> Result<Vec<Run>> 
     if let Some(p) = &args.payer {
         reproduce.push_str(&format!(" --payer {}", p.display()));
     }
-    let run = probe_resource(
-        Naming {
-            label: &url,
-            reproduce: &reproduce,
-        },
-        target,
-        None,
-        Paying {
-            payer_key: args.payer_key.as_deref(),
-            payer: payer.as_ref(),
-            secrets: args
-                .secret
-                .iter()
-                .map(|s| {
-                    (
-                        "the server's challenge-binding secret".to_string(),
-                        s.clone(),
-                    )
-                })
-                .chain(args.secret_marker.iter().map(|s| {
-                    (
-                        "a text declared secret (--secret-marker)".to_string(),
-                        s.clone(),
-                    )
-                }))
-                .collect(),
-            ..Paying::default()
-        },
-        selection,
-        print_result,
-    )
-    .await?;
-    Ok(vec![run])
+    let mut runs = Vec::new();
+    for (i, target) in targets.iter().enumerate() {
+        let run = probe_resource(
+            Naming {
+                label: &url,
+                reproduce: &reproduce,
+            },
+            target.clone(),
+            others_than(&targets, i),
+            None,
+            Paying {
+                payer_key: args.payer_key.as_deref(),
+                payer: payer.as_ref(),
+                secrets: args
+                    .secret
+                    .iter()
+                    .map(|s| {
+                        (
+                            "the server's challenge-binding secret".to_string(),
+                            s.clone(),
+                        )
+                    })
+                    .chain(args.secret_marker.iter().map(|s| {
+                        (
+                            "a text declared secret (--secret-marker)".to_string(),
+                            s.clone(),
+                        )
+                    }))
+                    .collect(),
+                ..Paying::default()
+            },
+            selection,
+            print_result,
+        )
+        .await?;
+        runs.push(run);
+    }
+    Ok(runs)
+}
+
+/// The resources of a run other than the `i`-th.
+fn others_than(targets: &[Target], i: usize) -> Vec<Target> {
+    targets
+        .iter()
+        .enumerate()
+        .filter(|(j, _)| *j != i)
+        .map(|(_, t)| t.clone())
+        .collect()
 }
 
 /// `--target`: start the implementation from its manifest on mppconf's
@@ -591,22 +622,27 @@ async fn launched_target(path: &std::path::Path, selection: &Selection) -> Resul
         path.display()
     );
     let reproduce = format!("mppconf server --target {}", path.display());
-    let mut runs = Vec::new();
-    for resource in &manifest.resource {
-        let target = Target {
+    let targets: Vec<Target> = manifest
+        .resource
+        .iter()
+        .map(|resource| Target {
             base_url: launched.base_url.clone(),
             path: resource.path.clone(),
             method: resource.method.clone(),
             body: resource.body.clone().map(String::into_bytes),
             rpc_url: chain.rpc_url.clone(),
-        };
+        })
+        .collect();
+    let mut runs = Vec::new();
+    for (i, target) in targets.iter().enumerate() {
         runs.push(
             probe_resource(
                 Naming {
                     label: &label,
                     reproduce: &reproduce,
                 },
-                target,
+                target.clone(),
+                others_than(&targets, i),
                 Some(proxy.clone()),
                 Paying {
                     attribution_memo: manifest.pay.attribution_memo,
@@ -753,22 +789,26 @@ pub async fn run_reference_method(
         .chain(names.iter().map(|n| format!("--deviate {n}")))
         .collect::<Vec<_>>()
         .join(" ");
-    let mut runs = Vec::new();
-    for r in resources {
-        let target = Target {
+    let targets: Vec<Target> = resources
+        .iter()
+        .map(|r| Target {
             base_url: server.url(),
             path: r.route.path.clone(),
             method: r.route.method.clone(),
             body: r.body.map(|b| b.as_bytes().to_vec()),
             rpc_url: chain.rpc_url.clone(),
-        };
+        })
+        .collect();
+    let mut runs = Vec::new();
+    for (i, target) in targets.iter().enumerate() {
         runs.push(
             probe_resource(
                 Naming {
                     label: &label,
                     reproduce: &reproduce,
                 },
-                target,
+                target.clone(),
+                others_than(&targets, i),
                 Some(proxy.clone()),
                 Paying {
                     // Configured like the SDK servers that demand the memo.

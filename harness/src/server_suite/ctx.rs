@@ -154,6 +154,8 @@ pub struct Ctx {
     pub intent: String,
     pub method: Option<&'static dyn PaymentMethod>,
     pub proxy: Option<Arc<RpcProxy>>,
+    /// The server's other resources in this run (cross-resource binding).
+    pub others: Vec<Target>,
     evidence: Mutex<Vec<Exchange>>,
     /// Deliberate waits (outlasting an `expires`) of the current check.
     paused: Mutex<Duration>,
@@ -261,10 +263,17 @@ impl Ctx {
             paused: Mutex::default(),
             tolerated: Mutex::default(),
             secrets: Vec::new(),
+            others: Vec::new(),
             leaks: Mutex::default(),
             answer_timeout: ANSWER_TIMEOUT,
             attribution_memo: false,
         }
+    }
+
+    /// The server's other resources in this run.
+    pub fn with_others(mut self, others: Vec<Target>) -> Self {
+        self.others = others;
+        self
     }
 
     /// Adds texts no answer may contain (the payer key is always one).

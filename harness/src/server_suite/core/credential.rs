@@ -191,6 +191,44 @@ fn header_of(c: &mppconf_suite::codec::Challenge) -> [String; 1] {
         .unwrap_or_else(|_| format!("Payment id=\"{}\"", c.id))]
 }
 
+/// A credential for another resource of the same server (its challenge,
+/// paid at its price), presented here, must be refused: the challenge was
+/// not issued for this resource.
+pub async fn cross_resource(ctx: &Ctx) -> Step {
+    for other in &ctx.others {
+        let method: reqwest::Method = other
+            .method
+            .parse()
+            .map_err(|_| Outcome::error(format!("bad method {}", other.method)))?;
+        let a = ctx
+            .request(method, &other.url(), &[], other.body.as_deref(), &[])
+            .await
+            .map_err(transport)?;
+        let fields = a.challenge_fields();
+        let Ok(all) = mppconf_suite::codec::challenge::parse_all_lenient(&fields) else {
+            continue;
+        };
+        let Some((challenge, _)) = all.into_iter().flatten().find(|(c, _)| {
+            c.method.eq_ignore_ascii_case(&ctx.method_name)
+                && c.intent.eq_ignore_ascii_case(&ctx.intent)
+        }) else {
+            continue;
+        };
+        let credential = ctx.pay(&challenge, &fields).await?;
+        let outcome = refused_unbroadcast(ctx, &credential.to_header(), None).await?;
+        return Ok(Outcome {
+            detail: format!(
+                "a credential for {} {}, presented here: {}",
+                other.method, other.path, outcome.detail
+            ),
+            ..outcome
+        });
+    }
+    Ok(Outcome::skip(
+        "needs another paid resource of the server with a challenge of this method (a manifest with two resources, or --path twice)",
+    ))
+}
+
 pub async fn forged_id(ctx: &Ctx) -> Step {
     let (_, mut credential) = valid(ctx).await?;
     credential.challenge.id = "mppconf-forged-challenge-id".into();

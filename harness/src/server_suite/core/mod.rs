@@ -195,6 +195,12 @@ pub const CHECKS: &[Check] = &[
         |ctx| credential::tampered(ctx, EchoField::Opaque)
     ),
     check!(
+        "binding.cross-resource",
+        ["core.binding.server-must-verify", "core.challenge.id-bound"],
+        false,
+        |ctx| credential::cross_resource(ctx)
+    ),
+    check!(
         "forged-id.invalid-challenge",
         [
             "core.status.invalid-challenge",
