@@ -3,7 +3,6 @@
 //! its own chain (`--reference`, the main job).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,10 +16,15 @@ use crate::chain::anvil::PATH_USD;
 use crate::chain::{Anvil, AnvilConfig, Rpc, RpcProxy};
 use crate::error::{Error, Result};
 use crate::payer::{ExternalPayer, PayerManifest};
-use crate::reference::server::{self, Deviation, RouteConfig, ServerConfig};
+use crate::reference::server::{Deviation, RouteConfig};
 use crate::reference::tx;
 use crate::report::gate::{GateArgs, progress_mark};
 use crate::report::{CheckRecord, Report, Selection};
+
+use super::reference_run::start_reference;
+pub use super::reference_run::{
+    ReferenceResource, reference_resources, run_reference, run_reference_method,
+};
 
 /// Which server to probe; shared by `mppconf server` and `mppconf fuzz server`.
 #[derive(clap::Args)]
@@ -76,8 +80,8 @@ impl TargetChoice {
             body: self.data.clone().map(String::into_bytes),
             rpc_url: String::new(),
         };
-        let (method, intent) = discover(&target).await;
-        let on_chain = crate::methods::builtin(&method, &intent)
+        let found = discover(&target).await;
+        let on_chain = crate::methods::builtin(&found.method, &found.intent)
             .is_some_and(|m| m.evidence() == crate::methods::Evidence::Chain);
         if !on_chain && self.rpc.is_none() {
             return Ok((target, None));
@@ -89,9 +93,8 @@ impl TargetChoice {
                 // The chain the server's challenges name (SDK servers
                 // often default to 42431 or 4217), so that the checks
                 // that settle can run.
-                let chain_id = discover_chain_id(&target).await;
                 let chain = Anvil::start(&AnvilConfig {
-                    chain_id,
+                    chain_id: found.chain_id,
                     ..AnvilConfig::default()
                 })
                 .await?;
@@ -110,28 +113,25 @@ impl TargetChoice {
     }
 }
 
-/// The chain id a resource's first challenge names
-/// (`request.methodDetails.chainId`), read leniently; `None` without one.
-pub async fn discover_chain_id(target: &Target) -> Option<u64> {
-    let ctx = Ctx::new(
-        target.clone(),
-        alloy::signers::local::PrivateKeySigner::random(),
-        None,
-    )
-    .with_answer_timeout(Duration::from_secs(5));
-    let answer = ctx.send(&[], None).await.ok()?;
-    let all =
-        mppconf_suite::codec::challenge::parse_all_lenient(&answer.challenge_fields()).ok()?;
-    let (challenge, _) = all.into_iter().flatten().next()?;
-    challenge.request.value["methodDetails"]["chainId"].as_u64()
+/// What a resource's first Payment challenge says, read as it comes
+/// (leniently: a syntax slip is for the challenge.* checks to judge, not
+/// a reason to pick no method).
+pub struct Discovered {
+    /// Its method and intent; Tempo charge when there is no challenge to
+    /// read.
+    pub method: String,
+    pub intent: String,
+    /// `request.methodDetails.chainId`, when it names one.
+    pub chain_id: Option<u64>,
 }
 
-/// The payment method and intent of a resource, from its first Payment
-/// challenge as it comes (read leniently: a syntax slip is for the
-/// challenge.* checks to judge, not a reason to pick no method). Tempo
-/// charge when the resource gives no challenge to read.
-pub async fn discover(target: &Target) -> (String, String) {
-    let fallback = ("tempo".to_string(), "charge".to_string());
+/// One unpaid request to the resource: its method, intent and chain.
+pub async fn discover(target: &Target) -> Discovered {
+    let mut found = Discovered {
+        method: "tempo".into(),
+        intent: "charge".into(),
+        chain_id: None,
+    };
     let ctx = Ctx::new(
         target.clone(),
         alloy::signers::local::PrivateKeySigner::random(),
@@ -139,21 +139,27 @@ pub async fn discover(target: &Target) -> (String, String) {
     )
     .with_answer_timeout(Duration::from_secs(5));
     let Ok(answer) = ctx.send(&[], None).await else {
-        return fallback;
+        return found;
     };
-    let Some(params) = super::first_raw_params(&answer) else {
-        return fallback;
-    };
-    let get = |name: &str| {
-        params
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.to_ascii_lowercase())
-    };
-    match (get("method"), get("intent")) {
-        (Some(m), Some(i)) if !m.is_empty() => (m, i),
-        _ => fallback,
+    if let Some(params) = super::first_raw_params(&answer) {
+        let get = |name: &str| {
+            params
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.to_ascii_lowercase())
+        };
+        if let (Some(m), Some(i)) = (get("method"), get("intent"))
+            && !m.is_empty()
+        {
+            found.method = m;
+            found.intent = i;
+        }
     }
+    found.chain_id = mppconf_suite::codec::challenge::parse_all_lenient(&answer.challenge_fields())
+        .ok()
+        .and_then(|all| all.into_iter().flatten().next())
+        .and_then(|(c, _)| c.request.value["methodDetails"]["chainId"].as_u64());
+    found
 }
 
 #[derive(clap::Args)]
@@ -359,23 +365,23 @@ fn summarize(runs: &[Run], args: &ServerArgs, started: Instant) -> Result<()> {
 
 /// Probes one resource with a fresh funded payer (or the given key).
 /// What a run is called in reports, and the command that reruns it.
-struct Naming<'a> {
-    label: &'a str,
-    reproduce: &'a str,
+pub(super) struct Naming<'a> {
+    pub(super) label: &'a str,
+    pub(super) reproduce: &'a str,
 }
 
 /// How the checks of a resource pay: a funded key (or a fresh payer),
 /// mppx's attribution memo, the user's payer program.
 #[derive(Default)]
-struct Paying<'a> {
-    payer_key: Option<&'a str>,
-    attribution_memo: bool,
-    payer: Option<&'a Arc<ExternalPayer>>,
+pub(super) struct Paying<'a> {
+    pub(super) payer_key: Option<&'a str>,
+    pub(super) attribution_memo: bool,
+    pub(super) payer: Option<&'a Arc<ExternalPayer>>,
     /// Texts no answer may contain, each with what it is.
-    secrets: Vec<(String, String)>,
+    pub(super) secrets: Vec<(String, String)>,
 }
 
-async fn probe_resource(
+pub(super) async fn probe_resource(
     naming: Naming<'_>,
     target: Target,
     others: Vec<Target>,
@@ -390,7 +396,11 @@ async fn probe_resource(
         payer,
         mut secrets,
     } = paying;
-    let (method_name, intent) = discover(&target).await;
+    let Discovered {
+        method: method_name,
+        intent,
+        ..
+    } = discover(&target).await;
     let method = crate::methods::builtin(&method_name, &intent);
     if let Some(p) = payer
         && !p.pays(&method_name)
@@ -580,7 +590,7 @@ async fn attached(args: &ServerArgs, selection: &Selection) -> Result<Vec<Run>> 
 }
 
 /// The resources of a run other than the `i`-th.
-fn others_than(targets: &[Target], i: usize) -> Vec<Target> {
+pub(super) fn others_than(targets: &[Target], i: usize) -> Vec<Target> {
     targets
         .iter()
         .enumerate()
@@ -662,161 +672,6 @@ async fn launched_target(path: &std::path::Path, selection: &Selection) -> Resul
                 },
                 selection,
                 print_result,
-            )
-            .await?,
-        );
-    }
-    Ok(runs)
-}
-
-/// One resource of the reference run and the body it is requested with.
-pub struct ReferenceResource {
-    pub route: RouteConfig,
-    pub body: Option<&'static str>,
-}
-
-/// What the reference run probes for a payment method (`tempo` or
-/// `stub`), so that every check has something to check.
-pub fn reference_resources(payment_method: &str) -> Vec<ReferenceResource> {
-    if payment_method == "stub" {
-        return stub_resources();
-    }
-    tempo_resources()
-}
-
-/// Stub: a POST whose body a digest binds, with an expiry short enough to
-/// wait out.
-fn stub_resources() -> Vec<ReferenceResource> {
-    vec![ReferenceResource {
-        route: RouteConfig {
-            method: "POST".into(),
-            expires_in: 6,
-            ..RouteConfig::stub("/paid", "1000", &Address::random().to_string())
-        },
-        body: Some("{\"report\":\"monthly\"}"),
-    }]
-}
-
-/// Tempo charge: a POST with memo and split (its body bound by a digest,
-/// and an expiry short enough to wait out), a zero-amount resource
-/// (proofs), and a sponsored pull-only one (push forbidden).
-fn tempo_resources() -> Vec<ReferenceResource> {
-    let merchant = Address::random().to_string();
-    vec![
-        ReferenceResource {
-            route: RouteConfig {
-                method: "POST".into(),
-                memo: Some(format!("0x{}", "42".repeat(32))),
-                splits: vec![crate::reference::server::SplitConfig {
-                    amount: "100".into(),
-                    recipient: Address::random().to_string(),
-                    memo: None,
-                }],
-                // Short enough for the expiry check to wait it out, long
-                // enough for a transaction valid until expires (T4 wants
-                // validBefore > now + 3 s).
-                expires_in: 6,
-                ..RouteConfig::new("/paid", "1000", &merchant)
-            },
-            body: Some("{\"report\":\"monthly\"}"),
-        },
-        ReferenceResource {
-            route: RouteConfig::new("/free", "0", &merchant),
-            body: None,
-        },
-        ReferenceResource {
-            route: RouteConfig {
-                fee_payer: true,
-                supported_modes: Some(vec!["pull".into()]),
-                ..RouteConfig::new("/sponsored", "2500", &merchant)
-            },
-            body: None,
-        },
-    ]
-}
-
-/// The reference server with `routes` and `deviations` on mppconf's own
-/// chain, settling through the recording proxy.
-async fn start_reference(
-    routes: Vec<RouteConfig>,
-    deviations: &BTreeSet<Deviation>,
-) -> Result<(Anvil, Arc<RpcProxy>, server::Server)> {
-    let chain = Anvil::start(&AnvilConfig::default()).await?;
-    let proxy = Arc::new(RpcProxy::start(&chain.rpc_url, Duration::from_secs(5)).await?);
-    let config = ServerConfig {
-        realm: "mppconf.reference".into(),
-        secret: alloy::primitives::B256::random().0.to_vec(),
-        rpc_url: proxy.url(),
-        chain_id: chain.chain_id,
-        fee_payer_key: Some(FEE_PAYER_KEY.into()),
-        routes,
-        deviations: deviations.clone(),
-        choices: Default::default(),
-    };
-    let server = server::start(config, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-    Ok((chain, proxy, server))
-}
-
-/// The reference server (with `deviations`) on mppconf's own chain,
-/// behind the recording proxy, probed on every reference resource of
-/// Tempo charge.
-pub async fn run_reference(
-    deviations: &BTreeSet<Deviation>,
-    selection: &Selection,
-    progress: impl FnMut(&CheckResult),
-) -> Result<Vec<Run>> {
-    run_reference_method("tempo", deviations, selection, progress).await
-}
-
-/// [`run_reference`] for the reference resources of a payment method.
-pub async fn run_reference_method(
-    payment_method: &str,
-    deviations: &BTreeSet<Deviation>,
-    selection: &Selection,
-    mut progress: impl FnMut(&CheckResult),
-) -> Result<Vec<Run>> {
-    let resources = reference_resources(payment_method);
-    let routes = resources.iter().map(|r| r.route.clone()).collect();
-    let (chain, proxy, server) = start_reference(routes, deviations).await?;
-    let names: Vec<String> = deviations.iter().map(|d| d.name()).collect();
-    let label = if names.is_empty() {
-        "mppconf serve (reference)".to_string()
-    } else {
-        format!("mppconf serve (reference, deviating: {})", names.join(", "))
-    };
-    let reproduce = std::iter::once("mppconf server --reference".to_string())
-        .chain((payment_method != "tempo").then(|| format!("--payment-method {payment_method}")))
-        .chain(names.iter().map(|n| format!("--deviate {n}")))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let targets: Vec<Target> = resources
-        .iter()
-        .map(|r| Target {
-            base_url: server.url(),
-            path: r.route.path.clone(),
-            method: r.route.method.clone(),
-            body: r.body.map(|b| b.as_bytes().to_vec()),
-            rpc_url: chain.rpc_url.clone(),
-        })
-        .collect();
-    let mut runs = Vec::new();
-    for (i, target) in targets.iter().enumerate() {
-        runs.push(
-            probe_resource(
-                Naming {
-                    label: &label,
-                    reproduce: &reproduce,
-                },
-                target.clone(),
-                others_than(&targets, i),
-                Some(proxy.clone()),
-                Paying {
-                    // Configured like the SDK servers that demand the memo.
-                    attribution_memo: deviations.contains(&Deviation::RequireAttributionMemo),
-                    ..Paying::default()
-                },
-                selection,
-                &mut progress,
             )
             .await?,
         );

@@ -21,6 +21,7 @@ pub mod core;
 mod ctx;
 pub mod fuzz;
 pub mod manifest;
+mod reference_run;
 pub mod tempo_charge;
 
 pub use check::Check;

@@ -28,132 +28,18 @@ use mppconf_suite::codec::{
     BindingSlots, Challenge, Credential, EncodedJson, ProblemType, Receipt, content_digest, rfc3339,
 };
 use mppconf_suite::methods::tempo_charge::{self, PayloadType};
-use mppconf_suite::methods::tempo_effects::{self, ChargeRequest, Log};
+use mppconf_suite::methods::tempo_effects::ChargeRequest;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::tx;
+
+mod deviation;
+mod tempo;
+
 use crate::chain::Rpc;
 use crate::error::{Error, Result};
-
-/// A rule the server breaks on purpose, so that the server suite can show
-/// each of its checks failing.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum Deviation {
-    /// 402 without `Cache-Control: no-store`.
-    NoCacheControl,
-    /// Paid responses without `Cache-Control: private`.
-    NoPrivateCache,
-    /// Accepts a credential for an id already used.
-    SkipReplayCheck,
-    /// Accepts any echoed id without checking its binding.
-    SkipBindingCheck,
-    /// Accepts credentials for expired challenges.
-    IgnoreExpiry,
-    /// Broadcasts without checking that the transaction pays the request.
-    AcceptWrongAmount,
-    /// Attaches a `Payment-Receipt` to error responses.
-    ReceiptOnError,
-    /// Echoes the credential in error bodies.
-    EchoCredential,
-    /// Issues challenges with an empty `id`.
-    EmptyId,
-    /// Issues challenges without `realm`.
-    NoRealm,
-    /// Encodes `request` with `=` padding.
-    PaddedRequest,
-    /// Serializes `request` with keys in insertion order, not JCS.
-    NonCanonicalRequest,
-    /// Answers every failure with the `payment-required` problem type.
-    GenericProblemType,
-    /// Treats several Payment credentials like one (no 400).
-    AcceptSeveralCredentials,
-    /// Challenges with `method="Tempo"`.
-    UppercaseMethod,
-    /// Challenges without `expires`.
-    NoExpires,
-    /// 402s without a problem details body.
-    NoProblemDetails,
-    /// The same challenge for every 402 (no nonce, a fixed expiry).
-    StaticChallenge,
-    /// 402 for resources that do not exist.
-    PaymentForUnknown,
-    /// Accepts echoed challenges as they come: no binding, no comparison
-    /// with the resource's request.
-    SkipEchoCheck,
-    /// Broadcasts transactions for any chain id.
-    IgnoreChainId,
-    /// Broadcasts transactions valid past the challenge's expiry.
-    IgnoreValidBefore,
-    /// Refuses credentials over 4000 bytes (below the 4 KB minimum) with 431.
-    SmallHeaderLimit,
-    /// Puts the RPC endpoint into error details.
-    LeakRpcUrl,
-    /// Accepts any proof, for any amount.
-    SkipProofCheck,
-    /// Accepts hash credentials where feePayer or supportedModes forbid them.
-    AcceptForbiddenPush,
-    /// Does not compare the body with the challenge digest.
-    SkipDigestCheck,
-    /// Trusts the echoed challenge: no binding, no comparison with the
-    /// resource's request, and the payment verified against the *echoed*
-    /// request (the historical defect the tampering checks attack).
-    VerifyEchoedRequest,
-    /// Takes the realm from the request target: `GET //evil.example/paid`
-    /// is served as `/paid` with `realm="evil.example"` (a server that
-    /// resolves the target as a URL reference).
-    RealmFromRequestTarget,
-    /// Refuses a pull payment without the challenge-bound attribution
-    /// memo when the request asks for no memo, as the mppx, pympp and mpp
-    /// servers do (ambiguity.server-required-memo).
-    RequireAttributionMemo,
-}
-
-impl Deviation {
-    pub const ALL: [Deviation; 30] = [
-        Deviation::NoCacheControl,
-        Deviation::NoPrivateCache,
-        Deviation::SkipReplayCheck,
-        Deviation::SkipBindingCheck,
-        Deviation::IgnoreExpiry,
-        Deviation::AcceptWrongAmount,
-        Deviation::ReceiptOnError,
-        Deviation::EchoCredential,
-        Deviation::EmptyId,
-        Deviation::NoRealm,
-        Deviation::PaddedRequest,
-        Deviation::NonCanonicalRequest,
-        Deviation::GenericProblemType,
-        Deviation::AcceptSeveralCredentials,
-        Deviation::UppercaseMethod,
-        Deviation::NoExpires,
-        Deviation::NoProblemDetails,
-        Deviation::StaticChallenge,
-        Deviation::PaymentForUnknown,
-        Deviation::SkipEchoCheck,
-        Deviation::IgnoreChainId,
-        Deviation::IgnoreValidBefore,
-        Deviation::SmallHeaderLimit,
-        Deviation::LeakRpcUrl,
-        Deviation::SkipProofCheck,
-        Deviation::AcceptForbiddenPush,
-        Deviation::SkipDigestCheck,
-        Deviation::RequireAttributionMemo,
-        Deviation::VerifyEchoedRequest,
-        Deviation::RealmFromRequestTarget,
-    ];
-
-    pub fn name(self) -> String {
-        super::variant_name(&self)
-    }
-
-    pub fn parse(name: &str) -> Result<Self> {
-        super::parse_variant(name, "server deviation", &Self::ALL)
-    }
-}
+pub use deviation::Deviation;
 
 /// One split of a route's price.
 #[derive(Debug, Clone, Deserialize)]
@@ -830,11 +716,11 @@ async fn settle(
                 .and_then(|e| rfc3339::parse("expires", e).ok())
                 .map(|t| t.timestamp());
             if state.deviates(Deviation::RequireAttributionMemo) && request.memo.is_none() {
-                require_attribution_memo(&request, &credential)?;
+                tempo::require_attribution_memo(&request, &credential)?;
             }
-            settle_pull(state, &request, &credential, expires).await?
+            tempo::settle_pull(state, &request, &credential, expires).await?
         }
-        PayloadType::Hash => settle_push(state, &request, &credential).await?,
+        PayloadType::Hash => tempo::settle_push(state, &request, &credential).await?,
         PayloadType::Proof => {
             let signature: Bytes = credential
                 .payload
@@ -915,178 +801,4 @@ fn settle_stub(
         reference: echo.id.clone(),
         extra,
     })
-}
-
-/// The attribution-memo demand of the SDK servers (a deviation): the
-/// primary transfer must carry the memo bound to this challenge.
-fn require_attribution_memo(
-    request: &ChargeRequest,
-    credential: &Credential,
-) -> std::result::Result<(), Refusal> {
-    let echo = &credential.challenge;
-    let wanted = super::client::attribution_memo(&echo.realm, &echo.id);
-    let raw: Bytes = credential
-        .payload
-        .get("signature")
-        .and_then(Value::as_str)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_default();
-    let bound = tx::decode_payment(&raw).is_ok_and(|p| {
-        p.effects(request.currency)
-            .iter()
-            .any(|e| e.to == request.recipient && e.memo == Some(wanted))
-    });
-    if bound {
-        Ok(())
-    } else {
-        Err(refuse(
-            ProblemType::VerificationFailed,
-            "memo is not bound to this challenge",
-        ))
-    }
-}
-
-/// Pull mode: decode, check, (co-sign,) broadcast, check the receipt.
-async fn settle_pull(
-    state: &State,
-    request: &ChargeRequest,
-    credential: &Credential,
-    expires: Option<i64>,
-) -> std::result::Result<String, Refusal> {
-    let fail = |d: String| refuse(ProblemType::VerificationFailed, d);
-    let raw: Bytes = credential
-        .payload
-        .get("signature")
-        .and_then(Value::as_str)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| fail("signature is not hex".into()))?;
-    let payment = tx::decode_payment(&raw).map_err(fail)?;
-    if payment.tx().chain_id != request.chain_id && !state.deviates(Deviation::IgnoreChainId) {
-        return Err(fail(format!(
-            "transaction is for chain {}, the challenge for {}",
-            payment.tx().chain_id,
-            request.chain_id
-        )));
-    }
-    // "with validBefore no later than the challenge expires": a later one
-    // could settle after the challenge is gone (and T4 drops transactions
-    // valid for more than 30 s, so the broadcast would hang).
-    let valid_before = payment.tx().valid_before.map(|v| v.get() as i64);
-    if let (Some(vb), Some(exp)) = (valid_before, expires)
-        && vb > exp
-        && !state.deviates(Deviation::IgnoreValidBefore)
-    {
-        return Err(fail(format!(
-            "validBefore {vb} is later than the challenge's expires {exp}"
-        )));
-    }
-    if !state.deviates(Deviation::AcceptWrongAmount) {
-        tempo_effects::verify(
-            &request.required_transfers(),
-            &payment.effects(request.currency),
-            "tempo-charge.verification.transaction-checks",
-        )
-        .map_err(|e| fail(e.to_string()))?;
-    }
-    let broadcast = if payment.awaits_fee_payer {
-        if !request.fee_payer {
-            return Err(fail(
-                "the transaction asks for a fee payer but the challenge does not sponsor fees"
-                    .into(),
-            ));
-        }
-        let sponsor = state
-            .fee_payer
-            .as_ref()
-            .ok_or_else(|| fail("no fee payer configured".into()))?;
-        tx::cosign(payment, request.currency, sponsor).map_err(|e| fail(e.to_string()))?
-    } else {
-        raw.to_vec()
-    };
-    let receipt = state
-        .rpc
-        .call(
-            "eth_sendRawTransactionSync",
-            json!([Bytes::from(broadcast)]),
-        )
-        .await
-        .map_err(|e| fail(format!("broadcast failed: {e}")))?;
-    check_mined(
-        request,
-        &receipt,
-        !state.deviates(Deviation::AcceptWrongAmount),
-    )
-    .map_err(fail)
-}
-
-/// Push mode: the client broadcast; read and check its receipt.
-async fn settle_push(
-    state: &State,
-    request: &ChargeRequest,
-    credential: &Credential,
-) -> std::result::Result<String, Refusal> {
-    let fail = |d: String| refuse(ProblemType::VerificationFailed, d);
-    let hash: B256 = credential
-        .payload
-        .get("hash")
-        .and_then(Value::as_str)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| fail("hash is not 32-byte hex".into()))?;
-    if !state.deviates(Deviation::SkipReplayCheck) {
-        let fresh = state
-            .used_hashes
-            .lock()
-            .map(|mut h| h.insert(hash))
-            .unwrap_or(false);
-        if !fresh {
-            return Err(fail(
-                "transaction hash already used for another payment".into(),
-            ));
-        }
-    }
-    let receipt = state
-        .rpc
-        .call("eth_getTransactionReceipt", json!([hash]))
-        .await
-        .map_err(|_| fail("the transaction receipt could not be read".into()))?;
-    if receipt.is_null() {
-        return Err(fail(format!("no mined transaction {hash}")));
-    }
-    check_mined(
-        request,
-        &receipt,
-        !state.deviates(Deviation::AcceptWrongAmount),
-    )
-    .map_err(fail)
-}
-
-/// A mined receipt must be a success whose logs pay the request; returns
-/// the transaction hash (the receipt `reference`).
-fn check_mined(
-    request: &ChargeRequest,
-    receipt: &Value,
-    check_logs: bool,
-) -> std::result::Result<String, String> {
-    if receipt["status"] != "0x1" {
-        return Err(format!(
-            "transaction {} reverted",
-            receipt["transactionHash"]
-        ));
-    }
-    if check_logs {
-        let logs: Vec<Log> = receipt["logs"]
-            .as_array()
-            .map(|a| a.iter().filter_map(Log::from_json).collect())
-            .unwrap_or_default();
-        tempo_effects::verify(
-            &request.required_transfers(),
-            &tempo_effects::effects_of_logs(&logs, request.currency),
-            "tempo-charge.verification.hash-transfer-logs",
-        )
-        .map_err(|e| e.to_string())?;
-    }
-    receipt["transactionHash"]
-        .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| "receipt without transactionHash".into())
 }

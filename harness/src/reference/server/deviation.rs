@@ -1,0 +1,125 @@
+//! The rules the reference server breaks on purpose, one switch each, so
+//! that the server suite can show each of its checks failing.
+
+use serde::Deserialize;
+
+use crate::error::Result;
+
+/// A rule the server breaks on purpose, so that the server suite can show
+/// each of its checks failing.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Deviation {
+    /// 402 without `Cache-Control: no-store`.
+    NoCacheControl,
+    /// Paid responses without `Cache-Control: private`.
+    NoPrivateCache,
+    /// Accepts a credential for an id already used.
+    SkipReplayCheck,
+    /// Accepts any echoed id without checking its binding.
+    SkipBindingCheck,
+    /// Accepts credentials for expired challenges.
+    IgnoreExpiry,
+    /// Broadcasts without checking that the transaction pays the request.
+    AcceptWrongAmount,
+    /// Attaches a `Payment-Receipt` to error responses.
+    ReceiptOnError,
+    /// Echoes the credential in error bodies.
+    EchoCredential,
+    /// Issues challenges with an empty `id`.
+    EmptyId,
+    /// Issues challenges without `realm`.
+    NoRealm,
+    /// Encodes `request` with `=` padding.
+    PaddedRequest,
+    /// Serializes `request` with keys in insertion order, not JCS.
+    NonCanonicalRequest,
+    /// Answers every failure with the `payment-required` problem type.
+    GenericProblemType,
+    /// Treats several Payment credentials like one (no 400).
+    AcceptSeveralCredentials,
+    /// Challenges with `method="Tempo"`.
+    UppercaseMethod,
+    /// Challenges without `expires`.
+    NoExpires,
+    /// 402s without a problem details body.
+    NoProblemDetails,
+    /// The same challenge for every 402 (no nonce, a fixed expiry).
+    StaticChallenge,
+    /// 402 for resources that do not exist.
+    PaymentForUnknown,
+    /// Accepts echoed challenges as they come: no binding, no comparison
+    /// with the resource's request.
+    SkipEchoCheck,
+    /// Broadcasts transactions for any chain id.
+    IgnoreChainId,
+    /// Broadcasts transactions valid past the challenge's expiry.
+    IgnoreValidBefore,
+    /// Refuses credentials over 4000 bytes (below the 4 KB minimum) with 431.
+    SmallHeaderLimit,
+    /// Puts the RPC endpoint into error details.
+    LeakRpcUrl,
+    /// Accepts any proof, for any amount.
+    SkipProofCheck,
+    /// Accepts hash credentials where feePayer or supportedModes forbid them.
+    AcceptForbiddenPush,
+    /// Does not compare the body with the challenge digest.
+    SkipDigestCheck,
+    /// Trusts the echoed challenge: no binding, no comparison with the
+    /// resource's request, and the payment verified against the *echoed*
+    /// request (the historical defect the tampering checks attack).
+    VerifyEchoedRequest,
+    /// Takes the realm from the request target: `GET //evil.example/paid`
+    /// is served as `/paid` with `realm="evil.example"` (a server that
+    /// resolves the target as a URL reference).
+    RealmFromRequestTarget,
+    /// Refuses a pull payment without the challenge-bound attribution
+    /// memo when the request asks for no memo, as the mppx, pympp and mpp
+    /// servers do (ambiguity.server-required-memo).
+    RequireAttributionMemo,
+}
+
+impl Deviation {
+    pub const ALL: [Deviation; 30] = [
+        Deviation::NoCacheControl,
+        Deviation::NoPrivateCache,
+        Deviation::SkipReplayCheck,
+        Deviation::SkipBindingCheck,
+        Deviation::IgnoreExpiry,
+        Deviation::AcceptWrongAmount,
+        Deviation::ReceiptOnError,
+        Deviation::EchoCredential,
+        Deviation::EmptyId,
+        Deviation::NoRealm,
+        Deviation::PaddedRequest,
+        Deviation::NonCanonicalRequest,
+        Deviation::GenericProblemType,
+        Deviation::AcceptSeveralCredentials,
+        Deviation::UppercaseMethod,
+        Deviation::NoExpires,
+        Deviation::NoProblemDetails,
+        Deviation::StaticChallenge,
+        Deviation::PaymentForUnknown,
+        Deviation::SkipEchoCheck,
+        Deviation::IgnoreChainId,
+        Deviation::IgnoreValidBefore,
+        Deviation::SmallHeaderLimit,
+        Deviation::LeakRpcUrl,
+        Deviation::SkipProofCheck,
+        Deviation::AcceptForbiddenPush,
+        Deviation::SkipDigestCheck,
+        Deviation::RequireAttributionMemo,
+        Deviation::VerifyEchoedRequest,
+        Deviation::RealmFromRequestTarget,
+    ];
+
+    pub fn name(self) -> String {
+        crate::reference::variant_name(&self)
+    }
+
+    pub fn parse(name: &str) -> Result<Self> {
+        crate::reference::parse_variant(name, "server deviation", &Self::ALL)
+    }
+}
