@@ -104,6 +104,18 @@ enum ReportCommand {
         #[arg(long, conflicts_with = "after")]
         write: Option<PathBuf>,
     },
+    /// How much of each spec several runs exercised together (e.g. one
+    /// implementation's server, client and vector runs): per spec, the
+    /// testable requirements some check of some run judged, the
+    /// untestable ones, and the list of those no run exercised.
+    Coverage {
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
+        /// Exit 1 when less than this percentage of the testable
+        /// requirements of all the specs together was exercised.
+        #[arg(long, value_name = "PERCENT")]
+        min: Option<f64>,
+    },
     /// Render report.json files as one HTML page: one run in detail, or
     /// several as a matrix of requirements × implementations.
     Render {
@@ -232,12 +244,40 @@ fn report_merge(parts: &[PathBuf], out: &Path) -> error::Result<u8> {
     let merged = Report::merge(parts)?;
     merged.write(out)?;
     mppconf_harness::report::gate::print_findings(&merged);
+    mppconf_harness::report::gate::print_coverage(&merged);
     println!(
         "{} checks merged into {}",
         merged.checks.len(),
         out.join("report.json").display()
     );
     Ok(merged.exit_code())
+}
+
+fn report_coverage(paths: &[PathBuf], min: Option<f64>) -> error::Result<u8> {
+    use mppconf_harness::report::Coverage;
+    let reports = paths
+        .iter()
+        .map(|p| Report::read(p))
+        .collect::<error::Result<Vec<_>>>()?;
+    let joined = mppconf_harness::report::joined_coverage(&reports);
+    let mut total = Coverage::default();
+    for (docname, c) in &joined {
+        println!("{docname}: {}", c.summary());
+        for id in &c.not_exercised {
+            println!("    not exercised: {id}");
+        }
+        total.testable += c.testable;
+        total.exercised += c.exercised;
+        total.untestable += c.untestable;
+    }
+    println!("all {} specs: {}", joined.len(), total.summary());
+    match min {
+        Some(min) if total.percent() < min => {
+            println!("below --min {min}%");
+            Ok(1)
+        }
+        _ => Ok(0),
+    }
 }
 
 fn report_compare(before: &Path, after: Option<&Path>, write: Option<&Path>) -> error::Result<u8> {
@@ -341,6 +381,9 @@ fn main() -> ExitCode {
         Command::Report {
             command: ReportCommand::Index { reports, out },
         } => report_index(&reports, &out),
+        Command::Report {
+            command: ReportCommand::Coverage { reports, min },
+        } => report_coverage(&reports, min),
         Command::Fuzz {
             command: FuzzCommand::Diff(args),
         } => fuzz_diff(&args),
@@ -665,6 +708,7 @@ fn run(args: RunArgs) -> error::Result<u8> {
         let report = Report::new("vectors", &name, started, records);
         report.write(dir)?;
         println!("report written to {}", dir.join("report.html").display());
+        mppconf_harness::report::gate::print_coverage(&report);
     }
     Ok(runner::exit_code(&results) as u8)
 }

@@ -121,6 +121,7 @@ impl GateArgs {
                 println!("report written to {}", dir.join("report.html").display());
             }
             print_findings(report);
+            print_coverage(report);
             code = worse(code, report.exit_code());
         }
         // An interrupted run ends with 128 + the signal, its report written.
@@ -179,6 +180,13 @@ pub fn print_findings(report: &Report) {
         for line in c.detail.lines() {
             println!("         {line}");
         }
+    }
+}
+
+/// Per spec, how much of it the run exercised.
+pub fn print_coverage(report: &Report) {
+    for spec in &report.specs {
+        println!("coverage {}: {}", spec.docname, spec.coverage.summary());
     }
 }
 

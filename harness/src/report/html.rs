@@ -126,17 +126,19 @@ fn check_details(c: &CheckRecord) -> String {
 fn single(out: &mut String, r: &Report, docname: &str) {
     let view = r.for_spec(docname).expect("a spec of the report");
     let spec = &view.specs[0];
-    let covered = spec
-        .requirements
-        .iter()
-        .filter(|q| q.verdict.is_some())
-        .count();
     let _ = writeln!(
         out,
-        "<p>{} checks cite this spec; {covered} of {} requirements covered.</p>",
+        "<p>{} checks cite this spec; {}.</p>",
         view.checks.len(),
-        spec.requirements.len()
+        escape(&spec.coverage.summary())
     );
+    if !spec.coverage.not_exercised.is_empty() {
+        let _ = writeln!(
+            out,
+            "<p class=\"meta\">Not exercised by this run: {}.</p>",
+            escape(&spec.coverage.not_exercised.join(", "))
+        );
+    }
     let findings: Vec<&CheckRecord> = view
         .checks
         .iter()

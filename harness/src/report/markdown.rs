@@ -57,7 +57,7 @@ pub fn render(r: &Report) -> String {
     );
     let _ = writeln!(
         out,
-        "| spec | checks | pass | fail | warn | error | other | requirements covered |"
+        "| spec | checks | pass | fail | warn | error | other | testable requirements exercised |"
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
     for spec in &r.specs {
@@ -68,14 +68,9 @@ pub fn render(r: &Report) -> String {
             - n(Verdict::Fail)
             - n(Verdict::Warn)
             - n(Verdict::Error);
-        let covered = spec
-            .requirements
-            .iter()
-            .filter(|q| q.verdict.is_some())
-            .count();
         let _ = writeln!(
             out,
-            "| {} ({}) | {} | {} | {} | {} | {} | {} | {covered} of {} |",
+            "| {} ({}) | {} | {} | {} | {} | {} | {} | {} |",
             spec.title,
             spec.docname,
             view.checks.len(),
@@ -84,7 +79,7 @@ pub fn render(r: &Report) -> String {
             n(Verdict::Warn),
             n(Verdict::Error),
             other,
-            spec.requirements.len()
+            coverage_cell(&spec.coverage)
         );
     }
     let verdict_line = if r.exit_code() == 0 {
@@ -177,6 +172,19 @@ pub fn render(r: &Report) -> String {
             "<details><summary>{} ({}): every requirement</summary>\n",
             spec.title, spec.docname
         );
+        let _ = writeln!(out, "Coverage: {}.\n", spec.coverage.summary());
+        if !spec.coverage.not_exercised.is_empty() {
+            let _ = writeln!(
+                out,
+                "Not exercised by this run: {}.\n",
+                spec.coverage
+                    .not_exercised
+                    .iter()
+                    .map(|id| format!("`{id}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
         let _ = writeln!(
             out,
             "| requirement | section | keyword | verdict | checks |"
@@ -208,13 +216,18 @@ fn excerpt(quote: &str) -> String {
     }
 }
 
+/// `exercised of testable (percent)`, for a table cell.
+fn coverage_cell(c: &super::Coverage) -> String {
+    format!("{} of {} ({:.0}%)", c.exercised, c.testable, c.percent())
+}
+
 /// A table cell or list item on one line, pipes escaped.
 fn one_line(text: &str) -> String {
     text.replace('\n', " · ").replace('|', "\\|")
 }
 
 /// The index of several published reports: per run and spec, the check
-/// counts, the requirements covered and the verdict, linked to the
+/// counts, the testable requirements exercised and the verdict, linked to the
 /// run's pages. `runs` pairs each report with its folder, relative to the
 /// index.
 pub fn render_index(runs: &[(String, Report)]) -> String {
@@ -236,18 +249,13 @@ pub fn render_index(runs: &[(String, Report)]) -> String {
     }
     let _ = writeln!(
         out,
-        "| implementation | suite | spec | checks | pass | fail | warn | other | requirements covered | verdict | report |"
+        "| implementation | suite | spec | checks | pass | fail | warn | other | testable requirements exercised | verdict | report |"
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|");
     for (dir, r) in runs {
         for spec in &r.specs {
             let view = r.for_spec(&spec.docname).expect("a spec of the report");
             let n = |v: Verdict| view.checks.iter().filter(|c| c.verdict == v).count();
-            let covered = spec
-                .requirements
-                .iter()
-                .filter(|q| q.verdict.is_some())
-                .count();
             let verdict = match view.exit_code() {
                 0 => "conformant",
                 1 => "not conformant",
@@ -256,7 +264,7 @@ pub fn render_index(runs: &[(String, Report)]) -> String {
             };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {covered} of {} | {verdict} | [md]({dir}/{doc}.md) · [html]({dir}/report.html) · [junit]({dir}/{doc}.junit.xml) |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {verdict} | [md]({dir}/{doc}.md) · [html]({dir}/report.html) · [junit]({dir}/{doc}.junit.xml) |",
                 one_line(&r.target),
                 r.suite,
                 spec.docname,
@@ -265,7 +273,7 @@ pub fn render_index(runs: &[(String, Report)]) -> String {
                 n(Verdict::Fail),
                 n(Verdict::Warn),
                 view.checks.len() - n(Verdict::Pass) - n(Verdict::Fail) - n(Verdict::Warn),
-                spec.requirements.len(),
+                coverage_cell(&spec.coverage),
                 doc = spec.docname,
             );
         }
