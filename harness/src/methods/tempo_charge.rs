@@ -151,9 +151,17 @@ impl PaymentMethod for TempoCharge {
     fn also_cites(&self, check_id: &str) -> &'static [&'static str] {
         match check_id {
             "challenge.request-jcs" => &["tempo-charge.request.jcs"],
+            // The receipt's reference is read on chain: a successful
+            // transaction the server broadcast whose logs pay the request
+            // (pull, from the payer's dedicated nonce lane, nonce key
+            // 2^256-1), or the challenge id for a proof.
             "paid.receipt" => &[
                 "tempo-charge.receipt.must-return",
                 "tempo-charge.receipt.fields",
+                "tempo-charge.settlement.server-broadcasts",
+                "tempo-charge.settlement.receipt-reference-digest",
+                "tempo-charge.proof.receipt-reference",
+                "tempo-charge.transaction.nonce-key-may",
             ],
             "errors.no-receipt" => &["tempo-charge.receipt.no-receipt-on-error"],
             "standard.paid" => &["tempo-charge.transaction.transfer-call"],

@@ -17,7 +17,14 @@ pub const CHECKS: &[Check] = &[];
 /// a charge resource.
 pub fn also_cites(check_id: &str) -> &'static [&'static str] {
     match check_id {
-        "replay.rejected" => &["charge.replay.credential-once"],
+        "replay.rejected" => &[
+            "charge.replay.credential-once",
+            "charge.credential.single-use",
+            "charge.credential.reject-replay",
+            "charge.replay.server-protection",
+        ],
+        "idempotency.new-key-no-replay" => &["charge.credential.reject-replay"],
+        "paid.receipt" => &["charge.flow.receipt-returned"],
         "expiry.expired-rejected" => &["charge.verification.server-checks"],
         _ => &[],
     }

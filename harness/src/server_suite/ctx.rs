@@ -64,12 +64,14 @@ impl Answer {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
-    /// Every `WWW-Authenticate` field value.
+    /// Every `WWW-Authenticate` field value, read as UTF-8 (RFC 9110
+    /// obs-text, e.g. a non-ASCII realm, is kept for the checks to judge,
+    /// not dropped with its field).
     pub fn challenge_fields(&self) -> Vec<String> {
         self.headers
             .get_all("www-authenticate")
             .iter()
-            .filter_map(|v| v.to_str().ok().map(str::to_string))
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
             .collect()
     }
 

@@ -45,6 +45,22 @@ enum TxMutation {
     Memo,
     SplitShort,
     ValidBeforeAfterExpires,
+    /// The same payment signed again (another `validBefore`): a second,
+    /// different credential for the same challenge.
+    Resigned,
+    /// The same transfers in reverse order (splits before the primary).
+    Reversed,
+}
+
+/// How the harness pays on chain itself (push mode).
+#[derive(Clone, Copy, PartialEq)]
+enum Push {
+    /// What the challenge asks.
+    Exact,
+    /// One unit short of the primary amount.
+    Short,
+    /// What the challenge asks, the transfers in reverse order.
+    Reversed,
 }
 
 /// Every Tempo charge check, in run order.
@@ -53,7 +69,8 @@ pub const CHECKS: &[Check] = &[
         "pull.short-amount-rejected",
         [
             "tempo-charge.verification.transaction-checks",
-            "core.status.verification-failed"
+            "core.status.verification-failed",
+            "core.receipt.fresh-challenge-on-failure"
         ],
         false,
         |ctx| short_amount(ctx)
@@ -111,7 +128,10 @@ pub const CHECKS: &[Check] = &[
     ),
     check!(
         "push.short-amount-rejected",
-        ["tempo-charge.verification.hash-transfer-logs"],
+        [
+            "tempo-charge.verification.hash-transfer-logs",
+            "core.receipt.fresh-challenge-on-failure"
+        ],
         false,
         |ctx| push_short(ctx)
     ),
@@ -160,6 +180,44 @@ pub const CHECKS: &[Check] = &[
         ],
         false,
         |ctx| push_forbidden(ctx)
+    ),
+    check!(
+        "pull.second-payment-same-id-rejected",
+        ["charge.replay.id-single-use", "core.replay.single-use-semantics"],
+        false,
+        |ctx| second_payment_same_id(ctx)
+    ),
+    check!(
+        "modes.push-as-advertised",
+        [
+            "tempo-charge.modes.omit-only-if-both",
+            "tempo-charge.modes.advertise-subset",
+            "tempo-charge.modes.single-mode-explicit",
+            "tempo-charge.modes.pull-should"
+        ],
+        false,
+        |ctx| push_as_advertised(ctx)
+    ),
+    check!(
+        "pull.splits-reordered-accepted",
+        ["tempo-charge.splits.server-any-order"],
+        true,
+        |ctx| pull_reordered(ctx)
+    ),
+    check!(
+        "push.splits-reordered-accepted",
+        [
+            "tempo-charge.splits.server-any-order",
+            "tempo-charge.verification.hash-transfer-logs"
+        ],
+        false,
+        |ctx| push_reordered(ctx)
+    ),
+    check!(
+        "push.unmined-hash-rejected",
+        ["tempo-charge.verification.hash-receipt-success"],
+        false,
+        |ctx| push_unmined(ctx)
     ),
 ];
 
@@ -227,14 +285,166 @@ async fn pull(ctx: &Ctx, m: TxMutation) -> Step {
 
 async fn push_short(ctx: &Ctx) -> Step {
     let challenge = push_challenge(ctx).await?;
-    let hash = broadcast_payment(ctx, &challenge, true).await?;
+    let hash = broadcast_payment(ctx, &challenge, Push::Short).await?;
     let header = hash_credential(&challenge, &hash);
+    Ok(rejection(&send_credential(ctx, &header).await?, None, None))
+}
+
+/// A challenge paid once, then paid again with another valid payment
+/// (the same transfers, signed anew): the id is spent, the second must
+/// be refused however genuine its money.
+async fn second_payment_same_id(ctx: &Ctx) -> Step {
+    let challenge = fresh(ctx).await?;
+    if request_of(&challenge)?.amount.is_zero() {
+        return Ok(Outcome::skip("a zero-amount charge has no transaction"));
+    }
+    let opts = tempo_charge::pay_options(&ctx.pay_context(), &challenge);
+    let first = client::credential_for(&challenge, &opts)
+        .await
+        .map_err(|e| blocked(format!("cannot build a valid credential: {e}")))?;
+    let paid = send_credential(ctx, &first.to_header()).await?;
+    if !(200..300).contains(&paid.status) {
+        return Err(blocked(format!(
+            "a valid payment was refused ({}), see paid.receipt",
+            paid.status
+        )));
+    }
+    let second = mutated_pull(ctx, &challenge, TxMutation::Resigned).await?;
+    Ok(rejection(
+        &send_credential(ctx, &second).await?,
+        None,
+        Some(&challenge.id),
+    ))
+}
+
+/// §"Submission Modes": where push is offered (listed, or by omitting
+/// `supportedModes`, which claims both), a valid push payment is
+/// accepted; a server that lists one mode lists the one it takes. Pull
+/// itself (paid.receipt pays by pull) is a SHOULD: a push-only
+/// challenge warns.
+async fn push_as_advertised(ctx: &Ctx) -> Step {
+    let challenge = fresh(ctx).await?;
+    let request = request_of(&challenge)?;
+    if request.amount.is_zero() {
+        return Ok(Outcome::skip(
+            "a zero-amount charge: mode negotiation does not apply",
+        ));
+    }
+    let listed = request.supported_modes.clone();
+    let push_offered = request.allows_mode("push") && !request.fee_payer;
+    let mut said = Vec::new();
+    if push_offered {
+        let hash = broadcast_payment(ctx, &challenge, Push::Exact).await?;
+        let a = send_credential(ctx, &hash_credential(&challenge, &hash)).await?;
+        if !(200..300).contains(&a.status) {
+            let rule = match &listed {
+                None => "supportedModes omitted: both modes accepted (tempo-charge.modes.omit-only-if-both)",
+                Some(_) => "push listed in supportedModes: push accepted (tempo-charge.modes.advertise-subset)",
+            };
+            return Ok(Outcome::fail(
+                rule,
+                format!(
+                    "a valid push payment ({hash}) refused: {} {}",
+                    a.status,
+                    a.body.chars().take(200).collect::<String>()
+                ),
+            ));
+        }
+        said.push(format!("a valid push payment accepted ({})", a.status));
+    } else {
+        said.push(match &listed {
+            Some(m) => format!("push not offered (supportedModes {m:?})"),
+            None => "push not offered (feePayer)".into(),
+        });
+    }
+    if !request.allows_mode("pull") {
+        return Ok(Outcome {
+            verdict: mppconf_suite::vectors::Verdict::Warn,
+            detail: format!(
+                "Expected: pull mode offered (tempo-charge.modes.pull-should: SHOULD)\nActual: supportedModes {listed:?}; {}",
+                said.join("; ")
+            ),
+        });
+    }
+    Ok(Outcome::pass(format!(
+        "{}; supportedModes {listed:?}",
+        said.join("; ")
+    )))
+}
+
+/// §"Ordering": the split transfers before the primary one, in a pull
+/// transaction. Local policy may demand an order before broadcasting
+/// (ambiguity.pull-structure-policy), so a refusal warns.
+async fn pull_reordered(ctx: &Ctx) -> Step {
+    let challenge = fresh(ctx).await?;
+    let header = mutated_pull(ctx, &challenge, TxMutation::Reversed).await?;
+    let a = send_credential(ctx, &header).await?;
+    Ok(if (200..300).contains(&a.status) {
+        Outcome::pass("the transfers in reverse order were accepted")
+    } else {
+        Outcome::fail(
+            "2xx for the required transfers in another order (ambiguity.pull-structure-policy: local policy may refuse it, hence warn)",
+            format!(
+                "{} {}",
+                a.status,
+                a.body.chars().take(200).collect::<String>()
+            ),
+        )
+    })
+}
+
+/// §"Ordering" and §"Hash Verification": a push payment whose transfer
+/// events come in another order pays all the same, and is judged on its
+/// logs: refusing it is a failure.
+async fn push_reordered(ctx: &Ctx) -> Step {
+    let challenge = push_challenge(ctx).await?;
+    if request_of(&challenge)?.splits.is_empty() {
+        return Ok(Outcome::skip("the challenge has no splits"));
+    }
+    let hash = broadcast_payment(ctx, &challenge, Push::Reversed).await?;
+    let a = send_credential(ctx, &hash_credential(&challenge, &hash)).await?;
+    Ok(if (200..300).contains(&a.status) {
+        Outcome::pass(format!(
+            "the transfer events in reverse order ({hash}) were accepted"
+        ))
+    } else {
+        Outcome::fail(
+            "2xx for a push payment whose logs pay every transfer, in another order",
+            format!(
+                "{} {}",
+                a.status,
+                a.body.chars().take(200).collect::<String>()
+            ),
+        )
+    })
+}
+
+/// §"Hash Verification": the hash of a payment signed but never
+/// broadcast (nothing on chain, nothing spent) must be refused; the
+/// harness broadcasts nothing for this check.
+async fn push_unmined(ctx: &Ctx) -> Step {
+    let challenge = push_challenge(ctx).await?;
+    let request = request_of(&challenge)?;
+    let rpc = Rpc::new(&ctx.target.rpc_url);
+    let (max_fee, priority) = tx::fee_params(&rpc)
+        .await
+        .map_err(|e| Outcome::error(e.to_string()))?;
+    let plan = PaymentPlan {
+        chain_id: request.chain_id,
+        valid_before: tx::unix_now() + 25,
+        max_fee_per_gas: max_fee,
+        max_priority_fee_per_gas: priority,
+        fee_token: Some(request.currency),
+    };
+    let signed = tx::sign_payment(tx::payment_calls(&request), &plan, &ctx.account)
+        .map_err(|e| Outcome::error(e.to_string()))?;
+    let header = hash_credential(&challenge, &signed.hash.to_string());
     Ok(rejection(&send_credential(ctx, &header).await?, None, None))
 }
 
 async fn push_hash_reused(ctx: &Ctx) -> Step {
     let first = push_challenge(ctx).await?;
-    let hash = broadcast_payment(ctx, &first, false).await?;
+    let hash = broadcast_payment(ctx, &first, Push::Exact).await?;
     let paid = send_credential(ctx, &hash_credential(&first, &hash)).await?;
     if !(200..300).contains(&paid.status) {
         return Err(blocked(format!(
@@ -295,7 +505,7 @@ async fn push_forbidden(ctx: &Ctx) -> Step {
         return Ok(Outcome::skip("the challenge allows push mode"));
     }
     // Pay it on chain for real, so only the mode is wrong.
-    let hash = broadcast_payment(ctx, &challenge, false).await?;
+    let hash = broadcast_payment(ctx, &challenge, Push::Exact).await?;
     let header = hash_credential(&challenge, &hash);
     Ok(rejection(&send_credential(ctx, &header).await?, None, None))
 }
@@ -344,6 +554,22 @@ async fn mutated_pull(ctx: &Ctx, challenge: &Challenge, m: TxMutation) -> Result
             }
             plan.valid_before = expires + 60;
         }
+        TxMutation::Resigned => plan.valid_before -= 1,
+        TxMutation::Reversed => {
+            if transfers.len() < 2 {
+                return Err(Outcome::skip("the challenge has no splits"));
+            }
+            transfers.reverse();
+        }
+    }
+    // A payment meant to be accepted carries what the run's payments
+    // carry (the attribution memo some servers demand).
+    if matches!(m, TxMutation::Resigned | TxMutation::Reversed)
+        && ctx.attribution_memo()
+        && let Some(primary) = transfers.iter_mut().find(|t| t.to == request.recipient)
+        && primary.memo.is_none()
+    {
+        primary.memo = Some(client::attribution_memo(&challenge.realm, &challenge.id));
     }
     let calls = transfers
         .iter()
@@ -378,24 +604,23 @@ async fn push_challenge(ctx: &Ctx) -> Result<Challenge, Outcome> {
     Ok(challenge)
 }
 
-/// Pays `challenge` on chain from the payer (one unit short if asked);
-/// returns the mined transaction hash.
-async fn broadcast_payment(
-    ctx: &Ctx,
-    challenge: &Challenge,
-    short: bool,
-) -> Result<String, Outcome> {
+/// Pays `challenge` on chain from the payer (as `how` says); returns the
+/// mined transaction hash.
+async fn broadcast_payment(ctx: &Ctx, challenge: &Challenge, how: Push) -> Result<String, Outcome> {
     let request = request_of(challenge).map_err(|o| Outcome::error(o.detail))?;
     let rpc = Rpc::new(&ctx.target.rpc_url);
     let (max_fee, priority) = tx::fee_params(&rpc)
         .await
         .map_err(|e| Outcome::error(e.to_string()))?;
     let mut transfers = request.required_transfers();
-    if short {
+    if how == Push::Short {
         transfers[0].amount -= U256::from(1);
     }
     if ctx.attribution_memo() && transfers[0].memo.is_none() {
         transfers[0].memo = Some(client::attribution_memo(&challenge.realm, &challenge.id));
+    }
+    if how == Push::Reversed {
+        transfers.reverse();
     }
     let calls = transfers
         .iter()

@@ -79,10 +79,32 @@ pub enum Deviation {
     /// memo when the request asks for no memo, as the mppx, pympp and mpp
     /// servers do (ambiguity.server-required-memo).
     RequireAttributionMemo,
+    /// A realm with non-ASCII characters (`mppconf.référence`).
+    NonAsciiRealm,
+    /// Challenges over 8 KB (a 9,000-character `description`).
+    HugeChallenge,
+    /// Error details in the challenge's auth-params (`error`,
+    /// `error_description`), as RFC 6750 does, on refused credentials.
+    ErrorInChallenge,
+    /// Refuses hash credentials although its challenges omit
+    /// `supportedModes` (claiming both modes).
+    RefusePushUnadvertised,
+    /// Refuses payments whose transfers are not in array order (primary
+    /// first), in pull and in push mode.
+    StrictCallOrder,
+    /// Accepts a hash credential whose transaction is not mined (no
+    /// receipt), as if pending meant paid.
+    AcceptUnminedHash,
+    /// Ignores `Idempotency-Key`: a retry of a paid request is refused as
+    /// a replay.
+    IgnoreIdempotencyKey,
+    /// Skips the replay check when a request carries an `Idempotency-Key`
+    /// it has not seen: one credential buys once per key.
+    IdempotencyKeySkipsReplay,
 }
 
 impl Deviation {
-    pub const ALL: [Deviation; 30] = [
+    pub const ALL: [Deviation; 38] = [
         Deviation::NoCacheControl,
         Deviation::NoPrivateCache,
         Deviation::SkipReplayCheck,
@@ -113,6 +135,14 @@ impl Deviation {
         Deviation::RequireAttributionMemo,
         Deviation::VerifyEchoedRequest,
         Deviation::RealmFromRequestTarget,
+        Deviation::NonAsciiRealm,
+        Deviation::HugeChallenge,
+        Deviation::ErrorInChallenge,
+        Deviation::RefusePushUnadvertised,
+        Deviation::StrictCallOrder,
+        Deviation::AcceptUnminedHash,
+        Deviation::IgnoreIdempotencyKey,
+        Deviation::IdempotencyKeySkipsReplay,
     ];
 
     pub fn name(self) -> String {

@@ -14,7 +14,7 @@
 //! is accepted once only (ambiguity.push-hash-reuse); several Payment
 //! credentials get 400.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -261,6 +261,9 @@ struct State {
     fee_payer: Option<PrivateKeySigner>,
     used_ids: Mutex<HashSet<String>>,
     used_hashes: Mutex<HashSet<B256>>,
+    /// Paid answers by (`Idempotency-Key`, credential), replayed to a
+    /// retry of the same request (§"Idempotency and Side Effects").
+    idempotent: Mutex<HashMap<(String, String), (HeaderMap, String)>>,
     /// Unix time the server started (the static-challenge deviation).
     started: u64,
 }
@@ -288,6 +291,7 @@ pub async fn start(config: ServerConfig, listen: SocketAddr) -> Result<Server> {
         fee_payer,
         used_ids: Mutex::default(),
         used_hashes: Mutex::default(),
+        idempotent: Mutex::default(),
         started: tx::unix_now(),
     });
     let app = axum::Router::new().fallback(
@@ -384,8 +388,30 @@ async fn handle(
         )
             .into_response();
     }
-    match settle(state, route, raw, &body).await {
-        Ok(receipt) => paid(state, route, receipt),
+    // §"Idempotency and Side Effects": a retry of a non-idempotent paid
+    // request with the same key and credential gets the original answer.
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .filter(|_| {
+            !state.deviates(Deviation::IgnoreIdempotencyKey)
+                && matches!(route.method.as_str(), "POST" | "PUT" | "DELETE" | "PATCH")
+        })
+        .map(|k| (k.to_string(), raw.to_string()));
+    if let Some(key) = &key
+        && let Some(original) = state.idempotent.lock().ok().and_then(|m| m.get(key).cloned())
+    {
+        return paid_response(original);
+    }
+    let skip_replay = key.is_some() && state.deviates(Deviation::IdempotencyKeySkipsReplay);
+    match settle(state, route, raw, &body, skip_replay).await {
+        Ok(receipt) => {
+            let answer = paid(state, route, receipt);
+            if let (Some(key), Ok(mut m)) = (key, state.idempotent.lock()) {
+                m.insert(key, answer.clone());
+            }
+            paid_response(answer)
+        }
         Err(refusal) => payment_required(state, route, &body, refusal, Some(raw)),
     }
 }
@@ -440,7 +466,11 @@ fn challenge_for(
         request,
         expires,
         digest,
-        description: route.description.clone(),
+        description: if state.deviates(Deviation::HugeChallenge) {
+            Some("x".repeat(9000))
+        } else {
+            route.description.clone()
+        },
         // The HMAC id is a function of the slots; a random nonce in
         // `opaque` (bound by slot 6) makes every 402 a fresh challenge
         // even within one second (ambiguity.hmac-id-uniqueness).
@@ -472,6 +502,8 @@ fn issued_method(state: &State, route: &RouteConfig) -> String {
 fn issued_realm(state: &State) -> String {
     if state.deviates(Deviation::NoRealm) {
         String::new()
+    } else if state.deviates(Deviation::NonAsciiRealm) {
+        format!("{} (référence)", state.config.realm)
     } else {
         state.config.realm.clone()
     }
@@ -524,11 +556,17 @@ fn payment_required_in(
         // Only deviations produce unformattable challenges: write them raw.
         Err(_) => raw_header(&challenge),
     };
-    let header_value = if state.deviates(Deviation::NoRealm) {
+    let mut header_value = if state.deviates(Deviation::NoRealm) {
         header_value.replace("realm=\"\", ", "")
     } else {
         header_value
     };
+    if credential.is_some() && state.deviates(Deviation::ErrorInChallenge) {
+        header_value.push_str(&format!(
+            ", error=\"invalid_credential\", error_description=\"{}\"",
+            refusal.detail.replace(['"', '\\'], "'")
+        ));
+    }
     let problem = if state.deviates(Deviation::GenericProblemType) {
         ProblemType::PaymentRequired
     } else {
@@ -550,7 +588,8 @@ fn payment_required_in(
     let status = StatusCode::from_u16(problem.status()).unwrap_or(StatusCode::PAYMENT_REQUIRED);
     let cache = (!state.deviates(Deviation::NoCacheControl)).then_some("no-store");
     let mut response = problem_response(status, body, cache);
-    if let Ok(v) = HeaderValue::from_str(&header_value) {
+    // from_bytes: the non-ASCII-realm deviation writes obs-text.
+    if let Ok(v) = HeaderValue::from_bytes(header_value.as_bytes()) {
         response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }
     if state.deviates(Deviation::ReceiptOnError) {
@@ -596,10 +635,17 @@ pub fn rfc3339_at(unix: u64) -> String {
         .unwrap_or_default()
 }
 
-fn paid(state: &State, route: &RouteConfig, receipt: Receipt) -> Response {
+/// A 200 with these headers and body.
+fn paid_response((headers, body): (HeaderMap, String)) -> Response {
+    let mut response = (StatusCode::OK, body).into_response();
+    response.headers_mut().extend(headers);
+    response
+}
+
+/// The paid answer's headers and body.
+fn paid(state: &State, route: &RouteConfig, receipt: Receipt) -> (HeaderMap, String) {
     let body = json!({"paid": true, "resource": route.path, "reference": receipt.reference});
-    let mut response = (StatusCode::OK, body.to_string()).into_response();
-    let h = response.headers_mut();
+    let mut h = HeaderMap::new();
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -611,7 +657,7 @@ fn paid(state: &State, route: &RouteConfig, receipt: Receipt) -> Response {
     if let Ok(v) = HeaderValue::from_str(&receipt.to_header()) {
         h.insert("payment-receipt", v);
     }
-    response
+    (h, body.to_string())
 }
 
 /// Verifies a credential against the route and settles it; the receipt on
@@ -621,6 +667,7 @@ async fn settle(
     route: &RouteConfig,
     raw: &str,
     body: &[u8],
+    skip_replay: bool,
 ) -> std::result::Result<Receipt, Refusal> {
     let credential = parse_credential(state, raw).map_err(|e| {
         refuse(
@@ -700,7 +747,9 @@ async fn settle(
     };
     // Single use, claimed before any settlement so that concurrent copies
     // of one credential cannot both pass (§"Concurrent Request Handling").
-    claim_once(state, &echo.id)?;
+    if !skip_replay {
+        claim_once(state, &echo.id)?;
+    }
     let verified_against = if state.deviates(Deviation::VerifyEchoedRequest) {
         &echo.request.value
     } else {
@@ -720,7 +769,15 @@ async fn settle(
             }
             tempo::settle_pull(state, &request, &credential, expires).await?
         }
-        PayloadType::Hash => tempo::settle_push(state, &request, &credential).await?,
+        PayloadType::Hash => {
+            if state.deviates(Deviation::RefusePushUnadvertised) && route.supported_modes.is_none() {
+                return Err(refuse(
+                    ProblemType::VerificationFailed,
+                    "hash credentials are not accepted",
+                ));
+            }
+            tempo::settle_push(state, &request, &credential).await?
+        }
         PayloadType::Proof => {
             let signature: Bytes = credential
                 .payload

@@ -73,6 +73,14 @@ pub(super) async fn settle_pull(
             "validBefore {vb} is later than the challenge's expires {exp}"
         )));
     }
+    if state.deviates(Deviation::StrictCallOrder)
+        && payment
+            .effects(request.currency)
+            .first()
+            .is_some_and(|e| e.to != request.recipient)
+    {
+        return Err(fail("the primary transfer must come first".into()));
+    }
     if !state.deviates(Deviation::AcceptWrongAmount) {
         tempo_effects::verify(
             &request.required_transfers(),
@@ -143,7 +151,25 @@ pub(super) async fn settle_push(
         .await
         .map_err(|_| fail("the transaction receipt could not be read".into()))?;
     if receipt.is_null() {
+        if state.deviates(Deviation::AcceptUnminedHash) {
+            return Ok(hash.to_string());
+        }
         return Err(fail(format!("no mined transaction {hash}")));
+    }
+    if state.deviates(Deviation::StrictCallOrder) {
+        // Among the transfers to the request's payees (fee transfers
+        // aside), the primary one first.
+        let logs: Vec<Log> = receipt["logs"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Log::from_json).collect())
+            .unwrap_or_default();
+        let payees: Vec<_> = request.required_transfers().iter().map(|t| t.to).collect();
+        let first = tempo_effects::effects_of_logs(&logs, request.currency)
+            .into_iter()
+            .find(|e| payees.contains(&e.to));
+        if first.is_some_and(|e| e.to != request.recipient) {
+            return Err(fail("the primary transfer must come first".into()));
+        }
     }
     check_mined(
         request,

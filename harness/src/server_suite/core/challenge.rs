@@ -204,3 +204,62 @@ pub async fn accept_payment_still_402(ctx: &Ctx, value: &str) -> Step {
         )
     })
 }
+
+/// §"Character Encoding": the realm is ASCII (RFC 9110 header values;
+/// a non-ASCII realm is read differently by different clients).
+pub async fn realm_ascii(ctx: &Ctx) -> Step {
+    Ok(match param(&raw_params(ctx).await?, "realm") {
+        Some(r) if r.is_ascii() => Outcome::pass(format!("realm {r:?} is ASCII")),
+        Some(r) => Outcome::fail("an ASCII-only realm", format!("realm {r:?}")),
+        None => Outcome::skip("no realm, see challenge.realm-present"),
+    })
+}
+
+/// §"Size Considerations": each challenge under 8 KB, measured as the
+/// `WWW-Authenticate` field value that carries it (a field with several
+/// challenges counts as their sum, which a client must read in one go).
+pub async fn under_8kb(ctx: &Ctx) -> Step {
+    let (answer, _) = unpaid_challenge(ctx).await?;
+    let sizes: Vec<usize> = answer
+        .challenge_fields()
+        .iter()
+        .map(|f| f.len())
+        .collect();
+    let largest = sizes.iter().copied().max().unwrap_or(0);
+    Ok(if largest < 8192 {
+        Outcome::pass(format!("challenge field(s) of {sizes:?} bytes"))
+    } else {
+        Outcome::fail(
+            "a challenge under 8 KB (8192 bytes)",
+            format!("a WWW-Authenticate Payment field of {largest} bytes"),
+        )
+    })
+}
+
+/// §"Status Codes": error details go in the problem details body, not
+/// in auth-params of the challenge (`error`, `error_description`,
+/// `error_uri` as RFC 6750 has them): on the unpaid answer and on the
+/// refusal of a malformed credential.
+pub async fn errors_not_in_challenge(ctx: &Ctx) -> Step {
+    const ERROR_PARAMS: [&str; 3] = ["error", "error_description", "error_uri"];
+    let mut seen = Vec::new();
+    for header in [None, Some("Payment e30")] {
+        let a = ctx.send(header.as_slice(), None).await.map_err(transport)?;
+        let Some(params) = super::super::first_raw_params(&a) else {
+            continue;
+        };
+        for (name, value) in params {
+            if ERROR_PARAMS.contains(&name.to_ascii_lowercase().as_str()) {
+                seen.push(format!("{name}={value:?} on the {} answer", a.status));
+            }
+        }
+    }
+    Ok(if seen.is_empty() {
+        Outcome::pass("no error auth-params in the challenges of the unpaid and refused answers")
+    } else {
+        Outcome::fail(
+            "error details in the problem details body, not in WWW-Authenticate parameters",
+            seen.join("; "),
+        )
+    })
+}

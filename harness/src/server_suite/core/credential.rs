@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::super::check::{
     blocked, echo_json, refused_unbroadcast, rejection, send_credential, transport, valid,
 };
-use super::super::{Ctx, Outcome};
+use super::super::{Answer, Ctx, Outcome};
 
 type Step = Result<Outcome, Outcome>;
 
@@ -433,4 +433,91 @@ fn padded(v: Value) -> String {
         out.push('=');
     }
     out
+}
+
+/// §"Idempotency and Side Effects": on a non-idempotent paid route, a
+/// retry with the same `Idempotency-Key` and the same valid credential
+/// gets the original answer (its body and receipt), not a refusal as a
+/// replay and not a second execution.
+pub async fn idempotent_retry(ctx: &Ctx) -> Step {
+    if !matches!(
+        ctx.target.method.to_ascii_uppercase().as_str(),
+        "POST" | "PUT" | "DELETE" | "PATCH"
+    ) {
+        return Ok(Outcome::skip(format!(
+            "{} is idempotent: Idempotency-Key is for POST, PUT, DELETE (and PATCH)",
+            ctx.target.method
+        )));
+    }
+    let (_, credential) = valid(ctx).await?;
+    let header = credential.to_header();
+    let key = format!("mppconf-{}", alloy::primitives::B128::random());
+    let idem = [("idempotency-key", key.as_str())];
+    let first = ctx
+        .send_with(&[&header], None, &idem)
+        .await
+        .map_err(transport)?;
+    if !(200..300).contains(&first.status) {
+        return Err(blocked(format!(
+            "a valid credential with an Idempotency-Key was refused ({}), see paid.receipt",
+            first.status
+        )));
+    }
+    let retry = ctx
+        .send_with(&[&header], None, &idem)
+        .await
+        .map_err(transport)?;
+    if !(200..300).contains(&retry.status) {
+        return Ok(Outcome::fail(
+            "the original answer for a retry with the same Idempotency-Key and credential",
+            format!(
+                "{} {}",
+                retry.status,
+                retry.body.chars().take(200).collect::<String>()
+            ),
+        ));
+    }
+    let receipt = |a: &Answer| a.header("payment-receipt").map(str::to_string);
+    Ok(if retry.body == first.body && receipt(&retry) == receipt(&first) {
+        Outcome::pass(format!(
+            "the retry got the original answer ({}, same body and receipt)",
+            retry.status
+        ))
+    } else {
+        Outcome::fail(
+            "the same body and receipt as the original answer",
+            format!(
+                "body {:?} and receipt {:?}, first {:?} and {:?}",
+                retry.body.chars().take(120).collect::<String>(),
+                receipt(&retry),
+                first.body.chars().take(120).collect::<String>(),
+                receipt(&first)
+            ),
+        )
+    })
+}
+
+/// A paid credential presented again under a new `Idempotency-Key`: a
+/// key names a retry of one request, it never buys a second one, so the
+/// credential is a replay and must be refused.
+pub async fn new_key_replay(ctx: &Ctx) -> Step {
+    let (challenge, credential) = valid(ctx).await?;
+    let header = credential.to_header();
+    let key = |n: u8| format!("mppconf-{n}-{}", alloy::primitives::B128::random());
+    let (k1, k2) = (key(1), key(2));
+    let first = ctx
+        .send_with(&[&header], None, &[("idempotency-key", k1.as_str())])
+        .await
+        .map_err(transport)?;
+    if !(200..300).contains(&first.status) {
+        return Err(blocked(format!(
+            "a valid credential with an Idempotency-Key was refused ({}), see paid.receipt",
+            first.status
+        )));
+    }
+    let second = ctx
+        .send_with(&[&header], None, &[("idempotency-key", k2.as_str())])
+        .await
+        .map_err(transport)?;
+    Ok(rejection(&second, None, Some(&challenge.id)))
 }

@@ -27,7 +27,8 @@ pub const CHECKS: &[Check] = &[
         "unpaid.status-402",
         [
             "core.status.no-credential-402",
-            "core.usage-402.challenge-required"
+            "core.usage-402.challenge-required",
+            "core.usage-402.when-to-return"
         ],
         false,
         |ctx| challenge::unpaid_is_402(ctx)
@@ -43,6 +44,18 @@ pub const CHECKS: &[Check] = &[
         ["core.challenge.realm-required"],
         false,
         |ctx| challenge::realm_present(ctx)
+    ),
+    check!(
+        "challenge.realm-ascii",
+        ["core.i18n.realm-ascii"],
+        true,
+        |ctx| challenge::realm_ascii(ctx)
+    ),
+    check!(
+        "challenge.under-8kb",
+        ["core.size.server-8kb-challenge"],
+        true,
+        |ctx| challenge::under_8kb(ctx)
     ),
     check!(
         "challenge.realm-not-from-target",
@@ -91,6 +104,12 @@ pub const CHECKS: &[Check] = &[
         ],
         true,
         |ctx| challenge::problem_details(ctx)
+    ),
+    check!(
+        "errors.not-in-challenge-params",
+        ["core.status.errors-in-body"],
+        true,
+        |ctx| challenge::errors_not_in_challenge(ctx)
     ),
     check!(
         "unpaid.fresh-challenge",
@@ -213,10 +232,26 @@ pub const CHECKS: &[Check] = &[
         "replay.rejected",
         [
             "core.replay.proof-used-once",
-            "core.status.invalid-challenge"
+            "core.status.invalid-challenge",
+            "core.replay.single-use-semantics"
         ],
         false,
         |ctx| credential::replay(ctx)
+    ),
+    check!(
+        "idempotency.retry-same-answer",
+        [
+            "core.idempotency.accept-key",
+            "core.idempotency.same-response"
+        ],
+        true,
+        |ctx| credential::idempotent_retry(ctx)
+    ),
+    check!(
+        "idempotency.new-key-no-replay",
+        ["core.replay.proof-used-once"],
+        false,
+        |ctx| credential::new_key_replay(ctx)
     ),
     check!(
         "concurrency.settles-once",
@@ -229,7 +264,9 @@ pub const CHECKS: &[Check] = &[
         [
             "core.status.verified-200",
             "core.receipt.status-success",
-            "core.caching.receipt-private"
+            "core.caching.receipt-private",
+            "core.receipt.server-should-include",
+            "core.privacy.no-accounts"
         ],
         false,
         |ctx| receipt::paid_receipt(ctx)
