@@ -303,6 +303,7 @@ pub const CHECKS: &[Check] = &[
         &[
             "core.challenge.auth-param-syntax",
             "core.multiple.client-select",
+            "core.intermediary.client-prepared",
         ],
         "across-headers",
         |r, _| answered(r),

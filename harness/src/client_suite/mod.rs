@@ -331,11 +331,18 @@ pub fn routes() -> Vec<RouteConfig> {
     vec![
         with("/std", &|r| {
             r.memo = Some(format!("0x{}", "42".repeat(32)));
-            r.splits = vec![crate::reference::server::SplitConfig {
-                amount: "100".into(),
-                recipient: Address::random().to_string(),
-                memo: None,
-            }];
+            r.splits = vec![
+                crate::reference::server::SplitConfig {
+                    amount: "100".into(),
+                    recipient: Address::random().to_string(),
+                    memo: None,
+                },
+                crate::reference::server::SplitConfig {
+                    amount: "50".into(),
+                    recipient: Address::random().to_string(),
+                    memo: Some(format!("0x{}", "43".repeat(32))),
+                },
+            ];
         }),
         with("/plain", &|_| {}),
         with("/digest", &|r| r.method = "POST".into()),

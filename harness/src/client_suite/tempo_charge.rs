@@ -8,7 +8,7 @@
 //! offers; a zero-amount proof by the account in `source`. Read from the
 //! credential (pull) or from what the client broadcast (push).
 
-use alloy::primitives::{Address, B256, Bytes, keccak256};
+use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
 use mppconf_suite::codec::{Credential, rfc3339};
 use mppconf_suite::methods::tempo_charge;
 use mppconf_suite::methods::tempo_effects::{self, ChargeRequest};
@@ -103,21 +103,42 @@ pub const CHECKS: &[Check] = &[
         &[
             "tempo-charge.transaction.transfer-call",
             "tempo-charge.splits.client-effects",
+            "tempo-charge.transaction.authorizes-payment",
         ],
         "standard",
         |r, p| tx_aspect(r, TxAspect::Primary, p),
     ),
     c(
         "tx.memo",
-        &["tempo-charge.request.memo-transfer-with-memo"],
+        &[
+            "tempo-charge.request.memo-transfer-with-memo",
+            "tempo-charge.splits.top-level-memo-primary",
+        ],
         "standard",
         |r, p| tx_aspect(r, TxAspect::Memo, p),
     ),
     c(
         "tx.splits",
-        &["tempo-charge.splits.client-effects"],
+        &[
+            "tempo-charge.splits.client-effects",
+            "tempo-charge.transaction.split-transfers",
+            "tempo-charge.splits.split-memo-transfer-with-memo",
+        ],
         "standard",
         |r, p| tx_aspect(r, TxAspect::Splits, p),
+    ),
+    c(
+        // The description says "amount=1"; the payment follows the request.
+        "description.not-an-input",
+        &["core.challenge.description-display-only"],
+        "quoted-description",
+        |r, p| tx_aspect(r, TxAspect::NotFromDescription, p),
+    ),
+    should(
+        "tx.splits-in-order",
+        &["tempo-charge.splits.client-array-order"],
+        "standard",
+        |r, p| tx_aspect(r, TxAspect::Order, p),
     ),
     c(
         "tx.chain-id",
@@ -163,9 +184,12 @@ pub const CHECKS: &[Check] = &[
     ),
     c(
         "modes.push-only",
-        &["tempo-charge.modes.client-uses-advertised"],
+        &[
+            "tempo-charge.modes.client-uses-advertised",
+            "tempo-charge.hash.client-broadcast-first",
+        ],
         "push-only",
-        |r, _| push_only(r),
+        push_only,
     ),
     c(
         "proof.zero-amount",
@@ -198,6 +222,11 @@ enum TxAspect {
     Primary,
     Memo,
     Splits,
+    /// The transfers in the request's order: primary, then each split.
+    Order,
+    /// The primary amount is not the one the description names
+    /// (`amount=1`): a wrong amount otherwise is tx.recipient-amount's.
+    NotFromDescription,
     ChainId,
     ValidBefore,
     FeeToken,
@@ -285,8 +314,10 @@ fn pull_only(r: &Record) -> Verdict {
     })
 }
 
-/// supportedModes ["push"]: never a transaction credential.
-fn push_only(r: &Record) -> Verdict {
+/// supportedModes ["push"]: never a transaction credential, and a hash
+/// only of a transaction the client broadcast itself (§"Hash Payload":
+/// the client has already broadcast it).
+fn push_only(r: &Record, _: &str) -> Verdict {
     let hashes = broadcasts(r);
     Ok(match credentials_sent(r).first() {
         None => Outcome::pass(format!(
@@ -295,9 +326,15 @@ fn push_only(r: &Record) -> Verdict {
             r.run.ended
         )),
         Some(raw) => match Credential::parse(raw) {
-            Ok(c) if payload_type(&c) == Some("hash") => {
-                Outcome::pass("a hash credential (push mode, as advertised)")
-            }
+            Ok(c) if payload_type(&c) == Some("hash") => match transaction(r, &c) {
+                Ok((_, from)) => Outcome::pass(format!(
+                    "a hash credential (push mode, as advertised) of {from}"
+                )),
+                Err(o) => fail(
+                    "a hash of a transaction the client broadcast before sending it",
+                    o.detail,
+                ),
+            },
             Ok(c) => fail(
                 "type=\"hash\" (supportedModes is [\"push\"])",
                 format!("payload type {:?}", payload_type(&c)),
@@ -418,6 +455,46 @@ fn tx_aspect(r: &Record, aspect: TxAspect, paid_check: &str) -> Verdict {
                 Outcome::skip("the challenge has no splits")
             } else {
                 verified(&required[1..], &effects, from)
+            }
+        }
+        TxAspect::NotFromDescription => {
+            let paid: Vec<U256> = effects
+                .iter()
+                .filter(|e| e.to == request.recipient)
+                .map(|e| e.amount)
+                .collect();
+            if paid.contains(&U256::from(1)) && request.amount != U256::from(1) {
+                fail(
+                    format!(
+                        "the request's amount ({}), whatever the description says",
+                        request.amount
+                    ),
+                    format!("{from} pays 1, the amount=1 of the description"),
+                )
+            } else {
+                Outcome::pass(format!(
+                    "{from} pays {paid:?} to the recipient, not the description's amount=1"
+                ))
+            }
+        }
+        TxAspect::Order => {
+            // The payees in call order, each at its first transfer.
+            let mut order: Vec<Address> = Vec::new();
+            for e in &effects {
+                if required.iter().any(|q| q.to == e.to) && !order.contains(&e.to) {
+                    order.push(e.to);
+                }
+            }
+            let wanted: Vec<Address> = required.iter().map(|q| q.to).collect();
+            if required.len() < 2 {
+                Outcome::skip("the challenge has no splits")
+            } else if order == wanted {
+                Outcome::pass(format!("{from} pays the primary, then each split, in array order"))
+            } else {
+                fail(
+                    format!("transfers in array order: {wanted:?}"),
+                    format!("{from} pays in the order {order:?}"),
+                )
             }
         }
         TxAspect::ChainId => {

@@ -164,7 +164,10 @@ impl PaymentMethod for TempoCharge {
                 "tempo-charge.transaction.nonce-key-may",
             ],
             "errors.no-receipt" => &["tempo-charge.receipt.no-receipt-on-error"],
-            "standard.paid" => &["tempo-charge.transaction.transfer-call"],
+            "standard.paid" => &[
+                "tempo-charge.transaction.transfer-call",
+                "charge.credential.payload-proof",
+            ],
             "refuse.request-not-json" => &["tempo-charge.security.client-verifies-request"],
             _ => &[],
         }

@@ -94,10 +94,18 @@ pub enum Deviation {
     FollowRedirects,
     /// Sends credentials over plain http without being allowed to.
     IgnorePlainHttpRule,
+    /// Emits the transfers in reverse order (splits before the primary).
+    ReverseTransfers,
+    /// Sends a hash credential for a payment it signed but never
+    /// broadcast.
+    HashWithoutBroadcast,
+    /// Pays the amount a `description` names (`amount=N`) instead of the
+    /// request's.
+    AmountFromDescription,
 }
 
 impl Deviation {
-    pub const ALL: [Deviation; 33] = [
+    pub const ALL: [Deviation; 36] = [
         Deviation::IgnoreExpiry,
         Deviation::IgnoreSplitRule,
         Deviation::ShortAmount,
@@ -128,6 +136,9 @@ impl Deviation {
         Deviation::RejectUnknownParams,
         Deviation::SmallHeaderLimit,
         Deviation::AsciiOnlyHeaders,
+        Deviation::ReverseTransfers,
+        Deviation::HashWithoutBroadcast,
+        Deviation::AmountFromDescription,
         Deviation::NaiveCommaSplit,
         Deviation::FollowRedirects,
         Deviation::IgnorePlainHttpRule,
@@ -602,11 +613,27 @@ async fn build_credential(
         if deviates(Deviation::ShortAmount) {
             transfers[0].amount = transfers[0].amount.saturating_sub(U256::from(1));
         }
+        if deviates(Deviation::AmountFromDescription)
+            && let Some(n) = c.description.as_deref().and_then(|d| {
+                let digits: String = d
+                    .split_once("amount=")?
+                    .1
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect();
+                digits.parse::<U256>().ok()
+            })
+        {
+            transfers[0].amount = n;
+        }
         if opts.attribution_memo && transfers[0].memo.is_none() {
             transfers[0].memo = Some(attribution_memo(&c.realm, &c.id));
         }
         if deviates(Deviation::DropMemo) {
             transfers.iter_mut().for_each(|t| t.memo = None);
+        }
+        if deviates(Deviation::ReverseTransfers) {
+            transfers.reverse();
         }
         let token = if deviates(Deviation::WrongToken) {
             // Another TIP-20 address (AlphaUSD's on Tempo networks).
@@ -623,7 +650,9 @@ async fn build_credential(
             })
             .collect();
         let signed = tx::sign_payment(calls, &plan, signer)?;
-        if push {
+        if push && deviates(Deviation::HashWithoutBroadcast) {
+            (json!({"type": "hash", "hash": signed.hash}), "push")
+        } else if push {
             let receipt = rpc
                 .call(
                     "eth_sendRawTransactionSync",
