@@ -173,7 +173,8 @@ async fn each_deviation_is_flagged_by_the_checks_that_name_it_and_no_other() {
         for (id, (verdict, detail)) in &flagged {
             assert!(
                 matches!(verdict, Verdict::Fail | Verdict::Warn)
-                    || (*verdict == Verdict::Blocked && detail.starts_with("no credential was sent")),
+                    || (*verdict == Verdict::Blocked
+                        && detail.starts_with("no credential was sent")),
                 "{}: {id} is {verdict:?}, not a finding: {detail}",
                 d.name()
             );

@@ -267,7 +267,11 @@ async fn each_deviation_is_caught_by_the_check_that_names_it() {
                 "push.splits-reordered-accepted",
             ],
         ),
-        (Deviation::AcceptUnminedHash, &["push.unmined-hash-rejected"]),
+        (
+            Deviation::AcceptUnminedHash,
+            &["push.unmined-hash-rejected"],
+        ),
+        (Deviation::DropExternalId, &["paid.receipt"]),
         (
             Deviation::IgnoreIdempotencyKey,
             &["idempotency.retry-same-answer"],

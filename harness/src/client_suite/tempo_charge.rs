@@ -489,7 +489,9 @@ fn tx_aspect(r: &Record, aspect: TxAspect, paid_check: &str) -> Verdict {
             if required.len() < 2 {
                 Outcome::skip("the challenge has no splits")
             } else if order == wanted {
-                Outcome::pass(format!("{from} pays the primary, then each split, in array order"))
+                Outcome::pass(format!(
+                    "{from} pays the primary, then each split, in array order"
+                ))
             } else {
                 fail(
                     format!("transfers in array order: {wanted:?}"),

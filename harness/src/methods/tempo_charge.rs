@@ -92,6 +92,15 @@ impl PaymentMethod for TempoCharge {
         let Ok(request) = ChargeRequest::from_json(&challenge.request.value) else {
             return Outcome::error("the challenge's request is not a tempo charge request");
         };
+        // §"Receipt Generation": externalId is echoed from the request.
+        if let Some(want) = challenge.request.value.get("externalId")
+            && receipt.extra.get("externalId") != Some(want)
+        {
+            return Outcome::fail(
+                format!("the receipt's externalId {want} (echoed from the request)"),
+                format!("{:?}", receipt.extra.get("externalId")),
+            );
+        }
         if request.amount.is_zero() {
             return if receipt.reference == challenge.id {
                 Outcome::pass("proof receipt referencing the challenge id")
@@ -162,6 +171,7 @@ impl PaymentMethod for TempoCharge {
                 "tempo-charge.settlement.receipt-reference-digest",
                 "tempo-charge.proof.receipt-reference",
                 "tempo-charge.transaction.nonce-key-may",
+                "tempo-charge.receipt.external-id-echo",
             ],
             "errors.no-receipt" => &["tempo-charge.receipt.no-receipt-on-error"],
             "standard.paid" => &[

@@ -44,7 +44,7 @@ fn stub_resources() -> Vec<ReferenceResource> {
     }]
 }
 
-/// Tempo charge: a POST with memo and split (its body bound by a digest,
+/// Tempo charge: a POST with memo, split and externalId (its body bound by a digest,
 /// and an expiry short enough to wait out), a zero-amount resource
 /// (proofs), and a sponsored pull-only one (push forbidden).
 fn tempo_resources() -> Vec<ReferenceResource> {
@@ -63,6 +63,7 @@ fn tempo_resources() -> Vec<ReferenceResource> {
                 // enough for a transaction valid until expires (T4 wants
                 // validBefore > now + 3 s).
                 expires_in: 6,
+                external_id: Some("mppconf-order-42".into()),
                 ..RouteConfig::new("/paid", "1000", &merchant)
             },
             body: Some("{\"report\":\"monthly\"}"),

@@ -183,7 +183,10 @@ pub const CHECKS: &[Check] = &[
     ),
     check!(
         "pull.second-payment-same-id-rejected",
-        ["charge.replay.id-single-use", "core.replay.single-use-semantics"],
+        [
+            "charge.replay.id-single-use",
+            "core.replay.single-use-semantics"
+        ],
         false,
         |ctx| second_payment_same_id(ctx)
     ),
@@ -338,8 +341,12 @@ async fn push_as_advertised(ctx: &Ctx) -> Step {
         let a = send_credential(ctx, &hash_credential(&challenge, &hash)).await?;
         if !(200..300).contains(&a.status) {
             let rule = match &listed {
-                None => "supportedModes omitted: both modes accepted (tempo-charge.modes.omit-only-if-both)",
-                Some(_) => "push listed in supportedModes: push accepted (tempo-charge.modes.advertise-subset)",
+                None => {
+                    "supportedModes omitted: both modes accepted (tempo-charge.modes.omit-only-if-both)"
+                }
+                Some(_) => {
+                    "push listed in supportedModes: push accepted (tempo-charge.modes.advertise-subset)"
+                }
             };
             return Ok(Outcome::fail(
                 rule,

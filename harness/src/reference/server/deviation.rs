@@ -101,10 +101,12 @@ pub enum Deviation {
     /// Skips the replay check when a request carries an `Idempotency-Key`
     /// it has not seen: one credential buys once per key.
     IdempotencyKeySkipsReplay,
+    /// Leaves the request's `externalId` out of its receipts.
+    DropExternalId,
 }
 
 impl Deviation {
-    pub const ALL: [Deviation; 38] = [
+    pub const ALL: [Deviation; 39] = [
         Deviation::NoCacheControl,
         Deviation::NoPrivateCache,
         Deviation::SkipReplayCheck,
@@ -143,6 +145,7 @@ impl Deviation {
         Deviation::AcceptUnminedHash,
         Deviation::IgnoreIdempotencyKey,
         Deviation::IdempotencyKeySkipsReplay,
+        Deviation::DropExternalId,
     ];
 
     pub fn name(self) -> String {

@@ -399,7 +399,11 @@ async fn handle(
         })
         .map(|k| (k.to_string(), raw.to_string()));
     if let Some(key) = &key
-        && let Some(original) = state.idempotent.lock().ok().and_then(|m| m.get(key).cloned())
+        && let Some(original) = state
+            .idempotent
+            .lock()
+            .ok()
+            .and_then(|m| m.get(key).cloned())
     {
         return paid_response(original);
     }
@@ -770,7 +774,8 @@ async fn settle(
             tempo::settle_pull(state, &request, &credential, expires).await?
         }
         PayloadType::Hash => {
-            if state.deviates(Deviation::RefusePushUnadvertised) && route.supported_modes.is_none() {
+            if state.deviates(Deviation::RefusePushUnadvertised) && route.supported_modes.is_none()
+            {
                 return Err(refuse(
                     ProblemType::VerificationFailed,
                     "hash credentials are not accepted",
@@ -802,7 +807,11 @@ async fn settle(
         }
     };
     let mut extra = Map::new();
-    if let Some(e) = &route.external_id {
+    if let Some(e) = route
+        .external_id
+        .as_ref()
+        .filter(|_| !state.deviates(Deviation::DropExternalId))
+    {
         extra.insert("externalId".into(), e.clone().into());
     }
     Ok(Receipt {
@@ -848,7 +857,11 @@ fn settle_stub(
     let echo = &credential.challenge;
     claim_once(state, &echo.id)?;
     let mut extra = Map::new();
-    if let Some(e) = &route.external_id {
+    if let Some(e) = route
+        .external_id
+        .as_ref()
+        .filter(|_| !state.deviates(Deviation::DropExternalId))
+    {
         extra.insert("externalId".into(), e.clone().into());
     }
     Ok(Receipt {

@@ -220,11 +220,7 @@ pub async fn realm_ascii(ctx: &Ctx) -> Step {
 /// challenges counts as their sum, which a client must read in one go).
 pub async fn under_8kb(ctx: &Ctx) -> Step {
     let (answer, _) = unpaid_challenge(ctx).await?;
-    let sizes: Vec<usize> = answer
-        .challenge_fields()
-        .iter()
-        .map(|f| f.len())
-        .collect();
+    let sizes: Vec<usize> = answer.challenge_fields().iter().map(|f| f.len()).collect();
     let largest = sizes.iter().copied().max().unwrap_or(0);
     Ok(if largest < 8192 {
         Outcome::pass(format!("challenge field(s) of {sizes:?} bytes"))

@@ -478,23 +478,25 @@ pub async fn idempotent_retry(ctx: &Ctx) -> Step {
         ));
     }
     let receipt = |a: &Answer| a.header("payment-receipt").map(str::to_string);
-    Ok(if retry.body == first.body && receipt(&retry) == receipt(&first) {
-        Outcome::pass(format!(
-            "the retry got the original answer ({}, same body and receipt)",
-            retry.status
-        ))
-    } else {
-        Outcome::fail(
-            "the same body and receipt as the original answer",
-            format!(
-                "body {:?} and receipt {:?}, first {:?} and {:?}",
-                retry.body.chars().take(120).collect::<String>(),
-                receipt(&retry),
-                first.body.chars().take(120).collect::<String>(),
-                receipt(&first)
-            ),
-        )
-    })
+    Ok(
+        if retry.body == first.body && receipt(&retry) == receipt(&first) {
+            Outcome::pass(format!(
+                "the retry got the original answer ({}, same body and receipt)",
+                retry.status
+            ))
+        } else {
+            Outcome::fail(
+                "the same body and receipt as the original answer",
+                format!(
+                    "body {:?} and receipt {:?}, first {:?} and {:?}",
+                    retry.body.chars().take(120).collect::<String>(),
+                    receipt(&retry),
+                    first.body.chars().take(120).collect::<String>(),
+                    receipt(&first)
+                ),
+            )
+        },
+    )
 }
 
 /// A paid credential presented again under a new `Idempotency-Key`: a
