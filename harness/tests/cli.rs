@@ -447,7 +447,11 @@ fn shards_merge_and_baselines_gate() {
         .unwrap()
     };
     let b = baseline.to_string_lossy().into_owned();
-    write(json!({"tx.memo": "dropped by design", "standard.paid": "follows from tx.memo"}));
+    write(json!({
+        "tx.memo": "dropped by design",
+        "tx.splits": "the split's memo, dropped too",
+        "standard.paid": "follows from tx.memo"
+    }));
     let o = mppconf(&[
         "client",
         "--reference",

@@ -96,7 +96,8 @@ fn expected_flags(d: Deviation) -> &'static [&'static str] {
         IgnoreExpiry => &["refuse.expired"],
         IgnoreSplitRule => &["refuse.splits-reach-amount"],
         ShortAmount => &["standard.paid", "tx.recipient-amount"],
-        DropMemo => &["standard.paid", "tx.memo"],
+        // The split's memo goes too.
+        DropMemo => &["standard.paid", "tx.memo", "tx.splits"],
         TamperRequest => &["standard.paid", "echo.request"],
         TwoAuthorizationHeaders => &["standard.paid", "authorization.one-header"],
         PushAlways => &[

@@ -396,14 +396,22 @@ async fn one_syntax_slip_hides_no_other_check() {
             "{}",
             deviation.name()
         );
-        let paid = results.iter().find(|c| c.id == "replay.rejected").unwrap();
-        assert_eq!(paid.verdict, Verdict::Pass, "{}", paid.detail);
+        // Every resource's replay check passed; where the slip showed
+        // (padding depends on the request's length, so not on every
+        // resource), it says it went on leniently.
+        let replays: Vec<_> = results
+            .iter()
+            .filter(|c| c.id == "replay.rejected")
+            .collect();
+        for r in &replays {
+            assert_eq!(r.verdict, Verdict::Pass, "{}", r.detail);
+        }
         if deviation != Deviation::NonCanonicalRequest {
             assert!(
-                paid.detail.contains("read leniently"),
-                "{}: {}",
+                replays.iter().any(|r| r.detail.contains("read leniently")),
+                "{}: {:?}",
                 deviation.name(),
-                paid.detail
+                replays.iter().map(|r| &r.detail).collect::<Vec<_>>()
             );
         }
     }

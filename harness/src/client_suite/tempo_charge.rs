@@ -488,6 +488,10 @@ fn tx_aspect(r: &Record, aspect: TxAspect, paid_check: &str) -> Verdict {
             let wanted: Vec<Address> = required.iter().map(|q| q.to).collect();
             if required.len() < 2 {
                 Outcome::skip("the challenge has no splits")
+            } else if order.len() < wanted.len() {
+                Outcome::skip(format!(
+                    "{from} does not pay every payee (tx.splits says what is missing): no order to judge"
+                ))
             } else if order == wanted {
                 Outcome::pass(format!(
                     "{from} pays the primary, then each split, in array order"

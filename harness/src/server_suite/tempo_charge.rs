@@ -218,7 +218,10 @@ pub const CHECKS: &[Check] = &[
     ),
     check!(
         "push.unmined-hash-rejected",
-        ["tempo-charge.verification.hash-receipt-success"],
+        [
+            "tempo-charge.verification.hash-receipt-success",
+            "core.status.verification-failed"
+        ],
         false,
         |ctx| push_unmined(ctx)
     ),
