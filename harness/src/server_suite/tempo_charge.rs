@@ -14,7 +14,7 @@ use serde_json::json;
 use tempo_alloy::primitives::transaction::Call;
 
 use super::check::{blocked, fresh, refused_unbroadcast, rejection, send_credential};
-use super::{Check, Ctx, Outcome};
+use super::{Answer, Check, Ctx, Outcome};
 use crate::chain::Rpc;
 use crate::methods::tempo_charge;
 use crate::reference::client::{self, Deviation};
@@ -388,19 +388,28 @@ async fn push_as_advertised(ctx: &Ctx) -> Step {
 async fn pull_reordered(ctx: &Ctx) -> Step {
     let challenge = fresh(ctx).await?;
     let header = mutated_pull(ctx, &challenge, TxMutation::Reversed).await?;
-    let a = send_credential(ctx, &header).await?;
-    Ok(if (200..300).contains(&a.status) {
-        Outcome::pass("the transfers in reverse order were accepted")
+    Ok(accepted(
+        &send_credential(ctx, &header).await?,
+        "the transfers in reverse order were accepted",
+        "2xx for the required transfers in another order (ambiguity.pull-structure-policy: local policy may refuse it, hence warn)",
+    ))
+}
+
+/// A payment that must be accepted: `pass` on a 2xx, else a failure
+/// expecting `expected`, with the answer's status and body.
+fn accepted(a: &Answer, pass: impl Into<String>, expected: &str) -> Outcome {
+    if (200..300).contains(&a.status) {
+        Outcome::pass(pass)
     } else {
         Outcome::fail(
-            "2xx for the required transfers in another order (ambiguity.pull-structure-policy: local policy may refuse it, hence warn)",
+            expected,
             format!(
                 "{} {}",
                 a.status,
                 a.body.chars().take(200).collect::<String>()
             ),
         )
-    })
+    }
 }
 
 /// §"Ordering" and §"Hash Verification": a push payment whose transfer
@@ -412,21 +421,11 @@ async fn push_reordered(ctx: &Ctx) -> Step {
         return Ok(Outcome::skip("the challenge has no splits"));
     }
     let hash = broadcast_payment(ctx, &challenge, Push::Reversed).await?;
-    let a = send_credential(ctx, &hash_credential(&challenge, &hash)).await?;
-    Ok(if (200..300).contains(&a.status) {
-        Outcome::pass(format!(
-            "the transfer events in reverse order ({hash}) were accepted"
-        ))
-    } else {
-        Outcome::fail(
-            "2xx for a push payment whose logs pay every transfer, in another order",
-            format!(
-                "{} {}",
-                a.status,
-                a.body.chars().take(200).collect::<String>()
-            ),
-        )
-    })
+    Ok(accepted(
+        &send_credential(ctx, &hash_credential(&challenge, &hash)).await?,
+        format!("the transfer events in reverse order ({hash}) were accepted"),
+        "2xx for a push payment whose logs pay every transfer, in another order",
+    ))
 }
 
 /// §"Hash Verification": the hash of a payment signed but never
@@ -434,20 +433,7 @@ async fn push_reordered(ctx: &Ctx) -> Step {
 /// harness broadcasts nothing for this check.
 async fn push_unmined(ctx: &Ctx) -> Step {
     let challenge = push_challenge(ctx).await?;
-    let request = request_of(&challenge)?;
-    let rpc = Rpc::new(&ctx.target.rpc_url);
-    let (max_fee, priority) = tx::fee_params(&rpc)
-        .await
-        .map_err(|e| Outcome::error(e.to_string()))?;
-    let plan = PaymentPlan {
-        chain_id: request.chain_id,
-        valid_before: tx::unix_now() + 25,
-        max_fee_per_gas: max_fee,
-        max_priority_fee_per_gas: priority,
-        fee_token: Some(request.currency),
-    };
-    let signed = tx::sign_payment(tx::payment_calls(&request), &plan, &ctx.account)
-        .map_err(|e| Outcome::error(e.to_string()))?;
+    let signed = sign_push_payment(ctx, &challenge, Push::Exact).await?;
     let header = hash_credential(&challenge, &signed.hash.to_string());
     Ok(rejection(&send_credential(ctx, &header).await?, None, None))
 }
@@ -614,9 +600,13 @@ async fn push_challenge(ctx: &Ctx) -> Result<Challenge, Outcome> {
     Ok(challenge)
 }
 
-/// Pays `challenge` on chain from the payer (as `how` says); returns the
-/// mined transaction hash.
-async fn broadcast_payment(ctx: &Ctx, challenge: &Challenge, how: Push) -> Result<String, Outcome> {
+/// Signs the push payment of `challenge` from the payer (as `how` says),
+/// without broadcasting it.
+async fn sign_push_payment(
+    ctx: &Ctx,
+    challenge: &Challenge,
+    how: Push,
+) -> Result<tx::SignedPayment, Outcome> {
     let request = request_of(challenge).map_err(|o| Outcome::error(o.detail))?;
     let rpc = Rpc::new(&ctx.target.rpc_url);
     let (max_fee, priority) = tx::fee_params(&rpc)
@@ -647,9 +637,14 @@ async fn broadcast_payment(ctx: &Ctx, challenge: &Challenge, how: Push) -> Resul
         max_priority_fee_per_gas: priority,
         fee_token: Some(request.currency),
     };
-    let signed =
-        tx::sign_payment(calls, &plan, &ctx.account).map_err(|e| Outcome::error(e.to_string()))?;
-    let receipt = rpc
+    tx::sign_payment(calls, &plan, &ctx.account).map_err(|e| Outcome::error(e.to_string()))
+}
+
+/// Pays `challenge` on chain from the payer (as `how` says); returns the
+/// mined transaction hash.
+async fn broadcast_payment(ctx: &Ctx, challenge: &Challenge, how: Push) -> Result<String, Outcome> {
+    let signed = sign_push_payment(ctx, challenge, how).await?;
+    let receipt = Rpc::new(&ctx.target.rpc_url)
         .call(
             "eth_sendRawTransactionSync",
             json!([alloy::primitives::Bytes::from(signed.raw)]),

@@ -451,22 +451,9 @@ pub async fn idempotent_retry(ctx: &Ctx) -> Step {
     }
     let (_, credential) = valid(ctx).await?;
     let header = credential.to_header();
-    let key = format!("mppconf-{}", alloy::primitives::B128::random());
-    let idem = [("idempotency-key", key.as_str())];
-    let first = ctx
-        .send_with(&[&header], None, &idem)
-        .await
-        .map_err(transport)?;
-    if !(200..300).contains(&first.status) {
-        return Err(blocked(format!(
-            "a valid credential with an Idempotency-Key was refused ({}), see paid.receipt",
-            first.status
-        )));
-    }
-    let retry = ctx
-        .send_with(&[&header], None, &idem)
-        .await
-        .map_err(transport)?;
+    let key = idempotency_key();
+    let first = paid_with_key(ctx, &header, &key).await?;
+    let retry = with_key(ctx, &header, &key).await?;
     if !(200..300).contains(&retry.status) {
         return Ok(Outcome::fail(
             "the original answer for a retry with the same Idempotency-Key and credential",
@@ -505,21 +492,31 @@ pub async fn idempotent_retry(ctx: &Ctx) -> Step {
 pub async fn new_key_replay(ctx: &Ctx) -> Step {
     let (challenge, credential) = valid(ctx).await?;
     let header = credential.to_header();
-    let key = |n: u8| format!("mppconf-{n}-{}", alloy::primitives::B128::random());
-    let (k1, k2) = (key(1), key(2));
-    let first = ctx
-        .send_with(&[&header], None, &[("idempotency-key", k1.as_str())])
-        .await
-        .map_err(transport)?;
-    if !(200..300).contains(&first.status) {
-        return Err(blocked(format!(
-            "a valid credential with an Idempotency-Key was refused ({}), see paid.receipt",
-            first.status
-        )));
-    }
-    let second = ctx
-        .send_with(&[&header], None, &[("idempotency-key", k2.as_str())])
-        .await
-        .map_err(transport)?;
+    paid_with_key(ctx, &header, &idempotency_key()).await?;
+    let second = with_key(ctx, &header, &idempotency_key()).await?;
     Ok(rejection(&second, None, Some(&challenge.id)))
+}
+
+fn idempotency_key() -> String {
+    format!("mppconf-{}", alloy::primitives::B128::random())
+}
+
+/// The resource's request with this credential and `Idempotency-Key`.
+async fn with_key(ctx: &Ctx, header: &str, key: &str) -> Result<Answer, Outcome> {
+    ctx.send_with(&[header], None, &[("idempotency-key", key)])
+        .await
+        .map_err(transport)
+}
+
+/// [`with_key`] for a valid credential: its 2xx, or the check is blocked.
+async fn paid_with_key(ctx: &Ctx, header: &str, key: &str) -> Result<Answer, Outcome> {
+    let a = with_key(ctx, header, key).await?;
+    if (200..300).contains(&a.status) {
+        Ok(a)
+    } else {
+        Err(blocked(format!(
+            "a valid credential with an Idempotency-Key was refused ({}), see paid.receipt",
+            a.status
+        )))
+    }
 }

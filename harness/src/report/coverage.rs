@@ -1,0 +1,211 @@
+//! Requirement coverage: how much of each spec a run (or several runs
+//! of one implementation) really judged.
+
+use std::collections::BTreeSet;
+
+use mppconf_suite::catalogue::{CatalogueFile, Requirement};
+use mppconf_suite::vectors::Verdict;
+use serde::{Deserialize, Serialize};
+
+use super::{CheckRecord, Report, binds_in, catalogue};
+
+/// How much of a spec some check really judged: a requirement is
+/// *exercised* when a check citing it concluded (pass, fail, warn, info,
+/// lenient, or a baselined xfail/stale); a `skip`, `blocked` or `error`
+/// exercises nothing. Untestable requirements (the catalogue says why)
+/// count apart, never as testable.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Coverage {
+    pub testable: usize,
+    pub exercised: usize,
+    pub untestable: usize,
+    /// The testable requirements no check exercised, by id.
+    pub not_exercised: Vec<String>,
+}
+
+impl Coverage {
+    /// The coverage of `requirements` (catalogue entries) given the ids
+    /// some check exercised.
+    pub fn of<'a>(
+        requirements: impl IntoIterator<Item = &'a Requirement>,
+        exercised: &BTreeSet<&str>,
+    ) -> Coverage {
+        let mut c = Coverage::default();
+        for req in requirements {
+            if req.tested_by.iter().all(|t| t == "untestable") {
+                c.untestable += 1;
+            } else {
+                c.testable += 1;
+                if exercised.contains(req.id.as_str()) {
+                    c.exercised += 1;
+                } else {
+                    c.not_exercised.push(req.id.clone());
+                }
+            }
+        }
+        c
+    }
+
+    /// The coverage of a catalogue file's requirements that a `suite`
+    /// run's target can violate.
+    pub fn for_suite(file: &CatalogueFile, suite: &str, exercised: &BTreeSet<&str>) -> Coverage {
+        Coverage::of(
+            file.requirements
+                .iter()
+                .filter(|req| binds_in(&req.binds, suite)),
+            exercised,
+        )
+    }
+
+    /// `exercised of testable (percent), untestable`, for one line.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} of {} testable requirements exercised ({}), {} untestable",
+            self.exercised,
+            self.testable,
+            self.percent_text(),
+            self.untestable
+        )
+    }
+
+    pub fn percent(&self) -> f64 {
+        if self.testable == 0 {
+            100.0
+        } else {
+            100.0 * self.exercised as f64 / self.testable as f64
+        }
+    }
+
+    fn percent_text(&self) -> String {
+        format!("{:.1}%", self.percent())
+    }
+}
+
+/// The coverage of several runs of one implementation taken together
+/// (server, client and vector runs): per spec some run judged, the
+/// requirements any of the runs' targets can violate, exercised by a
+/// check of any run.
+pub fn joined_coverage(reports: &[Report]) -> Vec<(String, Coverage)> {
+    let exercised: BTreeSet<&str> = reports
+        .iter()
+        .flat_map(|r| exercised_ids(&r.checks))
+        .collect();
+    catalogue()
+        .into_iter()
+        .filter(|file| {
+            reports
+                .iter()
+                .any(|r| r.specs.iter().any(|s| s.docname == file.docname))
+        })
+        .map(|file| {
+            let coverage = Coverage::of(
+                file.requirements
+                    .iter()
+                    .filter(|req| reports.iter().any(|r| binds_in(&req.binds, &r.suite))),
+                &exercised,
+            );
+            (file.docname, coverage)
+        })
+        .collect()
+}
+
+/// Whether a check with this verdict judged what it cites.
+pub fn exercises(v: Verdict) -> bool {
+    !matches!(v, Verdict::Skip | Verdict::Blocked | Verdict::Error)
+}
+
+/// The requirement ids the checks exercised.
+pub fn exercised_ids(checks: &[CheckRecord]) -> BTreeSet<&str> {
+    checks
+        .iter()
+        .filter(|c| exercises(c.verdict))
+        .flat_map(|c| c.requirements.iter().map(String::as_str))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::now;
+    use super::super::tests::record;
+    use super::*;
+
+    #[test]
+    fn only_a_concluded_check_exercises_and_runs_join_their_coverage() {
+        let server = |verdict| {
+            Report::new(
+                "server",
+                "t",
+                now(),
+                vec![
+                    record(
+                        "unpaid.status-402",
+                        &["core.status.no-credential-402"],
+                        verdict,
+                    ),
+                    record(
+                        "unknown-resource.not-402",
+                        &["core.usage-402.when-not-to-return"],
+                        Verdict::Pass,
+                    ),
+                ],
+            )
+        };
+        let core = |r: &Report| {
+            r.specs
+                .iter()
+                .find(|s| s.docname == "draft-httpauth-payment-00")
+                .unwrap()
+                .coverage
+                .clone()
+        };
+        let passed = core(&server(Verdict::Pass));
+        assert_eq!(passed.exercised, 2);
+        assert!(passed.untestable > 0);
+        assert!(
+            !passed
+                .not_exercised
+                .iter()
+                .any(|id| id == "core.usage-402.may-return")
+        );
+        for v in [Verdict::Skip, Verdict::Blocked, Verdict::Error] {
+            let c = core(&server(v));
+            assert_eq!(c.exercised, 1, "{v:?}");
+            assert!(
+                c.not_exercised
+                    .contains(&"core.status.no-credential-402".to_string())
+            );
+        }
+        let failed = core(&server(Verdict::Fail));
+        assert_eq!(failed.exercised, 2, "a failure exercised the requirement");
+        // A client-only requirement is not the server run's to exercise;
+        // joined with a client run that judged it, it counts once.
+        assert!(
+            !passed
+                .not_exercised
+                .iter()
+                .any(|id| id == "core.challenge.id-echoed-unchanged")
+        );
+        let client = Report::new(
+            "client",
+            "t",
+            now(),
+            vec![record(
+                "echo.id",
+                &["core.challenge.id-echoed-unchanged"],
+                Verdict::Pass,
+            )],
+        );
+        let joined = joined_coverage(&[server(Verdict::Pass), client]);
+        let (_, both) = joined
+            .iter()
+            .find(|(d, _)| d == "draft-httpauth-payment-00")
+            .unwrap();
+        assert_eq!(both.exercised, 3);
+        assert!(both.testable > passed.testable);
+        assert_eq!(
+            both.testable + both.untestable,
+            catalogue()[0].requirements.len()
+        );
+    }
+}
