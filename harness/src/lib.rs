@@ -39,4 +39,5 @@ pub mod runner;
 pub mod schema;
 pub mod serve_adapter;
 pub mod server_suite;
+pub mod tls;
 pub mod vector_files;

@@ -63,6 +63,7 @@ async fn a_dropped_pooled_connection_is_retried_once_on_a_fresh_one() {
             method: "GET".into(),
             body: None,
             rpc_url: String::new(),
+            ca: None,
         },
         PrivateKeySigner::random(),
         None,
