@@ -179,6 +179,7 @@ fn ctx(base_url: String, chain: &Anvil) -> Ctx {
         method: "GET".into(),
         body: None,
         rpc_url: chain.rpc_url.clone(),
+        ca: None,
     };
     Ctx::new(target, PrivateKeySigner::random(), None).with_answer_timeout(ANSWER)
 }

@@ -142,6 +142,8 @@ async fn each_deviation_is_caught_by_the_check_that_names_it() {
             Deviation::EmptyId,
             &[
                 "challenge.id-non-empty",
+                // An empty id is not the HMAC of anything.
+                "challenge.id-hmac",
                 "unpaid.fresh-challenge",
                 "paid.receipt",
                 "concurrency.settles-once",
@@ -280,6 +282,21 @@ async fn each_deviation_is_caught_by_the_check_that_names_it() {
             Deviation::IdempotencyKeySkipsReplay,
             &["idempotency.new-key-no-replay"],
         ),
+        (
+            Deviation::PlainHttpToo,
+            &[
+                "transport.no-challenge-over-http",
+                "transport.plain-http-credential-refused",
+            ],
+        ),
+        (Deviation::DenyWithChallenge, &["policy.denied-403"]),
+        (Deviation::ReceiptOnFailedResource, &["receipt.only-2xx"]),
+        (Deviation::SideEffectUnpaid, &["side-effects.none-unpaid"]),
+        (Deviation::PaymentBeforeAuth, &["auth.before-payment"]),
+        (Deviation::PartialContent, &["atomicity.no-partial-access"]),
+        (Deviation::HashedHmacKey, &["challenge.id-hmac"]),
+        (Deviation::NoRetryAfter, &["errors.retry-after"]),
+        (Deviation::StaleReceiptReference, &["paid.receipt"]),
         (
             // Verifies the payment against the echoed request: only a
             // tampering check that pays what the tampered request asks
@@ -440,6 +457,7 @@ async fn a_missing_problem_body_warns_and_a_wrong_problem_type_fails() {
             method: "GET".into(),
             body: None,
             rpc_url: String::new(),
+            ca: None,
         },
         alloy::signers::local::PrivateKeySigner::random(),
         None,

@@ -78,6 +78,7 @@ pub trait PaymentMethod: Send + Sync {
         &self,
         rpc_url: &str,
         challenge: &Challenge,
+        credential: &Credential,
         receipt: &Receipt,
     ) -> Outcome;
 

@@ -83,7 +83,13 @@ impl PaymentMethod for Stub {
         })
     }
 
-    async fn verify_receipt(&self, _: &str, _: &Challenge, receipt: &Receipt) -> Outcome {
+    async fn verify_receipt(
+        &self,
+        _: &str,
+        _: &Challenge,
+        _: &Credential,
+        receipt: &Receipt,
+    ) -> Outcome {
         Outcome::pass(format!(
             "method stub: no settlement to verify (reference {:?} is the server's word)",
             receipt.reference

@@ -87,6 +87,7 @@ impl PaymentMethod for TempoCharge {
         &self,
         rpc_url: &str,
         challenge: &Challenge,
+        credential: &Credential,
         receipt: &Receipt,
     ) -> Outcome {
         let Ok(request) = ChargeRequest::from_json(&challenge.request.value) else {
@@ -126,13 +127,39 @@ impl PaymentMethod for TempoCharge {
             .as_array()
             .map(|l| l.iter().filter_map(Log::from_json).collect())
             .unwrap_or_default();
-        match tempo_effects::verify(
+        if let Err(e) = tempo_effects::verify(
             &request.required_transfers(),
             &tempo_effects::effects_of_logs(&logs, request.currency),
             "tempo-charge.settlement.receipt-reference-digest",
         ) {
-            Ok(()) => Outcome::pass(format!("receipt {} pays the request", receipt.reference)),
-            Err(e) => Outcome::fail("the reference's logs pay the request", e),
+            return Outcome::fail("the reference's logs pay the request", e);
+        }
+        // The reference is this credential's transaction, not another
+        // payment of the same request: the hash a push credential sent,
+        // or, with client-paid fees, the hash of the client's signed
+        // bytes, which the server broadcasts as they are (§"Client-Paid
+        // Fees"; a sponsored transaction gains the fee payer's signature,
+        // so its hash is the server's).
+        let text = |k: &str| credential.payload.get(k).and_then(|v| v.as_str());
+        let own = match text("type") {
+            Some("hash") => text("hash").map(str::to_string),
+            Some("transaction") if !request.fee_payer => text("signature")
+                .and_then(|s| alloy::hex::decode(s).ok())
+                .map(|raw| alloy::primitives::keccak256(raw).to_string()),
+            _ => None,
+        };
+        match own {
+            Some(own) if !own.eq_ignore_ascii_case(&receipt.reference) => Outcome::fail(
+                format!("reference {own}: the transaction this credential carried"),
+                format!(
+                    "{}, another transaction paying the same request",
+                    receipt.reference
+                ),
+            ),
+            _ => Outcome::pass(format!(
+                "receipt {} is this credential's transaction and pays the request",
+                receipt.reference
+            )),
         }
     }
 
@@ -160,6 +187,9 @@ impl PaymentMethod for TempoCharge {
     fn also_cites(&self, check_id: &str) -> &'static [&'static str] {
         match check_id {
             "challenge.request-jcs" => &["tempo-charge.request.jcs"],
+            // A blockchain charge elevates expires to REQUIRED
+            // (ambiguity.expires-required-for-blockchain: warn).
+            "challenge.expires-present" => &["charge.request.may-elevate"],
             // The receipt's reference is read on chain: a successful
             // transaction the server broadcast whose logs pay the request
             // (pull, from the payer's dedicated nonce lane, nonce key
@@ -172,6 +202,7 @@ impl PaymentMethod for TempoCharge {
                 "tempo-charge.proof.receipt-reference",
                 "tempo-charge.transaction.nonce-key-may",
                 "tempo-charge.receipt.external-id-echo",
+                "tempo-charge.fees.client-paid-broadcast-as-is",
             ],
             "errors.no-receipt" => &["tempo-charge.receipt.no-receipt-on-error"],
             "standard.paid" => &[

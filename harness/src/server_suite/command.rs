@@ -20,6 +20,7 @@ use crate::reference::server::{Deviation, RouteConfig};
 use crate::reference::tx;
 use crate::report::gate::{GateArgs, progress_mark};
 use crate::report::{CheckRecord, Report, Selection};
+use crate::tls::LocalCa;
 
 use super::reference_run::start_reference;
 pub use super::reference_run::{
@@ -56,6 +57,11 @@ pub struct TargetChoice {
     /// and expect the server to use it).
     #[arg(long)]
     pub rpc: Option<String>,
+    /// The PEM certificate of the authority that signed an https
+    /// server's certificate, when the system does not trust it (attach
+    /// mode).
+    #[arg(long, requires = "url")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 impl TargetChoice {
@@ -79,6 +85,11 @@ impl TargetChoice {
             method: self.method.clone(),
             body: self.data.clone().map(String::into_bytes),
             rpc_url: String::new(),
+            ca: self
+                .ca_cert
+                .as_deref()
+                .map(|p| crate::tls::read_ca(p, "--ca-cert"))
+                .transpose()?,
         };
         let found = discover(&target).await;
         let on_chain = crate::methods::builtin(&found.method, &found.intent)
@@ -190,6 +201,8 @@ pub struct ServerArgs {
     /// password the server knows); repeatable.
     #[arg(long)]
     pub secret_marker: Vec<String>,
+    #[command(flatten)]
+    pub probes: ProbeArgs,
     /// Only checks whose id contains one of these.
     #[arg(long)]
     pub filter: Vec<String>,
@@ -198,6 +211,72 @@ pub struct ServerArgs {
     /// Write the raw results (every exchange, every chain call) as JSON here.
     #[arg(long)]
     pub out: Option<PathBuf>,
+}
+
+/// Routes of particular kinds the server has (URL mode; a manifest's
+/// `[probes]`), each `[METHOD ]/path`.
+#[derive(clap::Args, Default)]
+pub struct ProbeArgs {
+    /// A paid route that policy denies after a valid payment (403).
+    #[arg(long, requires = "url")]
+    pub denied_path: Option<String>,
+    /// A paid route whose handler fails after a valid payment.
+    #[arg(long, requires = "url")]
+    pub failing_path: Option<String>,
+    /// A paid route with a side effect, e.g. "POST /orders"; needs
+    /// --side-effect-oracle.
+    #[arg(long, requires_all = ["url", "side_effect_oracle"])]
+    pub side_effect_path: Option<String>,
+    /// A path whose GET answer changes when the side effect happens.
+    #[arg(long, requires = "side_effect_path")]
+    pub side_effect_oracle: Option<String>,
+    /// A paid route that also needs authentication; needs --auth-header.
+    #[arg(long, requires_all = ["url", "auth_header"])]
+    pub auth_path: Option<String>,
+    /// The authentication header of --auth-path, `Name: value`.
+    #[arg(long, requires = "auth_path")]
+    pub auth_header: Option<String>,
+}
+
+impl ProbeArgs {
+    fn on(&self, base: &Target) -> Result<super::Probes> {
+        let at = |option: &str, spec: &Option<String>| -> Result<Option<Target>> {
+            let Some(spec) = spec else { return Ok(None) };
+            let (method, path) = match spec.trim().split_once(' ') {
+                Some((m, p)) => (m.to_ascii_uppercase(), p.trim().to_string()),
+                None => ("GET".to_string(), spec.trim().to_string()),
+            };
+            if !path.starts_with('/') {
+                return Err(Error::Usage(format!(
+                    "{option} {spec:?}: give a path, optionally after a method (\"POST /orders\")"
+                )));
+            }
+            Ok(Some(Target {
+                path,
+                method,
+                body: None,
+                ..base.clone()
+            }))
+        };
+        if let Some(h) = &self.auth_header
+            && !h.contains(':')
+        {
+            return Err(Error::Usage(format!(
+                "--auth-header {h:?}: give `Name: value`"
+            )));
+        }
+        Ok(super::Probes {
+            denied: at("--denied-path", &self.denied_path)?,
+            failing: at("--failing-path", &self.failing_path)?,
+            side_effect: at("--side-effect-path", &self.side_effect_path)?.map(|t| {
+                let oracle = self.side_effect_oracle.clone().unwrap_or_default();
+                let url = format!("{}{}", base.base_url, oracle);
+                (t, url)
+            }),
+            authenticated: at("--auth-path", &self.auth_path)?
+                .map(|t| (t, self.auth_header.clone().unwrap_or_default())),
+        })
+    }
 }
 
 /// The checks of one resource of one server.
@@ -379,6 +458,10 @@ pub(super) struct Paying<'a> {
     pub(super) payer: Option<&'a Arc<ExternalPayer>>,
     /// Texts no answer may contain, each with what it is.
     pub(super) secrets: Vec<(String, String)>,
+    /// The server's declared routes (the first resource's run only).
+    pub(super) probes: Option<super::Probes>,
+    /// The server's challenge-binding secret, when known.
+    pub(super) hmac_secret: Option<Vec<u8>>,
 }
 
 pub(super) async fn probe_resource(
@@ -395,6 +478,8 @@ pub(super) async fn probe_resource(
         attribution_memo,
         payer,
         mut secrets,
+        probes,
+        hmac_secret,
     } = paying;
     let Discovered {
         method: method_name,
@@ -455,6 +540,8 @@ pub(super) async fn probe_resource(
     }
     let mut ctx = Ctx::new(target, account, proxy)
         .with_others(others)
+        .with_probes(probes)
+        .with_hmac_secret(hmac_secret)
         .with_secrets(secrets)
         .with_attribution_memo(attribution_memo)
         .with_method(&method_name, &intent);
@@ -562,6 +649,8 @@ async fn attached(args: &ServerArgs, selection: &Selection) -> Result<Vec<Run>> 
             Paying {
                 payer_key: args.payer_key.as_deref(),
                 payer: payer.as_ref(),
+                probes: (i == 0).then(|| args.probes.on(target)).transpose()?,
+                hmac_secret: args.secret.as_ref().map(|s| s.as_bytes().to_vec()),
                 secrets: args
                     .secret
                     .iter()
@@ -612,6 +701,7 @@ async fn launched_target(path: &std::path::Path, selection: &Selection) -> Resul
     })
     .await?;
     let proxy = Arc::new(RpcProxy::start(&chain.rpc_url, Duration::from_secs(10)).await?);
+    let tls_dir = crate::tls::ScratchDir::new("server-tls")?;
     let values = Placeholders {
         rpc_url: proxy.url(),
         chain_id: chain.chain_id,
@@ -619,6 +709,7 @@ async fn launched_target(path: &std::path::Path, selection: &Selection) -> Resul
         recipient: Address::random().to_string(),
         secret: alloy::primitives::B256::random().to_string(),
         fee_payer_key: FEE_PAYER_KEY.into(),
+        tls: tls_dir.write(&LocalCa::new()?)?,
     };
     let launched = manifest.launch(&values).await?;
     let label = format!(
@@ -641,6 +732,7 @@ async fn launched_target(path: &std::path::Path, selection: &Selection) -> Resul
             method: resource.method.clone(),
             body: resource.body.clone().map(String::into_bytes),
             rpc_url: chain.rpc_url.clone(),
+            ca: launched.ca.clone(),
         })
         .collect();
     let mut runs = Vec::new();
@@ -656,6 +748,9 @@ async fn launched_target(path: &std::path::Path, selection: &Selection) -> Resul
                 Some(proxy.clone()),
                 Paying {
                     attribution_memo: manifest.pay.attribution_memo,
+                    probes: (i == 0).then(|| manifest.probes.on(target)),
+                    // SDK servers take the secret as text: its bytes key the HMAC.
+                    hmac_secret: Some(values.secret.as_bytes().to_vec()),
                     secrets: std::iter::once((
                         "the server's challenge-binding secret ({secret})".to_string(),
                         values.secret.clone(),
@@ -701,7 +796,7 @@ pub async fn fuzz_server(args: FuzzServerArgs) -> Result<u8> {
     let mut _anvil = None;
     let target = if args.choice.reference {
         let route = RouteConfig::new("/paid", "1000", &Address::random().to_string());
-        let (chain, proxy, server) =
+        let (chain, proxy, server, ca, _) =
             start_reference(vec![route], &args.choice.deviations()?).await?;
         let target = Target {
             base_url: server.url(),
@@ -709,6 +804,7 @@ pub async fn fuzz_server(args: FuzzServerArgs) -> Result<u8> {
             method: "GET".into(),
             body: None,
             rpc_url: chain.rpc_url.clone(),
+            ca: Some(ca),
         };
         _started = Some((chain, proxy, server));
         target

@@ -26,12 +26,31 @@ pub struct Target {
     pub body: Option<Vec<u8>>,
     /// The chain the server settles on.
     pub rpc_url: String,
+    /// The authority that signed the server's TLS certificate, when it is
+    /// not one the system trusts (`--ca-cert`, the harness's own).
+    pub ca: Option<reqwest::Certificate>,
 }
 
 impl Target {
     pub fn url(&self) -> String {
         format!("{}{}", self.base_url, self.path)
     }
+}
+
+/// Routes the server declares for the checks that need a route of their
+/// own kind (manifest `[probes]`, the `--*-path` options, the reference
+/// server's): judged once per server, with its first resource.
+#[derive(Debug, Clone, Default)]
+pub struct Probes {
+    /// Policy denies access after a valid payment: 403.
+    pub denied: Option<Target>,
+    /// The handler fails after a valid payment: non-2xx, no receipt.
+    pub failing: Option<Target>,
+    /// A paid request has a side effect, which a GET of `oracle` (a URL)
+    /// shows: its answer changes when the side effect happens.
+    pub side_effect: Option<(Target, String)>,
+    /// Needs authentication (the header `Name: value`) and payment.
+    pub authenticated: Option<(Target, String)>,
 }
 
 /// One HTTP exchange, as evidence.
@@ -158,6 +177,10 @@ pub struct Ctx {
     pub proxy: Option<Arc<RpcProxy>>,
     /// The server's other resources in this run (cross-resource binding).
     pub others: Vec<Target>,
+    /// The server's declared routes, on the first resource's context only.
+    pub probes: Option<Probes>,
+    /// The challenge-binding (HMAC) secret, when the harness knows it.
+    pub hmac_secret: Option<Vec<u8>>,
     evidence: Mutex<Vec<Exchange>>,
     /// Deliberate waits (outlasting an `expires`) of the current check.
     paused: Mutex<Duration>,
@@ -249,18 +272,20 @@ impl Ctx {
     /// A context for a Tempo charge resource paid by the built-in method;
     /// see [`Ctx::with_method`] and [`Ctx::with_payer`].
     pub fn new(target: Target, account: PrivateKeySigner, proxy: Option<Arc<RpcProxy>>) -> Self {
+        let http = crate::tls::http_client(target.ca.as_ref())
+            .build()
+            .unwrap_or_default();
         Self {
             target,
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap_or_default(),
+            http,
             account,
             payer: Payer::Builtin,
             method_name: "tempo".into(),
             intent: "charge".into(),
             method: crate::methods::builtin("tempo", "charge"),
             proxy,
+            probes: None,
+            hmac_secret: None,
             evidence: Mutex::default(),
             paused: Mutex::default(),
             tolerated: Mutex::default(),
@@ -270,6 +295,18 @@ impl Ctx {
             answer_timeout: ANSWER_TIMEOUT,
             attribution_memo: false,
         }
+    }
+
+    /// The server's declared routes (see [`Probes`]).
+    pub fn with_probes(mut self, probes: Option<Probes>) -> Self {
+        self.probes = probes;
+        self
+    }
+
+    /// The server's challenge-binding secret, as the server was given it.
+    pub fn with_hmac_secret(mut self, secret: Option<Vec<u8>>) -> Self {
+        self.hmac_secret = secret;
+        self
     }
 
     /// The server's other resources in this run.
@@ -421,7 +458,22 @@ impl Ctx {
         body: Option<&[u8]>,
         extra: &[(&str, &str)],
     ) -> Result<Answer, String> {
-        let mut rb = self.http.request(method.clone(), url);
+        self.request_on(&self.http, method, url, authorization, body, extra)
+            .await
+    }
+
+    /// [`Ctx::request`] on another HTTP client (one that insists on TLS
+    /// 1.3, say).
+    pub async fn request_on(
+        &self,
+        http: &reqwest::Client,
+        method: reqwest::Method,
+        url: &str,
+        authorization: &[&str],
+        body: Option<&[u8]>,
+        extra: &[(&str, &str)],
+    ) -> Result<Answer, String> {
+        let mut rb = http.request(method.clone(), url);
         let mut shown = vec![format!("{method} {url}")];
         for a in authorization {
             rb = rb.header("authorization", *a);
@@ -450,8 +502,7 @@ impl Ctx {
                 "(sent again on a fresh connection after: {})",
                 failure.as_deref().unwrap_or_default()
             ));
-            let fresh = reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
+            let fresh = crate::tls::http_client(self.target.ca.as_ref())
                 .pool_max_idle_per_host(0)
                 .build()
                 .unwrap_or_default();
@@ -644,10 +695,14 @@ impl Ctx {
 
     /// What a built-in method needs to pay for this target.
     pub fn pay_context(&self) -> PayContext {
+        self.pay_context_for(&self.target)
+    }
+
+    fn pay_context_for(&self, target: &Target) -> PayContext {
         PayContext {
-            http_method: self.target.method.clone(),
-            url: self.target.url(),
-            body: self.target.body.clone(),
+            http_method: target.method.clone(),
+            url: target.url(),
+            body: target.body.clone(),
             account_key: self.account.to_bytes().to_string(),
             rpc_url: self.target.rpc_url.clone(),
             attribution_memo: self.attribution_memo,
@@ -662,6 +717,16 @@ impl Ctx {
         challenge: &Challenge,
         fields: &[String],
     ) -> Result<mppconf_suite::codec::Credential, Outcome> {
+        self.pay_for(&self.target, challenge, fields).await
+    }
+
+    /// [`Ctx::pay`] for a challenge of another resource of the server.
+    pub async fn pay_for(
+        &self,
+        target: &Target,
+        challenge: &Challenge,
+        fields: &[String],
+    ) -> Result<mppconf_suite::codec::Credential, Outcome> {
         let blocked = |detail: String| Outcome {
             verdict: Verdict::Blocked,
             detail,
@@ -669,8 +734,8 @@ impl Ctx {
         match &self.payer {
             Payer::External(payer) => {
                 let resource = Resource {
-                    method: self.target.method.clone(),
-                    url: self.target.url(),
+                    method: target.method.clone(),
+                    url: target.url(),
                 };
                 payer
                     .pay(challenge, &fields.join(", "), &resource)
@@ -682,7 +747,7 @@ impl Ctx {
             }
             Payer::Builtin => match self.method {
                 Some(method) => method
-                    .pay(challenge, &self.pay_context())
+                    .pay(challenge, &self.pay_context_for(target))
                     .await
                     .map_err(blocked),
                 None => Err(Outcome::skip(no_payer(&self.method_name))),

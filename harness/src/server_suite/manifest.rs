@@ -17,7 +17,10 @@
 //! Placeholders: `{rpc_url}` (the chain, through the recording proxy),
 //! `{chain_id}`, `{port}` (a free loopback port), `{recipient}` (a fresh
 //! address), `{secret}` (a random HMAC secret), `{fee_payer_key}` (a funded
-//! dev account).
+//! dev account), `{tls_cert}`, `{tls_key}` and `{ca_cert}` (PEM files of a
+//! server certificate for `localhost`/`127.0.0.1`, its key, and the
+//! authority the harness made for the run: a server that serves HTTPS
+//! with them, `base_url = "https://…"`, is judged over TLS).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -46,6 +49,9 @@ pub struct ServerTarget {
     /// `env:NAME`, so that the manifest need not hold them.
     #[serde(default)]
     pub secrets: Vec<String>,
+    /// Routes of particular kinds for the checks that need them.
+    #[serde(default)]
+    pub probes: ProbeRoutes,
     /// The chain id the server needs (many SDK servers default to 42431
     /// or 4217); the local chain is started with it. 31337 by default.
     #[serde(default)]
@@ -92,6 +98,59 @@ fn default_method() -> String {
     "GET".into()
 }
 
+/// The manifest's `[probes]` (see [`super::Probes`]).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ProbeRoutes {
+    #[serde(default)]
+    pub denied: Option<Resource>,
+    #[serde(default)]
+    pub failing: Option<Resource>,
+    #[serde(default)]
+    pub side_effect: Option<SideEffectRoute>,
+    #[serde(default)]
+    pub authenticated: Option<AuthenticatedRoute>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SideEffectRoute {
+    #[serde(flatten)]
+    pub route: Resource,
+    /// The path of the state oracle.
+    pub oracle: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthenticatedRoute {
+    #[serde(flatten)]
+    pub route: Resource,
+    /// `Name: value`.
+    pub header: String,
+}
+
+impl ProbeRoutes {
+    /// The declared routes on the server at `base`.
+    pub fn on(&self, base: &super::Target) -> super::Probes {
+        let at = |r: &Resource| super::Target {
+            path: r.path.clone(),
+            method: r.method.clone(),
+            body: r.body.clone().map(String::into_bytes),
+            ..base.clone()
+        };
+        super::Probes {
+            denied: self.denied.as_ref().map(at),
+            failing: self.failing.as_ref().map(at),
+            side_effect: self
+                .side_effect
+                .as_ref()
+                .map(|s| (at(&s.route), format!("{}{}", base.base_url, s.oracle))),
+            authenticated: self
+                .authenticated
+                .as_ref()
+                .map(|a| (at(&a.route), a.header.clone())),
+        }
+    }
+}
+
 /// How the harness pays this implementation.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct PaySettings {
@@ -108,6 +167,7 @@ pub struct Placeholders {
     pub recipient: String,
     pub secret: String,
     pub fee_payer_key: String,
+    pub tls: crate::tls::TlsFiles,
 }
 
 impl Placeholders {
@@ -118,16 +178,22 @@ impl Placeholders {
             .replace("{recipient}", &self.recipient)
             .replace("{secret}", &self.secret)
             .replace("{fee_payer_key}", &self.fee_payer_key)
+            .replace("{tls_cert}", &self.tls.cert.display().to_string())
+            .replace("{tls_key}", &self.tls.key.display().to_string())
+            .replace("{ca_cert}", &self.tls.ca.display().to_string())
     }
 }
 
-const PLACEHOLDERS: [&str; 6] = [
+const PLACEHOLDERS: [&str; 9] = [
     "{rpc_url}",
     "{chain_id}",
     "{port}",
     "{recipient}",
     "{secret}",
     "{fee_payer_key}",
+    "{tls_cert}",
+    "{tls_key}",
+    "{ca_cert}",
 ];
 
 impl ServerTarget {
@@ -180,16 +246,23 @@ impl ServerTarget {
         let child = cmd
             .spawn()
             .map_err(|e| Error::Setup(format!("{}: cannot start {argv:?}: {e}", self.name)))?;
+        let base_url = values
+            .fill(&self.server.base_url)
+            .trim_end_matches('/')
+            .to_string();
+        let ca = if base_url.starts_with("https://") {
+            Some(crate::tls::read_ca(&values.tls.ca, "{ca_cert}")?)
+        } else {
+            None
+        };
         let mut launched = Launched {
             child,
-            base_url: values
-                .fill(&self.server.base_url)
-                .trim_end_matches('/')
-                .to_string(),
+            base_url,
+            ca,
         };
         let ready_url = format!("{}{}", launched.base_url, self.server.ready.path);
         let deadline = Instant::now() + Duration::from_secs(self.server.ready.timeout_secs);
-        let http = reqwest::Client::builder()
+        let http = crate::tls::http_client(launched.ca.as_ref())
             .timeout(Duration::from_secs(2))
             .build()
             .unwrap_or_default();
@@ -301,6 +374,8 @@ pub(crate) fn check_placeholders(path: &Path, value: &Value, known: &[&str]) -> 
 pub struct Launched {
     child: Child,
     pub base_url: String,
+    /// The harness's authority, when the server serves HTTPS.
+    pub ca: Option<reqwest::Certificate>,
 }
 
 impl Drop for Launched {

@@ -26,7 +26,7 @@ pub mod tempo_charge;
 
 pub use check::Check;
 pub use ctx::{
-    ANSWER_TIMEOUT, Answer, BODY_LIMIT, Ctx, Exchange, Outcome, Payer, Target, no_payer,
+    ANSWER_TIMEOUT, Answer, BODY_LIMIT, Ctx, Exchange, Outcome, Payer, Probes, Target, no_payer,
 };
 
 use std::time::{Duration, Instant};

@@ -15,6 +15,7 @@ use crate::chain::{Anvil, AnvilConfig, RpcProxy};
 use crate::error::Result;
 use crate::reference::server::{self, Deviation, RouteConfig, ServerConfig};
 use crate::report::Selection;
+use crate::tls::LocalCa;
 
 /// One resource of the reference run and the body it is requested with.
 pub struct ReferenceResource {
@@ -29,6 +30,63 @@ pub fn reference_resources(payment_method: &str) -> Vec<ReferenceResource> {
         return stub_resources();
     }
     tempo_resources()
+}
+
+/// The declared routes of the reference run ([`super::Probes`]), of the
+/// resources' payment method: one that denies after payment, one that
+/// fails after payment, a POST with a side effect (read at
+/// [`server::SIDE_EFFECTS_PATH`]), and one behind an API key.
+fn probe_routes(payment_method: &str) -> Vec<RouteConfig> {
+    let merchant = Address::random().to_string();
+    let route = |path: &str| {
+        let mut r = RouteConfig::new(path, "1000", &merchant);
+        r.payment_method = payment_method.into();
+        r
+    };
+    vec![
+        RouteConfig {
+            after_payment: server::AfterPayment::Deny,
+            ..route("/denied")
+        },
+        RouteConfig {
+            after_payment: server::AfterPayment::Fail,
+            ..route("/broken")
+        },
+        RouteConfig {
+            method: "POST".into(),
+            side_effect: true,
+            ..route("/orders")
+        },
+        RouteConfig {
+            requires_header: Some(format!("{PROBE_AUTH_HEADER}: {PROBE_AUTH_VALUE}")),
+            ..route("/private")
+        },
+    ]
+}
+
+const PROBE_AUTH_HEADER: &str = "x-api-key";
+const PROBE_AUTH_VALUE: &str = "mppconf-reference-key";
+
+/// [`probe_routes`] as the checks see them, on the server at `base`.
+fn probes(base: &Target) -> super::Probes {
+    let at = |path: &str, method: &str| Target {
+        path: path.into(),
+        method: method.into(),
+        body: None,
+        ..base.clone()
+    };
+    super::Probes {
+        denied: Some(at("/denied", "GET")),
+        failing: Some(at("/broken", "GET")),
+        side_effect: Some((
+            at("/orders", "POST"),
+            format!("{}{}", base.base_url, server::SIDE_EFFECTS_PATH),
+        )),
+        authenticated: Some((
+            at("/private", "GET"),
+            format!("{PROBE_AUTH_HEADER}: {PROBE_AUTH_VALUE}"),
+        )),
+    }
 }
 
 /// Stub: a POST whose body a digest binds, with an expiry short enough to
@@ -84,16 +142,25 @@ fn tempo_resources() -> Vec<ReferenceResource> {
 }
 
 /// The reference server with `routes` and `deviations` on mppconf's own
-/// chain, settling through the recording proxy.
+/// chain, settling through the recording proxy, served over HTTPS with a
+/// certificate of an authority made for the run (whose certificate comes
+/// back, for the probing client to trust).
 pub(super) async fn start_reference(
     routes: Vec<RouteConfig>,
     deviations: &BTreeSet<Deviation>,
-) -> Result<(Anvil, Arc<RpcProxy>, server::Server)> {
+) -> Result<(
+    Anvil,
+    Arc<RpcProxy>,
+    server::Server,
+    reqwest::Certificate,
+    Vec<u8>,
+)> {
     let chain = Anvil::start(&AnvilConfig::default()).await?;
     let proxy = Arc::new(RpcProxy::start(&chain.rpc_url, Duration::from_secs(5)).await?);
+    let secret = alloy::primitives::B256::random().0.to_vec();
     let config = ServerConfig {
         realm: "mppconf.reference".into(),
-        secret: alloy::primitives::B256::random().0.to_vec(),
+        secret: secret.clone(),
         rpc_url: proxy.url(),
         chain_id: chain.chain_id,
         fee_payer_key: Some(FEE_PAYER_KEY.into()),
@@ -101,8 +168,9 @@ pub(super) async fn start_reference(
         deviations: deviations.clone(),
         choices: Default::default(),
     };
-    let server = server::start(config, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-    Ok((chain, proxy, server))
+    let ca = LocalCa::new()?;
+    let server = server::start_tls(config, SocketAddr::from(([127, 0, 0, 1], 0)), &ca).await?;
+    Ok((chain, proxy, server, ca.certificate()?, secret))
 }
 
 /// The reference server (with `deviations`) on mppconf's own chain,
@@ -124,8 +192,12 @@ pub async fn run_reference_method(
     mut progress: impl FnMut(&CheckResult),
 ) -> Result<Vec<Run>> {
     let resources = reference_resources(payment_method);
-    let routes = resources.iter().map(|r| r.route.clone()).collect();
-    let (chain, proxy, server) = start_reference(routes, deviations).await?;
+    let routes = resources
+        .iter()
+        .map(|r| r.route.clone())
+        .chain(probe_routes(payment_method))
+        .collect();
+    let (chain, proxy, server, ca, secret) = start_reference(routes, deviations).await?;
     let names: Vec<String> = deviations.iter().map(|d| d.name()).collect();
     let label = if names.is_empty() {
         "mppconf serve (reference)".to_string()
@@ -145,6 +217,7 @@ pub async fn run_reference_method(
             method: r.route.method.clone(),
             body: r.body.map(|b| b.as_bytes().to_vec()),
             rpc_url: chain.rpc_url.clone(),
+            ca: Some(ca.clone()),
         })
         .collect();
     let mut runs = Vec::new();
@@ -161,6 +234,8 @@ pub async fn run_reference_method(
                 Paying {
                     // Configured like the SDK servers that demand the memo.
                     attribution_memo: deviations.contains(&Deviation::RequireAttributionMemo),
+                    probes: (i == 0).then(|| probes(target)),
+                    hmac_secret: Some(secret.clone()),
                     ..Paying::default()
                 },
                 selection,

@@ -81,7 +81,7 @@ pub(super) fn challenge_for(
         unknown_params: Vec::new(),
     };
     if !state.deviates(Deviation::EmptyId) {
-        challenge.id = BindingSlots::of(&challenge).challenge_id(&state.config.secret);
+        challenge.id = BindingSlots::of(&challenge).challenge_id(&state.binding_key());
     }
     challenge
 }
@@ -162,12 +162,22 @@ pub(super) fn payment_required_in(
     if let (true, Some(c)) = (state.deviates(Deviation::EchoCredential), credential) {
         body["credential"] = c.into();
     }
+    if credential.is_some() && state.deviates(Deviation::PartialContent) {
+        body["preview"] = route.content().into();
+    }
     let status = StatusCode::from_u16(problem.status()).unwrap_or(StatusCode::PAYMENT_REQUIRED);
     let cache = (!state.deviates(Deviation::NoCacheControl)).then_some("no-store");
     let mut response = problem_response(status, body, cache);
     // from_bytes: the non-ASCII-realm deviation writes obs-text.
     if let Ok(v) = HeaderValue::from_bytes(header_value.as_bytes()) {
         response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    // §"Retry Behavior": a refused credential may be retried at once,
+    // with a credential for the fresh challenge.
+    if credential.is_some() && !state.deviates(Deviation::NoRetryAfter) {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("0"));
     }
     if state.deviates(Deviation::ReceiptOnError) {
         let receipt = Receipt {
@@ -210,7 +220,12 @@ pub(super) fn paid_response((headers, body): (HeaderMap, String)) -> Response {
 
 /// The paid answer's headers and body.
 pub(super) fn paid(state: &State, route: &RouteConfig, receipt: Receipt) -> (HeaderMap, String) {
-    let body = json!({"paid": true, "resource": route.path, "reference": receipt.reference});
+    let body = json!({
+        "paid": true,
+        "resource": route.path,
+        "content": route.content(),
+        "reference": receipt.reference,
+    });
     let mut h = HeaderMap::new();
     h.insert(
         header::CONTENT_TYPE,

@@ -103,10 +103,35 @@ pub enum Deviation {
     IdempotencyKeySkipsReplay,
     /// Leaves the request's `externalId` out of its receipts.
     DropExternalId,
+    /// Served over TLS, also answers plain HTTP on the same port (the
+    /// first byte of a connection decides), challenges and all.
+    PlainHttpToo,
+    /// A route that denies after payment answers 402 with a fresh
+    /// challenge instead of 403.
+    DenyWithChallenge,
+    /// A route that fails after payment carries the receipt on its 500.
+    ReceiptOnFailedResource,
+    /// A `side_effect` route performs its side effect on every request,
+    /// paid or not.
+    SideEffectUnpaid,
+    /// Asks for payment before authentication: 402 to a request without
+    /// the route's authentication header, 401 only after payment.
+    PaymentBeforeAuth,
+    /// A refused credential's answer carries the resource's content (a
+    /// `preview`): partial access without a verified payment.
+    PartialContent,
+    /// Keys the challenge-id HMAC with SHA-256 of the secret: ids bind
+    /// (issue and verification agree) but are not the recommended HMAC.
+    HashedHmacKey,
+    /// No `Retry-After` on the 402 that refuses a credential.
+    NoRetryAfter,
+    /// Receipts name the first transaction the route ever settled (a
+    /// mined payment of the same request, not this credential's).
+    StaleReceiptReference,
 }
 
 impl Deviation {
-    pub const ALL: [Deviation; 39] = [
+    pub const ALL: [Deviation; 48] = [
         Deviation::NoCacheControl,
         Deviation::NoPrivateCache,
         Deviation::SkipReplayCheck,
@@ -146,6 +171,15 @@ impl Deviation {
         Deviation::IgnoreIdempotencyKey,
         Deviation::IdempotencyKeySkipsReplay,
         Deviation::DropExternalId,
+        Deviation::PlainHttpToo,
+        Deviation::DenyWithChallenge,
+        Deviation::ReceiptOnFailedResource,
+        Deviation::SideEffectUnpaid,
+        Deviation::PaymentBeforeAuth,
+        Deviation::PartialContent,
+        Deviation::HashedHmacKey,
+        Deviation::NoRetryAfter,
+        Deviation::StaleReceiptReference,
     ];
 
     pub fn name(self) -> String {

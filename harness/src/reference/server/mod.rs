@@ -19,6 +19,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -43,6 +44,7 @@ mod tempo;
 
 use crate::chain::Rpc;
 use crate::error::{Error, Result};
+use crate::tls::LocalCa;
 use answers::{
     issued_method, issued_realm, paid, paid_response, payment_required, payment_required_in,
     problem_response,
@@ -91,7 +93,35 @@ pub struct RouteConfig {
     /// Seconds a challenge stays valid.
     #[serde(default = "default_expiry")]
     pub expires_in: u64,
+    /// What happens after a verified payment: served (default), `deny`
+    /// (policy forbids it: 403, no challenge) or `fail` (the handler
+    /// fails: 500, no receipt). The server suite's declared probes.
+    #[serde(default)]
+    pub after_payment: AfterPayment,
+    /// A header (`Name: value`) the route also requires, checked before
+    /// payment: without it, 401 (§"Interaction with Other Authentication
+    /// Schemes").
+    #[serde(default)]
+    pub requires_header: Option<String>,
+    /// A paid request counts one side effect, read at
+    /// [`SIDE_EFFECTS_PATH`] (the server suite's state oracle).
+    #[serde(default)]
+    pub side_effect: bool,
 }
+
+/// What a route does once a payment is verified.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AfterPayment {
+    #[default]
+    Serve,
+    Deny,
+    Fail,
+}
+
+/// Where the reference server tells how many side effects its
+/// `side_effect` routes performed (a plain-text number).
+pub const SIDE_EFFECTS_PATH: &str = "/_mppconf/side-effects";
 
 fn default_method() -> String {
     "GET".into()
@@ -147,7 +177,16 @@ impl RouteConfig {
             description: None,
             external_id: None,
             expires_in: default_expiry(),
+            after_payment: AfterPayment::Serve,
+            requires_header: None,
+            side_effect: false,
         }
+    }
+
+    /// The content a paid request gets (in the paid answer's `content`),
+    /// recognisable in any answer that leaks it.
+    pub fn content(&self) -> String {
+        format!("mppconf paid content of {} {}", self.method, self.path)
     }
 
     /// A `stub` route (see [`crate::methods::stub`]).
@@ -249,6 +288,14 @@ impl ServerConfig {
                     r.path
                 ))
             })?;
+            if let Some(h) = &r.requires_header
+                && !h.contains(':')
+            {
+                return Err(Error::Usage(format!(
+                    "route {}: requires_header {h:?} is not `Name: value`",
+                    r.path
+                )));
+            }
             if r.fee_payer && self.fee_payer_key.is_none() {
                 return Err(Error::Usage(format!(
                     "route {} sponsors fees (fee_payer = true) but no fee payer key is given",
@@ -274,19 +321,55 @@ struct State {
     idempotent: Mutex<HashMap<(String, String), (HeaderMap, String)>>,
     /// Unix time the server started (the static-challenge deviation).
     started: u64,
+    /// Side effects the `side_effect` routes performed.
+    side_effects: std::sync::atomic::AtomicU64,
+    /// The first receipt reference of each route (a deviation's).
+    first_reference: Mutex<HashMap<String, String>>,
 }
 
 impl State {
     fn deviates(&self, d: Deviation) -> bool {
         self.config.deviations.contains(&d)
     }
+
+    /// The HMAC key of challenge ids: the secret (SHA-256 of it with the
+    /// hashed-hmac-key deviation).
+    fn binding_key(&self) -> Vec<u8> {
+        if self.deviates(Deviation::HashedHmacKey) {
+            use sha2::Digest;
+            sha2::Sha256::digest(&self.config.secret).to_vec()
+        } else {
+            self.config.secret.clone()
+        }
+    }
 }
 
 /// A running server; stops when dropped.
 pub type Server = crate::background::Background;
 
-/// Binds `listen` and serves in the background.
+/// Binds `listen` and serves plain HTTP in the background.
 pub async fn start(config: ServerConfig, listen: SocketAddr) -> Result<Server> {
+    let app = app(config)?;
+    Server::serve(bind(listen).await?, app)
+}
+
+/// Binds `listen` and serves HTTPS with a certificate `ca` signed (with
+/// the `plain-http-too` deviation, plain HTTP on the same port as well).
+pub async fn start_tls(config: ServerConfig, listen: SocketAddr, ca: &LocalCa) -> Result<Server> {
+    let plain_too = config.deviations.contains(&Deviation::PlainHttpToo);
+    let app = app(config)?;
+    Server::serve_tls(ca.listener(bind(listen).await?, plain_too)?, app)
+}
+
+async fn bind(listen: SocketAddr) -> Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+        Error::Usage(format!(
+            "cannot listen on {listen}: {e} (is the port in use?)"
+        ))
+    })
+}
+
+fn app(config: ServerConfig) -> Result<axum::Router> {
     config.validate()?;
     let fee_payer = config
         .fee_payer_key
@@ -301,19 +384,15 @@ pub async fn start(config: ServerConfig, listen: SocketAddr) -> Result<Server> {
         used_hashes: Mutex::default(),
         idempotent: Mutex::default(),
         started: tx::unix_now(),
+        side_effects: Default::default(),
+        first_reference: Mutex::default(),
     });
-    let app = axum::Router::new().fallback(
+    Ok(axum::Router::new().fallback(
         move |method: Method, uri: Uri, headers: HeaderMap, body: Body| {
             let state = state.clone();
             async move { handle(&state, method, uri, headers, body).await }
         },
-    );
-    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
-        Error::Usage(format!(
-            "cannot listen on {listen}: {e} (is the port in use?)"
-        ))
-    })?;
-    Server::serve(listener, app)
+    ))
 }
 
 /// Why a credential is refused, as a problem type and a detail.
@@ -345,6 +424,10 @@ async fn handle(
         }
         _ => (uri.path().to_string(), None),
     };
+    if path == SIDE_EFFECTS_PATH && method == Method::GET {
+        let n = state.side_effects.load(Ordering::SeqCst);
+        return (StatusCode::OK, format!("{n}\n")).into_response();
+    }
     let Some(route) = state
         .config
         .routes
@@ -365,6 +448,21 @@ async fn handle(
         }
         return (StatusCode::NOT_FOUND, "not found\n").into_response();
     };
+    if route.side_effect && state.deviates(Deviation::SideEffectUnpaid) {
+        state.side_effects.fetch_add(1, Ordering::SeqCst);
+    }
+    let authenticated = route.requires_header.as_deref().is_none_or(|h| {
+        let (name, value) = h.split_once(':').unwrap_or((h, ""));
+        headers
+            .get_all(name.trim())
+            .iter()
+            .any(|v| v.as_bytes() == value.trim().as_bytes())
+    });
+    // §"Interaction with Other Authentication Schemes": authentication
+    // first, 402 only once it succeeded.
+    if !authenticated && !state.deviates(Deviation::PaymentBeforeAuth) {
+        return unauthenticated();
+    }
     let credentials: Vec<&str> = headers
         .get_all(header::AUTHORIZATION)
         .iter()
@@ -416,8 +514,17 @@ async fn handle(
         return paid_response(original);
     }
     let skip_replay = key.is_some() && state.deviates(Deviation::IdempotencyKeySkipsReplay);
+    if !authenticated {
+        return unauthenticated();
+    }
     match settle(state, route, raw, &body, skip_replay).await {
+        Ok(receipt) if route.after_payment != AfterPayment::Serve => {
+            after_payment(state, route, &body, receipt)
+        }
         Ok(receipt) => {
+            if route.side_effect && !state.deviates(Deviation::SideEffectUnpaid) {
+                state.side_effects.fetch_add(1, Ordering::SeqCst);
+            }
             let answer = paid(state, route, receipt);
             if let (Some(key), Ok(mut m)) = (key, state.idempotent.lock()) {
                 m.insert(key, answer.clone());
@@ -426,6 +533,43 @@ async fn handle(
         }
         Err(refusal) => payment_required(state, route, &body, refusal, Some(raw)),
     }
+}
+
+/// 401 for a request without the route's authentication header.
+fn unauthenticated() -> Response {
+    let mut r = (StatusCode::UNAUTHORIZED, "authentication required\n").into_response();
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        axum::http::HeaderValue::from_static("Bearer realm=\"mppconf\""),
+    );
+    r
+}
+
+/// A verified payment on a route that denies (403, §"Status Codes": no
+/// challenge) or fails (500); neither carries a receipt (§"Receipt
+/// Status Semantics": receipts only on 2xx), but for the deviations.
+fn after_payment(state: &State, route: &RouteConfig, body: &[u8], receipt: Receipt) -> Response {
+    if route.after_payment == AfterPayment::Deny && state.deviates(Deviation::DenyWithChallenge) {
+        return payment_required(
+            state,
+            route,
+            body,
+            refuse(ProblemType::PaymentRequired, "Payment required for access."),
+            None,
+        );
+    }
+    let (status, title) = match route.after_payment {
+        AfterPayment::Deny => (StatusCode::FORBIDDEN, "Forbidden"),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+    };
+    let problem = json!({"type": "about:blank", "title": title, "status": status.as_u16()});
+    let mut response = problem_response(status, problem, None);
+    if state.deviates(Deviation::ReceiptOnFailedResource)
+        && let Ok(v) = axum::http::HeaderValue::from_str(&receipt.to_header())
+    {
+        response.headers_mut().insert("payment-receipt", v);
+    }
+    response
 }
 
 /// Parses a credential; the padded-request deviation also reads back the
@@ -484,7 +628,7 @@ async fn settle(
         state.deviates(Deviation::SkipEchoCheck) || state.deviates(Deviation::VerifyEchoedRequest);
     if !state.deviates(Deviation::SkipBindingCheck)
         && !skip_echo
-        && slots.challenge_id(&state.config.secret) != echo.id
+        && slots.challenge_id(&state.binding_key()) != echo.id
     {
         return Err(refuse(
             ProblemType::InvalidChallenge,
@@ -602,6 +746,18 @@ async fn settle(
             }
             echo.id.clone()
         }
+    };
+    // The deviation names the first transaction it ever settled for the
+    // route: a mined payment of the same request, but not this one.
+    let reference = if state.deviates(Deviation::StaleReceiptReference) && !request.amount.is_zero()
+    {
+        let mut first = state
+            .first_reference
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        first.entry(route.path.clone()).or_insert(reference).clone()
+    } else {
+        reference
     };
     let mut extra = Map::new();
     if let Some(e) = route

@@ -259,3 +259,33 @@ pub async fn errors_not_in_challenge(ctx: &Ctx) -> Step {
         )
     })
 }
+
+/// §"Recommended: HMAC-SHA256 Binding": with the server's secret known
+/// (a manifest's `{secret}`, `--secret`), each challenge id is checked
+/// to be the HMAC over its seven slots. Another binding is allowed
+/// (core.binding.mechanism-may), hence SHOULD.
+pub async fn id_is_hmac(ctx: &Ctx) -> Step {
+    let Some(secret) = &ctx.hmac_secret else {
+        return Ok(Outcome::skip(
+            "the server's challenge-binding secret is not known (give --secret, or start the server from a manifest with {secret})",
+        ));
+    };
+    let (_, c) = unpaid_challenge(ctx).await?;
+    let want = mppconf_suite::codec::BindingSlots::of(&c).challenge_id(secret);
+    Ok(if want == c.id {
+        Outcome::pass(format!(
+            "id {} is HMAC-SHA256(secret, realm|method|intent|request|expires|digest|opaque)",
+            c.id
+        ))
+    } else {
+        let header_slot = if c.unknown_params.iter().any(|(n, _)| n == "header") {
+            " (the challenge has a `header` parameter: draft-httpauth-payment-01 adds it as an eighth slot)"
+        } else {
+            ""
+        };
+        Outcome::fail(
+            format!("id {want} (the recommended HMAC over the seven slots with the given secret)"),
+            format!("id {}{header_slot}", c.id),
+        )
+    })
+}

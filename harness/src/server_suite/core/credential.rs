@@ -520,3 +520,40 @@ async fn paid_with_key(ctx: &Ctx, header: &str, key: &str) -> Result<Answer, Out
         )))
     }
 }
+
+/// §"Retry Behavior": the 402 refusing a credential says when to retry
+/// (`Retry-After`, RFC 9110: delay-seconds or an HTTP-date). Which
+/// answers need it the draft leaves open (ambiguity.retry-after-when).
+pub async fn retry_after(ctx: &Ctx) -> Step {
+    let (_, challenge) = super::super::check::unpaid_challenge(ctx).await?;
+    let bogus = mppconf_suite::codec::Credential {
+        challenge: mppconf_suite::codec::EchoedChallenge::echo_of(&challenge),
+        payload: [("type".to_string(), Value::from("mppconf-bogus"))]
+            .into_iter()
+            .collect(),
+        source: None,
+        unknown: Default::default(),
+    };
+    let a = send_credential(ctx, &bogus.to_header()).await?;
+    if a.status != 402 {
+        return Err(blocked(format!(
+            "a credential with a payload no method accepts got {}, not a 402 refusal (see the malformed.* checks)",
+            a.status
+        )));
+    }
+    Ok(match a.header("retry-after") {
+        None => Outcome::fail("Retry-After on the 402 refusing a credential", "none"),
+        Some(v) => {
+            let v = v.trim();
+            let seconds = !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
+            if seconds || chrono::DateTime::parse_from_rfc2822(v).is_ok() {
+                Outcome::pass(format!("Retry-After: {v}"))
+            } else {
+                Outcome::fail(
+                    "Retry-After as delay-seconds or an HTTP-date (RFC 9110)",
+                    format!("Retry-After: {v:?}"),
+                )
+            }
+        }
+    })
+}

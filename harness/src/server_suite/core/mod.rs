@@ -8,11 +8,16 @@
 //!
 //! - [`challenge`]: §"402 Payment Required" to §"Caching", §"Accept-Payment";
 //! - [`credential`]: §"Credential" to §"Concurrent Request Handling";
-//! - [`receipt`]: §"Payment-Receipt Header" to §"Security Considerations".
+//! - [`receipt`]: §"Payment-Receipt Header" to §"Security Considerations";
+//! - [`transport`]: §"Transport Security";
+//! - [`declared`]: what needs a route the server declares (denied,
+//!   failing, with a side effect, behind authentication).
 
 pub mod challenge;
 pub mod credential;
+pub mod declared;
 pub mod receipt;
+pub mod transport;
 
 use credential::{EchoField, Malformation};
 
@@ -34,10 +39,43 @@ pub const CHECKS: &[Check] = &[
         |ctx| challenge::unpaid_is_402(ctx)
     ),
     check!(
+        "transport.tls",
+        ["core.transport.tls-required", "core.transport.must-use-tls"],
+        false,
+        |ctx| transport::over_tls(ctx)
+    ),
+    check!(
+        "transport.tls13",
+        ["core.transport.tls13-recommended"],
+        true,
+        |ctx| transport::tls13(ctx)
+    ),
+    check!(
+        "transport.no-challenge-over-http",
+        [
+            "core.transport.server-no-plain-http",
+            "core.transport.must-use-tls"
+        ],
+        false,
+        |ctx| transport::no_challenge_over_http(ctx)
+    ),
+    check!(
+        "transport.plain-http-credential-refused",
+        ["core.transport.reject-non-tls"],
+        true,
+        |ctx| transport::plain_http_credential_refused(ctx)
+    ),
+    check!(
         "challenge.id-non-empty",
         ["core.challenge.id-server-non-empty"],
         false,
         |ctx| challenge::id_non_empty(ctx)
+    ),
+    check!(
+        "challenge.id-hmac",
+        ["core.binding.hmac-sha256"],
+        true,
+        |ctx| challenge::id_is_hmac(ctx)
     ),
     check!(
         "challenge.realm-present",
@@ -288,6 +326,39 @@ pub const CHECKS: &[Check] = &[
         ["core.secret.no-logging"],
         true,
         |ctx| receipt::no_secrets_in_errors(ctx)
+    ),
+    check!(
+        "errors.retry-after",
+        ["core.errors.retry-after"],
+        true,
+        |ctx| credential::retry_after(ctx)
+    ),
+    check!(
+        "policy.denied-403",
+        ["core.status.policy-denied-403"],
+        false,
+        |ctx| declared::denied_403(ctx)
+    ),
+    check!(
+        "receipt.only-2xx",
+        ["core.receipt.only-2xx"],
+        false,
+        |ctx| declared::receipt_only_2xx(ctx)
+    ),
+    check!(
+        "side-effects.none-unpaid",
+        [
+            "core.side-effects.unpaid-no-side-effects",
+            "core.side-effects.challenge-only-state"
+        ],
+        false,
+        |ctx| declared::no_unpaid_side_effects(ctx)
+    ),
+    check!(
+        "auth.before-payment",
+        ["core.usage-402.auth-before-payment"],
+        true,
+        |ctx| declared::auth_before_payment(ctx)
     ),
     check!(
         "size.4kb-credential-accepted",

@@ -5,7 +5,7 @@
 //! to verify); error answers carry no receipt, never echo the credential
 //! and leak no secrets; a bounded fuzzing pass breaks none of this.
 
-use mppconf_suite::codec::{Challenge, Receipt};
+use mppconf_suite::codec::{Challenge, Credential, Receipt};
 
 use super::super::check::{send_credential, transport, valid};
 use super::super::{Answer, Ctx, Outcome, fuzz};
@@ -21,12 +21,17 @@ const FUZZ_REQUESTS: usize = 150;
 pub async fn paid_receipt(ctx: &Ctx) -> Step {
     let (challenge, credential) = valid(ctx).await?;
     let a = send_credential(ctx, &credential.to_header()).await?;
-    Ok(judge_paid(ctx, &challenge, &a).await)
+    Ok(judge_paid(ctx, &challenge, &credential, &a).await)
 }
 
 /// A successful paid answer: 2xx, `Cache-Control: private`, a receipt for
 /// the challenge's method whose settlement the method verifies.
-pub async fn judge_paid(ctx: &Ctx, challenge: &Challenge, a: &Answer) -> Outcome {
+pub async fn judge_paid(
+    ctx: &Ctx,
+    challenge: &Challenge,
+    credential: &Credential,
+    a: &Answer,
+) -> Outcome {
     if !(200..300).contains(&a.status) {
         return Outcome::fail(
             "2xx for a valid credential",
@@ -64,7 +69,7 @@ pub async fn judge_paid(ctx: &Ctx, challenge: &Challenge, a: &Answer) -> Outcome
     }
     match ctx.method {
         Some(m) => {
-            m.verify_receipt(&ctx.target.rpc_url, challenge, &receipt)
+            m.verify_receipt(&ctx.target.rpc_url, challenge, credential, &receipt)
                 .await
         }
         None => Outcome::pass(format!(
