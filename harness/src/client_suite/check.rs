@@ -26,6 +26,8 @@ pub enum Need {
     Body,
     /// The client can run without its plain-http allowance.
     StrictMode,
+    /// The client is given a spending policy (`{max_amount}`, `{recipient}`).
+    Policy,
     FeeSponsorship,
     Push,
     ZeroAmountProof,

@@ -173,6 +173,7 @@ pub struct Started {
     pub env: Env,
     _chain: Anvil,
     _settle: crate::background::Background,
+    _tls_dir: crate::tls::ScratchDir,
 }
 
 /// Starts the chain, the recording proxy and the reference server that
@@ -193,6 +194,9 @@ pub async fn start() -> Result<Started> {
     };
     let routes = config.routes.clone();
     let settle = server::start(config, "127.0.0.1:0".parse().expect("an address")).await?;
+    let tls = crate::tls::LocalCa::new()?;
+    let tls_dir = crate::tls::ScratchDir::new("client-tls")?;
+    let ca_file = tls_dir.write(&tls)?.ca;
     let env = Env {
         chain_id: chain.chain_id,
         rpc_url: chain.rpc_url.clone(),
@@ -201,11 +205,14 @@ pub async fn start() -> Result<Started> {
         secret,
         routes,
         settle_at: settle.url(),
+        tls: Arc::new(tls),
+        ca_file,
     };
     Ok(Started {
         env,
         _chain: chain,
         _settle: settle,
+        _tls_dir: tls_dir,
     })
 }
 
@@ -244,6 +251,9 @@ pub async fn run_client(
                 .then_some("the client target sends no request body (its manifest uses no {body})"),
             Need::StrictMode => (!client.has_strict_mode()).then_some(
                 "the run allows plain http for local testing (the manifest has no strict_command), so this is not checked",
+            ),
+            Need::Policy => (!client.takes_policy()).then_some(
+                "the client is given no spending policy (its manifest uses no {max_amount} and {recipient})",
             ),
             Need::FeeSponsorship => (!claims.fee_sponsorship)
                 .then_some("the client does not claim fee sponsorship (claims.fee_sponsorship)"),

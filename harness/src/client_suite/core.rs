@@ -190,6 +190,34 @@ pub const SCENARIOS: &[ScenarioDef] = &[
         },
     },
     ScenarioDef {
+        name: "tls",
+        needs: Need::Nothing,
+        build: |env| {
+            let c = env.challenge("/plain");
+            let mut b = Built::paying("/plain", vec![header(&c)], c);
+            b.tls = true;
+            b
+        },
+    },
+    ScenarioDef {
+        name: "over-limit",
+        needs: Need::Policy,
+        build: |env| {
+            let mut request = env.plain_request();
+            request["amount"] = "1000000".into();
+            Built::refusing(vec![header(&env.challenge_with_request(request))])
+        },
+    },
+    ScenarioDef {
+        name: "unexpected-recipient",
+        needs: Need::Policy,
+        build: |env| {
+            let mut request = env.plain_request();
+            request["recipient"] = alloy::primitives::Address::random().to_string().into();
+            Built::refusing(vec![header(&env.challenge_with_request(request))])
+        },
+    },
+    ScenarioDef {
         name: "plain-http",
         needs: Need::StrictMode,
         build: |env| {
@@ -343,11 +371,79 @@ pub const CHECKS: &[Check] = &[
     ),
     c(
         "transport.no-plain-http",
-        &["core.transport.client-no-plain-http"],
+        &[
+            "core.transport.client-no-plain-http",
+            "core.transport.must-use-tls",
+        ],
         "plain-http",
         |r, _| no_credential_over_http(r),
     ),
+    should(
+        "transport.rejects-plain-http",
+        &["core.transport.reject-non-tls"],
+        "plain-http",
+        |r, _| no_credential_over_http(r),
+    ),
+    c(
+        "transport.tls",
+        &["core.transport.tls-required", "core.transport.must-use-tls"],
+        "tls",
+        |r, _| paid_over_tls(r),
+    ),
+    c(
+        "refuse.over-limit",
+        &[
+            "core.amount.client-verifies",
+            "charge.amount.client-verifies",
+        ],
+        "over-limit",
+        refused,
+    ),
+    c(
+        "refuse.unexpected-recipient",
+        &["core.amount.client-verifies"],
+        "unexpected-recipient",
+        refused,
+    ),
+    should(
+        "refuse.recipient-verified",
+        &["charge.recipient.client-verifies"],
+        "unexpected-recipient",
+        refused,
+    ),
 ];
+
+/// A payment over TLS, the scenario's only origin. A client whose TLS
+/// handshake ended with a certificate alert does not trust the run's
+/// authority: that is the manifest's to fix, not a verdict.
+fn paid_over_tls(r: &Record) -> Verdict {
+    let distrust = r.tls_failures.iter().find(|f| {
+        [
+            "UnknownCA",
+            "BadCertificate",
+            "CertificateUnknown",
+            "unknown ca",
+        ]
+        .iter()
+        .any(|alert| f.contains(alert))
+    });
+    if let (true, Some(alert)) = (r.seen.is_empty(), distrust) {
+        return Err(blocked(format!(
+            "the client ended the TLS handshake with {alert:?}: it does not trust the run's certificate authority; its manifest must make it trust {{ca_cert}} (also given as SSL_CERT_FILE, NODE_EXTRA_CA_CERTS, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE)"
+        )));
+    }
+    // Whether the server accepts the credential is the other checks'
+    // business: this one judges that it travelled over TLS.
+    match credentials_sent(r).len() {
+        0 => Ok(fail(
+            "a credential sent over TLS (the scenario's only origin)",
+            format!("none sent (client: {})", r.run.ended),
+        )),
+        n => Ok(Outcome::pass(format!(
+            "{n} credential(s) sent over TLS, the scenario's only origin"
+        ))),
+    }
+}
 
 #[derive(Clone, Copy)]
 enum EchoField {

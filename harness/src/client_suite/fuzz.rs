@@ -135,6 +135,7 @@ fn built(header: &str) -> Built {
         path: "/plain",
         body: None,
         strict: false,
+        tls: false,
     }
 }
 

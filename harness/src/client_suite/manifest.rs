@@ -17,7 +17,13 @@
 //! Placeholders: `{url}` (the scenario's resource), `{method}` and `{body}`
 //! (a manifest that uses `{body}` can send a POST body; the digest checks
 //! need it), `{payer_key}` (a fresh funded account), `{rpc_url}` (the
-//! chain, through the recording proxy), `{chain_id}`.
+//! chain, through the recording proxy), `{chain_id}`, `{ca_cert}` (the PEM
+//! file of the authority of a TLS scenario's certificate; the client is
+//! also given it as `SSL_CERT_FILE`, `NODE_EXTRA_CA_CERTS`,
+//! `REQUESTS_CA_BUNDLE` and `CURL_CA_BUNDLE`), `{max_amount}` and
+//! `{recipient}` (the spending policy: the most to pay in base units, the
+//! only recipient to pay; a manifest that uses both gets the policy
+//! checks).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -103,6 +109,10 @@ pub struct Placeholders {
     pub payer_key: String,
     pub rpc_url: String,
     pub chain_id: u64,
+    /// The PEM file of a TLS scenario's authority (empty otherwise).
+    pub ca_cert: String,
+    pub max_amount: String,
+    pub recipient: String,
 }
 
 impl Placeholders {
@@ -113,16 +123,22 @@ impl Placeholders {
             .replace("{payer_key}", &self.payer_key)
             .replace("{rpc_url}", &self.rpc_url)
             .replace("{chain_id}", &self.chain_id.to_string())
+            .replace("{ca_cert}", &self.ca_cert)
+            .replace("{max_amount}", &self.max_amount)
+            .replace("{recipient}", &self.recipient)
     }
 }
 
-const PLACEHOLDERS: [&str; 6] = [
+const PLACEHOLDERS: [&str; 9] = [
     "{url}",
     "{method}",
     "{body}",
     "{payer_key}",
     "{rpc_url}",
     "{chain_id}",
+    "{ca_cert}",
+    "{max_amount}",
+    "{recipient}",
 ];
 
 impl ClientTarget {
@@ -141,6 +157,16 @@ impl ClientTarget {
 
     pub fn workdir(&self) -> PathBuf {
         self.dir.join(self.client.cwd.as_deref().unwrap_or("."))
+    }
+
+    /// Whether the client is given a spending policy (the manifest uses
+    /// `{max_amount}` and `{recipient}`).
+    pub fn takes_policy(&self) -> bool {
+        let uses = |p: &str| {
+            self.client.command.iter().any(|s| s.contains(p))
+                || self.client.env.values().any(|s| s.contains(p))
+        };
+        uses("{max_amount}") && uses("{recipient}")
     }
 
     /// Whether requests can carry a body (the manifest uses `{body}`).
@@ -200,6 +226,9 @@ env = { PAYER_KEY = "{payer_key}" }
             payer_key: "0xkey".into(),
             rpc_url: "http://rpc".into(),
             chain_id: 31337,
+            ca_cert: String::new(),
+            max_amount: "100000".into(),
+            recipient: "0xrecipient".into(),
         }
     }
 

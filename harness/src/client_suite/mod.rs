@@ -24,6 +24,7 @@ pub mod tempo_charge;
 pub use check::{Check, Need, ScenarioDef, judge};
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -38,6 +39,7 @@ use crate::error::{Error, Result};
 use crate::reference::client::{self, Deviation, PayOptions};
 use crate::reference::server::RouteConfig;
 use crate::reference::tx;
+use crate::tls::LocalCa;
 use manifest::{ClientTarget, Placeholders};
 use scenario::{OnCredential, Scenario, Script, Seen};
 
@@ -59,12 +61,23 @@ pub fn scenarios() -> Vec<&'static ScenarioDef> {
         .collect()
 }
 
-/// The requirements a client check cites: its own and what the method's
-/// spec adds.
+/// The requirements a client check cites: its own and what the charge
+/// intent's and the method's specs add (every scenario is a charge).
 pub fn cited(check: &Check) -> Vec<&'static str> {
     let mut requirements = check.requirements.to_vec();
+    requirements.extend(charge_cites(check.id));
     requirements.extend(METHOD.also_cites(check.id));
     requirements
+}
+
+/// Requirements of draft-payment-intent-charge-00 that a core client
+/// check also exercises.
+fn charge_cites(check_id: &str) -> &'static [&'static str] {
+    match check_id {
+        // §"Transport Security": TLS 1.2 or later for every charge flow.
+        "transport.tls" | "transport.no-plain-http" => &["charge.transport.tls"],
+        _ => &[],
+    }
 }
 
 /// More requests than this to one scenario is a flood: the client's
@@ -134,6 +147,13 @@ impl ClientUnderTest {
         }
     }
 
+    fn takes_policy(&self) -> bool {
+        match self {
+            ClientUnderTest::Reference { .. } => true,
+            ClientUnderTest::Program(t) => t.takes_policy(),
+        }
+    }
+
     fn has_strict_mode(&self) -> bool {
         match self {
             ClientUnderTest::Reference { .. } => true,
@@ -159,6 +179,14 @@ pub struct Invocation<'a> {
     pub chain_id: u64,
     /// Without any allowance for plain http.
     pub strict: bool,
+    /// The PEM file of the authority a TLS scenario's certificate comes
+    /// from, for the client to trust.
+    pub ca_file: Option<PathBuf>,
+    /// The spending policy the client is given (`{max_amount}`,
+    /// `{recipient}`): the most it may pay, in base units, and the only
+    /// primary recipient it may pay.
+    pub max_amount: &'a str,
+    pub recipient: &'a str,
 }
 
 /// How one client run ended.
@@ -194,6 +222,21 @@ async fn reference_run(deviations: &BTreeSet<Deviation>, inv: &Invocation<'_>) -
     opts.http_method = inv.method.to_string();
     opts.body = inv.body.map(<[u8]>::to_vec);
     opts.allow_http = !inv.strict;
+    opts.max_amount = inv.max_amount.parse().ok();
+    opts.recipient = inv.recipient.parse().ok();
+    if let Some(file) = &inv.ca_file {
+        match crate::tls::read_ca(file, "the scenario's authority") {
+            Ok(ca) => opts.ca = Some(ca),
+            Err(e) => {
+                return ClientRun {
+                    ended: "not started".into(),
+                    failure: Some(e.to_string()),
+                    output: String::new(),
+                    millis: 0.0,
+                };
+            }
+        }
+    }
     opts.accept_payment = Some("tempo/charge, */*;q=0.1".into());
     opts.deviations = deviations.clone();
     let outcome = tokio::time::timeout(Duration::from_secs(30), client::pay(&opts)).await;
@@ -227,6 +270,13 @@ async fn program_run(target: &ClientTarget, inv: &Invocation<'_>) -> ClientRun {
         payer_key: inv.payer_key.clone(),
         rpc_url: inv.rpc_url.clone(),
         chain_id: inv.chain_id,
+        ca_cert: inv
+            .ca_file
+            .as_ref()
+            .map(|f| f.display().to_string())
+            .unwrap_or_default(),
+        max_amount: inv.max_amount.to_string(),
+        recipient: inv.recipient.to_string(),
     };
     let not_run = |why: String| ClientRun {
         ended: "not started".into(),
@@ -247,6 +297,17 @@ async fn program_run(target: &ClientTarget, inv: &Invocation<'_>) -> ClientRun {
                 .iter()
                 .map(|(k, v)| (k.clone(), values.fill(v))),
         )
+        // The trust stores of OpenSSL, Node.js, Python requests and curl
+        // (rustls-native-certs reads SSL_CERT_FILE too).
+        .envs(inv.ca_file.iter().flat_map(|f| {
+            [
+                "SSL_CERT_FILE",
+                "NODE_EXTRA_CA_CERTS",
+                "REQUESTS_CA_BUNDLE",
+                "CURL_CA_BUNDLE",
+            ]
+            .map(|k| (k, f.as_os_str()))
+        }))
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
@@ -317,6 +378,10 @@ pub struct Env {
     pub routes: Vec<RouteConfig>,
     /// The reference server's base URL.
     pub settle_at: String,
+    /// The authority of the TLS scenarios, and its certificate as a PEM
+    /// file for the client (`{ca_cert}`, and the usual trust variables).
+    pub tls: Arc<LocalCa>,
+    pub ca_file: PathBuf,
 }
 
 /// The reference server's routes, one per kind of scenario.
@@ -354,8 +419,23 @@ pub fn routes() -> Vec<RouteConfig> {
             r.supported_modes = Some(vec!["push".into()])
         }),
         with("/free", &|r| r.amount = "0".into()),
+        // The merchant in lowercase hex and a split in uppercase hex: the
+        // same 20-byte addresses as the checksummed policy names.
+        with("/address-case", &|r| {
+            r.recipient = r.recipient.to_lowercase();
+            r.splits = vec![crate::reference::server::SplitConfig {
+                amount: "10".into(),
+                recipient: format!("0x{}", r.recipient[2..].to_uppercase()),
+                memo: None,
+            }];
+        }),
     ]
 }
+
+/// The most the client may pay in one request, in base units: ten times
+/// more than any scenario's honest price (1000), a tenth of what the
+/// over-limit scenario asks.
+pub const POLICY_MAX_AMOUNT: &str = "100000";
 
 /// The body the digest scenario binds.
 pub const DIGEST_BODY: &str = "{\"report\":\"monthly\"}";
@@ -437,6 +517,8 @@ pub struct Built {
     pub body: Option<&'static [u8]>,
     /// Run the client without its plain-http allowance.
     pub strict: bool,
+    /// Serve the scenario over TLS (the client is given the authority).
+    pub tls: bool,
 }
 
 impl Built {
@@ -450,6 +532,7 @@ impl Built {
             path,
             body: None,
             strict: false,
+            tls: false,
         }
     }
 
@@ -463,6 +546,7 @@ impl Built {
             path: "/plain",
             body: None,
             strict: false,
+            tls: false,
         }
     }
 }
@@ -484,6 +568,9 @@ pub struct Record {
     pub payer: Address,
     #[serde(skip)]
     pub payer_spent: U256,
+    /// Why TLS handshakes with the scenario failed (TLS scenarios).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tls_failures: Vec<String>,
 }
 
 /// A scenario that was not run, and why (a check of it is `skip`).
@@ -506,7 +593,12 @@ pub async fn run_scenario(
         .map_err(|_| Error::Setup("PathUSD address".into()))?;
     tx::fund(&chain, currency, payer.address(), U256::from(10_000_000u64)).await?;
     let before = tx::balance_of(&chain, currency, payer.address()).await?;
-    let scenario = Scenario::start(built.script, &env.settle_at).await?;
+    let scenario = Scenario::start(
+        built.script,
+        &env.settle_at,
+        built.tls.then_some(env.tls.as_ref()),
+    )
+    .await?;
     let url = format!("{}{}", scenario.origin(), built.path);
     env.proxy.clear();
     let route_method = env.route(built.path).method.clone();
@@ -519,6 +611,9 @@ pub async fn run_scenario(
             rpc_url: env.proxy.url(),
             chain_id: env.chain_id,
             strict: built.strict,
+            ca_file: built.tls.then(|| env.ca_file.clone()),
+            max_amount: POLICY_MAX_AMOUNT,
+            recipient: &env.route("/plain").recipient,
         })
         .await;
     let seen = scenario.seen();
@@ -540,6 +635,7 @@ pub async fn run_scenario(
         run,
         payer: payer.address(),
         payer_spent: before.saturating_sub(after),
+        tls_failures: scenario.tls_failures(),
     })
 }
 

@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use crate::background::Background;
 use crate::error::{Error, Result};
+use crate::tls::LocalCa;
 
 /// What a scenario answers.
 #[derive(Debug, Clone)]
@@ -85,10 +86,14 @@ pub struct Scenario {
     main: Background,
     _other: Background,
     seen: Arc<Mutex<Vec<Seen>>>,
+    /// Why TLS handshakes with the main origin failed (TLS scenarios).
+    tls_failures: Arc<Mutex<Vec<String>>>,
 }
 
 impl Scenario {
-    pub async fn start(script: Script, settle_at: &str) -> Result<Self> {
+    /// Starts the scenario's origins; the main one over TLS with a
+    /// certificate of `tls` when given.
+    pub async fn start(script: Script, settle_at: &str, tls: Option<&LocalCa>) -> Result<Self> {
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let other_listener = bind().await?;
         let other_addr = other_listener
@@ -121,15 +126,31 @@ impl Scenario {
                 async move { answer(&state, method, uri, headers, body).await }
             },
         );
-        let main = Background::serve(bind().await?, app)?;
+        let (main, tls_failures) = match tls {
+            Some(ca) => {
+                let listener = ca.listener(bind().await?, false)?;
+                let failures = listener.failures();
+                (Background::serve_tls(listener, app)?, failures)
+            }
+            None => (Background::serve(bind().await?, app)?, Arc::default()),
+        };
         Ok(Self {
             main,
             _other: other,
             seen,
+            tls_failures,
         })
     }
 
-    /// The scenario's origin, `http://127.0.0.1:PORT`.
+    /// Why TLS handshakes failed so far.
+    pub fn tls_failures(&self) -> Vec<String> {
+        self.tls_failures
+            .lock()
+            .map(|f| f.clone())
+            .unwrap_or_default()
+    }
+
+    /// The scenario's origin, `http(s)://127.0.0.1:PORT`.
     pub fn origin(&self) -> String {
         self.main.url()
     }

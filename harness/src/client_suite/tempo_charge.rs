@@ -27,6 +27,14 @@ type Verdict = Result<Outcome, Outcome>;
 /// The Tempo charge scenarios, in run order.
 pub const SCENARIOS: &[ScenarioDef] = &[
     ScenarioDef {
+        name: "address-case",
+        needs: Need::Nothing,
+        build: |env| {
+            let c = env.challenge("/address-case");
+            Built::paying("/address-case", vec![header(&c)], c)
+        },
+    },
+    ScenarioDef {
         name: "sponsored",
         needs: Need::FeeSponsorship,
         build: |env| {
@@ -209,6 +217,12 @@ pub const CHECKS: &[Check] = &[
         refused,
     ),
     c(
+        "tx.address-case",
+        &["tempo-charge.splits.address-compare"],
+        "address-case",
+        address_case,
+    ),
+    c(
         "refuse.no-usable-mode",
         &["tempo-charge.modes.client-uses-advertised"],
         "no-usable-mode",
@@ -227,6 +241,10 @@ enum TxAspect {
     /// The primary amount is not the one the description names
     /// (`amount=1`): a wrong amount otherwise is tx.recipient-amount's.
     NotFromDescription,
+    /// The primary recipient receives a transfer and no address the request
+    /// does not name does, whatever the amounts or token (those are
+    /// tx.recipient-amount's and tx.token's).
+    Payees,
     ChainId,
     ValidBefore,
     FeeToken,
@@ -503,6 +521,36 @@ fn tx_aspect(r: &Record, aspect: TxAspect, paid_check: &str) -> Verdict {
                 )
             }
         }
+        TxAspect::Payees => {
+            let paid: Vec<Address> = t
+                .calls
+                .iter()
+                .filter_map(|call| tempo_effects::decode_transfer_call(&call.input))
+                .map(|e| e.to)
+                .collect();
+            let named: Vec<Address> = required.iter().map(|q| q.to).collect();
+            let strangers: Vec<String> = paid
+                .iter()
+                .filter(|to| !named.contains(to))
+                .map(ToString::to_string)
+                .collect();
+            if !paid.contains(&named[0]) {
+                fail(
+                    format!("a transfer to the primary recipient {}", named[0]),
+                    format!("{from} pays {paid:?}"),
+                )
+            } else if !strangers.is_empty() {
+                fail(
+                    format!("transfers to the payees the request names only: {named:?}"),
+                    format!("{from} also pays {}", strangers.join(", ")),
+                )
+            } else {
+                // A split left unpaid is tx.splits' finding.
+                Outcome::pass(format!(
+                    "{from} pays the request's payees, whatever their letter case"
+                ))
+            }
+        }
         TxAspect::ChainId => {
             if t.chain_id == request.chain_id {
                 Outcome::pass(format!("chain id {}", t.chain_id))
@@ -546,6 +594,19 @@ fn tx_aspect(r: &Record, aspect: TxAspect, paid_check: &str) -> Verdict {
             }
         }
     })
+}
+
+/// A challenge whose recipients are the policy's addresses in other
+/// letter case (lowercase primary, uppercase split) is the same payment:
+/// addresses compare by their 20 bytes.
+fn address_case(r: &Record, paid_check: &str) -> Verdict {
+    if credentials_sent(r).is_empty() {
+        return Ok(fail(
+            "a payment of the challenge (its addresses differ from the expected ones in letter case only)",
+            format!("none sent (client: {})", r.run.ended),
+        ));
+    }
+    tx_aspect(r, TxAspect::Payees, paid_check)
 }
 
 fn verified(

@@ -102,10 +102,18 @@ pub enum Deviation {
     /// Pays the amount a `description` names (`amount=N`) instead of the
     /// request's.
     AmountFromDescription,
+    /// Requests the resource over plain http whatever the URL's scheme
+    /// (TLS stripped).
+    DowngradeToHttp,
+    /// Pays whatever the challenge asks: no spending limit, any recipient.
+    IgnorePolicy,
+    /// Compares the request's recipient with the expected one as text
+    /// (EIP-55 against lowercase hex differs), not as 20 bytes.
+    RecipientTextCompare,
 }
 
 impl Deviation {
-    pub const ALL: [Deviation; 36] = [
+    pub const ALL: [Deviation; 39] = [
         Deviation::IgnoreExpiry,
         Deviation::IgnoreSplitRule,
         Deviation::ShortAmount,
@@ -142,6 +150,9 @@ impl Deviation {
         Deviation::NaiveCommaSplit,
         Deviation::FollowRedirects,
         Deviation::IgnorePlainHttpRule,
+        Deviation::DowngradeToHttp,
+        Deviation::IgnorePolicy,
+        Deviation::RecipientTextCompare,
     ];
 
     pub fn name(self) -> String {
@@ -184,6 +195,8 @@ pub struct PayOptions {
     /// attribution memo that mppx servers require (see [`attribution_memo`]).
     pub attribution_memo: bool,
     pub deviations: BTreeSet<Deviation>,
+    /// An authority to trust besides the system's (`--ca-cert`).
+    pub ca: Option<reqwest::Certificate>,
 }
 
 impl PayOptions {
@@ -203,6 +216,7 @@ impl PayOptions {
             accept_payment: None,
             attribution_memo: false,
             deviations: BTreeSet::new(),
+            ca: None,
         }
     }
 }
@@ -257,11 +271,13 @@ pub async fn pay(opts: &PayOptions) -> Result<PayOutcome> {
             "will not send a Payment credential over plain http (pass --allow-http for local testing)",
         ));
     }
-    let http = reqwest::Client::builder()
+    let mut http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| Error::Setup(e.to_string()))?;
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some(ca) = &opts.ca {
+        http = http.add_root_certificate(ca.clone());
+    }
+    let http = http.build().map_err(|e| Error::Setup(e.to_string()))?;
     let method: reqwest::Method = opts.http_method.parse().map_err(|_| {
         Error::Usage(format!(
             "--method {:?} is not an HTTP method",
@@ -286,9 +302,14 @@ pub async fn pay(opts: &PayOptions) -> Result<PayOutcome> {
         }
         rb.send()
     };
-    let first = send(&opts.url, Vec::new(), true)
+    let url = if deviates(Deviation::DowngradeToHttp) {
+        opts.url.replacen("https://", "http://", 1)
+    } else {
+        opts.url.clone()
+    };
+    let first = send(&url, Vec::new(), true)
         .await
-        .map_err(|e| Error::Usage(format!("{}: unreachable ({e})", opts.url)))?;
+        .map_err(|e| Error::Usage(format!("{url}: unreachable ({e})")))?;
     if first.status().as_u16() != 402 {
         return Err(refused(format!(
             "{} answered {}, not 402 Payment Required",
@@ -318,9 +339,9 @@ pub async fn pay(opts: &PayOptions) -> Result<PayOutcome> {
         vec![header.clone()]
     };
     let with_body = !deviates(Deviation::DropBodyOnRetry);
-    let mut answer = send(&opts.url, auth.clone(), with_body)
+    let mut answer = send(&url, auth.clone(), with_body)
         .await
-        .map_err(|e| Error::Usage(format!("{}: unreachable on retry ({e})", opts.url)))?;
+        .map_err(|e| Error::Usage(format!("{url}: unreachable on retry ({e})")))?;
     if deviates(Deviation::FollowRedirects)
         && answer.status().is_redirection()
         && let Some(location) = answer
@@ -450,7 +471,9 @@ async fn check(c: &Challenge, opts: &PayOptions) -> Result<ChargeRequest> {
             Some(Err(e)) => return Err(refused(e.to_string())),
         }
     }
+    let policy = !opts.deviations.contains(&Deviation::IgnorePolicy);
     if let Some(max) = opts.max_amount
+        && policy
         && request.amount > max
     {
         return Err(refused(format!(
@@ -464,7 +487,15 @@ async fn check(c: &Challenge, opts: &PayOptions) -> Result<ChargeRequest> {
             request.currency
         )));
     }
-    if opts.recipient.is_some_and(|r| r != request.recipient) {
+    let other_recipient = match opts.recipient {
+        // The deviation compares address texts, not their 20 bytes.
+        Some(r) if opts.deviations.contains(&Deviation::RecipientTextCompare) => {
+            c.request.value["recipient"].as_str() != Some(r.to_string().as_str())
+        }
+        Some(r) => r != request.recipient,
+        None => false,
+    };
+    if policy && other_recipient {
         return Err(refused(format!(
             "pays {}, not the expected recipient",
             request.recipient

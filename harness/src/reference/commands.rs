@@ -69,6 +69,11 @@ pub struct ServeArgs {
     /// Answer expired challenges with payment-expired, not invalid-challenge.
     #[arg(long)]
     pub expired_as_payment_expired: bool,
+    /// Serve HTTPS with a certificate for localhost/127.0.0.1 from an
+    /// authority made now; its files (ca.pem, cert.pem, key.pem) go into
+    /// this folder, for clients to trust (`mppconf pay --ca-cert DIR/ca.pem`).
+    #[arg(long)]
+    pub tls_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -144,7 +149,18 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         .iter()
         .map(|r| format!("{} {}", r.method, r.path))
         .collect();
-    let server = server::start(config, args.listen).await?;
+    let server = match &args.tls_dir {
+        Some(dir) => {
+            let ca = crate::tls::LocalCa::new()?;
+            let files = ca.write_files(dir)?;
+            println!(
+                "mppconf serve: TLS certificate authority in {}",
+                files.ca.display()
+            );
+            server::start_tls(config, args.listen, &ca).await?
+        }
+        None => server::start(config, args.listen).await?,
+    };
     println!(
         "mppconf serve: {} on chain {chain_id} at {rpc_url}",
         server.url()
@@ -200,6 +216,10 @@ pub struct PayArgs {
     /// Break a rule on purpose (repeatable).
     #[arg(long)]
     pub deviate: Vec<String>,
+    /// The PEM certificate of an authority to trust besides the system's
+    /// (a server with a self-signed or local certificate).
+    #[arg(long)]
+    pub ca_cert: Option<std::path::PathBuf>,
 }
 
 /// Pays and prints the outcome; Ok(true) when paid (2xx with a receipt).
@@ -234,6 +254,11 @@ pub async fn pay(args: PayArgs) -> Result<bool> {
         accept_payment: args.accept_payment,
         attribution_memo: args.attribution_memo,
         deviations,
+        ca: args
+            .ca_cert
+            .as_deref()
+            .map(|p| crate::tls::read_ca(p, "--ca-cert"))
+            .transpose()?,
     })
     .await?;
     println!(
@@ -284,8 +309,11 @@ mod tests {
     #[test]
     fn the_example_config_parses_and_is_conformant() {
         let file: ServeFile = toml::from_str(include_str!("../../serve.example.toml")).unwrap();
-        assert_eq!(file.route.len(), 2);
+        assert_eq!(file.route.len(), 6);
         assert_eq!(file.route[1].splits.len(), 2);
+        assert_eq!(file.route[2].after_payment, server::AfterPayment::Deny);
+        assert!(file.route[4].side_effect);
+        assert!(file.route[5].requires_header.is_some());
         let config = ServerConfig {
             realm: file.realm.unwrap(),
             secret: file.secret.unwrap().into_bytes(),
