@@ -53,7 +53,7 @@ enum Command {
     Pay(commands::PayArgs),
     /// The server suite: probe a running server (--url) or the reference
     /// server on a local chain (--reference).
-    Server(mppconf_harness::server_suite::command::ServerArgs),
+    Server(Box<mppconf_harness::server_suite::command::ServerArgs>),
     /// Run the client suite: scripted 402 scenarios against the reference
     /// client or client programs from their manifests.
     Client(mppconf_harness::client_suite::command::ClientArgs),
@@ -393,7 +393,7 @@ fn main() -> ExitCode {
         Command::Fuzz {
             command: FuzzCommand::Server(args),
         } => block_on(mppconf_harness::server_suite::command::fuzz_server(args)),
-        Command::Server(args) => block_on(mppconf_harness::server_suite::command::server(args)),
+        Command::Server(args) => block_on(mppconf_harness::server_suite::command::server(*args)),
         Command::Client(args) => block_on(mppconf_harness::client_suite::command::client(args)),
         Command::Pay(args) => {
             block_on(commands::pay(args)).map(|paid| if paid { 0 } else { EXIT_FAIL })
