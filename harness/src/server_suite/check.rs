@@ -136,7 +136,7 @@ pub fn rejection(answer: &Answer, problem: Option<ProblemType>, issued: Option<&
                 .params
                 .into_iter()
                 .find(|p| p.name == "id")
-                .map(|p| p.value)
+                .map(|p| p.value.into_owned())
                 .unwrap_or_default(),
         )
     });

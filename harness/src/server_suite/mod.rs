@@ -167,7 +167,7 @@ pub fn first_raw_params(answer: &Answer) -> Option<Vec<(String, String)>> {
         Some(
             p.params
                 .iter()
-                .map(|p| (p.name.clone(), p.value.clone()))
+                .map(|p| (p.name.to_string(), p.value.to_string()))
                 .collect(),
         )
     })

@@ -13,30 +13,34 @@
 //! parses this strictly with positions, so this module does, in one pass
 //! without backtracking over more than one token.
 
+use std::borrow::Cow;
+
 use crate::error::{Error, Result};
 
-/// One challenge of any scheme, before scheme-specific validation.
+/// One challenge of any scheme, before scheme-specific validation. It
+/// borrows from the field: a challenge whose names are lowercase and
+/// whose values have no escape is read without an allocation per
+/// parameter.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawChallenge {
-    pub scheme: String,
-    pub token68: Option<String>,
-    pub params: Vec<RawParam>,
+pub struct RawChallenge<'a> {
+    pub scheme: &'a str,
+    pub token68: Option<&'a str>,
+    pub params: Vec<RawParam<'a>>,
 }
 
 /// One auth-param with its name lowercased (names are case-insensitive,
 /// RFC 9110 §11.2) and its value unescaped.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawParam {
-    pub name: String,
-    /// The name as written, so that `ID=` can be told apart from `id=`.
-    pub name_as_written: String,
-    pub value: String,
+pub struct RawParam<'a> {
+    pub name: Cow<'a, str>,
+    pub value: Cow<'a, str>,
     pub quoted: bool,
 }
 
 /// Parses one `WWW-Authenticate` field value into its challenges.
-pub fn parse_field(field: &str) -> Result<Vec<RawChallenge>> {
+pub fn parse_field(field: &str) -> Result<Vec<RawChallenge<'_>>> {
     Parser {
+        text: field,
         s: field.as_bytes(),
         pos: 0,
     }
@@ -45,19 +49,88 @@ pub fn parse_field(field: &str) -> Result<Vec<RawChallenge>> {
 
 /// `tchar` of RFC 9110 §5.6.2.
 pub fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    TCHAR[usize::from(b)]
 }
+
+/// [`is_tchar`] as a table: tokens are most of a header's bytes.
+const TCHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        b += 1;
+    }
+    table
+};
+
+/// The length of the run of `qdtext` (RFC 9110 §5.6.4: `HTAB / SP / %x21
+/// / %x23-5B / %x5D-7E / obs-text`) but for the backslash, which starts a
+/// quoted-pair, at the start of `s`. Short values (ids, realms) are
+/// scanned with a table; the request parameter's base64, most of a
+/// challenge, has its end found with `memchr` and is checked for control
+/// characters in one branch-free pass.
+fn plain_qdtext_len(s: &[u8]) -> usize {
+    const SHORT: usize = 16;
+    let head = &s[..s.len().min(SHORT)];
+    if let Some(end) = head.iter().position(|b| !PLAIN_QDTEXT[usize::from(*b)]) {
+        return end;
+    }
+    let end = memchr::memchr2(b'"', b'\\', s).unwrap_or(s.len());
+    let control = |b: u8| (b < 0x20 && b != b'\t') || b == 0x7f;
+    if s[..end].iter().fold(false, |seen, b| seen | control(*b)) {
+        s[..end].iter().position(|b| control(*b)).unwrap_or(end)
+    } else {
+        end
+    }
+}
+
+/// `qdtext` but for the backslash, as a table.
+const PLAIN_QDTEXT: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = matches!(b, 0x09 | 0x20 | 0x21 | 0x23..=0x5b | 0x5d..=0x7e | 0x80..=0xff);
+        b += 1;
+    }
+    table
+};
 
 fn is_token68_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"-._~+/".contains(&b)
 }
 
 struct Parser<'a> {
+    text: &'a str,
+    /// `text`'s bytes.
     s: &'a [u8],
     pos: usize,
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
+    /// The text between two positions, which fall on character boundaries
+    /// (each is next to an ASCII delimiter).
+    fn slice(&self, from: usize, to: usize) -> &'a str {
+        self.text.get(from..to).unwrap_or_default()
+    }
+
     fn peek(&self) -> Option<u8> {
         self.s.get(self.pos).copied()
     }
@@ -84,8 +157,9 @@ impl Parser<'_> {
     }
 
     fn unexpected(&self, context: &'static str) -> Error {
-        match std::str::from_utf8(&self.s[self.pos..])
-            .ok()
+        match self
+            .text
+            .get(self.pos..)
             .and_then(|rest| rest.chars().next())
         {
             Some(found) => Error::UnexpectedChar {
@@ -105,14 +179,14 @@ impl Parser<'_> {
             .count()
     }
 
-    fn token(&mut self, context: &'static str) -> Result<String> {
+    fn token(&mut self, context: &'static str) -> Result<&'a str> {
         let len = self.token_len(self.pos);
         if len == 0 {
             return Err(self.unexpected(context));
         }
-        let t = &self.s[self.pos..self.pos + len];
+        let t = self.slice(self.pos, self.pos + len);
         self.pos += len;
-        Ok(String::from_utf8_lossy(t).into_owned())
+        Ok(t)
     }
 
     /// Skips `OWS "," OWS` repeatedly (empty list elements, RFC 9110 §5.6.1.2).
@@ -127,7 +201,7 @@ impl Parser<'_> {
         }
     }
 
-    fn challenges(mut self) -> Result<Vec<RawChallenge>> {
+    fn challenges(mut self) -> Result<Vec<RawChallenge<'a>>> {
         let mut out = Vec::new();
         self.skip_list_separators();
         while !self.at_end() {
@@ -137,12 +211,13 @@ impl Parser<'_> {
         Ok(out)
     }
 
-    fn challenge(&mut self) -> Result<RawChallenge> {
+    fn challenge(&mut self) -> Result<RawChallenge<'a>> {
         let scheme = self.token("expected an auth-scheme")?;
         let mut challenge = RawChallenge {
             scheme,
             token68: None,
-            params: Vec::new(),
+            // A Payment challenge has up to nine parameters.
+            params: Vec::with_capacity(9),
         };
         // `1*SP` separates the scheme from its parameters; anything else
         // must end the list element.
@@ -169,7 +244,7 @@ impl Parser<'_> {
         }
     }
 
-    fn end_of_element(&mut self, challenge: RawChallenge) -> Result<RawChallenge> {
+    fn end_of_element(&mut self, challenge: RawChallenge<'a>) -> Result<RawChallenge<'a>> {
         self.skip_ows();
         match self.peek() {
             None | Some(b',') => Ok(challenge),
@@ -197,7 +272,7 @@ impl Parser<'_> {
         !(after >= self.s.len() || self.peek_at(after) == Some(b','))
     }
 
-    fn token68(&mut self) -> Result<String> {
+    fn token68(&mut self) -> Result<&'a str> {
         let start = self.pos;
         while self.peek().is_some_and(is_token68_char) {
             self.pos += 1;
@@ -208,15 +283,17 @@ impl Parser<'_> {
         while self.peek() == Some(b'=') {
             self.pos += 1;
         }
-        Ok(String::from_utf8_lossy(&self.s[start..self.pos]).into_owned())
+        Ok(self.slice(start, self.pos))
     }
 
-    fn auth_params(&mut self, challenge: &mut RawChallenge) -> Result<()> {
+    fn auth_params(&mut self, challenge: &mut RawChallenge<'a>) -> Result<()> {
         loop {
             let param = self.auth_param()?;
             // RFC 9110 §11.2: "Each parameter name MUST only occur once per challenge."
             if challenge.params.iter().any(|p| p.name == param.name) {
-                return Err(Error::DuplicateParam { name: param.name });
+                return Err(Error::DuplicateParam {
+                    name: param.name.into_owned(),
+                });
             }
             challenge.params.push(param);
             self.skip_ows();
@@ -237,8 +314,13 @@ impl Parser<'_> {
         }
     }
 
-    fn auth_param(&mut self) -> Result<RawParam> {
-        let name_as_written = self.token("expected an auth-param name")?;
+    fn auth_param(&mut self) -> Result<RawParam<'a>> {
+        let written = self.token("expected an auth-param name")?;
+        let name = if written.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(written.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(written)
+        };
         self.skip_ows();
         if self.peek() != Some(b'=') {
             return Err(self.unexpected("expected \"=\" after an auth-param name"));
@@ -248,32 +330,40 @@ impl Parser<'_> {
         let (value, quoted) = match self.peek() {
             Some(b'"') => (self.quoted_string()?, true),
             _ => (
-                self.token("expected a token or quoted-string value")?,
+                Cow::Borrowed(self.token("expected a token or quoted-string value")?),
                 false,
             ),
         };
         Ok(RawParam {
-            name: name_as_written.to_ascii_lowercase(),
-            name_as_written,
+            name,
             value,
             quoted,
         })
     }
 
     /// `quoted-string = DQUOTE *( qdtext / quoted-pair ) DQUOTE` (§5.6.4).
-    fn quoted_string(&mut self) -> Result<String> {
+    fn quoted_string(&mut self) -> Result<Cow<'a, str>> {
         let start = self.pos;
         self.pos += 1;
         let mut out = Vec::new();
         loop {
+            // Runs of plain text are copied whole.
+            let run = plain_qdtext_len(&self.s[self.pos..]);
+            let from = self.pos;
+            self.pos += run;
             let Some(b) = self.peek() else {
                 return Err(Error::UnterminatedQuote { at: start });
             };
             match b {
                 b'"' => {
                     self.pos += 1;
-                    // The input is a str and whole UTF-8 sequences are copied.
-                    return Ok(String::from_utf8(out).unwrap_or_default());
+                    // The input is a str and whole UTF-8 sequences are
+                    // copied; most values have no escape and are copied once.
+                    if out.is_empty() {
+                        return Ok(Cow::Borrowed(self.slice(from, self.pos - 1)));
+                    }
+                    out.extend_from_slice(&self.s[from..self.pos - 1]);
+                    return Ok(Cow::Owned(String::from_utf8(out).unwrap_or_default()));
                 }
                 b'\\' => {
                     let Some(escaped) = self.peek_at(self.pos + 1) else {
@@ -285,13 +375,9 @@ impl Parser<'_> {
                     {
                         return Err(Error::BadEscape { at: self.pos });
                     }
+                    out.extend_from_slice(&self.s[from..self.pos]);
                     out.push(escaped);
                     self.pos += 2;
-                }
-                // qdtext = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text
-                b'\t' | b' ' | 0x21..=0x7e | 0x80..=0xff => {
-                    out.push(b);
-                    self.pos += 1;
                 }
                 _ => return Err(self.unexpected("control character inside a quoted-string")),
             }
@@ -303,10 +389,10 @@ impl Parser<'_> {
 mod tests {
     use super::*;
 
-    fn params(c: &RawChallenge) -> Vec<(&str, &str)> {
+    fn params<'a>(c: &'a RawChallenge<'a>) -> Vec<(&'a str, &'a str)> {
         c.params
             .iter()
-            .map(|p| (p.name.as_str(), p.value.as_str()))
+            .map(|p| (p.name.as_ref(), p.value.as_ref()))
             .collect()
     }
 
@@ -323,7 +409,7 @@ mod tests {
             params(&cs[1]),
             vec![("id", "x, Payment y=1"), ("method", "tempo")]
         );
-        assert_eq!(cs[2].token68.as_deref(), Some("YQ=="));
+        assert_eq!(cs[2].token68, Some("YQ=="));
     }
 
     #[test]
@@ -354,6 +440,28 @@ mod tests {
             parse_field("Payment id=\"a\nb\""),
             Err(Error::UnexpectedChar { .. })
         ));
+    }
+
+    #[test]
+    fn long_values_names_in_capitals_and_escaped_utf8() {
+        // Past the short scan: a control character deep in a long value,
+        // and a long value that ends the field unterminated.
+        let long = "x".repeat(100);
+        assert!(matches!(
+            parse_field(&format!("Payment request=\"{long}\u{7f}\"")),
+            Err(Error::UnexpectedChar { at: 117, .. })
+        ));
+        assert!(matches!(
+            parse_field(&format!("Payment request=\"{long}")),
+            Err(Error::UnterminatedQuote { at: 16 })
+        ));
+        let field = format!("Payment ID=\"{long}\\\"{long}\"");
+        let cs = parse_field(&field).unwrap();
+        assert_eq!(cs[0].params[0].name, "id");
+        assert_eq!(cs[0].params[0].value, format!("{long}\"{long}"));
+        // A quoted-pair may escape the first byte of a UTF-8 sequence.
+        let cs = parse_field("Payment description=\"\\é!\"").unwrap();
+        assert_eq!(cs[0].params[0].value, "é!");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use super::auth_params::{self, RawChallenge};
+use super::auth_params::{self, RawChallenge, RawParam};
 use super::json::{EncodedJson, require_flat_string_map};
 use super::{content_digest, rfc3339};
 use crate::error::{Error, Result};
@@ -46,11 +46,25 @@ pub fn parse_all<S: AsRef<str>>(fields: &[S]) -> Result<Vec<Result<Challenge>>> 
     for field in fields {
         for raw in auth_params::parse_field(field.as_ref())? {
             if raw.scheme.eq_ignore_ascii_case("payment") {
-                out.push(Challenge::from_raw(&raw));
+                out.push(Challenge::from_owned(raw));
             }
         }
     }
     Ok(out)
+}
+
+/// The value of the parameter named `name` (lowercase).
+fn find<'p>(params: &'p [RawParam], name: &str) -> Option<&'p str> {
+    params
+        .iter()
+        .find(|p| p.name == name)
+        .map(|p| p.value.as_ref())
+}
+
+/// Removes the parameter named `name`, keeping the others' order.
+fn take(params: &mut Vec<RawParam>, name: &str) -> Option<String> {
+    let i = params.iter().position(|p| p.name == name)?;
+    Some(params.remove(i).value.into_owned())
 }
 
 /// A challenge read leniently, and the syntax slips tolerated in it.
@@ -84,12 +98,7 @@ impl Challenge {
         if let Ok(c) = Self::from_raw(raw) {
             return Ok((c, Vec::new()));
         }
-        let get = |name: &str| {
-            raw.params
-                .iter()
-                .find(|p| p.name == name)
-                .map(|p| p.value.as_str())
-        };
+        let get = |name: &str| find(&raw.params, name);
         let mut slips = Vec::new();
         let text = |name: &'static str, slips: &mut Vec<String>| match get(name) {
             Some("") => {
@@ -169,8 +178,8 @@ impl Challenge {
             unknown_params: raw
                 .params
                 .iter()
-                .filter(|p| !KNOWN_PARAMS.contains(&p.name.as_str()))
-                .map(|p| (p.name.clone(), p.value.clone()))
+                .filter(|p| !KNOWN_PARAMS.contains(&p.name.as_ref()))
+                .map(|p| (p.name.to_string(), p.value.to_string()))
                 .collect(),
         };
         Ok((challenge, slips))
@@ -179,68 +188,68 @@ impl Challenge {
     /// Parses the first Payment challenge of one `WWW-Authenticate` field
     /// value; other schemes before it are skipped.
     pub fn parse(field: &str) -> Result<Self> {
-        let raws = auth_params::parse_field(field)?;
-        let raw = raws
+        let mut raws = auth_params::parse_field(field)?;
+        match raws
             .iter()
-            .find(|c| c.scheme.eq_ignore_ascii_case("payment"))
-            .ok_or_else(|| match raws.first() {
+            .position(|c| c.scheme.eq_ignore_ascii_case("payment"))
+        {
+            Some(i) => Self::from_owned(raws.swap_remove(i)),
+            None => Err(match raws.into_iter().next() {
                 Some(other) => Error::NotPaymentScheme {
-                    found: other.scheme.clone(),
+                    found: other.scheme.to_string(),
                 },
                 None => Error::NoPaymentChallenge,
-            })?;
-        Self::from_raw(raw)
+            }),
+        }
     }
 
     /// Validates a Payment challenge's parameters.
     pub fn from_raw(raw: &RawChallenge) -> Result<Self> {
+        Self::from_owned(raw.clone())
+    }
+
+    /// [`Challenge::from_raw`], moving the values out of `raw`.
+    fn from_owned(mut raw: RawChallenge) -> Result<Self> {
         if raw.token68.is_some() {
             return Err(Error::MissingParam { name: "id" });
         }
-        let get = |name: &str| {
-            raw.params
-                .iter()
-                .find(|p| p.name == name)
-                .map(|p| p.value.as_str())
-        };
-        let required = |name: &'static str| get(name).ok_or(Error::MissingParam { name });
-
+        let params = &mut raw.params;
+        fn required<'p>(params: &'p [RawParam], name: &'static str) -> Result<&'p str> {
+            find(params, name).ok_or(Error::MissingParam { name })
+        }
         // "its value MUST be non-empty after auth-param parsing and
         // quoted-string unescaping" (§"Required Parameters").
-        let id = required("id")?;
-        if id.is_empty() {
+        if required(params, "id")?.is_empty() {
             return Err(Error::EmptyId);
         }
-        let realm = required("realm")?;
-        let method = required("method")?;
-        validate_method(method)?;
-        let intent = required("intent")?;
-        validate_intent(intent)?;
-        let request = EncodedJson::decode_object("request", required("request")?)?;
-        let expires = get("expires");
-        if let Some(e) = expires {
+        required(params, "realm")?;
+        validate_method(required(params, "method")?)?;
+        validate_intent(required(params, "intent")?)?;
+        let request = take(params, "request").ok_or(Error::MissingParam { name: "request" })?;
+        let request = EncodedJson::decode_object("request", request)?;
+        if let Some(e) = find(params, "expires") {
             rfc3339::parse("expires", e)?;
         }
-        let digest = get("digest");
-        if let Some(d) = digest {
+        if let Some(d) = find(params, "digest") {
             content_digest::parse(d)?;
         }
-        let opaque = get("opaque").map(decode_opaque).transpose()?;
+        let opaque = take(params, "opaque").map(decode_opaque).transpose()?;
+        // Validated: the values move out, the unknown parameters stay.
+        let mut take = |name| take(params, name);
         Ok(Self {
-            id: id.to_string(),
-            realm: realm.to_string(),
-            method: method.to_string(),
-            intent: intent.to_string(),
+            id: take("id").unwrap_or_default(),
+            realm: take("realm").unwrap_or_default(),
+            method: take("method").unwrap_or_default(),
+            intent: take("intent").unwrap_or_default(),
             request,
-            expires: expires.map(str::to_string),
-            digest: digest.map(str::to_string),
-            description: get("description").map(str::to_string),
+            expires: take("expires"),
+            digest: take("digest"),
+            description: take("description"),
             opaque,
             unknown_params: raw
                 .params
-                .iter()
-                .filter(|p| !KNOWN_PARAMS.contains(&p.name.as_str()))
-                .map(|p| (p.name.clone(), p.value.clone()))
+                .into_iter()
+                .map(|p| (p.name.into_owned(), p.value.into_owned()))
                 .collect(),
         })
     }
@@ -401,7 +410,7 @@ pub fn opaque_from_abi(v: &Value) -> Result<EncodedJson> {
 }
 
 /// `opaque`: base64url-nopad of JCS of a flat string-to-string object.
-pub fn decode_opaque(wire: &str) -> Result<EncodedJson> {
+pub fn decode_opaque(wire: impl AsRef<str> + Into<String>) -> Result<EncodedJson> {
     let decoded = EncodedJson::decode_object("opaque", wire).map_err(|e| Error::InvalidOpaque {
         reason: e.to_string(),
     })?;

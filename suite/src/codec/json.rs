@@ -29,14 +29,18 @@ impl EncodedJson {
 
     /// Strictly decodes wire text; the JSON need not be canonical (see
     /// [`EncodedJson::is_canonical`]) but must be an object.
-    pub fn decode_object(field: &'static str, wire: &str) -> Result<Self> {
-        let text = base64url::decode_text(field, wire)?;
+    /// `wire` is moved in when it is a `String`.
+    pub fn decode_object(
+        field: &'static str,
+        wire: impl AsRef<str> + Into<String>,
+    ) -> Result<Self> {
+        let text = base64url::decode_text(field, wire.as_ref())?;
         let value = parse_json(field, &text)?;
         if !value.is_object() {
             return Err(Error::NotAnObject { field });
         }
         Ok(Self {
-            wire: wire.to_string(),
+            wire: wire.into(),
             value,
         })
     }
@@ -51,11 +55,21 @@ impl EncodedJson {
 /// I-JSON (RFC 7493 §2.3), and a duplicate would let two parties read two
 /// different requests out of one signed text.
 pub fn parse_json(field: &'static str, text: &str) -> Result<Value> {
-    let value: Value = serde_json::from_str(text).map_err(|e| Error::InvalidJson {
+    let mut duplicate = false;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value = serde::de::DeserializeSeed::deserialize(
+        NoDuplicates {
+            duplicate: &mut duplicate,
+        },
+        &mut de,
+    )
+    .and_then(|value| de.end().map(|()| value))
+    .map_err(|e| Error::InvalidJson {
         field,
         reason: e.to_string(),
     })?;
-    if has_duplicate_names(text) {
+    // After the syntax, as serde_json reads the whole text first.
+    if duplicate {
         return Err(Error::InvalidJson {
             field,
             reason: "duplicate member name".to_string(),
@@ -118,62 +132,83 @@ pub fn optional_str<'a>(
     }
 }
 
-fn has_duplicate_names(text: &str) -> bool {
-    // serde_json keeps the last duplicate silently; a second pass with a
-    // visitor that records names per object finds them.
-    use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
-    use std::collections::HashSet;
+/// Builds the [`Value`] serde_json would, in the same single pass, and
+/// notes a member name seen twice in one object: serde_json keeps the last
+/// duplicate silently.
+struct NoDuplicates<'f> {
+    duplicate: &'f mut bool,
+}
 
-    struct Check;
-    impl<'de> Visitor<'de> for Check {
-        type Value = bool;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("any JSON value")
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
-            let mut seen = HashSet::new();
-            let mut dup = false;
-            while let Some(key) = map.next_key::<String>()? {
-                dup |= !seen.insert(key);
-                dup |= map.next_value_seed(CheckSeed)?;
-            }
-            Ok(dup)
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
-            let mut dup = false;
-            while let Some(d) = seq.next_element_seed(CheckSeed)? {
-                dup |= d;
-            }
-            Ok(dup)
-        }
-        fn visit_bool<E: de::Error>(self, _: bool) -> Result<bool, E> {
-            Ok(false)
-        }
-        fn visit_i64<E: de::Error>(self, _: i64) -> Result<bool, E> {
-            Ok(false)
-        }
-        fn visit_u64<E: de::Error>(self, _: u64) -> Result<bool, E> {
-            Ok(false)
-        }
-        fn visit_f64<E: de::Error>(self, _: f64) -> Result<bool, E> {
-            Ok(false)
-        }
-        fn visit_str<E: de::Error>(self, _: &str) -> Result<bool, E> {
-            Ok(false)
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<bool, E> {
-            Ok(false)
-        }
+impl<'de> serde::de::DeserializeSeed<'de> for NoDuplicates<'_> {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
     }
-    struct CheckSeed;
-    impl<'de> de::DeserializeSeed<'de> for CheckSeed {
-        type Value = bool;
-        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
-            d.deserialize_any(Check)
-        }
+}
+
+impl<'de> serde::de::Visitor<'de> for NoDuplicates<'_> {
+    type Value = Value;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
     }
-    let mut de = serde_json::Deserializer::from_str(text);
-    de.deserialize_any(Check).unwrap_or(false)
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+    fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
+        Ok(n.into())
+    }
+    fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
+        Ok(n.into())
+    }
+    fn visit_f64<E>(self, n: f64) -> Result<Value, E> {
+        // serde_json reads finite numbers only; a non-finite one would be
+        // null, as serde_json's own Value makes it.
+        Ok(serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::String(s.to_owned()))
+    }
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::String(s))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(v) = seq.next_element_seed(NoDuplicates {
+            duplicate: &mut *self.duplicate,
+        })? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        // Members are gathered first so that the map is built at its size;
+        // request objects are small, and a scan finds a duplicate name
+        // sooner than hashing would.
+        let mut members: Vec<(String, Value)> = Vec::with_capacity(8);
+        while let Some(key) = map.next_key::<String>()? {
+            let value = map.next_value_seed(NoDuplicates {
+                duplicate: &mut *self.duplicate,
+            })?;
+            members.push((key, value));
+        }
+        let out: Map<String, Value> = if members.len() <= 16 {
+            for (i, (key, _)) in members.iter().enumerate() {
+                if members[..i].iter().any(|(k, _)| k == key) {
+                    *self.duplicate = true;
+                }
+            }
+            members.into_iter().collect()
+        } else {
+            let n = members.len();
+            let out: Map<String, Value> = members.into_iter().collect();
+            *self.duplicate |= out.len() != n;
+            out
+        };
+        Ok(Value::Object(out))
+    }
 }
 
 #[cfg(test)]

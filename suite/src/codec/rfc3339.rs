@@ -21,8 +21,12 @@ pub fn parse(field: &'static str, text: &str) -> Result<DateTime<FixedOffset>> {
     // chrono rejects impossible dates (Feb 30) and ranges; it accepts a
     // leap second only as :60 on a real minute boundary, which the grammar
     // allows and we pass through.
-    let normalized = text.replace(['t'], "T").replace(['z'], "Z");
-    DateTime::parse_from_rfc3339(&normalized).map_err(|_| invalid())
+    let parsed = if text.contains(['t', 'z']) {
+        DateTime::parse_from_rfc3339(&text.replace('t', "T").replace('z', "Z"))
+    } else {
+        DateTime::parse_from_rfc3339(text)
+    };
+    parsed.map_err(|_| invalid())
 }
 
 /// ```abnf
