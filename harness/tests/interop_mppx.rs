@@ -606,9 +606,11 @@ fn the_core_suite_judges_an_mppx_stub_method_server() {
         serde_json::from_str(&std::fs::read_to_string(report_dir.join("report.json")).unwrap())
             .unwrap();
     let checks = report["checks"].as_array().unwrap();
+    // Every core check, and the charge intent's (the stub's intent).
     assert_eq!(
         checks.len(),
-        mppconf_harness::server_suite::core::CHECKS.len(),
+        mppconf_harness::server_suite::core::CHECKS.len()
+            + mppconf_harness::server_suite::charge::CHECKS.len(),
         "{text}"
     );
     for c in checks {
