@@ -305,3 +305,34 @@ fn every_reproduce_line_of_a_failing_run_reproduces_its_failure() {
         );
     }
 }
+
+/// A target that does not answer the first unpaid request (it accepts and
+/// stays silent, or nothing listens) is one harness error, exit 3, naming
+/// the request, before any check runs and before any chain starts.
+#[test]
+fn a_target_that_does_not_answer_is_one_harness_error() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://{}", silent.local_addr().unwrap());
+    let closed_url = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    for (url, why) in [
+        (&silent_url, "no answer within 5s"),
+        (&closed_url, "Connection refused"),
+    ] {
+        let o = mppconf(&["server", "--url", url, "--path", "/paid"]);
+        let said = text(&o);
+        assert_eq!(o.status.code(), Some(3), "{url}: {said}");
+        assert!(
+            said.contains(&format!(
+                "did not answer the first unpaid request (GET {url}/paid"
+            )) && said.contains("Nothing was judged")
+                && said.contains(why),
+            "{url}: {said}"
+        );
+        assert!(!said.contains("anvil"), "{url} started a chain: {said}");
+        assert!(!said.contains("passed"), "{url} ran checks: {said}");
+    }
+    drop(silent);
+}

@@ -91,7 +91,7 @@ impl TargetChoice {
                 .map(|p| crate::tls::read_ca(p, "--ca-cert"))
                 .transpose()?,
         };
-        let found = discover(&target).await;
+        let found = discover(&target).await?;
         let on_chain = crate::methods::builtin(&found.method, &found.intent)
             .is_some_and(|m| m.evidence() == crate::methods::Evidence::Chain);
         if !on_chain && self.rpc.is_none() {
@@ -136,8 +136,14 @@ pub struct Discovered {
     pub chain_id: Option<u64>,
 }
 
-/// One unpaid request to the resource: its method, intent and chain.
-pub async fn discover(target: &Target) -> Discovered {
+/// How long the first unpaid request may take: a target that does not
+/// answer it is not judged (every check would end in a timeout).
+const FIRST_ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One unpaid request to the resource: its method, intent and chain. No
+/// HTTP answer to it is a harness error (exit 3), given at once, rather
+/// than every check's timeout, one after the other.
+pub async fn discover(target: &Target) -> Result<Discovered> {
     let mut found = Discovered {
         method: "tempo".into(),
         intent: "charge".into(),
@@ -148,10 +154,15 @@ pub async fn discover(target: &Target) -> Discovered {
         alloy::signers::local::PrivateKeySigner::random(),
         None,
     )
-    .with_answer_timeout(Duration::from_secs(5));
-    let Ok(answer) = ctx.send(&[], None).await else {
-        return found;
-    };
+    .with_answer_timeout(FIRST_ANSWER_TIMEOUT);
+    let answer = ctx.send(&[], None).await.map_err(|e| {
+        Error::Setup(format!(
+            "the target did not answer the first unpaid request ({} {}, waited at most {}s): {e}. Nothing was judged: is it running, and is this its address?",
+            target.method,
+            target.url(),
+            FIRST_ANSWER_TIMEOUT.as_secs()
+        ))
+    })?;
     if let Some(params) = super::first_raw_params(&answer) {
         let get = |name: &str| {
             params
@@ -170,7 +181,7 @@ pub async fn discover(target: &Target) -> Discovered {
         .ok()
         .and_then(|all| all.into_iter().flatten().next())
         .and_then(|(c, _)| c.request.value["methodDetails"]["chainId"].as_u64());
-    found
+    Ok(found)
 }
 
 #[derive(clap::Args)]
@@ -485,7 +496,7 @@ pub(super) async fn probe_resource(
         method: method_name,
         intent,
         ..
-    } = discover(&target).await;
+    } = discover(&target).await?;
     let method = crate::methods::builtin(&method_name, &intent);
     if let Some(p) = payer
         && !p.pays(&method_name)
