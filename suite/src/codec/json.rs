@@ -184,29 +184,15 @@ impl<'de> serde::de::Visitor<'de> for NoDuplicates<'_> {
         Ok(Value::Array(out))
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        // Members are gathered first so that the map is built at its size;
-        // request objects are small, and a scan finds a duplicate name
-        // sooner than hashing would.
-        let mut members: Vec<(String, Value)> = Vec::with_capacity(8);
+        let mut out = Map::with_capacity(map.size_hint().unwrap_or(4));
         while let Some(key) = map.next_key::<String>()? {
             let value = map.next_value_seed(NoDuplicates {
                 duplicate: &mut *self.duplicate,
             })?;
-            members.push((key, value));
-        }
-        let out: Map<String, Value> = if members.len() <= 16 {
-            for (i, (key, _)) in members.iter().enumerate() {
-                if members[..i].iter().any(|(k, _)| k == key) {
-                    *self.duplicate = true;
-                }
+            if out.insert(key, value).is_some() {
+                *self.duplicate = true;
             }
-            members.into_iter().collect()
-        } else {
-            let n = members.len();
-            let out: Map<String, Value> = members.into_iter().collect();
-            *self.duplicate |= out.len() != n;
-            out
-        };
+        }
         Ok(Value::Object(out))
     }
 }
