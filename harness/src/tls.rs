@@ -26,7 +26,20 @@ pub struct LocalCa {
     leaf_pem: String,
     key_pem: String,
     ca_der: CertificateDer<'static>,
-    acceptor: TlsAcceptor,
+    /// The server certificate, then the authority's.
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+}
+
+/// How a listener speaks: as a conformant server (the default) or as the
+/// reference server's TLS deviations do.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Serving {
+    /// A connection whose first byte is not a TLS handshake record is
+    /// served as plain HTTP on the same port (`plain-http-too`).
+    pub plain_too: bool,
+    /// TLS 1.2 only, no 1.3 (`tls12-only`).
+    pub tls12_only: bool,
 }
 
 impl LocalCa {
@@ -53,21 +66,34 @@ impl LocalCa {
             .push(DnType::CommonName, "localhost");
         let leaf = leaf_params.signed_by(&leaf_key, &ca).map_err(setup)?;
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let mut config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| Error::Setup(format!("TLS server configuration: {e}")))?
-            .with_no_client_auth()
-            .with_single_cert(vec![leaf.der().clone(), ca.der().clone()], key)
-            .map_err(|e| Error::Setup(format!("TLS server certificate: {e}")))?;
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(Self {
+        let ca_self = Self {
             leaf_pem: leaf.pem(),
             key_pem: leaf_key.serialize_pem(),
             ca_pem: ca.pem(),
             ca_der: ca.der().clone(),
-            acceptor: TlsAcceptor::from(Arc::new(config)),
-        })
+            chain: vec![leaf.der().clone(), ca.der().clone()],
+            key,
+        };
+        // A configuration error shows now, not at the first listener.
+        ca_self.acceptor(Serving::default())?;
+        Ok(ca_self)
+    }
+
+    fn acceptor(&self, serving: Serving) -> Result<TlsAcceptor> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let versions: &[&rustls::SupportedProtocolVersion] = if serving.tls12_only {
+            &[&rustls::version::TLS12]
+        } else {
+            rustls::DEFAULT_VERSIONS
+        };
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(versions)
+            .map_err(|e| Error::Setup(format!("TLS server configuration: {e}")))?
+            .with_no_client_auth()
+            .with_single_cert(self.chain.clone(), self.key.clone_key())
+            .map_err(|e| Error::Setup(format!("TLS server certificate: {e}")))?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(TlsAcceptor::from(Arc::new(config)))
     }
 
     /// The authority's certificate, for an HTTP client to trust.
@@ -98,18 +124,16 @@ impl LocalCa {
         Ok(files)
     }
 
-    /// Accepts connections on `listener` over TLS. With `plain_too`, a
-    /// connection whose first byte is not a TLS handshake record is served
-    /// as plain HTTP on the same port (how the reference server's
-    /// `plain-http-too` deviation behaves).
-    pub fn listener(&self, listener: TcpListener, plain_too: bool) -> Result<TlsListener> {
+    /// Accepts connections on `listener` over TLS, as `serving` says.
+    pub fn listener(&self, listener: TcpListener, serving: Serving) -> Result<TlsListener> {
+        let plain_too = serving.plain_too;
         let local = listener
             .local_addr()
             .map_err(|e| Error::io("listener", e))?;
         let (tx, rx) = mpsc::channel(64);
         let failures = Arc::new(Mutex::new(Vec::new()));
         let seen = failures.clone();
-        let acceptor = self.acceptor.clone();
+        let acceptor = self.acceptor(serving)?;
         let task = tokio::spawn(async move {
             loop {
                 let Ok((tcp, peer)) = listener.accept().await else {

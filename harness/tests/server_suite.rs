@@ -297,6 +297,7 @@ async fn each_deviation_is_caught_by_the_check_that_names_it() {
         (Deviation::HashedHmacKey, &["challenge.id-hmac"]),
         (Deviation::NoRetryAfter, &["errors.retry-after"]),
         (Deviation::StaleReceiptReference, &["paid.receipt"]),
+        (Deviation::Tls12Only, &["transport.tls13"]),
         (
             // Verifies the payment against the echoed request: only a
             // tampering check that pays what the tampered request asks

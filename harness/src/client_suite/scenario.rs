@@ -128,7 +128,7 @@ impl Scenario {
         );
         let (main, tls_failures) = match tls {
             Some(ca) => {
-                let listener = ca.listener(bind().await?, false)?;
+                let listener = ca.listener(bind().await?, crate::tls::Serving::default())?;
                 let failures = listener.failures();
                 (Background::serve_tls(listener, app)?, failures)
             }

@@ -186,6 +186,9 @@ pub struct Ctx {
     paused: Mutex<Duration>,
     /// The syntax slips of the challenges the current check went on with.
     tolerated: Mutex<Vec<String>>,
+    /// The current check judges a refused connection or handshake itself
+    /// (it is the finding), rather than being unable to judge.
+    refusals_judged: std::sync::atomic::AtomicBool,
     /// What no answer may contain: (what it is, the text).
     secrets: Vec<(String, String)>,
     /// Where the current check saw a secret or its own credential
@@ -289,6 +292,7 @@ impl Ctx {
             evidence: Mutex::default(),
             paused: Mutex::default(),
             tolerated: Mutex::default(),
+            refusals_judged: Default::default(),
             secrets: Vec::new(),
             others: Vec::new(),
             leaks: Mutex::default(),
@@ -809,6 +813,20 @@ impl Ctx {
                 }
             }
         }
+    }
+
+    /// Says that the current check judges exchanges that get no answer
+    /// (a TLS version refused is what `transport.tls13` looks for): its
+    /// verdict stands instead of turning into `error`.
+    pub fn judge_refusals(&self) {
+        self.refusals_judged
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the current check judged its refusals, forgotten.
+    pub(super) fn take_refusals_judged(&self) -> bool {
+        self.refusals_judged
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The slips tolerated during the current check, forgotten.

@@ -199,13 +199,18 @@ pub async fn run_all(
             _ = crate::interrupt::wait() => {
                 ctx.take_evidence();
                 ctx.take_tolerated();
+                ctx.take_refusals_judged();
                 let why = crate::interrupt::reason().unwrap_or_default();
                 results.push(not_run(check, ctx, &why));
                 continue;
             }
         };
         let exchanges = ctx.take_evidence();
-        let mut outcome = unanswered(outcome, &exchanges);
+        let mut outcome = if ctx.take_refusals_judged() {
+            outcome
+        } else {
+            unanswered(outcome, &exchanges)
+        };
         // A secret, or the check's own credential material, in any answer
         // fails the check that saw it (core.secret.no-logging,
         // core.credential-handling.no-logging).

@@ -128,10 +128,12 @@ pub enum Deviation {
     /// Receipts name the first transaction the route ever settled (a
     /// mined payment of the same request, not this credential's).
     StaleReceiptReference,
+    /// Over TLS, offers TLS 1.2 only (1.3 is RECOMMENDED).
+    Tls12Only,
 }
 
 impl Deviation {
-    pub const ALL: [Deviation; 48] = [
+    pub const ALL: [Deviation; 49] = [
         Deviation::NoCacheControl,
         Deviation::NoPrivateCache,
         Deviation::SkipReplayCheck,
@@ -180,6 +182,7 @@ impl Deviation {
         Deviation::HashedHmacKey,
         Deviation::NoRetryAfter,
         Deviation::StaleReceiptReference,
+        Deviation::Tls12Only,
     ];
 
     pub fn name(self) -> String {

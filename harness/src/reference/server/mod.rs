@@ -356,9 +356,12 @@ pub async fn start(config: ServerConfig, listen: SocketAddr) -> Result<Server> {
 /// Binds `listen` and serves HTTPS with a certificate `ca` signed (with
 /// the `plain-http-too` deviation, plain HTTP on the same port as well).
 pub async fn start_tls(config: ServerConfig, listen: SocketAddr, ca: &LocalCa) -> Result<Server> {
-    let plain_too = config.deviations.contains(&Deviation::PlainHttpToo);
+    let serving = crate::tls::Serving {
+        plain_too: config.deviations.contains(&Deviation::PlainHttpToo),
+        tls12_only: config.deviations.contains(&Deviation::Tls12Only),
+    };
     let app = app(config)?;
-    Server::serve_tls(ca.listener(bind(listen).await?, plain_too)?, app)
+    Server::serve_tls(ca.listener(bind(listen).await?, serving)?, app)
 }
 
 async fn bind(listen: SocketAddr) -> Result<tokio::net::TcpListener> {

@@ -101,6 +101,10 @@ pub async fn tls13(ctx: &Ctx) -> Step {
         .tls_version_min(reqwest::tls::Version::TLS_1_3)
         .build()
         .map_err(|e| Outcome::error(format!("a TLS 1.3 client: {e}")))?;
+    // The target answered over TLS before (transport.tls): a refusal
+    // now is the refusal of TLS 1.3, the finding, not a lost answer.
+    ctx.send(&[], None).await.map_err(transport)?;
+    ctx.judge_refusals();
     Ok(
         match ctx
             .request_on(&only_13, method(ctx)?, &ctx.target.url(), &[], None, &[])
