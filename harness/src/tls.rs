@@ -258,34 +258,11 @@ pub fn read_ca(path: &Path, field: &str) -> Result<reqwest::Certificate> {
     })
 }
 
-/// A folder for one run's PEM files, removed when dropped.
-pub struct ScratchDir {
-    path: std::path::PathBuf,
-}
-
-impl ScratchDir {
-    pub fn new(what: &str) -> Result<Self> {
-        let path = std::env::temp_dir().join(format!(
-            "mppconf-{what}-{}-{:016x}",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
-        std::fs::create_dir_all(&path).map_err(|e| Error::io(&path, e))?;
-        Ok(Self { path })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Writes `ca`'s files here (see [`LocalCa::write_files`]).
-    pub fn write(&self, ca: &LocalCa) -> Result<TlsFiles> {
-        ca.write_files(&self.path)
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
+/// A folder for one run's PEM files (`what` names it), removed when
+/// dropped.
+pub fn scratch_dir(what: &str) -> Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(&format!("mppconf-{what}-"))
+        .tempdir()
+        .map_err(|e| Error::io(std::env::temp_dir(), e))
 }

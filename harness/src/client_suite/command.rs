@@ -173,7 +173,7 @@ pub struct Started {
     pub env: Env,
     _chain: Anvil,
     _settle: crate::background::Background,
-    _tls_dir: crate::tls::ScratchDir,
+    _tls_dir: tempfile::TempDir,
 }
 
 /// Starts the chain, the recording proxy and the reference server that
@@ -195,8 +195,8 @@ pub async fn start() -> Result<Started> {
     let routes = config.routes.clone();
     let settle = server::start(config, "127.0.0.1:0".parse().expect("an address")).await?;
     let tls = crate::tls::LocalCa::new()?;
-    let tls_dir = crate::tls::ScratchDir::new("client-tls")?;
-    let ca_file = tls_dir.write(&tls)?.ca;
+    let tls_dir = crate::tls::scratch_dir("client-tls")?;
+    let ca_file = tls.write_files(tls_dir.path())?.ca;
     let env = Env {
         chain_id: chain.chain_id,
         rpc_url: chain.rpc_url.clone(),

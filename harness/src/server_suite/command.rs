@@ -712,7 +712,7 @@ async fn launched_target(path: &std::path::Path, selection: &Selection) -> Resul
     })
     .await?;
     let proxy = Arc::new(RpcProxy::start(&chain.rpc_url, Duration::from_secs(10)).await?);
-    let tls_dir = crate::tls::ScratchDir::new("server-tls")?;
+    let tls_dir = crate::tls::scratch_dir("server-tls")?;
     let values = Placeholders {
         rpc_url: proxy.url(),
         chain_id: chain.chain_id,
@@ -720,7 +720,7 @@ async fn launched_target(path: &std::path::Path, selection: &Selection) -> Resul
         recipient: Address::random().to_string(),
         secret: alloy::primitives::B256::random().to_string(),
         fee_payer_key: FEE_PAYER_KEY.into(),
-        tls: tls_dir.write(&LocalCa::new()?)?,
+        tls: LocalCa::new()?.write_files(tls_dir.path())?,
     };
     let launched = manifest.launch(&values).await?;
     let label = format!(

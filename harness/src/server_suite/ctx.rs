@@ -11,6 +11,7 @@ use mppconf_suite::codec::{Challenge, ProblemDetails};
 use mppconf_suite::vectors::Verdict;
 use serde::Serialize;
 
+use super::core::declared::Probes;
 use super::millis;
 use crate::chain::RpcProxy;
 use crate::chain::proxy::RpcRecord;
@@ -35,22 +36,6 @@ impl Target {
     pub fn url(&self) -> String {
         format!("{}{}", self.base_url, self.path)
     }
-}
-
-/// Routes the server declares for the checks that need a route of their
-/// own kind (manifest `[probes]`, the `--*-path` options, the reference
-/// server's): judged once per server, with its first resource.
-#[derive(Debug, Clone, Default)]
-pub struct Probes {
-    /// Policy denies access after a valid payment: 403.
-    pub denied: Option<Target>,
-    /// The handler fails after a valid payment: non-2xx, no receipt.
-    pub failing: Option<Target>,
-    /// A paid request has a side effect, which a GET of `oracle` (a URL)
-    /// shows: its answer changes when the side effect happens.
-    pub side_effect: Option<(Target, String)>,
-    /// Needs authentication (the header `Name: value`) and payment.
-    pub authenticated: Option<(Target, String)>,
 }
 
 /// One HTTP exchange, as evidence.

@@ -25,8 +25,9 @@ mod reference_run;
 pub mod tempo_charge;
 
 pub use check::Check;
+pub use core::declared::Probes;
 pub use ctx::{
-    ANSWER_TIMEOUT, Answer, BODY_LIMIT, Ctx, Exchange, Outcome, Payer, Probes, Target, no_payer,
+    ANSWER_TIMEOUT, Answer, BODY_LIMIT, Ctx, Exchange, Outcome, Payer, Target, no_payer,
 };
 
 use std::time::{Duration, Instant};

@@ -1,5 +1,5 @@
 //! Requirements that need a route of a particular kind, which the server
-//! declares ([`super::super::ctx::Probes`]: manifest `[probes]`, the
+//! declares ([`Probes`]: manifest `[probes]`, the
 //! `--*-path` options): draft-httpauth-payment-00 §"Status Codes" (policy
 //! denies a valid payment: 403), §"Receipt Status Semantics" (receipts
 //! only on 2xx), §"Idempotency and Side Effects" (no side effect before
@@ -10,7 +10,23 @@
 use mppconf_suite::codec::Challenge;
 
 use super::super::check::{blocked, transport};
-use super::super::{Answer, Ctx, Outcome, Probes, Target};
+use super::super::{Answer, Ctx, Outcome, Target};
+
+/// Routes the server declares for the checks that need a route of their
+/// own kind (manifest `[probes]`, the `--*-path` options, the reference
+/// server's): judged once per server, with its first resource.
+#[derive(Debug, Clone, Default)]
+pub struct Probes {
+    /// Policy denies access after a valid payment: 403.
+    pub denied: Option<Target>,
+    /// The handler fails after a valid payment: non-2xx, no receipt.
+    pub failing: Option<Target>,
+    /// A paid request has a side effect, which a GET of `oracle` (a URL)
+    /// shows: its answer changes when the side effect happens.
+    pub side_effect: Option<(Target, String)>,
+    /// Needs authentication (the header `Name: value`) and payment.
+    pub authenticated: Option<(Target, String)>,
+}
 
 type Step = Result<Outcome, Outcome>;
 
