@@ -82,6 +82,21 @@ enum ReportCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Take the runs of one implementation (its server, client and vector
+    /// runs' report.json) together as one report, written in every format:
+    /// each requirement's verdict considers the checks of every run, each
+    /// spec's coverage what any run's target can violate. The exit code is
+    /// the joined report's.
+    Join {
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
+        /// The implementation's name (e.g. `mppx 0.11.0`).
+        #[arg(long)]
+        target: String,
+        /// Folder for the joined report.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Write a Markdown index of report.json files (one row per run and
     /// spec, linked to each run's pages).
     Index {
@@ -253,16 +268,35 @@ fn report_merge(parts: &[PathBuf], out: &Path) -> error::Result<u8> {
     Ok(merged.exit_code())
 }
 
+fn report_join(paths: &[PathBuf], target: &str, out: &Path) -> error::Result<u8> {
+    let runs = paths
+        .iter()
+        .map(|p| Report::read(p))
+        .collect::<error::Result<Vec<_>>>()?;
+    let joined = Report::join(target, runs)?;
+    joined.write(out)?;
+    mppconf_harness::report::gate::print_findings(&joined);
+    mppconf_harness::report::gate::print_coverage(&joined);
+    println!(
+        "{} runs ({} checks) joined into {}",
+        joined.runs.len(),
+        joined.checks.len(),
+        out.join("report.json").display()
+    );
+    Ok(joined.exit_code())
+}
+
 fn report_coverage(paths: &[PathBuf], min: Option<f64>) -> error::Result<u8> {
     use mppconf_harness::report::Coverage;
     let reports = paths
         .iter()
         .map(|p| Report::read(p))
         .collect::<error::Result<Vec<_>>>()?;
-    let joined = mppconf_harness::report::joined_coverage(&reports);
+    let joined = Report::join("coverage", reports)?;
     let mut total = Coverage::default();
-    for (docname, c) in &joined {
-        println!("{docname}: {}", c.summary());
+    for spec in &joined.specs {
+        let c = &spec.coverage;
+        println!("{}: {}", spec.docname, c.summary());
         for id in &c.not_exercised {
             println!("    not exercised: {id}");
         }
@@ -270,7 +304,7 @@ fn report_coverage(paths: &[PathBuf], min: Option<f64>) -> error::Result<u8> {
         total.exercised += c.exercised;
         total.untestable += c.untestable;
     }
-    println!("all {} specs: {}", joined.len(), total.summary());
+    println!("all {} specs: {}", joined.specs.len(), total.summary());
     match min {
         Some(min) if total.percent() < min => {
             println!("below --min {min}%");
@@ -370,6 +404,14 @@ fn main() -> ExitCode {
         Command::Report {
             command: ReportCommand::Render { reports, out },
         } => report_render(&reports, &out),
+        Command::Report {
+            command:
+                ReportCommand::Join {
+                    reports,
+                    target,
+                    out,
+                },
+        } => report_join(&reports, &target, &out),
         Command::Report {
             command:
                 ReportCommand::Compare {

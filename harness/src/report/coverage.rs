@@ -1,5 +1,5 @@
 //! Requirement coverage: how much of each spec a run (or several runs
-//! of one implementation) really judged.
+//! of one implementation, joined) really judged.
 
 use std::collections::BTreeSet;
 
@@ -7,7 +7,7 @@ use mppconf_suite::catalogue::{CatalogueFile, Requirement};
 use mppconf_suite::vectors::Verdict;
 use serde::{Deserialize, Serialize};
 
-use super::{CheckRecord, Report, binds_in, catalogue};
+use super::{CheckRecord, binds_in_any};
 
 /// How much of a spec some check really judged: a requirement is
 /// *exercised* when a check citing it concluded (pass, fail, warn, info,
@@ -47,13 +47,17 @@ impl Coverage {
         c
     }
 
-    /// The coverage of a catalogue file's requirements that a `suite`
-    /// run's target can violate.
-    pub fn for_suite(file: &CatalogueFile, suite: &str, exercised: &BTreeSet<&str>) -> Coverage {
+    /// The coverage of a catalogue file's requirements that the target
+    /// of a run of one of `suites` can violate.
+    pub fn for_suites(
+        file: &CatalogueFile,
+        suites: &[&str],
+        exercised: &BTreeSet<&str>,
+    ) -> Coverage {
         Coverage::of(
             file.requirements
                 .iter()
-                .filter(|req| binds_in(&req.binds, suite)),
+                .filter(|req| binds_in_any(&req.binds, suites)),
             exercised,
         )
     }
@@ -82,34 +86,6 @@ impl Coverage {
     }
 }
 
-/// The coverage of several runs of one implementation taken together
-/// (server, client and vector runs): per spec some run judged, the
-/// requirements any of the runs' targets can violate, exercised by a
-/// check of any run.
-pub fn joined_coverage(reports: &[Report]) -> Vec<(String, Coverage)> {
-    let exercised: BTreeSet<&str> = reports
-        .iter()
-        .flat_map(|r| exercised_ids(&r.checks))
-        .collect();
-    catalogue()
-        .into_iter()
-        .filter(|file| {
-            reports
-                .iter()
-                .any(|r| r.specs.iter().any(|s| s.docname == file.docname))
-        })
-        .map(|file| {
-            let coverage = Coverage::of(
-                file.requirements
-                    .iter()
-                    .filter(|req| reports.iter().any(|r| binds_in(&req.binds, &r.suite))),
-                &exercised,
-            );
-            (file.docname, coverage)
-        })
-        .collect()
-}
-
 /// Whether a check with this verdict judged what it cites.
 pub fn exercises(v: Verdict) -> bool {
     !matches!(v, Verdict::Skip | Verdict::Blocked | Verdict::Error)
@@ -126,8 +102,8 @@ pub fn exercised_ids(checks: &[CheckRecord]) -> BTreeSet<&str> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::now;
     use super::super::tests::record;
+    use super::super::{Report, catalogue, now};
     use super::*;
 
     #[test]
@@ -196,11 +172,8 @@ mod tests {
                 Verdict::Pass,
             )],
         );
-        let joined = joined_coverage(&[server(Verdict::Pass), client]);
-        let (_, both) = joined
-            .iter()
-            .find(|(d, _)| d == "draft-httpauth-payment-00")
-            .unwrap();
+        let joined = Report::join("t", vec![server(Verdict::Pass), client]).unwrap();
+        let both = core(&joined);
         assert_eq!(both.exercised, 3);
         assert!(both.testable > passed.testable);
         assert_eq!(

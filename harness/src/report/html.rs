@@ -44,7 +44,7 @@ pub fn render_linked(runs: &[Report], links: &[String]) -> String {
     let mut out =
         String::from("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     let title = match runs {
-        [one] => format!("mppconf {} suite: {}", one.suite, one.target),
+        [one] => one.title(),
         _ => format!("mppconf: {} runs compared", runs.len()),
     };
     let _ = writeln!(
@@ -76,6 +76,18 @@ pub fn render_linked(runs: &[Report], links: &[String]) -> String {
             r.exit_code(),
             escape(&counts.join(", "))
         );
+        if !r.runs.is_empty() {
+            let joined: Vec<String> = r
+                .runs
+                .iter()
+                .map(|j| format!("{} {} (exit {})", j.suite, j.target, j.exit_code))
+                .collect();
+            let _ = writeln!(
+                out,
+                "<p class=\"meta\">Runs joined: {}.</p>",
+                escape(&joined.join(", "))
+            );
+        }
     }
     let Some(first) = runs.first() else {
         out.push_str("<p>No runs.</p>\n</body>\n</html>\n");

@@ -49,7 +49,7 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(
         out,
         "<testsuites name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{:.3}\">",
-        escape(&format!("mppconf {} suite: {}", r.suite, r.target)),
+        escape(&r.title()),
         all.len(),
         count(&all, &is_failure),
         count(&all, &|c| c.verdict == Verdict::Error),

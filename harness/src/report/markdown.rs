@@ -34,7 +34,7 @@ pub fn render(r: &Report) -> String {
             })
         })
         .collect();
-    let _ = writeln!(out, "# mppconf {} suite: {}\n", r.suite, r.target);
+    let _ = writeln!(out, "# {}\n", r.title());
     if let Some(why) = &r.incomplete {
         let _ = writeln!(
             out,
@@ -55,6 +55,14 @@ pub fn render(r: &Report) -> String {
             .map(|s| format!(" · shard {}/{}", s.index, s.count))
             .unwrap_or_default(),
     );
+    if !r.runs.is_empty() {
+        let runs: Vec<String> = r
+            .runs
+            .iter()
+            .map(|j| format!("{} `{}` (exit {})", j.suite, j.target, j.exit_code))
+            .collect();
+        let _ = writeln!(out, "Runs joined: {}.\n", runs.join(", "));
+    }
     let _ = writeln!(
         out,
         "| spec | checks | pass | fail | warn | error | other | testable requirements exercised |"
@@ -266,7 +274,7 @@ pub fn render_index(runs: &[(String, Report)]) -> String {
                 out,
                 "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {verdict} | [md]({dir}/{doc}.md) · [html]({dir}/report.html) · [junit]({dir}/{doc}.junit.xml) |",
                 one_line(&r.target),
-                r.suite,
+                r.suite_label(),
                 spec.docname,
                 view.checks.len(),
                 n(Verdict::Pass),

@@ -25,7 +25,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-pub use coverage::{Coverage, exercised_ids, joined_coverage};
+pub use coverage::{Coverage, exercised_ids};
 
 /// The model's format tag; bumped on any incompatible change.
 pub const FORMAT: &str = "mppconf-report/1";
@@ -67,7 +67,8 @@ pub struct Report {
     pub tool: Tool,
     pub spec_snapshot: String,
     pub vectors_digest: String,
-    /// `server`, `client` or `vectors`.
+    /// `server`, `client` or `vectors`; `joined` for several runs of one
+    /// implementation taken together ([`Report::join`], listed in `runs`).
     pub suite: String,
     /// The implementation, as the run names it.
     pub target: String,
@@ -85,8 +86,25 @@ pub struct Report {
     /// SIGINT"); the checks it did not run are `skip` with that reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incomplete: Option<String>,
+    /// The runs a `joined` report takes together, in the order given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runs: Vec<JoinedRun>,
     pub checks: Vec<CheckRecord>,
     pub specs: Vec<SpecCoverage>,
+}
+
+/// One run of a joined report: which suite, what it ran against, when,
+/// and how it ended on its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinedRun {
+    pub suite: String,
+    pub target: String,
+    pub started: String,
+    pub finished: String,
+    pub exit_code: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incomplete: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -237,7 +255,11 @@ pub struct RequirementStatus {
 }
 
 /// Whether a requirement binding `binds` (server, client, both, parser)
-/// is one the target of a `suite` run can violate.
+/// is one the target of a run of one of `suites` can violate.
+fn binds_in_any(binds: &str, suites: &[&str]) -> bool {
+    suites.iter().any(|s| binds_in(binds, s))
+}
+
 fn binds_in(binds: &str, suite: &str) -> bool {
     match suite {
         "server" => binds != "client",
@@ -300,6 +322,7 @@ impl Report {
             shard: None,
             strict: false,
             incomplete: None,
+            runs: Vec::new(),
             checks,
             specs: Vec::new(),
         };
@@ -318,6 +341,7 @@ impl Report {
                 by_requirement.entry(r.as_str()).or_default().push(c);
             }
         }
+        let suites = self.suites();
         // A spec no check of the run cites is not judged by it (a stub
         // server is not a Tempo charge server): it has no section, rather
         // than a "conformant" one with nothing checked.
@@ -331,7 +355,7 @@ impl Report {
             .map(|file| SpecCoverage {
                 docname: file.docname.clone(),
                 title: file.title.clone(),
-                coverage: Coverage::for_suite(&file, &self.suite, &exercised),
+                coverage: Coverage::for_suites(&file, &suites, &exercised),
                 requirements: file
                     .requirements
                     .iter()
@@ -339,7 +363,7 @@ impl Report {
                     // report lists no client-only requirement), and
                     // whatever a check of the run cites.
                     .filter(|req| {
-                        binds_in(&req.binds, &self.suite)
+                        binds_in_any(&req.binds, &suites)
                             || by_requirement.contains_key(req.id.as_str())
                     })
                     .map(|req| {
@@ -364,6 +388,115 @@ impl Report {
                     .collect(),
             })
             .collect();
+    }
+
+    /// The suites whose targets this report judges: its own, or for a
+    /// joined report those of its runs.
+    pub fn suites(&self) -> Vec<&str> {
+        if self.runs.is_empty() {
+            vec![self.suite.as_str()]
+        } else {
+            self.runs.iter().map(|r| r.suite.as_str()).collect()
+        }
+    }
+
+    /// Which suite ran: `server`, or for a joined report its runs'
+    /// suites (`server + client + vectors`).
+    pub fn suite_label(&self) -> String {
+        self.suites().join(" + ")
+    }
+
+    /// The report's heading: `mppconf server suite: <target>`, or for a
+    /// joined report `mppconf server + client + vectors: <target>`.
+    pub fn title(&self) -> String {
+        if self.runs.is_empty() {
+            format!("mppconf {} suite: {}", self.suite, self.target)
+        } else {
+            format!("mppconf {}: {}", self.suite_label(), self.target)
+        }
+    }
+
+    /// Takes the runs of one implementation (its server, client and vector
+    /// runs; later each method and transport) together as one report
+    /// named `target`: every check of every run, its subject prefixed with
+    /// its run's suite (`server: GET /paid`, `client: standard.paid`) so
+    /// that the same check id in two suites stays two rows; per
+    /// requirement the verdict of every check of every run citing it, and
+    /// per spec the coverage of what any run's target can violate.
+    ///
+    /// Runs of different catalogues or spec snapshots are refused: their
+    /// requirement ids would not mean the same.
+    pub fn join(target: &str, runs: Vec<Report>) -> Result<Report> {
+        let Some(first) = runs.first() else {
+            return Err(Error::Usage("report join: give at least one report".into()));
+        };
+        for r in &runs {
+            if r.suite == "joined" {
+                return Err(Error::Usage(format!(
+                    "report join: {} is already a joined report; join the runs it lists",
+                    r.target
+                )));
+            }
+            if r.vectors_digest != first.vectors_digest || r.spec_snapshot != first.spec_snapshot {
+                return Err(Error::Usage(format!(
+                    "report join: the {} run of {} was judged against another catalogue ({}, {}) than the {} run of {} ({}, {}); rerun it with this mppconf",
+                    r.suite,
+                    r.target,
+                    r.spec_snapshot,
+                    r.vectors_digest,
+                    first.suite,
+                    first.target,
+                    first.spec_snapshot,
+                    first.vectors_digest
+                )));
+            }
+        }
+        let mut joined = Report::new("joined", target, String::new(), Vec::new());
+        joined.spec_snapshot = first.spec_snapshot.clone();
+        joined.vectors_digest = first.vectors_digest.clone();
+        joined.started = runs
+            .iter()
+            .map(|r| r.started.clone())
+            .min()
+            .unwrap_or_default();
+        joined.finished = runs
+            .iter()
+            .map(|r| r.finished.clone())
+            .max()
+            .unwrap_or_default();
+        joined.strict = runs.iter().any(|r| r.strict);
+        let incomplete: Vec<String> = runs
+            .iter()
+            .filter_map(|r| {
+                r.incomplete
+                    .as_ref()
+                    .map(|why| format!("{} run: {why}", r.suite))
+            })
+            .collect();
+        joined.incomplete = (!incomplete.is_empty()).then(|| incomplete.join("; "));
+        joined.runs = runs
+            .iter()
+            .map(|r| JoinedRun {
+                suite: r.suite.clone(),
+                target: r.target.clone(),
+                started: r.started.clone(),
+                finished: r.finished.clone(),
+                exit_code: r.exit_code(),
+                incomplete: r.incomplete.clone(),
+            })
+            .collect();
+        joined.checks = runs
+            .into_iter()
+            .flat_map(|r| {
+                let suite = r.suite;
+                r.checks.into_iter().map(move |mut c| {
+                    c.subject = format!("{suite}: {}", c.subject);
+                    c
+                })
+            })
+            .collect();
+        joined.recompute_coverage();
+        Ok(joined)
     }
 
     /// The report seen from one spec: its coverage, and the checks citing
@@ -498,9 +631,11 @@ impl Report {
         // Coverage is derived data: count it with this catalogue, also
         // for reports written before it was counted.
         let exercised = exercised_ids(&report.checks);
+        let suites: Vec<String> = report.suites().iter().map(|s| s.to_string()).collect();
+        let suites: Vec<&str> = suites.iter().map(String::as_str).collect();
         for spec in &mut report.specs {
             if let Some(file) = catalogue().into_iter().find(|f| f.docname == spec.docname) {
-                spec.coverage = Coverage::for_suite(&file, &report.suite, &exercised);
+                spec.coverage = Coverage::for_suites(&file, &suites, &exercised);
             }
         }
         Ok(report)
@@ -720,6 +855,105 @@ mod tests {
                 .contains("2/2 is missing")
         );
         assert!(Report::merge(vec![part(1, &["a"]), part(1, &["a"])]).is_err());
+    }
+
+    #[test]
+    fn joined_runs_judge_each_requirement_by_every_run() {
+        // The vectors judge a syntax requirement the server run left
+        // uncovered; both suites have a check called `transport.tls`.
+        let server = Report::new(
+            "server",
+            "mppx server",
+            now(),
+            vec![
+                record(
+                    "transport.tls",
+                    &["core.transport.tls-required"],
+                    Verdict::Pass,
+                ),
+                CheckRecord {
+                    detail: "Expected: 402\nActual: 200".into(),
+                    ..record(
+                        "replay.rejected",
+                        &["core.replay.proof-used-once"],
+                        Verdict::Fail,
+                    )
+                },
+            ],
+        );
+        let client = Report::new(
+            "client",
+            "mppx client",
+            now(),
+            vec![record(
+                "transport.tls",
+                &["core.transport.client-no-plain-http"],
+                Verdict::Pass,
+            )],
+        );
+        let vectors = Report::new(
+            "vectors",
+            "mppx adapter",
+            now(),
+            vec![record(
+                "challenge.parse.ok",
+                &["core.challenge.auth-param-syntax"],
+                Verdict::Pass,
+            )],
+        );
+        assert_eq!(
+            server
+                .specs
+                .iter()
+                .flat_map(|s| &s.requirements)
+                .find(|q| q.id == "core.challenge.auth-param-syntax")
+                .and_then(|q| q.verdict),
+            None
+        );
+        let joined = Report::join("mppx 0.11.0", vec![server, client, vectors.clone()]).unwrap();
+        assert_eq!(joined.suite, "joined");
+        assert_eq!(joined.suite_label(), "server + client + vectors");
+        assert_eq!(joined.runs.len(), 3);
+        assert_eq!(joined.runs[0].exit_code, 1);
+        assert_eq!(joined.checks.len(), 4);
+        assert_eq!(
+            status(&joined, "core.challenge.auth-param-syntax").verdict,
+            Some(Verdict::Pass)
+        );
+        assert_eq!(
+            status(&joined, "core.replay.proof-used-once").verdict,
+            Some(Verdict::Fail)
+        );
+        let tls = status(&joined, "core.transport.tls-required");
+        assert_eq!(tls.checks, ["transport.tls@server: GET /paid"]);
+        assert_eq!(
+            status(&joined, "core.transport.client-no-plain-http").checks,
+            ["transport.tls@client: GET /paid"]
+        );
+        assert_eq!(joined.exit_code(), 1);
+        // Client-only and server-only requirements are both the joined
+        // implementation's to violate.
+        let core = &joined.specs[0].coverage;
+        assert_eq!(core.exercised, 4);
+        assert!(
+            !core
+                .not_exercised
+                .iter()
+                .any(|id| id == "core.challenge.auth-param-syntax")
+        );
+        // What the model says survives the schema and a read.
+        let dir = tempfile::tempdir().unwrap();
+        joined.write(dir.path()).unwrap();
+        let back = Report::read(&dir.path().join("report.json")).unwrap();
+        assert_eq!(back, joined);
+        // Another catalogue, or a joined report as a run, is refused.
+        let mut old = vectors.clone();
+        old.vectors_digest = format!("sha256:{}", "0".repeat(64));
+        let e = Report::join("x", vec![joined.clone(), vectors.clone()]).unwrap_err();
+        assert!(e.to_string().contains("already a joined report"), "{e}");
+        let e = Report::join("x", vec![vectors, old]).unwrap_err();
+        assert!(e.to_string().contains("another catalogue"), "{e}");
+        assert!(Report::join("x", Vec::new()).is_err());
     }
 
     #[test]
