@@ -269,10 +269,20 @@ fn report_merge(parts: &[PathBuf], out: &Path) -> error::Result<u8> {
 }
 
 fn report_join(paths: &[PathBuf], target: &str, out: &Path) -> error::Result<u8> {
-    let runs = paths
-        .iter()
-        .map(|p| Report::read(p))
-        .collect::<error::Result<Vec<_>>>()?;
+    let out_dir = std::path::absolute(out).map_err(|e| Error::io(out, e))?;
+    let mut runs = Vec::new();
+    for path in paths {
+        let mut run = Report::read(path)?;
+        // Evidence stays in each run's folder: link it from the joined one.
+        let folder = std::path::absolute(path.parent().unwrap_or(Path::new(".")))
+            .map_err(|e| Error::io(path, e))?;
+        for c in &mut run.checks {
+            if let Some(e) = &c.evidence {
+                c.evidence = Some(relative_to(&folder.join(e), &out_dir));
+            }
+        }
+        runs.push(run);
+    }
     let joined = Report::join(target, runs)?;
     joined.write(out)?;
     mppconf_harness::report::gate::print_findings(&joined);

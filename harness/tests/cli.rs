@@ -520,3 +520,62 @@ fn vector_runs_write_the_report_model() {
             .is_file()
     );
 }
+
+#[test]
+fn report_join_takes_an_sdks_published_runs_as_one_report() {
+    let out = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let run = |p: &str| root.join(p).display().to_string();
+    let (server, client, vectors) = (
+        run("reports/servers/mppx-0-11-0/report.json"),
+        run("reports/clients/mppx-0-11-0/report.json"),
+        run("reports/vectors/mppx/report.json"),
+    );
+    let dir = out.path().join("joined");
+    let o = mppconf(&[
+        "report",
+        "join",
+        &server,
+        &client,
+        &vectors,
+        "--target",
+        "mppx 0.11.0",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    // The SDK has findings: the joined report gates as its runs do.
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("3 runs"), "{}", stdout(&o));
+    let joined: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(joined["suite"], "joined");
+    assert_eq!(joined["runs"].as_array().unwrap().len(), 3);
+    // Every evidence link resolves from the joined report's folder.
+    let mut linked = 0;
+    for c in joined["checks"].as_array().unwrap() {
+        if let Some(e) = c["evidence"].as_str() {
+            assert!(dir.join(e).is_file(), "{e}");
+            linked += 1;
+        }
+    }
+    assert!(linked > 0);
+    // No requirement a run exercised shows as not covered.
+    for spec in joined["specs"].as_array().unwrap() {
+        for q in spec["requirements"].as_array().unwrap() {
+            if !q["checks"].as_array().unwrap().is_empty() {
+                assert!(q.get("verdict").is_some(), "{q}");
+            }
+        }
+    }
+    // A joined report is not a run to join again.
+    let again = mppconf(&[
+        "report",
+        "join",
+        dir.join("report.json").to_str().unwrap(),
+        "--target",
+        "x",
+        "--out",
+        out.path().join("again").to_str().unwrap(),
+    ]);
+    assert_eq!(again.status.code(), Some(2));
+}

@@ -1,5 +1,6 @@
 //! The HTML report: one self-contained file (no external assets, no
-//! script), one tab per spec. With one run, each requirement row lists
+//! script), opening with a [`picture`](super::picture) of the run(s), then
+//! one tab per spec. With one run, each requirement row lists
 //! its checks, expandable to the detail, the reproduction and the
 //! evidence file; with several runs, each tab is a matrix of
 //! requirements × implementations (Autobahn-style).
@@ -93,6 +94,10 @@ pub fn render_linked(runs: &[Report], links: &[String]) -> String {
         out.push_str("<p>No runs.</p>\n</body>\n</html>\n");
         return out;
     };
+    // The picture first: where each run stands, per spec and section.
+    out.push_str("<figure class=\"picture\">\n");
+    out.push_str(&super::picture::svg(runs));
+    out.push_str("<figcaption class=\"meta\">Requirements per spec and section: not exercised means no check concluded (none ran, or each was skipped, blocked or errored); untestable ones carry the catalogue's reason. Hover a bar for its counts.</figcaption>\n</figure>\n");
     let mut css = String::new();
     out.push_str("<div class=\"tabs\">\n");
     for (i, spec) in first.specs.iter().enumerate() {

@@ -14,6 +14,7 @@ pub mod gate;
 pub mod html;
 pub mod junit;
 pub mod markdown;
+pub mod picture;
 
 use std::collections::BTreeMap;
 use std::path::Path;
