@@ -583,12 +583,14 @@ fn fuzz_diff(args: &DiffArgs) -> error::Result<u8> {
     }
     let (findings, candidates) = differential::write(&summary, &args.out_dir)?;
     println!(
-        "{} inputs, {} disagreeing, {} distinct: {} and {}",
+        "{} inputs, {} disagreeing, {} distinct: {}{}",
         summary.inputs,
         summary.disagreeing_inputs,
         summary.findings.len(),
         findings.display(),
-        candidates.display()
+        candidates
+            .map(|c| format!(" and {}", c.display()))
+            .unwrap_or_default()
     );
     Ok(if summary.findings.is_empty() { 0 } else { 1 })
 }

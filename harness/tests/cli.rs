@@ -579,3 +579,127 @@ fn report_join_takes_an_sdks_published_runs_as_one_report() {
     ]);
     assert_eq!(again.status.code(), Some(2));
 }
+
+/// The official cross-SDK suite's layout, as its runner discovers it:
+/// `conformance/adapters/<name>/adapter.json`, each manifest exactly in its
+/// shape (`$schema` pointing into its schemas, `cwd` relative to the
+/// manifest, no `mode`: one process per call, its capability names,
+/// including the flow and staged operations mppconf does not call). Here
+/// the commands are mppconf's own reference adapter, and one that crashes.
+fn official_layout() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, command) in [
+        ("golden", json!([env!("CARGO_BIN_EXE_mppconf"), "adapter"])),
+        ("broken", json!(["sh", "-c", "exit 3"])),
+    ] {
+        let folder = dir.path().join("conformance/adapters").join(name);
+        std::fs::create_dir_all(&folder).unwrap();
+        let manifest = json!({
+            "$schema": "../../schemas/adapter-manifest.schema.json",
+            "schema": 1,
+            "name": name,
+            "language": "rust",
+            "command": command,
+            "cwd": "../..",
+            "capabilities": [
+                "challenge.parse", "challenge.format", "credential.parse",
+                "credential.format", "receipt.parse", "receipt.format",
+                "base64url.encode", "base64url.decode", "challenge.id",
+                "http.payment_request", "tempo.receipt.verify"
+            ]
+        });
+        std::fs::write(
+            folder.join("adapter.json"),
+            serde_json::to_string_pretty(&manifest).unwrap(),
+        )
+        .unwrap();
+    }
+    dir
+}
+
+#[test]
+fn official_adapter_manifests_run_unchanged_by_name() {
+    let layout = official_layout();
+    let adapters = layout.path().join("conformance/adapters");
+    let adapters = adapters.to_str().unwrap();
+    // Our vectors, through an official manifest found by name.
+    let out = layout.path().join("results.json");
+    let o = mppconf(&[
+        "vectors",
+        "run",
+        "--adapters",
+        adapters,
+        "--adapter",
+        "golden",
+        "--filter",
+        "challenge.parse",
+        "--filter",
+        "receipt.parse",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let results: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert!(
+        results["summary"]["pass"].as_u64().unwrap() > 50,
+        "{}",
+        results["summary"]
+    );
+    for (verdict, n) in results["summary"].as_object().unwrap() {
+        assert!(
+            ["pass", "skip", "info", "lenient"].contains(&verdict.as_str()),
+            "{n} {verdict}"
+        );
+    }
+    // Differential fuzzing with it: the reference codec and the golden
+    // adapter agree on every input.
+    let fuzz = layout.path().join("fuzz");
+    let o = mppconf(&[
+        "fuzz",
+        "diff",
+        "--adapters",
+        adapters,
+        "--adapter",
+        "golden",
+        "--seed",
+        "7",
+        "--cases",
+        "150",
+        "--out-dir",
+        fuzz.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let findings: Value =
+        serde_json::from_str(&std::fs::read_to_string(fuzz.join("findings.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        findings["findings"].as_array().map(Vec::len),
+        Some(0),
+        "{findings}"
+    );
+    // No disagreement, no candidate vector file (it would hold no case).
+    assert!(!fuzz.join("candidates.json").exists());
+    // A crashing official adapter is an error per case, never a pass.
+    let o = mppconf(&[
+        "vectors",
+        "run",
+        "--adapters",
+        adapters,
+        "--adapter",
+        "broken",
+        "--filter",
+        "receipt.parse",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
+    // A name the folder does not have says where it looked.
+    let o = mppconf(&[
+        "vectors",
+        "run",
+        "--adapters",
+        adapters,
+        "--adapter",
+        "java",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains(adapters));
+}

@@ -84,6 +84,7 @@ fn a_lax_parser_is_found_classified_and_shrunk() {
     // The candidates are a valid vector file, agreeing with the reference.
     let dir = tempfile::tempdir().unwrap();
     let (_, candidates) = differential::write(&summary, dir.path()).unwrap();
+    let candidates = candidates.expect("findings make candidates");
     let out = Command::new(env!("CARGO_BIN_EXE_mppconf"))
         .args(["vectors", "validate", "--vectors"])
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../vectors"))

@@ -585,8 +585,11 @@ fn error_type_of(op: &str) -> &'static str {
 
 /// Writes the findings report and the candidate vectors into `dir`, and
 /// each finding's input as a corpus entry under
-/// `dir/corpus/<cargo-fuzz target>/` (the layout of `fuzz/seeds/`).
-pub fn write(summary: &Summary, dir: &Path) -> Result<(PathBuf, PathBuf)> {
+/// `dir/corpus/<cargo-fuzz target>/` (the layout of `fuzz/seeds/`). With
+/// no finding there is no candidate vector (a vector file holds at least
+/// one case): the candidates file is not written, and one left by an
+/// earlier run in `dir` is removed. Returns the paths written.
+pub fn write(summary: &Summary, dir: &Path) -> Result<(PathBuf, Option<PathBuf>)> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     for f in &summary.findings {
         let Some(target) = crate::vector_files::fuzz_target_of(&f.signature.op) else {
@@ -605,6 +608,12 @@ pub fn write(summary: &Summary, dir: &Path) -> Result<(PathBuf, PathBuf)> {
     let text = serde_json::to_string_pretty(summary).unwrap_or_default() + "\n";
     std::fs::write(&findings, text).map_err(|e| Error::io(&findings, e))?;
     let candidates = dir.join("candidates.json");
+    if summary.findings.is_empty() {
+        if candidates.is_file() {
+            std::fs::remove_file(&candidates).map_err(|e| Error::io(&candidates, e))?;
+        }
+        return Ok((findings, None));
+    }
     let doc = candidate_vectors(summary);
     crate::schema::Schema::Vectors.check(
         &candidates,
@@ -613,5 +622,5 @@ pub fn write(summary: &Summary, dir: &Path) -> Result<(PathBuf, PathBuf)> {
     )?;
     let text = serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n";
     std::fs::write(&candidates, text).map_err(|e| Error::io(&candidates, e))?;
-    Ok((findings, candidates))
+    Ok((findings, Some(candidates)))
 }
