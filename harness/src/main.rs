@@ -669,7 +669,7 @@ fn run(args: RunArgs) -> error::Result<u8> {
     let ids: Vec<&str> = cases.iter().map(|c| c.case.id.as_str()).collect();
     mppconf_harness::report::Selection {
         filter: args.filter.clone(),
-        shard: None,
+        ..Default::default()
     }
     .validate(&ids)
     .map_err(|e| Error::Usage(e.to_string().replace("matches no check", "matches no case")))?;

@@ -129,7 +129,7 @@ async fn proxy_records_refuses_crashers_and_drops_the_extra_sync_param() {
     );
     assert_eq!(records[1].handling, Handling::Refused);
     assert_eq!(records[2].handling, Handling::ExtraParamsDropped);
-    assert_eq!(proxy.broadcasts(), ["0x76c0"]);
+    assert_eq!(proxy.broadcasts_from(0), ["0x76c0"]);
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use alloy::signers::local::PrivateKeySigner;
 use mppconf_harness::chain::{Anvil, AnvilConfig};
+use mppconf_harness::report::progress::Silent;
 use mppconf_harness::server_suite::{self, BODY_LIMIT, CheckResult, Ctx, Target};
 use mppconf_suite::vectors::Verdict;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -191,7 +192,12 @@ async fn run(script: Script, bound: Duration) -> (Vec<CheckResult>, String) {
     let ctx = ctx(serve(script).await, &chain);
     let started = Instant::now();
     let task = tokio::spawn(async move {
-        server_suite::run_all(&ctx, &mppconf_harness::report::Selection::all(), |_| {}).await
+        server_suite::run_all(
+            std::slice::from_ref(&ctx),
+            &mppconf_harness::report::Selection::all(),
+            &mut Silent,
+        )
+        .await
     });
     let results = match tokio::time::timeout(bound, task).await {
         Err(_) => panic!("{script:?}: the run did not finish within {bound:?}"),

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use alloy::signers::local::PrivateKeySigner;
 use mppconf_harness::report::Selection;
+use mppconf_harness::report::progress::Silent;
 use mppconf_harness::server_suite::{self, CheckResult, Ctx, Probes, Target};
 use mppconf_suite::codec::{BindingSlots, Challenge, EncodedJson};
 use mppconf_suite::vectors::Verdict;
@@ -72,7 +73,12 @@ fn stub_ctx(server: &MockServer) -> Ctx {
 }
 
 async fn run(ctx: &Ctx, id: &str) -> CheckResult {
-    let results = server_suite::run_all(ctx, &Selection::filtered(&[id]), |_| {}).await;
+    let results = server_suite::run_all(
+        std::slice::from_ref(ctx),
+        &Selection::filtered(&[id]),
+        &mut Silent,
+    )
+    .await;
     results
         .into_iter()
         .find(|r| r.id == id)

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 
 use mppconf_harness::reference::server::Deviation;
 use mppconf_harness::report::compare::Verdicts;
+use mppconf_harness::report::progress::Silent;
 use mppconf_harness::server_suite::{self, command};
 use mppconf_suite::vectors::Verdict;
 
@@ -16,9 +17,9 @@ async fn suite(deviations: &[Deviation], filter: &[String]) -> (BTreeSet<&'stati
     let deviations: BTreeSet<Deviation> = deviations.iter().copied().collect();
     let selection = mppconf_harness::report::Selection {
         filter: filter.to_vec(),
-        shard: None,
+        ..Default::default()
     };
-    let runs = command::run_reference(&deviations, &selection, |_| {})
+    let runs = command::run_reference(&deviations, &selection, Silent)
         .await
         .unwrap();
     let results: Vec<_> = runs
@@ -62,7 +63,7 @@ async fn suite(deviations: &[Deviation], filter: &[String]) -> (BTreeSet<&'stati
 #[tokio::test]
 async fn the_reference_run_concludes_what_it_did_at_the_last_deliberate_change() {
     let selection = mppconf_harness::report::Selection::all();
-    let runs = command::run_reference(&BTreeSet::new(), &selection, |_| {})
+    let runs = command::run_reference(&BTreeSet::new(), &selection, Silent)
         .await
         .unwrap();
     let reports = command::reports_of(&runs, "2026-01-01T00:00:00Z");
@@ -391,9 +392,9 @@ async fn one_syntax_slip_hides_no_other_check() {
     ] {
         let selection = mppconf_harness::report::Selection {
             filter: all_but_expiry.clone(),
-            shard: None,
+            ..Default::default()
         };
-        let runs = command::run_reference(&BTreeSet::from([deviation]), &selection, |_| {})
+        let runs = command::run_reference(&BTreeSet::from([deviation]), &selection, Silent)
             .await
             .unwrap();
         let results: Vec<_> = runs.iter().flat_map(|r| &r.results).collect();
@@ -474,7 +475,7 @@ async fn a_missing_problem_body_warns_and_a_wrong_problem_type_fails() {
     let runs = command::run_reference(
         &BTreeSet::from([Deviation::GenericProblemType]),
         &selection,
-        |_| {},
+        Silent,
     )
     .await
     .unwrap();

@@ -95,6 +95,23 @@ impl RpcProxy {
         self.records.lock().map(|r| r.clone()).unwrap_or_default()
     }
 
+    /// How many calls were recorded so far (a cursor for [`Self::records_from`]).
+    pub fn len(&self) -> usize {
+        self.records.lock().map(|r| r.len()).unwrap_or_default()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The records from the `from`-th on (what happened since a cursor).
+    pub fn records_from(&self, from: usize) -> Vec<RpcRecord> {
+        self.records
+            .lock()
+            .map(|r| r.get(from..).map(<[_]>::to_vec).unwrap_or_default())
+            .unwrap_or_default()
+    }
+
     /// Forgets the records (between scenarios).
     pub fn clear(&self) {
         if let Ok(mut r) = self.records.lock() {
@@ -102,9 +119,10 @@ impl RpcProxy {
         }
     }
 
-    /// The raw transactions the target broadcast, as 0x-hex.
-    pub fn broadcasts(&self) -> Vec<String> {
-        self.records()
+    /// The raw transactions the target broadcast since the `from`-th
+    /// record, as 0x-hex.
+    pub fn broadcasts_from(&self, from: usize) -> Vec<String> {
+        self.records_from(from)
             .into_iter()
             .filter(|r| r.method.starts_with("eth_sendRawTransaction"))
             .filter_map(|r| r.params.get(0).and_then(Value::as_str).map(str::to_string))

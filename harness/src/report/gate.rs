@@ -39,6 +39,7 @@ impl GateArgs {
         Ok(Selection {
             filter: filter.to_vec(),
             shard: self.shard.as_deref().map(Shard::parse).transpose()?,
+            jobs: 1,
         })
     }
 

@@ -15,6 +15,7 @@ pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod picture;
+pub mod progress;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -148,11 +149,13 @@ impl Shard {
 }
 
 /// Which checks a run runs: ids containing one of the filters (all if
-/// none), and of those, one shard's share.
+/// none), and of those, one shard's share; and how many of them may run
+/// at once (`jobs`; 0 or 1: one after another).
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
     pub filter: Vec<String>,
     pub shard: Option<Shard>,
+    pub jobs: usize,
 }
 
 impl Selection {
@@ -163,7 +166,7 @@ impl Selection {
     pub fn filtered(filter: &[&str]) -> Self {
         Self {
             filter: filter.iter().map(|s| s.to_string()).collect(),
-            shard: None,
+            ..Self::default()
         }
     }
 

@@ -20,21 +20,34 @@ pub struct Check {
     pub requirements: &'static [&'static str],
     /// All cited requirements are SHOULD-level: a failure is `warn`.
     pub should: bool,
+    /// It judges state the whole server shares (the recipient's balance,
+    /// a side-effect oracle) or loads the server on purpose, so no other
+    /// check may run beside it (see [`super::run_all`]).
+    pub alone: bool,
     /// What it does.
     pub run: for<'a> fn(&'a Ctx) -> BoxFuture<'a, Outcome>,
 }
 
 /// A check row: `check!(id, [requirements], should, |ctx| step(ctx, …))`
 /// where the step is an `async fn(&Ctx, …) -> Result<Outcome, Outcome>`
-/// (`Err` ends the check early with that outcome).
+/// (`Err` ends the check early with that outcome);
+/// `check!(alone id, …)` for a check no other may run beside
+/// ([`Check::alone`]).
 #[macro_export]
 #[doc(hidden)]
 macro_rules! server_check {
+    (alone $id:literal, [$($req:literal),+ $(,)?], $should:literal, |$ctx:ident| $step:expr) => {
+        $crate::server_suite::Check {
+            alone: true,
+            ..$crate::server_check!($id, [$($req),+], $should, |$ctx| $step)
+        }
+    };
     ($id:literal, [$($req:literal),+ $(,)?], $should:literal, |$ctx:ident| $step:expr) => {
         $crate::server_suite::Check {
             id: $id,
             requirements: &[$($req),+],
             should: $should,
+            alone: false,
             run: |$ctx| Box::pin(async move {
                 match $step.await {
                     Ok(o) | Err(o) => o,
@@ -213,10 +226,9 @@ pub async fn refused_unbroadcast(
 
 /// The server broadcast nothing (when the harness sees its chain calls).
 pub fn nothing_broadcast(ctx: &Ctx) -> Result<(), Outcome> {
-    let Some(proxy) = &ctx.proxy else {
+    let Some(sent) = ctx.broadcasts() else {
         return Ok(());
     };
-    let sent = proxy.broadcasts();
     if sent.is_empty() {
         Ok(())
     } else {

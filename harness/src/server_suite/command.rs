@@ -18,7 +18,8 @@ use crate::error::{Error, Result};
 use crate::payer::{ExternalPayer, PayerManifest};
 use crate::reference::server::{Deviation, RouteConfig};
 use crate::reference::tx;
-use crate::report::gate::{GateArgs, progress_mark};
+use crate::report::gate::GateArgs;
+use crate::report::progress::{Progress, Watch};
 use crate::report::{CheckRecord, Report, Selection};
 use crate::tls::LocalCa;
 
@@ -217,6 +218,13 @@ pub struct ServerArgs {
     /// Only checks whose id contains one of these.
     #[arg(long)]
     pub filter: Vec<String>,
+    /// How many checks run at once, each paying from its own funded
+    /// account (1: one after another). The report's order and verdicts
+    /// do not depend on it; checks of state the whole server shares run
+    /// alone. With --payer-key or --payer (one account) checks run one
+    /// after another.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
     #[command(flatten)]
     pub gate: GateArgs,
     /// Write the raw results (every exchange, every chain call) as JSON here.
@@ -305,11 +313,6 @@ pub struct Run {
 pub(crate) const FEE_PAYER_KEY: &str =
     "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
 
-/// Shows progress while checks run.
-pub fn print_result(r: &CheckResult) {
-    progress_mark(r.verdict);
-}
-
 /// Runs the suite; returns the exit code (0 conformant, 1 not, 2 usage
 /// error, 3 harness error, 4 stale baseline).
 pub async fn server(args: ServerArgs) -> Result<u8> {
@@ -317,11 +320,13 @@ pub async fn server(args: ServerArgs) -> Result<u8> {
     let started_at = crate::report::now();
     preflight(&args)?;
     crate::interrupt::install()?;
-    let selection = args.gate.selection(&args.filter)?;
+    let mut selection = args.gate.selection(&args.filter)?;
+    selection.jobs = args.jobs.into();
+    let mut progress = Progress::new();
     let runs = if !args.target.is_empty() {
         let mut runs = Vec::new();
         for path in &args.target {
-            runs.extend(launched_target(path, &selection).await?);
+            runs.extend(launched_target(path, &selection, &mut progress).await?);
         }
         runs
     } else if args.choice.reference {
@@ -329,13 +334,13 @@ pub async fn server(args: ServerArgs) -> Result<u8> {
             &args.choice.payment_method,
             &args.choice.deviations()?,
             &selection,
-            print_result,
+            &mut progress,
         )
         .await?
     } else {
-        attached(&args, &selection).await?
+        attached(&args, &selection, &mut progress).await?
     };
-    eprintln!();
+    progress.finish();
     summarize(&runs, &args, started)?;
     args.gate.finish(reports_of(&runs, &started_at))
 }
@@ -482,7 +487,7 @@ pub(super) async fn probe_resource(
     proxy: Option<Arc<RpcProxy>>,
     paying: Paying<'_>,
     selection: &Selection,
-    progress: impl FnMut(&CheckResult),
+    progress: &mut (impl Watch<CheckResult> + Send),
 ) -> Result<Run> {
     let Paying {
         payer_key,
@@ -549,6 +554,7 @@ pub(super) async fn probe_resource(
             .to_string();
         secrets.push(("the RPC endpoint".into(), bare));
     }
+    let rpc_url = target.rpc_url.clone();
     let mut ctx = Ctx::new(target, account, proxy)
         .with_others(others)
         .with_probes(probes)
@@ -568,9 +574,33 @@ pub(super) async fn probe_resource(
         _ => {}
     }
     println!("mppconf server suite: {label}: {resource} ({method_name}/{intent}){chain}");
-    let mut results = super::run_all(&ctx, selection, progress).await;
+    let jobs = selection.jobs.max(1);
+    let mut ctxs = Vec::with_capacity(jobs);
+    let alone = match (payer_key, payer) {
+        _ if jobs == 1 => None,
+        (Some(_), _) => Some("--payer-key is one account"),
+        (_, Some(_)) => Some("a payer program pays from its own account"),
+        _ => None,
+    };
+    if let Some(why) = alone {
+        println!("checks run one after another ({why}; --jobs {jobs} needs an account per job)");
+    } else {
+        for _ in 1..jobs {
+            let account = if on_chain {
+                let token: Address = PATH_USD.parse().unwrap_or_default();
+                tx::fresh_payer(&Rpc::new(&rpc_url), token, U256::from(10_000_000_000u64))
+                    .await
+                    .map_err(|e| Error::Setup(format!("cannot fund a payer on {rpc_url}: {e}")))?
+            } else {
+                alloy::signers::local::PrivateKeySigner::random()
+            };
+            ctxs.push(ctx.fork(account));
+        }
+    }
+    ctxs.insert(0, ctx);
+    let mut results = super::run_all(&ctxs, selection, progress).await;
     if method.is_none() && selection.selects(usize::MAX, UNSUPPORTED_METHOD) {
-        results.push(unsupported_method(&ctx, payer.map(|p| p.name())));
+        results.push(unsupported_method(&ctxs[0], payer.map(|p| p.name())));
     }
     Ok(Run {
         label,
@@ -608,7 +638,11 @@ fn unsupported_method(ctx: &Ctx, payer: Option<&str>) -> CheckResult {
 }
 
 /// `--url`: a server that is already running.
-async fn attached(args: &ServerArgs, selection: &Selection) -> Result<Vec<Run>> {
+async fn attached(
+    args: &ServerArgs,
+    selection: &Selection,
+    progress: &mut (impl Watch<CheckResult> + Send),
+) -> Result<Vec<Run>> {
     // Read before anything starts: a broken payer manifest is a usage error.
     let payer = args
         .payer
@@ -681,7 +715,7 @@ async fn attached(args: &ServerArgs, selection: &Selection) -> Result<Vec<Run>> 
                 ..Paying::default()
             },
             selection,
-            print_result,
+            progress,
         )
         .await?;
         runs.push(run);
@@ -701,7 +735,11 @@ pub(super) fn others_than(targets: &[Target], i: usize) -> Vec<Target> {
 
 /// `--target`: start the implementation from its manifest on mppconf's
 /// own chain (through the recording proxy) and probe each resource.
-async fn launched_target(path: &std::path::Path, selection: &Selection) -> Result<Vec<Run>> {
+async fn launched_target(
+    path: &std::path::Path,
+    selection: &Selection,
+    progress: &mut (impl Watch<CheckResult> + Send),
+) -> Result<Vec<Run>> {
     use super::manifest::{Placeholders, ServerTarget};
     let manifest = ServerTarget::load(path)?;
     manifest.build()?;
@@ -777,7 +815,7 @@ async fn launched_target(path: &std::path::Path, selection: &Selection) -> Resul
                     ..Paying::default()
                 },
                 selection,
-                print_result,
+                progress,
             )
             .await?,
         );

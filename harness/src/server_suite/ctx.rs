@@ -181,6 +181,12 @@ pub struct Ctx {
     leaks: Mutex<Vec<String>>,
     answer_timeout: Duration,
     attribution_memo: bool,
+    /// Where the current check's chain calls start in the proxy's record.
+    rpc_from: std::sync::atomic::AtomicUsize,
+    /// Other checks run at the same time, each from its own context and
+    /// paying account ([`Ctx::fork`]): what the server did on chain is
+    /// this check's only where it carries this context's account.
+    concurrent: bool,
 }
 
 /// Headers worth keeping as evidence, credentials redacted.
@@ -283,7 +289,45 @@ impl Ctx {
             leaks: Mutex::default(),
             answer_timeout: ANSWER_TIMEOUT,
             attribution_memo: false,
+            rpc_from: Default::default(),
+            concurrent: false,
         }
+    }
+
+    /// A context for running checks beside this one's: the same resource,
+    /// server, method and settings, its own evidence and check state, and
+    /// another paying account (funded by the caller), so that nonces,
+    /// balances and broadcasts never mix. Both are marked concurrent.
+    pub fn fork(&mut self, account: PrivateKeySigner) -> Ctx {
+        self.concurrent = true;
+        Ctx {
+            target: self.target.clone(),
+            http: self.http.clone(),
+            account,
+            payer: self.payer.clone(),
+            method_name: self.method_name.clone(),
+            intent: self.intent.clone(),
+            method: self.method,
+            proxy: self.proxy.clone(),
+            others: self.others.clone(),
+            probes: self.probes.clone(),
+            hmac_secret: self.hmac_secret.clone(),
+            evidence: Mutex::default(),
+            paused: Mutex::default(),
+            tolerated: Mutex::default(),
+            refusals_judged: Default::default(),
+            secrets: self.secrets.clone(),
+            leaks: Mutex::default(),
+            answer_timeout: self.answer_timeout,
+            attribution_memo: self.attribution_memo,
+            rpc_from: Default::default(),
+            concurrent: true,
+        }
+    }
+
+    /// Whether other checks run beside this context's (see [`Ctx::fork`]).
+    pub fn is_concurrent(&self) -> bool {
+        self.concurrent
     }
 
     /// The server's declared routes (see [`Probes`]).
@@ -836,13 +880,39 @@ impl Ctx {
             .unwrap_or_default()
     }
 
-    /// The chain calls the server made so far (when the harness proxies
-    /// its RPC), and forgets them.
+    /// The chain calls the server made since the last take (when the
+    /// harness proxies its RPC): the current check's, and with concurrent
+    /// checks also those of the checks running beside it.
     pub fn take_rpc(&self) -> Option<Vec<RpcRecord>> {
+        use std::sync::atomic::Ordering;
         self.proxy.as_ref().map(|p| {
-            let records = p.records();
-            p.clear();
+            let from = self.rpc_from.load(Ordering::Relaxed);
+            let records = p.records_from(from);
+            self.rpc_from.store(from + records.len(), Ordering::Relaxed);
             records
         })
+    }
+
+    /// The transactions the server broadcast during the current check
+    /// (None when the harness does not see its chain calls). With
+    /// concurrent checks, only those this context's account signed: the
+    /// others are the neighbours' payments.
+    pub fn broadcasts(&self) -> Option<Vec<String>> {
+        use std::sync::atomic::Ordering;
+        let proxy = self.proxy.as_ref()?;
+        let sent = proxy.broadcasts_from(self.rpc_from.load(Ordering::Relaxed));
+        if !self.concurrent {
+            return Some(sent);
+        }
+        let own = self.account.address();
+        Some(
+            sent.into_iter()
+                .filter(|raw| {
+                    alloy::hex::decode(raw).ok().is_some_and(|bytes| {
+                        crate::reference::tx::decode_payment(&bytes).is_ok_and(|p| p.sender == own)
+                    })
+                })
+                .collect(),
+        )
     }
 }

@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::schema::Schema;
@@ -311,11 +312,29 @@ pub(crate) fn load_toml<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// Runs a manifest's build command (install, compile) in its folder.
+/// Runs a manifest's build command (install, compile) in its folder,
+/// unless it succeeded before on the same folder: an `npm ci` or a venv
+/// install costs seconds to minutes on every run, most of a fast suite's
+/// time. The folder's fingerprint (every file's path, size and
+/// modification time, outside the usual output folders, whose presence
+/// alone counts) is kept after a successful build; `MPPCONF_REBUILD=1`
+/// builds anyway.
 pub(crate) fn run_build(name: &str, build: Option<&[String]>, workdir: &Path) -> Result<()> {
     let Some(build) = build else {
         return Ok(());
     };
+    let stamp = build_stamp(build, workdir);
+    if let Some(stamp) = &stamp
+        && std::env::var_os("MPPCONF_REBUILD").is_none()
+        && fingerprint(build, workdir)
+            .is_some_and(|f| std::fs::read_to_string(stamp).is_ok_and(|kept| kept == f))
+    {
+        println!(
+            "{name}: build {build:?} skipped: {} is unchanged since it last succeeded (MPPCONF_REBUILD=1 builds anyway)",
+            workdir.display()
+        );
+        return Ok(());
+    }
     let status = Command::new(&build[0])
         .args(&build[1..])
         .current_dir(workdir)
@@ -323,13 +342,93 @@ pub(crate) fn run_build(name: &str, build: Option<&[String]>, workdir: &Path) ->
         .stdout(Stdio::null())
         .status()
         .map_err(|e| Error::Setup(format!("{name}: cannot run build {build:?}: {e}")))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(Error::Setup(format!(
+    if !status.success() {
+        if let Some(stamp) = &stamp {
+            let _ = std::fs::remove_file(stamp);
+        }
+        return Err(Error::Setup(format!(
             "{name}: build {build:?} failed ({status})"
-        )))
+        )));
     }
+    // What the folder looks like after a good build (a build may rewrite
+    // its inputs, e.g. a lock file). A stamp that cannot be kept only
+    // costs the next run a build.
+    if let (Some(stamp), Some(f)) = (&stamp, fingerprint(build, workdir))
+        && let Some(dir) = stamp.parent()
+        && std::fs::create_dir_all(dir).is_ok()
+    {
+        let _ = std::fs::write(stamp, f);
+    }
+    Ok(())
+}
+
+/// Folders a build writes (dependencies, compiled output): their contents
+/// are not the build's input; whether they exist is.
+const BUILD_OUTPUTS: [&str; 7] = [
+    "node_modules",
+    "target",
+    ".venv",
+    "venv",
+    "__pycache__",
+    ".git",
+    ".mypy_cache",
+];
+
+/// Where the fingerprint of a build of `workdir` is kept.
+fn build_stamp(build: &[String], workdir: &Path) -> Option<PathBuf> {
+    let dir = std::path::absolute(workdir).ok()?;
+    let mut h = Sha256::new();
+    h.update(dir.to_string_lossy().as_bytes());
+    h.update(build.join("\0").as_bytes());
+    let key = alloy::hex::encode(&h.finalize()[..16]);
+    Some(std::env::temp_dir().join("mppconf-builds").join(key))
+}
+
+/// The build command and every file under `workdir` (path, size,
+/// modification time), as a digest; None for a folder too large to walk
+/// quickly (then it is always built).
+fn fingerprint(build: &[String], workdir: &Path) -> Option<String> {
+    const MOST_FILES: usize = 20_000;
+    let mut entries = Vec::new();
+    let mut folders = vec![workdir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).ok()? {
+            let entry = entry.ok()?;
+            let path = entry.path();
+            let meta = entry.metadata().ok()?;
+            let relative = path
+                .strip_prefix(workdir)
+                .ok()?
+                .to_string_lossy()
+                .into_owned();
+            if meta.is_dir() {
+                if BUILD_OUTPUTS.contains(&entry.file_name().to_string_lossy().as_ref()) {
+                    entries.push(format!("{relative}/ (output)"));
+                } else {
+                    folders.push(path);
+                }
+            } else {
+                let modified = meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map(|d| d.as_nanos())
+                    .unwrap_or_default();
+                entries.push(format!("{relative} {} {modified}", meta.len()));
+            }
+            if entries.len() > MOST_FILES {
+                return None;
+            }
+        }
+    }
+    entries.sort();
+    let mut h = Sha256::new();
+    h.update(build.join("\0").as_bytes());
+    for e in &entries {
+        h.update(e.as_bytes());
+        h.update(b"\n");
+    }
+    Some(alloy::hex::encode(h.finalize()))
 }
 
 /// A placeholder that does not exist is a typo worth naming (shared by

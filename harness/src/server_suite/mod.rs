@@ -37,6 +37,7 @@ use serde::Serialize;
 
 use crate::chain::proxy::RpcRecord;
 use crate::methods::PaymentMethod;
+use crate::report::progress::{Shown, Watch};
 
 /// One check's result, with its evidence.
 #[derive(Debug, Clone, Serialize)]
@@ -52,6 +53,18 @@ pub struct CheckResult {
     pub exchanges: Vec<Exchange>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rpc: Option<Vec<RpcRecord>>,
+}
+
+impl Shown for CheckResult {
+    fn id(&self) -> &str {
+        self.id
+    }
+    fn verdict(&self) -> Verdict {
+        self.verdict
+    }
+    fn millis(&self) -> f64 {
+        self.millis
+    }
 }
 
 /// Milliseconds to the microsecond, for evidence and timing.
@@ -174,80 +187,160 @@ pub fn first_raw_params(answer: &Answer) -> Option<Vec<(String, String)>> {
     })
 }
 
-/// Runs every check that judges the context's resource, in order.
+/// Runs every selected check that judges the contexts' resource; the
+/// results come in the suite's order whatever order they finished in.
+///
+/// With one context the checks run one after another. With several
+/// (forks of one, [`Ctx::fork`], each paying from its own account) each
+/// context runs one check at a time, so as many checks run at once as
+/// there are contexts; a check marked [`Check::alone`] waits until no
+/// other runs, and none starts beside it. `progress` sees each result as
+/// it comes.
 pub async fn run_all(
-    ctx: &Ctx,
+    ctxs: &[Ctx],
     selection: &crate::report::Selection,
-    mut progress: impl FnMut(&CheckResult),
+    progress: &mut (impl Watch<CheckResult> + Send),
 ) -> Vec<CheckResult> {
-    let mut results = Vec::new();
-    for (n, check) in checks_for(ctx.method, &ctx.intent).into_iter().enumerate() {
-        if !selection.selects(n, check.id) {
-            continue;
-        }
-        ctx.take_evidence();
-        ctx.take_rpc();
-        ctx.take_paused();
-        ctx.take_tolerated();
-        ctx.take_leaks();
-        let start = Instant::now();
-        let outcome = tokio::select! {
-            o = tokio::time::timeout(Duration::from_secs(60), (check.run)(ctx)) => match o {
-                Ok(o) => o,
-                Err(_) => Outcome::error("the check did not finish within 60 s"),
-            },
-            // Cancelled: it did not run to a verdict.
-            _ = crate::interrupt::wait() => {
-                ctx.take_evidence();
-                ctx.take_tolerated();
-                ctx.take_refusals_judged();
-                let why = crate::interrupt::reason().unwrap_or_default();
-                results.push(not_run(check, ctx, &why));
-                continue;
-            }
-        };
-        let exchanges = ctx.take_evidence();
-        let mut outcome = if ctx.take_refusals_judged() {
-            outcome
-        } else {
-            unanswered(outcome, &exchanges)
-        };
-        // A secret, or the check's own credential material, in any answer
-        // fails the check that saw it (core.secret.no-logging,
-        // core.credential-handling.no-logging).
-        let leaks = ctx.take_leaks();
-        if !leaks.is_empty() && !matches!(outcome.verdict, Verdict::Fail | Verdict::Error) {
-            outcome = Outcome::fail(
-                "no secret or credential material in any answer",
-                leaks.join("; "),
-            );
-        }
-        let tolerated = ctx.take_tolerated();
-        if !tolerated.is_empty() && outcome.verdict != Verdict::Skip {
-            outcome.detail.push_str(&format!(
-                "\n(went on with a challenge read leniently: {}; the challenge.* checks judge that)",
-                tolerated.join("; ")
-            ));
-        }
-        // A SHOULD that is not met warns; it fails only under --strict.
-        let verdict = match (outcome.verdict, check.should) {
-            (Verdict::Fail, true) => Verdict::Warn,
-            (v, _) => v,
-        };
-        let result = CheckResult {
-            id: check.id,
-            requirements: cited(check, ctx),
-            verdict,
-            detail: outcome.detail,
-            millis: millis(start.elapsed()),
-            paused_millis: millis(ctx.take_paused()),
-            exchanges,
-            rpc: ctx.take_rpc(),
-        };
-        progress(&result);
-        results.push(result);
+    let Some(first) = ctxs.first() else {
+        return Vec::new();
+    };
+    let checks: Vec<&'static Check> = checks_for(first.method, &first.intent)
+        .into_iter()
+        .enumerate()
+        .filter(|(n, check)| selection.selects(*n, check.id))
+        .map(|(_, check)| check)
+        .collect();
+    // The long ones start first, so that the others fill their time.
+    let mut order: Vec<usize> = (0..checks.len()).collect();
+    if ctxs.len() > 1 {
+        order.sort_by_key(|&i| !STARTS_FIRST.contains(&checks[i].id));
     }
-    results
+    progress.planned(checks.len());
+    let progress = std::sync::Mutex::new(progress);
+    let slots = std::sync::Mutex::new(vec![None; checks.len()]);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let alone = tokio::sync::RwLock::new(());
+    let shared = Shared {
+        checks: &checks,
+        order: &order,
+        progress: &progress,
+        slots: &slots,
+        next: &next,
+        alone: &alone,
+    };
+    futures::future::join_all(ctxs.iter().map(|ctx| worker(ctx, &shared))).await;
+    slots
+        .into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// Checks that wait on purpose (outlasting a challenge's `expires`) or
+/// send many requests: with concurrent contexts they start first.
+const STARTS_FIRST: [&str; 2] = ["expiry.expired-rejected", "fuzz.bounded"];
+
+/// What the contexts of one run share: the checks, the next one to take,
+/// where the results go, and the lock that keeps an `alone` check alone.
+struct Shared<'a, F> {
+    checks: &'a [&'static Check],
+    /// The order the checks start in (indexes into `checks`).
+    order: &'a [usize],
+    progress: &'a std::sync::Mutex<F>,
+    slots: &'a std::sync::Mutex<Vec<Option<CheckResult>>>,
+    next: &'a std::sync::atomic::AtomicUsize,
+    alone: &'a tokio::sync::RwLock<()>,
+}
+
+/// One context's loop: take the next check, run it, file its result.
+async fn worker<W: Watch<CheckResult>>(ctx: &Ctx, shared: &Shared<'_, &mut W>) {
+    loop {
+        let n = shared
+            .next
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let Some(&i) = shared.order.get(n) else {
+            break;
+        };
+        let check = shared.checks[i];
+        let result = if check.alone {
+            let _only = shared.alone.write().await;
+            run_one(ctx, check).await
+        } else {
+            let _beside = shared.alone.read().await;
+            run_one(ctx, check).await
+        };
+        if let Ok(mut p) = shared.progress.lock() {
+            p.finished(&result);
+        }
+        if let Ok(mut slots) = shared.slots.lock() {
+            slots[i] = Some(result);
+        }
+    }
+}
+
+/// Runs one check on a context and judges what it left behind: lost
+/// answers, leaked secrets, challenges read leniently, SHOULD-level
+/// failures.
+async fn run_one(ctx: &Ctx, check: &Check) -> CheckResult {
+    ctx.take_evidence();
+    ctx.take_rpc();
+    ctx.take_paused();
+    ctx.take_tolerated();
+    ctx.take_leaks();
+    let start = Instant::now();
+    let outcome = tokio::select! {
+        o = tokio::time::timeout(Duration::from_secs(60), (check.run)(ctx)) => match o {
+            Ok(o) => o,
+            Err(_) => Outcome::error("the check did not finish within 60 s"),
+        },
+        // Cancelled: it did not run to a verdict.
+        _ = crate::interrupt::wait() => {
+            ctx.take_evidence();
+            ctx.take_tolerated();
+            ctx.take_refusals_judged();
+            let why = crate::interrupt::reason().unwrap_or_default();
+            return not_run(check, ctx, &why);
+        }
+    };
+    let exchanges = ctx.take_evidence();
+    let mut outcome = if ctx.take_refusals_judged() {
+        outcome
+    } else {
+        unanswered(outcome, &exchanges)
+    };
+    // A secret, or the check's own credential material, in any answer
+    // fails the check that saw it (core.secret.no-logging,
+    // core.credential-handling.no-logging).
+    let leaks = ctx.take_leaks();
+    if !leaks.is_empty() && !matches!(outcome.verdict, Verdict::Fail | Verdict::Error) {
+        outcome = Outcome::fail(
+            "no secret or credential material in any answer",
+            leaks.join("; "),
+        );
+    }
+    let tolerated = ctx.take_tolerated();
+    if !tolerated.is_empty() && outcome.verdict != Verdict::Skip {
+        outcome.detail.push_str(&format!(
+            "\n(went on with a challenge read leniently: {}; the challenge.* checks judge that)",
+            tolerated.join("; ")
+        ));
+    }
+    // A SHOULD that is not met warns; it fails only under --strict.
+    let verdict = match (outcome.verdict, check.should) {
+        (Verdict::Fail, true) => Verdict::Warn,
+        (v, _) => v,
+    };
+    CheckResult {
+        id: check.id,
+        requirements: cited(check, ctx),
+        verdict,
+        detail: outcome.detail,
+        millis: millis(start.elapsed()),
+        paused_millis: millis(ctx.take_paused()),
+        exchanges,
+        rpc: ctx.take_rpc(),
+    }
 }
 
 /// The record of a check an interrupt kept from running.

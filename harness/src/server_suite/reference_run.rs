@@ -15,6 +15,7 @@ use crate::chain::{Anvil, AnvilConfig, RpcProxy};
 use crate::error::Result;
 use crate::reference::server::{self, Deviation, RouteConfig, ServerConfig};
 use crate::report::Selection;
+use crate::report::progress::Watch;
 use crate::tls::LocalCa;
 
 /// One resource of the reference run and the body it is requested with.
@@ -179,9 +180,9 @@ pub(super) async fn start_reference(
 pub async fn run_reference(
     deviations: &BTreeSet<Deviation>,
     selection: &Selection,
-    progress: impl FnMut(&CheckResult),
+    mut progress: impl Watch<CheckResult> + Send,
 ) -> Result<Vec<Run>> {
-    run_reference_method("tempo", deviations, selection, progress).await
+    run_reference_method("tempo", deviations, selection, &mut progress).await
 }
 
 /// [`run_reference`] for the reference resources of a payment method.
@@ -189,7 +190,7 @@ pub async fn run_reference_method(
     payment_method: &str,
     deviations: &BTreeSet<Deviation>,
     selection: &Selection,
-    mut progress: impl FnMut(&CheckResult),
+    progress: &mut (impl Watch<CheckResult> + Send),
 ) -> Result<Vec<Run>> {
     let resources = reference_resources(payment_method);
     let routes = resources
@@ -239,7 +240,7 @@ pub async fn run_reference_method(
                     ..Paying::default()
                 },
                 selection,
-                &mut progress,
+                progress,
             )
             .await?,
         );

@@ -292,7 +292,7 @@ pub const CHECKS: &[Check] = &[
         |ctx| credential::new_key_replay(ctx)
     ),
     check!(
-        "concurrency.settles-once",
+        alone "concurrency.settles-once",
         ["core.concurrency.at-most-once"],
         false,
         |ctx| credential::concurrency(ctx)
@@ -346,7 +346,7 @@ pub const CHECKS: &[Check] = &[
         |ctx| declared::receipt_only_2xx(ctx)
     ),
     check!(
-        "side-effects.none-unpaid",
+        alone "side-effects.none-unpaid",
         [
             "core.side-effects.unpaid-no-side-effects",
             "core.side-effects.challenge-only-state"
