@@ -12,10 +12,12 @@ pub mod compare;
 pub mod coverage;
 pub mod gate;
 pub mod html;
+mod join;
 pub mod junit;
 pub mod markdown;
 pub mod picture;
 pub mod progress;
+mod selection;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -28,6 +30,8 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 pub use coverage::{Coverage, exercised_ids};
+pub use join::JoinedRun;
+pub use selection::{Selection, Shard};
 
 /// The model's format tag; bumped on any incompatible change.
 pub const FORMAT: &str = "mppconf-report/1";
@@ -95,115 +99,11 @@ pub struct Report {
     pub specs: Vec<SpecCoverage>,
 }
 
-/// One run of a joined report: which suite, what it ran against, when,
-/// and how it ended on its own.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JoinedRun {
-    pub suite: String,
-    pub target: String,
-    pub started: String,
-    pub finished: String,
-    pub exit_code: u8,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub incomplete: Option<String>,
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tool {
     pub name: String,
     pub version: String,
-}
-
-/// Part `index` (1-based) of `count`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Shard {
-    pub index: usize,
-    pub count: usize,
-}
-
-impl Shard {
-    /// Parses `i/n` (1 <= i <= n).
-    pub fn parse(text: &str) -> Result<Self> {
-        let bad = || {
-            Error::Usage(format!(
-                "--shard {text:?}: expected i/n with 1 <= i <= n, e.g. 2/4"
-            ))
-        };
-        let (i, n) = text.split_once('/').ok_or_else(bad)?;
-        let index: usize = i.trim().parse().map_err(|_| bad())?;
-        let count: usize = n.trim().parse().map_err(|_| bad())?;
-        if count == 0 || index == 0 || index > count {
-            return Err(bad());
-        }
-        Ok(Self { index, count })
-    }
-
-    /// Whether the `n`-th check (0-based, in the suite's order) is this
-    /// shard's: round robin, so slow checks spread over the shards.
-    pub fn owns(&self, n: usize) -> bool {
-        n % self.count == self.index - 1
-    }
-}
-
-/// Which checks a run runs: ids containing one of the filters (all if
-/// none), and of those, one shard's share; and how many of them may run
-/// at once (`jobs`; 0 or 1: one after another).
-#[derive(Debug, Clone, Default)]
-pub struct Selection {
-    pub filter: Vec<String>,
-    pub shard: Option<Shard>,
-    pub jobs: usize,
-}
-
-impl Selection {
-    pub fn all() -> Self {
-        Self::default()
-    }
-
-    pub fn filtered(filter: &[&str]) -> Self {
-        Self {
-            filter: filter.iter().map(|s| s.to_string()).collect(),
-            ..Self::default()
-        }
-    }
-
-    /// Checks the selection against the suite's check ids (in run
-    /// order), before anything runs: a filter that matches no check is a
-    /// usage error that names it and the closest ids; so is a shard the
-    /// filters leave empty.
-    pub fn validate(&self, ids: &[&str]) -> Result<()> {
-        for f in &self.filter {
-            if !ids.iter().any(|id| id.contains(f.as_str())) {
-                return Err(Error::Usage(format!(
-                    "--filter {f:?} matches no check; the closest ids: {}",
-                    crate::preflight::closest(f, ids).join(", ")
-                )));
-            }
-        }
-        if let Some(shard) = self.shard
-            && !ids.iter().enumerate().any(|(n, id)| self.selects(n, id))
-        {
-            return Err(Error::Usage(format!(
-                "--shard {}/{} selects no check of the {} the filters leave; give fewer shards",
-                shard.index,
-                shard.count,
-                ids.iter()
-                    .filter(|id| self.filter.is_empty()
-                        || self.filter.iter().any(|f| id.contains(f.as_str())))
-                    .count()
-            )));
-        }
-        Ok(())
-    }
-
-    /// Whether the `n`-th check of the suite (0-based), `id`, runs.
-    pub fn selects(&self, n: usize, id: &str) -> bool {
-        (self.filter.is_empty() || self.filter.iter().any(|f| id.contains(f.as_str())))
-            && self.shard.is_none_or(|s| s.owns(n))
-    }
 }
 
 /// The verdict of one check on one subject (a resource or a scenario).
@@ -418,89 +318,6 @@ impl Report {
         } else {
             format!("mppconf {}: {}", self.suite_label(), self.target)
         }
-    }
-
-    /// Takes the runs of one implementation (its server, client and vector
-    /// runs; later each method and transport) together as one report
-    /// named `target`: every check of every run, its subject prefixed with
-    /// its run's suite (`server: GET /paid`, `client: standard.paid`) so
-    /// that the same check id in two suites stays two rows; per
-    /// requirement the verdict of every check of every run citing it, and
-    /// per spec the coverage of what any run's target can violate.
-    ///
-    /// Runs of different catalogues or spec snapshots are refused: their
-    /// requirement ids would not mean the same.
-    pub fn join(target: &str, runs: Vec<Report>) -> Result<Report> {
-        let Some(first) = runs.first() else {
-            return Err(Error::Usage("report join: give at least one report".into()));
-        };
-        for r in &runs {
-            if r.suite == "joined" {
-                return Err(Error::Usage(format!(
-                    "report join: {} is already a joined report; join the runs it lists",
-                    r.target
-                )));
-            }
-            if r.vectors_digest != first.vectors_digest || r.spec_snapshot != first.spec_snapshot {
-                return Err(Error::Usage(format!(
-                    "report join: the {} run of {} was judged against another catalogue ({}, {}) than the {} run of {} ({}, {}); rerun it with this mppconf",
-                    r.suite,
-                    r.target,
-                    r.spec_snapshot,
-                    r.vectors_digest,
-                    first.suite,
-                    first.target,
-                    first.spec_snapshot,
-                    first.vectors_digest
-                )));
-            }
-        }
-        let mut joined = Report::new("joined", target, String::new(), Vec::new());
-        joined.spec_snapshot = first.spec_snapshot.clone();
-        joined.vectors_digest = first.vectors_digest.clone();
-        joined.started = runs
-            .iter()
-            .map(|r| r.started.clone())
-            .min()
-            .unwrap_or_default();
-        joined.finished = runs
-            .iter()
-            .map(|r| r.finished.clone())
-            .max()
-            .unwrap_or_default();
-        joined.strict = runs.iter().any(|r| r.strict);
-        let incomplete: Vec<String> = runs
-            .iter()
-            .filter_map(|r| {
-                r.incomplete
-                    .as_ref()
-                    .map(|why| format!("{} run: {why}", r.suite))
-            })
-            .collect();
-        joined.incomplete = (!incomplete.is_empty()).then(|| incomplete.join("; "));
-        joined.runs = runs
-            .iter()
-            .map(|r| JoinedRun {
-                suite: r.suite.clone(),
-                target: r.target.clone(),
-                started: r.started.clone(),
-                finished: r.finished.clone(),
-                exit_code: r.exit_code(),
-                incomplete: r.incomplete.clone(),
-            })
-            .collect();
-        joined.checks = runs
-            .into_iter()
-            .flat_map(|r| {
-                let suite = r.suite;
-                r.checks.into_iter().map(move |mut c| {
-                    c.subject = format!("{suite}: {}", c.subject);
-                    c
-                })
-            })
-            .collect();
-        joined.recompute_coverage();
-        Ok(joined)
     }
 
     /// The report seen from one spec: its coverage, and the checks citing
@@ -735,7 +552,7 @@ mod tests {
         }
     }
 
-    fn status<'a>(r: &'a Report, id: &str) -> &'a RequirementStatus {
+    pub(crate) fn status<'a>(r: &'a Report, id: &str) -> &'a RequirementStatus {
         r.specs
             .iter()
             .flat_map(|s| &s.requirements)
@@ -859,105 +676,6 @@ mod tests {
                 .contains("2/2 is missing")
         );
         assert!(Report::merge(vec![part(1, &["a"]), part(1, &["a"])]).is_err());
-    }
-
-    #[test]
-    fn joined_runs_judge_each_requirement_by_every_run() {
-        // The vectors judge a syntax requirement the server run left
-        // uncovered; both suites have a check called `transport.tls`.
-        let server = Report::new(
-            "server",
-            "mppx server",
-            now(),
-            vec![
-                record(
-                    "transport.tls",
-                    &["core.transport.tls-required"],
-                    Verdict::Pass,
-                ),
-                CheckRecord {
-                    detail: "Expected: 402\nActual: 200".into(),
-                    ..record(
-                        "replay.rejected",
-                        &["core.replay.proof-used-once"],
-                        Verdict::Fail,
-                    )
-                },
-            ],
-        );
-        let client = Report::new(
-            "client",
-            "mppx client",
-            now(),
-            vec![record(
-                "transport.tls",
-                &["core.transport.client-no-plain-http"],
-                Verdict::Pass,
-            )],
-        );
-        let vectors = Report::new(
-            "vectors",
-            "mppx adapter",
-            now(),
-            vec![record(
-                "challenge.parse.ok",
-                &["core.challenge.auth-param-syntax"],
-                Verdict::Pass,
-            )],
-        );
-        assert_eq!(
-            server
-                .specs
-                .iter()
-                .flat_map(|s| &s.requirements)
-                .find(|q| q.id == "core.challenge.auth-param-syntax")
-                .and_then(|q| q.verdict),
-            None
-        );
-        let joined = Report::join("mppx 0.11.0", vec![server, client, vectors.clone()]).unwrap();
-        assert_eq!(joined.suite, "joined");
-        assert_eq!(joined.suite_label(), "server + client + vectors");
-        assert_eq!(joined.runs.len(), 3);
-        assert_eq!(joined.runs[0].exit_code, 1);
-        assert_eq!(joined.checks.len(), 4);
-        assert_eq!(
-            status(&joined, "core.challenge.auth-param-syntax").verdict,
-            Some(Verdict::Pass)
-        );
-        assert_eq!(
-            status(&joined, "core.replay.proof-used-once").verdict,
-            Some(Verdict::Fail)
-        );
-        let tls = status(&joined, "core.transport.tls-required");
-        assert_eq!(tls.checks, ["transport.tls@server: GET /paid"]);
-        assert_eq!(
-            status(&joined, "core.transport.client-no-plain-http").checks,
-            ["transport.tls@client: GET /paid"]
-        );
-        assert_eq!(joined.exit_code(), 1);
-        // Client-only and server-only requirements are both the joined
-        // implementation's to violate.
-        let core = &joined.specs[0].coverage;
-        assert_eq!(core.exercised, 4);
-        assert!(
-            !core
-                .not_exercised
-                .iter()
-                .any(|id| id == "core.challenge.auth-param-syntax")
-        );
-        // What the model says survives the schema and a read.
-        let dir = tempfile::tempdir().unwrap();
-        joined.write(dir.path()).unwrap();
-        let back = Report::read(&dir.path().join("report.json")).unwrap();
-        assert_eq!(back, joined);
-        // Another catalogue, or a joined report as a run, is refused.
-        let mut old = vectors.clone();
-        old.vectors_digest = format!("sha256:{}", "0".repeat(64));
-        let e = Report::join("x", vec![joined.clone(), vectors.clone()]).unwrap_err();
-        assert!(e.to_string().contains("already a joined report"), "{e}");
-        let e = Report::join("x", vec![vectors, old]).unwrap_err();
-        assert!(e.to_string().contains("another catalogue"), "{e}");
-        assert!(Report::join("x", Vec::new()).is_err());
     }
 
     #[test]

@@ -19,16 +19,17 @@ mod check;
 pub mod command;
 pub mod core;
 mod ctx;
+mod exchange;
 pub mod fuzz;
 pub mod manifest;
 mod reference_run;
+mod resource_run;
 pub mod tempo_charge;
 
 pub use check::Check;
 pub use core::declared::Probes;
-pub use ctx::{
-    ANSWER_TIMEOUT, Answer, BODY_LIMIT, Ctx, Exchange, Outcome, Payer, Target, no_payer,
-};
+pub use ctx::{ANSWER_TIMEOUT, BODY_LIMIT, Ctx, Payer, no_payer};
+pub use exchange::{Answer, Exchange, Outcome, Target};
 
 use std::time::{Duration, Instant};
 

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use alloy::primitives::Address;
 
-use super::command::{FEE_PAYER_KEY, Naming, Paying, Run, others_than, probe_resource};
+use super::command::{FEE_PAYER_KEY, Run, others_than};
+use super::resource_run::{Naming, Paying, probe_resource};
 use super::{CheckResult, Target};
 use crate::chain::{Anvil, AnvilConfig, RpcProxy};
 use crate::error::Result;

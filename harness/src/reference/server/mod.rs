@@ -15,9 +15,9 @@
 //! credentials get 400.
 //!
 //! What it sends is in `answers`, the Tempo settlement in `tempo`, the
-//! deviations in `deviation`.
+//! deviations in `deviation`, its routes and settings in `config`.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -33,12 +33,12 @@ use mppconf_suite::codec::{
 };
 use mppconf_suite::methods::tempo_charge::{self, PayloadType};
 use mppconf_suite::methods::tempo_effects::ChargeRequest;
-use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::tx;
 
 mod answers;
+mod config;
 mod deviation;
 mod tempo;
 
@@ -49,266 +49,10 @@ use answers::{
     issued_method, issued_realm, paid, paid_response, payment_required, payment_required_in,
     problem_response,
 };
+pub use config::{
+    AfterPayment, Choices, RouteConfig, SIDE_EFFECTS_PATH, ServerConfig, SplitConfig,
+};
 pub use deviation::Deviation;
-
-/// One split of a route's price.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SplitConfig {
-    pub amount: String,
-    pub recipient: String,
-    #[serde(default)]
-    pub memo: Option<String>,
-}
-
-/// One protected resource.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RouteConfig {
-    pub path: String,
-    /// HTTP method, GET by default.
-    #[serde(default = "default_method")]
-    pub method: String,
-    /// The payment method: `tempo` (default) or `stub` (the test method:
-    /// payload `{"token":"stub"}`, nothing settles; the Tempo fields
-    /// other than amount, currency and recipient are not used).
-    #[serde(default = "default_payment_method")]
-    pub payment_method: String,
-    pub amount: String,
-    #[serde(default = "default_currency")]
-    pub currency: String,
-    pub recipient: String,
-    #[serde(default)]
-    pub memo: Option<String>,
-    #[serde(default)]
-    pub splits: Vec<SplitConfig>,
-    #[serde(default)]
-    pub fee_payer: bool,
-    #[serde(default)]
-    pub supported_modes: Option<Vec<String>>,
-    #[serde(default)]
-    pub description: Option<String>,
-    #[serde(default)]
-    pub external_id: Option<String>,
-    /// Seconds a challenge stays valid.
-    #[serde(default = "default_expiry")]
-    pub expires_in: u64,
-    /// What happens after a verified payment: served (default), `deny`
-    /// (policy forbids it: 403, no challenge) or `fail` (the handler
-    /// fails: 500, no receipt). The server suite's declared probes.
-    #[serde(default)]
-    pub after_payment: AfterPayment,
-    /// A header (`Name: value`) the route also requires, checked before
-    /// payment: without it, 401 (§"Interaction with Other Authentication
-    /// Schemes").
-    #[serde(default)]
-    pub requires_header: Option<String>,
-    /// A paid request counts one side effect, read at
-    /// [`SIDE_EFFECTS_PATH`] (the server suite's state oracle).
-    #[serde(default)]
-    pub side_effect: bool,
-}
-
-/// What a route does once a payment is verified.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AfterPayment {
-    #[default]
-    Serve,
-    Deny,
-    Fail,
-}
-
-/// Where the reference server tells how many side effects its
-/// `side_effect` routes performed (a plain-text number).
-pub const SIDE_EFFECTS_PATH: &str = "/_mppconf/side-effects";
-
-fn default_method() -> String {
-    "GET".into()
-}
-fn default_payment_method() -> String {
-    "tempo".into()
-}
-fn default_currency() -> String {
-    super::super::chain::anvil::PATH_USD.into()
-}
-fn default_expiry() -> u64 {
-    300
-}
-
-/// Everything the server needs.
-#[derive(Debug, Clone)]
-pub struct ServerConfig {
-    pub realm: String,
-    pub secret: Vec<u8>,
-    pub rpc_url: String,
-    pub chain_id: u64,
-    /// Signs the fee-payer digest for routes with `fee_payer = true`.
-    pub fee_payer_key: Option<String>,
-    pub routes: Vec<RouteConfig>,
-    pub deviations: BTreeSet<Deviation>,
-    pub choices: Choices,
-}
-
-/// The server's answers where the drafts allow more than one; each
-/// default is the reading documented in harness/README.md.
-#[derive(Debug, Clone, Default)]
-pub struct Choices {
-    /// Answer an expired challenge with `payment-expired` rather than
-    /// `invalid-challenge` (ambiguity.expired-problem-type: the status
-    /// table says invalid-challenge, the error codes list payment-expired).
-    pub expired_as_payment_expired: bool,
-}
-
-impl RouteConfig {
-    /// A GET route in PathUSD with every option at its default.
-    pub fn new(path: &str, amount: &str, recipient: &str) -> Self {
-        Self {
-            path: path.into(),
-            method: default_method(),
-            payment_method: default_payment_method(),
-            amount: amount.into(),
-            currency: default_currency(),
-            recipient: recipient.into(),
-            memo: None,
-            splits: vec![],
-            fee_payer: false,
-            supported_modes: None,
-            description: None,
-            external_id: None,
-            expires_in: default_expiry(),
-            after_payment: AfterPayment::Serve,
-            requires_header: None,
-            side_effect: false,
-        }
-    }
-
-    /// The content a paid request gets (in the paid answer's `content`),
-    /// recognisable in any answer that leaks it.
-    pub fn content(&self) -> String {
-        format!("mppconf paid content of {} {}", self.method, self.path)
-    }
-
-    /// A `stub` route (see [`crate::methods::stub`]).
-    pub fn stub(path: &str, amount: &str, recipient: &str) -> Self {
-        Self {
-            payment_method: "stub".into(),
-            ..Self::new(path, amount, recipient)
-        }
-    }
-
-    fn is_stub(&self) -> bool {
-        self.payment_method == "stub"
-    }
-
-    /// The route's `request` object (draft-tempo-charge-00 §"Request
-    /// Schema"; a stub route's is the charge intent's shared fields).
-    pub fn request(&self, chain_id: u64) -> Value {
-        if self.is_stub() {
-            let mut request = json!({
-                "amount": self.amount,
-                "currency": self.currency,
-                "recipient": self.recipient,
-            });
-            if let Some(d) = &self.description {
-                request["description"] = d.clone().into();
-            }
-            if let Some(e) = &self.external_id {
-                request["externalId"] = e.clone().into();
-            }
-            return request;
-        }
-        let mut details = Map::new();
-        details.insert("chainId".into(), chain_id.into());
-        if self.fee_payer {
-            details.insert("feePayer".into(), true.into());
-        }
-        if let Some(memo) = &self.memo {
-            details.insert("memo".into(), memo.clone().into());
-        }
-        if !self.splits.is_empty() {
-            let splits: Vec<Value> = self
-                .splits
-                .iter()
-                .map(|s| {
-                    let mut m = json!({"amount": s.amount, "recipient": s.recipient});
-                    if let Some(memo) = &s.memo {
-                        m["memo"] = memo.clone().into();
-                    }
-                    m
-                })
-                .collect();
-            details.insert("splits".into(), splits.into());
-        }
-        if let Some(modes) = &self.supported_modes {
-            details.insert("supportedModes".into(), json!(modes));
-        }
-        let mut request = json!({
-            "amount": self.amount,
-            "currency": self.currency,
-            "recipient": self.recipient,
-            "methodDetails": details,
-        });
-        if let Some(d) = &self.description {
-            request["description"] = d.clone().into();
-        }
-        if let Some(e) = &self.external_id {
-            request["externalId"] = e.clone().into();
-        }
-        request
-    }
-}
-
-impl ServerConfig {
-    /// Checks every route's request against the drafts before serving: a
-    /// server MUST NOT issue a request whose splits reach the amount, etc.
-    pub fn validate(&self) -> Result<()> {
-        if self.secret.is_empty() {
-            return Err(Error::Usage("the HMAC secret must not be empty".into()));
-        }
-        for r in &self.routes {
-            let conformant = match r.payment_method.as_str() {
-                "tempo" => ChargeRequest::from_json(&r.request(self.chain_id))
-                    .map(|_| ())
-                    .map_err(|e| e.to_string()),
-                "stub" => mppconf_suite::codec::request_schema::validate(
-                    "stub",
-                    "charge",
-                    &r.request(self.chain_id),
-                )
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
-                other => Err(format!(
-                    "payment_method {other:?} is not one the reference server speaks (tempo, stub)"
-                )),
-            };
-            conformant.map_err(|e| {
-                Error::Usage(format!(
-                    "route {}: its request is not conformant: {e}",
-                    r.path
-                ))
-            })?;
-            if let Some(h) = &r.requires_header
-                && !h.contains(':')
-            {
-                return Err(Error::Usage(format!(
-                    "route {}: requires_header {h:?} is not `Name: value`",
-                    r.path
-                )));
-            }
-            if r.fee_payer && self.fee_payer_key.is_none() {
-                return Err(Error::Usage(format!(
-                    "route {} sponsors fees (fee_payer = true) but no fee payer key is given",
-                    r.path
-                )));
-            }
-        }
-        if let Some(key) = &self.fee_payer_key {
-            tx::signer_from_key(key, "fee payer key")?;
-        }
-        Ok(())
-    }
-}
 
 struct State {
     config: ServerConfig,
