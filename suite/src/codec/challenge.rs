@@ -61,12 +61,6 @@ fn find<'p>(params: &'p [RawParam], name: &str) -> Option<&'p str> {
         .map(|p| p.value.as_ref())
 }
 
-/// Removes the parameter named `name`, keeping the others' order.
-fn take(params: &mut Vec<RawParam>, name: &str) -> Option<String> {
-    let i = params.iter().position(|p| p.name == name)?;
-    Some(params.remove(i).value.into_owned())
-}
-
 /// A challenge read leniently, and the syntax slips tolerated in it.
 pub type Lenient = (Challenge, Vec<String>);
 
@@ -203,54 +197,91 @@ impl Challenge {
         }
     }
 
-    /// Validates a Payment challenge's parameters.
+    /// Validates a Payment challenge's parameters. It borrows, so that
+    /// the lenient read can fall back on the same parameters without a
+    /// copy; [`Challenge::parse`] moves the values instead.
     pub fn from_raw(raw: &RawChallenge) -> Result<Self> {
-        Self::from_owned(raw.clone())
-    }
-
-    /// [`Challenge::from_raw`], moving the values out of `raw`.
-    fn from_owned(mut raw: RawChallenge) -> Result<Self> {
         if raw.token68.is_some() {
             return Err(Error::MissingParam { name: "id" });
         }
-        let params = &mut raw.params;
-        fn required<'p>(params: &'p [RawParam], name: &'static str) -> Result<&'p str> {
-            find(params, name).ok_or(Error::MissingParam { name })
+        let mut slots: [Option<&str>; 9] = [None; 9];
+        let mut unknown = Vec::new();
+        for p in &raw.params {
+            match KNOWN_PARAMS.iter().position(|k| *k == p.name) {
+                Some(i) => slots[i] = Some(p.value.as_ref()),
+                None => unknown.push((p.name.to_string(), p.value.to_string())),
+            }
         }
+        Self::from_slots(slots, unknown)
+    }
+
+    /// [`Challenge::from_raw`], moving the values out of `raw` (an escaped
+    /// value or a long one is not copied again).
+    fn from_owned(raw: RawChallenge) -> Result<Self> {
+        if raw.token68.is_some() {
+            return Err(Error::MissingParam { name: "id" });
+        }
+        let mut slots: [Option<std::borrow::Cow<str>>; 9] = Default::default();
+        let mut unknown = Vec::new();
+        for p in raw.params {
+            match KNOWN_PARAMS.iter().position(|k| *k == p.name) {
+                Some(i) => slots[i] = Some(p.value),
+                None => unknown.push((p.name.into_owned(), p.value.into_owned())),
+            }
+        }
+        Self::from_slots(slots, unknown)
+    }
+
+    /// The challenge of the parameters filed by name in the order of
+    /// [`KNOWN_PARAMS`] (names are unique: the field parser saw to it),
+    /// validated in the order the errors take precedence.
+    fn from_slots<V: AsRef<str> + Into<String>>(
+        slots: [Option<V>; 9],
+        unknown_params: Vec<(String, String)>,
+    ) -> Result<Self> {
+        let [
+            id,
+            realm,
+            method,
+            intent,
+            request,
+            expires,
+            digest,
+            description,
+            opaque,
+        ] = slots;
+        let required =
+            |value: Option<V>, name: &'static str| value.ok_or(Error::MissingParam { name });
         // "its value MUST be non-empty after auth-param parsing and
         // quoted-string unescaping" (§"Required Parameters").
-        if required(params, "id")?.is_empty() {
+        let id = required(id, "id")?;
+        if id.as_ref().is_empty() {
             return Err(Error::EmptyId);
         }
-        required(params, "realm")?;
-        validate_method(required(params, "method")?)?;
-        validate_intent(required(params, "intent")?)?;
-        let request = take(params, "request").ok_or(Error::MissingParam { name: "request" })?;
-        let request = EncodedJson::decode_object("request", request)?;
-        if let Some(e) = find(params, "expires") {
-            rfc3339::parse("expires", e)?;
+        let realm = required(realm, "realm")?;
+        let method = required(method, "method")?;
+        validate_method(method.as_ref())?;
+        let intent = required(intent, "intent")?;
+        validate_intent(intent.as_ref())?;
+        let request = EncodedJson::decode_object("request", required(request, "request")?)?;
+        if let Some(e) = &expires {
+            rfc3339::parse("expires", e.as_ref())?;
         }
-        if let Some(d) = find(params, "digest") {
-            content_digest::parse(d)?;
+        if let Some(d) = &digest {
+            content_digest::parse(d.as_ref())?;
         }
-        let opaque = take(params, "opaque").map(decode_opaque).transpose()?;
-        // Validated: the values move out, the unknown parameters stay.
-        let mut take = |name| take(params, name);
+        let opaque = opaque.map(decode_opaque).transpose()?;
         Ok(Self {
-            id: take("id").unwrap_or_default(),
-            realm: take("realm").unwrap_or_default(),
-            method: take("method").unwrap_or_default(),
-            intent: take("intent").unwrap_or_default(),
+            id: id.into(),
+            realm: realm.into(),
+            method: method.into(),
+            intent: intent.into(),
             request,
-            expires: take("expires"),
-            digest: take("digest"),
-            description: take("description"),
+            expires: expires.map(Into::into),
+            digest: digest.map(Into::into),
+            description: description.map(Into::into),
             opaque,
-            unknown_params: raw
-                .params
-                .into_iter()
-                .map(|p| (p.name.into_owned(), p.value.into_owned()))
-                .collect(),
+            unknown_params,
         })
     }
 
