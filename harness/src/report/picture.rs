@@ -106,13 +106,11 @@ pub fn tallies(r: &Report) -> Vec<(String, Vec<(String, Tally)>)> {
         .collect()
 }
 
-/// The whole run's tally.
-pub fn total(r: &Report) -> Tally {
+/// The sum of the sections' tallies (a spec's, or a whole run's).
+fn sum<'a>(sections: impl IntoIterator<Item = &'a (String, Tally)>) -> Tally {
     let mut t = Tally::default();
-    for (_, sections) in tallies(r) {
-        for (_, s) in &sections {
-            t.add(s);
-        }
+    for (_, s) in sections {
+        t.add(s);
     }
     t
 }
@@ -167,9 +165,9 @@ pub fn svg(runs: &[Report]) -> String {
     }
     out.push('\n');
     // Each run's name and totals.
-    for (i, r) in runs.iter().enumerate() {
+    for (i, (r, specs)) in runs.iter().zip(&per_run).enumerate() {
         let x = LABEL + i * (BAR + GAP);
-        let t = total(r);
+        let t = sum(specs.values().flatten());
         let text = t.text();
         let (first, second) = text.split_at(
             text.match_indices(", ")
@@ -202,10 +200,7 @@ pub fn svg(runs: &[Report]) -> String {
             let x = LABEL + i * (BAR + GAP);
             match m.get(docname) {
                 Some(ss) => {
-                    let mut t = Tally::default();
-                    for (_, s) in ss {
-                        t.add(s);
-                    }
+                    let t = sum(ss);
                     bar(
                         &mut out,
                         i,

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use alloy::primitives::{Address, U256};
+use alloy::signers::local::PrivateKeySigner;
 use mppconf_suite::vectors::Verdict;
 
 use super::command::{Discovered, Run, discover};
@@ -76,20 +77,12 @@ pub(super) async fn probe_resource(
     let on_chain = !target.rpc_url.is_empty();
     let account = match payer_key {
         Some(k) => tx::signer_from_key(k, "--payer-key")?,
-        None if on_chain => {
-            let rpc = Rpc::new(&target.rpc_url);
-            let token: Address = PATH_USD.parse().unwrap_or_default();
-            tx::fresh_payer(&rpc, token, U256::from(10_000_000_000u64))
-                .await
-                .map_err(|e| {
-                    Error::Usage(format!(
-                        "cannot fund a payer on {} ({e}); give --payer-key of a funded account",
-                        target.rpc_url
-                    ))
-                })?
-        }
-        // No chain: the account is never used to pay.
-        None => alloy::signers::local::PrivateKeySigner::random(),
+        None => fresh_account(&target.rpc_url).await.map_err(|e| {
+            Error::Usage(format!(
+                "cannot fund a payer on {} ({e}); give --payer-key of a funded account",
+                target.rpc_url
+            ))
+        })?,
     };
     let resource = format!("{} {}", target.method, target.url());
     let subject = format!("{} {}", target.method, target.path);
@@ -146,14 +139,9 @@ pub(super) async fn probe_resource(
         println!("checks run one after another ({why}; --jobs {jobs} needs an account per job)");
     } else {
         for _ in 1..jobs {
-            let account = if on_chain {
-                let token: Address = PATH_USD.parse().unwrap_or_default();
-                tx::fresh_payer(&Rpc::new(&rpc_url), token, U256::from(10_000_000_000u64))
-                    .await
-                    .map_err(|e| Error::Setup(format!("cannot fund a payer on {rpc_url}: {e}")))?
-            } else {
-                alloy::signers::local::PrivateKeySigner::random()
-            };
+            let account = fresh_account(&rpc_url)
+                .await
+                .map_err(|e| Error::Setup(format!("cannot fund a payer on {rpc_url}: {e}")))?;
             ctxs.push(ctx.fork(account));
         }
     }
@@ -195,4 +183,14 @@ fn unsupported_method(ctx: &Ctx, payer: Option<&str>) -> CheckResult {
         exchanges: Vec::new(),
         rpc: None,
     }
+}
+
+/// A new paying account, funded on the chain at `rpc_url` (none: the
+/// account is never used to pay, so it is only a key).
+async fn fresh_account(rpc_url: &str) -> Result<PrivateKeySigner> {
+    if rpc_url.is_empty() {
+        return Ok(PrivateKeySigner::random());
+    }
+    let token: Address = PATH_USD.parse().unwrap_or_default();
+    tx::fresh_payer(&Rpc::new(rpc_url), token, U256::from(10_000_000_000u64)).await
 }
