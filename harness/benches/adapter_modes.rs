@@ -63,7 +63,7 @@ fn main() {
     let all = cases();
     let tmp = tempfile::tempdir().unwrap();
     println!("{} vector cases", all.len());
-    let in_process = rate("in-process reference", &all, 20, &mut Reference);
+    let in_process = rate("in-process reference", &all, 20, &mut Reference::default());
     let one_shot = rate(
         "one-shot adapter",
         &all,

@@ -6,6 +6,7 @@
 //! be run, a case could not be decided), 4 stale expectations (a listed
 //! known failure now passes).
 
+use mppconf_suite::drafts::CoreDraft;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -44,7 +45,13 @@ enum Command {
     },
     /// The reference codec behind the adapter ABI on stdin/stdout: one
     /// response line per JSON request (one-shot and persistent alike).
-    Adapter,
+    Adapter {
+        /// The core draft the codec follows: draft-httpauth-payment-00 (the
+        /// pinned default) or draft-httpauth-payment-01 (the `header`
+        /// parameter and its binding slot).
+        #[arg(long, default_value = "draft-httpauth-payment-00")]
+        core: CoreDraft,
+    },
     /// Start a local Tempo chain (anvil) and keep it until Ctrl-C.
     Chain(commands::ChainArgs),
     /// The reference Tempo charge server.
@@ -249,6 +256,12 @@ struct RunArgs {
     /// HTML; requirement coverage) here.
     #[arg(long)]
     report_dir: Option<PathBuf>,
+    /// The core draft the cases are judged against:
+    /// draft-httpauth-payment-00 (the pinned default) or
+    /// draft-httpauth-payment-01. Cases that hold under another draft only
+    /// are reported `skip`; `builtin` follows the draft.
+    #[arg(long, default_value = "draft-httpauth-payment-00")]
+    core: CoreDraft,
 }
 
 fn report_merge(parts: &[PathBuf], out: &Path) -> error::Result<u8> {
@@ -405,7 +418,7 @@ fn report_index(reports: &[PathBuf], out: &Path) -> error::Result<u8> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
-        Command::Adapter => serve_adapter::serve().map(|()| 0),
+        Command::Adapter { core } => serve_adapter::serve(core).map(|()| 0),
         Command::Chain(args) => block_on(commands::chain(args)).map(|()| 0),
         Command::Serve(args) => block_on(commands::serve(args)).map(|()| 0),
         Command::Report {
@@ -614,7 +627,7 @@ fn run(args: RunArgs) -> error::Result<u8> {
         mppconf_harness::preflight::out_file("--out", out)?;
     }
     let (name, mut exec): (String, Box<dyn Executor>) = if args.adapter == "builtin" {
-        ("builtin".into(), Box::new(Reference))
+        ("builtin".into(), Box::new(Reference(args.core)))
     } else {
         let manifest = resolve_adapter(&args.adapter, &args.adapters)?;
         manifest.build()?;
@@ -652,8 +665,14 @@ fn run(args: RunArgs) -> error::Result<u8> {
                 })?;
                 cases.extend(file.file.cases.into_iter().map(|case| SourcedCase {
                     file: path.clone(),
+                    skip: (!case.holds_under(args.core)).then(|| {
+                        format!(
+                            "holds under {} only; this run judges against {} (--core)",
+                            case.drafts.join(", "),
+                            args.core
+                        )
+                    }),
                     case,
-                    skip: None,
                 }));
             }
             (cases, paths)
@@ -679,7 +698,10 @@ fn run(args: RunArgs) -> error::Result<u8> {
             args.filter.is_empty() || args.filter.iter().any(|f| c.case.id.contains(f.as_str()))
         })
         .collect();
-    let mut annotations = runner::Annotations::default();
+    let mut annotations = runner::Annotations {
+        draft: args.core,
+        ..Default::default()
+    };
     if let Some(p) = &args.baseline {
         annotations.load(p)?;
     }
@@ -750,8 +772,14 @@ fn run(args: RunArgs) -> error::Result<u8> {
                     millis: r.micros as f64 / 1000.0,
                     evidence: None,
                     reproduce: format!(
-                        "mppconf vectors run --adapter {} --filter {}",
-                        args.adapter, r.id
+                        "mppconf vectors run --adapter {}{} --filter {}",
+                        args.adapter,
+                        if args.core == CoreDraft::default() {
+                            String::new()
+                        } else {
+                            format!(" --core {}", args.core)
+                        },
+                        r.id
                     ),
                 }
             })
@@ -759,7 +787,7 @@ fn run(args: RunArgs) -> error::Result<u8> {
         let started = mppconf_harness::reference::server::rfc3339_at(
             mppconf_harness::reference::tx::unix_now().saturating_sub(seconds.ceil() as u64),
         );
-        let report = Report::new("vectors", &name, started, records);
+        let report = Report::new("vectors", &name, started, records).under(args.core);
         report.write(dir)?;
         println!("report written to {}", dir.join("report.html").display());
         mppconf_harness::report::gate::print_coverage(&report);

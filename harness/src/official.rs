@@ -207,6 +207,8 @@ fn scenario_case(
             },
             error,
             error_code: None,
+            drafts: vec![],
+            alternatives: vec![],
             op,
         },
     }
@@ -305,9 +307,9 @@ mod tests {
         );
         assert_eq!(cases[3].case.input["header"], "Payment realm=\"aaa\"");
         assert_eq!(cases[3].case.result, Expectation::Invalid);
-        let mut reference = mppconf_suite::vectors::Reference;
+        let mut reference = mppconf_suite::vectors::Reference::default();
         for c in &cases {
-            let j = mppconf_suite::vectors::judge(&c.case, &mut reference);
+            let j = mppconf_suite::vectors::judge(&c.case, &mut reference, Default::default());
             assert_eq!(
                 j.verdict,
                 mppconf_suite::vectors::Verdict::Pass,
@@ -345,9 +347,9 @@ mod tests {
                 .unwrap()
                 .contains("only for adapters")
         );
-        let mut reference = mppconf_suite::vectors::Reference;
+        let mut reference = mppconf_suite::vectors::Reference::default();
         for c in &cases[..3] {
-            let j = mppconf_suite::vectors::judge(&c.case, &mut reference);
+            let j = mppconf_suite::vectors::judge(&c.case, &mut reference, Default::default());
             assert_eq!(
                 j.verdict,
                 mppconf_suite::vectors::Verdict::Pass,

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use mppconf_suite::drafts::CoreDraft;
 use mppconf_suite::ops::{AbiRequest, AbiResponse};
 use mppconf_suite::vectors::{self, Case, Executor, Replay, Verdict};
 use serde::Serialize;
@@ -37,9 +38,13 @@ pub struct CaseResult {
     pub micros: u128,
 }
 
-/// What a run knows about some cases before it runs them.
+/// What a run knows before it runs its cases: the core draft it judges
+/// against, and what it knows about some cases.
 #[derive(Debug, Clone, Default)]
 pub struct Annotations {
+    /// The core draft: the reference reads formatted headers back under
+    /// it, and drift entries limited to other drafts are left out.
+    pub draft: CoreDraft,
     /// Known failures with their reason (a baseline): a failure becomes
     /// `xfail`, a pass `stale`.
     pub known_failures: BTreeMap<String, String>,
@@ -82,8 +87,18 @@ impl Annotations {
                 ));
             }
         };
-        for (id, Reason(reason)) in file.cases {
-            target.insert(id, reason);
+        for (id, entry) in file.cases {
+            let (reason, drafts) = match entry {
+                Entry::Reason(Reason(reason)) => (reason, Vec::new()),
+                Entry::Limited { reason, drafts } => (reason.0, drafts),
+            };
+            for d in &drafts {
+                d.parse::<CoreDraft>()
+                    .map_err(|why| Error::field(path, &format!("cases.{id}.drafts"), &why))?;
+            }
+            if drafts.is_empty() || drafts.iter().any(|d| d == self.draft.docname()) {
+                target.insert(id, reason);
+            }
         }
         Ok(())
     }
@@ -93,21 +108,68 @@ impl Annotations {
 #[derive(serde::Deserialize)]
 struct AnnotationFile {
     format: String,
-    cases: BTreeMap<String, Reason>,
+    cases: BTreeMap<String, Entry>,
+}
+
+/// A case's reason, for every core draft or for the listed ones only (a
+/// case that follows -01 is drift under -00 and judged under -01).
+enum Entry {
+    Reason(Reason),
+    Limited { reason: Reason, drafts: Vec<String> },
+}
+
+impl<'de> serde::Deserialize<'de> for Entry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Limited {
+            reason: Reason,
+            drafts: Vec<String>,
+        }
+        // A visitor, so that a wrong type is placed where its value starts.
+        struct EntryVisitor;
+        impl<'de> serde::de::Visitor<'de> for EntryVisitor {
+            type Value = Entry;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a reason (a non-empty string) or {\"reason\", \"drafts\"}")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> std::result::Result<Entry, E> {
+                Reason::new(text.to_string())
+                    .map(Entry::Reason)
+                    .map_err(E::custom)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> std::result::Result<Entry, A::Error> {
+                let l: Limited = serde::Deserialize::deserialize(
+                    serde::de::value::MapAccessDeserializer::new(map),
+                )?;
+                Ok(Entry::Limited {
+                    reason: l.reason,
+                    drafts: l.drafts,
+                })
+            }
+        }
+        d.deserialize_any(EntryVisitor)
+    }
 }
 
 /// Why a case is listed: a non-empty string.
 struct Reason(String);
 
-impl<'de> serde::Deserialize<'de> for Reason {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
+impl Reason {
+    fn new(text: String) -> std::result::Result<Self, String> {
         if text.trim().is_empty() {
-            return Err(serde::de::Error::custom(
-                "the reason must be a non-empty string",
-            ));
+            return Err("the reason must be a non-empty string".into());
         }
         Ok(Reason(text))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Reason {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        Reason::new(String::deserialize(d)?).map_err(serde::de::Error::custom)
     }
 }
 
@@ -150,7 +212,7 @@ pub fn run(
                     verdict: Verdict::Skip,
                     detail: reason.clone(),
                 },
-                None => vectors::judge(&sc.case, &mut Replay(answers.into())),
+                None => vectors::judge(&sc.case, &mut Replay(answers.into()), annotations.draft),
             };
             let result = record(sc, judgement, per_case, annotations);
             progress(&result);

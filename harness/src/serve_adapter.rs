@@ -9,12 +9,14 @@
 
 use std::io::{BufRead, Write};
 
+use mppconf_suite::drafts::CoreDraft;
 use mppconf_suite::ops::{self, AbiError, AbiRequest, AbiResponse};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
 
-pub fn serve() -> Result<()> {
+/// Serves the reference codec under `draft` (`mppconf adapter --core`).
+pub fn serve(draft: CoreDraft) -> Result<()> {
     let mut input = std::io::BufReader::with_capacity(1 << 16, std::io::stdin().lock());
     // Block-buffered: flushed whenever no further request is already
     // waiting, so a pipelining caller gets answers in few writes and a
@@ -42,7 +44,7 @@ pub fn serve() -> Result<()> {
             Err(e) if e.is_eof() => continue,
             Err(e) => malformed(format!("request is not JSON: {e}")),
             Ok(value) => match serde_json::from_value::<AbiRequest>(value) {
-                Ok(request) => ops::answer(&request),
+                Ok(request) => ops::answer(&request, draft),
                 Err(e) => malformed(format!("request is not {{schema, op, input}}: {e}")),
             },
         };

@@ -6,6 +6,7 @@
 //! text, and cases the reference codec contradicts). Every problem names
 //! the file, the case and the field.
 
+use mppconf_suite::drafts::CoreDraft;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -247,9 +248,18 @@ pub fn lint_vectors(files: &[LoadedFile], catalogue: &Catalogue) -> Vec<Problem>
                     format!("{req} is not in the requirement catalogue"),
                 );
             }
+            for name in &case.drafts {
+                if let Err(why) = name.parse::<CoreDraft>() {
+                    problem(id, "drafts", why);
+                }
+            }
             if let Some((field, message)) = shape_problem(case) {
                 problem(id, field, message);
-            } else if let Some((field, message)) = reference_disagreement(case) {
+            } else if let Some((field, message)) = CoreDraft::ALL
+                .into_iter()
+                .filter(|d| case.holds_under(*d))
+                .find_map(|d| reference_disagreement(case, d))
+            {
                 problem(id, field, message);
             }
         }
@@ -278,16 +288,17 @@ fn shape_problem(case: &Case) -> Option<(&'static str, String)> {
     None
 }
 
-/// Where the reference codec contradicts the case, and which field to fix.
-fn reference_disagreement(case: &Case) -> Option<(&'static str, String)> {
-    let judgement = vectors::judge(case, &mut Reference);
+/// Where the reference codec, under `draft`, contradicts the case, and
+/// which field to fix.
+fn reference_disagreement(case: &Case, draft: CoreDraft) -> Option<(&'static str, String)> {
+    let judgement = vectors::judge(case, &mut Reference(draft), draft);
     if judgement.verdict != Verdict::Fail {
         return None;
     }
     let direct = case
         .roundtrip_of()
         .is_none()
-        .then(|| ops::execute(&case.op, &case.input));
+        .then(|| ops::execute(&case.op, &case.input, draft));
     let field = match (case.result, &direct) {
         (Expectation::Invalid, Some(Err((t, _)))) if Some(t.as_str()) == case.error.as_deref() => {
             "error_code"
@@ -299,7 +310,7 @@ fn reference_disagreement(case: &Case) -> Option<(&'static str, String)> {
     Some((
         field,
         format!(
-            "the reference codec disagrees:\n{}",
+            "the reference codec disagrees under {draft}:\n{}",
             indent(&judgement.detail)
         ),
     ))

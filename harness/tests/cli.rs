@@ -376,6 +376,108 @@ fn drift_cases_are_info_whatever_happens_and_never_gate() {
 }
 
 #[test]
+fn core_draft_01_judges_its_own_cases_and_drift_entries_limited_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let drift = dir.path().join("drift.json");
+    std::fs::write(
+        &drift,
+        json!({"format": "mppconf-drift/1", "cases": {
+            "challenge.id.header-slot": {"reason": "-00 has no header slot", "drafts": ["draft-httpauth-payment-00"]},
+            "challenge.parse.header-other-value": {"reason": "the SDKs normalize Authorization", "drafts": ["draft-httpauth-payment-01"]},
+        }})
+        .to_string(),
+    )
+    .unwrap();
+    let run = |core: &str| {
+        let out = dir.path().join(format!("{core}.json"));
+        let report = dir.path().join(core);
+        let o = mppconf(&[
+            "vectors",
+            "run",
+            "--adapter",
+            "builtin",
+            "--core",
+            core,
+            "--drift",
+            drift.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--report-dir",
+            report.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{core}: {}", stdout(&o));
+        let results: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        let verdict = move |id: &str| {
+            results["cases"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["id"] == id)
+                .unwrap()["verdict"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        let report: Value =
+            serde_json::from_str(&std::fs::read_to_string(report.join("report.json")).unwrap())
+                .unwrap();
+        (verdict, report)
+    };
+    let (verdict, report) = run("draft-httpauth-payment-01");
+    assert_eq!(verdict("challenge.id.header-slot"), "pass");
+    assert_eq!(verdict("challenge.parse.header-other-value"), "info");
+    assert_eq!(verdict("challenge.parse.header-ignored-under-00"), "skip");
+    assert_eq!(report["core"], "draft-httpauth-payment-01");
+    let docnames: Vec<&str> = report["specs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["docname"].as_str().unwrap())
+        .collect();
+    assert!(
+        docnames.contains(&"draft-httpauth-payment-01")
+            && !docnames.contains(&"draft-httpauth-payment-00"),
+        "{docnames:?}"
+    );
+    // A check of the -00 seven-slot rule counts for -01's base slots.
+    let cites = |id: &str| -> Vec<String> {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap()["requirements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap().to_string())
+            .collect()
+    };
+    let required_only = cites("challenge.id.required-only");
+    assert!(
+        required_only.contains(&"core.binding.hmac-base-slots".to_string()),
+        "{required_only:?}"
+    );
+    assert!(!required_only.contains(&"core.binding.hmac-seven-slots".to_string()));
+
+    let (verdict, report) = run("draft-httpauth-payment-00");
+    assert_eq!(verdict("challenge.id.header-slot"), "skip");
+    assert_eq!(verdict("challenge.parse.header-ignored-under-00"), "pass");
+    assert_eq!(report["core"], "draft-httpauth-payment-00");
+
+    let o = mppconf(&[
+        "vectors",
+        "run",
+        "--adapter",
+        "builtin",
+        "--core",
+        "draft-httpauth-payment-02",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("give draft-httpauth-payment-01"));
+}
+
+#[test]
 fn annotation_file_with_a_wrong_format_names_the_field() {
     let dir = tempfile::tempdir().unwrap();
     let drift = dir.path().join("drift.json");

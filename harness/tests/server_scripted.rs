@@ -36,7 +36,7 @@ fn challenge() -> String {
         opaque: None,
         unknown_params: Vec::new(),
     };
-    c.id = BindingSlots::of(&c).challenge_id(SECRET);
+    c.id = BindingSlots::of(&c, Default::default()).challenge_id(SECRET);
     c.to_header().unwrap()
 }
 

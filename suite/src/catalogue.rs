@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::drafts::CoreDraft;
+
 /// One catalogue file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CatalogueFile {
@@ -21,6 +23,42 @@ pub struct CatalogueFile {
     pub requirements: Vec<Requirement>,
     #[serde(default)]
     pub ambiguities: Vec<Ambiguity>,
+    /// The docname of the earlier draft this one revises
+    /// (draft-httpauth-payment-01 extends -00): the earlier draft's
+    /// requirements hold here too, under their ids, but for those a
+    /// requirement of this file `replaces`. The lint checks that each one
+    /// inherited still stands in this draft's text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extends: Option<String>,
+}
+
+impl CatalogueFile {
+    /// The whole catalogue of a revision: the requirements of `base` (the
+    /// file it extends) that none of its own replaces, then its own; the
+    /// ambiguities of both.
+    pub fn resolved(&self, base: &CatalogueFile) -> CatalogueFile {
+        let replaced: Vec<&str> = self
+            .requirements
+            .iter()
+            .flat_map(|r| r.replaces.iter().map(String::as_str))
+            .collect();
+        let mut out = self.clone();
+        out.extends = None;
+        out.requirements = base
+            .requirements
+            .iter()
+            .filter(|r| !replaced.contains(&r.id.as_str()))
+            .chain(&self.requirements)
+            .cloned()
+            .collect();
+        out.ambiguities = base
+            .ambiguities
+            .iter()
+            .chain(&self.ambiguities)
+            .cloned()
+            .collect();
+        out
+    }
 }
 
 /// One testable normative statement.
@@ -37,6 +75,14 @@ pub struct Requirement {
     pub untestable_reason: Option<String>,
     #[serde(default)]
     pub ambiguities: Vec<String>,
+    /// In a revision (a file that `extends` another): the ids of the
+    /// earlier draft's requirements this one replaces, because the
+    /// statement changed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replaces: Vec<String>,
+    /// In a revision: what changed against the earlier draft.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl Requirement {
@@ -110,6 +156,35 @@ impl Catalogue {
         self.files.iter().flat_map(|(_, f)| f.ambiguities.iter())
     }
 
+    /// The files a run under `draft` judges by: the core draft's file,
+    /// resolved over the one it extends, and every file that is not a
+    /// core draft. `None` if a file `extends` one that is not loaded.
+    pub fn for_draft(&self, draft: CoreDraft) -> Option<Vec<CatalogueFile>> {
+        let by_name = |name: &str| {
+            self.files
+                .iter()
+                .map(|(_, f)| f)
+                .find(|f| f.docname == name)
+        };
+        let is_core = |f: &CatalogueFile| CoreDraft::ALL.iter().any(|d| d.docname() == f.docname);
+        let core = by_name(draft.docname())?;
+        let core = match &core.extends {
+            Some(base) => core.resolved(by_name(base)?),
+            None => core.clone(),
+        };
+        Some(
+            std::iter::once(core)
+                .chain(
+                    self.files
+                        .iter()
+                        .map(|(_, f)| f)
+                        .filter(|f| !is_core(f))
+                        .cloned(),
+                )
+                .collect(),
+        )
+    }
+
     /// Checks what the schema cannot: unique ids, known ambiguity
     /// references, and every quote present verbatim (up to white space) in
     /// the pinned spec text.
@@ -138,6 +213,66 @@ impl Catalogue {
             for a in &file.ambiguities {
                 if ambiguity_ids.iter().filter(|id| **id == a.id).count() > 1 {
                     problem(&a.id, "id", "ambiguity id is not unique".into());
+                }
+            }
+            let base = file.extends.as_ref().map(|name| {
+                self.files
+                    .iter()
+                    .map(|(_, f)| f)
+                    .find(|f| &f.docname == name)
+            });
+            match base {
+                Some(None) => problem(
+                    "extends",
+                    "extends",
+                    format!(
+                        "{} is not a catalogue file of this folder",
+                        file.extends.as_deref().unwrap_or_default()
+                    ),
+                ),
+                Some(Some(base)) => {
+                    for r in &file.requirements {
+                        for old in r
+                            .replaces
+                            .iter()
+                            .filter(|old| !base.requirements.iter().any(|b| &b.id == *old))
+                        {
+                            problem(
+                                &r.id,
+                                "replaces",
+                                format!("{old} is not a requirement of {}", base.docname),
+                            );
+                        }
+                    }
+                    // What is inherited must still be said, word for word.
+                    let resolved = file.resolved(base);
+                    for r in resolved
+                        .requirements
+                        .iter()
+                        .take(resolved.requirements.len() - file.requirements.len())
+                    {
+                        if let Ok(spec) = &spec
+                            && !spec.contains(&normalize_space(&r.quote))
+                        {
+                            problem(
+                                &r.id,
+                                "quote",
+                                format!(
+                                    "inherited from {} but its quote is not in {}: add a requirement that replaces it",
+                                    base.docname, file.spec_file
+                                ),
+                            );
+                        }
+                    }
+                }
+                None => {
+                    for r in file.requirements.iter().filter(|r| !r.replaces.is_empty()) {
+                        problem(
+                            &r.id,
+                            "replaces",
+                            "only a file that extends another replaces requirements".into(),
+                        );
+                    }
                 }
             }
             for r in &file.requirements {
@@ -171,4 +306,109 @@ impl Catalogue {
 /// Folds every run of white space to one space.
 fn normalize_space(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vectors_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../vectors")
+    }
+
+    #[test]
+    fn the_01_catalogue_inherits_all_but_what_it_replaces() {
+        let catalogue = Catalogue::load(&vectors_dir()).unwrap();
+        assert_eq!(catalogue.lint(&vectors_dir()), vec![]);
+        let ids = |draft| -> Vec<String> {
+            catalogue.for_draft(draft).unwrap()[0]
+                .requirements
+                .iter()
+                .map(|r| r.id.clone())
+                .collect()
+        };
+        let (old, new) = (ids(CoreDraft::Draft00), ids(CoreDraft::Draft01));
+        for id in [
+            "core.replay.proof-used-once",
+            "core.challenge.required-params",
+        ] {
+            assert!(old.contains(&id.to_string()) && new.contains(&id.to_string()));
+        }
+        assert!(old.contains(&"core.binding.hmac-seven-slots".to_string()));
+        assert!(!new.contains(&"core.binding.hmac-seven-slots".to_string()));
+        assert!(new.contains(&"core.binding.hmac-base-slots".to_string()));
+        assert!(!old.iter().any(|id| id.starts_with("core.header.")));
+        assert!(new.iter().any(|id| id.starts_with("core.header.")));
+        let core01 = &catalogue.for_draft(CoreDraft::Draft01).unwrap()[0];
+        assert_eq!(core01.docname, "draft-httpauth-payment-01");
+        assert!(core01.extends.is_none());
+    }
+
+    #[test]
+    fn a_revision_that_drops_a_sentence_without_replacing_it_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("requirements")).unwrap();
+        std::fs::create_dir_all(dir.path().join("specs")).unwrap();
+        std::fs::write(
+            dir.path().join("specs/a-00.md"),
+            "Servers MUST do one thing. Clients MUST do another thing.",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("specs/a-01.md"),
+            "Servers MUST do one thing. Clients MUST do a new thing.",
+        )
+        .unwrap();
+        let requirement = |id: &str, quote: &str, replaces: &[&str]| {
+            serde_json::json!({
+                "id": id, "section": "S", "keyword": "MUST", "binds": "server",
+                "summary": "s", "quote": quote, "tested_by": ["vector"],
+                "replaces": replaces,
+            })
+        };
+        let file = |name: &str, extends: Option<&str>, reqs: Vec<serde_json::Value>| {
+            serde_json::json!({
+                "format": "mppconf-requirements/1", "docname": name, "title": "t",
+                "spec_file": format!("specs/{name}.md"), "snapshot": "x",
+                "extends": extends, "requirements": reqs,
+            })
+        };
+        let write = |name: &str, v: serde_json::Value| {
+            std::fs::write(
+                dir.path().join(format!("requirements/{name}.json")),
+                v.to_string(),
+            )
+            .unwrap()
+        };
+        write(
+            "a-00",
+            file(
+                "a-00",
+                None,
+                vec![
+                    requirement("core.a.one", "Servers MUST do one thing.", &[]),
+                    requirement("core.a.two", "Clients MUST do another thing.", &[]),
+                ],
+            ),
+        );
+        write(
+            "a-01",
+            file(
+                "a-01",
+                Some("a-00"),
+                vec![requirement(
+                    "core.a.new",
+                    "Clients MUST do a new thing.",
+                    &["core.a.gone"],
+                )],
+            ),
+        );
+        let problems = Catalogue::load(dir.path()).unwrap().lint(dir.path());
+        let found: Vec<(&str, &str)> = problems.iter().map(|p| (p.id.as_str(), p.field)).collect();
+        // core.a.two's quote is not in a-01 and nothing replaces it; the
+        // replacement names an id a-00 does not have.
+        assert!(found.contains(&("core.a.two", "quote")), "{problems:?}");
+        assert!(found.contains(&("core.a.new", "replaces")), "{problems:?}");
+        assert_eq!(problems.len(), 2, "{problems:?}");
+    }
 }

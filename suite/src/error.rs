@@ -125,6 +125,12 @@ pub enum Error {
     InvalidDigest { value: String, reason: &'static str },
     #[error("opaque is not base64url of a flat JSON object of strings: {reason}")]
     InvalidOpaque { reason: String },
+    /// draft-httpauth-payment-01 §"Credentials": "Clients MUST treat any
+    /// other `header` value as an unrecognized challenge".
+    #[error(
+        "header {value:?} is not \"Payment-Authorization\", the only field a challenge may select"
+    )]
+    InvalidCredentialHeader { value: String },
     #[error("{field} is not base64url-nopad: {}", deviation.code())]
     Base64 {
         field: &'static str,
@@ -194,6 +200,7 @@ impl Error {
             Error::InvalidTimestamp { .. } => "invalid-timestamp",
             Error::InvalidDigest { .. } => "invalid-digest",
             Error::InvalidOpaque { .. } => "invalid-opaque",
+            Error::InvalidCredentialHeader { .. } => "invalid-credential-header",
             Error::Base64 { deviation, .. } => deviation.code(),
             Error::InvalidUtf8 { .. } => "invalid-utf8",
             Error::InvalidJson { .. } => "invalid-json",

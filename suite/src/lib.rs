@@ -4,11 +4,13 @@
 //! - [`methods`]: method-specific rules (Tempo charge credentials, and the
 //!   transfers a charge requires and a transaction or receipt makes).
 //! - [`ops`]: the codec behind the cross-SDK adapter ABI operations.
+//! - [`drafts`]: the versions of the core draft a run can judge against.
 //! - [`catalogue`]: the requirement catalogue (data under `vectors/requirements`).
 //! - [`vectors`]: the vector file model and the judging of an adapter's answer.
 
 pub mod catalogue;
 pub mod codec;
+pub mod drafts;
 pub mod error;
 pub mod methods;
 pub mod ops;

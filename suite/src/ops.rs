@@ -10,10 +10,12 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use crate::codec::challenge::PAYMENT_AUTHORIZATION;
 use crate::codec::{
     AcceptPayment, BindingSlots, Challenge, Credential, EncodedJson, ProblemDetails, Receipt,
     base64url, challenge, content_digest, json as cjson, request_schema,
 };
+use crate::drafts::CoreDraft;
 use crate::error::{AbiErrorType, Error};
 use crate::methods::tempo_charge;
 
@@ -101,8 +103,8 @@ impl AbiResponse {
     }
 }
 
-/// Answers one ABI request with the reference codec.
-pub fn answer(request: &AbiRequest) -> AbiResponse {
+/// Answers one ABI request with the reference codec, under `draft`.
+pub fn answer(request: &AbiRequest, draft: CoreDraft) -> AbiResponse {
     if request.schema != ABI_SCHEMA {
         return AbiResponse::Err(AbiError {
             error_type: AbiErrorType::Unknown.as_str().into(),
@@ -110,7 +112,7 @@ pub fn answer(request: &AbiRequest) -> AbiResponse {
             code: Some("bad-input".into()),
         });
     }
-    match execute(&request.op, &request.input) {
+    match execute(&request.op, &request.input, draft) {
         Ok(v) => AbiResponse::Ok(v),
         Err((t, e)) => AbiResponse::Err(AbiError {
             error_type: t.as_str().into(),
@@ -120,9 +122,12 @@ pub fn answer(request: &AbiRequest) -> AbiResponse {
     }
 }
 
-/// Runs one operation, returning the value or the ABI error type with the
-/// codec error behind it.
-pub fn execute(op: &str, input: &Value) -> Result<Value, (AbiErrorType, Error)> {
+/// Runs one operation under `draft`, returning the value or the ABI error
+/// type with the codec error behind it. Under -01 the challenge and
+/// credential operations read and write the `header` parameter and its
+/// echo, a challenge whose `header` is not `Payment-Authorization` is
+/// refused, and `challenge.id` binds the header.
+pub fn execute(op: &str, input: &Value, draft: CoreDraft) -> Result<Value, (AbiErrorType, Error)> {
     use AbiErrorType as T;
     let as_type = |t: AbiErrorType| move |e: Error| (t, e);
     let bad_input = |reason: &str| {
@@ -142,7 +147,7 @@ pub fn execute(op: &str, input: &Value) -> Result<Value, (AbiErrorType, Error)> 
     };
     match op {
         "challenge.parse" => Challenge::parse(text("header")?)
-            .map(|c| c.to_abi())
+            .and_then(|c| c.check_draft(draft).map(|()| c.to_abi_for(draft)))
             .map_err(as_type(T::Parse)),
         "challenges.parse" => {
             let headers: Vec<&str> = input
@@ -153,19 +158,19 @@ pub fn execute(op: &str, input: &Value) -> Result<Value, (AbiErrorType, Error)> 
             let all = challenge::parse_all(&headers).map_err(as_type(T::Parse))?;
             let items: Vec<Value> = all
                 .into_iter()
-                .map(|r| match r {
-                    Ok(c) => c.to_abi(),
+                .map(|r| match r.and_then(|c| c.check_draft(draft).map(|()| c)) {
+                    Ok(c) => c.to_abi_for(draft),
                     Err(e) => json!({"error": e.code()}),
                 })
                 .collect();
             Ok(json!({ "challenges": items }))
         }
         "challenge.format" => Challenge::from_abi(input)
-            .and_then(|c| c.to_header())
+            .and_then(|c| c.check_draft(draft).and_then(|()| c.to_header()))
             .map(|h| json!({ "header": h }))
             .map_err(format_error),
         "credential.parse" => Credential::parse(text("header")?)
-            .map(|c| c.to_abi())
+            .map(|c| c.to_abi_for(draft))
             .map_err(as_type(T::Parse)),
         "credential.format" => Credential::from_abi(input)
             .map(|c| json!({ "header": c.to_header() }))
@@ -189,7 +194,7 @@ pub fn execute(op: &str, input: &Value) -> Result<Value, (AbiErrorType, Error)> 
         "jcs.canonicalize" => cjson::canonicalize_text(text("text")?)
             .map(|t| json!({ "text": t }))
             .map_err(as_type(T::Parse)),
-        "challenge.id" => challenge_id(input).map_err(as_type(T::Generation)),
+        "challenge.id" => challenge_id(input, draft).map_err(as_type(T::Generation)),
         "accept_payment.parse" => AcceptPayment::parse(text("header")?)
             .map(|a| a.to_abi())
             .map_err(as_type(T::Parse)),
@@ -237,7 +242,7 @@ fn format_error(e: Error) -> (AbiErrorType, Error) {
     (AbiErrorType::Format, e)
 }
 
-fn challenge_id(input: &Value) -> Result<Value, Error> {
+fn challenge_id(input: &Value, draft: CoreDraft) -> Result<Value, Error> {
     let map = input
         .as_object()
         .ok_or(Error::NotAnObject { field: "input" })?;
@@ -272,6 +277,16 @@ fn challenge_id(input: &Value) -> Result<Value, Error> {
         expires: o("expires")?,
         digest: o("digest")?,
         opaque_wire: opaque.as_ref().map(|o| o.wire.as_str()),
+        // -00 has no header slot: the input names it only under -01.
+        header: match o("header")? {
+            Some(h) if draft.has_header_param() => {
+                if h != PAYMENT_AUTHORIZATION {
+                    return Err(Error::InvalidCredentialHeader { value: h.into() });
+                }
+                Some(h)
+            }
+            _ => None,
+        },
     };
     Ok(json!({ "id": slots.challenge_id(secret.as_bytes()) }))
 }
@@ -315,31 +330,71 @@ mod tests {
 
     #[test]
     fn errors_carry_the_operations_type() {
-        let r = answer(&AbiRequest {
-            schema: 1,
-            op: "challenge.parse".into(),
-            input: json!({"header": "Bearer x"}),
-            context: None,
-        });
+        let r = answer(
+            &AbiRequest {
+                schema: 1,
+                op: "challenge.parse".into(),
+                input: json!({"header": "Bearer x"}),
+                context: None,
+            },
+            CoreDraft::Draft00,
+        );
         let AbiResponse::Err(e) = r else {
             panic!("{r:?}")
         };
         assert_eq!(e.error_type, "parse_error");
         assert_eq!(e.code.as_deref(), Some("not-payment-scheme"));
-        let r = execute("base64url.decode", &json!({"text": "_w"})).unwrap_err();
+        let r = execute(
+            "base64url.decode",
+            &json!({"text": "_w"}),
+            CoreDraft::Draft00,
+        )
+        .unwrap_err();
         assert_eq!(r.0, AbiErrorType::Encoding);
-        let r = execute("nope", &json!({})).unwrap_err();
+        let r = execute("nope", &json!({}), CoreDraft::Draft00).unwrap_err();
         assert_eq!(r.0, AbiErrorType::UnsupportedOperation);
     }
 
     #[test]
     fn every_listed_operation_is_answered() {
         for op in OPERATIONS {
-            let r = execute(op, &json!({}));
+            let r = execute(op, &json!({}), CoreDraft::Draft01);
             assert!(
                 !matches!(r, Err((AbiErrorType::UnsupportedOperation, _))),
                 "{op}"
             );
         }
+    }
+
+    #[test]
+    fn the_header_parameter_is_read_and_bound_under_01_only() {
+        let field = "Payment id=\"x\", realm=\"r\", method=\"tempo\", intent=\"charge\", request=\"e30\", header=\"Payment-Authorization\"";
+        let input = json!({ "header": field });
+        let parsed = |d| execute("challenge.parse", &input, d).unwrap();
+        assert_eq!(parsed(CoreDraft::Draft00).get("header"), None);
+        assert_eq!(
+            parsed(CoreDraft::Draft01)["header"],
+            "Payment-Authorization"
+        );
+        let other = json!({ "header": field.replace("Payment-Authorization", "X-Pay") });
+        assert!(execute("challenge.parse", &other, CoreDraft::Draft00).is_ok());
+        let (t, e) = execute("challenge.parse", &other, CoreDraft::Draft01).unwrap_err();
+        assert_eq!(
+            (t, e.code().as_str()),
+            (AbiErrorType::Parse, "invalid-credential-header")
+        );
+
+        let id_input = json!({
+            "secret": "k", "realm": "r", "method": "m", "intent": "i",
+            "request": {}, "header": "Payment-Authorization",
+        });
+        let id = |d| execute("challenge.id", &id_input, d).unwrap()["id"].clone();
+        let mut without = id_input.clone();
+        without.as_object_mut().unwrap().remove("header");
+        assert_eq!(
+            id(CoreDraft::Draft00),
+            execute("challenge.id", &without, CoreDraft::Draft00).unwrap()["id"]
+        );
+        assert_ne!(id(CoreDraft::Draft01), id(CoreDraft::Draft00));
     }
 }

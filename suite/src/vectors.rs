@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::codec::{Challenge, Credential, Receipt};
+use crate::drafts::CoreDraft;
 use crate::ops::{AbiError, AbiRequest, AbiResponse, without_nulls};
 
 /// A vector file.
@@ -62,9 +63,32 @@ pub struct Case {
     pub error: Option<String>,
     #[serde(default)]
     pub error_code: Option<String>,
+    /// The core drafts the case holds under, by docname; empty for every
+    /// one. A case that holds under one draft only (the `header` binding
+    /// of -01) is reported `skip` in a run against another.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drafts: Vec<String>,
+    /// Other values a `valid` case accepts where the drafts disagree with
+    /// themselves, each with the text that supports it; a match passes
+    /// with that text in its detail.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alternatives: Vec<Alternative>,
+}
+
+/// A value a case also accepts, and why.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Alternative {
+    pub expected: Value,
+    pub because: String,
 }
 
 impl Case {
+    /// Whether the case holds under `draft` (an unknown name in `drafts`
+    /// is a lint error of `vectors validate`, and holds under none).
+    pub fn holds_under(&self, draft: CoreDraft) -> bool {
+        self.drafts.is_empty() || self.drafts.iter().any(|d| d == draft.docname())
+    }
+
     /// `challenge.roundtrip` → `challenge`, for roundtrip cases.
     pub fn roundtrip_of(&self) -> Option<&str> {
         self.op.strip_suffix(".roundtrip")
@@ -201,12 +225,13 @@ fn request(op: &str, input: &Value) -> AbiRequest {
     }
 }
 
-/// The reference codec as an [`Executor`].
-pub struct Reference;
+/// The reference codec as an [`Executor`], under a core draft.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Reference(pub CoreDraft);
 
 impl Executor for Reference {
     fn call(&mut self, request: &AbiRequest) -> Result<AbiResponse, String> {
-        Ok(crate::ops::answer(request))
+        Ok(crate::ops::answer(request, self.0))
     }
 }
 
@@ -227,16 +252,17 @@ fn call(exec: &mut dyn Executor, op: &str, input: &Value) -> Result<Outcome, Jud
     }
 }
 
-/// Runs and judges one case against an executor.
-pub fn judge(case: &Case, exec: &mut dyn Executor) -> Judgement {
-    match run(case, exec) {
+/// Runs and judges one case against an executor, under `draft` (which
+/// decides how the reference codec reads back a formatted header).
+pub fn judge(case: &Case, exec: &mut dyn Executor, draft: CoreDraft) -> Judgement {
+    match run(case, exec, draft) {
         Ok(j) | Err(j) => j,
     }
 }
 
-fn run(case: &Case, exec: &mut dyn Executor) -> Result<Judgement, Judgement> {
+fn run(case: &Case, exec: &mut dyn Executor, draft: CoreDraft) -> Result<Judgement, Judgement> {
     let outcome = if let Some(kind) = case.roundtrip_of() {
-        roundtrip(kind, &case.input, exec)?
+        roundtrip(kind, &case.input, exec, draft)?
     } else {
         call(exec, &case.op, &case.input)?
     };
@@ -263,13 +289,17 @@ fn run(case: &Case, exec: &mut dyn Executor) -> Result<Judgement, Judgement> {
             Verdict::Pass,
             format!("rejected ({}), which the spec allows", e.error_type),
         ),
-        (expectation, Outcome::Ok(actual)) => match check_value(case, &actual) {
+        (expectation, Outcome::Ok(actual)) => match check_value(case, &actual, draft) {
             Err(why) => Judgement::new(Verdict::Fail, why),
-            Ok(()) if expectation == Expectation::Acceptable => Judgement::new(
+            Ok(_) if expectation == Expectation::Acceptable => Judgement::new(
                 Verdict::Lenient,
                 "accepted an input the spec allows rejecting",
             ),
-            Ok(()) => Judgement::new(Verdict::Pass, "as expected"),
+            Ok(None) => Judgement::new(Verdict::Pass, "as expected"),
+            Ok(Some(because)) => Judgement::new(
+                Verdict::Pass,
+                format!("matches the alternative value: {because}"),
+            ),
         },
     })
 }
@@ -296,7 +326,12 @@ fn judge_error(case: &Case, e: &AbiError) -> Judgement {
 
 /// parse → format → parse, by the implementation itself; the formatted
 /// header must also read back the same through the reference codec.
-fn roundtrip(kind: &str, input: &Value, exec: &mut dyn Executor) -> Result<Outcome, Judgement> {
+fn roundtrip(
+    kind: &str,
+    input: &Value,
+    exec: &mut dyn Executor,
+    draft: CoreDraft,
+) -> Result<Outcome, Judgement> {
     let (parse, format) = roundtrip_ops(kind);
     let first = match call(exec, &parse, input)? {
         Outcome::Ok(v) => v,
@@ -341,30 +376,46 @@ fn roundtrip(kind: &str, input: &Value, exec: &mut dyn Executor) -> Result<Outco
     // Headers must also read back through the reference codec; plain
     // base64url text has no header to read.
     if kind != "base64url"
-        && let Err(why) = reference_reads_back(kind, &first, &header)
+        && let Err(why) = reference_reads_back(kind, &first, &header, draft)
     {
         return Err(Judgement::new(Verdict::Fail, why));
     }
     Ok(Outcome::Ok(first))
 }
 
-fn check_value(case: &Case, actual: &Value) -> Result<(), String> {
+/// `Ok(Some(because))` when the value is one of the case's alternatives.
+fn check_value<'c>(
+    case: &'c Case,
+    actual: &Value,
+    draft: CoreDraft,
+) -> Result<Option<&'c str>, String> {
     if let Some(kind) = case.format_of() {
-        return reference_reads_back(kind, &case.input, actual);
+        return reference_reads_back(kind, &case.input, actual, draft).map(|()| None);
     }
+    let same = |expected: &Value| json_equal(&normalize(expected), &normalize(actual));
     match &case.expected {
-        Some(expected) if !json_equal(&normalize(expected), &normalize(actual)) => Err(format!(
-            "Expected: {}\nActual: {}",
-            compact(expected),
-            compact(actual)
-        )),
-        _ => Ok(()),
+        Some(expected) if !same(expected) => {
+            match case.alternatives.iter().find(|a| same(&a.expected)) {
+                Some(a) => Ok(Some(a.because.as_str())),
+                None => Err(format!(
+                    "Expected: {}\nActual: {}",
+                    compact(expected),
+                    compact(actual)
+                )),
+            }
+        }
+        _ => Ok(None),
     }
 }
 
 /// The formatted `{header}` must parse with the reference codec to the
 /// object it was made from, with `request`/`opaque` in canonical encoding.
-fn reference_reads_back(kind: &str, object: &Value, output: &Value) -> Result<(), String> {
+fn reference_reads_back(
+    kind: &str,
+    object: &Value,
+    output: &Value,
+    draft: CoreDraft,
+) -> Result<(), String> {
     let Some(header) = output.get("header").and_then(Value::as_str) else {
         return Err(format!(
             "Expected: {{\"header\": string}}\nActual: {}",
@@ -373,12 +424,13 @@ fn reference_reads_back(kind: &str, object: &Value, output: &Value) -> Result<()
     };
     let parsed = match kind {
         "challenge" => Challenge::parse(header).and_then(|c| {
+            c.check_draft(draft)?;
             canonical(&c.request, c.opaque.as_ref())?;
-            Ok(c.to_abi())
+            Ok(c.to_abi_for(draft))
         }),
         "credential" => Credential::parse(header).and_then(|c| {
             canonical(&c.challenge.request, c.challenge.opaque.as_ref())?;
-            Ok(c.to_abi())
+            Ok(c.to_abi_for(draft))
         }),
         "receipt" => Receipt::parse(header).map(|r| r.to_abi()),
         other => return Err(format!("no reference reader for {other}")),
@@ -481,6 +533,8 @@ mod tests {
             expected,
             error: error.map(str::to_string),
             error_code: None,
+            drafts: vec![],
+            alternatives: vec![],
         }
     }
 
@@ -501,9 +555,15 @@ mod tests {
             Some(json!({"text": "aGk"})),
             None,
         );
-        assert_eq!(judge(&c, &mut Reference).verdict, Verdict::Pass);
+        assert_eq!(
+            judge(&c, &mut Reference::default(), CoreDraft::Draft00).verdict,
+            Verdict::Pass
+        );
         let wrong = Canned(AbiResponse::Ok(json!({"text": "aGk="})));
-        assert_eq!(judge(&c, &mut { wrong }).verdict, Verdict::Fail);
+        assert_eq!(
+            judge(&c, &mut { wrong }, CoreDraft::Draft00).verdict,
+            Verdict::Fail
+        );
     }
 
     #[test]
@@ -515,19 +575,28 @@ mod tests {
             None,
             Some("encoding_error"),
         );
-        assert_eq!(judge(&c, &mut Reference).verdict, Verdict::Pass);
+        assert_eq!(
+            judge(&c, &mut Reference::default(), CoreDraft::Draft00).verdict,
+            Verdict::Pass
+        );
         let parse = Canned(AbiResponse::Err(AbiError {
             error_type: "parse_error".into(),
             message: "x".into(),
             code: None,
         }));
-        assert_eq!(judge(&c, &mut { parse }).verdict, Verdict::Fail);
+        assert_eq!(
+            judge(&c, &mut { parse }, CoreDraft::Draft00).verdict,
+            Verdict::Fail
+        );
         let unsupported = Canned(AbiResponse::Err(AbiError {
             error_type: "unsupported_operation".into(),
             message: "x".into(),
             code: None,
         }));
-        assert_eq!(judge(&c, &mut { unsupported }).verdict, Verdict::Skip);
+        assert_eq!(
+            judge(&c, &mut { unsupported }, CoreDraft::Draft00).verdict,
+            Verdict::Skip
+        );
     }
 
     #[test]
@@ -539,22 +608,31 @@ mod tests {
             None,
             None,
         );
-        assert_eq!(judge(&c, &mut Reference).verdict, Verdict::Pass);
+        assert_eq!(
+            judge(&c, &mut Reference::default(), CoreDraft::Draft00).verdict,
+            Verdict::Pass
+        );
         let lenient = Canned(AbiResponse::Ok(json!({"text": "hi"})));
-        assert_eq!(judge(&c, &mut { lenient }).verdict, Verdict::Lenient);
+        assert_eq!(
+            judge(&c, &mut { lenient }, CoreDraft::Draft00).verdict,
+            Verdict::Lenient
+        );
     }
 
     #[test]
     fn format_is_read_back_by_the_reference() {
         let object = json!({"id": "x", "realm": "r", "method": "tempo", "intent": "charge", "request": {"b": "1", "a": "2"}});
         let c = case("challenge.format", object, Expectation::Valid, None, None);
-        assert_eq!(judge(&c, &mut Reference).verdict, Verdict::Pass);
+        assert_eq!(
+            judge(&c, &mut Reference::default(), CoreDraft::Draft00).verdict,
+            Verdict::Pass
+        );
         // Same content, but request not in JCS order: fails.
         let non_jcs = crate::codec::base64url::encode(r#"{"b":"1","a":"2"}"#);
         let bad = Canned(AbiResponse::Ok(json!({
             "header": format!("Payment id=x, realm=r, method=tempo, intent=charge, request={non_jcs}")
         })));
-        let j = judge(&c, &mut { bad });
+        let j = judge(&c, &mut { bad }, CoreDraft::Draft00);
         assert_eq!(j.verdict, Verdict::Fail, "{}", j.detail);
     }
 
@@ -573,6 +651,43 @@ mod tests {
             None,
             None,
         );
-        assert_eq!(judge(&c, &mut Broken).verdict, Verdict::Error);
+        assert_eq!(
+            judge(&c, &mut Broken, CoreDraft::Draft00).verdict,
+            Verdict::Error
+        );
+    }
+
+    #[test]
+    fn an_alternative_value_passes_with_its_reason_and_nothing_else_does() {
+        let mut c = case(
+            "challenge.id",
+            json!({}),
+            Expectation::Valid,
+            Some(json!({"id": "hash-362"})),
+            None,
+        );
+        c.alternatives = vec![Alternative {
+            expected: json!({"id": "hash-text"}),
+            because: "the pinned text's slot order".into(),
+        }];
+        let answer = |id: &str| Canned(AbiResponse::Ok(json!({ "id": id })));
+        let d = CoreDraft::Draft01;
+        assert_eq!(judge(&c, &mut answer("hash-362"), d).detail, "as expected");
+        let alt = judge(&c, &mut answer("hash-text"), d);
+        assert_eq!(alt.verdict, Verdict::Pass);
+        assert!(
+            alt.detail.contains("the pinned text's slot order"),
+            "{alt:?}"
+        );
+        assert_eq!(judge(&c, &mut answer("other"), d).verdict, Verdict::Fail);
+    }
+
+    #[test]
+    fn a_case_holds_under_the_drafts_it_names() {
+        let mut c = case("challenge.id", json!({}), Expectation::Valid, None, None);
+        assert!(CoreDraft::ALL.iter().all(|d| c.holds_under(*d)));
+        c.drafts = vec!["draft-httpauth-payment-01".into()];
+        assert!(!c.holds_under(CoreDraft::Draft00));
+        assert!(c.holds_under(CoreDraft::Draft01));
     }
 }

@@ -23,6 +23,7 @@ pub mod tempo_charge;
 
 pub use check::{Check, Need, ScenarioDef, judge};
 
+use mppconf_suite::drafts::CoreDraft;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -479,7 +480,7 @@ impl Env {
 
     /// Recomputes the id over the challenge's slots.
     pub fn bind(&self, c: &mut Challenge) {
-        c.id = BindingSlots::of(c).challenge_id(&self.secret);
+        c.id = BindingSlots::of(c, CoreDraft::Draft00).challenge_id(&self.secret);
     }
 
     /// A challenge for `/plain` whose request is replaced.

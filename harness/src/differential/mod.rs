@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use mppconf_suite::drafts::CoreDraft;
 use mppconf_suite::ops::{ABI_SCHEMA, AbiRequest, AbiResponse};
 use mppconf_suite::vectors::{Executor, Expectation, Reference};
 use rand::SeedableRng;
@@ -170,7 +171,7 @@ impl Contender {
     pub fn reference() -> Self {
         Self {
             name: "reference".into(),
-            executor: Box::new(Reference),
+            executor: Box::new(Reference::default()),
             capabilities: None,
         }
     }
@@ -545,7 +546,7 @@ pub fn candidate_vectors(summary: &Summary) -> Value {
                 op: f.signature.op.clone(),
                 input: input_of(&f.signature.op, member, &f.input),
                 context: None,
-            });
+            }, CoreDraft::Draft00);
             match reference {
                 AbiResponse::Ok(value) => {
                     case["result"] = "valid".into();

@@ -178,7 +178,7 @@ mod tests {
         assert!(both.testable > passed.testable);
         assert_eq!(
             both.testable + both.untestable,
-            catalogue()[0].requirements.len()
+            catalogue(Default::default())[0].requirements.len()
         );
     }
 }

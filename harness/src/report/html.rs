@@ -66,10 +66,11 @@ pub fn render_linked(runs: &[Report], links: &[String]) -> String {
         let counts: Vec<String> = r.counts().iter().map(|(v, n)| format!("{n} {v}")).collect();
         let _ = writeln!(
             out,
-            "<p class=\"meta\">{}: {} {} · specs {} · catalogue {} · {} to {} · exit code {} · {}</p>",
+            "<p class=\"meta\">{}: {} {} · judged against {} · specs {} · catalogue {} · {} to {} · exit code {} · {}</p>",
             escape(&r.target),
             escape(&r.tool.name),
             escape(&r.tool.version),
+            r.core,
             escape(&r.spec_snapshot),
             escape(&r.vectors_digest),
             escape(&r.started),
@@ -163,7 +164,7 @@ fn single(out: &mut String, r: &Report, docname: &str) {
         .collect();
     if !findings.is_empty() {
         let _ = writeln!(out, "<h2>Findings ({})</h2>", findings.len());
-        let catalogue = super::catalogue();
+        let catalogue = super::catalogue_for_lookup(r.core);
         for c in findings {
             out.push_str(&check_details(c));
             // What it breaks: each cited requirement, its sentence and

@@ -42,6 +42,12 @@ impl Report {
                     r.target
                 )));
             }
+            if r.core != first.core {
+                return Err(Error::Usage(format!(
+                    "report join: the {} run of {} was judged against {} and the {} run of {} against {}; rerun one with --core {}",
+                    r.suite, r.target, r.core, first.suite, first.target, first.core, first.core
+                )));
+            }
             if r.vectors_digest != first.vectors_digest || r.spec_snapshot != first.spec_snapshot {
                 return Err(Error::Usage(format!(
                     "report join: the {} run of {} was judged against another catalogue ({}, {}) than the {} run of {} ({}, {}); rerun it with this mppconf",
@@ -57,6 +63,7 @@ impl Report {
             }
         }
         let mut joined = Report::new("joined", target, String::new(), Vec::new());
+        joined.core = first.core;
         joined.spec_snapshot = first.spec_snapshot.clone();
         joined.vectors_digest = first.vectors_digest.clone();
         joined.started = runs

@@ -3,6 +3,7 @@
 //! sentence, Expected, Actual and a one-line reproduction; the full
 //! requirement table folded away.
 
+use mppconf_suite::drafts::CoreDraft;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -21,19 +22,19 @@ const FINDINGS: [Verdict; 5] = [
 
 pub fn render(r: &Report) -> String {
     let mut out = String::new();
-    // From the whole catalogue: a check may cite other specs too.
-    let catalogue = super::catalogue();
-    let quotes: BTreeMap<&str, (&str, &str, &str)> = catalogue
-        .iter()
-        .flat_map(|f| {
-            f.requirements.iter().map(move |q| {
-                (
-                    q.id.as_str(),
-                    (f.docname.as_str(), q.section.as_str(), q.quote.as_str()),
-                )
-            })
-        })
-        .collect();
+    // From the whole catalogue: a check may cite other specs too. The
+    // report's own core draft is read first, and the first entry wins.
+    let catalogue = super::catalogue_for_lookup(r.core);
+    let mut quotes: BTreeMap<&str, (&str, &str, &str)> = BTreeMap::new();
+    for f in &catalogue {
+        for q in &f.requirements {
+            quotes.entry(q.id.as_str()).or_insert((
+                f.docname.as_str(),
+                q.section.as_str(),
+                q.quote.as_str(),
+            ));
+        }
+    }
     let _ = writeln!(out, "# {}\n", r.title());
     if let Some(why) = &r.incomplete {
         let _ = writeln!(
@@ -43,9 +44,10 @@ pub fn render(r: &Report) -> String {
     }
     let _ = writeln!(
         out,
-        "{} {} · specs `{}` · catalogue `{}` · {} to {}{}{}\n",
+        "{} {} · judged against `{}` · specs `{}` · catalogue `{}` · {} to {}{}{}\n",
         r.tool.name,
         r.tool.version,
+        r.core,
         r.spec_snapshot,
         &r.vectors_digest[..r.vectors_digest.len().min(19)],
         r.started,
@@ -248,12 +250,17 @@ pub fn render_index(runs: &[(String, Report)]) -> String {
          `skip`, `info` and `blocked` carry their reason. How to read and produce them:\n\
          [`README.md`](README.md).\n"
     );
-    if let Some((_, first)) = runs.first() {
-        let _ = writeln!(
-            out,
-            "Specs: `{}` · catalogue `{}` · {} {}\n",
-            first.spec_snapshot, first.vectors_digest, first.tool.name, first.tool.version
-        );
+    // One line per core draft the runs were judged against.
+    let mut seen: Vec<CoreDraft> = Vec::new();
+    for (_, r) in runs {
+        if !seen.contains(&r.core) {
+            seen.push(r.core);
+            let _ = writeln!(
+                out,
+                "Judged against `{}`: specs `{}` · catalogue `{}` · {} {}\n",
+                r.core, r.spec_snapshot, r.vectors_digest, r.tool.name, r.tool.version
+            );
+        }
     }
     let _ = writeln!(
         out,

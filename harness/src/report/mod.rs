@@ -19,6 +19,7 @@ pub mod picture;
 pub mod progress;
 mod selection;
 
+use mppconf_suite::drafts::CoreDraft;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -40,26 +41,114 @@ pub const FORMAT: &str = "mppconf-report/1";
 pub const SPEC_SNAPSHOT: &str = "tempoxyz/mpp-specs@f9506cd3472d10f31b4a6c790b3fe6b0ff377f96";
 
 /// The catalogue, compiled in so that a report maps verdicts to the
-/// same requirements wherever mppconf runs.
-const CATALOGUE: [&str; 3] = [
-    include_str!("../../../vectors/requirements/draft-httpauth-payment-00.json"),
-    include_str!("../../../vectors/requirements/draft-payment-intent-charge-00.json"),
-    include_str!("../../../vectors/requirements/draft-tempo-charge-00.json"),
+/// same requirements wherever mppconf runs: each core draft's file (a
+/// later one extends an earlier one), then the other specs'.
+const CATALOGUE: [(Option<CoreDraft>, &str); 4] = [
+    (
+        Some(CoreDraft::Draft00),
+        include_str!("../../../vectors/requirements/draft-httpauth-payment-00.json"),
+    ),
+    (
+        Some(CoreDraft::Draft01),
+        include_str!("../../../vectors/requirements/draft-httpauth-payment-01.json"),
+    ),
+    (
+        None,
+        include_str!("../../../vectors/requirements/draft-payment-intent-charge-00.json"),
+    ),
+    (
+        None,
+        include_str!("../../../vectors/requirements/draft-tempo-charge-00.json"),
+    ),
 ];
 
-/// The catalogue files, parsed.
-pub fn catalogue() -> Vec<CatalogueFile> {
+/// The texts a run under `core` maps its verdicts to: the core drafts up
+/// to it (a revision is read over the draft it extends) and the others.
+fn catalogue_texts(core: CoreDraft) -> impl Iterator<Item = &'static str> {
     CATALOGUE
         .iter()
-        .map(|text| serde_json::from_str(text).expect("the compiled-in catalogue parses"))
-        .collect()
+        .filter(move |(draft, _)| draft.is_none_or(|d| d <= core))
+        .map(|(_, text)| *text)
 }
 
-/// SHA-256 of the catalogue the verdicts are mapped to (the requirement
-/// data of `vectors/`), so two reports can be told apart by their data.
-pub fn vectors_digest() -> String {
+/// The catalogue a run under `core` judges by: that core draft's
+/// requirements (a revision's resolved over the draft it extends), then
+/// the other specs'.
+pub fn catalogue(core: CoreDraft) -> Vec<CatalogueFile> {
+    let files = catalogue_texts(core)
+        .map(|text| {
+            let file: CatalogueFile =
+                serde_json::from_str(text).expect("the compiled-in catalogue parses");
+            (std::path::PathBuf::new(), file)
+        })
+        .collect();
+    mppconf_suite::catalogue::Catalogue { files }
+        .for_draft(core)
+        .expect("the compiled-in catalogue resolves")
+}
+
+/// The catalogue to look a cited requirement up in, for a report under
+/// `core`: its own first (an inherited requirement is shown under that
+/// draft), then the specs of other core drafts.
+pub fn catalogue_for_lookup(core: CoreDraft) -> Vec<CatalogueFile> {
+    let mut files = catalogue(core);
+    for f in catalogue_all() {
+        if !files.iter().any(|g| g.docname == f.docname) {
+            files.push(f);
+        }
+    }
+    files
+}
+
+/// Every spec of every core draft (an id means the same statement in
+/// every draft that has it), each draft's core file first.
+pub fn catalogue_all() -> Vec<CatalogueFile> {
+    // Each draft's core file comes first in its catalogue.
+    let mut all: Vec<CatalogueFile> = CoreDraft::ALL
+        .into_iter()
+        .filter_map(|core| catalogue(core).into_iter().next())
+        .collect();
+    all.extend(catalogue(CoreDraft::Draft00).into_iter().skip(1));
+    all
+}
+
+/// Where the drafts a run under `core` quotes come from: the pinned set,
+/// and a later core draft's own commit.
+pub fn spec_snapshot(core: CoreDraft) -> String {
+    match CATALOGUE.iter().find(|(d, _)| *d == Some(core)) {
+        Some((_, text)) if core != CoreDraft::Draft00 => {
+            let file: CatalogueFile =
+                serde_json::from_str(text).expect("the compiled-in catalogue parses");
+            format!("{SPEC_SNAPSHOT}; {} {}", file.docname, file.snapshot)
+        }
+        _ => SPEC_SNAPSHOT.into(),
+    }
+}
+
+/// For each requirement a core draft's revision replaced, the ones that
+/// replace it; empty under -00.
+fn successors(core: CoreDraft) -> BTreeMap<String, Vec<String>> {
+    let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (draft, text) in CATALOGUE {
+        if draft.is_some_and(|d| d <= core) {
+            let file: CatalogueFile =
+                serde_json::from_str(text).expect("the compiled-in catalogue parses");
+            for r in file.requirements {
+                for old in r.replaces {
+                    map.entry(old).or_default().push(r.id.clone());
+                }
+            }
+        }
+    }
+    map
+}
+
+/// SHA-256 of the catalogue a run under `core` maps its verdicts to (the
+/// requirement data of `vectors/`), so two reports can be told apart by
+/// their data. A -00 run hashes the files it always did.
+pub fn vectors_digest(core: CoreDraft) -> String {
     let mut h = Sha256::new();
-    for text in CATALOGUE {
+    for text in catalogue_texts(core) {
         h.update(text.as_bytes());
     }
     format!("sha256:{}", alloy::hex::encode(h.finalize()))
@@ -73,6 +162,10 @@ pub struct Report {
     pub tool: Tool,
     pub spec_snapshot: String,
     pub vectors_digest: String,
+    /// The core draft the verdicts are against (reports written before
+    /// there was a choice are against -00).
+    #[serde(default)]
+    pub core: CoreDraft,
     /// `server`, `client` or `vectors`; `joined` for several runs of one
     /// implementation taken together ([`Report::join`], listed in `runs`).
     pub suite: String,
@@ -217,7 +310,8 @@ impl Report {
                 version: env!("CARGO_PKG_VERSION").into(),
             },
             spec_snapshot: SPEC_SNAPSHOT.into(),
-            vectors_digest: vectors_digest(),
+            vectors_digest: vectors_digest(CoreDraft::Draft00),
+            core: CoreDraft::Draft00,
             suite: suite.into(),
             target: target.into(),
             seed: None,
@@ -232,6 +326,30 @@ impl Report {
         };
         r.recompute_coverage();
         r
+    }
+
+    /// The report against another core draft: its catalogue and digest,
+    /// and each check's citations of requirements that draft replaced
+    /// read as the requirements that replace them (a vector of the -00
+    /// seven-slot binding exercises -01's base slots).
+    pub fn under(mut self, core: CoreDraft) -> Self {
+        let successors = successors(core);
+        for check in &mut self.checks {
+            let mut cited: Vec<String> = Vec::new();
+            for id in check.requirements.drain(..) {
+                for now in successors.get(&id).cloned().unwrap_or_else(|| vec![id]) {
+                    if !cited.contains(&now) {
+                        cited.push(now);
+                    }
+                }
+            }
+            check.requirements = cited;
+        }
+        self.core = core;
+        self.vectors_digest = vectors_digest(core);
+        self.spec_snapshot = spec_snapshot(core);
+        self.recompute_coverage();
+        self
     }
 
     /// Recomputes [`Report::specs`] from the checks (after a baseline or
@@ -249,7 +367,7 @@ impl Report {
         // A spec no check of the run cites is not judged by it (a stub
         // server is not a Tempo charge server): it has no section, rather
         // than a "conformant" one with nothing checked.
-        self.specs = catalogue()
+        self.specs = catalogue(self.core)
             .into_iter()
             .filter(|file| {
                 file.requirements
@@ -455,7 +573,10 @@ impl Report {
         let suites: Vec<String> = report.suites().iter().map(|s| s.to_string()).collect();
         let suites: Vec<&str> = suites.iter().map(String::as_str).collect();
         for spec in &mut report.specs {
-            if let Some(file) = catalogue().into_iter().find(|f| f.docname == spec.docname) {
+            if let Some(file) = catalogue(report.core)
+                .into_iter()
+                .find(|f| f.docname == spec.docname)
+            {
                 spec.coverage = Coverage::for_suites(&file, &suites, &exercised);
             }
         }
@@ -583,7 +704,7 @@ mod tests {
             ],
         );
         // Only the cited spec has a section, with every requirement of it.
-        let core = catalogue()
+        let core = catalogue(CoreDraft::Draft00)
             .into_iter()
             .find(|f| f.docname == "draft-httpauth-payment-00")
             .unwrap();

@@ -15,7 +15,7 @@ use std::fmt::Write;
 
 use mppconf_suite::vectors::Verdict;
 
-use super::{Report, RequirementStatus, catalogue, escape, exercised_ids};
+use super::{Report, RequirementStatus, catalogue_all, escape, exercised_ids};
 
 /// The categories, in the order the bars stack them, with their colours.
 pub const CATEGORIES: [(&str, &str); 6] = [
@@ -80,7 +80,7 @@ fn category(q: &RequirementStatus, untestable: bool, exercised: &BTreeSet<&str>)
 /// Per spec (catalogue order) and section (order of the draft), the tally
 /// of one run; a spec the run did not judge is absent.
 pub fn tallies(r: &Report) -> Vec<(String, Vec<(String, Tally)>)> {
-    let untestable: BTreeSet<String> = catalogue()
+    let untestable: BTreeSet<String> = catalogue_all()
         .into_iter()
         .flat_map(|f| f.requirements)
         .filter(|q| q.tested_by.iter().all(|t| t == "untestable"))
@@ -127,7 +127,7 @@ pub fn svg(runs: &[Report]) -> String {
         .map(|r| tallies(r).into_iter().collect())
         .collect();
     // Every spec some run judged, and its sections, in catalogue order.
-    let specs: Vec<(String, String, Vec<String>)> = catalogue()
+    let specs: Vec<(String, String, Vec<String>)> = catalogue_all()
         .into_iter()
         .filter(|f| per_run.iter().any(|m| m.contains_key(&f.docname)))
         .map(|f| {

@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 use super::auth_params::{self, RawChallenge, RawParam};
 use super::json::{EncodedJson, require_flat_string_map};
 use super::{content_digest, rfc3339};
+use crate::drafts::CoreDraft;
 use crate::error::{Error, Result};
 
 /// A validated Payment challenge.
@@ -20,11 +21,18 @@ pub struct Challenge {
     pub digest: Option<String>,
     pub description: Option<String>,
     pub opaque: Option<EncodedJson>,
-    /// Parameters this draft does not define, in wire order. Clients must
-    /// ignore them (§"Optional Parameters"); they are kept so that a parsed
-    /// challenge formats back to the same parameters.
+    /// Parameters draft-httpauth-payment-00 does not define, in wire
+    /// order. Clients must ignore them (§"Optional Parameters"); they are
+    /// kept so that a parsed challenge formats back to the same parameters.
+    /// The `header` parameter of draft-httpauth-payment-01 is one of them
+    /// (see [`Challenge::header`]): what it means depends on the draft a
+    /// run judges against.
     pub unknown_params: Vec<(String, String)>,
 }
+
+/// The only value draft-httpauth-payment-01 allows for the `header`
+/// parameter (§"Optional Parameters", §"Credentials").
+pub const PAYMENT_AUTHORIZATION: &str = "Payment-Authorization";
 
 /// The parameters this draft defines, in the order [`Challenge::to_header`] writes them.
 pub const KNOWN_PARAMS: [&str; 9] = [
@@ -194,6 +202,42 @@ impl Challenge {
                 },
                 None => Error::NoPaymentChallenge,
             }),
+        }
+    }
+
+    /// The `header` parameter (draft-httpauth-payment-01), if the challenge
+    /// has one; under -00 it is an unknown parameter like any other.
+    pub fn header(&self) -> Option<&str> {
+        self.unknown_params
+            .iter()
+            .find(|(name, _)| name == "header")
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The field the credential for this challenge travels in under
+    /// `draft`: `Authorization` unless -01's `header` selects
+    /// `Payment-Authorization`.
+    pub fn credential_field(&self, draft: CoreDraft) -> &'static str {
+        match self.header() {
+            Some(_) if draft.has_header_param() => PAYMENT_AUTHORIZATION,
+            _ => "Authorization",
+        }
+    }
+
+    /// What `draft` adds to the validation of [`Challenge::from_raw`]:
+    /// under -01 a `header` other than `Payment-Authorization` makes the
+    /// challenge unrecognized (§"Credentials": "Clients MUST treat any
+    /// other `header` value as an unrecognized challenge"). The match is
+    /// exact: the draft names one value, though field names are
+    /// case-insensitive (vectors mark a case variant `acceptable`).
+    pub fn check_draft(&self, draft: CoreDraft) -> Result<()> {
+        match self.header() {
+            Some(value) if draft.has_header_param() && value != PAYMENT_AUTHORIZATION => {
+                Err(Error::InvalidCredentialHeader {
+                    value: value.to_string(),
+                })
+            }
+            _ => Ok(()),
         }
     }
 
@@ -368,6 +412,17 @@ impl Challenge {
         Value::Object(m)
     }
 
+    /// [`Challenge::to_abi`] under `draft`: -01 adds `header`.
+    pub fn to_abi_for(&self, draft: CoreDraft) -> Value {
+        let mut v = self.to_abi();
+        if let (Some(h), Value::Object(m)) = (self.header(), &mut v)
+            && draft.has_header_param()
+        {
+            m.insert("header".into(), h.into());
+        }
+        v
+    }
+
     /// Builds a challenge from the ABI object, encoding `request`
     /// canonically (JCS, then base64url-nopad); `opaque` may be given as
     /// that encoding or as the object itself.
@@ -397,7 +452,10 @@ impl Challenge {
             digest: o("digest")?,
             description: o("description")?,
             opaque,
-            unknown_params: Vec::new(),
+            // -01's `header` (validated by [`Challenge::check_draft`]).
+            unknown_params: o("header")?
+                .map(|h| vec![("header".to_string(), h)])
+                .unwrap_or_default(),
         })
     }
 }

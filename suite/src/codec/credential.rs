@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use super::challenge::decode_opaque;
 use super::json::{self, EncodedJson, optional_str, required_str};
 use super::{base64url, challenge::Challenge};
+use crate::drafts::CoreDraft;
 use crate::error::{Error, Result};
 
 /// The challenge as the client echoed it: the exact strings it sent, so a
@@ -64,8 +65,20 @@ impl EchoedChallenge {
             opaque: c.opaque.clone(),
             digest: c.digest.clone(),
             expires: c.expires.clone(),
-            unknown: Map::new(),
+            // -01: "Clients MUST echo it unchanged"; a -00 server ignores
+            // the member as unknown (§"Versioning"), so echoing is safe
+            // under both.
+            unknown: c
+                .header()
+                .map(|h| Map::from_iter([("header".to_string(), Value::from(h))]))
+                .unwrap_or_default(),
         }
+    }
+
+    /// The echoed `header` (draft-httpauth-payment-01 §"Credentials": echoed
+    /// only when the challenge had it); an unknown member under -00.
+    pub fn header(&self) -> Option<&str> {
+        self.unknown.get("header").and_then(Value::as_str)
     }
 
     fn from_json(map: &Map<String, Value>) -> Result<Self> {
@@ -237,6 +250,18 @@ impl Credential {
                 .unwrap_or(Value::Null),
         );
         Value::Object(m)
+    }
+
+    /// [`Credential::to_abi`] under `draft`: -01 adds the echoed `header`.
+    pub fn to_abi_for(&self, draft: CoreDraft) -> Value {
+        let mut v = self.to_abi();
+        if let (Some(h), Some(Value::Object(c))) = (
+            self.challenge.header().filter(|_| draft.has_header_param()),
+            v.get_mut("challenge"),
+        ) {
+            c.insert("header".into(), h.into());
+        }
+        v
     }
 
     /// Builds a credential from the ABI object (canonical encodings).

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use mppconf_suite::codec::{
     BindingSlots, Challenge, EncodedJson, ProblemType, Receipt, content_digest,
 };
+use mppconf_suite::drafts::CoreDraft;
 use serde_json::{Map, Value, json};
 
 use super::{Deviation, Refusal, RouteConfig, State, now_rfc3339, rfc3339_at, tx};
@@ -81,7 +82,8 @@ pub(super) fn challenge_for(
         unknown_params: Vec::new(),
     };
     if !state.deviates(Deviation::EmptyId) {
-        challenge.id = BindingSlots::of(&challenge).challenge_id(&state.binding_key());
+        challenge.id =
+            BindingSlots::of(&challenge, CoreDraft::Draft00).challenge_id(&state.binding_key());
     }
     challenge
 }

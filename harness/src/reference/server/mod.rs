@@ -17,6 +17,7 @@
 //! What it sends is in `answers`, the Tempo settlement in `tempo`, the
 //! deviations in `deviation`, its routes and settings in `config`.
 
+use mppconf_suite::drafts::CoreDraft;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -370,7 +371,7 @@ async fn settle(
     let echo = &credential.challenge;
 
     // The binding: recompute the id from the echoed slots.
-    let slots = BindingSlots::of_echo(echo);
+    let slots = BindingSlots::of_echo(echo, CoreDraft::Draft00);
     let skip_echo =
         state.deviates(Deviation::SkipEchoCheck) || state.deviates(Deviation::VerifyEchoedRequest);
     if !state.deviates(Deviation::SkipBindingCheck)

@@ -6,6 +6,7 @@
 //! exist; a challenge whatever the client's `Accept-Payment` says.
 
 use mppconf_suite::codec::{ProblemType, base64url, rfc3339};
+use mppconf_suite::drafts::CoreDraft;
 
 use super::super::check::{param, raw_params, transport, unpaid, unpaid_challenge};
 use super::super::{Ctx, Outcome};
@@ -271,7 +272,7 @@ pub async fn id_is_hmac(ctx: &Ctx) -> Step {
         ));
     };
     let (_, c) = unpaid_challenge(ctx).await?;
-    let want = mppconf_suite::codec::BindingSlots::of(&c).challenge_id(secret);
+    let want = mppconf_suite::codec::BindingSlots::of(&c, CoreDraft::Draft00).challenge_id(secret);
     Ok(if want == c.id {
         Outcome::pass(format!(
             "id {} is HMAC-SHA256(secret, realm|method|intent|request|expires|digest|opaque)",
