@@ -48,8 +48,8 @@ function isString(value) {
 }
 
 // An mppx challenge (Challenge.Schema output) as the ABI's challenge object.
-// mppx-only members (`header`, `meta`) have no place in the ABI and are
-// dropped; `opaque` is already mppx's base64url text.
+// `header` (draft-httpauth-payment-01) is kept; `meta` has no place in the
+// ABI and is dropped; `opaque` is already mppx's base64url text.
 function toAbiChallenge(challenge) {
   const out = {
     id: challenge.id,
@@ -58,7 +58,7 @@ function toAbiChallenge(challenge) {
     intent: challenge.intent,
     request: challenge.request,
   }
-  for (const key of ['expires', 'digest', 'description', 'opaque']) {
+  for (const key of ['expires', 'digest', 'description', 'opaque', 'header']) {
     if (challenge[key] !== undefined) out[key] = challenge[key]
   }
   return out
@@ -80,7 +80,7 @@ function challengeParameters(input, members) {
   return parameters
 }
 
-const challengeMembers = ['id', 'realm', 'method', 'intent', 'request', 'expires', 'digest', 'description']
+const challengeMembers = ['id', 'realm', 'method', 'intent', 'request', 'expires', 'digest', 'description', 'header']
 
 function requireString(input, key) {
   if (!isPlainObject(input) || !isString(input[key])) {
@@ -164,7 +164,7 @@ const ops = {
     run(input) {
       if (!isPlainObject(input)) throw new TypeError('the input is not a JSON object')
       const secretKey = input.secretKey ?? input.secret
-      const parameters = challengeParameters(input, ['realm', 'method', 'intent', 'request', 'expires', 'digest'])
+      const parameters = challengeParameters(input, ['realm', 'method', 'intent', 'request', 'expires', 'digest', 'header'])
       const challenge = Challenge.from({ ...parameters, secretKey })
       return { id: challenge.id }
     },

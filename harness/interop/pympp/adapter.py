@@ -96,7 +96,8 @@ def challenge_to_abi(challenge: Challenge) -> dict[str, Any]:
         "intent": challenge.intent,
         "request": challenge.request,
     }
-    for key in ("expires", "digest", "description"):
+    # `header` is draft-httpauth-payment-01's; pympp keeps it.
+    for key in ("expires", "digest", "description", "header"):
         member = getattr(challenge, key)
         if member is not None:
             value[key] = member
@@ -131,7 +132,7 @@ def credential_to_abi(credential: Credential) -> dict[str, Any]:
         "intent": echo.intent,
         "request": request,
     }
-    for key in ("expires", "digest", "description", "opaque"):
+    for key in ("expires", "digest", "description", "opaque", "header"):
         member = getattr(echo, key)
         if member is not None:
             challenge[key] = member
@@ -267,6 +268,7 @@ def op_challenge_format(inp: Any) -> Any:
         expires=inp.get("expires"),
         description=inp.get("description"),
         opaque=_opaque_object(opaque) if opaque is not None else None,
+        header=inp.get("header"),
     )
     return {"header": format_www_authenticate(challenge, realm)}
 
@@ -290,6 +292,7 @@ def op_credential_format(inp: Any) -> Any:
         digest=ch.get("digest"),
         opaque=_opaque_text(ch.get("opaque")),
         description=ch.get("description"),
+        header=ch.get("header"),
     )
     credential = Credential(
         challenge=echo,

@@ -25,12 +25,12 @@ use std::sync::Mutex;
 
 use mpp::protocol::core::accept_payment;
 use mpp::protocol::core::{
-    base64url_decode, base64url_encode, compute_challenge_id, format_authorization,
-    format_receipt, format_www_authenticate, parse_authorization, parse_receipt,
-    parse_www_authenticate, parse_www_authenticate_all, Base64UrlJson, ChallengeEcho,
-    IntentName, MethodName, PaymentChallenge, PaymentCredential, Receipt,
+    Base64UrlJson, ChallengeEcho, IntentName, MethodName, PaymentChallenge, PaymentCredential,
+    Receipt, base64url_decode, base64url_encode, compute_challenge_id_with_header,
+    format_authorization, format_receipt, format_www_authenticate, parse_authorization,
+    parse_receipt, parse_www_authenticate, parse_www_authenticate_all,
 };
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 const PARSE: &str = "parse_error";
 const FORMAT: &str = "format_error";
@@ -112,7 +112,10 @@ fn answer_line(text: &str) -> OpResult {
     if schema != Some(1) {
         return Err(err(
             UNKNOWN,
-            format!("unsupported ABI schema {}", request.get("schema").unwrap_or(&Value::Null)),
+            format!(
+                "unsupported ABI schema {}",
+                request.get("schema").unwrap_or(&Value::Null)
+            ),
         ));
     }
     let op = request
@@ -146,7 +149,10 @@ fn answer_line(text: &str) -> OpResult {
 /// shape (including panics).
 fn op_error_type(op: &str) -> &'static str {
     match op {
-        "challenge.parse" | "credential.parse" | "receipt.parse" | "challenges.parse"
+        "challenge.parse"
+        | "credential.parse"
+        | "receipt.parse"
+        | "challenges.parse"
         | "accept_payment.parse" => PARSE,
         "challenge.format" | "credential.format" | "receipt.format" => FORMAT,
         "base64url.encode" | "base64url.decode" => ENCODING,
@@ -195,8 +201,8 @@ fn input_str<'a>(input: &'a Value, field: &str) -> Result<&'a str, AbiError> {
 // ---------------------------------------------------------------------------
 
 /// The ABI challenge object of the fields shared by `PaymentChallenge` and
-/// `ChallengeEcho`. The SDK's `header` member (the advertised credential
-/// field) has no place in the ABI object and is left out.
+/// `ChallengeEcho`, with the SDK's `header` member (the advertised
+/// credential field, draft-httpauth-payment-01).
 #[allow(clippy::too_many_arguments)]
 fn challenge_object(
     id: &str,
@@ -208,6 +214,7 @@ fn challenge_object(
     description: Option<&String>,
     digest: Option<&String>,
     opaque: Option<&Base64UrlJson>,
+    header: Option<&String>,
 ) -> Result<Value, String> {
     let request = request
         .decode_value()
@@ -230,6 +237,9 @@ fn challenge_object(
     if let Some(v) = opaque {
         m.insert("opaque".into(), v.raw().into());
     }
+    if let Some(v) = header {
+        m.insert("header".into(), v.as_str().into());
+    }
     Ok(Value::Object(m))
 }
 
@@ -244,6 +254,7 @@ fn challenge_to_abi(c: &PaymentChallenge) -> Result<Value, String> {
         c.description.as_ref(),
         c.digest.as_ref(),
         c.opaque.as_ref(),
+        c.header.as_ref(),
     )
 }
 
@@ -258,6 +269,7 @@ fn echo_to_abi(c: &ChallengeEcho) -> Result<Value, String> {
         c.description.as_ref(),
         c.digest.as_ref(),
         c.opaque.as_ref(),
+        c.header.as_ref(),
     )
 }
 
@@ -393,8 +405,8 @@ fn challenge_id(input: &Value) -> OpResult {
     let request = map
         .get("request")
         .ok_or_else(|| err(GENERATION, "input needs \"request\""))?;
-    let request = Base64UrlJson::from_value(request)
-        .map_err(|e| err(GENERATION, format!("request: {e}")))?;
+    let request =
+        Base64UrlJson::from_value(request).map_err(|e| err(GENERATION, format!("request: {e}")))?;
     let opaque = match map.get("opaque") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.clone()),
@@ -411,7 +423,7 @@ fn challenge_id(input: &Value) -> OpResult {
             ));
         }
     };
-    let id = compute_challenge_id(
+    let id = compute_challenge_id_with_header(
         secret,
         required("realm")?,
         required("method")?,
@@ -420,6 +432,7 @@ fn challenge_id(input: &Value) -> OpResult {
         optional("expires")?,
         optional("digest")?,
         opaque.as_deref(),
+        optional("header")?,
     );
     Ok(json!({"id": id}))
 }
@@ -456,7 +469,12 @@ fn accept_payment_select(input: &Value) -> OpResult {
                 .map(|o| Some((o.get("method")?.as_str()?, o.get("intent")?.as_str()?)))
                 .collect()
         })
-        .ok_or_else(|| err(UNKNOWN, "input needs \"offers\", an array of {method, intent}"))?;
+        .ok_or_else(|| {
+            err(
+                UNKNOWN,
+                "input needs \"offers\", an array of {method, intent}",
+            )
+        })?;
     let header = match input.get("header") {
         Some(Value::String(h)) => Some(h.as_str()),
         Some(Value::Null) | None => None,
@@ -479,6 +497,11 @@ fn accept_payment_select(input: &Value) -> OpResult {
         .iter()
         .map(|c| c.id.parse::<usize>())
         .collect::<Result<_, _>>()
-        .map_err(|e| err(UNKNOWN, format!("compose returned a foreign challenge: {e}")))?;
+        .map_err(|e| {
+            err(
+                UNKNOWN,
+                format!("compose returned a foreign challenge: {e}"),
+            )
+        })?;
     Ok(json!({"order": order}))
 }
