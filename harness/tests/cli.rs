@@ -478,6 +478,53 @@ fn core_draft_01_judges_its_own_cases_and_drift_entries_limited_to_it() {
 }
 
 #[test]
+fn the_official_header_slot_vector_is_drift_under_00_and_passes_under_01() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = |header: &str| {
+        json!({"secretKey": "test-vector-secret-minimum-32-byte-secret", "realm": "api.example.com",
+               "method": "tempo", "intent": "charge", "request": {"amount": "1000000"}, "header": header})
+    };
+    // The shape and ids of mpp-tools conformance/vectors/challenge-id.json.
+    let file = json!({
+        "version": "2.0.0", "description": "d", "spec_ref": "s",
+        "commands": {"generate": "generate-challenge-id"},
+        "scenarios": [
+            {"name": "with_payment_authorization_header", "input": input("Payment-Authorization"),
+             "expected": "re8MIMJYpIJ0r_aiizscg6ghtipQM8IpOa_NtpwIU8E"},
+            {"name": "authorization_header_is_implicit_default", "input": input("Authorization"),
+             "expected": "6QDs0BmhrI_v67iWeCMvGqQJEFQ6ErWKlk7zi5xL6t0"},
+        ]
+    });
+    std::fs::write(dir.path().join("challenge-id.json"), file.to_string()).unwrap();
+    let results_dir = tempfile::tempdir().unwrap();
+    let verdicts = |core: &str| {
+        let out = results_dir.path().join(format!("{core}.json"));
+        let o = mppconf(&[
+            "vectors",
+            "run",
+            "--adapter",
+            "builtin",
+            "--core",
+            core,
+            "--official",
+            dir.path().to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{core}: {}", stdout(&o));
+        let results: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        results["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["verdict"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(verdicts("draft-httpauth-payment-00"), ["info", "pass"]);
+    assert_eq!(verdicts("draft-httpauth-payment-01"), ["pass", "info"]);
+}
+
+#[test]
 fn annotation_file_with_a_wrong_format_names_the_field() {
     let dir = tempfile::tempdir().unwrap();
     let drift = dir.path().join("drift.json");
