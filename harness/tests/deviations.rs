@@ -203,6 +203,7 @@ async fn the_expired_problem_type_is_a_switch() {
             deviations: BTreeSet::new(),
             choices: server::Choices {
                 expired_as_payment_expired: payment_expired,
+                ..Default::default()
             },
         };
         let s = server::start(config, SocketAddr::from(([127, 0, 0, 1], 0)))

@@ -488,3 +488,108 @@ async fn a_body_is_bound_by_its_digest() {
     opts.body = Some(b"{\"q\":1}".to_vec());
     assert_eq!(client::pay(&opts).await.unwrap().status, 200);
 }
+
+/// draft-httpauth-payment-01 by configuration: a route that selects
+/// `Payment-Authorization` binds the header, takes the credential only
+/// from that field and keeps every answer to it out of shared caches; the
+/// -01 client sends it there, a -00 client (in `Authorization`) is not
+/// paid for.
+#[tokio::test]
+async fn the_01_pair_moves_the_credential_to_payment_authorization() {
+    use mppconf_suite::codec::{BindingSlots, Challenge};
+    use mppconf_suite::drafts::CoreDraft;
+    let w = world().await;
+    let merchant = Address::random();
+    let mut selected = route("/pa", "1000", merchant);
+    selected.credential_header = Some("Payment-Authorization".into());
+    let routes = vec![selected.clone(), route("/plain", "1000", merchant)];
+    let secret = b"a server secret that is long enough".to_vec();
+    let config = |core: CoreDraft, routes: Vec<RouteConfig>| ServerConfig {
+        realm: "mppconf.test".into(),
+        secret: secret.clone(),
+        rpc_url: w.chain.rpc_url.clone(),
+        chain_id: w.chain.chain_id,
+        fee_payer_key: Some(FEE_PAYER_KEY.into()),
+        routes,
+        deviations: BTreeSet::new(),
+        choices: server::Choices {
+            core,
+            ..Default::default()
+        },
+    };
+    // A route cannot select the field under -00, nor select another one.
+    let refused = config(CoreDraft::Draft00, routes.clone())
+        .validate()
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("draft-httpauth-payment-01"),
+        "{refused}"
+    );
+    let mut other = selected.clone();
+    other.credential_header = Some("X-Payment".into());
+    assert!(config(CoreDraft::Draft01, vec![other]).validate().is_err());
+
+    let s = server::start(
+        config(CoreDraft::Draft01, routes),
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let unpaid = http.get(format!("{}/pa", s.url())).send().await.unwrap();
+    assert_eq!(unpaid.status(), 402);
+    let field = unpaid.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let c = Challenge::parse(&field).unwrap();
+    assert_eq!(c.header(), Some("Payment-Authorization"));
+    assert_eq!(
+        c.id,
+        BindingSlots::of(&c, CoreDraft::Draft01).challenge_id(&secret)
+    );
+    assert_ne!(
+        c.id,
+        BindingSlots::of(&c, CoreDraft::Draft00).challenge_id(&secret)
+    );
+
+    let before = tx::balance_of(&w.rpc, PATH_USD.parse().unwrap(), w.payer.address())
+        .await
+        .unwrap();
+    // The -00 client pays in Authorization: not the selected field, so
+    // the server answers as if unpaid, and nothing is settled.
+    let old = client::pay(&options(&w, format!("{}/pa", s.url())))
+        .await
+        .unwrap();
+    assert_eq!(old.status, 402, "{}", old.body);
+    assert!(old.body.contains("payment-required"), "{}", old.body);
+    let after_old = tx::balance_of(&w.rpc, PATH_USD.parse().unwrap(), w.payer.address())
+        .await
+        .unwrap();
+    assert_eq!(
+        before, after_old,
+        "a credential in the wrong field moved money"
+    );
+
+    let new = |path: &str| PayOptions {
+        core: CoreDraft::Draft01,
+        ..options(&w, format!("{}{path}", s.url()))
+    };
+    for path in ["/pa", "/plain"] {
+        let outcome = client::pay(&new(path)).await.unwrap();
+        assert_eq!(outcome.status, 200, "{path}: {}", outcome.body);
+        assert!(outcome.receipt.is_some());
+    }
+
+    // Two credentials in the selected field: 400, and private (§"Caching":
+    // a credential outside Authorization).
+    let two = http
+        .get(format!("{}/pa", s.url()))
+        .header("payment-authorization", "Payment e30")
+        .header("payment-authorization", "Payment e30")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(two.status(), 400);
+    assert_eq!(two.headers()["cache-control"], "private");
+}

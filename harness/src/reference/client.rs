@@ -7,6 +7,7 @@
 //! known-good target of every client check; each named [`Deviation`]
 //! breaks one rule on purpose.
 
+use mppconf_suite::drafts::CoreDraft;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -197,6 +198,10 @@ pub struct PayOptions {
     pub deviations: BTreeSet<Deviation>,
     /// An authority to trust besides the system's (`--ca-cert`).
     pub ca: Option<reqwest::Certificate>,
+    /// The core draft the client follows: under -01 it sends the
+    /// credential in the field the challenge's `header` selects, and takes
+    /// a challenge with any other `header` value as unrecognized.
+    pub core: CoreDraft,
 }
 
 impl PayOptions {
@@ -217,6 +222,7 @@ impl PayOptions {
             attribution_memo: false,
             deviations: BTreeSet::new(),
             ca: None,
+            core: CoreDraft::Draft00,
         }
     }
 }
@@ -289,13 +295,16 @@ pub async fn pay(opts: &PayOptions) -> Result<PayOutcome> {
     } else {
         opts.accept_payment.clone()
     };
+    // The field the credential goes in: `Authorization`, or under -01
+    // the one the chosen challenge selects (set once it is chosen).
+    let credential_field = std::cell::Cell::new("authorization");
     let send = |url: &str, auth: Vec<String>, with_body: bool| {
         let mut rb = http.request(method.clone(), url);
         if let Some(a) = &accept_payment {
             rb = rb.header("accept-payment", a);
         }
         for a in auth {
-            rb = rb.header("authorization", a);
+            rb = rb.header(credential_field.get(), a);
         }
         if let (Some(b), true) = (&opts.body, with_body) {
             rb = rb.body(b.clone());
@@ -326,7 +335,8 @@ pub async fn pay(opts: &PayOptions) -> Result<PayOutcome> {
         .filter(|v| !deviates(Deviation::AsciiOnlyHeaders) || v.to_str().is_ok())
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         .collect();
-    let challenge = choose_with(&fields, &opts.deviations)?;
+    let challenge = choose_with(&fields, &opts.deviations, opts.core)?;
+    credential_field.set(challenge.credential_field(opts.core));
     let request = check(&challenge, opts).await?;
     let (credential, mode) = build_credential(&challenge, &request, opts, &signer).await?;
     let header = credential.to_header();
@@ -386,11 +396,16 @@ pub async fn credential_for(challenge: &Challenge, opts: &PayOptions) -> Result<
 
 /// The first valid `tempo`/`charge` challenge, in server order.
 pub fn choose(fields: &[String]) -> Result<Challenge> {
-    choose_with(fields, &BTreeSet::new())
+    choose_with(fields, &BTreeSet::new(), CoreDraft::Draft00)
 }
 
-/// [`choose`], breaking the parsing and selection rules it is told to.
-fn choose_with(fields: &[String], deviations: &BTreeSet<Deviation>) -> Result<Challenge> {
+/// [`choose`] under `core`, breaking the parsing and selection rules it is
+/// told to.
+fn choose_with(
+    fields: &[String],
+    deviations: &BTreeSet<Deviation>,
+    core: CoreDraft,
+) -> Result<Challenge> {
     let deviates = |d: Deviation| deviations.contains(&d);
     let fields: Vec<String> = fields
         .iter()
@@ -422,6 +437,12 @@ fn choose_with(fields: &[String], deviations: &BTreeSet<Deviation>) -> Result<Ch
             Ok(c) if deviates(Deviation::RejectUnknownParams) && !c.unknown_params.is_empty() => {
                 reasons.push("unknown parameters".to_string())
             }
+            // -01 §"Credentials": "Clients MUST treat any other `header`
+            // value as an unrecognized challenge".
+            Ok(c) if c.check_draft(core).is_err() => reasons.push(format!(
+                "header {:?} is unrecognized",
+                c.header().unwrap_or_default()
+            )),
             Ok(c) if deviates(Deviation::FirstChallengeOnly) => return Ok(c),
             Ok(c) if c.method == "tempo" && deviates(Deviation::AnyIntent) => return Ok(c),
             Ok(c) if c.method == "tempo" && c.intent == "charge" => return Ok(c),
@@ -715,4 +736,30 @@ async fn build_credential(
         },
         mode,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn under_01_the_challenge_header_picks_the_field_or_makes_it_unrecognized() {
+        let field = |h: &str| {
+            vec![format!(
+                "Payment id=\"x\", realm=\"r\", method=\"tempo\", intent=\"charge\", request=\"e30\", header=\"{h}\""
+            )]
+        };
+        let none = BTreeSet::new();
+        let chosen =
+            choose_with(&field("Payment-Authorization"), &none, CoreDraft::Draft01).unwrap();
+        assert_eq!(
+            chosen.credential_field(CoreDraft::Draft01),
+            "Payment-Authorization"
+        );
+        assert_eq!(chosen.credential_field(CoreDraft::Draft00), "Authorization");
+        let other = choose_with(&field("X-Other"), &none, CoreDraft::Draft01).unwrap_err();
+        assert!(other.to_string().contains("unrecognized"), "{other}");
+        // Under -00 `header` is an unknown parameter, ignored.
+        assert!(choose_with(&field("X-Other"), &none, CoreDraft::Draft00).is_ok());
+    }
 }

@@ -1,6 +1,7 @@
 //! The command-line faces of the reference implementations:
 //! `mppconf chain`, `mppconf serve` and `mppconf pay`.
 
+use mppconf_suite::drafts::CoreDraft;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -69,6 +70,11 @@ pub struct ServeArgs {
     /// Answer expired challenges with payment-expired, not invalid-challenge.
     #[arg(long)]
     pub expired_as_payment_expired: bool,
+    /// The core draft the server follows (overrides the config's `core`):
+    /// draft-httpauth-payment-01 lets a route select Payment-Authorization
+    /// (`credential_header`) and binds it.
+    #[arg(long)]
+    pub core: Option<CoreDraft>,
     /// Serve HTTPS with a certificate for localhost/127.0.0.1 from an
     /// authority made now; its files (ca.pem, cert.pem, key.pem) go into
     /// this folder, for clients to trust (`mppconf pay --ca-cert DIR/ca.pem`).
@@ -80,6 +86,7 @@ pub struct ServeArgs {
 #[serde(deny_unknown_fields)]
 struct ServeFile {
     realm: Option<String>,
+    core: Option<CoreDraft>,
     secret: Option<String>,
     fee_payer_key: Option<String>,
     #[serde(default)]
@@ -144,6 +151,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         choices: Default::default(),
     };
     config.choices.expired_as_payment_expired = args.expired_as_payment_expired;
+    config.choices.core = args.core.or(file.core).unwrap_or_default();
     let paths: Vec<String> = config
         .routes
         .iter()
@@ -209,6 +217,11 @@ pub struct PayArgs {
     pub allow_http: bool,
     #[arg(long)]
     pub accept_payment: Option<String>,
+    /// The core draft the client follows: draft-httpauth-payment-00 (the
+    /// default) or draft-httpauth-payment-01 (the credential goes in the
+    /// field the challenge's `header` selects).
+    #[arg(long, default_value = "draft-httpauth-payment-00")]
+    pub core: CoreDraft,
     /// With no memo requested, pay with mppx's attribution memo (mppx
     /// servers require it; the spec does not).
     #[arg(long)]
@@ -259,6 +272,7 @@ pub async fn pay(args: PayArgs) -> Result<bool> {
             .as_deref()
             .map(|p| crate::tls::read_ca(p, "--ca-cert"))
             .transpose()?,
+        core: args.core,
     })
     .await?;
     println!(

@@ -7,7 +7,6 @@ use axum::response::{IntoResponse, Response};
 use mppconf_suite::codec::{
     BindingSlots, Challenge, EncodedJson, ProblemType, Receipt, content_digest,
 };
-use mppconf_suite::drafts::CoreDraft;
 use serde_json::{Map, Value, json};
 
 use super::{Deviation, Refusal, RouteConfig, State, now_rfc3339, rfc3339_at, tx};
@@ -79,11 +78,16 @@ pub(super) fn challenge_for(
                 json!({ "nonce": alloy::primitives::B128::random().to_string() }),
             )
         }),
-        unknown_params: Vec::new(),
+        // -01's `header` (config validation saw to its value and draft).
+        unknown_params: route
+            .credential_header
+            .iter()
+            .map(|h| ("header".to_string(), h.clone()))
+            .collect(),
     };
     if !state.deviates(Deviation::EmptyId) {
-        challenge.id =
-            BindingSlots::of(&challenge, CoreDraft::Draft00).challenge_id(&state.binding_key());
+        challenge.id = BindingSlots::of(&challenge, state.config.choices.core)
+            .challenge_id(&state.binding_key());
     }
     challenge
 }

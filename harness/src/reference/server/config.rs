@@ -1,6 +1,8 @@
 //! The reference server's routes and settings (`mppconf serve --config`,
 //! harness/README.md), with their defaults and checks.
 
+use mppconf_suite::codec::challenge::PAYMENT_AUTHORIZATION;
+use mppconf_suite::drafts::CoreDraft;
 use std::collections::BTreeSet;
 
 use mppconf_suite::methods::tempo_effects::ChargeRequest;
@@ -63,6 +65,13 @@ pub struct RouteConfig {
     /// Schemes").
     #[serde(default)]
     pub requires_header: Option<String>,
+    /// draft-httpauth-payment-01's `header` parameter: with
+    /// `"Payment-Authorization"` (the only value the draft allows) the
+    /// route's challenges select that field for the credential, and a
+    /// credential in `Authorization` does not satisfy them. Needs the
+    /// server to follow -01 (`core`).
+    #[serde(default)]
+    pub credential_header: Option<String>,
     /// A paid request counts one side effect, read at
     /// [`SIDE_EFFECTS_PATH`] (the server suite's state oracle).
     #[serde(default)]
@@ -118,6 +127,11 @@ pub struct Choices {
     /// `invalid-challenge` (ambiguity.expired-problem-type: the status
     /// table says invalid-challenge, the error codes list payment-expired).
     pub expired_as_payment_expired: bool,
+    /// The core draft the server follows: under -01 a route may select
+    /// `Payment-Authorization` (`credential_header`), the binding has the
+    /// header slot, and expired challenges get `payment-expired` (its
+    /// status table's own row).
+    pub core: CoreDraft,
 }
 
 impl RouteConfig {
@@ -139,6 +153,7 @@ impl RouteConfig {
             expires_in: default_expiry(),
             after_payment: AfterPayment::Serve,
             requires_header: None,
+            credential_header: None,
             side_effect: false,
         }
     }
@@ -255,6 +270,20 @@ impl ServerConfig {
                     "route {}: requires_header {h:?} is not `Name: value`",
                     r.path
                 )));
+            }
+            if let Some(h) = &r.credential_header {
+                if h != PAYMENT_AUTHORIZATION {
+                    return Err(Error::Usage(format!(
+                        "route {}: credential_header {h:?}: draft-httpauth-payment-01 allows only \"{PAYMENT_AUTHORIZATION}\"",
+                        r.path
+                    )));
+                }
+                if !self.choices.core.has_header_param() {
+                    return Err(Error::Usage(format!(
+                        "route {}: credential_header needs the server to follow draft-httpauth-payment-01 (core = \"draft-httpauth-payment-01\"); {} has no header parameter",
+                        r.path, self.choices.core
+                    )));
+                }
             }
             if r.fee_payer && self.fee_payer_key.is_none() {
                 return Err(Error::Usage(format!(

@@ -17,6 +17,7 @@
 //! What it sends is in `answers`, the Tempo settlement in `tempo`, the
 //! deviations in `deviation`, its routes and settings in `config`.
 
+use mppconf_suite::codec::challenge::PAYMENT_AUTHORIZATION;
 use mppconf_suite::drafts::CoreDraft;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -156,7 +157,29 @@ fn refuse(problem: ProblemType, detail: impl Into<String>) -> Refusal {
     }
 }
 
+/// [`answer`], and under -01 §"Caching": every response to a request
+/// whose Payment credential is in `Payment-Authorization` (not covered by
+/// RFC 9111 §3.5's rule for `Authorization`) is `private` at least.
 async fn handle(
+    state: &State,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let other_field =
+        state.config.choices.core.has_header_param() && headers.contains_key(PAYMENT_AUTHORIZATION);
+    let mut response = answer(state, method, uri, headers, body).await;
+    if other_field && !response.headers().contains_key(header::CACHE_CONTROL) {
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            axum::http::HeaderValue::from_static("private"),
+        );
+    }
+    response
+}
+
+async fn answer(
     state: &State,
     method: Method,
     uri: Uri,
@@ -211,8 +234,14 @@ async fn handle(
     if !authenticated && !state.deviates(Deviation::PaymentBeforeAuth) {
         return unauthenticated();
     }
+    // -01 §"Credentials": only the field the route's challenges select
+    // carries a credential that can satisfy them.
+    let field = match route.credential_header.as_deref() {
+        Some(selected) => selected,
+        None => header::AUTHORIZATION.as_str(),
+    };
     let credentials: Vec<&str> = headers
-        .get_all(header::AUTHORIZATION)
+        .get_all(field)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .filter(|v| v.len() >= 8 && v[..8].eq_ignore_ascii_case("payment "))
@@ -371,7 +400,7 @@ async fn settle(
     let echo = &credential.challenge;
 
     // The binding: recompute the id from the echoed slots.
-    let slots = BindingSlots::of_echo(echo, CoreDraft::Draft00);
+    let slots = BindingSlots::of_echo(echo, state.config.choices.core);
     let skip_echo =
         state.deviates(Deviation::SkipEchoCheck) || state.deviates(Deviation::VerifyEchoedRequest);
     if !state.deviates(Deviation::SkipBindingCheck)
@@ -409,7 +438,9 @@ async fn settle(
             Some(Err(_)) => true,
         };
         if expired {
-            let problem = if state.config.choices.expired_as_payment_expired {
+            let problem = if state.config.choices.expired_as_payment_expired
+                || state.config.choices.core >= CoreDraft::Draft01
+            {
                 ProblemType::PaymentExpired
             } else {
                 ProblemType::InvalidChallenge
