@@ -2,6 +2,7 @@
 //! against the honest one, and each deviation switch is caught by the
 //! check that names it, and by no other check.
 
+use mppconf_suite::drafts::CoreDraft;
 use std::collections::BTreeSet;
 
 use mppconf_harness::reference::server::Deviation;
@@ -14,12 +15,22 @@ use mppconf_suite::vectors::Verdict;
 /// that did not pass (fail, warn or lenient) on any resource, and a
 /// summary for messages.
 async fn suite(deviations: &[Deviation], filter: &[String]) -> (BTreeSet<&'static str>, String) {
+    suite_under(CoreDraft::Draft00, deviations, filter).await
+}
+
+/// [`suite`] for the reference run against `core` (under -01: a route
+/// that selects Payment-Authorization).
+async fn suite_under(
+    core: CoreDraft,
+    deviations: &[Deviation],
+    filter: &[String],
+) -> (BTreeSet<&'static str>, String) {
     let deviations: BTreeSet<Deviation> = deviations.iter().copied().collect();
     let selection = mppconf_harness::report::Selection {
         filter: filter.to_vec(),
         ..Default::default()
     };
-    let runs = command::run_reference(&deviations, &selection, Silent)
+    let runs = command::run_reference_method("tempo", core, &deviations, &selection, &mut Silent)
         .await
         .unwrap();
     let results: Vec<_> = runs
@@ -83,6 +94,11 @@ async fn every_check_passes_against_the_reference_server() {
     let (failing, summary) = suite(&[], &[]).await;
     assert!(failing.is_empty(), "{summary}");
     assert!(!summary.contains("blocked"), "{summary}");
+    // The header.* checks are listed only against -01.
+    let (failing, summary_01) = suite_under(CoreDraft::Draft01, &[], &[]).await;
+    assert!(failing.is_empty(), "{summary_01}");
+    assert!(!summary_01.contains("blocked"), "{summary_01}");
+    let summary = format!("{summary}\n{summary_01}");
     // Every check runs on at least one of the reference resources.
     for check in server_suite::all_checks() {
         assert!(
@@ -328,7 +344,39 @@ async fn each_deviation_is_caught_by_the_check_that_names_it() {
         BTreeSet::from(["expiry.expired-rejected"]),
         "ignore-expiry:\n{summary}"
     );
-    let covered: BTreeSet<Deviation> = expectations.iter().map(|(d, _)| *d).collect();
+    // Under -01, on a route that selects Payment-Authorization.
+    let expectations_01: &[(Deviation, &[&str])] = &[
+        (
+            Deviation::CredentialInAnyField,
+            &["header.selected-field-only"],
+        ),
+        (
+            // An id without the header slot is not -01's recommended HMAC.
+            Deviation::HeaderUnbound,
+            &["header.bound", "challenge.id-hmac"],
+        ),
+        (
+            Deviation::OtherFieldCacheable,
+            &["header.other-field-private"],
+        ),
+    ];
+    for (deviation, expected) in expectations_01 {
+        let (failing, summary) = suite_under(CoreDraft::Draft01, &[*deviation], &[]).await;
+        let expected: BTreeSet<&str> = expected.iter().copied().collect();
+        assert_eq!(failing, expected, "{}:\n{summary}", deviation.name());
+        // Under -00 the switch changes nothing the suite sees.
+        let (failing, summary) = suite(&[*deviation], &all_but_expiry).await;
+        assert!(
+            failing.is_empty(),
+            "{} under -00:\n{summary}",
+            deviation.name()
+        );
+    }
+    let covered: BTreeSet<Deviation> = expectations
+        .iter()
+        .chain(expectations_01)
+        .map(|(d, _)| *d)
+        .collect();
     for d in Deviation::ALL {
         assert!(
             d == Deviation::IgnoreExpiry || covered.contains(&d),

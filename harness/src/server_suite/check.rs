@@ -224,6 +224,18 @@ pub async fn refused_unbroadcast(
     Ok(outcome)
 }
 
+/// A valid credential, changed by `change`, must be refused (with
+/// `problem`) and cause no broadcast (see [`refused_unbroadcast`]).
+pub async fn changed_refused(
+    ctx: &Ctx,
+    change: impl FnOnce(&mut Credential),
+    problem: Option<ProblemType>,
+) -> Result<Outcome, Outcome> {
+    let (_, mut credential) = valid(ctx).await?;
+    change(&mut credential);
+    refused_unbroadcast(ctx, &credential.to_header(), problem).await
+}
+
 /// The server broadcast nothing (when the harness sees its chain calls).
 pub fn nothing_broadcast(ctx: &Ctx) -> Result<(), Outcome> {
     let Some(sent) = ctx.broadcasts() else {

@@ -2,6 +2,7 @@
 //! (attach mode), or against the reference server that mppconf starts on
 //! its own chain (`--reference`, the main job).
 
+use mppconf_suite::drafts::CoreDraft;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -135,6 +136,8 @@ pub struct Discovered {
     pub intent: String,
     /// `request.methodDetails.chainId`, when it names one.
     pub chain_id: Option<u64>,
+    /// Its `header` parameter (draft-httpauth-payment-01), as written.
+    pub header: Option<String>,
 }
 
 /// How long the first unpaid request may take: a target that does not
@@ -149,6 +152,7 @@ pub async fn discover(target: &Target) -> Result<Discovered> {
         method: "tempo".into(),
         intent: "charge".into(),
         chain_id: None,
+        header: None,
     };
     let ctx = Ctx::new(
         target.clone(),
@@ -171,6 +175,10 @@ pub async fn discover(target: &Target) -> Result<Discovered> {
                 .find(|(n, _)| n == name)
                 .map(|(_, v)| v.to_ascii_lowercase())
         };
+        found.header = params
+            .iter()
+            .find(|(n, _)| n == "header")
+            .map(|(_, v)| v.to_string());
         if let (Some(m), Some(i)) = (get("method"), get("intent"))
             && !m.is_empty()
         {
@@ -225,6 +233,13 @@ pub struct ServerArgs {
     /// after another.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
+    /// The core draft to judge against: draft-httpauth-payment-00 (the
+    /// pinned default) or draft-httpauth-payment-01 (credentials go in the
+    /// field the challenge's `header` selects; the header.* checks run).
+    /// With --reference, -01 probes a route that selects
+    /// Payment-Authorization.
+    #[arg(long, default_value = "draft-httpauth-payment-00")]
+    pub core: CoreDraft,
     #[command(flatten)]
     pub gate: GateArgs,
     /// Write the raw results (every exchange, every chain call) as JSON here.
@@ -307,6 +322,8 @@ pub struct Run {
     /// The command that reruns this target (a check: add `--filter ID`).
     pub reproduce: String,
     pub results: Vec<CheckResult>,
+    /// The core draft the run judged against.
+    pub core: CoreDraft,
 }
 
 /// Dev account 1 of anvil's mnemonic: sponsors fees on mppconf's chain.
@@ -326,12 +343,13 @@ pub async fn server(args: ServerArgs) -> Result<u8> {
     let runs = if !args.target.is_empty() {
         let mut runs = Vec::new();
         for path in &args.target {
-            runs.extend(launched_target(path, &selection, &mut progress).await?);
+            runs.extend(launched_target(path, args.core, &selection, &mut progress).await?);
         }
         runs
     } else if args.choice.reference {
         run_reference_method(
             &args.choice.payment_method,
+            args.core,
             &args.choice.deviations()?,
             &selection,
             &mut progress,
@@ -410,7 +428,13 @@ pub fn reports_of(runs: &[Run], started_at: &str) -> Vec<(Report, Vec<(usize, Va
                     });
                 }
             }
-            let mut report = Report::new("server", label, started_at.to_string(), records);
+            let core = runs
+                .iter()
+                .find(|r| r.label == label)
+                .map(|r| r.core)
+                .unwrap_or_default();
+            let mut report =
+                Report::new("server", label, started_at.to_string(), records).under(core);
             // The seed of the bounded fuzz pass (fuzz.bounded).
             report.seed = Some(super::core::FUZZ_SEED);
             (report, evidence)
@@ -515,6 +539,7 @@ async fn attached(
             Paying {
                 payer_key: args.payer_key.as_deref(),
                 payer: payer.as_ref(),
+                core: args.core,
                 probes: (i == 0).then(|| args.probes.on(target)).transpose()?,
                 hmac_secret: args.secret.as_ref().map(|s| s.as_bytes().to_vec()),
                 secrets: args
@@ -558,6 +583,7 @@ pub(super) fn others_than(targets: &[Target], i: usize) -> Vec<Target> {
 /// own chain (through the recording proxy) and probe each resource.
 async fn launched_target(
     path: &std::path::Path,
+    core: CoreDraft,
     selection: &Selection,
     progress: &mut (impl Watch<CheckResult> + Send),
 ) -> Result<Vec<Run>> {
@@ -633,6 +659,7 @@ async fn launched_target(
                         Some(("a text the manifest declares secret".to_string(), text))
                     }))
                     .collect(),
+                    core,
                     ..Paying::default()
                 },
                 selection,
@@ -667,7 +694,7 @@ pub async fn fuzz_server(args: FuzzServerArgs) -> Result<u8> {
     let target = if args.choice.reference {
         let route = RouteConfig::new("/paid", "1000", &Address::random().to_string());
         let (chain, proxy, server, ca, _) =
-            start_reference(vec![route], &args.choice.deviations()?).await?;
+            start_reference(vec![route], &args.choice.deviations()?, CoreDraft::Draft00).await?;
         let target = Target {
             base_url: server.url(),
             path: "/paid".into(),

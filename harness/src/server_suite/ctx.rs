@@ -3,6 +3,8 @@
 //! redacted; the types are in [`super::exchange`]), pays (the method
 //! plug-in or the user's payer) and sees the chain.
 
+use mppconf_suite::codec::challenge::PAYMENT_AUTHORIZATION;
+use mppconf_suite::drafts::CoreDraft;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -52,6 +54,11 @@ pub struct Ctx {
     pub probes: Option<Probes>,
     /// The challenge-binding (HMAC) secret, when the harness knows it.
     pub hmac_secret: Option<Vec<u8>>,
+    /// The core draft the run judges against (`--core`).
+    pub core: CoreDraft,
+    /// The field credentials go in: `authorization`, or under -01
+    /// `payment-authorization` when the resource's challenge selects it.
+    pub credential_field: &'static str,
     evidence: Mutex<Vec<Exchange>>,
     /// Deliberate waits (outlasting an `expires`) of the current check.
     paused: Mutex<Duration>,
@@ -130,6 +137,8 @@ impl Ctx {
             proxy,
             probes: None,
             hmac_secret: None,
+            core: CoreDraft::Draft00,
+            credential_field: "authorization",
             evidence: Mutex::default(),
             paused: Mutex::default(),
             tolerated: Mutex::default(),
@@ -162,6 +171,8 @@ impl Ctx {
             others: self.others.clone(),
             probes: self.probes.clone(),
             hmac_secret: self.hmac_secret.clone(),
+            core: self.core,
+            credential_field: self.credential_field,
             evidence: Mutex::default(),
             paused: Mutex::default(),
             tolerated: Mutex::default(),
@@ -187,6 +198,16 @@ impl Ctx {
     }
 
     /// The server's challenge-binding secret, as the server was given it.
+    /// Judges against `core`; under -01 a resource whose challenge has
+    /// `header="Payment-Authorization"` gets its credentials there.
+    pub fn with_core(mut self, core: CoreDraft, header: Option<&str>) -> Self {
+        self.core = core;
+        if core.has_header_param() && header == Some(PAYMENT_AUTHORIZATION) {
+            self.credential_field = "payment-authorization";
+        }
+        self
+    }
+
     pub fn with_hmac_secret(mut self, secret: Option<Vec<u8>>) -> Self {
         self.hmac_secret = secret;
         self
@@ -359,12 +380,16 @@ impl Ctx {
         let mut rb = http.request(method.clone(), url);
         let mut shown = vec![format!("{method} {url}")];
         for a in authorization {
-            rb = rb.header("authorization", *a);
-            shown.push(format!("authorization: {}", redact("authorization", a)));
+            rb = rb.header(self.credential_field, *a);
+            shown.push(format!(
+                "{}: {}",
+                self.credential_field,
+                redact(self.credential_field, a)
+            ));
         }
         for (k, v) in extra {
             rb = rb.header(*k, *v);
-            shown.push(format!("{k}: {v}"));
+            shown.push(format!("{k}: {}", redact(k, v)));
         }
         if let Some(b) = body {
             rb = rb.body(b.to_vec());

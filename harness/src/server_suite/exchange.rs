@@ -122,7 +122,9 @@ impl Outcome {
 
 /// Headers worth keeping as evidence, credentials redacted.
 pub(super) fn redact(name: &str, value: &str) -> String {
-    if name.eq_ignore_ascii_case("authorization") && value.len() > 24 {
+    let credential_field = name.eq_ignore_ascii_case("authorization")
+        || name.eq_ignore_ascii_case("payment-authorization");
+    if credential_field && value.len() > 24 {
         format!(
             "{}… ({} bytes, redacted)",
             &value[..16.min(value.len())],

@@ -31,6 +31,7 @@ pub use core::declared::Probes;
 pub use ctx::{ANSWER_TIMEOUT, BODY_LIMIT, Ctx, Payer, no_payer};
 pub use exchange::{Answer, Exchange, Outcome, Target};
 
+use mppconf_suite::drafts::CoreDraft;
 use std::time::{Duration, Instant};
 
 use mppconf_suite::vectors::Verdict;
@@ -137,8 +138,15 @@ impl std::fmt::Display for Timing {
 /// The checks that judge a resource of `method` and `intent`: the core
 /// ones, the intent's, and the method's own when it is built in, in run
 /// order.
-pub fn checks_for(method: Option<&dyn PaymentMethod>, intent: &str) -> Vec<&'static Check> {
+pub fn checks_for(
+    method: Option<&dyn PaymentMethod>,
+    intent: &str,
+    draft: CoreDraft,
+) -> Vec<&'static Check> {
     let mut all: Vec<&'static Check> = core::CHECKS.iter().collect();
+    if draft.has_header_param() {
+        all.extend(core::header::CHECKS);
+    }
     if intent == "charge" {
         all.extend(charge::CHECKS);
     }
@@ -150,7 +158,11 @@ pub fn checks_for(method: Option<&dyn PaymentMethod>, intent: &str) -> Vec<&'sta
 
 /// Every server check of every spec, once (e.g. to list or select them).
 pub fn all_checks() -> Vec<&'static Check> {
-    let mut all: Vec<&'static Check> = core::CHECKS.iter().chain(charge::CHECKS).collect();
+    let mut all: Vec<&'static Check> = core::CHECKS
+        .iter()
+        .chain(core::header::CHECKS)
+        .chain(charge::CHECKS)
+        .collect();
     for m in crate::methods::BUILTIN {
         all.extend(m.server_checks());
     }
@@ -205,7 +217,7 @@ pub async fn run_all(
     let Some(first) = ctxs.first() else {
         return Vec::new();
     };
-    let checks: Vec<&'static Check> = checks_for(first.method, &first.intent)
+    let checks: Vec<&'static Check> = checks_for(first.method, &first.intent, first.core)
         .into_iter()
         .enumerate()
         .filter(|(n, check)| selection.selects(*n, check.id))
@@ -434,6 +446,7 @@ mod tests {
             ("core/credential.rs", "draft-httpauth-payment-00 §"),
             ("core/receipt.rs", "draft-httpauth-payment-00 §"),
             ("core/mod.rs", "draft-httpauth-payment-00 "),
+            ("core/header.rs", "draft-httpauth-payment-01 §"),
             ("charge.rs", "draft-payment-intent-charge-00 §"),
             ("tempo_charge.rs", "draft-tempo-charge-00 §"),
         ];

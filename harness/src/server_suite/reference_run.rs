@@ -2,6 +2,8 @@
 //! deviations) on mppconf's own chain behind the recording proxy, and the
 //! resources it is probed on, so that every check has something to check.
 
+use mppconf_suite::codec::challenge::PAYMENT_AUTHORIZATION;
+use mppconf_suite::drafts::CoreDraft;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -91,6 +93,15 @@ fn probes(base: &Target) -> super::Probes {
     }
 }
 
+/// Under -01: a GET whose challenges select `Payment-Authorization`.
+fn header_resources(payment_method: &str) -> Vec<ReferenceResource> {
+    let merchant = Address::random().to_string();
+    let mut route = RouteConfig::new("/selected-field", "1000", &merchant);
+    route.payment_method = payment_method.into();
+    route.credential_header = Some(PAYMENT_AUTHORIZATION.into());
+    vec![ReferenceResource { route, body: None }]
+}
+
 /// Stub: a POST whose body a digest binds, with an expiry short enough to
 /// wait out.
 fn stub_resources() -> Vec<ReferenceResource> {
@@ -150,6 +161,7 @@ fn tempo_resources() -> Vec<ReferenceResource> {
 pub(super) async fn start_reference(
     routes: Vec<RouteConfig>,
     deviations: &BTreeSet<Deviation>,
+    core: CoreDraft,
 ) -> Result<(
     Anvil,
     Arc<RpcProxy>,
@@ -168,7 +180,10 @@ pub(super) async fn start_reference(
         fee_payer_key: Some(FEE_PAYER_KEY.into()),
         routes,
         deviations: deviations.clone(),
-        choices: Default::default(),
+        choices: server::Choices {
+            core,
+            ..Default::default()
+        },
     };
     let ca = LocalCa::new()?;
     let server = server::start_tls(config, SocketAddr::from(([127, 0, 0, 1], 0)), &ca).await?;
@@ -183,23 +198,43 @@ pub async fn run_reference(
     selection: &Selection,
     mut progress: impl Watch<CheckResult> + Send,
 ) -> Result<Vec<Run>> {
-    run_reference_method("tempo", deviations, selection, &mut progress).await
+    run_reference_method(
+        "tempo",
+        CoreDraft::Draft00,
+        deviations,
+        selection,
+        &mut progress,
+    )
+    .await
 }
 
-/// [`run_reference`] for the reference resources of a payment method.
+/// [`run_reference`] for the reference resources of a payment method,
+/// judged against `core`. Under -01 the server follows -01 and the one
+/// resource is a route that selects `Payment-Authorization` (what the
+/// header.* checks need; the -00 resources are the -00 run's).
 pub async fn run_reference_method(
     payment_method: &str,
+    core: CoreDraft,
     deviations: &BTreeSet<Deviation>,
     selection: &Selection,
     progress: &mut (impl Watch<CheckResult> + Send),
 ) -> Result<Vec<Run>> {
-    let resources = reference_resources(payment_method);
+    let resources = if core.has_header_param() {
+        header_resources(payment_method)
+    } else {
+        reference_resources(payment_method)
+    };
+    let probes_too = !core.has_header_param();
     let routes = resources
         .iter()
         .map(|r| r.route.clone())
-        .chain(probe_routes(payment_method))
+        .chain(
+            probe_routes(payment_method)
+                .into_iter()
+                .filter(|_| probes_too),
+        )
         .collect();
-    let (chain, proxy, server, ca, secret) = start_reference(routes, deviations).await?;
+    let (chain, proxy, server, ca, secret) = start_reference(routes, deviations, core).await?;
     let names: Vec<String> = deviations.iter().map(|d| d.name()).collect();
     let label = if names.is_empty() {
         "mppconf serve (reference)".to_string()
@@ -208,6 +243,7 @@ pub async fn run_reference_method(
     };
     let reproduce = std::iter::once("mppconf server --reference".to_string())
         .chain((payment_method != "tempo").then(|| format!("--payment-method {payment_method}")))
+        .chain((core != CoreDraft::Draft00).then(|| format!("--core {core}")))
         .chain(names.iter().map(|n| format!("--deviate {n}")))
         .collect::<Vec<_>>()
         .join(" ");
@@ -236,8 +272,9 @@ pub async fn run_reference_method(
                 Paying {
                     // Configured like the SDK servers that demand the memo.
                     attribution_memo: deviations.contains(&Deviation::RequireAttributionMemo),
-                    probes: (i == 0).then(|| probes(target)),
+                    probes: (i == 0 && probes_too).then(|| probes(target)),
                     hmac_secret: Some(secret.clone()),
+                    core,
                     ..Paying::default()
                 },
                 selection,

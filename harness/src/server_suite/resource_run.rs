@@ -2,6 +2,7 @@
 //! (method, intent), who pays for it, the contexts its checks run in
 //! (one per `--jobs`, each with its own funded account) and its run.
 
+use mppconf_suite::drafts::CoreDraft;
 use std::sync::Arc;
 
 use alloy::primitives::{Address, U256};
@@ -37,6 +38,8 @@ pub(super) struct Paying<'a> {
     pub(super) probes: Option<super::Probes>,
     /// The server's challenge-binding secret, when known.
     pub(super) hmac_secret: Option<Vec<u8>>,
+    /// The core draft the run judges against.
+    pub(super) core: CoreDraft,
 }
 
 /// Probes one resource with a fresh funded payer (or the given key),
@@ -57,10 +60,12 @@ pub(super) async fn probe_resource(
         mut secrets,
         probes,
         hmac_secret,
+        core,
     } = paying;
     let Discovered {
         method: method_name,
         intent,
+        header,
         ..
     } = discover(&target).await?;
     let method = crate::methods::builtin(&method_name, &intent);
@@ -112,6 +117,7 @@ pub(super) async fn probe_resource(
         .with_others(others)
         .with_probes(probes)
         .with_hmac_secret(hmac_secret)
+        .with_core(core, header.as_deref())
         .with_secrets(secrets)
         .with_attribution_memo(attribution_memo)
         .with_method(&method_name, &intent);
@@ -156,6 +162,7 @@ pub(super) async fn probe_resource(
         subject,
         reproduce: naming.reproduce.to_string(),
         results,
+        core,
     })
 }
 

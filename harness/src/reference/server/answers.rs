@@ -86,8 +86,8 @@ pub(super) fn challenge_for(
             .collect(),
     };
     if !state.deviates(Deviation::EmptyId) {
-        challenge.id = BindingSlots::of(&challenge, state.config.choices.core)
-            .challenge_id(&state.binding_key());
+        challenge.id =
+            BindingSlots::of(&challenge, state.binding_draft()).challenge_id(&state.binding_key());
     }
     challenge
 }

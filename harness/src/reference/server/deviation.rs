@@ -130,10 +130,20 @@ pub enum Deviation {
     StaleReceiptReference,
     /// Over TLS, offers TLS 1.2 only (1.3 is RECOMMENDED).
     Tls12Only,
+    /// Under -01, takes the credential for a route that selects
+    /// Payment-Authorization from Authorization too.
+    CredentialInAnyField,
+    /// Under -01, binds ids without the header slot (as -00 would), at
+    /// issue and at verification alike.
+    HeaderUnbound,
+    /// Under -01, answers requests with a credential in
+    /// Payment-Authorization without Cache-Control unless another rule
+    /// sets one.
+    OtherFieldCacheable,
 }
 
 impl Deviation {
-    pub const ALL: [Deviation; 49] = [
+    pub const ALL: [Deviation; 52] = [
         Deviation::NoCacheControl,
         Deviation::NoPrivateCache,
         Deviation::SkipReplayCheck,
@@ -183,6 +193,9 @@ impl Deviation {
         Deviation::NoRetryAfter,
         Deviation::StaleReceiptReference,
         Deviation::Tls12Only,
+        Deviation::CredentialInAnyField,
+        Deviation::HeaderUnbound,
+        Deviation::OtherFieldCacheable,
     ];
 
     pub fn name(self) -> String {

@@ -88,6 +88,16 @@ impl State {
             self.config.secret.clone()
         }
     }
+
+    /// The draft whose slots bind ids: the server's, or -00's (no header
+    /// slot) with the header-unbound deviation.
+    fn binding_draft(&self) -> CoreDraft {
+        if self.deviates(Deviation::HeaderUnbound) {
+            CoreDraft::Draft00
+        } else {
+            self.config.choices.core
+        }
+    }
 }
 
 /// A running server; stops when dropped.
@@ -167,8 +177,9 @@ async fn handle(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let other_field =
-        state.config.choices.core.has_header_param() && headers.contains_key(PAYMENT_AUTHORIZATION);
+    let other_field = state.config.choices.core.has_header_param()
+        && headers.contains_key(PAYMENT_AUTHORIZATION)
+        && !state.deviates(Deviation::OtherFieldCacheable);
     let mut response = answer(state, method, uri, headers, body).await;
     if other_field && !response.headers().contains_key(header::CACHE_CONTROL) {
         response.headers_mut().insert(
@@ -240,8 +251,15 @@ async fn answer(
         Some(selected) => selected,
         None => header::AUTHORIZATION.as_str(),
     };
+    let any_field = state.deviates(Deviation::CredentialInAnyField)
+        && route.credential_header.is_some()
+        && !headers.contains_key(field);
     let credentials: Vec<&str> = headers
-        .get_all(field)
+        .get_all(if any_field {
+            header::AUTHORIZATION.as_str()
+        } else {
+            field
+        })
         .iter()
         .filter_map(|v| v.to_str().ok())
         .filter(|v| v.len() >= 8 && v[..8].eq_ignore_ascii_case("payment "))
@@ -400,7 +418,7 @@ async fn settle(
     let echo = &credential.challenge;
 
     // The binding: recompute the id from the echoed slots.
-    let slots = BindingSlots::of_echo(echo, state.config.choices.core);
+    let slots = BindingSlots::of_echo(echo, state.binding_draft());
     let skip_echo =
         state.deviates(Deviation::SkipEchoCheck) || state.deviates(Deviation::VerifyEchoedRequest);
     if !state.deviates(Deviation::SkipBindingCheck)

@@ -6,7 +6,6 @@
 //! exist; a challenge whatever the client's `Accept-Payment` says.
 
 use mppconf_suite::codec::{ProblemType, base64url, rfc3339};
-use mppconf_suite::drafts::CoreDraft;
 
 use super::super::check::{param, raw_params, transport, unpaid, unpaid_challenge};
 use super::super::{Ctx, Outcome};
@@ -272,15 +271,28 @@ pub async fn id_is_hmac(ctx: &Ctx) -> Step {
         ));
     };
     let (_, c) = unpaid_challenge(ctx).await?;
-    let want = mppconf_suite::codec::BindingSlots::of(&c, CoreDraft::Draft00).challenge_id(secret);
+    let slots = mppconf_suite::codec::BindingSlots::of(&c, ctx.core);
+    let want = slots.challenge_id(secret);
+    let with_header = slots.header.is_some();
     Ok(if want == c.id {
         Outcome::pass(format!(
-            "id {} is HMAC-SHA256(secret, realm|method|intent|request|expires|digest|opaque)",
+            "id {} is HMAC-SHA256(secret, {})",
+            c.id,
+            if with_header {
+                "realm|method|intent|request|expires|digest|header|opaque"
+            } else {
+                "realm|method|intent|request|expires|digest|opaque"
+            }
+        ))
+    } else if with_header && slots.challenge_id_text_order(secret) == c.id {
+        // ambiguity.header-slot-order: the pinned -01 text's order.
+        Outcome::pass(format!(
+            "id {} is HMAC-SHA256(secret, realm|method|intent|request|expires|digest|opaque|header): the pinned draft-httpauth-payment-01 text's slot order; mpp-specs #362 and the SDKs put header before opaque",
             c.id
         ))
     } else {
-        let header_slot = if c.unknown_params.iter().any(|(n, _)| n == "header") {
-            " (the challenge has a `header` parameter: draft-httpauth-payment-01 adds it as an eighth slot)"
+        let header_slot = if c.header().is_some() && !ctx.core.has_header_param() {
+            " (the challenge has a `header` parameter: draft-httpauth-payment-01 adds it as an eighth slot; judge with --core draft-httpauth-payment-01)"
         } else {
             ""
         };

@@ -14,7 +14,8 @@ use mppconf_suite::vectors::Verdict;
 use serde_json::{Value, json};
 
 use super::super::check::{
-    blocked, echo_json, refused_unbroadcast, rejection, send_credential, transport, valid,
+    blocked, changed_refused, echo_json, refused_unbroadcast, rejection, send_credential,
+    transport, valid,
 };
 use super::super::{Answer, Ctx, Outcome};
 
@@ -230,11 +231,9 @@ pub async fn cross_resource(ctx: &Ctx) -> Step {
 }
 
 pub async fn forged_id(ctx: &Ctx) -> Step {
-    let (_, mut credential) = valid(ctx).await?;
-    credential.challenge.id = "mppconf-forged-challenge-id".into();
-    refused_unbroadcast(
+    changed_refused(
         ctx,
-        &credential.to_header(),
+        |c| c.challenge.id = "mppconf-forged-challenge-id".into(),
         Some(ProblemType::InvalidChallenge),
     )
     .await

@@ -11,11 +11,14 @@
 //! - [`receipt`]: §"Payment-Receipt Header" to §"Security Considerations";
 //! - [`transport`]: §"Transport Security";
 //! - [`declared`]: what needs a route the server declares (denied,
-//!   failing, with a side effect, behind authentication).
+//!   failing, with a side effect, behind authentication);
+//! - [`header`]: draft-httpauth-payment-01's `Payment-Authorization`
+//!   (listed only in a run against -01).
 
 pub mod challenge;
 pub mod credential;
 pub mod declared;
+pub mod header;
 pub mod receipt;
 pub mod transport;
 
