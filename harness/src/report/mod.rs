@@ -8,6 +8,7 @@
 //! what no check covers is as visible as what failed; [`coverage`] counts
 //! what the run (or several runs of one implementation) really judged.
 
+mod catalogue;
 pub mod compare;
 pub mod coverage;
 pub mod gate;
@@ -23,13 +24,15 @@ use mppconf_suite::drafts::CoreDraft;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use mppconf_suite::catalogue::CatalogueFile;
 use mppconf_suite::vectors::Verdict;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use catalogue::successors;
+pub use catalogue::{
+    catalogue, catalogue_all, catalogue_for_lookup, spec_snapshot, vectors_digest,
+};
 pub use coverage::{Coverage, exercised_ids};
 pub use join::JoinedRun;
 pub use selection::{Selection, Shard};
@@ -39,120 +42,6 @@ pub const FORMAT: &str = "mppconf-report/1";
 
 /// The snapshot of the drafts the catalogue quotes.
 pub const SPEC_SNAPSHOT: &str = "tempoxyz/mpp-specs@f9506cd3472d10f31b4a6c790b3fe6b0ff377f96";
-
-/// The catalogue, compiled in so that a report maps verdicts to the
-/// same requirements wherever mppconf runs: each core draft's file (a
-/// later one extends an earlier one), then the other specs'.
-const CATALOGUE: [(Option<CoreDraft>, &str); 4] = [
-    (
-        Some(CoreDraft::Draft00),
-        include_str!("../../../vectors/requirements/draft-httpauth-payment-00.json"),
-    ),
-    (
-        Some(CoreDraft::Draft01),
-        include_str!("../../../vectors/requirements/draft-httpauth-payment-01.json"),
-    ),
-    (
-        None,
-        include_str!("../../../vectors/requirements/draft-payment-intent-charge-00.json"),
-    ),
-    (
-        None,
-        include_str!("../../../vectors/requirements/draft-tempo-charge-00.json"),
-    ),
-];
-
-/// The texts a run under `core` maps its verdicts to: the core drafts up
-/// to it (a revision is read over the draft it extends) and the others.
-fn catalogue_texts(core: CoreDraft) -> impl Iterator<Item = &'static str> {
-    CATALOGUE
-        .iter()
-        .filter(move |(draft, _)| draft.is_none_or(|d| d <= core))
-        .map(|(_, text)| *text)
-}
-
-/// The catalogue a run under `core` judges by: that core draft's
-/// requirements (a revision's resolved over the draft it extends), then
-/// the other specs'.
-pub fn catalogue(core: CoreDraft) -> Vec<CatalogueFile> {
-    let files = catalogue_texts(core)
-        .map(|text| {
-            let file: CatalogueFile =
-                serde_json::from_str(text).expect("the compiled-in catalogue parses");
-            (std::path::PathBuf::new(), file)
-        })
-        .collect();
-    mppconf_suite::catalogue::Catalogue { files }
-        .for_draft(core)
-        .expect("the compiled-in catalogue resolves")
-}
-
-/// The catalogue to look a cited requirement up in, for a report under
-/// `core`: its own first (an inherited requirement is shown under that
-/// draft), then the specs of other core drafts.
-pub fn catalogue_for_lookup(core: CoreDraft) -> Vec<CatalogueFile> {
-    let mut files = catalogue(core);
-    for f in catalogue_all() {
-        if !files.iter().any(|g| g.docname == f.docname) {
-            files.push(f);
-        }
-    }
-    files
-}
-
-/// Every spec of every core draft (an id means the same statement in
-/// every draft that has it), each draft's core file first.
-pub fn catalogue_all() -> Vec<CatalogueFile> {
-    // Each draft's core file comes first in its catalogue.
-    let mut all: Vec<CatalogueFile> = CoreDraft::ALL
-        .into_iter()
-        .filter_map(|core| catalogue(core).into_iter().next())
-        .collect();
-    all.extend(catalogue(CoreDraft::Draft00).into_iter().skip(1));
-    all
-}
-
-/// Where the drafts a run under `core` quotes come from: the pinned set,
-/// and a later core draft's own commit.
-pub fn spec_snapshot(core: CoreDraft) -> String {
-    match CATALOGUE.iter().find(|(d, _)| *d == Some(core)) {
-        Some((_, text)) if core != CoreDraft::Draft00 => {
-            let file: CatalogueFile =
-                serde_json::from_str(text).expect("the compiled-in catalogue parses");
-            format!("{SPEC_SNAPSHOT}; {} {}", file.docname, file.snapshot)
-        }
-        _ => SPEC_SNAPSHOT.into(),
-    }
-}
-
-/// For each requirement a core draft's revision replaced, the ones that
-/// replace it; empty under -00.
-fn successors(core: CoreDraft) -> BTreeMap<String, Vec<String>> {
-    let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (draft, text) in CATALOGUE {
-        if draft.is_some_and(|d| d <= core) {
-            let file: CatalogueFile =
-                serde_json::from_str(text).expect("the compiled-in catalogue parses");
-            for r in file.requirements {
-                for old in r.replaces {
-                    map.entry(old).or_default().push(r.id.clone());
-                }
-            }
-        }
-    }
-    map
-}
-
-/// SHA-256 of the catalogue a run under `core` maps its verdicts to (the
-/// requirement data of `vectors/`), so two reports can be told apart by
-/// their data. A -00 run hashes the files it always did.
-pub fn vectors_digest(core: CoreDraft) -> String {
-    let mut h = Sha256::new();
-    for text in catalogue_texts(core) {
-        h.update(text.as_bytes());
-    }
-    format!("sha256:{}", alloy::hex::encode(h.finalize()))
-}
 
 /// One run of a suite against one implementation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
