@@ -10,7 +10,6 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::codec::challenge::PAYMENT_AUTHORIZATION;
 use crate::codec::{
     AcceptPayment, BindingSlots, Challenge, Credential, EncodedJson, ProblemDetails, Receipt,
     base64url, challenge, content_digest, json as cjson, request_schema,
@@ -280,9 +279,7 @@ fn challenge_id(input: &Value, draft: CoreDraft) -> Result<Value, Error> {
         // -00 has no header slot: the input names it only under -01.
         header: match o("header")? {
             Some(h) if draft.has_header_param() => {
-                if h != PAYMENT_AUTHORIZATION {
-                    return Err(Error::InvalidCredentialHeader { value: h.into() });
-                }
+                challenge::validate_header(h)?;
                 Some(h)
             }
             _ => None,

@@ -34,6 +34,16 @@ pub struct Challenge {
 /// parameter (§"Optional Parameters", §"Credentials").
 pub const PAYMENT_AUTHORIZATION: &str = "Payment-Authorization";
 
+/// A -01 `header` value: exactly [`PAYMENT_AUTHORIZATION`].
+pub fn validate_header(value: &str) -> Result<()> {
+    if value == PAYMENT_AUTHORIZATION {
+        return Ok(());
+    }
+    Err(Error::InvalidCredentialHeader {
+        value: value.to_string(),
+    })
+}
+
 /// The parameters this draft defines, in the order [`Challenge::to_header`] writes them.
 pub const KNOWN_PARAMS: [&str; 9] = [
     "id",
@@ -232,11 +242,7 @@ impl Challenge {
     /// case-insensitive (vectors mark a case variant `acceptable`).
     pub fn check_draft(&self, draft: CoreDraft) -> Result<()> {
         match self.header() {
-            Some(value) if draft.has_header_param() && value != PAYMENT_AUTHORIZATION => {
-                Err(Error::InvalidCredentialHeader {
-                    value: value.to_string(),
-                })
-            }
+            Some(value) if draft.has_header_param() => validate_header(value),
             _ => Ok(()),
         }
     }

@@ -1,7 +1,7 @@
 //! The reference server's routes and settings (`mppconf serve --config`,
 //! harness/README.md), with their defaults and checks.
 
-use mppconf_suite::codec::challenge::PAYMENT_AUTHORIZATION;
+use mppconf_suite::codec::challenge::validate_header;
 use mppconf_suite::drafts::CoreDraft;
 use std::collections::BTreeSet;
 
@@ -272,12 +272,12 @@ impl ServerConfig {
                 )));
             }
             if let Some(h) = &r.credential_header {
-                if h != PAYMENT_AUTHORIZATION {
-                    return Err(Error::Usage(format!(
-                        "route {}: credential_header {h:?}: draft-httpauth-payment-01 allows only \"{PAYMENT_AUTHORIZATION}\"",
+                validate_header(h).map_err(|e| {
+                    Error::Usage(format!(
+                        "route {}: credential_header: {e} (draft-httpauth-payment-01 allows no other)",
                         r.path
-                    )));
-                }
+                    ))
+                })?;
                 if !self.choices.core.has_header_param() {
                     return Err(Error::Usage(format!(
                         "route {}: credential_header needs the server to follow draft-httpauth-payment-01 (core = \"draft-httpauth-payment-01\"); {} has no header parameter",
