@@ -41,3 +41,4 @@ pub mod serve_adapter;
 pub mod server_suite;
 pub mod tls;
 pub mod vector_files;
+pub mod vectors_run;
