@@ -18,17 +18,27 @@ async fn main() {
         deviations: BTreeSet::new(),
     };
     // Warm up (anvil install, caches) outside the figures.
-    run_client(&client, &Selection::all(), |_| {})
-        .await
-        .expect("suite runs");
+    run_client(
+        &client,
+        &Selection::all(),
+        mppconf_suite::drafts::CoreDraft::Draft00,
+        |_| {},
+    )
+    .await
+    .expect("suite runs");
     let mut rates = Vec::new();
     let mut shares = Vec::new();
     let mut walls = Vec::new();
     for _ in 0..7 {
         let started = Instant::now();
-        let run = run_client(&client, &Selection::all(), |_| {})
-            .await
-            .expect("suite runs");
+        let run = run_client(
+            &client,
+            &Selection::all(),
+            mppconf_suite::drafts::CoreDraft::Draft00,
+            |_| {},
+        )
+        .await
+        .expect("suite runs");
         walls.push(started.elapsed().as_secs_f64());
         let scenarios = run.scenarios.len() as f64;
         let t = run.scenario_time.as_secs_f64();

@@ -428,7 +428,8 @@ fn shards_merge_and_baselines_gate() {
         &std::fs::read_to_string(dir.path().join("merged/report.json")).unwrap(),
     )
     .unwrap();
-    let whole = mppconf_harness::client_suite::checks().len();
+    let whole =
+        mppconf_harness::client_suite::checks_for(mppconf_suite::drafts::CoreDraft::Draft00).len();
     assert_eq!(merged["checks"].as_array().unwrap().len(), whole);
     for f in [
         "report.html",

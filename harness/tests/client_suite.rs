@@ -13,10 +13,19 @@ use mppconf_harness::client_suite::manifest::ClientTarget;
 use mppconf_harness::reference::client::Deviation;
 use mppconf_harness::report::Selection;
 use mppconf_harness::report::compare::Verdicts;
+use mppconf_suite::drafts::CoreDraft;
 use mppconf_suite::vectors::Verdict;
 
 async fn run(client: ClientUnderTest, filter: &[&str]) -> Vec<ClientCheckResult> {
-    run_client(&client, &Selection::filtered(filter), |_| {})
+    run_under(CoreDraft::Draft00, client, filter).await
+}
+
+async fn run_under(
+    core: CoreDraft,
+    client: ClientUnderTest,
+    filter: &[&str],
+) -> Vec<ClientCheckResult> {
+    run_client(&client, &Selection::filtered(filter), core, |_| {})
         .await
         .unwrap()
         .results
@@ -35,7 +44,7 @@ async fn the_reference_client_passes_every_check() {
     let client = ClientUnderTest::Reference {
         deviations: BTreeSet::new(),
     };
-    let run = run_client(&client, &Selection::all(), |_| {})
+    let run = run_client(&client, &Selection::all(), CoreDraft::Draft00, |_| {})
         .await
         .unwrap();
     // It concludes what it did at the last deliberate change of the checks
@@ -57,7 +66,7 @@ async fn the_reference_client_passes_every_check() {
     let results = run.results;
     assert_eq!(
         results.len(),
-        mppconf_harness::client_suite::checks().len(),
+        mppconf_harness::client_suite::checks_for(CoreDraft::Draft00).len(),
         "every check ran"
     );
     assert!(
@@ -158,13 +167,38 @@ fn expected_flags(d: Deviation) -> &'static [&'static str] {
         ReverseTransfers => &["tx.splits-in-order"],
         HashWithoutBroadcast => &["modes.push-only"],
         AmountFromDescription => &["description.not-an-input"],
+        // Rules of -01 (see `draft_01_deviations`): inert under -00.
+        CredentialInAuthorization
+        | DropHeaderEcho
+        | AnyHeaderValue
+        | AlwaysPaymentAuthorization
+        | EchoHeaderAlways => &[],
     }
+}
+
+/// The deviations from what -01 adds, and the checks that flag them in a
+/// run against -01.
+fn draft_01_flags(d: Deviation) -> Option<&'static [&'static str]> {
+    use Deviation::*;
+    Some(match d {
+        CredentialInAuthorization => &["header.selected-field"],
+        // The server refuses the unbound echo; no check of the scenario
+        // but this one reads why.
+        DropHeaderEcho => &["header.echoed"],
+        AnyHeaderValue => &["refuse.header-other-field", "refuse.header-authorization"],
+        AlwaysPaymentAuthorization => &["standard.paid", "header.default-authorization"],
+        EchoHeaderAlways => &["standard.paid", "header.no-echo-without"],
+        _ => return None,
+    })
 }
 
 #[tokio::test]
 async fn each_deviation_is_flagged_by_the_checks_that_name_it_and_no_other() {
     let mut wrong = Vec::new();
-    for d in Deviation::ALL {
+    for d in Deviation::ALL
+        .into_iter()
+        .filter(|d| draft_01_flags(*d).is_none())
+    {
         let results = run(
             ClientUnderTest::Reference {
                 deviations: BTreeSet::from([d]),
@@ -192,6 +226,63 @@ async fn each_deviation_is_flagged_by_the_checks_that_name_it_and_no_other() {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// Under -01 the reference client passes every check, the header.* ones
+/// included; each deviation from what -01 adds is flagged by the checks
+/// that name it and no other, and all of them together are inert under
+/// -00 (no challenge there has a `header`).
+#[tokio::test]
+async fn draft_01_deviations_are_flagged_by_the_header_checks_and_inert_under_00() {
+    let honest = run_under(
+        CoreDraft::Draft01,
+        ClientUnderTest::Reference {
+            deviations: BTreeSet::new(),
+        },
+        &[],
+    )
+    .await;
+    assert_eq!(
+        honest.len(),
+        mppconf_harness::client_suite::checks_for(CoreDraft::Draft01).len()
+    );
+    assert!(honest.iter().any(|r| r.id == "header.selected-field"));
+    assert!(not_passed(&honest).is_empty(), "{:#?}", not_passed(&honest));
+    let draft_01: BTreeSet<Deviation> = Deviation::ALL
+        .into_iter()
+        .filter(|d| draft_01_flags(*d).is_some())
+        .collect();
+    let mut wrong = Vec::new();
+    for &d in &draft_01 {
+        let results = run_under(
+            CoreDraft::Draft01,
+            ClientUnderTest::Reference {
+                deviations: BTreeSet::from([d]),
+            },
+            &["header.", "refuse.header", "standard.paid"],
+        )
+        .await;
+        let mut flagged = not_passed(&results);
+        flagged.retain(|_, (v, _)| *v != Verdict::Skip);
+        let got: BTreeSet<&str> = flagged.keys().copied().collect();
+        let want: BTreeSet<&str> = draft_01_flags(d).unwrap().iter().copied().collect();
+        if got != want {
+            wrong.push(format!("{}: flagged {got:?}, expected {want:?}", d.name()));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    let under_00 = run(
+        ClientUnderTest::Reference {
+            deviations: draft_01,
+        },
+        &[],
+    )
+    .await;
+    assert!(
+        not_passed(&under_00).is_empty(),
+        "{:#?}",
+        not_passed(&under_00)
+    );
 }
 
 /// A client program described by a manifest written here.
@@ -368,7 +459,7 @@ async fn clients_that_hang_crash_or_flood_are_errors_with_a_reason() {
 async fn the_client_fuzzer_catches_what_the_oracle_forbids() {
     use mppconf_harness::client_suite::command::start;
     use mppconf_harness::client_suite::fuzz::{Violation, campaign};
-    let started = start().await.unwrap();
+    let started = start(CoreDraft::Draft00).await.unwrap();
     let env = &started.env;
     let honest = ClientUnderTest::Reference {
         deviations: BTreeSet::new(),

@@ -219,6 +219,7 @@ async fn nothing_passes_unchecked_and_every_non_pass_says_why() {
                 deviations: BTreeSet::from([Deviation::ShortAmount, Deviation::NoSource]),
             },
             &Selection::all(),
+            mppconf_suite::drafts::CoreDraft::Draft00,
             |_| {},
         )
         .await

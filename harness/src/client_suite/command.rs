@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mppconf_suite::drafts::CoreDraft;
 use mppconf_suite::vectors::Verdict;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -33,6 +34,13 @@ pub struct ClientArgs {
     /// Only checks whose id contains one of these.
     #[arg(long)]
     pub filter: Vec<String>,
+    /// The core draft to judge against: draft-httpauth-payment-00 (the
+    /// pinned default) or draft-httpauth-payment-01 (the scenarios add
+    /// challenges with a `header` parameter; the header.* checks run; the
+    /// reference client follows the draft, a program the one it
+    /// implements).
+    #[arg(long, default_value = "draft-httpauth-payment-00")]
+    pub core: CoreDraft,
     #[command(flatten)]
     pub gate: crate::report::gate::GateArgs,
     /// Write the raw results (and each scenario's evidence) as JSON here.
@@ -55,6 +63,8 @@ pub struct ClientCheckResult {
 /// One client's results, and the evidence of its scenarios.
 pub struct ClientRunResults {
     pub label: String,
+    /// The core draft the run judged against.
+    pub core: CoreDraft,
     /// The command that reruns this client (a check: add `--filter ID`).
     pub reproduce: String,
     pub results: Vec<ClientCheckResult>,
@@ -99,7 +109,7 @@ pub async fn client(args: ClientArgs) -> Result<u8> {
     let started = Instant::now();
     let started_at = crate::report::now();
     // Every input checked before anything starts (usage errors, exit 2).
-    let ids: Vec<&str> = super::checks().iter().map(|c| c.id).collect();
+    let ids: Vec<&str> = super::checks_for(args.core).iter().map(|c| c.id).collect();
     let selection = args.gate.selection(&args.filter)?;
     selection.validate(&ids)?;
     args.gate.preflight(&ids)?;
@@ -111,7 +121,7 @@ pub async fn client(args: ClientArgs) -> Result<u8> {
     let mut runs = Vec::new();
     for client in &clients {
         println!("mppconf client suite: {}", client.label());
-        runs.push(run_client(client, &selection, print_result).await?);
+        runs.push(run_client(client, &selection, args.core, print_result).await?);
         eprintln!();
     }
     summarize(&runs, &args, started)?;
@@ -155,7 +165,8 @@ pub fn reports_of(
                 })
                 .collect();
             (
-                crate::report::Report::new("client", &run.label, started_at.to_string(), records),
+                crate::report::Report::new("client", &run.label, started_at.to_string(), records)
+                    .under(run.core),
                 evidence,
             )
         })
@@ -177,8 +188,8 @@ pub struct Started {
 }
 
 /// Starts the chain, the recording proxy and the reference server that
-/// settles forwarded credentials.
-pub async fn start() -> Result<Started> {
+/// settles forwarded credentials, following `core`.
+pub async fn start(core: CoreDraft) -> Result<Started> {
     let chain = Anvil::start(&AnvilConfig::default()).await?;
     let proxy = Arc::new(RpcProxy::start(&chain.rpc_url, Duration::from_secs(10)).await?);
     let secret = alloy::primitives::B256::random().to_vec();
@@ -188,9 +199,12 @@ pub async fn start() -> Result<Started> {
         rpc_url: chain.rpc_url.clone(),
         chain_id: chain.chain_id,
         fee_payer_key: Some(crate::server_suite::command::FEE_PAYER_KEY.into()),
-        routes: super::routes(),
+        routes: super::routes(core),
         deviations: BTreeSet::new(),
-        choices: Default::default(),
+        choices: server::Choices {
+            core,
+            ..Default::default()
+        },
     };
     let routes = config.routes.clone();
     let settle = server::start(config, "127.0.0.1:0".parse().expect("an address")).await?;
@@ -207,6 +221,7 @@ pub async fn start() -> Result<Started> {
         settle_at: settle.url(),
         tls: Arc::new(tls),
         ca_file,
+        core,
     };
     Ok(Started {
         env,
@@ -220,11 +235,12 @@ pub async fn start() -> Result<Started> {
 pub async fn run_client(
     client: &ClientUnderTest,
     selection: &crate::report::Selection,
+    core: CoreDraft,
     mut progress: impl FnMut(&ClientCheckResult),
 ) -> Result<ClientRunResults> {
-    let started = start().await?;
+    let started = start(core).await?;
     let env = &started.env;
-    let selected: Vec<&Check> = super::checks()
+    let selected: Vec<&Check> = super::checks_for(core)
         .into_iter()
         .enumerate()
         .filter(|(n, c)| selection.selects(*n, c.id))
@@ -241,7 +257,7 @@ pub async fn run_client(
     let mut records: BTreeMap<&str, std::result::Result<Record, String>> = BTreeMap::new();
     let mut scenario_time = Duration::ZERO;
     let mut client_time = Duration::ZERO;
-    for def in super::scenarios()
+    for def in super::scenarios_for(core)
         .into_iter()
         .filter(|d| wanted.contains(d.name))
     {
@@ -355,7 +371,11 @@ pub async fn run_client(
         .collect();
     Ok(ClientRunResults {
         label: client.label(),
-        reproduce: client.reproduce(),
+        core,
+        reproduce: match core {
+            CoreDraft::Draft00 => client.reproduce(),
+            draft => format!("{} --core {}", client.reproduce(), draft.docname()),
+        },
         results,
         scenarios,
         scenario_time,
@@ -459,7 +479,7 @@ pub async fn fuzz_client(args: FuzzClientArgs) -> Result<u8> {
         client.label(),
         args.rounds
     );
-    let started = start().await?;
+    let started = start(CoreDraft::Draft00).await?;
     let campaign = super::fuzz::campaign(
         &started.env,
         &client,

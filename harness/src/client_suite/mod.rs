@@ -6,8 +6,10 @@
 //! about itself.
 //!
 //! The checks are filed by spec: [`core`] (draft-httpauth-payment-00, for
-//! a client of any method) and the method's own ([`tempo_charge`]), which
-//! the method plug-in ([`METHOD`]) brings with its scenarios.
+//! a client of any method), [`header`] (what draft-httpauth-payment-01
+//! adds: the `header` parameter, listed only in a run against -01) and
+//! the method's own ([`tempo_charge`]), which the method plug-in
+//! ([`METHOD`]) brings with its scenarios.
 //!
 //! The client under test is the reference client (`mppconf pay`,
 //! in-process, with its deviation switches) or any program described by a
@@ -17,6 +19,7 @@ mod check;
 pub mod command;
 pub mod core;
 pub mod fuzz;
+pub mod header;
 pub mod manifest;
 pub mod scenario;
 pub mod tempo_charge;
@@ -49,15 +52,34 @@ use scenario::{OnCredential, Scenario, Script, Seen};
 /// reference server on the local chain).
 pub const METHOD: &dyn crate::methods::PaymentMethod = &crate::methods::tempo_charge::TempoCharge;
 
-/// Every client check, in report order: the core ones, then the method's.
+/// Every client check of every core draft (to select and list them).
 pub fn checks() -> Vec<&'static Check> {
-    core::CHECKS.iter().chain(METHOD.client_checks()).collect()
+    core::CHECKS
+        .iter()
+        .chain(header::CHECKS)
+        .chain(METHOD.client_checks())
+        .collect()
 }
 
-/// Every scenario, in run order.
-pub fn scenarios() -> Vec<&'static ScenarioDef> {
+/// The checks of a run against `draft`, in report order: the core ones,
+/// -01's `header` ones (under -01), then the method's.
+pub fn checks_for(draft: CoreDraft) -> Vec<&'static Check> {
+    checks()
+        .into_iter()
+        .filter(|c| draft.has_header_param() || !header::CHECKS.iter().any(|h| h.id == c.id))
+        .collect()
+}
+
+/// Every scenario of a run against `draft`, in run order.
+pub fn scenarios_for(draft: CoreDraft) -> Vec<&'static ScenarioDef> {
+    let header = if draft.has_header_param() {
+        header::SCENARIOS
+    } else {
+        &[]
+    };
     core::SCENARIOS
         .iter()
+        .chain(header)
         .chain(METHOD.client_scenarios())
         .collect()
 }
@@ -188,6 +210,9 @@ pub struct Invocation<'a> {
     /// primary recipient it may pay.
     pub max_amount: &'a str,
     pub recipient: &'a str,
+    /// The core draft of the run: the reference client follows it (a
+    /// program follows the draft it implements).
+    pub core: CoreDraft,
 }
 
 /// How one client run ended.
@@ -240,6 +265,7 @@ async fn reference_run(deviations: &BTreeSet<Deviation>, inv: &Invocation<'_>) -
     }
     opts.accept_payment = Some("tempo/charge, */*;q=0.1".into());
     opts.deviations = deviations.clone();
+    opts.core = inv.core;
     let outcome = tokio::time::timeout(Duration::from_secs(30), client::pay(&opts)).await;
     let (ended, failure) = match outcome {
         Err(_) => (
@@ -383,10 +409,17 @@ pub struct Env {
     /// file for the client (`{ca_cert}`, and the usual trust variables).
     pub tls: Arc<LocalCa>,
     pub ca_file: PathBuf,
+    /// The core draft the scenarios' challenges and the reference server
+    /// follow.
+    pub core: CoreDraft,
 }
 
-/// The reference server's routes, one per kind of scenario.
-pub fn routes() -> Vec<RouteConfig> {
+/// The route whose challenges select `Payment-Authorization` (-01 only).
+pub const PAYMENT_AUTHORIZATION_ROUTE: &str = "/payment-authorization";
+
+/// The reference server's routes, one per kind of scenario; under -01
+/// also one whose challenges select `Payment-Authorization`.
+pub fn routes(draft: CoreDraft) -> Vec<RouteConfig> {
     let merchant = Address::random().to_string();
     let with = |path: &str, f: &dyn Fn(&mut RouteConfig)| {
         let mut r = RouteConfig::new(path, "1000", &merchant);
@@ -431,6 +464,14 @@ pub fn routes() -> Vec<RouteConfig> {
             }];
         }),
     ]
+    .into_iter()
+    .chain(draft.has_header_param().then(|| {
+        with(PAYMENT_AUTHORIZATION_ROUTE, &|r| {
+            r.credential_header =
+                Some(mppconf_suite::codec::challenge::PAYMENT_AUTHORIZATION.into())
+        })
+    }))
+    .collect()
 }
 
 /// The most the client may pay in one request, in base units: ten times
@@ -472,15 +513,20 @@ impl Env {
                 wire: base64url::encode(opaque_text.as_bytes()),
                 value: serde_json::from_str(&opaque_text).unwrap_or_default(),
             }),
-            unknown_params: Vec::new(),
+            unknown_params: route
+                .credential_header
+                .iter()
+                .map(|h| ("header".to_string(), h.clone()))
+                .collect(),
         };
         self.bind(&mut c);
         c
     }
 
-    /// Recomputes the id over the challenge's slots.
+    /// Recomputes the id over the challenge's slots (under -01 with the
+    /// `header` slot when the challenge has one).
     pub fn bind(&self, c: &mut Challenge) {
-        c.id = BindingSlots::of(c, CoreDraft::Draft00).challenge_id(&self.secret);
+        c.id = BindingSlots::of(c, self.core).challenge_id(&self.secret);
     }
 
     /// A challenge for `/plain` whose request is replaced.
@@ -615,6 +661,7 @@ pub async fn run_scenario(
             ca_file: built.tls.then(|| env.ca_file.clone()),
             max_amount: POLICY_MAX_AMOUNT,
             recipient: &env.route("/plain").recipient,
+            core: env.core,
         })
         .await;
     let seen = scenario.seen();
@@ -652,7 +699,7 @@ pub fn evidence(record: &Record) -> Value {
                 .iter()
                 .map(|(n, v)| {
                     let text = String::from_utf8_lossy(v);
-                    let shown = if n.eq_ignore_ascii_case("authorization") && text.len() > 24 {
+                    let shown = if scenario::is_credential(v) && text.len() > 24 {
                         format!("{}… ({} bytes, redacted)", &text[..16], text.len())
                     } else {
                         text.into_owned()

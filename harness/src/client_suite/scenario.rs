@@ -25,7 +25,8 @@ use crate::tls::LocalCa;
 pub struct Script {
     /// The `WWW-Authenticate` field values of the 402, one per field line.
     pub www_authenticate: Vec<String>,
-    /// What answers a request that carries an `Authorization` header.
+    /// What answers a request that carries a Payment credential (in any
+    /// field).
     pub on_credential: OnCredential,
 }
 
@@ -62,13 +63,35 @@ impl Seen {
             .collect()
     }
 
-    /// The `Authorization` values that use the Payment scheme.
+    /// The values of every field that carry a Payment credential, in
+    /// whatever field the client put them (`Authorization`, -01's
+    /// `Payment-Authorization`, or one no draft names): where it went is
+    /// the field checks' business, that it was sent at all everyone's.
     pub fn payment_credentials(&self) -> Vec<String> {
-        self.header_values("authorization")
+        self.credential_fields()
             .into_iter()
-            .filter(|v| v.len() >= 8 && v[..8].eq_ignore_ascii_case("payment "))
+            .map(|(_, value)| value)
             .collect()
     }
+
+    /// [`Seen::payment_credentials`] with the field each came in.
+    pub fn credential_fields(&self) -> Vec<(String, String)> {
+        self.headers
+            .iter()
+            .filter(|(_, v)| is_credential(v))
+            .map(|(n, v)| {
+                (
+                    n.to_ascii_lowercase(),
+                    String::from_utf8_lossy(v).into_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// A field value in the Payment scheme (`Payment ` and a token68).
+pub fn is_credential(value: &[u8]) -> bool {
+    value.len() >= 8 && value[..8].eq_ignore_ascii_case(b"payment ")
 }
 
 struct State {
@@ -198,7 +221,8 @@ async fn answer(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let has_credential = headers.contains_key(header::AUTHORIZATION);
+    let has_credential = headers.contains_key(header::AUTHORIZATION)
+        || headers.values().any(|v| is_credential(v.as_bytes()));
     let response = if !has_credential {
         payment_required(&state.script)
     } else {
@@ -262,7 +286,10 @@ async fn forward(
         .http
         .request(method.clone(), format!("{}{}", state.settle_at, uri.path()));
     for (name, value) in headers {
-        if name == header::AUTHORIZATION || name == header::CONTENT_TYPE {
+        if name == header::AUTHORIZATION
+            || name == header::CONTENT_TYPE
+            || name.as_str() == "payment-authorization"
+        {
             rb = rb.header(name.as_str(), value.as_bytes());
         }
     }

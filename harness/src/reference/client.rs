@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use alloy::primitives::{Address, B256, Bytes, U256};
+use mppconf_suite::codec::challenge::PAYMENT_AUTHORIZATION;
 use mppconf_suite::codec::{
     Challenge, Credential, EchoedChallenge, EncodedJson, Receipt, challenge, rfc3339,
 };
@@ -111,10 +112,24 @@ pub enum Deviation {
     /// Compares the request's recipient with the expected one as text
     /// (EIP-55 against lowercase hex differs), not as 20 bytes.
     RecipientTextCompare,
+    /// Sends the credential in `Authorization` whatever field the
+    /// challenge's `header` selects (-01).
+    CredentialInAuthorization,
+    /// Leaves `header` out of the echoed challenge (-01).
+    DropHeaderEcho,
+    /// Under -01, pays challenges with any `header` value, in the field
+    /// the value names.
+    AnyHeaderValue,
+    /// Under -01, sends the credential in `Payment-Authorization` whatever
+    /// the challenge selects.
+    AlwaysPaymentAuthorization,
+    /// Under -01, echoes `header="Payment-Authorization"` even for a
+    /// challenge without `header`.
+    EchoHeaderAlways,
 }
 
 impl Deviation {
-    pub const ALL: [Deviation; 39] = [
+    pub const ALL: [Deviation; 44] = [
         Deviation::IgnoreExpiry,
         Deviation::IgnoreSplitRule,
         Deviation::ShortAmount,
@@ -154,6 +169,11 @@ impl Deviation {
         Deviation::DowngradeToHttp,
         Deviation::IgnorePolicy,
         Deviation::RecipientTextCompare,
+        Deviation::CredentialInAuthorization,
+        Deviation::DropHeaderEcho,
+        Deviation::AnyHeaderValue,
+        Deviation::AlwaysPaymentAuthorization,
+        Deviation::EchoHeaderAlways,
     ];
 
     pub fn name(self) -> String {
@@ -297,14 +317,14 @@ pub async fn pay(opts: &PayOptions) -> Result<PayOutcome> {
     };
     // The field the credential goes in: `Authorization`, or under -01
     // the one the chosen challenge selects (set once it is chosen).
-    let credential_field = std::cell::Cell::new("authorization");
+    let credential_field = std::cell::RefCell::new("authorization".to_string());
     let send = |url: &str, auth: Vec<String>, with_body: bool| {
         let mut rb = http.request(method.clone(), url);
         if let Some(a) = &accept_payment {
             rb = rb.header("accept-payment", a);
         }
         for a in auth {
-            rb = rb.header(credential_field.get(), a);
+            rb = rb.header(credential_field.borrow().as_str(), a);
         }
         if let (Some(b), true) = (&opts.body, with_body) {
             rb = rb.body(b.clone());
@@ -336,7 +356,16 @@ pub async fn pay(opts: &PayOptions) -> Result<PayOutcome> {
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         .collect();
     let challenge = choose_with(&fields, &opts.deviations, opts.core)?;
-    credential_field.set(challenge.credential_field(opts.core));
+    *credential_field.borrow_mut() = match challenge.header() {
+        _ if opts.core.has_header_param() && deviates(Deviation::AlwaysPaymentAuthorization) => {
+            PAYMENT_AUTHORIZATION.to_string()
+        }
+        _ if deviates(Deviation::CredentialInAuthorization) => "authorization".to_string(),
+        Some(named) if opts.core.has_header_param() && deviates(Deviation::AnyHeaderValue) => {
+            named.to_string()
+        }
+        _ => challenge.credential_field(opts.core).to_string(),
+    };
     let request = check(&challenge, opts).await?;
     let (credential, mode) = build_credential(&challenge, &request, opts, &signer).await?;
     let header = credential.to_header();
@@ -439,10 +468,12 @@ fn choose_with(
             }
             // -01 §"Credentials": "Clients MUST treat any other `header`
             // value as an unrecognized challenge".
-            Ok(c) if c.check_draft(core).is_err() => reasons.push(format!(
-                "header {:?} is unrecognized",
-                c.header().unwrap_or_default()
-            )),
+            Ok(c) if c.check_draft(core).is_err() && !deviates(Deviation::AnyHeaderValue) => {
+                reasons.push(format!(
+                    "header {:?} is unrecognized",
+                    c.header().unwrap_or_default()
+                ))
+            }
             Ok(c) if deviates(Deviation::FirstChallengeOnly) => return Ok(c),
             Ok(c) if c.method == "tempo" && deviates(Deviation::AnyIntent) => return Ok(c),
             Ok(c) if c.method == "tempo" && c.intent == "charge" => return Ok(c),
@@ -593,6 +624,14 @@ async fn build_credential(
     }
     if deviates(Deviation::DropDigest) {
         echo.digest = None;
+    }
+    if deviates(Deviation::DropHeaderEcho) {
+        echo.unknown.remove("header");
+    }
+    if deviates(Deviation::EchoHeaderAlways) && opts.core.has_header_param() {
+        echo.unknown
+            .entry("header")
+            .or_insert_with(|| PAYMENT_AUTHORIZATION.into());
     }
     let (payload, mode) = if request.amount.is_zero() {
         let proof_id = if deviates(Deviation::ProofOtherId) {
