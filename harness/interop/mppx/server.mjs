@@ -10,6 +10,8 @@
 //   AMOUNT     price as a decimal string in token units (6 decimals), e.g. 0.001
 //   CURRENCY   TIP-20 token, PathUSD by default
 //   REALM      realm, "mppx.interop" by default
+//   REQUIRES_AUTH  "1": mppx's `requiresAuth` (its challenges select
+//              Payment-Authorization, draft-httpauth-payment-01)
 //
 // One paid route: GET /paid. Anything else is 404.
 // The first stdout line is `listening 127.0.0.1:PORT`.
@@ -49,6 +51,7 @@ const client = createClient({ chain, transport: viemHttp(rpcUrl) })
 const mppx = Mppx.create({
   realm,
   secretKey,
+  requiresAuth: process.env.REQUIRES_AUTH === '1',
   methods: [
     tempo.charge({
       currency,
@@ -94,17 +97,19 @@ const server = http.createServer(async (req, res) => {
       )
     }
     // Evidence for failed payments: the credential and the problem.
+    const credential =
+      req.headers['payment-authorization'] ?? req.headers.authorization
     const problem =
-      req.headers.authorization && response.status !== 200
+      credential && response.status !== 200
         ? await response.clone().text()
         : undefined
     await NodeListener.sendResponse(res, response)
     console.error(
       `server.mjs: ${req.method} ${req.url} -> ${response.status} in ${Date.now() - started} ms` +
-        (req.headers.authorization ? ' (with credential)' : ''),
+        (credential ? ' (with credential)' : ''),
     )
     if (problem !== undefined) {
-      console.error(`server.mjs: credential: ${req.headers.authorization}`)
+      console.error(`server.mjs: credential: ${credential}`)
       console.error(`server.mjs: problem: ${problem}`)
     }
   } catch (error) {

@@ -10,6 +10,8 @@ Environment:
   AMOUNT     price as a decimal string in token units (6 decimals), e.g. 0.001
   CURRENCY   TIP-20 token, PathUSD by default
   REALM      realm, "pympp.interop" by default
+  REQUIRES_AUTH  "1": pympp's ``requires_auth`` (its challenges select
+             Payment-Authorization, draft-httpauth-payment-01)
 
 One paid route: GET /paid. Anything else is 404.
 The first stdout line is `listening 127.0.0.1:PORT`; logs go to stderr.
@@ -71,6 +73,7 @@ async def _setup():
         ),
         realm=REALM,
         secret_key=SECRET,
+        requires_auth=os.environ.get("REQUIRES_AUTH") == "1",
     )
     return mpp.charge(amount=AMOUNT)
 
@@ -106,7 +109,9 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or "0")
         body = self.rfile.read(length) if length > 0 else None
         path = self.path.split("?", 1)[0]
-        authorization = self.headers.get("Authorization")
+        authorization = self.headers.get("Payment-Authorization") or self.headers.get(
+            "Authorization"
+        )
         if path != "/paid" or self.command != "GET":
             self.send(404, [("Content-Type", "text/plain")], b"not found\n")
             log(f"{self.command} {self.path} -> 404")

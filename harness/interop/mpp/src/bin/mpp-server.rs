@@ -9,6 +9,7 @@
 //!   AMOUNT     price as a decimal string in token units (6 decimals), e.g. 0.001
 //!   CURRENCY   TIP-20 token, PathUSD by default
 //!   REALM      realm, "mpp.interop" by default
+//!   REQUIRES_AUTH  "1": mpp's `requires_auth` (challenges select Payment-Authorization)
 //!
 //! One paid route: GET /paid. Anything else is 404.
 //! The first stdout line is `listening 127.0.0.1:PORT`; logs go to stderr.
@@ -72,7 +73,10 @@ async fn main() {
             .chain_id(chain_id)
             .currencies([currency.as_str()])
             .realm(&realm)
-            .secret_key(&secret),
+            .secret_key(&secret)
+            // REQUIRES_AUTH=1: challenges select Payment-Authorization
+            // (draft-httpauth-payment-01's `header`).
+            .requires_auth(std::env::var("REQUIRES_AUTH").is_ok_and(|v| v == "1")),
     )
     .unwrap_or_else(|error| {
         eprintln!("mpp-server: configuration refused: {error}");
