@@ -188,6 +188,11 @@ struct DiffArgs {
     /// finding (the adapter is restarted), not a wait.
     #[arg(long, default_value_t = 2000)]
     timeout_ms: u64,
+    /// The core draft the reference reads the inputs under (the SDKs
+    /// follow draft-httpauth-payment-01: under it a `header` parameter is
+    /// theirs and the reference's alike).
+    #[arg(long, default_value = "draft-httpauth-payment-00")]
+    core: mppconf_suite::drafts::CoreDraft,
 }
 
 #[derive(Subcommand)]
@@ -498,7 +503,7 @@ fn fuzz_diff(args: &DiffArgs) -> error::Result<u8> {
     use mppconf_harness::differential::{self, Contender};
     let files = load_all(args.vectors.as_deref())?;
     let seed = args.seed.unwrap_or_else(rand::random);
-    let mut contenders = vec![Contender::reference()];
+    let mut contenders = vec![Contender::reference(args.core)];
     for given in &args.adapter {
         let manifest =
             vectors_run::resolve_adapter(given, &args.adapters)?.with_timeout_ms(args.timeout_ms);
@@ -512,11 +517,13 @@ fn fuzz_diff(args: &DiffArgs) -> error::Result<u8> {
         ));
     }
     eprintln!(
-        "mppconf fuzz diff: seed {seed}, {} inputs, {} implementations",
+        "mppconf fuzz diff: seed {seed}, {} inputs, {} implementations, under {}",
         args.cases,
-        contenders.len()
+        contenders.len(),
+        args.core
     );
     let summary = differential::run(
+        args.core,
         &mut contenders,
         &files,
         seed,

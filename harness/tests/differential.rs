@@ -28,10 +28,18 @@ fn run(seed: u64, cases: usize) -> Summary {
     .unwrap();
     let capabilities = manifest.capabilities.clone();
     let mut contenders = vec![
-        Contender::reference(),
+        Contender::reference(Default::default()),
         Contender::adapter(AdapterClient::new(manifest), &capabilities, "lax"),
     ];
-    differential::run(&mut contenders, &vectors(), seed, cases, None, |_, _| {})
+    differential::run(
+        Default::default(),
+        &mut contenders,
+        &vectors(),
+        seed,
+        cases,
+        None,
+        |_, _| {},
+    )
 }
 
 #[test]
@@ -148,4 +156,63 @@ fn a_stuck_adapter_cannot_block_a_batch() {
     );
     assert_eq!(answers.len(), requests.len());
     assert!(answers.iter().all(|a| a.is_err()));
+}
+
+/// `--core`: the reference reads the inputs under the run's draft. The -01
+/// reference against the -00 one disagrees only where -01 changed the
+/// reading (the `header` parameter), and the candidate vectors say which
+/// draft their expectation holds under.
+#[test]
+fn the_reference_reads_under_the_runs_core_draft() {
+    use mppconf_suite::drafts::CoreDraft;
+    use mppconf_suite::vectors::Reference;
+    let ops = [
+        "challenge.parse",
+        "challenges.parse",
+        "challenge.id",
+        "credential.parse",
+    ];
+    let mut contenders = vec![
+        Contender::reference(CoreDraft::Draft01),
+        Contender {
+            name: "under-00".into(),
+            executor: Box::new(Reference(CoreDraft::Draft00)),
+            capabilities: Some(ops.iter().map(|s| s.to_string()).collect()),
+        },
+    ];
+    let summary = differential::run(
+        CoreDraft::Draft01,
+        &mut contenders,
+        &vectors(),
+        5,
+        3000,
+        None,
+        |_, _| {},
+    );
+    assert_eq!(summary.core, CoreDraft::Draft01);
+    assert!(
+        !summary.findings.is_empty(),
+        "-01 changed the header's reading"
+    );
+    for f in &summary.findings {
+        assert!(
+            f.input.to_ascii_lowercase().contains("header")
+                || f.input.contains("aGVhZGVy")
+                || f.input.contains("hlYWRlc")
+                || f.input.contains("oZWFkZX"),
+            "a disagreement without a header parameter: {} ({})",
+            f.input,
+            f.signature.op
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (_, candidates) = differential::write(&summary, dir.path()).unwrap();
+    let text = std::fs::read_to_string(candidates.unwrap()).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for case in doc["cases"].as_array().unwrap() {
+        assert_eq!(
+            case["drafts"],
+            serde_json::json!(["draft-httpauth-payment-01"])
+        );
+    }
 }

@@ -11,6 +11,7 @@ use mppconf_harness::report::Selection;
 use mppconf_harness::report::progress::Silent;
 use mppconf_harness::server_suite::{self, CheckResult, Ctx, Probes, Target};
 use mppconf_suite::codec::{BindingSlots, Challenge, EncodedJson};
+use mppconf_suite::drafts::CoreDraft;
 use mppconf_suite::vectors::Verdict;
 use serde_json::json;
 use wiremock::matchers::{header_exists, method, path};
@@ -20,6 +21,10 @@ const SECRET: &[u8] = b"mppconf-scripted-secret";
 
 /// A stub challenge, its id the recommended HMAC with [`SECRET`].
 fn challenge() -> String {
+    stub_challenge().to_header().unwrap()
+}
+
+fn stub_challenge() -> Challenge {
     let mut c = Challenge {
         id: String::new(),
         realm: "scripted.test".into(),
@@ -37,7 +42,7 @@ fn challenge() -> String {
         unknown_params: Vec::new(),
     };
     c.id = BindingSlots::of(&c, Default::default()).challenge_id(SECRET);
-    c.to_header().unwrap()
+    c
 }
 
 fn payment_required() -> ResponseTemplate {
@@ -164,6 +169,38 @@ async fn ids_that_are_not_the_recommended_hmac_warn_when_the_secret_is_known() {
     assert_verdict(&run(&right, "challenge.id-hmac").await, Verdict::Pass);
     let wrong = stub_ctx(&server).with_hmac_secret(Some(b"another secret".to_vec()));
     assert_verdict(&run(&wrong, "challenge.id-hmac").await, Verdict::Warn);
+}
+
+/// -01: "Servers MUST NOT emit a `header` parameter with any other value"
+/// than `Payment-Authorization`; one in other letter case warns
+/// (ambiguity.header-value-case); no `header` at all is the default.
+#[tokio::test]
+async fn a_header_parameter_naming_another_field_fails_under_01() {
+    for (value, want) in [
+        (None, Verdict::Pass),
+        (Some("Payment-Authorization"), Verdict::Pass),
+        (Some("payment-authorization"), Verdict::Warn),
+        (Some("X-Payment-Credential"), Verdict::Fail),
+        (Some("Authorization"), Verdict::Fail),
+    ] {
+        let mut c = stub_challenge();
+        if let Some(v) = value {
+            c.unknown_params.push(("header".into(), v.into()));
+            c.id = BindingSlots::of(&c, CoreDraft::Draft01).challenge_id(SECRET);
+        }
+        let server = MockServer::start().await;
+        Mock::given(path("/paid"))
+            .respond_with(
+                ResponseTemplate::new(402)
+                    .insert_header("www-authenticate", c.to_header().unwrap().as_str())
+                    .insert_header("cache-control", "no-store"),
+            )
+            .mount(&server)
+            .await;
+        let ctx = stub_ctx(&server).with_core(CoreDraft::Draft01, value);
+        let r = run(&ctx, "header.value").await;
+        assert_eq!(r.verdict, want, "header={value:?}: {}", r.detail);
+    }
 }
 
 fn with_probes(server: &MockServer, probes: Probes) -> Ctx {

@@ -344,6 +344,22 @@ async fn each_deviation_is_caught_by_the_check_that_names_it() {
         BTreeSet::from(["expiry.expired-rejected"]),
         "ignore-expiry:\n{summary}"
     );
+    // Under -01 an expired id gets payment-expired; under -00 any refusal
+    // (ambiguity.expired-problem-type).
+    let expiry_only = vec!["expiry.".to_string()];
+    let (failing, summary) = suite_under(
+        CoreDraft::Draft01,
+        &[Deviation::ExpiredAsInvalidChallenge],
+        &expiry_only,
+    )
+    .await;
+    assert_eq!(
+        failing,
+        BTreeSet::from(["expiry.expired-rejected"]),
+        "expired-as-invalid-challenge:\n{summary}"
+    );
+    let (failing, summary) = suite(&[Deviation::ExpiredAsInvalidChallenge], &expiry_only).await;
+    assert!(failing.is_empty(), "under -00:\n{summary}");
     // Under -01, on a route that selects Payment-Authorization.
     let expectations_01: &[(Deviation, &[&str])] = &[
         (
@@ -379,7 +395,10 @@ async fn each_deviation_is_caught_by_the_check_that_names_it() {
         .collect();
     for d in Deviation::ALL {
         assert!(
-            d == Deviation::IgnoreExpiry || covered.contains(&d),
+            matches!(
+                d,
+                Deviation::IgnoreExpiry | Deviation::ExpiredAsInvalidChallenge
+            ) || covered.contains(&d),
             "{} has no expectation",
             d.name()
         );

@@ -153,6 +153,8 @@ pub struct Finding {
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     pub seed: u64,
+    /// The core draft the reference read the inputs under.
+    pub core: CoreDraft,
     pub inputs: usize,
     pub disagreeing_inputs: usize,
     pub findings: Vec<Finding>,
@@ -168,10 +170,11 @@ pub struct Contender {
 }
 
 impl Contender {
-    pub fn reference() -> Self {
+    /// The reference codec, reading the inputs under `core`.
+    pub fn reference(core: CoreDraft) -> Self {
         Self {
             name: "reference".into(),
-            executor: Box::new(Reference::default()),
+            executor: Box::new(Reference(core)),
             capabilities: None,
         }
     }
@@ -372,8 +375,10 @@ fn shrink(
 }
 
 /// Runs `cases` generated inputs (or until `budget` runs out), spread over
-/// the operations some adapter supports.
+/// the operations some adapter supports; the reference (the first
+/// contender) reads them under `core`.
 pub fn run(
+    core: CoreDraft,
     contenders: &mut [Contender],
     files: &[LoadedFile],
     seed: u64,
@@ -492,6 +497,7 @@ pub fn run(
         .collect();
     Summary {
         seed,
+        core,
         inputs: done,
         disagreeing_inputs: disagreeing,
         findings: findings.into_values().collect(),
@@ -546,7 +552,12 @@ pub fn candidate_vectors(summary: &Summary) -> Value {
                 op: f.signature.op.clone(),
                 input: input_of(&f.signature.op, member, &f.input),
                 context: None,
-            }, CoreDraft::Draft00);
+            }, summary.core);
+            // What the reference concluded holds under the run's draft
+            // (every draft when it is the pinned default).
+            if summary.core != CoreDraft::default() {
+                case["drafts"] = json!([summary.core.docname()]);
+            }
             match reference {
                 AbiResponse::Ok(value) => {
                     case["result"] = "valid".into();

@@ -93,12 +93,14 @@ fn probes(base: &Target) -> super::Probes {
     }
 }
 
-/// Under -01: a GET whose challenges select `Payment-Authorization`.
+/// Under -01: a GET whose challenges select `Payment-Authorization`, with
+/// an expiry short enough to wait out (-01's `payment-expired`).
 fn header_resources(payment_method: &str) -> Vec<ReferenceResource> {
     let merchant = Address::random().to_string();
     let mut route = RouteConfig::new("/selected-field", "1000", &merchant);
     route.payment_method = payment_method.into();
     route.credential_header = Some(PAYMENT_AUTHORIZATION.into());
+    route.expires_in = 6;
     vec![ReferenceResource { route, body: None }]
 }
 

@@ -140,10 +140,13 @@ pub enum Deviation {
     /// Payment-Authorization without Cache-Control unless another rule
     /// sets one.
     OtherFieldCacheable,
+    /// Under -01, refuses an expired challenge with `invalid-challenge`
+    /// (the -00 status table's row) instead of `payment-expired`.
+    ExpiredAsInvalidChallenge,
 }
 
 impl Deviation {
-    pub const ALL: [Deviation; 52] = [
+    pub const ALL: [Deviation; 53] = [
         Deviation::NoCacheControl,
         Deviation::NoPrivateCache,
         Deviation::SkipReplayCheck,
@@ -196,6 +199,7 @@ impl Deviation {
         Deviation::CredentialInAnyField,
         Deviation::HeaderUnbound,
         Deviation::OtherFieldCacheable,
+        Deviation::ExpiredAsInvalidChallenge,
     ];
 
     pub fn name(self) -> String {

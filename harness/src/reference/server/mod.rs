@@ -457,7 +457,8 @@ async fn settle(
         };
         if expired {
             let problem = if state.config.choices.expired_as_payment_expired
-                || state.config.choices.core >= CoreDraft::Draft01
+                || (state.config.choices.core >= CoreDraft::Draft01
+                    && !state.deviates(Deviation::ExpiredAsInvalidChallenge))
             {
                 ProblemType::PaymentExpired
             } else {

@@ -374,7 +374,14 @@ pub async fn expired(ctx: &Ctx) -> Step {
         )));
     }
     ctx.pause(Duration::from_secs(wait.max(0) as u64)).await;
-    refused_unbroadcast(ctx, &credential.to_header(), None).await
+    // -00's status table says invalid-challenge, its error codes
+    // payment-expired (ambiguity.expired-problem-type): any refusal. -01's
+    // table has a row of its own: payment-expired.
+    let problem = ctx
+        .core
+        .has_header_param()
+        .then_some(ProblemType::PaymentExpired);
+    refused_unbroadcast(ctx, &credential.to_header(), problem).await
 }
 
 /// The header of a malformed credential and the problem type its refusal

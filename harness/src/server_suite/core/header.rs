@@ -6,6 +6,8 @@
 //! `skip`, saying so.
 
 use mppconf_suite::codec::ProblemType;
+use mppconf_suite::codec::challenge::{PAYMENT_AUTHORIZATION, parse_all_lenient};
+use mppconf_suite::vectors::Verdict;
 
 use super::super::check::{changed_refused, send_credential, transport, valid};
 use super::super::{Check, Ctx, Outcome};
@@ -15,6 +17,12 @@ type Step = Result<Outcome, Outcome>;
 
 /// The -01 checks, in run order.
 pub const CHECKS: &[Check] = &[
+    check!(
+        "header.value",
+        ["core.header.server-no-other-value"],
+        false,
+        |ctx| value(ctx)
+    ),
     check!(
         "header.selected-field-only",
         ["core.header.server-selected-field-only"],
@@ -34,6 +42,63 @@ pub const CHECKS: &[Check] = &[
         |ctx| other_field_private(ctx)
     ),
 ];
+
+/// "Servers MUST NOT emit a `header` parameter with any other value" than
+/// `Payment-Authorization`: every Payment challenge of an unpaid answer,
+/// whatever its method. A value that differs only in letter case is
+/// `warn` (ambiguity.header-value-case: field names are case-insensitive,
+/// the value is not said to be).
+pub async fn value(ctx: &Ctx) -> Step {
+    let answer = ctx.send(&[], None).await.map_err(transport)?;
+    let fields = answer.challenge_fields();
+    let all = parse_all_lenient(&fields).map_err(|e| {
+        Outcome::skip(format!(
+            "WWW-Authenticate does not parse ({e}): the challenge.* checks judge it"
+        ))
+    })?;
+    let values: Vec<String> = all
+        .iter()
+        .filter_map(|c| c.as_ref().ok())
+        .filter_map(|(c, _)| c.header().map(str::to_string))
+        .collect();
+    let other: Vec<&String> = values
+        .iter()
+        .filter(|v| *v != PAYMENT_AUTHORIZATION)
+        .collect();
+    Ok(match other.first() {
+        None if values.is_empty() => Outcome::pass(format!(
+            "{} answered {} with no header parameter on any Payment challenge (credentials go in Authorization)",
+            ctx.target.path, answer.status
+        )),
+        None => Outcome::pass(format!(
+            "header={PAYMENT_AUTHORIZATION:?} on {} challenge(s), no other value",
+            values.len()
+        )),
+        Some(v)
+            if other
+                .iter()
+                .all(|v| v.eq_ignore_ascii_case(PAYMENT_AUTHORIZATION)) =>
+        {
+            Outcome {
+                verdict: Verdict::Warn,
+                detail: format!(
+                    "Expected: header={PAYMENT_AUTHORIZATION:?}\nActual: header={v:?}: the same field name in other letter case; whether that is \"any other value\" is ambiguity.header-value-case"
+                ),
+            }
+        }
+        Some(_) => Outcome::fail(
+            format!("header absent or exactly {PAYMENT_AUTHORIZATION:?}"),
+            format!(
+                "header={}",
+                other
+                    .iter()
+                    .map(|v| format!("{v:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", header=")
+            ),
+        ),
+    })
+}
 
 /// Ends the check unless the resource's challenge selects
 /// `Payment-Authorization` (see [`Ctx::with_core`]).
