@@ -174,6 +174,15 @@ pub enum Error {
         reason: String,
     },
 
+    // Discovery documents (draft-payment-discovery-00), each naming its
+    // catalogue requirement.
+    #[error("discovery document violates {requirement} at {path}: {reason}")]
+    Discovery {
+        requirement: &'static str,
+        path: String,
+        reason: String,
+    },
+
     // Adapter operations.
     #[error("operation {op:?} is not supported")]
     UnsupportedOperation { op: String },
@@ -211,7 +220,9 @@ impl Error {
             Error::InvalidPaymentRange { .. } => "invalid-payment-range",
             Error::Unformattable { .. } => "unformattable",
             Error::UnsupportedDigestAlgorithm { .. } => "unsupported-digest-algorithm",
-            Error::RequestSchema { requirement, .. } => return (*requirement).to_string(),
+            Error::RequestSchema { requirement, .. } | Error::Discovery { requirement, .. } => {
+                return (*requirement).to_string();
+            }
             Error::UnsupportedOperation { .. } => "unsupported-operation",
             Error::BadOpInput { .. } => "bad-input",
         };

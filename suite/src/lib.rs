@@ -6,9 +6,11 @@
 //! - [`ops`]: the codec behind the cross-SDK adapter ABI operations.
 //! - [`drafts`]: the versions of the core draft a run can judge against.
 //! - [`catalogue`]: the requirement catalogue (data under `vectors/requirements`).
+//! - [`discovery`]: the OpenAPI discovery document and its payment offers.
 //! - [`vectors`]: the vector file model and the judging of an adapter's answer.
 
 pub mod catalogue;
+pub mod discovery;
 pub mod codec;
 pub mod drafts;
 pub mod error;

@@ -22,7 +22,7 @@ use crate::methods::tempo_charge;
 pub const ABI_SCHEMA: u64 = 1;
 
 /// Every operation [`execute`] answers, official ones first.
-pub const OPERATIONS: [&str; 19] = [
+pub const OPERATIONS: [&str; 20] = [
     "challenge.parse",
     "challenge.format",
     "credential.parse",
@@ -41,6 +41,7 @@ pub const OPERATIONS: [&str; 19] = [
     "problem.parse",
     "request.validate",
     "tempo.credential.validate",
+    "payment_info.parse",
     "schema.version",
 ];
 
@@ -207,6 +208,10 @@ pub fn execute(op: &str, input: &Value, draft: CoreDraft) -> Result<Value, (AbiE
                 .map_err(|e| (e.abi_type(), e))
         }
         "problem.parse" => ProblemDetails::parse(text("body")?)
+            .map(|p| p.to_abi())
+            .map_err(as_type(T::Parse)),
+        // draft-payment-discovery-00 §"Payment Extension: x-payment-info".
+        "payment_info.parse" => crate::discovery::PaymentInfo::parse(text("text")?)
             .map(|p| p.to_abi())
             .map_err(as_type(T::Parse)),
         "request.validate" => {

@@ -14,7 +14,7 @@ use super::SPEC_SNAPSHOT;
 /// The catalogue, compiled in so that a report maps verdicts to the
 /// same requirements wherever mppconf runs: each core draft's file (a
 /// later one extends an earlier one), then the other specs'.
-const CATALOGUE: [(Option<CoreDraft>, &str); 4] = [
+const CATALOGUE: [(Option<CoreDraft>, &str); 5] = [
     (
         Some(CoreDraft::Draft00),
         include_str!("../../../vectors/requirements/draft-httpauth-payment-00.json"),
@@ -30,6 +30,10 @@ const CATALOGUE: [(Option<CoreDraft>, &str); 4] = [
     (
         None,
         include_str!("../../../vectors/requirements/draft-tempo-charge-00.json"),
+    ),
+    (
+        None,
+        include_str!("../../../vectors/requirements/draft-payment-discovery-00.json"),
     ),
 ];
 
