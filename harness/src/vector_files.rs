@@ -330,6 +330,7 @@ pub fn fuzz_target_of(op: &str) -> Option<&'static str> {
         "credential" => Some("credential"),
         "receipt" => Some("receipt"),
         "accept_payment" => Some("accept_payment"),
+        "payment_info" => Some("discovery"),
         _ => None,
     }
 }
@@ -343,9 +344,15 @@ pub fn write_corpus(files: &[LoadedFile], out: &Path) -> Result<BTreeMap<&'stati
         let Some(target) = fuzz_target_of(&case.op) else {
             continue;
         };
-        let headers: Vec<&str> = match (case.input.get("header"), case.input.get("headers")) {
-            (Some(Value::String(h)), _) => vec![h],
-            (_, Some(Value::Array(hs))) => hs.iter().filter_map(Value::as_str).collect(),
+        let headers: Vec<&str> = match (
+            case.input.get("header"),
+            case.input.get("headers"),
+            case.input.get("text"),
+        ) {
+            (Some(Value::String(h)), _, _) => vec![h],
+            (_, Some(Value::Array(hs)), _) => hs.iter().filter_map(Value::as_str).collect(),
+            // payment_info.parse: the extension's JSON text.
+            (_, _, Some(Value::String(t))) => vec![t],
             _ => continue,
         };
         let dir = out.join(target);

@@ -90,6 +90,13 @@ fn fixed() -> Report {
                 Verdict::Xfail,
                 "known failure (upstream issue 7): Expected: malformed-credential\nActual: payment-required",
             ),
+            record(
+                "discovery.offers-match-challenge",
+                "GET /paid",
+                &["discovery.offer.correspond-challenges"],
+                Verdict::Fail,
+                "Expected: every declared offer one of the live challenges\nActual: no live challenge matches offer 0 (amount \"10\" ≠ Some(\"1000\"))",
+            ),
         ],
     );
     r.finished = "2026-11-22T10:00:09Z".into();

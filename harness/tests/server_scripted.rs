@@ -441,3 +441,78 @@ async fn content_in_a_refusal_is_partial_access() {
         assert_eq!(r.verdict, want, "preview {preview}: {}", r.detail);
     }
 }
+
+/// The stub challenge's live price, and a discovery document of the
+/// paid route offering `amount` (draft-payment-discovery-00).
+fn discovery_document(amount: &str) -> serde_json::Value {
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "scripted", "version": "1"},
+        "paths": {"/paid": {"get": {
+            "x-payment-info": {"offers": [
+                {"intent": "charge", "method": "stub", "amount": amount, "currency": "usd"}
+            ]},
+            "responses": {"402": {"description": "Payment Required"}}
+        }}}
+    })
+}
+
+async fn with_document(document: Option<serde_json::Value>) -> MockServer {
+    let server = MockServer::start().await;
+    if let Some(d) = document {
+        Mock::given(path("/openapi.json"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .insert_header("content-type", "application/json")
+                    .insert_header("cache-control", "max-age=300")
+                    .set_body_string(d.to_string()),
+            )
+            .mount(&server)
+            .await;
+    }
+    paywall(&server, "/paid", ResponseTemplate::new(200)).await;
+    server
+}
+
+/// An offer whose amount is not the live challenge's fails
+/// discovery.offers-match-challenge; the honest one passes; no document
+/// is `skip` (discovery is OPTIONAL) unless one is declared.
+#[tokio::test]
+async fn a_discovery_offer_that_is_not_the_live_challenge_fails() {
+    let honest = with_document(Some(discovery_document("1000"))).await;
+    let r = run(&stub_ctx(&honest), "discovery.offers-match-challenge").await;
+    assert_verdict(&r, Verdict::Pass);
+    assert_verdict(
+        &run(&stub_ctx(&honest), "discovery.resource-listed").await,
+        Verdict::Pass,
+    );
+    let cheaper = with_document(Some(discovery_document("10"))).await;
+    let r = run(&stub_ctx(&cheaper), "discovery.offers-match-challenge").await;
+    assert_verdict(&r, Verdict::Fail);
+    assert!(r.detail.contains("amount \"10\""), "{}", r.detail);
+    // A member the draft does not define is a schema finding; a recipient
+    // other than the challenge's is still compared, and fails.
+    let mut elsewhere = discovery_document("1000");
+    elsewhere["paths"]["/paid"]["get"]["x-payment-info"]["offers"][0]["recipient"] =
+        "acct_attacker".into();
+    let elsewhere = with_document(Some(elsewhere)).await;
+    let r = run(&stub_ctx(&elsewhere), "discovery.offers-match-challenge").await;
+    assert_verdict(&r, Verdict::Fail);
+    assert!(
+        r.detail.contains("recipient") && r.detail.contains("leniently"),
+        "{}",
+        r.detail
+    );
+    assert_verdict(
+        &run(&stub_ctx(&elsewhere), "discovery.payment-info-schema").await,
+        Verdict::Fail,
+    );
+    let none = with_document(None).await;
+    for id in ["discovery.location", "discovery.offers-match-challenge"] {
+        let r = run(&stub_ctx(&none), id).await;
+        assert_verdict(&r, Verdict::Skip);
+        assert!(r.detail.contains("OPTIONAL"), "{}", r.detail);
+    }
+    let declared = stub_ctx(&none).with_discovery(Some("/openapi.json".into()), true);
+    assert_verdict(&run(&declared, "discovery.location").await, Verdict::Fail);
+}

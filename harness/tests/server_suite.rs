@@ -398,7 +398,8 @@ async fn each_deviation_is_caught_by_the_check_that_names_it() {
             matches!(
                 d,
                 Deviation::IgnoreExpiry | Deviation::ExpiredAsInvalidChallenge
-            ) || covered.contains(&d),
+            ) || covered.contains(&d)
+                || discovery_flags(d).is_some(),
             "{} has no expectation",
             d.name()
         );
@@ -426,6 +427,43 @@ async fn each_deviation_is_caught_by_the_check_that_names_it() {
             continue;
         }
         assert_eq!(failing, expected, "{}:\n{summary}", deviation.name());
+    }
+}
+
+/// The discovery deviations and the check that flags each.
+fn discovery_flags(d: Deviation) -> Option<&'static str> {
+    use Deviation::*;
+    Some(match d {
+        DiscoveryWrongAmount => "discovery.offers-match-challenge",
+        DiscoveryNo402 => "discovery.402-declared",
+        DiscoveryShorthand => "discovery.multi-offer-form",
+        DiscoveryBadAmount => "discovery.payment-info-schema",
+        DiscoveryTextPlain => "discovery.content-type",
+        DiscoveryNoPaymentInfo => "discovery.resource-listed",
+        DiscoveryNoCacheControl => "discovery.cache-control",
+        DiscoveryBadDocsUri => "discovery.service-info",
+        DiscoveryUppercaseCategories => "discovery.categories-style",
+        DiscoveryNoTitle => "discovery.fields",
+        DiscoveryNoRequestBody => "discovery.input-schema",
+        DiscoveryElsewhere => "discovery.location",
+        _ => return None,
+    })
+}
+
+/// Each discovery deviation of the reference server is flagged by its
+/// discovery check and by no other (the discovery checks need no payment:
+/// only they run).
+#[tokio::test]
+async fn each_discovery_deviation_is_caught_by_its_check() {
+    let only_discovery = vec!["discovery.".to_string()];
+    let (failing, summary) = suite(&[], &only_discovery).await;
+    assert!(failing.is_empty(), "the honest document:\n{summary}");
+    for d in Deviation::ALL {
+        let Some(check) = discovery_flags(d) else {
+            continue;
+        };
+        let (failing, summary) = suite(&[d], &only_discovery).await;
+        assert_eq!(failing, BTreeSet::from([check]), "{}:\n{summary}", d.name());
     }
 }
 

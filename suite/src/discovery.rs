@@ -51,7 +51,11 @@ static SCHEMAS: LazyLock<Schemas> = LazyLock::new(|| {
     }
 });
 
-fn violation(requirement: &'static str, path: impl Into<String>, reason: impl Into<String>) -> Error {
+fn violation(
+    requirement: &'static str,
+    path: impl Into<String>,
+    reason: impl Into<String>,
+) -> Error {
     Error::Discovery {
         requirement,
         path: path.into(),
@@ -70,6 +74,10 @@ pub struct Offer {
     pub currency: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
+    /// Members the draft does not define (its schema forbids them; a
+    /// lenient read keeps them, e.g. a `recipient` some servers add).
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, Value>,
 }
 
 /// Which of the two equivalent forms the extension used.
@@ -110,9 +118,22 @@ impl PaymentInfo {
             Some(list) => (Form::Offers, list.clone()),
             None => (Form::Shorthand, Value::Array(vec![value.clone()])),
         };
-        let offers: Vec<Offer> = serde_json::from_value(offers).map_err(|e| {
-            violation("discovery.offer.required-fields", at, e.to_string())
-        })?;
+        let offers: Vec<Offer> = serde_json::from_value(offers)
+            .map_err(|e| violation("discovery.offer.required-fields", at, e.to_string()))?;
+        Ok(Self { form, offers })
+    }
+
+    /// The offers as far as they can be read without the appendix
+    /// schema: members it does not define kept in [`Offer::extra`], the
+    /// fields it does define still typed. For judging a document's offers
+    /// against live challenges once its schema violation is reported.
+    pub fn from_value_lenient(value: &Value, at: &str) -> Result<Self> {
+        let (form, offers) = match value.get("offers") {
+            Some(list) => (Form::Offers, list.clone()),
+            None => (Form::Shorthand, Value::Array(vec![value.clone()])),
+        };
+        let offers: Vec<Offer> = serde_json::from_value(offers)
+            .map_err(|e| violation("discovery.offer.required-fields", at, e.to_string()))?;
         Ok(Self { form, offers })
     }
 
@@ -208,9 +229,7 @@ pub fn service_info_problems(value: &Value) -> Vec<Error> {
     let at = "/x-service-info";
     let mut problems = Vec::new();
     if let Some(c) = value.get("categories")
-        && !c
-            .as_array()
-            .is_some_and(|a| a.iter().all(Value::is_string))
+        && !c.as_array().is_some_and(|a| a.iter().all(Value::is_string))
     {
         problems.push(violation(
             "discovery.categories.array",
@@ -386,10 +405,7 @@ impl Document {
                     path: path.clone(),
                     method: method.as_str().to_ascii_uppercase(),
                     payment_info: op.extensions.get("payment-info").cloned(),
-                    declares_402: op
-                        .responses
-                        .as_ref()
-                        .is_some_and(|r| r.contains_key("402")),
+                    declares_402: op.responses.as_ref().is_some_and(|r| r.contains_key("402")),
                     has_request_body: op.request_body.is_some(),
                 });
             }
@@ -403,19 +419,29 @@ impl Document {
     }
 }
 
-/// Whether an offer matches a live challenge: the same method and intent,
+/// Whether an offer matches a live challenge: the same method and intent
+/// (ignoring case),
 /// the same amount unless the offer's is `null` (dynamic), and the same
 /// currency when the offer names one (0x addresses by their bytes, other
-/// identifiers such as ISO 4217 codes ignoring case). `Err` says what
-/// differs.
+/// identifiers such as ISO 4217 codes ignoring case), and the same
+/// recipient when an offer carries one beyond the draft's fields. `Err`
+/// says what differs.
 pub fn offer_matches(offer: &Offer, challenge: &Challenge) -> std::result::Result<(), String> {
     let request = &challenge.request.value;
     let mut differs = Vec::new();
-    if offer.method != challenge.method {
-        differs.push(format!("method {:?} ≠ {:?}", offer.method, challenge.method));
+    // Case aside: a challenge's method or intent in capitals is the
+    // challenge checks' finding (core: lowercase), not an offer's.
+    if !offer.method.eq_ignore_ascii_case(&challenge.method) {
+        differs.push(format!(
+            "method {:?} ≠ {:?}",
+            offer.method, challenge.method
+        ));
     }
-    if offer.intent != challenge.intent {
-        differs.push(format!("intent {:?} ≠ {:?}", offer.intent, challenge.intent));
+    if !offer.intent.eq_ignore_ascii_case(&challenge.intent) {
+        differs.push(format!(
+            "intent {:?} ≠ {:?}",
+            offer.intent, challenge.intent
+        ));
     }
     if let Some(amount) = &offer.amount {
         let live = request.get("amount").and_then(Value::as_str);
@@ -427,6 +453,12 @@ pub fn offer_matches(offer: &Offer, challenge: &Challenge) -> std::result::Resul
         let live = request.get("currency").and_then(Value::as_str);
         if !live.is_some_and(|l| l.eq_ignore_ascii_case(currency)) {
             differs.push(format!("currency {currency:?} ≠ {live:?}"));
+        }
+    }
+    if let Some(recipient) = offer.extra.get("recipient").and_then(Value::as_str) {
+        let live = request.get("recipient").and_then(Value::as_str);
+        if !live.is_some_and(|l| l.eq_ignore_ascii_case(recipient)) {
+            differs.push(format!("recipient {recipient:?} ≠ {live:?}"));
         }
     }
     if differs.is_empty() {
@@ -501,11 +533,16 @@ mod tests {
         let problems = service_info_problems(&bad);
         assert_eq!(problems.len(), 1);
         assert_eq!(problems[0].code(), "discovery.docs.uri");
-        assert!(service_info_problems(&json!({"docs": {"llms": "https://x.test/llms.txt"}})).is_empty());
+        assert!(
+            service_info_problems(&json!({"docs": {"llms": "https://x.test/llms.txt"}})).is_empty()
+        );
         assert_eq!(
             service_info_problems(&json!({"categories": "compute"}))[0].code(),
             "discovery.categories.array"
         );
-        assert_eq!(unstyled_categories(&json!({"categories": ["Dev Tools", "ai-agents"]})), vec!["Dev Tools"]);
+        assert_eq!(
+            unstyled_categories(&json!({"categories": ["Dev Tools", "ai-agents"]})),
+            vec!["Dev Tools"]
+        );
     }
 }

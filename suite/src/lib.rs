@@ -10,8 +10,8 @@
 //! - [`vectors`]: the vector file model and the judging of an adapter's answer.
 
 pub mod catalogue;
-pub mod discovery;
 pub mod codec;
+pub mod discovery;
 pub mod drafts;
 pub mod error;
 pub mod methods;

@@ -28,9 +28,12 @@
 //   accept_payment.select AcceptPayment.rank    package's exports, imported by
 //                         file path; the select fallbacks are those of
 //                         mppx's server, dist/server/Mppx.js)
+//   payment_info.parse    PaymentInfo.parse (mppx/discovery: its zod schema of
+//                         the x-payment-info extension, draft-payment-discovery-00)
 
 import { StringDecoder } from 'node:string_decoder'
 import { Challenge, Credential, Receipt } from 'mppx'
+import { PaymentInfo } from 'mppx/discovery'
 import { Base64 } from 'ox'
 import * as AcceptPayment from './node_modules/mppx/dist/internal/AcceptPayment.js'
 
@@ -228,6 +231,25 @@ const ops = {
       if (ranked.length === 0) return { order: all }
       return { order: ranked.map((offer) => offers.indexOf(offer)) }
     },
+  },
+}
+
+// The x-payment-info offers mppx reads, in the ABI's shape: the draft's
+// members only (mppx keeps others, which the ABI has no place for).
+ops['payment_info.parse'] = {
+  errorType: 'parse_error',
+  run(input) {
+    const value = JSON.parse(requireString(input, 'text'))
+    const info = PaymentInfo.parse(value)
+    const form = isPlainObject(value) && 'offers' in value ? 'offers' : 'shorthand'
+    const offers = info.offers.map((offer) => {
+      const out = {}
+      for (const key of ['intent', 'method', 'amount', 'currency', 'description']) {
+        if (offer[key] !== undefined) out[key] = offer[key]
+      }
+      return out
+    })
+    return { form, offers }
   },
 }
 

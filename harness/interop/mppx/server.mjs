@@ -13,10 +13,13 @@
 //   REQUIRES_AUTH  "1": mppx's `requiresAuth` (its challenges select
 //              Payment-Authorization, draft-httpauth-payment-01)
 //
-// One paid route: GET /paid. Anything else is 404.
+// One paid route: GET /paid, and its discovery document at GET
+// /openapi.json (mppx's `generate`, served with the headers of mppx's own
+// express/hono `discovery` middleware). Anything else is 404.
 // The first stdout line is `listening 127.0.0.1:PORT`.
 
 import * as http from 'node:http'
+import { generate } from 'mppx/discovery'
 import { Mppx, NodeListener, tempo } from 'mppx/server'
 import { createClient, http as viemHttp } from 'viem'
 import { tempoLocalnet } from 'viem/chains'
@@ -63,6 +66,14 @@ const mppx = Mppx.create({
 
 const charge = mppx.charge({ amount })
 
+// draft-payment-discovery-00: what mppx generates for the paid route.
+const discoveryDocument = JSON.stringify(
+  generate(mppx, {
+    routes: [{ handler: charge, method: 'get', path: '/paid' }],
+    serviceInfo: { categories: ['developer-tools'] },
+  }),
+)
+
 // A Fetch Request from a node:http request (GET only: no body needed).
 function toFetchRequest(req) {
   const headers = new Headers()
@@ -82,6 +93,14 @@ const server = http.createServer(async (req, res) => {
   try {
     const request = toFetchRequest(req)
     const path = new URL(request.url).pathname
+    if (path === '/openapi.json' && req.method === 'GET') {
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        'cache-control': 'public, max-age=300',
+      })
+      res.end(discoveryDocument)
+      return
+    }
     if (path !== '/paid' || req.method !== 'GET') {
       res.writeHead(404, { 'content-type': 'text/plain' })
       res.end('not found\n')

@@ -89,6 +89,12 @@ pub fn scenarios_for(draft: CoreDraft) -> Vec<&'static ScenarioDef> {
 pub fn cited(check: &Check) -> Vec<&'static str> {
     let mut requirements = check.requirements.to_vec();
     requirements.extend(charge_cites(check.id));
+    // The scenario servers publish no discovery document: a client that
+    // pays them does not need one (draft-payment-discovery-00
+    // §"Introduction").
+    if check.id == "standard.paid" {
+        requirements.push("discovery.optional.clients-not-require");
+    }
     requirements.extend(METHOD.also_cites(check.id));
     requirements
 }

@@ -30,13 +30,14 @@ use crate::error::{Error, Result};
 use crate::vector_files::LoadedFile;
 
 /// The parsers fuzzed, and the input member each takes.
-pub const OPS: [(&str, &str); 6] = [
+pub const OPS: [(&str, &str); 7] = [
     ("challenge.parse", "header"),
     ("credential.parse", "header"),
     ("receipt.parse", "header"),
     ("accept_payment.parse", "header"),
     ("accept_payment.select", "header"),
     ("base64url.decode", "text"),
+    ("payment_info.parse", "text"),
 ];
 
 /// The offers `accept_payment.select` ranks (server order), so that a

@@ -270,6 +270,11 @@ pub struct ProbeArgs {
     /// The authentication header of --auth-path, `Name: value`.
     #[arg(long, requires = "auth_path")]
     pub auth_header: Option<String>,
+    /// The server's discovery document (draft-payment-discovery-00 puts it
+    /// at /openapi.json): declared, its absence is a finding; without it a
+    /// missing /openapi.json is a `skip`.
+    #[arg(long, requires = "url")]
+    pub discovery_path: Option<String>,
 }
 
 impl ProbeArgs {
@@ -541,6 +546,8 @@ async fn attached(
                 payer: payer.as_ref(),
                 core: args.core,
                 probes: (i == 0).then(|| args.probes.on(target)).transpose()?,
+                discovery: args.probes.discovery_path.clone(),
+                first: i == 0,
                 hmac_secret: args.secret.as_ref().map(|s| s.as_bytes().to_vec()),
                 secrets: args
                     .secret
@@ -645,6 +652,8 @@ async fn launched_target(
                 Paying {
                     attribution_memo: manifest.pay.attribution_memo,
                     probes: (i == 0).then(|| manifest.probes.on(target)),
+                    discovery: manifest.probes.discovery.clone(),
+                    first: i == 0,
                     // SDK servers take the secret as text: its bytes key the HMAC.
                     hmac_secret: Some(values.secret.as_bytes().to_vec()),
                     secrets: std::iter::once((

@@ -51,6 +51,12 @@ pub struct Ctx {
     /// The server's other resources in this run (cross-resource binding).
     pub others: Vec<Target>,
     /// The server's declared routes, on the first resource's context only.
+    /// The discovery document the server declares (its path), if any:
+    /// without one, a missing `/openapi.json` is no finding.
+    pub discovery: Option<String>,
+    /// Whether this is the server's first resource, the one server-wide
+    /// checks (the discovery document) are judged with.
+    pub first_resource: bool,
     pub probes: Option<Probes>,
     /// The challenge-binding (HMAC) secret, when the harness knows it.
     pub hmac_secret: Option<Vec<u8>>,
@@ -136,6 +142,8 @@ impl Ctx {
             method: crate::methods::builtin("tempo", "charge"),
             proxy,
             probes: None,
+            discovery: None,
+            first_resource: true,
             hmac_secret: None,
             core: CoreDraft::Draft00,
             credential_field: "authorization",
@@ -170,6 +178,8 @@ impl Ctx {
             proxy: self.proxy.clone(),
             others: self.others.clone(),
             probes: self.probes.clone(),
+            discovery: self.discovery.clone(),
+            first_resource: self.first_resource,
             hmac_secret: self.hmac_secret.clone(),
             core: self.core,
             credential_field: self.credential_field,
@@ -210,6 +220,14 @@ impl Ctx {
 
     pub fn with_hmac_secret(mut self, secret: Option<Vec<u8>>) -> Self {
         self.hmac_secret = secret;
+        self
+    }
+
+    /// The server declares a discovery document at `path`; `first`: this
+    /// is its first resource (server-wide checks run with it).
+    pub fn with_discovery(mut self, path: Option<String>, first: bool) -> Self {
+        self.discovery = path;
+        self.first_resource = first;
         self
     }
 

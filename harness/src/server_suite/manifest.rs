@@ -110,6 +110,10 @@ pub struct ProbeRoutes {
     pub side_effect: Option<SideEffectRoute>,
     #[serde(default)]
     pub authenticated: Option<AuthenticatedRoute>,
+    /// The path of the server's discovery document (draft-payment-discovery-00:
+    /// `/openapi.json`); declared, its absence is a finding.
+    #[serde(default)]
+    pub discovery: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -2,7 +2,9 @@
 //!
 //! - [`core`]: draft-httpauth-payment-00, for a server of any method;
 //! - [`charge`]: draft-payment-intent-charge-00, the charge intent;
-//! - [`tempo_charge`]: draft-tempo-charge-00, the Tempo charge method.
+//! - [`tempo_charge`]: draft-tempo-charge-00, the Tempo charge method;
+//! - [`discovery`]: draft-payment-discovery-00, the server's OpenAPI
+//!   discovery document (for a server of any method).
 //!
 //! A [`Target`] is a running server and one protected resource on it; a
 //! [`Ctx`] adds the means to pay (the resource's payment method as a
@@ -19,6 +21,7 @@ mod check;
 pub mod command;
 pub mod core;
 mod ctx;
+pub mod discovery;
 mod exchange;
 pub mod fuzz;
 pub mod manifest;
@@ -153,6 +156,7 @@ pub fn checks_for(
     if let Some(m) = method {
         all.extend(m.server_checks());
     }
+    all.extend(discovery::CHECKS);
     all
 }
 
@@ -166,6 +170,7 @@ pub fn all_checks() -> Vec<&'static Check> {
     for m in crate::methods::BUILTIN {
         all.extend(m.server_checks());
     }
+    all.extend(discovery::CHECKS);
     all
 }
 
@@ -447,6 +452,7 @@ mod tests {
             ("core/receipt.rs", "draft-httpauth-payment-00 §"),
             ("core/mod.rs", "draft-httpauth-payment-00 "),
             ("core/header.rs", "draft-httpauth-payment-01 §"),
+            ("discovery.rs", "draft-payment-discovery-00 §"),
             ("charge.rs", "draft-payment-intent-charge-00 §"),
             ("tempo_charge.rs", "draft-tempo-charge-00 §"),
         ];

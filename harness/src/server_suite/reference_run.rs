@@ -277,6 +277,12 @@ pub async fn run_reference_method(
                     probes: (i == 0 && probes_too).then(|| probes(target)),
                     hmac_secret: Some(secret.clone()),
                     core,
+                    // The reference server serves its discovery document.
+                    discovery: Some(
+                        crate::reference::server::discovery::path(|d| deviations.contains(&d))
+                            .to_string(),
+                    ),
+                    first: i == 0,
                     ..Paying::default()
                 },
                 selection,

@@ -40,6 +40,11 @@ pub(super) struct Paying<'a> {
     pub(super) hmac_secret: Option<Vec<u8>>,
     /// The core draft the run judges against.
     pub(super) core: CoreDraft,
+    /// The discovery document the server declares (its path), if any.
+    pub(super) discovery: Option<String>,
+    /// The server's first resource: server-wide checks (the discovery
+    /// document) are judged with it.
+    pub(super) first: bool,
 }
 
 /// Probes one resource with a fresh funded payer (or the given key),
@@ -61,6 +66,8 @@ pub(super) async fn probe_resource(
         probes,
         hmac_secret,
         core,
+        discovery,
+        first,
     } = paying;
     let Discovered {
         method: method_name,
@@ -118,6 +125,7 @@ pub(super) async fn probe_resource(
         .with_probes(probes)
         .with_hmac_secret(hmac_secret)
         .with_core(core, header.as_deref())
+        .with_discovery(discovery, first)
         .with_secrets(secrets)
         .with_attribution_memo(attribution_memo)
         .with_method(&method_name, &intent);

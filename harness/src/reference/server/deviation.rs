@@ -143,10 +143,34 @@ pub enum Deviation {
     /// Under -01, refuses an expired challenge with `invalid-challenge`
     /// (the -00 status table's row) instead of `payment-expired`.
     ExpiredAsInvalidChallenge,
+    /// Discovery offers one base unit more than the challenges ask.
+    DiscoveryWrongAmount,
+    /// Discovery declares no 402 response on payable operations.
+    DiscoveryNo402,
+    /// Discovery uses the single-offer shorthand.
+    DiscoveryShorthand,
+    /// Discovery amounts with a leading zero.
+    DiscoveryBadAmount,
+    /// The discovery document as text/plain.
+    DiscoveryTextPlain,
+    /// Operations listed without x-payment-info.
+    DiscoveryNoPaymentInfo,
+    /// No Cache-Control on the discovery document.
+    DiscoveryNoCacheControl,
+    /// A docs homepage that is no RFC 3986 URI.
+    DiscoveryBadDocsUri,
+    /// A category in capitals with a space.
+    DiscoveryUppercaseCategories,
+    /// An empty info.title.
+    DiscoveryNoTitle,
+    /// POST operations without requestBody.
+    DiscoveryNoRequestBody,
+    /// The document at /.well-known/openapi.json, not /openapi.json.
+    DiscoveryElsewhere,
 }
 
 impl Deviation {
-    pub const ALL: [Deviation; 53] = [
+    pub const ALL: [Deviation; 65] = [
         Deviation::NoCacheControl,
         Deviation::NoPrivateCache,
         Deviation::SkipReplayCheck,
@@ -200,6 +224,18 @@ impl Deviation {
         Deviation::HeaderUnbound,
         Deviation::OtherFieldCacheable,
         Deviation::ExpiredAsInvalidChallenge,
+        Deviation::DiscoveryWrongAmount,
+        Deviation::DiscoveryNo402,
+        Deviation::DiscoveryShorthand,
+        Deviation::DiscoveryBadAmount,
+        Deviation::DiscoveryTextPlain,
+        Deviation::DiscoveryNoPaymentInfo,
+        Deviation::DiscoveryNoCacheControl,
+        Deviation::DiscoveryBadDocsUri,
+        Deviation::DiscoveryUppercaseCategories,
+        Deviation::DiscoveryNoTitle,
+        Deviation::DiscoveryNoRequestBody,
+        Deviation::DiscoveryElsewhere,
     ];
 
     pub fn name(self) -> String {

@@ -42,6 +42,7 @@ use super::tx;
 mod answers;
 mod config;
 mod deviation;
+pub mod discovery;
 mod tempo;
 
 use crate::chain::Rpc;
@@ -206,6 +207,10 @@ async fn answer(
         }
         _ => (uri.path().to_string(), None),
     };
+    // draft-payment-discovery-00 §"Document Location".
+    if path == discovery::path(|d| state.deviates(d)) && method == Method::GET {
+        return discovery::answer(&state.config, |d| state.deviates(d));
+    }
     if path == SIDE_EFFECTS_PATH && method == Method::GET {
         let n = state.side_effects.load(Ordering::SeqCst);
         return (StatusCode::OK, format!("{n}\n")).into_response();

@@ -18,13 +18,13 @@ use super::super::{Answer, Ctx, Outcome};
 type Step = Result<Outcome, Outcome>;
 
 /// How the target is reached.
-enum Scheme {
+pub(crate) enum Scheme {
     Tls,
     PlainLoopback,
     PlainRemote,
 }
 
-fn scheme(ctx: &Ctx) -> Scheme {
+pub(crate) fn scheme(ctx: &Ctx) -> Scheme {
     let Ok(url) = reqwest::Url::parse(&ctx.target.url()) else {
         return Scheme::PlainRemote;
     };
@@ -43,7 +43,7 @@ fn scheme(ctx: &Ctx) -> Scheme {
     }
 }
 
-fn loopback_info(what: &str) -> Outcome {
+pub(crate) fn loopback_info(what: &str) -> Outcome {
     Outcome {
         verdict: Verdict::Info,
         detail: format!(
