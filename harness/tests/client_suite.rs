@@ -299,6 +299,43 @@ fn program(dir: &Path, name: &str, script: &str, extra: &str) -> ClientUnderTest
     ClientUnderTest::Program(Box::new(ClientTarget::load(&manifest).unwrap()))
 }
 
+/// Requires discovery: asks the origin for /openapi.json first and gives
+/// up without one.
+const DISCOVERY_FIRST: &str = r#"
+import sys, urllib.parse, urllib.request, urllib.error
+url = sys.argv[-1]
+parts = urllib.parse.urlsplit(url)
+try:
+    urllib.request.urlopen(f"{parts.scheme}://{parts.netloc}/openapi.json")
+except urllib.error.HTTPError as e:
+    print(f"no discovery document ({e.code}): not paying")
+    sys.exit(1)
+"#;
+
+/// "Clients MUST NOT require discovery to function": the reference client
+/// pays from the 402 alone; a client that needs /openapi.json fails.
+#[tokio::test]
+async fn a_client_that_requires_discovery_fails_discovery_not_required() {
+    let honest = run(
+        ClientUnderTest::Reference {
+            deviations: BTreeSet::new(),
+        },
+        &["discovery."],
+    )
+    .await;
+    assert_eq!(honest.len(), 1);
+    assert_eq!(honest[0].verdict, Verdict::Pass, "{}", honest[0].detail);
+    let dir = tempfile::tempdir().unwrap();
+    let needy = program(dir.path(), "needy", DISCOVERY_FIRST, "");
+    let results = run(needy, &["discovery."]).await;
+    assert_eq!(results[0].verdict, Verdict::Fail, "{}", results[0].detail);
+    assert!(
+        results[0].detail.contains("/openapi.json"),
+        "{}",
+        results[0].detail
+    );
+}
+
 /// Pays whatever it is offered: echoes the first Payment challenge it
 /// finds (by regular expression) with a junk payload.
 const BLIND_PAYER: &str = r#"

@@ -7,9 +7,10 @@
 //!
 //! The checks are filed by spec: [`core`] (draft-httpauth-payment-00, for
 //! a client of any method), [`header`] (what draft-httpauth-payment-01
-//! adds: the `header` parameter, listed only in a run against -01) and
-//! the method's own ([`tempo_charge`]), which the method plug-in
-//! ([`METHOD`]) brings with its scenarios.
+//! adds: the `header` parameter, listed only in a run against -01), the
+//! method's own ([`tempo_charge`]), which the method plug-in ([`METHOD`])
+//! brings with its scenarios, and [`discovery`]
+//! (draft-payment-discovery-00).
 //!
 //! The client under test is the reference client (`mppconf pay`,
 //! in-process, with its deviation switches) or any program described by a
@@ -18,6 +19,7 @@
 mod check;
 pub mod command;
 pub mod core;
+pub mod discovery;
 pub mod fuzz;
 pub mod header;
 pub mod manifest;
@@ -58,6 +60,7 @@ pub fn checks() -> Vec<&'static Check> {
         .iter()
         .chain(header::CHECKS)
         .chain(METHOD.client_checks())
+        .chain(discovery::CHECKS)
         .collect()
 }
 
@@ -89,12 +92,6 @@ pub fn scenarios_for(draft: CoreDraft) -> Vec<&'static ScenarioDef> {
 pub fn cited(check: &Check) -> Vec<&'static str> {
     let mut requirements = check.requirements.to_vec();
     requirements.extend(charge_cites(check.id));
-    // The scenario servers publish no discovery document: a client that
-    // pays them does not need one (draft-payment-discovery-00
-    // §"Introduction").
-    if check.id == "standard.paid" {
-        requirements.push("discovery.optional.clients-not-require");
-    }
     requirements.extend(METHOD.also_cites(check.id));
     requirements
 }
