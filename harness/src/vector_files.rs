@@ -331,6 +331,7 @@ pub fn fuzz_target_of(op: &str) -> Option<&'static str> {
         "receipt" => Some("receipt"),
         "accept_payment" => Some("accept_payment"),
         "payment_info" => Some("discovery"),
+        "mcp" => Some("mcp"),
         _ => None,
     }
 }
@@ -351,7 +352,7 @@ pub fn write_corpus(files: &[LoadedFile], out: &Path) -> Result<BTreeMap<&'stati
         ) {
             (Some(Value::String(h)), _, _) => vec![h],
             (_, Some(Value::Array(hs)), _) => hs.iter().filter_map(Value::as_str).collect(),
-            // payment_info.parse: the extension's JSON text.
+            // payment_info.parse, mcp.*: JSON text.
             (_, _, Some(Value::String(t))) => vec![t],
             _ => continue,
         };

@@ -183,6 +183,12 @@ pub enum Error {
         reason: String,
     },
 
+    // MCP transport messages (draft-payment-transport-mcp-00).
+    #[error("JSON-RPC error code {code} is not a payment challenge (-32042 or -32043)")]
+    McpErrorCode { code: i64 },
+    #[error("_meta[{key:?}] is both at the message root and nested: two in one message")]
+    McpBothPlacements { key: String },
+
     // Adapter operations.
     #[error("operation {op:?} is not supported")]
     UnsupportedOperation { op: String },
@@ -223,6 +229,8 @@ impl Error {
             Error::RequestSchema { requirement, .. } | Error::Discovery { requirement, .. } => {
                 return (*requirement).to_string();
             }
+            Error::McpErrorCode { .. } => "mcp-error-code",
+            Error::McpBothPlacements { .. } => "mcp-both-placements",
             Error::UnsupportedOperation { .. } => "unsupported-operation",
             Error::BadOpInput { .. } => "bad-input",
         };

@@ -7,6 +7,7 @@
 //! - [`drafts`]: the versions of the core draft a run can judge against.
 //! - [`catalogue`]: the requirement catalogue (data under `vectors/requirements`).
 //! - [`discovery`]: the OpenAPI discovery document and its payment offers.
+//! - [`mcp`]: payment data in JSON-RPC (MCP) messages.
 //! - [`vectors`]: the vector file model and the judging of an adapter's answer.
 
 pub mod catalogue;
@@ -14,6 +15,7 @@ pub mod codec;
 pub mod discovery;
 pub mod drafts;
 pub mod error;
+pub mod mcp;
 pub mod methods;
 pub mod ops;
 pub mod vectors;

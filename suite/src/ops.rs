@@ -22,7 +22,7 @@ use crate::methods::tempo_charge;
 pub const ABI_SCHEMA: u64 = 1;
 
 /// Every operation [`execute`] answers, official ones first.
-pub const OPERATIONS: [&str; 20] = [
+pub const OPERATIONS: [&str; 23] = [
     "challenge.parse",
     "challenge.format",
     "credential.parse",
@@ -42,6 +42,9 @@ pub const OPERATIONS: [&str; 20] = [
     "request.validate",
     "tempo.credential.validate",
     "payment_info.parse",
+    "mcp.payment_required.parse",
+    "mcp.credential.parse",
+    "mcp.receipt.parse",
     "schema.version",
 ];
 
@@ -213,6 +216,17 @@ pub fn execute(op: &str, input: &Value, draft: CoreDraft) -> Result<Value, (AbiE
         // draft-payment-discovery-00 §"Payment Extension: x-payment-info".
         "payment_info.parse" => crate::discovery::PaymentInfo::parse(text("text")?)
             .map(|p| p.to_abi())
+            .map_err(as_type(T::Parse)),
+        // draft-payment-transport-mcp-00: the payment members of JSON-RPC
+        // messages (the whole message as JSON text).
+        "mcp.payment_required.parse" => crate::mcp::PaymentRequired::parse(text("text")?)
+            .map(|p| p.to_abi())
+            .map_err(as_type(T::Parse)),
+        "mcp.credential.parse" => crate::mcp::McpCredential::parse(text("text")?)
+            .map(|c| json!({ "credential": c.map(|c| c.to_abi()) }))
+            .map_err(as_type(T::Parse)),
+        "mcp.receipt.parse" => crate::mcp::McpReceipt::parse(text("text")?)
+            .map(|r| json!({ "receipt": r.map(|r| r.to_abi()) }))
             .map_err(as_type(T::Parse)),
         "request.validate" => {
             let request = input

@@ -30,10 +30,18 @@
 //                         mppx's server, dist/server/Mppx.js)
 //   payment_info.parse    PaymentInfo.parse (mppx/discovery: its zod schema of
 //                         the x-payment-info extension, draft-payment-discovery-00)
+//   mcp.payment_required.parse  McpClient.isPaymentRequiredError (mppx/mcp/client:
+//                         how mppx's MCP client recognizes a challenge error)
+//   mcp.credential.parse  what mppx's MCP server transport reads: params._meta's
+//                         credential (dist/mcp/internal/Credential.js parse,
+//                         imported by file path; the root-level _meta it does
+//                         not read)
 
 import { StringDecoder } from 'node:string_decoder'
 import { Challenge, Credential, Receipt } from 'mppx'
 import { PaymentInfo } from 'mppx/discovery'
+import { McpClient } from 'mppx/mcp/client'
+import * as McpCredential from './node_modules/mppx/dist/mcp/internal/Credential.js'
 import { Base64 } from 'ox'
 import * as AcceptPayment from './node_modules/mppx/dist/internal/AcceptPayment.js'
 
@@ -250,6 +258,42 @@ ops['payment_info.parse'] = {
       return out
     })
     return { form, offers }
+  },
+}
+
+// draft-payment-transport-mcp-00: a JSON-RPC message's payment members.
+ops['mcp.payment_required.parse'] = {
+  errorType: 'parse_error',
+  run(input) {
+    const message = JSON.parse(requireString(input, 'text'))
+    const error = message?.error
+    if (!McpClient.isPaymentRequiredError(error)) {
+      throw new TypeError('not a payment-required error (McpClient.isPaymentRequiredError)')
+    }
+    const out = { code: error.code, challenges: error.data.challenges }
+    for (const key of ['httpStatus', 'problem', 'failure']) {
+      if (error.data[key] !== undefined) out[key] = error.data[key]
+    }
+    return out
+  },
+}
+
+ops['mcp.credential.parse'] = {
+  errorType: 'parse_error',
+  run(input) {
+    const message = JSON.parse(requireString(input, 'text'))
+    const value = message?.params?._meta?.['org.paymentauth/credential']
+    if (value === undefined) return { credential: null }
+    const parsed = McpCredential.parse(value)
+    if (!parsed) throw new TypeError('invalid credential (mppx: InvalidCredentialEncodingError)')
+    const { challenge, payload, source } = parsed.value
+    const echoed = {}
+    for (const key of ['id', 'realm', 'method', 'intent', 'request', 'expires', 'description']) {
+      if (challenge[key] !== undefined) echoed[key] = challenge[key]
+    }
+    return {
+      credential: { placement: 'nested', challenge: echoed, payload, source: source ?? null },
+    }
   },
 }
 

@@ -30,7 +30,7 @@ use crate::error::{Error, Result};
 use crate::vector_files::LoadedFile;
 
 /// The parsers fuzzed, and the input member each takes.
-pub const OPS: [(&str, &str); 7] = [
+pub const OPS: [(&str, &str); 10] = [
     ("challenge.parse", "header"),
     ("credential.parse", "header"),
     ("receipt.parse", "header"),
@@ -38,6 +38,9 @@ pub const OPS: [(&str, &str); 7] = [
     ("accept_payment.select", "header"),
     ("base64url.decode", "text"),
     ("payment_info.parse", "text"),
+    ("mcp.payment_required.parse", "text"),
+    ("mcp.credential.parse", "text"),
+    ("mcp.receipt.parse", "text"),
 ];
 
 /// The offers `accept_payment.select` ranks (server order), so that a
