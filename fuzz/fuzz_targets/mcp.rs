@@ -18,8 +18,10 @@ fuzz_target!(|data: &[u8]| {
         if let Some(m) = abi.as_object_mut() {
             m.remove("code");
         }
-        let rebuilt = json!({"jsonrpc": "2.0", "id": 1, "error": {"code": code, "message": "", "data": abi}});
-        let again = PaymentRequired::from_message(&rebuilt).expect("a rebuilt challenge error reads");
+        let rebuilt =
+            json!({"jsonrpc": "2.0", "id": 1, "error": {"code": code, "message": "", "data": abi}});
+        let again =
+            PaymentRequired::from_message(&rebuilt).expect("a rebuilt challenge error reads");
         assert_eq!(again, p, "{rebuilt}");
     }
     let _ = McpCredential::parse(text);
