@@ -12,6 +12,8 @@
 //!   method mppconf cannot pay by itself.
 //! - [`server_suite`]: the server suite (checks filed by spec, target
 //!   manifests, fuzzing).
+//! - [`mcp_suite`]: the MCP server suite (draft-payment-transport-mcp-00:
+//!   paid tool calls over JSON-RPC).
 //! - [`differential`]: differential fuzzing of parsers across adapters.
 //! - [`client_suite`]: the client suite (scenario server, checks, client
 //!   target manifests).
@@ -28,6 +30,7 @@ pub mod client_suite;
 pub mod differential;
 pub mod error;
 pub mod interrupt;
+pub mod mcp_suite;
 pub mod methods;
 pub mod official;
 pub mod payer;

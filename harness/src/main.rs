@@ -58,6 +58,10 @@ enum Command {
     /// The server suite: probe a running server (--url) or the reference
     /// server on a local chain (--reference).
     Server(Box<mppconf_harness::server_suite::command::ServerArgs>),
+    /// The MCP server suite (draft-payment-transport-mcp-00): probe a
+    /// running MCP endpoint's paid tool (--url) or the reference server's
+    /// MCP endpoint (--reference).
+    McpServer(Box<mppconf_harness::mcp_suite::command::McpServerArgs>),
     /// Run the client suite: scripted 402 scenarios against the reference
     /// client or client programs from their manifests.
     Client(mppconf_harness::client_suite::command::ClientArgs),
@@ -415,6 +419,9 @@ fn main() -> ExitCode {
             command: FuzzCommand::Server(args),
         } => block_on(mppconf_harness::server_suite::command::fuzz_server(args)),
         Command::Server(args) => block_on(mppconf_harness::server_suite::command::server(*args)),
+        Command::McpServer(args) => {
+            block_on(mppconf_harness::mcp_suite::command::mcp_server(*args))
+        }
         Command::Client(args) => block_on(mppconf_harness::client_suite::command::client(args)),
         Command::Pay(args) => {
             block_on(commands::pay(args)).map(|paid| if paid { 0 } else { EXIT_FAIL })

@@ -97,6 +97,13 @@ fn fixed() -> Report {
                 Verdict::Fail,
                 "Expected: every declared offer one of the live challenges\nActual: no live challenge matches offer 0 (amount \"10\" ≠ Some(\"1000\"))",
             ),
+            record(
+                "mcp.paid-receipt",
+                "MCP tools/call paid",
+                &["mcp.receipt.included", "mcp.receipt.challenge-id"],
+                Verdict::Pass,
+                "a result with a receipt for challenge abc (nested placement)",
+            ),
         ],
     );
     r.finished = "2026-11-22T10:00:09Z".into();

@@ -144,8 +144,14 @@ impl McpChallenge {
 
     /// The same challenge in the HTTP form, `request` as base64url of its
     /// JCS text, for binding its id (§"Challenge Structure": "both parties
-    /// MUST canonicalize `request` using JCS").
+    /// MUST canonicalize `request` using JCS"). The draft defines no
+    /// `opaque` or `digest` member; a server that binds one (the reference
+    /// server's nonce and operation, in core's wire form) sends it as an
+    /// extra string member, kept here so that its binding can be
+    /// recomputed (ambiguity.mcp-binding-input). An `opaque` that is no
+    /// base64url JSON object is left out: the id then does not verify.
     pub fn to_http(&self) -> Challenge {
+        let text = |key: &str| self.extra.get(key).and_then(Value::as_str);
         Challenge {
             id: self.id.clone(),
             realm: self.realm.clone(),
@@ -153,9 +159,9 @@ impl McpChallenge {
             intent: self.intent.clone(),
             request: EncodedJson::canonical(Value::Object(self.request.clone())),
             expires: self.expires.clone(),
-            digest: None,
+            digest: text("digest").map(str::to_string),
             description: self.description.clone(),
-            opaque: None,
+            opaque: text("opaque").and_then(|o| crate::codec::challenge::decode_opaque(o).ok()),
             unknown_params: Vec::new(),
         }
     }

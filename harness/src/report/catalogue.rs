@@ -14,7 +14,7 @@ use super::SPEC_SNAPSHOT;
 /// The catalogue, compiled in so that a report maps verdicts to the
 /// same requirements wherever mppconf runs: each core draft's file (a
 /// later one extends an earlier one), then the other specs'.
-const CATALOGUE: [(Option<CoreDraft>, &str); 5] = [
+const CATALOGUE: [(Option<CoreDraft>, &str); 6] = [
     (
         Some(CoreDraft::Draft00),
         include_str!("../../../vectors/requirements/draft-httpauth-payment-00.json"),
@@ -34,6 +34,10 @@ const CATALOGUE: [(Option<CoreDraft>, &str); 5] = [
     (
         None,
         include_str!("../../../vectors/requirements/draft-payment-discovery-00.json"),
+    ),
+    (
+        None,
+        include_str!("../../../vectors/requirements/draft-payment-transport-mcp-00.json"),
     ),
 ];
 

@@ -392,7 +392,14 @@ fn preflight(args: &ServerArgs) -> Result<()> {
         PayerManifest::load(payer)?;
     }
     for target in &args.target {
-        super::manifest::ServerTarget::load(target)?;
+        let manifest = super::manifest::ServerTarget::load(target)?;
+        if manifest.resource.is_empty() {
+            return Err(Error::Usage(format!(
+                "{}: no [[resource]] to probe; a manifest of an MCP endpoint ([mcp]) runs with `mppconf mcp-server --target {}`",
+                target.display(),
+                target.display()
+            )));
+        }
     }
     args.choice.deviations()?;
     Ok(())

@@ -42,7 +42,13 @@ pub struct ServerTarget {
     #[serde(default)]
     pub version: Option<String>,
     pub server: Launch,
+    /// The paid HTTP resources (`mppconf server`); none in a manifest of
+    /// an MCP endpoint only.
+    #[serde(default)]
     pub resource: Vec<Resource>,
+    /// The MCP endpoint and its tools (`mppconf mcp-server --target`).
+    #[serde(default)]
+    pub mcp: Option<McpTools>,
     #[serde(default)]
     pub pay: PaySettings,
     /// Texts no answer of the server may contain (e.g. an API key it is
@@ -83,6 +89,22 @@ pub struct Ready {
 
 fn default_ready_timeout() -> u64 {
     60
+}
+
+/// An MCP endpoint of the server and the tools its checks call.
+#[derive(Debug, Clone, Deserialize)]
+pub struct McpTools {
+    pub endpoint: String,
+    pub tool: String,
+    #[serde(default)]
+    pub other_tool: Option<String>,
+    #[serde(default)]
+    pub free_tool: Option<String>,
+    /// A paid resource's URI and a paid prompt's name.
+    #[serde(default)]
+    pub resource: Option<String>,
+    #[serde(default)]
+    pub prompt: Option<String>,
 }
 
 /// A protected resource and what it should cost.

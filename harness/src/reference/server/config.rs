@@ -132,6 +132,10 @@ pub struct Choices {
     /// header slot, and expired challenges get `payment-expired` (its
     /// status table's own row).
     pub core: CoreDraft,
+    /// Also serve the routes as paid MCP tools, resources and prompts at
+    /// `/mcp` (draft-payment-transport-mcp-00), breaking its rules as
+    /// told.
+    pub mcp: Option<super::mcp::McpServing>,
 }
 
 impl RouteConfig {

@@ -43,6 +43,7 @@ mod answers;
 mod config;
 mod deviation;
 pub mod discovery;
+pub mod mcp;
 mod tempo;
 
 use crate::chain::Rpc;
@@ -210,6 +211,12 @@ async fn answer(
     // draft-payment-discovery-00 §"Document Location".
     if path == discovery::path(|d| state.deviates(d)) && method == Method::GET {
         return discovery::answer(&state.config, |d| state.deviates(d));
+    }
+    if let Some(serving) = &state.config.choices.mcp
+        && path == mcp::PATH
+        && method == Method::POST
+    {
+        return mcp::answer(state, serving, &headers, &body).await;
     }
     if path == SIDE_EFFECTS_PATH && method == Method::GET {
         let n = state.side_effects.load(Ordering::SeqCst);
@@ -420,12 +427,43 @@ async fn settle(
             format!("Invalid credential format: {e}"),
         )
     })?;
+    let leniency = Leniency {
+        skip_replay,
+        ..Leniency::default()
+    };
+    settle_credential(state, route, &credential, body, leniency).await
+}
+
+/// Rules a transport layer (MCP's deviations) relaxes for one credential,
+/// on top of the server's own deviations.
+#[derive(Debug, Clone, Copy, Default)]
+struct Leniency {
+    /// No single-use claim of the challenge id.
+    skip_replay: bool,
+    /// The echoed challenge as it comes: no binding, no comparison with
+    /// the route's request, the payment verified against the echo.
+    trust_echo: bool,
+    /// Expired challenges accepted.
+    ignore_expiry: bool,
+}
+
+/// [`settle`] for a parsed credential (the HTTP header's, or the MCP
+/// `_meta` credential in its HTTP form).
+async fn settle_credential(
+    state: &State,
+    route: &RouteConfig,
+    credential: &Credential,
+    body: &[u8],
+    leniency: Leniency,
+) -> std::result::Result<Receipt, Refusal> {
+    let skip_replay = leniency.skip_replay;
     let echo = &credential.challenge;
 
     // The binding: recompute the id from the echoed slots.
     let slots = BindingSlots::of_echo(echo, state.binding_draft());
-    let skip_echo =
-        state.deviates(Deviation::SkipEchoCheck) || state.deviates(Deviation::VerifyEchoedRequest);
+    let skip_echo = state.deviates(Deviation::SkipEchoCheck)
+        || state.deviates(Deviation::VerifyEchoedRequest)
+        || leniency.trust_echo;
     if !state.deviates(Deviation::SkipBindingCheck)
         && !skip_echo
         && slots.challenge_id(&state.binding_key()) != echo.id
@@ -448,7 +486,7 @@ async fn settle(
             "Challenge was not issued for this resource.",
         ));
     }
-    if !state.deviates(Deviation::IgnoreExpiry) {
+    if !state.deviates(Deviation::IgnoreExpiry) && !leniency.ignore_expiry {
         let expired = match echo
             .expires
             .as_deref()
@@ -482,10 +520,10 @@ async fn settle(
         ));
     }
     if route.is_stub() {
-        return settle_stub(state, route, &credential);
+        return settle_stub(state, route, credential, skip_replay);
     }
     let payload_type = credential.payload.get("type").and_then(Value::as_str);
-    let kind = match (payload_type, tempo_charge::validate_credential(&credential)) {
+    let kind = match (payload_type, tempo_charge::validate_credential(credential)) {
         (_, Ok((kind, _))) => kind,
         (Some("proof"), Err(_)) if state.deviates(Deviation::SkipProofCheck) => PayloadType::Proof,
         (Some("hash"), Err(_)) if state.deviates(Deviation::AcceptForbiddenPush) => {
@@ -498,7 +536,8 @@ async fn settle(
     if !skip_replay {
         claim_once(state, &echo.id)?;
     }
-    let verified_against = if state.deviates(Deviation::VerifyEchoedRequest) {
+    let verified_against = if state.deviates(Deviation::VerifyEchoedRequest) || leniency.trust_echo
+    {
         &echo.request.value
     } else {
         &wanted
@@ -513,9 +552,9 @@ async fn settle(
                 .and_then(|e| rfc3339::parse("expires", e).ok())
                 .map(|t| t.timestamp());
             if state.deviates(Deviation::RequireAttributionMemo) && request.memo.is_none() {
-                tempo::require_attribution_memo(&request, &credential)?;
+                tempo::require_attribution_memo(&request, credential)?;
             }
-            tempo::settle_pull(state, &request, &credential, expires).await?
+            tempo::settle_pull(state, &request, credential, expires).await?
         }
         PayloadType::Hash => {
             if state.deviates(Deviation::RefusePushUnadvertised) && route.supported_modes.is_none()
@@ -525,7 +564,7 @@ async fn settle(
                     "hash credentials are not accepted",
                 ));
             }
-            tempo::settle_push(state, &request, &credential).await?
+            tempo::settle_push(state, &request, credential).await?
         }
         PayloadType::Proof => {
             let signature: Bytes = credential
@@ -607,11 +646,14 @@ fn settle_stub(
     state: &State,
     route: &RouteConfig,
     credential: &Credential,
+    skip_replay: bool,
 ) -> std::result::Result<Receipt, Refusal> {
     crate::methods::stub::validate_payload(credential)
         .map_err(|e| refuse(ProblemType::VerificationFailed, e))?;
     let echo = &credential.challenge;
-    claim_once(state, &echo.id)?;
+    if !skip_replay {
+        claim_once(state, &echo.id)?;
+    }
     let mut extra = Map::new();
     if let Some(e) = route
         .external_id
