@@ -62,6 +62,14 @@ enum Command {
     /// running MCP endpoint's paid tool (--url) or the reference server's
     /// MCP endpoint (--reference).
     McpServer(Box<mppconf_harness::mcp_suite::command::McpServerArgs>),
+    /// An MCP server on stdio relaying each line to a Streamable HTTP
+    /// endpoint (how `mcp-server --reference --stdio` serves the
+    /// reference endpoint over stdio).
+    McpBridge {
+        /// The Streamable HTTP endpoint, e.g. http://127.0.0.1:3000/mcp.
+        #[arg(long)]
+        url: String,
+    },
     /// Run the client suite: scripted 402 scenarios against the reference
     /// client or client programs from their manifests.
     Client(mppconf_harness::client_suite::command::ClientArgs),
@@ -138,6 +146,11 @@ enum ReportCommand {
         /// requirements of all the specs together was exercised.
         #[arg(long, value_name = "PERCENT")]
         min: Option<f64>,
+        /// Count only this spec (repeatable; default: every spec the runs
+        /// cite), e.g. a floor for the specs a suite judges in full apart
+        /// from a spec it judges in part.
+        #[arg(long, value_name = "DOCNAME")]
+        spec: Vec<String>,
     },
     /// Render report.json files as one HTML page: one run in detail, or
     /// several as a matrix of requirements × implementations.
@@ -269,15 +282,29 @@ fn report_join(paths: &[PathBuf], target: &str, out: &Path) -> error::Result<u8>
     Ok(joined.exit_code())
 }
 
-fn report_coverage(paths: &[PathBuf], min: Option<f64>) -> error::Result<u8> {
+fn report_coverage(paths: &[PathBuf], min: Option<f64>, only: &[String]) -> error::Result<u8> {
     use mppconf_harness::report::Coverage;
     let reports = paths
         .iter()
         .map(|p| Report::read(p))
         .collect::<error::Result<Vec<_>>>()?;
     let joined = Report::join("coverage", reports)?;
+    for name in only {
+        if !joined.specs.iter().any(|s| &s.docname == name) {
+            let present: Vec<&str> = joined.specs.iter().map(|s| s.docname.as_str()).collect();
+            return Err(error::Error::Usage(format!(
+                "--spec {name}: no run cites it; the runs cite {}",
+                present.join(", ")
+            )));
+        }
+    }
+    let specs: Vec<_> = joined
+        .specs
+        .iter()
+        .filter(|s| only.is_empty() || only.contains(&s.docname))
+        .collect();
     let mut total = Coverage::default();
-    for spec in &joined.specs {
+    for spec in &specs {
         let c = &spec.coverage;
         println!("{}: {}", spec.docname, c.summary());
         for id in &c.not_exercised {
@@ -287,7 +314,7 @@ fn report_coverage(paths: &[PathBuf], min: Option<f64>) -> error::Result<u8> {
         total.exercised += c.exercised;
         total.untestable += c.untestable;
     }
-    println!("all {} specs: {}", joined.specs.len(), total.summary());
+    println!("all {} specs: {}", specs.len(), total.summary());
     match min {
         Some(min) if total.percent() < min => {
             println!("below --min {min}%");
@@ -407,8 +434,8 @@ fn main() -> ExitCode {
             command: ReportCommand::Index { reports, out },
         } => report_index(&reports, &out),
         Command::Report {
-            command: ReportCommand::Coverage { reports, min },
-        } => report_coverage(&reports, min),
+            command: ReportCommand::Coverage { reports, min, spec },
+        } => report_coverage(&reports, min, &spec),
         Command::Fuzz {
             command: FuzzCommand::Diff(args),
         } => fuzz_diff(&args),
@@ -419,6 +446,7 @@ fn main() -> ExitCode {
             command: FuzzCommand::Server(args),
         } => block_on(mppconf_harness::server_suite::command::fuzz_server(args)),
         Command::Server(args) => block_on(mppconf_harness::server_suite::command::server(*args)),
+        Command::McpBridge { url } => block_on(mppconf_harness::mcp_suite::bridge::bridge(&url)),
         Command::McpServer(args) => {
             block_on(mppconf_harness::mcp_suite::command::mcp_server(*args))
         }

@@ -20,7 +20,9 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 /// that did not pass (fail or warn), and a summary for messages.
 async fn stub_run(deviations: &[McpDeviation]) -> (BTreeSet<&'static str>, String) {
     let deviations: BTreeSet<McpDeviation> = deviations.iter().copied().collect();
-    let (ctx, _started, label, reproduce) = command::reference("stub", &deviations).await.unwrap();
+    let (ctx, _started, label, reproduce) = command::reference("stub", &deviations, false)
+        .await
+        .unwrap();
     judged(
         command::run(&ctx, label, reproduce, &Selection::default(), &mut Silent)
             .await
@@ -107,8 +109,9 @@ async fn every_mcp_check_passes_against_the_reference_endpoint_and_each_deviatio
 /// settlement is judged on chain.
 #[tokio::test]
 async fn the_tempo_reference_endpoint_passes_with_chain_evidence() {
-    let (ctx, _started, label, reproduce) =
-        command::reference("tempo", &BTreeSet::new()).await.unwrap();
+    let (ctx, _started, label, reproduce) = command::reference("tempo", &BTreeSet::new(), false)
+        .await
+        .unwrap();
     let results = command::run(&ctx, label, reproduce, &Selection::default(), &mut Silent)
         .await
         .results;
@@ -277,4 +280,56 @@ fn mcp_manifests_load_and_misuse_is_a_usage_error() {
     let o = run(&["mcp-server", "--reference", "--deviate", "no-such-thing"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("wrong-error-code"));
+}
+
+/// Over stdio (the reference endpoint behind `mppconf mcp-bridge`, a child
+/// process speaking one JSON-RPC message per line): every check passes,
+/// and a deviation is still caught by its check alone.
+#[test]
+fn the_reference_endpoint_is_judged_over_stdio_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let verdicts = |deviation: Option<&str>| {
+        let out = dir.path().join(deviation.unwrap_or("honest"));
+        let mut args = vec![
+            "mcp-server",
+            "--reference",
+            "--payment-method",
+            "stub",
+            "--stdio",
+            "--report-dir",
+            out.to_str().unwrap(),
+        ];
+        if let Some(d) = deviation {
+            args.extend(["--deviate", d]);
+        }
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_mppconf"))
+            .args(&args)
+            .output()
+            .unwrap();
+        let report: Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap())
+                .unwrap();
+        let not_passing: BTreeSet<String> = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["verdict"] != "pass")
+            .map(|c| {
+                format!(
+                    "{} {}",
+                    c["id"].as_str().unwrap(),
+                    c["verdict"].as_str().unwrap()
+                )
+            })
+            .collect();
+        (o.status.code(), not_passing)
+    };
+    assert_eq!(verdicts(None), (Some(0), BTreeSet::new()));
+    assert_eq!(
+        verdicts(Some("nested-only")),
+        (
+            Some(1),
+            BTreeSet::from(["mcp.root-placement fail".to_string()])
+        )
+    );
 }

@@ -29,6 +29,14 @@ pub struct McpServerArgs {
     /// The MCP endpoint (Streamable HTTP), e.g. http://127.0.0.1:3000/mcp.
     #[arg(long, conflicts_with = "reference")]
     pub url: Option<String>,
+    /// An MCP server on stdio: the command that starts it (words split at
+    /// white space), e.g. "node mcp-server.mjs --stdio".
+    #[arg(long, conflicts_with_all = ["url", "reference", "target"])]
+    pub command: Option<String>,
+    /// With --reference: judge the reference endpoint over stdio (through
+    /// `mppconf mcp-bridge`) rather than over HTTP.
+    #[arg(long, requires = "reference")]
+    pub stdio: bool,
     /// A server target manifest with an `[mcp]` table: mppconf builds and
     /// starts the server on its own chain and judges its MCP endpoint.
     #[arg(long, conflicts_with_all = ["url", "reference"])]
@@ -124,6 +132,7 @@ pub struct Started {
 pub async fn reference(
     payment_method: &str,
     deviations: &BTreeSet<McpDeviation>,
+    stdio: bool,
 ) -> Result<(McpCtx, Started, String, String)> {
     let chain = if payment_method == "tempo" {
         Some(Anvil::start(&AnvilConfig::default()).await?)
@@ -149,7 +158,22 @@ pub async fn reference(
         },
     };
     let s = server::start(config, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-    let mut ctx = McpCtx::new(Session::new(&format!("{}{PATH}", s.url())), "paid");
+    let endpoint = format!("{}{PATH}", s.url());
+    let session = if stdio {
+        let exe = std::env::current_exe()
+            .map_err(|e| Error::Setup(format!("cannot find mppconf's own binary: {e}")))?;
+        let argv = [
+            exe.display().to_string(),
+            "mcp-bridge".into(),
+            "--url".into(),
+            endpoint,
+        ];
+        Session::stdio(&argv, &std::env::temp_dir().join("mppconf-mcp-bridge.log"))
+            .map_err(Error::Setup)?
+    } else {
+        Session::new(&endpoint)
+    };
+    let mut ctx = McpCtx::new(session, "paid");
     ctx.other_tool = Some("paid-too".into());
     ctx.free_tool = Some(FREE_TOOL.into());
     ctx.resource = Some("mppconf://paid".into());
@@ -176,6 +200,7 @@ pub async fn reference(
     };
     let reproduce = std::iter::once("mppconf mcp-server --reference".to_string())
         .chain((payment_method != "tempo").then(|| format!("--payment-method {payment_method}")))
+        .chain(stdio.then(|| "--stdio".to_string()))
         .chain(names.iter().map(|n| format!("--deviate {n}")))
         .collect::<Vec<_>>()
         .join(" ");
@@ -221,9 +246,18 @@ pub async fn mcp_server(args: McpServerArgs) -> Result<u8> {
     }
     if let Some(url) = &args.url {
         crate::preflight::http_url("--url", url)?;
-    } else if !args.reference && manifest.is_none() {
+    } else if !args.reference && manifest.is_none() && args.command.is_none() {
         return Err(Error::Usage(
-            "give --url ENDPOINT of a running MCP server, --target MANIFEST, or --reference".into(),
+            "give --url ENDPOINT of a running MCP server, --command \"PROGRAM ARGS\" of one on stdio, --target MANIFEST, or --reference".into(),
+        ));
+    }
+    if args
+        .command
+        .as_deref()
+        .is_some_and(|c| c.split_whitespace().next().is_none())
+    {
+        return Err(Error::Usage(
+            "--command: give the program that starts the MCP server, and its arguments".into(),
         ));
     }
     if let Some(rpc) = &args.rpc {
@@ -237,18 +271,36 @@ pub async fn mcp_server(args: McpServerArgs) -> Result<u8> {
     }
     crate::interrupt::install()?;
     let (ctx, _started, label, reproduce) = if args.reference {
-        reference(&args.payment_method, &deviations).await?
+        reference(&args.payment_method, &deviations, args.stdio).await?
     } else if let (Some(m), Some(path)) = (&manifest, &args.target) {
         launched(m, path).await?
     } else {
-        let url = args.url.clone().unwrap_or_default();
-        let mut ctx = McpCtx::new(Session::new(&url), &args.tool);
+        let (session, url) = match &args.command {
+            Some(command) => {
+                let argv: Vec<String> = command.split_whitespace().map(str::to_string).collect();
+                let log = std::env::temp_dir()
+                    .join(format!("mppconf-mcp-stdio-{}.log", std::process::id()));
+                eprintln!("mppconf: the MCP server's stderr goes to {}", log.display());
+                (
+                    Session::stdio(&argv, &log).map_err(Error::Setup)?,
+                    format!("stdio: {command}"),
+                )
+            }
+            None => {
+                let url = args.url.clone().unwrap_or_default();
+                (Session::new(&url), url)
+            }
+        };
+        let mut ctx = McpCtx::new(session, &args.tool);
         ctx.other_tool = args.other_tool.clone();
         ctx.free_tool = args.free_tool.clone();
         ctx.attribution_memo = args.attribution_memo;
         ctx.resource = args.resource.clone();
         ctx.prompt = args.prompt.clone();
-        let mut reproduce = format!("mppconf mcp-server --url {url} --tool {}", args.tool);
+        let mut reproduce = match &args.command {
+            Some(c) => format!("mppconf mcp-server --command \"{c}\" --tool {}", args.tool),
+            None => format!("mppconf mcp-server --url {url} --tool {}", args.tool),
+        };
         if args.attribution_memo {
             reproduce.push_str(" --attribution-memo");
         }

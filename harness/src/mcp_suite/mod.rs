@@ -10,8 +10,10 @@
 //! object unchanged. The checks ([`checks`]) name their requirements;
 //! their results are the server suite's [`CheckResult`]s, so reports,
 //! baselines, JUnit and the gate are the same. [`command`] is
-//! `mppconf mcp-server`.
+//! `mppconf mcp-server`; [`session`] speaks Streamable HTTP and stdio;
+//! [`bridge`] serves an HTTP endpoint on stdio.
 
+pub mod bridge;
 pub mod checks;
 pub mod command;
 mod session;
@@ -149,7 +151,7 @@ impl McpCtx {
                 &c.to_http(),
                 &PayContext {
                     http_method: "POST".into(),
-                    url: self.session.endpoint().to_string(),
+                    url: self.session.endpoint(),
                     body: None,
                     account_key: self.account_key.clone(),
                     rpc_url: self.rpc_url.clone(),

@@ -1,13 +1,24 @@
-//! Talking to an MCP server over its Streamable HTTP transport, as the
-//! checks need to: JSON-RPC messages built by hand (a check puts a
-//! credential where it likes, at the root or in `params`, or breaks it),
-//! answers read as JSON whether they come as one JSON body or as a
-//! server-sent event, every exchange kept as evidence with credential
-//! payloads redacted.
+//! Talking to an MCP server over either of its transports, as the checks
+//! need to: Streamable HTTP (POST; answers as one JSON body or as
+//! server-sent events; `Mcp-Session-Id` kept) or stdio (a child process,
+//! one JSON-RPC message per line each way, answers matched to requests by
+//! id so that concurrent requests stay concurrent). JSON-RPC messages are
+//! built by hand (a check puts a credential where it likes, at the root
+//! or in `params`, or breaks it); every exchange is kept as evidence with
+//! credential payloads redacted.
+//!
+//! No MCP crate frames these messages: the checks must send what a
+//! conformant client never would (a root-level `_meta`, a credential
+//! without payload) and read answers as they come (an error code a typed
+//! client would map away, a tool error result), which a typed MCP client
+//! (rmcp's) does not let them do.
 
-use std::sync::Mutex;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
 use mppconf_suite::mcp::CREDENTIAL_KEY;
 use serde_json::{Value, json};
@@ -20,32 +31,108 @@ pub const PROTOCOL_VERSION: &str = "2025-06-18";
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 const BODY_LIMIT: usize = 1 << 20;
 
-/// One MCP endpoint, and what the harness keeps of talking to it.
+/// One MCP server, and what the harness keeps of talking to it.
 pub struct Session {
-    endpoint: String,
-    http: reqwest::Client,
-    /// `Mcp-Session-Id`, once the server gave one.
-    session_id: Mutex<Option<String>>,
+    wire: Wire,
     next_id: AtomicI64,
     evidence: Mutex<Vec<Exchange>>,
 }
 
+enum Wire {
+    Http {
+        endpoint: String,
+        http: reqwest::Client,
+        /// `Mcp-Session-Id`, once the server gave one.
+        session_id: Mutex<Option<String>>,
+    },
+    Stdio(Box<Stdio>),
+}
+
+/// A server on stdio: its input, and the answers its output brought, by
+/// request id.
+struct Stdio {
+    /// The command line, for evidence.
+    command: String,
+    stdin: tokio::sync::Mutex<tokio::process::ChildStdin>,
+    waiting: Arc<Mutex<HashMap<i64, tokio::sync::oneshot::Sender<String>>>>,
+    /// Why its output ended, once it did.
+    ended: Arc<Mutex<Option<String>>>,
+    _child: tokio::process::Child,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Stdio {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
 impl Session {
+    /// A server at a Streamable HTTP endpoint.
     pub fn new(endpoint: &str) -> Self {
-        Self {
+        Self::on(Wire::Http {
             endpoint: endpoint.to_string(),
             http: reqwest::Client::builder()
                 .timeout(ANSWER_TIMEOUT)
                 .build()
                 .unwrap_or_default(),
             session_id: Mutex::new(None),
+        })
+    }
+
+    /// A server started here, speaking MCP on its stdin and stdout (its
+    /// stderr goes to `log`). It stops when the session is dropped, and
+    /// with mppconf.
+    pub fn stdio(argv: &[String], log: &std::path::Path) -> Result<Self, String> {
+        let Some((program, args)) = argv.split_first() else {
+            return Err("an empty command".into());
+        };
+        let mut cmd = std::process::Command::new(program);
+        cmd.args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(
+                std::fs::File::create(log)
+                    .map(std::process::Stdio::from)
+                    .unwrap_or_else(|_| std::process::Stdio::null()),
+            );
+        crate::process::die_with_parent(&mut cmd);
+        let mut cmd = tokio::process::Command::from(cmd);
+        cmd.kill_on_drop(true);
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start {argv:?}: {e}"))?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(format!("{argv:?}: no pipes to its stdin and stdout"));
+        };
+        let waiting: Arc<Mutex<HashMap<i64, tokio::sync::oneshot::Sender<String>>>> =
+            Arc::default();
+        let ended: Arc<Mutex<Option<String>>> = Arc::default();
+        let reader = tokio::spawn(read_answers(stdout, waiting.clone(), ended.clone()));
+        Ok(Self::on(Wire::Stdio(Box::new(Stdio {
+            command: argv.join(" "),
+            stdin: tokio::sync::Mutex::new(stdin),
+            waiting,
+            ended,
+            _child: child,
+            reader,
+        }))))
+    }
+
+    fn on(wire: Wire) -> Self {
+        Self {
+            wire,
             next_id: AtomicI64::new(1),
             evidence: Mutex::new(Vec::new()),
         }
     }
 
-    pub fn endpoint(&self) -> &str {
-        &self.endpoint
+    /// Where the server is: its URL, or `stdio: COMMAND`.
+    pub fn endpoint(&self) -> String {
+        match &self.wire {
+            Wire::Http { endpoint, .. } => endpoint.clone(),
+            Wire::Stdio(s) => format!("stdio: {}", s.command),
+        }
     }
 
     /// The exchanges since the last call.
@@ -88,6 +175,11 @@ impl Session {
     pub async fn send(&self, mut message: Value) -> Result<Value, String> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         message["id"] = id.into();
+        if let Wire::Stdio(stdio) = &self.wire {
+            let body = self.exchange_stdio(stdio, &message, Some(id)).await?;
+            return serde_json::from_str(&body)
+                .map_err(|e| format!("an answer that is not JSON ({e}): {body}"));
+        }
         let (status, body) = self.post(&message).await?;
         // A JSON-RPC error under a 4xx (an SDK refusing the message
         // itself) is an answer the checks judge; anything else is not.
@@ -101,6 +193,9 @@ impl Session {
 
     /// Sends a notification (no id, no answer expected).
     pub async fn notify(&self, message: Value) -> Result<(), String> {
+        if let Wire::Stdio(stdio) = &self.wire {
+            return self.exchange_stdio(stdio, &message, None).await.map(|_| ());
+        }
         let (status, body) = self.post(&message).await?;
         if (200..300).contains(&status) {
             Ok(())
@@ -109,21 +204,93 @@ impl Session {
         }
     }
 
+    /// One line to the server and, for a request (`id`), the line that
+    /// answers it; kept as evidence.
+    async fn exchange_stdio(
+        &self,
+        stdio: &Stdio,
+        message: &Value,
+        id: Option<i64>,
+    ) -> Result<String, String> {
+        let start = Instant::now();
+        let answer = id.map(|id| {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            if let Ok(mut w) = stdio.waiting.lock() {
+                w.insert(id, tx);
+            }
+            rx
+        });
+        let outcome = async {
+            {
+                let mut stdin = stdio.stdin.lock().await;
+                let mut line = message.to_string();
+                line.push('\n');
+                stdin
+                    .write_all(line.as_bytes())
+                    .await
+                    .map_err(|e| format!("writing to its stdin: {e}"))?;
+                stdin
+                    .flush()
+                    .await
+                    .map_err(|e| format!("writing to its stdin: {e}"))?;
+            }
+            let Some(rx) = answer else {
+                return Ok(String::new());
+            };
+            match tokio::time::timeout(ANSWER_TIMEOUT, rx).await {
+                Ok(Ok(line)) => Ok(line),
+                Ok(Err(_)) => Err(stdio
+                    .ended
+                    .lock()
+                    .ok()
+                    .and_then(|e| e.clone())
+                    .unwrap_or_else(|| "its stdout closed".into())),
+                Err(_) => Err(format!(
+                    "no answer on its stdout within {} s",
+                    ANSWER_TIMEOUT.as_secs()
+                )),
+            }
+        }
+        .await;
+        if let (Some(id), Ok(mut w)) = (id, stdio.waiting.lock()) {
+            w.remove(&id);
+        }
+        let exchange = Exchange {
+            request: format!("stdio {}\n{}", stdio.command, redacted(message)),
+            status: 0,
+            headers: Vec::new(),
+            body: outcome.as_ref().cloned().unwrap_or_default(),
+            millis: crate::server_suite::millis(start.elapsed()),
+            error: outcome.as_ref().err().cloned(),
+        };
+        if let Ok(mut ev) = self.evidence.lock() {
+            ev.push(exchange);
+        }
+        outcome
+    }
+
     async fn post(&self, message: &Value) -> Result<(u16, String), String> {
-        let mut rb = self
-            .http
-            .post(&self.endpoint)
+        let Wire::Http {
+            endpoint,
+            http,
+            session_id,
+        } = &self.wire
+        else {
+            return Err("not an HTTP endpoint".into());
+        };
+        let mut rb = http
+            .post(endpoint)
             .header("content-type", "application/json")
             .header("accept", "application/json, text/event-stream")
             .header("mcp-protocol-version", PROTOCOL_VERSION)
             .body(message.to_string());
-        let session = self.session_id.lock().ok().and_then(|s| s.clone());
+        let session = session_id.lock().ok().and_then(|s| s.clone());
         if let Some(s) = &session {
             rb = rb.header("mcp-session-id", s);
         }
         let start = Instant::now();
         let mut exchange = Exchange {
-            request: format!("POST {}\n{}", self.endpoint, redacted(message)),
+            request: format!("POST {endpoint}\n{}", redacted(message)),
             status: 0,
             headers: Vec::new(),
             body: String::new(),
@@ -158,7 +325,7 @@ impl Session {
         let result = match outcome {
             Ok((status, headers, body)) => {
                 if let Some((_, id)) = headers.iter().find(|(k, _)| k == "mcp-session-id")
-                    && let Ok(mut s) = self.session_id.lock()
+                    && let Ok(mut s) = session_id.lock()
                 {
                     *s = Some(id.clone());
                 }
@@ -176,6 +343,39 @@ impl Session {
             ev.push(exchange);
         }
         result
+    }
+}
+
+/// Reads the server's stdout: each line that answers a request goes to
+/// whoever waits for it; server notifications and requests are let be.
+async fn read_answers(
+    stdout: tokio::process::ChildStdout,
+    waiting: Arc<Mutex<HashMap<i64, tokio::sync::oneshot::Sender<String>>>>,
+    ended: Arc<Mutex<Option<String>>>,
+) {
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let why = loop {
+        match lines.next_line().await {
+            Ok(Some(line)) => {
+                let id = serde_json::from_str::<Value>(&line)
+                    .ok()
+                    .filter(|m| m.get("result").is_some() || m.get("error").is_some())
+                    .and_then(|m| m.get("id").and_then(Value::as_i64));
+                let waiter = id.and_then(|id| waiting.lock().ok()?.remove(&id));
+                if let Some(tx) = waiter {
+                    let _ = tx.send(line);
+                }
+            }
+            Ok(None) => break "the server closed its stdout (it exited?)".to_string(),
+            Err(e) => break format!("reading its stdout: {e}"),
+        }
+    };
+    if let Ok(mut e) = ended.lock() {
+        *e = Some(why);
+    }
+    // Whoever still waits learns that no answer will come.
+    if let Ok(mut w) = waiting.lock() {
+        w.clear();
     }
 }
 
