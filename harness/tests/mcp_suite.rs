@@ -75,12 +75,22 @@ fn flags(d: McpDeviation) -> &'static [&'static str] {
         AcceptReplay => &["mcp.replay-rejected", "mcp.concurrent-once"],
         FailureAsPaymentRequired => &["mcp.verification-failed"],
         MalformedAsVerificationFailed => &["mcp.malformed-credential"],
-        TrustEcho => &["mcp.tampered-request"],
+        // No binding at all: a changed request and a forged id both buy.
+        TrustEcho => &["mcp.tampered-request", "mcp.forged-id"],
         ChargeFreeTool => &["mcp.free-ignores-credential"],
         UnboundOperation => &["mcp.operation-bound"],
         IgnoreExpiry => &["mcp.expired-rejected"],
         FreeResources => &["mcp.resource-read-paid"],
         FreePrompts => &["mcp.prompt-get-paid"],
+        // Its one id is used by the first paying check: the later ones
+        // that must be accepted are refused (replay and concurrency are
+        // blocked, the expiry an hour away is skipped).
+        StaticChallenge => &[
+            "mcp.fresh-challenges",
+            "mcp.root-placement",
+            "mcp.free-ignores-credential",
+        ],
+        SkipIdCheck => &["mcp.forged-id"],
     }
 }
 
@@ -152,6 +162,22 @@ impl Respond for Script {
     }
 }
 
+/// The honest script, but each challenge with an id of its own.
+struct FreshIds(std::sync::atomic::AtomicU64);
+
+impl Respond for FreshIds {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut call = honest_error();
+        call["error"]["data"]["challenges"][0]["id"] = format!("scripted-id-{n}").into();
+        Script {
+            capabilities: honest_capabilities(),
+            call,
+        }
+        .respond(request)
+    }
+}
+
 fn honest_error() -> Value {
     json!({"error": {"code": -32042, "message": "Payment Required", "data": {
         "httpStatus": 402,
@@ -168,7 +194,7 @@ fn honest_capabilities() -> Value {
 }
 
 /// The verdict of `check` against a scripted endpoint.
-async fn scripted(check: &str, script: Script) -> Verdict {
+async fn scripted(check: &str, script: impl Respond + 'static) -> Verdict {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(script)
@@ -243,6 +269,15 @@ async fn scripted_endpoints_fail_the_checks_that_need_no_payment() {
         ..honest()
     };
     assert_eq!(scripted("mcp.request-native", script).await, Verdict::Fail);
+    // One challenge id for every call, and a fresh one per call.
+    assert_eq!(
+        scripted("mcp.fresh-challenges", honest()).await,
+        Verdict::Fail
+    );
+    assert_eq!(
+        scripted("mcp.fresh-challenges", FreshIds(Default::default())).await,
+        Verdict::Pass
+    );
     // A capability without the intent the challenges name.
     let script = Script {
         capabilities: json!({"experimental": {"payment": {"methods": {"stub": {"intents": ["session"]}}}}}),

@@ -42,6 +42,12 @@ pub static CHECKS: &[McpCheck] = &[
         |ctx| http_status(ctx)
     ),
     mcp_check!(
+        "mcp.fresh-challenges",
+        ["mcp.challenge.id-unique"],
+        false,
+        |ctx| fresh_challenges(ctx)
+    ),
+    mcp_check!(
         "mcp.request-native",
         [
             "mcp.challenge.request-native-object",
@@ -125,10 +131,18 @@ pub static CHECKS: &[McpCheck] = &[
             "mcp.challenge.id-bound",
             "mcp.binding.bind-parameters",
             "mcp.binding.request-hash-jcs",
-            "mcp.replay.reject-unknown",
         ],
         false,
         |ctx| tampered_request(ctx)
+    ),
+    mcp_check!(
+        "mcp.forged-id",
+        [
+            "mcp.replay.reject-unknown",
+            "mcp.challenge.id-echoed-unchanged"
+        ],
+        false,
+        |ctx| forged_id(ctx)
     ),
     mcp_check!(
         "mcp.expired-rejected",
@@ -296,6 +310,19 @@ async fn http_status(ctx: &McpCtx) -> Result<Outcome, Outcome> {
         Outcome::pass("error.data.httpStatus 402")
     } else {
         Outcome::fail("error.data.httpStatus 402", short(status))
+    })
+}
+
+async fn fresh_challenges(ctx: &McpCtx) -> Result<Outcome, Outcome> {
+    let first = ctx.offered(&ctx.tool).await?;
+    let second = ctx.offered(&ctx.tool).await?;
+    Ok(if first.challenge.id == second.challenge.id {
+        Outcome::fail(
+            "a fresh challenge id for each unpaid call (ambiguity.hmac-id-uniqueness: an HMAC over the slots alone repeats within a second)",
+            format!("{} twice", first.challenge.id),
+        )
+    } else {
+        Outcome::pass("two unpaid calls, two challenge ids")
     })
 }
 
@@ -575,6 +602,21 @@ async fn tampered_request(ctx: &McpCtx) -> Result<Outcome, Outcome> {
         .call(&ctx.tool, Some((&credential, Placement::Nested)))
         .await?;
     Ok(refused(&answer, "an echo whose request was changed"))
+}
+
+async fn forged_id(ctx: &McpCtx) -> Result<Outcome, Outcome> {
+    let (_, mut credential) = ctx.valid().await?;
+    // A payment for an issued challenge, echoed under an id the server
+    // never issued (everything else unchanged).
+    let forged = mppconf_suite::codec::base64url::encode(alloy::primitives::B256::random());
+    credential["challenge"]["id"] = forged.clone().into();
+    let answer = ctx
+        .call(&ctx.tool, Some((&credential, Placement::Nested)))
+        .await?;
+    Ok(refused(
+        &answer,
+        &format!("the unknown challenge id {forged}"),
+    ))
 }
 
 async fn expired(ctx: &McpCtx) -> Result<Outcome, Outcome> {

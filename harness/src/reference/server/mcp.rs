@@ -93,10 +93,15 @@ pub enum McpDeviation {
     FreeResources,
     /// Serves `prompts/get` without payment.
     FreePrompts,
+    /// The same challenge for every call (no nonce, a fixed expiry).
+    StaticChallenge,
+    /// Takes an echoed id as it comes (no binding recomputed): any id
+    /// buys, so a forged one does, and a payment buys again under a new id.
+    SkipIdCheck,
 }
 
 impl McpDeviation {
-    pub const ALL: [McpDeviation; 16] = [
+    pub const ALL: [McpDeviation; 18] = [
         McpDeviation::WrongErrorCode,
         McpDeviation::NoHttpStatus,
         McpDeviation::Base64urlRequest,
@@ -113,6 +118,8 @@ impl McpDeviation {
         McpDeviation::IgnoreExpiry,
         McpDeviation::FreeResources,
         McpDeviation::FreePrompts,
+        McpDeviation::StaticChallenge,
+        McpDeviation::SkipIdCheck,
     ];
 
     pub fn name(self) -> String {
@@ -331,6 +338,7 @@ impl Endpoint<'_> {
             skip_replay: self.deviates(McpDeviation::AcceptReplay),
             trust_echo: self.deviates(McpDeviation::TrustEcho),
             ignore_expiry: self.deviates(McpDeviation::IgnoreExpiry),
+            skip_binding: self.deviates(McpDeviation::SkipIdCheck),
         }
     }
 
@@ -514,7 +522,13 @@ impl Endpoint<'_> {
     /// native object, `opaque` binding a nonce and the operation.
     fn challenge(&self, route: &RouteConfig, operation: &str) -> Value {
         let mut c = challenge_for(self.state, route, &[], None);
-        let mut opaque = json!({"nonce": alloy::primitives::B128::random().to_string()});
+        let nonce = if self.deviates(McpDeviation::StaticChallenge) {
+            c.expires = Some(super::rfc3339_at(self.state.started + 3600));
+            "static".to_string()
+        } else {
+            alloy::primitives::B128::random().to_string()
+        };
+        let mut opaque = json!({ "nonce": nonce });
         if !self.deviates(McpDeviation::UnboundOperation) {
             opaque["operation"] = operation.into();
         }

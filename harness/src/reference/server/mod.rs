@@ -445,6 +445,9 @@ struct Leniency {
     trust_echo: bool,
     /// Expired challenges accepted.
     ignore_expiry: bool,
+    /// Echoed ids taken as they come: no binding recomputed (the echoed
+    /// values are still compared with the route's).
+    skip_binding: bool,
 }
 
 /// [`settle`] for a parsed credential (the HTTP header's, or the MCP
@@ -465,6 +468,7 @@ async fn settle_credential(
         || state.deviates(Deviation::VerifyEchoedRequest)
         || leniency.trust_echo;
     if !state.deviates(Deviation::SkipBindingCheck)
+        && !leniency.skip_binding
         && !skip_echo
         && slots.challenge_id(&state.binding_key()) != echo.id
     {
