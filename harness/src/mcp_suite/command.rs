@@ -22,7 +22,6 @@ use crate::report::gate::GateArgs;
 use crate::report::progress::Progress;
 use crate::server_suite::command::{Run, reports_of};
 use crate::server_suite::manifest::{Launched, Placeholders, ServerTarget};
-use crate::tls::LocalCa;
 
 #[derive(clap::Args)]
 pub struct McpServerArgs {
@@ -355,15 +354,7 @@ async fn launched(
     // server: it also smooths what anvil refuses of some SDKs' calls.
     let proxy = RpcProxy::start(&chain.rpc_url, std::time::Duration::from_secs(10)).await?;
     let tls_dir = crate::tls::scratch_dir("mcp-server-tls")?;
-    let values = Placeholders {
-        rpc_url: proxy.url(),
-        chain_id: chain.chain_id,
-        port: crate::chain::anvil::free_port()?,
-        recipient: Address::random().to_string(),
-        secret: alloy::primitives::B256::random().to_string(),
-        fee_payer_key: crate::server_suite::command::FEE_PAYER_KEY.into(),
-        tls: LocalCa::new()?.write_files(tls_dir.path())?,
-    };
+    let values = Placeholders::fresh(proxy.url(), chain.chain_id, tls_dir.path())?;
     let server = manifest.launch(&values).await?;
     let mut ctx = McpCtx::new(
         Session::new(&format!("{}{}", server.base_url, tools.endpoint)),
@@ -383,16 +374,7 @@ async fn launched(
         _proxy: Some(proxy),
     };
     ready(&mut ctx, &mut started, None, None).await?;
-    let label = format!(
-        "{}{} ({})",
-        manifest.name,
-        manifest
-            .version
-            .as_ref()
-            .map(|v| format!(" {v}"))
-            .unwrap_or_default(),
-        path.display()
-    );
+    let label = manifest.label(path);
     Ok((
         ctx,
         started,

@@ -31,6 +31,7 @@ use crate::methods::{PayContext, PaymentMethod};
 use crate::report::Selection;
 use crate::report::progress::Watch;
 use crate::server_suite::{CheckResult, Outcome, millis};
+pub(crate) use crate::server_suite::{blocked, transport};
 
 /// One MCP check.
 pub struct McpCheck {
@@ -235,17 +236,6 @@ pub fn short(message: &Value) -> String {
         format!("{}… ({} bytes)", &text[..400], text.len())
     } else {
         text
-    }
-}
-
-pub fn transport(e: String) -> Outcome {
-    Outcome::error(format!("no usable answer from the server: {e}"))
-}
-
-pub fn blocked(detail: impl Into<String>) -> Outcome {
-    Outcome {
-        verdict: Verdict::Blocked,
-        detail: detail.into(),
     }
 }
 

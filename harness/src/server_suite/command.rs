@@ -20,7 +20,6 @@ use crate::reference::tx;
 use crate::report::gate::GateArgs;
 use crate::report::progress::{Progress, Watch};
 use crate::report::{CheckRecord, Report, Selection};
-use crate::tls::LocalCa;
 
 use super::reference_run::start_reference;
 pub use super::reference_run::{
@@ -612,26 +611,9 @@ async fn launched_target(
     .await?;
     let proxy = Arc::new(RpcProxy::start(&chain.rpc_url, Duration::from_secs(10)).await?);
     let tls_dir = crate::tls::scratch_dir("server-tls")?;
-    let values = Placeholders {
-        rpc_url: proxy.url(),
-        chain_id: chain.chain_id,
-        port: crate::chain::anvil::free_port()?,
-        recipient: Address::random().to_string(),
-        secret: alloy::primitives::B256::random().to_string(),
-        fee_payer_key: FEE_PAYER_KEY.into(),
-        tls: LocalCa::new()?.write_files(tls_dir.path())?,
-    };
+    let values = Placeholders::fresh(proxy.url(), chain.chain_id, tls_dir.path())?;
     let launched = manifest.launch(&values).await?;
-    let label = format!(
-        "{}{} ({})",
-        manifest.name,
-        manifest
-            .version
-            .as_ref()
-            .map(|v| format!(" {v}"))
-            .unwrap_or_default(),
-        path.display()
-    );
+    let label = manifest.label(path);
     let reproduce = format!("mppconf server --target {}", path.display());
     let targets: Vec<Target> = manifest
         .resource

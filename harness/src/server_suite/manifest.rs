@@ -198,6 +198,21 @@ pub struct Placeholders {
 }
 
 impl Placeholders {
+    /// Fresh values for one launch on the chain at `rpc_url`: a free
+    /// port, a fresh recipient and secret, the funded fee payer, and TLS
+    /// files written to `tls_dir`.
+    pub fn fresh(rpc_url: String, chain_id: u64, tls_dir: &Path) -> Result<Self> {
+        Ok(Self {
+            rpc_url,
+            chain_id,
+            port: crate::chain::anvil::free_port()?,
+            recipient: alloy::primitives::Address::random().to_string(),
+            secret: alloy::primitives::B256::random().to_string(),
+            fee_payer_key: super::command::FEE_PAYER_KEY.into(),
+            tls: crate::tls::LocalCa::new()?.write_files(tls_dir)?,
+        })
+    }
+
     fn fill(&self, text: &str) -> String {
         text.replace("{rpc_url}", &self.rpc_url)
             .replace("{chain_id}", &self.chain_id.to_string())
@@ -238,6 +253,19 @@ impl ServerTarget {
 
     fn workdir(&self) -> PathBuf {
         self.dir.join(self.server.cwd.as_deref().unwrap_or("."))
+    }
+
+    /// How reports name the target: name, version and manifest.
+    pub fn label(&self, path: &Path) -> String {
+        format!(
+            "{}{} ({})",
+            self.name,
+            self.version
+                .as_ref()
+                .map(|v| format!(" {v}"))
+                .unwrap_or_default(),
+            path.display()
+        )
     }
 
     /// Runs the build command, if any.

@@ -30,6 +30,7 @@ mod resource_run;
 pub mod tempo_charge;
 
 pub use check::Check;
+pub(crate) use check::{blocked, transport};
 pub use core::declared::Probes;
 pub use ctx::{ANSWER_TIMEOUT, BODY_LIMIT, Ctx, Payer, no_payer};
 pub use exchange::{Answer, Exchange, Outcome, Target};
