@@ -30,6 +30,7 @@ pub mod client_suite;
 pub mod differential;
 pub mod error;
 pub mod interrupt;
+pub mod mcp_client_suite;
 pub mod mcp_suite;
 pub mod methods;
 pub mod official;

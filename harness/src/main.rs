@@ -55,6 +55,9 @@ enum Command {
     Serve(commands::ServeArgs),
     /// The reference Tempo charge client: pay one paid resource.
     Pay(commands::PayArgs),
+    /// The reference MCP client: pay one paid MCP tool, resource or
+    /// prompt (draft-payment-transport-mcp-00, Tempo charge).
+    McpPay(commands::McpPayArgs),
     /// The server suite: probe a running server (--url) or the reference
     /// server on a local chain (--reference).
     Server(Box<mppconf_harness::server_suite::command::ServerArgs>),
@@ -73,6 +76,10 @@ enum Command {
     /// Run the client suite: scripted 402 scenarios against the reference
     /// client or client programs from their manifests.
     Client(mppconf_harness::client_suite::command::ClientArgs),
+    /// The MCP client suite (draft-payment-transport-mcp-00): scripted
+    /// paid MCP endpoints against the reference MCP client or MCP client
+    /// programs from their manifests.
+    McpClient(mppconf_harness::mcp_client_suite::command::McpClientArgs),
     /// Fuzzing of live targets.
     Fuzz {
         #[command(subcommand)]
@@ -451,8 +458,14 @@ fn main() -> ExitCode {
             block_on(mppconf_harness::mcp_suite::command::mcp_server(*args))
         }
         Command::Client(args) => block_on(mppconf_harness::client_suite::command::client(args)),
+        Command::McpClient(args) => {
+            block_on(mppconf_harness::mcp_client_suite::command::mcp_client(args))
+        }
         Command::Pay(args) => {
             block_on(commands::pay(args)).map(|paid| if paid { 0 } else { EXIT_FAIL })
+        }
+        Command::McpPay(args) => {
+            block_on(commands::mcp_pay(args)).map(|paid| if paid { 0 } else { EXIT_FAIL })
         }
         Command::Vectors { command } => match command {
             VectorsCommand::Validate { files, vectors } => validate(&files, vectors.as_deref()),

@@ -5,7 +5,6 @@
 
 use alloy::primitives::{Bytes, U256};
 use mppconf_suite::codec::Credential;
-use mppconf_suite::vectors::Verdict;
 use serde_json::Value;
 
 use super::{Built, Env, Record};
@@ -86,10 +85,7 @@ pub fn fail(expected: impl std::fmt::Display, actual: impl std::fmt::Display) ->
 }
 
 pub fn blocked(detail: impl Into<String>) -> Outcome {
-    Outcome {
-        verdict: Verdict::Blocked,
-        detail: detail.into(),
-    }
+    Outcome::blocked(detail)
 }
 
 /// Judges one check on its scenario's record.

@@ -91,6 +91,13 @@ fn clients_of(
     }
     for path in targets {
         let target = ClientTarget::load(path)?;
+        if target.mcp.is_some() {
+            return Err(Error::Usage(format!(
+                "{}: the manifest describes an MCP client (it has an [mcp] table): run `mppconf mcp-client --target {}`",
+                path.display(),
+                path.display()
+            )));
+        }
         eprintln!("mppconf: building {} ...", target.name);
         target.build()?;
         clients.push(ClientUnderTest::Program(Box::new(target)));
@@ -124,7 +131,7 @@ pub async fn client(args: ClientArgs) -> Result<u8> {
         runs.push(run_client(client, &selection, args.core, print_result).await?);
         eprintln!();
     }
-    summarize(&runs, &args, started)?;
+    summarize(&runs, args.out.as_deref(), started)?;
     args.gate.finish(reports_of(&runs, &started_at))
 }
 
@@ -190,6 +197,15 @@ pub struct Started {
 /// Starts the chain, the recording proxy and the reference server that
 /// settles forwarded credentials, following `core`.
 pub async fn start(core: CoreDraft) -> Result<Started> {
+    start_serving(core, None).await
+}
+
+/// [`start`], the reference server also serving its routes as paid MCP
+/// operations when `mcp` is given.
+pub async fn start_serving(
+    core: CoreDraft,
+    mcp: Option<crate::reference::server::mcp::McpServing>,
+) -> Result<Started> {
     let chain = Anvil::start(&AnvilConfig::default()).await?;
     let proxy = Arc::new(RpcProxy::start(&chain.rpc_url, Duration::from_secs(10)).await?);
     let secret = alloy::primitives::B256::random().to_vec();
@@ -203,6 +219,7 @@ pub async fn start(core: CoreDraft) -> Result<Started> {
         deviations: BTreeSet::new(),
         choices: server::Choices {
             core,
+            mcp,
             ..Default::default()
         },
     };
@@ -394,7 +411,13 @@ pub fn print_result(r: &ClientCheckResult) {
     crate::report::gate::progress_mark(r.verdict);
 }
 
-fn summarize(runs: &[ClientRunResults], args: &ClientArgs, started: Instant) -> Result<()> {
+/// Prints the counts and times of a run, and writes its raw results to
+/// `out`.
+pub fn summarize(
+    runs: &[ClientRunResults],
+    out: Option<&std::path::Path>,
+    started: Instant,
+) -> Result<()> {
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for r in runs.iter().flat_map(|r| &r.results) {
         *counts.entry(r.verdict.as_str()).or_insert(0) += 1;
@@ -425,7 +448,7 @@ fn summarize(runs: &[ClientRunResults], args: &ClientArgs, started: Instant) -> 
         harness.as_secs_f64(),
         100.0 * harness.as_secs_f64() / scenario_time.as_secs_f64().max(1e-9),
     );
-    if let Some(out) = &args.out {
+    if let Some(out) = out {
         let clients = runs
             .iter()
             .map(|r| json!({"label": r.label, "checks": r.results, "scenarios": r.scenarios}))

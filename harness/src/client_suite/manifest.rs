@@ -24,6 +24,12 @@
 //! `{recipient}` (the spending policy: the most to pay in base units, the
 //! only recipient to pay; a manifest that uses both gets the policy
 //! checks).
+//!
+//! An MCP client (`mppconf mcp-client`) has an `[mcp]` table naming the
+//! operations it can pay (`operations = ["tool"]`, of tool, resource,
+//! prompt); its command is given `{url}` (the MCP endpoint),
+//! `{operation}` and `{name}` (the tool or prompt name, or the resource
+//! URI).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -44,6 +50,9 @@ pub struct ClientTarget {
     pub client: Invoke,
     #[serde(default)]
     pub claims: Claims,
+    /// Present for an MCP client (draft-payment-transport-mcp-00).
+    #[serde(default)]
+    pub mcp: Option<McpClaims>,
     #[serde(skip)]
     pub dir: PathBuf,
     /// The manifest file itself.
@@ -87,6 +96,14 @@ pub struct Claims {
     pub zero_amount_proof: bool,
 }
 
+/// What an MCP client can pay for.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpClaims {
+    /// Of `tool`, `resource`, `prompt`; checks of the others are `skip`.
+    pub operations: Vec<String>,
+}
+
 fn yes() -> bool {
     true
 }
@@ -113,6 +130,10 @@ pub struct Placeholders {
     pub ca_cert: String,
     pub max_amount: String,
     pub recipient: String,
+    /// An MCP call's operation (`tool`, `resource`, `prompt`) and the
+    /// tool or prompt name or resource URI (empty for HTTP).
+    pub operation: String,
+    pub name: String,
 }
 
 impl Placeholders {
@@ -126,10 +147,12 @@ impl Placeholders {
             .replace("{ca_cert}", &self.ca_cert)
             .replace("{max_amount}", &self.max_amount)
             .replace("{recipient}", &self.recipient)
+            .replace("{operation}", &self.operation)
+            .replace("{name}", &self.name)
     }
 }
 
-const PLACEHOLDERS: [&str; 9] = [
+const PLACEHOLDERS: [&str; 11] = [
     "{url}",
     "{method}",
     "{body}",
@@ -139,6 +162,8 @@ const PLACEHOLDERS: [&str; 9] = [
     "{ca_cert}",
     "{max_amount}",
     "{recipient}",
+    "{operation}",
+    "{name}",
 ];
 
 impl ClientTarget {
@@ -229,6 +254,8 @@ env = { PAYER_KEY = "{payer_key}" }
             ca_cert: String::new(),
             max_amount: "100000".into(),
             recipient: "0xrecipient".into(),
+            operation: String::new(),
+            name: String::new(),
         }
     }
 

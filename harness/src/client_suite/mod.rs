@@ -213,6 +213,10 @@ pub struct Invocation<'a> {
     /// primary recipient it may pay.
     pub max_amount: &'a str,
     pub recipient: &'a str,
+    /// An MCP call's operation and name (`{operation}`, `{name}`; empty
+    /// for HTTP).
+    pub operation: &'a str,
+    pub name: &'a str,
     /// The core draft of the run: the reference client follows it (a
     /// program follows the draft it implements).
     pub core: CoreDraft,
@@ -289,7 +293,7 @@ async fn reference_run(deviations: &BTreeSet<Deviation>, inv: &Invocation<'_>) -
 
 /// A client program from its manifest, in its own process group so that
 /// a hang is ended with everything it started.
-async fn program_run(target: &ClientTarget, inv: &Invocation<'_>) -> ClientRun {
+pub async fn program_run(target: &ClientTarget, inv: &Invocation<'_>) -> ClientRun {
     let values = Placeholders {
         url: inv.url.clone(),
         method: inv.method.to_string(),
@@ -307,6 +311,8 @@ async fn program_run(target: &ClientTarget, inv: &Invocation<'_>) -> ClientRun {
             .unwrap_or_default(),
         max_amount: inv.max_amount.to_string(),
         recipient: inv.recipient.to_string(),
+        operation: inv.operation.to_string(),
+        name: inv.name.to_string(),
     };
     let not_run = |why: String| ClientRun {
         ended: "not started".into(),
@@ -664,6 +670,8 @@ pub async fn run_scenario(
             ca_file: built.tls.then(|| env.ca_file.clone()),
             max_amount: POLICY_MAX_AMOUNT,
             recipient: &env.route("/plain").recipient,
+            operation: "",
+            name: "",
             core: env.core,
         })
         .await;

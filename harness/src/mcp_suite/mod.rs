@@ -16,7 +16,7 @@
 pub mod bridge;
 pub mod checks;
 pub mod command;
-mod session;
+pub mod session;
 
 pub use session::Session;
 

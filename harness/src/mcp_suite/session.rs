@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
-use mppconf_suite::mcp::CREDENTIAL_KEY;
 use serde_json::{Value, json};
 
 use crate::server_suite::Exchange;
@@ -146,12 +145,18 @@ impl Session {
     /// `initialize` and `notifications/initialized`: the server's
     /// `InitializeResult`. A session id it gives is kept for what follows.
     pub async fn initialize(&self) -> Result<Value, String> {
+        self.initialize_with(json!({})).await
+    }
+
+    /// [`Session::initialize`] announcing `capabilities` (a client's
+    /// payment capability, §"MCP Capability Advertisement").
+    pub async fn initialize_with(&self, capabilities: Value) -> Result<Value, String> {
         let answer = self
             .request(
                 "initialize",
                 json!({
                     "protocolVersion": PROTOCOL_VERSION,
-                    "capabilities": {},
+                    "capabilities": capabilities,
                     "clientInfo": {"name": "mppconf", "version": env!("CARGO_PKG_VERSION")},
                 }),
             )
@@ -415,28 +420,28 @@ fn answer_of(body: &str, id: i64) -> Result<Value, String> {
 /// by its size.
 fn redacted(message: &Value) -> String {
     let mut m = message.clone();
-    if let Some(meta) = m.get_mut("_meta") {
-        redact_in(meta);
-    }
-    if let Some(meta) = m.get_mut("params").and_then(|p| p.get_mut("_meta")) {
-        redact_in(meta);
-    }
+    redact_payloads(&mut m);
     m.to_string()
 }
 
-fn redact_in(meta: &mut Value) {
-    if let Some(payload) = meta
-        .get_mut(CREDENTIAL_KEY)
-        .and_then(|c| c.get_mut("payload"))
-    {
-        let size = payload.to_string().len();
-        *payload = format!("(redacted, {size} bytes)").into();
+/// Replaces the `payload` of every credential in the message's `_meta`
+/// (root or `params`, under any key) by its size.
+pub fn redact_payloads(message: &mut Value) {
+    for at in ["/_meta", "/params/_meta"] {
+        let Some(meta) = message.pointer_mut(at).and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for payload in meta.values_mut().filter_map(|c| c.get_mut("payload")) {
+            let size = payload.to_string().len();
+            *payload = format!("(redacted, {size} bytes)").into();
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mppconf_suite::mcp::CREDENTIAL_KEY;
 
     #[test]
     fn answers_come_as_json_or_as_events() {

@@ -235,6 +235,54 @@ pub struct PayArgs {
     pub ca_cert: Option<std::path::PathBuf>,
 }
 
+#[derive(clap::Args)]
+pub struct McpPayArgs {
+    /// The MCP endpoint (Streamable HTTP), e.g. http://127.0.0.1:4021/mcp.
+    pub url: String,
+    /// What is paid for: tool, resource or prompt.
+    #[arg(long, default_value = "tool")]
+    pub operation: String,
+    /// The tool or prompt name, or the resource URI.
+    #[arg(long)]
+    pub name: String,
+    /// Private key of the payer (0x + 64 hex).
+    #[arg(long, env = "MPPCONF_PAYER_KEY")]
+    pub key: String,
+    /// The chain RPC endpoint.
+    #[arg(long)]
+    pub rpc: String,
+    /// Break a rule of draft-payment-transport-mcp-00 on purpose
+    /// (repeatable).
+    #[arg(long)]
+    pub deviate: Vec<String>,
+}
+
+/// Makes one paid MCP call and prints the result and the receipt;
+/// Ok(true) when the result came with a receipt.
+pub async fn mcp_pay(args: McpPayArgs) -> Result<bool> {
+    use crate::reference::mcp_client::{self, McpClientDeviation, McpOperation, McpPayOptions};
+    tx::signer_from_key(&args.key, "--key")?;
+    let paid = mcp_client::call(&McpPayOptions {
+        endpoint: args.url,
+        operation: McpOperation::parse(&args.operation)?,
+        name: args.name,
+        key: args.key,
+        rpc_url: args.rpc,
+        deviations: args
+            .deviate
+            .iter()
+            .map(|d| McpClientDeviation::parse(d))
+            .collect::<Result<BTreeSet<_>>>()?,
+    })
+    .await?;
+    println!("result {}", paid.result);
+    match &paid.receipt {
+        Some(r) => println!("receipt {r}"),
+        None => println!("receipt -"),
+    }
+    Ok(paid.receipt.is_some())
+}
+
 /// Pays and prints the outcome; Ok(true) when paid (2xx with a receipt).
 pub async fn pay(args: PayArgs) -> Result<bool> {
     let mode = match args.mode.as_str() {

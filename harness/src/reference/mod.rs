@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod commands;
+pub mod mcp_client;
 pub mod server;
 pub mod tx;
 

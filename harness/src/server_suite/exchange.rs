@@ -118,6 +118,15 @@ impl Outcome {
             detail: why.into(),
         }
     }
+
+    /// Not judged: what the check reads did not happen (another check
+    /// says why).
+    pub fn blocked(why: impl Into<String>) -> Self {
+        Self {
+            verdict: Verdict::Blocked,
+            detail: why.into(),
+        }
+    }
 }
 
 /// Headers worth keeping as evidence, credentials redacted.

@@ -557,7 +557,7 @@ impl Endpoint<'_> {
 }
 
 /// A key as a JSON pointer token (RFC 6901: `~` and `/` escaped).
-fn json_pointer(key: &str) -> String {
+pub(crate) fn json_pointer(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
 }
 
