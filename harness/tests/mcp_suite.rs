@@ -91,6 +91,8 @@ fn flags(d: McpDeviation) -> &'static [&'static str] {
             "mcp.free-ignores-credential",
         ],
         SkipIdCheck => &["mcp.forged-id"],
+        ProcessNotifications => &["mcp.notification-not-processed"],
+        AnswerNotifications => &["mcp.notification-silent"],
     }
 }
 
@@ -162,6 +164,27 @@ impl Respond for Script {
     }
 }
 
+/// The honest script, but a notification answered too (a challenge with
+/// a null id).
+struct AnswersNotifications;
+
+impl Respond for AnswersNotifications {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let message: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+        if message.get("id").is_none() && message["method"] == "tools/call" {
+            let mut answer = honest_error();
+            answer["jsonrpc"] = "2.0".into();
+            answer["id"] = Value::Null;
+            return ResponseTemplate::new(200).set_body_json(answer);
+        }
+        Script {
+            capabilities: honest_capabilities(),
+            call: honest_error(),
+        }
+        .respond(request)
+    }
+}
+
 /// The honest script, but each challenge with an id of its own.
 struct FreshIds(std::sync::atomic::AtomicU64);
 
@@ -222,9 +245,15 @@ async fn scripted_endpoints_fail_the_checks_that_need_no_payment() {
         "mcp.http-status",
         "mcp.request-native",
         "mcp.capability",
+        "mcp.notification-silent",
     ] {
         assert_eq!(scripted(check, honest()).await, Verdict::Pass, "{check}");
     }
+    // A payment-gated notification answered with a challenge.
+    assert_eq!(
+        scripted("mcp.notification-silent", AnswersNotifications).await,
+        Verdict::Warn
+    );
     // A paid tool that answers without payment.
     let free = Script {
         call: json!({"result": {"content": [{"type": "text", "text": "free lunch"}]}}),

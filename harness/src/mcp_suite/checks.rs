@@ -180,6 +180,18 @@ pub static CHECKS: &[McpCheck] = &[
         true,
         |ctx| operation_bound(ctx)
     ),
+    mcp_check!(
+        "mcp.notification-not-processed",
+        ["mcp.notification.not-processed"],
+        false,
+        |ctx| notification_not_processed(ctx)
+    ),
+    mcp_check!(
+        "mcp.notification-silent",
+        ["mcp.notification.silently-drop"],
+        true,
+        |ctx| notification_silent(ctx)
+    ),
 ];
 
 fn code_of(answer: &Value) -> Option<i64> {
@@ -762,6 +774,48 @@ async fn operation_bound(ctx: &McpCtx) -> Result<Outcome, Outcome> {
     );
     outcome.detail.push_str(&format!(" ({how})"));
     Ok(outcome)
+}
+
+/// A paid call sent as a notification with a valid credential is not
+/// executed: the credential is still unused afterwards (a request with
+/// it is granted). A server that ran it has settled the payment, so the
+/// same credential is then refused as used (or its transfer fails on
+/// chain). A control payment in between shows that the server grants
+/// valid credentials at all.
+async fn notification_not_processed(ctx: &McpCtx) -> Result<Outcome, Outcome> {
+    let (_, notified) = ctx.valid().await?;
+    ctx.notify_call(Some(&notified)).await?;
+    let (_, control) = ctx.valid().await?;
+    accepted(
+        &ctx.call(&ctx.tool, Some((&control, Placement::Nested)))
+            .await?,
+    )?;
+    let after = ctx
+        .call(&ctx.tool, Some((&notified, Placement::Nested)))
+        .await?;
+    if granted(&after) {
+        return Ok(Outcome::pass(
+            "the notification's credential was still unused: a request with it was granted",
+        ));
+    }
+    Ok(Outcome::fail(
+        "a payment-gated notification not executed (its credential still buys a request)",
+        format!(
+            "the credential was refused after the notification carried it: {}",
+            form(&after)
+        ),
+    ))
+}
+
+/// An unpaid payment-gated notification gets no answer (no `-32042`).
+async fn notification_silent(ctx: &McpCtx) -> Result<Outcome, Outcome> {
+    match ctx.notify_call(None).await? {
+        None => Ok(Outcome::pass("no answer to the notification")),
+        Some(answer) => Ok(Outcome::fail(
+            "the notification dropped silently (no JSON-RPC answer)",
+            answer.chars().take(400).collect::<String>(),
+        )),
+    }
 }
 
 #[cfg(test)]

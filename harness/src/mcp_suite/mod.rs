@@ -67,6 +67,26 @@ pub struct McpCtx {
     paused: std::sync::Mutex<Duration>,
 }
 
+/// A JSON-RPC message of `method` (no `id`: the session sets one for a
+/// request) with a credential at its placement.
+fn message(
+    method: &str,
+    params: Value,
+    credential: Option<(&Value, mppconf_suite::mcp::Placement)>,
+) -> Value {
+    let mut message = json!({"jsonrpc": "2.0", "method": method, "params": params});
+    match credential {
+        Some((c, mppconf_suite::mcp::Placement::Nested)) => {
+            message["params"]["_meta"] = json!({ mppconf_suite::mcp::CREDENTIAL_KEY: c });
+        }
+        Some((c, mppconf_suite::mcp::Placement::Root)) => {
+            message["_meta"] = json!({ mppconf_suite::mcp::CREDENTIAL_KEY: c });
+        }
+        None => {}
+    }
+    message
+}
+
 /// A challenge as the server sent it (echoed unchanged) and as read.
 #[derive(Debug, Clone)]
 pub struct Offered {
@@ -114,17 +134,25 @@ impl McpCtx {
         params: Value,
         credential: Option<(&Value, mppconf_suite::mcp::Placement)>,
     ) -> Result<Value, Outcome> {
-        let mut message = json!({"jsonrpc": "2.0", "method": method, "params": params});
-        match credential {
-            Some((c, mppconf_suite::mcp::Placement::Nested)) => {
-                message["params"]["_meta"] = json!({ mppconf_suite::mcp::CREDENTIAL_KEY: c });
-            }
-            Some((c, mppconf_suite::mcp::Placement::Root)) => {
-                message["_meta"] = json!({ mppconf_suite::mcp::CREDENTIAL_KEY: c });
-            }
-            None => {}
-        }
-        self.session.send(message).await.map_err(transport)
+        self.session
+            .send(message(method, params, credential))
+            .await
+            .map_err(transport)
+    }
+
+    /// `tools/call` of the paid tool as a notification (no `id`), with a
+    /// credential in `params._meta` (`None`: unpaid): the JSON-RPC answer
+    /// it got, if any.
+    pub async fn notify_call(&self, credential: Option<&Value>) -> Result<Option<String>, Outcome> {
+        let credential = credential.map(|c| (c, mppconf_suite::mcp::Placement::Nested));
+        self.session
+            .notification(message(
+                "tools/call",
+                json!({"name": self.tool, "arguments": {}}),
+                credential,
+            ))
+            .await
+            .map_err(transport)
     }
 
     /// The first challenge of an unpaid call of `tool`, or why there is
@@ -233,7 +261,8 @@ pub fn offered_in(answer: &Value) -> Result<Offered, Outcome> {
 pub fn short(message: &Value) -> String {
     let text = message.to_string();
     if text.len() > 400 {
-        format!("{}… ({} bytes)", &text[..400], text.len())
+        let head: String = text.chars().take(400).collect();
+        format!("{head}… ({} bytes)", text.len())
     } else {
         text
     }

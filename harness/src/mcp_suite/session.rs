@@ -56,6 +56,8 @@ struct Stdio {
     waiting: Arc<Mutex<HashMap<i64, tokio::sync::oneshot::Sender<String>>>>,
     /// Why its output ended, once it did.
     ended: Arc<Mutex<Option<String>>>,
+    /// Answers no request waited for (an answer to a notification).
+    stray: Arc<Mutex<Vec<String>>>,
     _child: tokio::process::Child,
     reader: tokio::task::JoinHandle<()>,
 }
@@ -107,12 +109,19 @@ impl Session {
         let waiting: Arc<Mutex<HashMap<i64, tokio::sync::oneshot::Sender<String>>>> =
             Arc::default();
         let ended: Arc<Mutex<Option<String>>> = Arc::default();
-        let reader = tokio::spawn(read_answers(stdout, waiting.clone(), ended.clone()));
+        let stray: Arc<Mutex<Vec<String>>> = Arc::default();
+        let reader = tokio::spawn(read_answers(
+            stdout,
+            waiting.clone(),
+            ended.clone(),
+            stray.clone(),
+        ));
         Ok(Self::on(Wire::Stdio(Box::new(Stdio {
             command: argv.join(" "),
             stdin: tokio::sync::Mutex::new(stdin),
             waiting,
             ended,
+            stray,
             _child: child,
             reader,
         }))))
@@ -207,6 +216,24 @@ impl Session {
         } else {
             Err(format!("HTTP {status} to a notification: {body}"))
         }
+    }
+
+    /// Sends a notification and reports the JSON-RPC answer it got, if
+    /// any (§"Notifications": a server SHOULD drop a payment-gated one
+    /// silently): over HTTP the body, on stdio an answer line that no
+    /// request waits for within half a second.
+    pub async fn notification(&self, message: Value) -> Result<Option<String>, String> {
+        if let Wire::Stdio(stdio) = &self.wire {
+            let before = stdio.stray.lock().map(|s| s.len()).unwrap_or(0);
+            self.exchange_stdio(stdio, &message, None).await?;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            return Ok(stdio.stray.lock().ok().and_then(|s| s.get(before).cloned()));
+        }
+        let (_, body) = self.post(&message).await?;
+        let answered = body
+            .lines()
+            .any(|l| is_answer(l.trim_start_matches("data:").trim()));
+        Ok(answered.then_some(body))
     }
 
     /// One line to the server and, for a request (`id`), the line that
@@ -357,6 +384,7 @@ async fn read_answers(
     stdout: tokio::process::ChildStdout,
     waiting: Arc<Mutex<HashMap<i64, tokio::sync::oneshot::Sender<String>>>>,
     ended: Arc<Mutex<Option<String>>>,
+    stray: Arc<Mutex<Vec<String>>>,
 ) {
     let mut lines = tokio::io::BufReader::new(stdout).lines();
     let why = loop {
@@ -367,8 +395,16 @@ async fn read_answers(
                     .filter(|m| m.get("result").is_some() || m.get("error").is_some())
                     .and_then(|m| m.get("id").and_then(Value::as_i64));
                 let waiter = id.and_then(|id| waiting.lock().ok()?.remove(&id));
-                if let Some(tx) = waiter {
-                    let _ = tx.send(line);
+                match waiter {
+                    Some(tx) => {
+                        let _ = tx.send(line);
+                    }
+                    None if is_answer(&line) => {
+                        if let Ok(mut s) = stray.lock() {
+                            s.push(line);
+                        }
+                    }
+                    None => {}
                 }
             }
             Ok(None) => break "the server closed its stdout (it exited?)".to_string(),
@@ -382,6 +418,12 @@ async fn read_answers(
     if let Ok(mut w) = waiting.lock() {
         w.clear();
     }
+}
+
+/// A JSON-RPC response message (a `result` or an `error`).
+fn is_answer(text: &str) -> bool {
+    serde_json::from_str::<Value>(text)
+        .is_ok_and(|m| m.get("result").is_some() || m.get("error").is_some())
 }
 
 /// The answer to request `id` in a body: one JSON message, or the

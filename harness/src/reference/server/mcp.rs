@@ -98,10 +98,15 @@ pub enum McpDeviation {
     /// Takes an echoed id as it comes (no binding recomputed): any id
     /// buys, so a forged one does, and a payment buys again under a new id.
     SkipIdCheck,
+    /// Executes a payment-gated notification (settles its credential).
+    ProcessNotifications,
+    /// Answers a notification as if unpaid (a `-32042` with a null id),
+    /// executing nothing.
+    AnswerNotifications,
 }
 
 impl McpDeviation {
-    pub const ALL: [McpDeviation; 18] = [
+    pub const ALL: [McpDeviation; 20] = [
         McpDeviation::WrongErrorCode,
         McpDeviation::NoHttpStatus,
         McpDeviation::Base64urlRequest,
@@ -120,6 +125,8 @@ impl McpDeviation {
         McpDeviation::FreePrompts,
         McpDeviation::StaticChallenge,
         McpDeviation::SkipIdCheck,
+        McpDeviation::ProcessNotifications,
+        McpDeviation::AnswerNotifications,
     ];
 
     pub fn name(self) -> String {
@@ -180,6 +187,20 @@ pub(super) async fn answer(
     // A notification (no id) gets no answer, and a payment-gated one is
     // not processed (§"Notifications": MUST NOT, SHOULD silently drop).
     let Some(id) = message.get("id").cloned() else {
+        if endpoint.deviates(McpDeviation::AnswerNotifications) {
+            // Answered as if unpaid: a challenge, nothing settled.
+            let mut unpaid = message.clone();
+            if let Some(params) = unpaid.get_mut("params").and_then(Value::as_object_mut) {
+                params.remove("_meta");
+            }
+            if let Some(m) = unpaid.as_object_mut() {
+                m.remove("_meta");
+            }
+            return json_answer(endpoint.request(&Value::Null, &unpaid).await);
+        }
+        if endpoint.deviates(McpDeviation::ProcessNotifications) {
+            endpoint.request(&Value::Null, &message).await;
+        }
         return StatusCode::ACCEPTED.into_response();
     };
     json_answer(endpoint.request(&id, &message).await)
