@@ -325,7 +325,10 @@ fn mcp_manifests_load_and_misuse_is_a_usage_error() {
     for name in ["mppx-mcp-server.toml", "pympp-mcp-server.toml"] {
         let t = ServerTarget::load(&root.join("targets").join(name)).unwrap();
         let mcp = t.mcp.expect("an [mcp] table");
-        assert_eq!((mcp.endpoint.as_str(), mcp.tool.as_str()), ("/mcp", "paid"));
+        assert_eq!(
+            (mcp.endpoint.as_deref(), mcp.tool.as_str()),
+            (Some("/mcp"), "paid")
+        );
         assert!(t.resource.is_empty());
     }
     let run = |args: &[&str]| {
@@ -395,5 +398,85 @@ fn the_reference_endpoint_is_judged_over_stdio_too() {
             Some(1),
             BTreeSet::from(["mcp.root-placement fail".to_string()])
         )
+    );
+}
+
+/// A manifest of an MCP server on stdio (`[mcp] transport = "stdio"`):
+/// its command runs in its folder with its environment and speaks MCP on
+/// stdin and stdout; one with a `base_url` too is a usage error.
+#[test]
+fn a_stdio_manifest_launches_its_server_on_stdio() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("server.py"),
+        r#"import json, os, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if "id" not in m:
+        continue
+    if m["method"] == "initialize":
+        r = {"result": {"protocolVersion": "2025-06-18", "capabilities": {"tools": {}},
+                        "serverInfo": {"name": "scripted", "version": "0"}}}
+    else:
+        r = {"error": {"code": -32042, "message": "Payment Required", "data": {"httpStatus": 402,
+             "challenges": [{"id": "scripted-id", "realm": os.environ["REALM"], "method": "stub",
+                             "intent": "charge", "request": {"amount": "1", "currency": "usd",
+                             "recipient": "acct"}, "expires": "2999-01-01T00:00:00Z"}]}}}
+    r["jsonrpc"] = "2.0"
+    r["id"] = m["id"]
+    print(json.dumps(r), flush=True)
+"#,
+    )
+    .unwrap();
+    let manifest = |extra: &str| {
+        let path = dir.path().join("stdio.toml");
+        std::fs::write(
+            &path,
+            format!(
+                r#"
+name = "scripted-stdio"
+[server]
+command = ["python3", "server.py"]
+env = {{ REALM = "realm-{{chain_id}}" }}
+{extra}
+[mcp]
+transport = "stdio"
+tool = "paid"
+"#
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let out = dir.path().join("report");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_mppconf"))
+        .args(["mcp-server", "--target"])
+        .arg(manifest(""))
+        .args([
+            "--filter",
+            "mcp.payment-required",
+            "--filter",
+            "mcp.notification-silent",
+        ])
+        .args(["--report-dir", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let checks = report["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 2, "{report}");
+    assert!(checks.iter().all(|c| c["verdict"] == "pass"), "{report}");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_mppconf"))
+        .args(["mcp-server", "--target"])
+        .arg(manifest("base_url = \"http://127.0.0.1:{port}\""))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("/server/base_url"),
+        "names the field: {stderr}"
     );
 }

@@ -12,12 +12,16 @@
 //   CURRENCY   TIP-20 token, PathUSD by default
 //   REALM      realm, "mppx.interop" by default
 //
+// With --stdio the server speaks MCP on stdin and stdout instead (PORT
+// unused), the same tools.
+//
 // Tools: `paid` and `paid-too` (the same price: operation binding) and
 // `free-echo` (free, whatever it is sent). The endpoint is POST /mcp. The first stdout line is
 // `listening 127.0.0.1:PORT`.
 
 import * as http from 'node:http'
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
 import { Mppx, Transport, tempo } from 'mppx/server'
 import { createClient, http as viemHttp } from 'viem'
@@ -120,18 +124,23 @@ const httpServer = http.createServer(async (req, res) => {
   }
 })
 
-httpServer.listen(port, '127.0.0.1', () => {
-  const address = httpServer.address()
-  console.log(`listening 127.0.0.1:${address.port}`)
-})
-
-for (const signal of ['SIGTERM', 'SIGINT']) {
-  process.on(signal, () => {
-    httpServer.close()
-    process.exit(0)
+if (process.argv.includes('--stdio')) {
+  // One server for the session, speaking MCP on stdin and stdout (stdout
+  // carries nothing else); it ends when stdin closes.
+  await mcpServer().connect(new StdioServerTransport())
+} else {
+  httpServer.listen(port, '127.0.0.1', () => {
+    const address = httpServer.address()
+    console.log(`listening 127.0.0.1:${address.port}`)
   })
-}
-if (process.env.EXIT_ON_STDIN_EOF === '1') {
-  process.stdin.on('end', () => process.exit(0))
-  process.stdin.resume()
+  for (const signal of ['SIGTERM', 'SIGINT']) {
+    process.on(signal, () => {
+      httpServer.close()
+      process.exit(0)
+    })
+  }
+  if (process.env.EXIT_ON_STDIN_EOF === '1') {
+    process.stdin.on('end', () => process.exit(0))
+    process.stdin.resume()
+  }
 }

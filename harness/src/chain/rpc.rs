@@ -79,4 +79,27 @@ impl Rpc {
             .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
             .ok_or_else(|| self.fail("eth_chainId", format!("not a hex quantity: {v}")))
     }
+
+    /// Mines a block when the latest one is more than 10 s old. Anvil
+    /// mines only on transactions, so after an idle spell `latest` keeps
+    /// an old timestamp, and a server simulating an expiring-nonce
+    /// transaction at `latest` refuses its `validBefore` as more than 30 s
+    /// ahead (CHAIN.md), which a live chain's steady blocks never do.
+    pub async fn freshen_clock(&self) -> Result<()> {
+        let block = self
+            .call("eth_getBlockByNumber", json!(["latest", false]))
+            .await?;
+        let stamp = block["timestamp"]
+            .as_str()
+            .and_then(|t| u64::from_str_radix(t.trim_start_matches("0x"), 16).ok())
+            .unwrap_or(0);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        if stamp + 10 < now {
+            self.call("evm_mine", json!([])).await?;
+        }
+        Ok(())
+    }
 }

@@ -21,7 +21,7 @@ use crate::reference::tx;
 use crate::report::gate::GateArgs;
 use crate::report::progress::Progress;
 use crate::server_suite::command::{Run, reports_of};
-use crate::server_suite::manifest::{Launched, Placeholders, ServerTarget};
+use crate::server_suite::manifest::{Launched, McpTransport, Placeholders, ServerTarget};
 
 #[derive(clap::Args)]
 pub struct McpServerArgs {
@@ -355,11 +355,32 @@ async fn launched(
     let proxy = RpcProxy::start(&chain.rpc_url, std::time::Duration::from_secs(10)).await?;
     let tls_dir = crate::tls::scratch_dir("mcp-server-tls")?;
     let values = Placeholders::fresh(proxy.url(), chain.chain_id, tls_dir.path())?;
-    let server = manifest.launch(&values).await?;
-    let mut ctx = McpCtx::new(
-        Session::new(&format!("{}{}", server.base_url, tools.endpoint)),
-        &tools.tool,
-    );
+    let (session, server) = match tools.transport {
+        McpTransport::Stdio => {
+            let (cmd, line) = manifest.command(&values);
+            let log = std::env::temp_dir().join(format!(
+                "mppconf-{}-{}.log",
+                manifest.name,
+                std::process::id()
+            ));
+            eprintln!("mppconf: {} logs to {}", manifest.name, log.display());
+            let session = Session::stdio_command(cmd, &line, &log)
+                .map_err(|e| Error::Setup(format!("{}: {e}", manifest.name)))?;
+            (session, None)
+        }
+        McpTransport::Http => {
+            let Some(endpoint) = &tools.endpoint else {
+                return Err(Error::Usage(format!(
+                    "{}: mcp.endpoint is required for an MCP server on Streamable HTTP (e.g. endpoint = \"/mcp\"), or set mcp.transport = \"stdio\"",
+                    path.display()
+                )));
+            };
+            let server = manifest.launch(&values).await?;
+            let session = Session::new(&format!("{}{endpoint}", server.base_url));
+            (session, Some(server))
+        }
+    };
+    let mut ctx = McpCtx::new(session, &tools.tool);
     ctx.other_tool = tools.other_tool.clone();
     ctx.free_tool = tools.free_tool.clone();
     ctx.resource = tools.resource.clone();
@@ -369,7 +390,7 @@ async fn launched(
     let mut started = Started {
         _chain: Some(chain),
         _server: None,
-        _launched: Some(server),
+        _launched: server,
         _tls: Some(tls_dir),
         _proxy: Some(proxy),
     };

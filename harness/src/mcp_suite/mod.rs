@@ -30,8 +30,22 @@ use serde_json::{Value, json};
 use crate::methods::{PayContext, PaymentMethod};
 use crate::report::Selection;
 use crate::report::progress::Watch;
+pub(crate) use crate::server_suite::blocked;
 use crate::server_suite::{CheckResult, Outcome, millis};
-pub(crate) use crate::server_suite::{blocked, transport};
+
+/// A request that got no usable answer: a harness error, but for a live
+/// server on stdio that left it unanswered, which is the server's
+/// failure (JSON-RPC 2.0 §"Response object": every request with an id is
+/// answered).
+pub(crate) fn transport(e: String) -> Outcome {
+    if e.starts_with(session::NO_ANSWER) {
+        return Outcome::fail(
+            "an answer to the request (JSON-RPC 2.0: every request is answered)",
+            e,
+        );
+    }
+    crate::server_suite::transport(e)
+}
 
 /// One MCP check.
 pub struct McpCheck {
@@ -175,6 +189,12 @@ impl McpCtx {
                 c.method, c.intent
             )));
         };
+        if method.evidence() == crate::methods::Evidence::Chain && !self.rpc_url.is_empty() {
+            crate::chain::Rpc::new(&self.rpc_url)
+                .freshen_clock()
+                .await
+                .map_err(|e| blocked(format!("the chain: {e}")))?;
+        }
         let paid = method
             .pay(
                 &c.to_http(),

@@ -28,6 +28,10 @@ use crate::server_suite::Exchange;
 /// all speak without extra headers).
 pub const PROTOCOL_VERSION: &str = "2025-06-18";
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+/// How an error starts when a server on stdio, alive, left a request
+/// unanswered.
+pub const NO_ANSWER: &str =
+    "the server, still running, wrote no answer to the request on its stdout within";
 const BODY_LIMIT: usize = 1 << 20;
 
 /// One MCP server, and what the harness keeps of talking to it.
@@ -89,8 +93,18 @@ impl Session {
             return Err("an empty command".into());
         };
         let mut cmd = std::process::Command::new(program);
-        cmd.args(args)
-            .stdin(std::process::Stdio::piped())
+        cmd.args(args);
+        Self::stdio_command(cmd, &argv.join(" "), log)
+    }
+
+    /// [`Session::stdio`] of a prepared command (its folder and
+    /// environment set), named `label` in evidence.
+    pub fn stdio_command(
+        mut cmd: std::process::Command,
+        label: &str,
+        log: &std::path::Path,
+    ) -> Result<Self, String> {
+        cmd.stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(
                 std::fs::File::create(log)
@@ -102,9 +116,9 @@ impl Session {
         cmd.kill_on_drop(true);
         let mut child = cmd
             .spawn()
-            .map_err(|e| format!("cannot start {argv:?}: {e}"))?;
+            .map_err(|e| format!("cannot start {label}: {e}"))?;
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-            return Err(format!("{argv:?}: no pipes to its stdin and stdout"));
+            return Err(format!("{label}: no pipes to its stdin and stdout"));
         };
         let waiting: Arc<Mutex<HashMap<i64, tokio::sync::oneshot::Sender<String>>>> =
             Arc::default();
@@ -117,7 +131,7 @@ impl Session {
             stray.clone(),
         ));
         Ok(Self::on(Wire::Stdio(Box::new(Stdio {
-            command: argv.join(" "),
+            command: label.to_string(),
             stdin: tokio::sync::Mutex::new(stdin),
             waiting,
             ended,
@@ -277,10 +291,7 @@ impl Session {
                     .ok()
                     .and_then(|e| e.clone())
                     .unwrap_or_else(|| "its stdout closed".into())),
-                Err(_) => Err(format!(
-                    "no answer on its stdout within {} s",
-                    ANSWER_TIMEOUT.as_secs()
-                )),
+                Err(_) => Err(format!("{NO_ANSWER} {} s", ANSWER_TIMEOUT.as_secs())),
             }
         }
         .await;

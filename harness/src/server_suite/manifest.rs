@@ -76,8 +76,12 @@ pub struct Launch {
     pub build: Option<Vec<String>>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
-    pub base_url: String,
-    pub ready: Ready,
+    /// Where it listens and what answers once it is ready; absent (and
+    /// unused) for an MCP server on stdio.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    #[serde(default)]
+    pub ready: Option<Ready>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -94,7 +98,13 @@ fn default_ready_timeout() -> u64 {
 /// An MCP endpoint of the server and the tools its checks call.
 #[derive(Debug, Clone, Deserialize)]
 pub struct McpTools {
-    pub endpoint: String,
+    /// How the server speaks MCP: Streamable HTTP at `endpoint`, or on
+    /// its stdin and stdout.
+    #[serde(default)]
+    pub transport: McpTransport,
+    /// The endpoint's path on `base_url` (Streamable HTTP).
+    #[serde(default)]
+    pub endpoint: Option<String>,
     pub tool: String,
     #[serde(default)]
     pub other_tool: Option<String>,
@@ -105,6 +115,14 @@ pub struct McpTools {
     pub resource: Option<String>,
     #[serde(default)]
     pub prompt: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum McpTransport {
+    #[default]
+    Http,
+    Stdio,
 }
 
 /// A protected resource and what it should cost.
@@ -248,6 +266,25 @@ impl ServerTarget {
             &PLACEHOLDERS,
         )?;
         target.dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        if let Some(mcp) = &target.mcp
+            && mcp.transport == McpTransport::Stdio
+        {
+            // The schema requires these for HTTP; on stdio they would
+            // silently mean nothing.
+            for (field, given) in [
+                ("/server/base_url", target.server.base_url.is_some()),
+                ("/server/ready", target.server.ready.is_some()),
+                ("/mcp/endpoint", mcp.endpoint.is_some()),
+            ] {
+                if given {
+                    return Err(Error::field(
+                        path,
+                        field,
+                        "does not apply to an MCP server on stdio ([mcp] transport = \"stdio\": it speaks MCP on its stdin and stdout); remove it, or drop transport for Streamable HTTP",
+                    ));
+                }
+            }
+        }
         Ok(target)
     }
 
@@ -273,20 +310,30 @@ impl ServerTarget {
         run_build(&self.name, self.server.build.as_deref(), &self.workdir())
     }
 
-    /// Starts the server and waits until its ready path answers.
-    pub async fn launch(&self, values: &Placeholders) -> Result<Launched> {
+    /// The server's command, placeholders filled, in its folder with its
+    /// environment; and the command line, for messages.
+    pub fn command(&self, values: &Placeholders) -> (Command, String) {
         let argv: Vec<String> = self.server.command.iter().map(|a| values.fill(a)).collect();
         let mut cmd = Command::new(&argv[0]);
-        cmd.args(&argv[1..])
-            .current_dir(self.workdir())
-            .envs(
-                self.server
-                    .env
-                    .iter()
-                    .map(|(k, v)| (k.clone(), values.fill(v))),
-            )
-            .stdin(Stdio::null())
-            .stdout(Stdio::null());
+        cmd.args(&argv[1..]).current_dir(self.workdir()).envs(
+            self.server
+                .env
+                .iter()
+                .map(|(k, v)| (k.clone(), values.fill(v))),
+        );
+        (cmd, argv.join(" "))
+    }
+
+    /// Starts the server and waits until its ready path answers.
+    pub async fn launch(&self, values: &Placeholders) -> Result<Launched> {
+        let (Some(base_url), Some(ready)) = (&self.server.base_url, &self.server.ready) else {
+            return Err(Error::Usage(format!(
+                "{}: [server] has no base_url and ready: it describes an MCP server on stdio ([mcp] transport = \"stdio\"), which only `mppconf mcp-server --target` runs",
+                self.name
+            )));
+        };
+        let (mut cmd, argv) = self.command(values);
+        cmd.stdin(Stdio::null()).stdout(Stdio::null());
         // The server's own output is kept out of the report, in a log file.
         let log =
             std::env::temp_dir().join(format!("mppconf-{}-{}.log", self.name, std::process::id()));
@@ -300,11 +347,8 @@ impl ServerTarget {
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let child = cmd
             .spawn()
-            .map_err(|e| Error::Setup(format!("{}: cannot start {argv:?}: {e}", self.name)))?;
-        let base_url = values
-            .fill(&self.server.base_url)
-            .trim_end_matches('/')
-            .to_string();
+            .map_err(|e| Error::Setup(format!("{}: cannot start {argv}: {e}", self.name)))?;
+        let base_url = values.fill(base_url).trim_end_matches('/').to_string();
         let ca = if base_url.starts_with("https://") {
             Some(crate::tls::read_ca(&values.tls.ca, "{ca_cert}")?)
         } else {
@@ -315,8 +359,8 @@ impl ServerTarget {
             base_url,
             ca,
         };
-        let ready_url = format!("{}{}", launched.base_url, self.server.ready.path);
-        let deadline = Instant::now() + Duration::from_secs(self.server.ready.timeout_secs);
+        let ready_url = format!("{}{}", launched.base_url, ready.path);
+        let deadline = Instant::now() + Duration::from_secs(ready.timeout_secs);
         let http = crate::tls::http_client(launched.ca.as_ref())
             .timeout(Duration::from_secs(2))
             .build()
@@ -334,7 +378,7 @@ impl ServerTarget {
             if Instant::now() > deadline {
                 return Err(Error::Setup(format!(
                     "{}: {ready_url} did not answer within {} s",
-                    self.name, self.server.ready.timeout_secs
+                    self.name, ready.timeout_secs
                 )));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
