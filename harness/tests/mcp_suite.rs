@@ -88,11 +88,14 @@ fn flags(d: McpDeviation) -> &'static [&'static str] {
         StaticChallenge => &[
             "mcp.fresh-challenges",
             "mcp.root-placement",
+            "mcp.retry-challenge-payable",
             "mcp.free-ignores-credential",
         ],
         SkipIdCheck => &["mcp.forged-id"],
         ProcessNotifications => &["mcp.notification-not-processed"],
         AnswerNotifications => &["mcp.notification-silent"],
+        UnpayableRetry => &["mcp.retry-challenge-payable"],
+        IncompleteProblem => &["mcp.problem-details"],
     }
 }
 
@@ -246,9 +249,26 @@ async fn scripted_endpoints_fail_the_checks_that_need_no_payment() {
         "mcp.request-native",
         "mcp.capability",
         "mcp.notification-silent",
+        "mcp.problem-details",
     ] {
         assert_eq!(scripted(check, honest()).await, Verdict::Pass, "{check}");
     }
+    // A problem without its members, and a complete one.
+    let mut partial = honest_error();
+    partial["error"]["data"]["problem"] = json!({"type": "about:blank", "status": 402});
+    let script = Script {
+        call: partial,
+        ..honest()
+    };
+    assert_eq!(scripted("mcp.problem-details", script).await, Verdict::Fail);
+    let mut complete = honest_error();
+    complete["error"]["data"]["problem"] = json!({"type": "https://paymentauth.org/problems/payment-required",
+        "title": "Payment Required", "status": 402, "detail": "pay", "challengeId": "scripted-id"});
+    let script = Script {
+        call: complete,
+        ..honest()
+    };
+    assert_eq!(scripted("mcp.problem-details", script).await, Verdict::Pass);
     // A payment-gated notification answered with a challenge.
     assert_eq!(
         scripted("mcp.notification-silent", AnswersNotifications).await,

@@ -30,10 +30,22 @@ pub static CHECKS: &[McpCheck] = &[
             "mcp.codes.exact",
             "mcp.challenge.data-challenges",
             "mcp.challenge.required-members",
+            "mcp.challenge.realm",
             "mcp.operations.tools-call",
+            "mcp.codes.use-registered",
+            "mcp.error-map.server-range",
         ],
         false,
         |ctx| payment_required(ctx)
+    ),
+    mcp_check!(
+        "mcp.problem-details",
+        [
+            "mcp.challenge.problem-optional",
+            "mcp.challenge.problem-members"
+        ],
+        false,
+        |ctx| problem_details(ctx)
     ),
     mcp_check!(
         "mcp.http-status",
@@ -61,6 +73,7 @@ pub static CHECKS: &[McpCheck] = &[
         [
             "mcp.capability.advertise",
             "mcp.capability.server-initialize-result",
+            "mcp.capability.object-contents",
             "mcp.capability.methods-map",
             "mcp.capability.intents-array",
         ],
@@ -111,9 +124,17 @@ pub static CHECKS: &[McpCheck] = &[
         [
             "mcp.verification.code-32043",
             "mcp.error-map.verification-failed",
+            "mcp.codes.use-registered",
+            "mcp.error-map.server-range",
         ],
         false,
         |ctx| verification_failed(ctx)
+    ),
+    mcp_check!(
+        "mcp.retry-challenge-payable",
+        ["mcp.verification.same-or-fresh"],
+        true,
+        |ctx| retry_challenge_payable(ctx)
     ),
     mcp_check!(
         "mcp.malformed-credential",
@@ -308,6 +329,47 @@ async fn payment_required(ctx: &McpCtx) -> Result<Outcome, Outcome> {
         "-32042 with {} challenge(s)",
         list.len()
     )))
+}
+
+/// A `problem` in the payment error's data, when present, is an RFC 9457
+/// Problem Details object with `type`, `title`, `status` and `detail`
+/// (and optionally `challengeId`).
+async fn problem_details(ctx: &McpCtx) -> Result<Outcome, Outcome> {
+    let answer = ctx.call(&ctx.tool, None).await?;
+    if code_of(&answer) != Some(PAYMENT_REQUIRED) {
+        return Err(blocked(format!(
+            "no -32042 for an unpaid call (mcp.payment-required judges that): {}",
+            form(&answer)
+        )));
+    }
+    let Some(problem) = answer.pointer("/error/data/problem") else {
+        return Ok(Outcome::pass("no problem member (it is OPTIONAL)"));
+    };
+    let Some(p) = problem.as_object() else {
+        return Ok(Outcome::fail("problem, a JSON object", short(problem)));
+    };
+    let mut wrong = Vec::new();
+    for member in ["type", "title", "detail"] {
+        if !p.get(member).is_some_and(Value::is_string) {
+            wrong.push(format!("{member} (a string)"));
+        }
+    }
+    if !p.get("status").is_some_and(Value::is_u64) {
+        wrong.push("status (a number)".into());
+    }
+    if p.get("challengeId").is_some_and(|c| !c.is_string()) {
+        wrong.push("challengeId, when present, a string".into());
+    }
+    if wrong.is_empty() {
+        return Ok(Outcome::pass(format!(
+            "problem with type, title, status and detail: {}",
+            short(problem)
+        )));
+    }
+    Ok(Outcome::fail(
+        format!("problem with {}", wrong.join(", ")),
+        short(problem),
+    ))
 }
 
 async fn http_status(ctx: &McpCtx) -> Result<Outcome, Outcome> {
@@ -562,6 +624,49 @@ async fn verification_failed(ctx: &McpCtx) -> Result<Outcome, Outcome> {
         ))),
         Err(e) => Ok(Outcome::fail("a challenge in the -32043's data", e.detail)),
     }
+}
+
+/// The challenge a `-32043` carries is one the client can pay: the
+/// failed one re-sent while still valid, or a fresh one (§"Payment
+/// Verification Failure": servers MAY return the same challenge if it
+/// remains valid).
+async fn retry_challenge_payable(ctx: &McpCtx) -> Result<Outcome, Outcome> {
+    let (_, mut credential) = ctx.valid().await?;
+    credential["payload"] = corrupted(&credential["payload"]);
+    let answer = ctx
+        .call(&ctx.tool, Some((&credential, Placement::Nested)))
+        .await?;
+    if code_of(&answer) != Some(VERIFICATION_FAILED) {
+        return Err(blocked(format!(
+            "no -32043 for a payment that does not verify (mcp.verification-failed judges that): {}",
+            form(&answer)
+        )));
+    }
+    let retry = super::offered_in(&answer).map_err(|e| {
+        blocked(format!(
+            "no challenge in the -32043 (mcp.verification-failed judges that): {}",
+            e.detail
+        ))
+    })?;
+    let same = retry.challenge.id == credential["challenge"]["id"].as_str().unwrap_or_default();
+    let paid = ctx.pay(&retry).await?;
+    let after = ctx
+        .call(&ctx.tool, Some((&paid, Placement::Nested)))
+        .await?;
+    let which = if same {
+        "the same challenge, re-sent"
+    } else {
+        "a fresh challenge"
+    };
+    if granted(&after) {
+        return Ok(Outcome::pass(format!(
+            "the -32043 carried {which}, and paying it was granted"
+        )));
+    }
+    Ok(Outcome::fail(
+        "paying the challenge a -32043 carries is granted",
+        format!("it carried {which}; paying it: {}", form(&after)),
+    ))
 }
 
 async fn malformed(ctx: &McpCtx) -> Result<Outcome, Outcome> {

@@ -103,10 +103,15 @@ pub enum McpDeviation {
     /// Answers a notification as if unpaid (a `-32042` with a null id),
     /// executing nothing.
     AnswerNotifications,
+    /// A verification failure's `-32043` carries a challenge whose id it
+    /// never issued (paying it is refused).
+    UnpayableRetry,
+    /// `problem` without `title` and with `status` as text.
+    IncompleteProblem,
 }
 
 impl McpDeviation {
-    pub const ALL: [McpDeviation; 20] = [
+    pub const ALL: [McpDeviation; 22] = [
         McpDeviation::WrongErrorCode,
         McpDeviation::NoHttpStatus,
         McpDeviation::Base64urlRequest,
@@ -127,6 +132,8 @@ impl McpDeviation {
         McpDeviation::SkipIdCheck,
         McpDeviation::ProcessNotifications,
         McpDeviation::AnswerNotifications,
+        McpDeviation::UnpayableRetry,
+        McpDeviation::IncompleteProblem,
     ];
 
     pub fn name(self) -> String {
@@ -512,7 +519,10 @@ impl Endpoint<'_> {
         code: i64,
         refusal: Refusal,
     ) -> Value {
-        let challenge = self.challenge(route, operation);
+        let mut challenge = self.challenge(route, operation);
+        if code == VERIFICATION_FAILED && self.deviates(McpDeviation::UnpayableRetry) {
+            challenge["id"] = alloy::primitives::B256::random().to_string().into();
+        }
         let mut data = json!({
             "challenges": [challenge],
             "problem": {
@@ -522,6 +532,12 @@ impl Endpoint<'_> {
                 "detail": refusal.detail,
             },
         });
+        if self.deviates(McpDeviation::IncompleteProblem)
+            && let Some(p) = data["problem"].as_object_mut()
+        {
+            p.remove("title");
+            p.insert("status".into(), "402".into());
+        }
         if code == VERIFICATION_FAILED {
             data["failure"] = json!({"reason": refusal.problem.code(), "detail": refusal.detail});
         }
