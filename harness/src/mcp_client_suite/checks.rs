@@ -424,9 +424,14 @@ fn select_supported(r: &Record) -> Outcome {
     }
 }
 
-/// No credential sent, nothing broadcast, nothing spent.
+/// No credential sent (in any message), nothing broadcast, nothing
+/// spent.
 fn not_paid(r: &Record) -> Outcome {
-    let sent = paid_calls(r).len();
+    let sent = r
+        .seen
+        .iter()
+        .filter(|s| !credentials_in(&s.message).is_empty())
+        .count();
     let broadcast = r
         .rpc
         .iter()
