@@ -16,6 +16,7 @@
 pub mod bridge;
 pub mod checks;
 pub mod command;
+mod paid_checks;
 pub mod session;
 
 pub use session::Session;
