@@ -290,17 +290,7 @@ impl Anvil {
 
     /// The timestamp of the latest block.
     pub async fn block_time(&self) -> Result<u64> {
-        let block = self
-            .rpc()
-            .call("eth_getBlockByNumber", json!(["latest", false]))
-            .await?;
-        block["timestamp"]
-            .as_str()
-            .and_then(|t| u64::from_str_radix(t.trim_start_matches("0x"), 16).ok())
-            .ok_or_else(|| Error::Chain {
-                url: self.rpc_url.clone(),
-                reason: format!("latest block has no timestamp: {block}"),
-            })
+        self.rpc().block_time().await
     }
 
     /// The process id, for tests that check nothing is left behind.

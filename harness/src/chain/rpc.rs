@@ -80,19 +80,29 @@ impl Rpc {
             .ok_or_else(|| self.fail("eth_chainId", format!("not a hex quantity: {v}")))
     }
 
+    /// The timestamp of the latest block.
+    pub async fn block_time(&self) -> Result<u64> {
+        let block = self
+            .call("eth_getBlockByNumber", json!(["latest", false]))
+            .await?;
+        block["timestamp"]
+            .as_str()
+            .and_then(|t| u64::from_str_radix(t.trim_start_matches("0x"), 16).ok())
+            .ok_or_else(|| {
+                self.fail(
+                    "eth_getBlockByNumber",
+                    format!("latest block has no timestamp: {block}"),
+                )
+            })
+    }
+
     /// Mines a block when the latest one is more than 10 s old. Anvil
     /// mines only on transactions, so after an idle spell `latest` keeps
     /// an old timestamp, and a server simulating an expiring-nonce
     /// transaction at `latest` refuses its `validBefore` as more than 30 s
     /// ahead (CHAIN.md), which a live chain's steady blocks never do.
     pub async fn freshen_clock(&self) -> Result<()> {
-        let block = self
-            .call("eth_getBlockByNumber", json!(["latest", false]))
-            .await?;
-        let stamp = block["timestamp"]
-            .as_str()
-            .and_then(|t| u64::from_str_radix(t.trim_start_matches("0x"), 16).ok())
-            .unwrap_or(0);
+        let stamp = self.block_time().await?;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())

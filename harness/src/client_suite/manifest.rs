@@ -184,6 +184,19 @@ impl ClientTarget {
         self.dir.join(self.client.cwd.as_deref().unwrap_or("."))
     }
 
+    /// How reports name the client: name, version and manifest.
+    pub fn label(&self) -> String {
+        format!(
+            "{}{} ({})",
+            self.name,
+            self.version
+                .as_ref()
+                .map(|v| format!(" {v}"))
+                .unwrap_or_default(),
+            self.path.display()
+        )
+    }
+
     /// Whether the client is given a spending policy (the manifest uses
     /// `{max_amount}` and `{recipient}`).
     pub fn takes_policy(&self) -> bool {

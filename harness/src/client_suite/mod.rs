@@ -132,15 +132,7 @@ impl ClientUnderTest {
                     .collect::<Vec<_>>()
                     .join(",")
             ),
-            ClientUnderTest::Program(t) => format!(
-                "{}{} ({})",
-                t.name,
-                t.version
-                    .as_ref()
-                    .map(|v| format!(" {v}"))
-                    .unwrap_or_default(),
-                t.path.display()
-            ),
+            ClientUnderTest::Program(t) => t.label(),
         }
     }
 
@@ -635,6 +627,50 @@ pub struct NotRun {
     pub why: String,
 }
 
+/// A fresh payer of a scenario, funded with PathUSD, and its balance then.
+pub struct Payer {
+    pub signer: alloy::signers::local::PrivateKeySigner,
+    before: U256,
+}
+
+impl Payer {
+    /// Its private key as `0x` hex (`{payer_key}`).
+    pub fn key(&self) -> String {
+        format!("0x{}", alloy::hex::encode(self.signer.to_bytes()))
+    }
+}
+
+impl Env {
+    fn path_usd() -> Result<Address> {
+        crate::chain::anvil::PATH_USD
+            .parse()
+            .map_err(|_| Error::Setup("PathUSD address".into()))
+    }
+
+    /// A fresh account funded with 10 PathUSD.
+    pub async fn fund_payer(&self) -> Result<Payer> {
+        let signer = alloy::signers::local::PrivateKeySigner::random();
+        let chain = crate::chain::Rpc::new(&self.rpc_url);
+        let currency = Self::path_usd()?;
+        tx::fund(
+            &chain,
+            currency,
+            signer.address(),
+            U256::from(10_000_000u64),
+        )
+        .await?;
+        let before = tx::balance_of(&chain, currency, signer.address()).await?;
+        Ok(Payer { signer, before })
+    }
+
+    /// What the payer spent since it was funded.
+    pub async fn spent(&self, payer: &Payer) -> Result<U256> {
+        let chain = crate::chain::Rpc::new(&self.rpc_url);
+        let after = tx::balance_of(&chain, Self::path_usd()?, payer.signer.address()).await?;
+        Ok(payer.before.saturating_sub(after))
+    }
+}
+
 /// Runs one scenario with a fresh funded payer.
 pub async fn run_scenario(
     env: &Env,
@@ -642,13 +678,7 @@ pub async fn run_scenario(
     name: &'static str,
     built: Built,
 ) -> Result<Record> {
-    let payer = alloy::signers::local::PrivateKeySigner::random();
-    let chain = crate::chain::Rpc::new(&env.rpc_url);
-    let currency: Address = crate::chain::anvil::PATH_USD
-        .parse()
-        .map_err(|_| Error::Setup("PathUSD address".into()))?;
-    tx::fund(&chain, currency, payer.address(), U256::from(10_000_000u64)).await?;
-    let before = tx::balance_of(&chain, currency, payer.address()).await?;
+    let payer = env.fund_payer().await?;
     let scenario = Scenario::start(
         built.script,
         &env.settle_at,
@@ -663,7 +693,7 @@ pub async fn run_scenario(
             url: url.clone(),
             method: &route_method,
             body: built.body,
-            payer_key: format!("0x{}", alloy::hex::encode(payer.to_bytes())),
+            payer_key: payer.key(),
             rpc_url: env.proxy.url(),
             chain_id: env.chain_id,
             strict: built.strict,
@@ -683,7 +713,7 @@ pub async fn run_scenario(
             seen.len()
         ));
     }
-    let after = tx::balance_of(&chain, currency, payer.address()).await?;
+    let payer_spent = env.spent(&payer).await?;
     Ok(Record {
         scenario: name,
         payable: built.payable,
@@ -692,8 +722,8 @@ pub async fn run_scenario(
         seen,
         rpc: env.proxy.records(),
         run,
-        payer: payer.address(),
-        payer_spent: before.saturating_sub(after),
+        payer: payer.signer.address(),
+        payer_spent,
         tls_failures: scenario.tls_failures(),
     })
 }

@@ -27,7 +27,6 @@ use crate::client_suite::manifest::ClientTarget;
 use crate::client_suite::{ClientRun, Env, Invocation, POLICY_MAX_AMOUNT};
 use crate::error::{Error, Result};
 use crate::reference::mcp_client::{self, McpClientDeviation, McpOperation, McpPayOptions};
-use crate::reference::tx;
 use scenario::{McpScenario, Script, SeenMessage};
 
 pub use crate::client_suite::rfc3339_in;
@@ -111,15 +110,7 @@ impl McpClientUnderTest {
                 "mppconf MCP client --deviate {}",
                 names(deviations).join(",")
             ),
-            Self::Program(t) => format!(
-                "{}{} ({})",
-                t.name,
-                t.version
-                    .as_ref()
-                    .map(|v| format!(" {v}"))
-                    .unwrap_or_default(),
-                t.path.display()
-            ),
+            Self::Program(t) => t.label(),
         }
     }
 
@@ -264,13 +255,7 @@ pub async fn run_scenario(
     client: &McpClientUnderTest,
     def: &ScenarioDef,
 ) -> Result<Record> {
-    let payer = alloy::signers::local::PrivateKeySigner::random();
-    let chain = crate::chain::Rpc::new(&env.rpc_url);
-    let currency: Address = crate::chain::anvil::PATH_USD
-        .parse()
-        .map_err(|_| Error::Setup("PathUSD address".into()))?;
-    tx::fund(&chain, currency, payer.address(), U256::from(10_000_000u64)).await?;
-    let before = tx::balance_of(&chain, currency, payer.address()).await?;
+    let payer = env.fund_payer().await?;
     let upstream = format!(
         "{}{}",
         env.settle_at.trim_end_matches('/'),
@@ -283,7 +268,7 @@ pub async fn run_scenario(
             endpoint: scenario.endpoint(),
             operation: def.operation,
             name: name_for(env, def.operation),
-            payer_key: format!("0x{}", alloy::hex::encode(payer.to_bytes())),
+            payer_key: payer.key(),
             rpc_url: env.proxy.url(),
             chain_id: env.chain_id,
         })
@@ -295,7 +280,7 @@ pub async fn run_scenario(
             seen.len()
         ));
     }
-    let after = tx::balance_of(&chain, currency, payer.address()).await?;
+    let payer_spent = env.spent(&payer).await?;
     Ok(Record {
         scenario: def.name,
         operation: def.operation,
@@ -303,8 +288,8 @@ pub async fn run_scenario(
         seen,
         rpc: env.proxy.records(),
         run,
-        payer: payer.address(),
-        payer_spent: before.saturating_sub(after),
+        payer: payer.signer.address(),
+        payer_spent,
     })
 }
 

@@ -84,15 +84,21 @@ pub fn credentials_in(message: &Value) -> Vec<(String, Value)> {
             continue;
         };
         for (key, value) in meta {
-            let looks = value
-                .as_object()
-                .is_some_and(|o| o.contains_key("challenge") || o.contains_key("payload"));
-            if key == CREDENTIAL_KEY || looks {
+            if is_credential(key, value) {
                 found.push((format!("{at}[{key:?}]"), value.clone()));
             }
         }
     }
     found
+}
+
+/// A `_meta` member that is a credential: under the draft's key, or an
+/// object with a `challenge` or `payload` member.
+fn is_credential(key: &str, value: &Value) -> bool {
+    key == CREDENTIAL_KEY
+        || value
+            .as_object()
+            .is_some_and(|o| o.contains_key("challenge") || o.contains_key("payload"))
 }
 
 struct State {
@@ -231,19 +237,7 @@ fn normalized(message: &Value, credential: Option<Value>) -> Value {
     let mut m = message.clone();
     for at in ["/_meta", "/params/_meta"] {
         if let Some(meta) = m.pointer_mut(at).and_then(Value::as_object_mut) {
-            let keys: Vec<String> = meta
-                .iter()
-                .filter(|(k, v)| {
-                    *k == CREDENTIAL_KEY
-                        || v.as_object().is_some_and(|o| {
-                            o.contains_key("challenge") || o.contains_key("payload")
-                        })
-                })
-                .map(|(k, _)| k.clone())
-                .collect();
-            for k in keys {
-                meta.remove(&k);
-            }
+            meta.retain(|k, v| !is_credential(k, v));
         }
     }
     if let Some(c) = credential
