@@ -317,9 +317,7 @@ fn report_coverage(paths: &[PathBuf], min: Option<f64>, only: &[String]) -> erro
         for id in &c.not_exercised {
             println!("    not exercised: {id}");
         }
-        total.testable += c.testable;
-        total.exercised += c.exercised;
-        total.untestable += c.untestable;
+        total.add(c);
     }
     println!("all {} specs: {}", specs.len(), total.summary());
     match min {
@@ -500,6 +498,15 @@ fn block_on<T>(f: impl std::future::Future<Output = error::Result<T>>) -> error:
 fn validate(files: &[PathBuf], vectors: Option<&Path>) -> error::Result<u8> {
     let dir = vector_files::vectors_dir(vectors);
     let (catalogue, mut problems) = vector_files::lint_catalogue(&dir)?;
+    // The reference judges the vectors by the folder's own method rules.
+    let (rules, rule_problems) = vector_files::lint_method_rules(&dir, &catalogue)?;
+    problems.extend(rule_problems);
+    let rule_files = rules.len();
+    if mppconf_suite::methods::rules::install(rules).is_err() {
+        return Err(Error::Setup(
+            "the method rules were in use before the vectors folder's could be read".into(),
+        ));
+    }
     let paths = if files.is_empty() {
         vector_files::discover(&dir)?
     } else {
@@ -519,7 +526,7 @@ fn validate(files: &[PathBuf], vectors: Option<&Path>) -> error::Result<u8> {
     let cases: usize = loaded.iter().map(|f| f.file.cases.len()).sum();
     let requirements = catalogue.requirements().count();
     println!(
-        "{} vector files, {cases} cases, {requirements} requirements: {} problem{}",
+        "{} vector files, {cases} cases, {requirements} requirements, {rule_files} method rule files: {} problem{}",
         paths.len(),
         problems.len(),
         if problems.len() == 1 { "" } else { "s" }

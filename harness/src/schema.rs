@@ -11,6 +11,7 @@ use serde_json::Value;
 pub enum Schema {
     Vectors,
     Requirements,
+    MethodRules,
     AdapterManifest,
     ServerTarget,
     ClientTarget,
@@ -23,6 +24,7 @@ impl Schema {
         match self {
             Schema::Vectors => include_str!("../../vectors/schema/vectors.schema.json"),
             Schema::Requirements => include_str!("../../vectors/schema/requirements.schema.json"),
+            Schema::MethodRules => include_str!("../../vectors/schema/method-rules.schema.json"),
             Schema::AdapterManifest => include_str!("../schema/adapter.schema.json"),
             Schema::ServerTarget => include_str!("../schema/server-target.schema.json"),
             Schema::ClientTarget => include_str!("../schema/client-target.schema.json"),
@@ -32,7 +34,7 @@ impl Schema {
     }
 
     fn validator(self) -> &'static Validator {
-        static CELLS: [OnceLock<Validator>; 7] = [const { OnceLock::new() }; 7];
+        static CELLS: [OnceLock<Validator>; 8] = [const { OnceLock::new() }; 8];
         CELLS[self as usize].get_or_init(|| {
             let schema: Value =
                 serde_json::from_str(self.source()).expect("embedded schema is JSON");

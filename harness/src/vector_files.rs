@@ -12,6 +12,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use mppconf_suite::catalogue::Catalogue;
+use mppconf_suite::methods::rules::MethodRules;
 use mppconf_suite::ops;
 use mppconf_suite::vectors::{self, Case, Expectation, Reference, VectorFile, Verdict};
 use serde_json::Value;
@@ -20,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::schema::Schema;
 
 /// Folders of `vectors/` that hold no vector files.
-const NOT_VECTOR_DIRS: [&str; 3] = ["schema", "requirements", "specs"];
+const NOT_VECTOR_DIRS: [&str; 4] = ["schema", "requirements", "specs", "methods"];
 
 /// One thing wrong with a data file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,6 +181,90 @@ pub fn lint_catalogue(dir: &Path) -> Result<(Catalogue, Vec<Problem>)> {
         message: p.problem,
     }));
     Ok((catalogue, problems))
+}
+
+/// Reads the method rule files of a vectors folder (`methods/*.json`):
+/// each must compile and name requirements of its own draft's catalogue.
+/// The rules come back to be judged by (see
+/// [`mppconf_suite::methods::rules::install`]).
+pub fn lint_method_rules(
+    dir: &Path,
+    catalogue: &Catalogue,
+) -> Result<(Vec<MethodRules>, Vec<Problem>)> {
+    let rules_dir = dir.join("methods");
+    let mut problems = Vec::new();
+    let mut paths: Vec<PathBuf> = match std::fs::read_dir(&rules_dir) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(Error::io(&rules_dir, e)),
+    };
+    paths.sort();
+    let mut all = Vec::new();
+    for path in paths {
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let mut problem = |field: &str, message: String| {
+            problems.push(Problem {
+                file: path.clone(),
+                case: None,
+                field: field.into(),
+                message,
+            })
+        };
+        match serde_json::from_str::<Value>(&text) {
+            Err(e) => {
+                problem("/", format!("not JSON: {e}"));
+                continue;
+            }
+            Ok(v) => {
+                let violations = Schema::MethodRules.violations(&v);
+                if !violations.is_empty() {
+                    for (at, message) in violations {
+                        problem(&at, message);
+                    }
+                    continue;
+                }
+            }
+        }
+        let rules = match MethodRules::from_json(&text) {
+            Ok(rules) => rules,
+            Err(e) => {
+                problem("/", e);
+                continue;
+            }
+        };
+        let Some((_, file)) = catalogue
+            .files
+            .iter()
+            .find(|(_, f)| f.docname == rules.docname)
+        else {
+            problem(
+                "/docname",
+                format!(
+                    "{} has no catalogue file in requirements/: write its catalogue first",
+                    rules.docname
+                ),
+            );
+            continue;
+        };
+        for (part, list) in [("request", &rules.request), ("payload", &rules.payload)] {
+            for (i, rule) in list.iter().enumerate() {
+                if !file.requirements.iter().any(|r| r.id == rule.requirement) {
+                    problem(
+                        &format!("/{part}/{i}/requirement"),
+                        format!(
+                            "{} is not a requirement of {}",
+                            rule.requirement, rules.docname
+                        ),
+                    );
+                }
+            }
+        }
+        all.push(rules);
+    }
+    Ok((all, problems))
 }
 
 /// Lints loaded vector files against the catalogue and the reference codec.

@@ -610,6 +610,7 @@ fn the_core_suite_judges_an_mppx_stub_method_server() {
     // discovery's, which skip: the stub server serves no document.
     let expected = mppconf_harness::server_suite::checks_for(
         None,
+        "stub",
         "charge",
         mppconf_suite::drafts::CoreDraft::default(),
     );

@@ -12,6 +12,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::drafts::CoreDraft;
 
+/// The catalogue files of `vectors/requirements/`, compiled in by name.
+pub mod compiled {
+    include!(concat!(env!("OUT_DIR"), "/catalogue_files.rs"));
+}
+
 /// One catalogue file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CatalogueFile {
@@ -86,6 +91,25 @@ pub struct Requirement {
 }
 
 impl Requirement {
+    /// The catalogue says it cannot be tested (and why).
+    pub fn is_untestable(&self) -> bool {
+        self.tested_by.iter().all(|t| t == "untestable")
+    }
+
+    /// The live payment rail it needs (`needs-rail: <rail>`), when nothing
+    /// else can test it: a check of it reports skip without that rail.
+    pub fn rail(&self) -> Option<&str> {
+        let mut rail = None;
+        for t in &self.tested_by {
+            match t.strip_prefix("needs-rail: ") {
+                Some(r) => rail = Some(r),
+                None if t == "untestable" => {}
+                None => return None,
+            }
+        }
+        rail
+    }
+
     /// MUST-class statements fail a run; SHOULD-class ones warn unless
     /// `--strict`; MAY and implied ones are informative.
     pub fn is_must(&self) -> bool {

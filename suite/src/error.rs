@@ -174,6 +174,15 @@ pub enum Error {
         reason: String,
     },
 
+    // Credential payload violations of a method's rules
+    // (`vectors/methods/`), each naming its catalogue requirement.
+    #[error("payload violates {requirement} at {path}: {reason}")]
+    PayloadSchema {
+        requirement: &'static str,
+        path: String,
+        reason: String,
+    },
+
     // Discovery documents (draft-payment-discovery-00), each naming its
     // catalogue requirement.
     #[error("discovery document violates {requirement} at {path}: {reason}")]
@@ -226,7 +235,9 @@ impl Error {
             Error::InvalidPaymentRange { .. } => "invalid-payment-range",
             Error::Unformattable { .. } => "unformattable",
             Error::UnsupportedDigestAlgorithm { .. } => "unsupported-digest-algorithm",
-            Error::RequestSchema { requirement, .. } | Error::Discovery { requirement, .. } => {
+            Error::RequestSchema { requirement, .. }
+            | Error::PayloadSchema { requirement, .. }
+            | Error::Discovery { requirement, .. } => {
                 return (*requirement).to_string();
             }
             Error::McpErrorCode { .. } => "mcp-error-code",
@@ -242,9 +253,9 @@ impl Error {
     pub fn abi_type(&self) -> AbiErrorType {
         match self {
             Error::Unformattable { .. } => AbiErrorType::Format,
-            Error::RequestSchema { .. } | Error::UnsupportedDigestAlgorithm { .. } => {
-                AbiErrorType::Verification
-            }
+            Error::RequestSchema { .. }
+            | Error::PayloadSchema { .. }
+            | Error::UnsupportedDigestAlgorithm { .. } => AbiErrorType::Verification,
             Error::UnsupportedOperation { .. } => AbiErrorType::UnsupportedOperation,
             Error::BadOpInput { .. } => AbiErrorType::Unknown,
             _ => AbiErrorType::Parse,

@@ -22,7 +22,7 @@ use crate::methods::tempo_charge;
 pub const ABI_SCHEMA: u64 = 1;
 
 /// Every operation [`execute`] answers, official ones first.
-pub const OPERATIONS: [&str; 23] = [
+pub const OPERATIONS: [&str; 24] = [
     "challenge.parse",
     "challenge.format",
     "credential.parse",
@@ -40,6 +40,7 @@ pub const OPERATIONS: [&str; 23] = [
     "content_digest.verify",
     "problem.parse",
     "request.validate",
+    "payload.validate",
     "tempo.credential.validate",
     "payment_info.parse",
     "mcp.payment_required.parse",
@@ -235,6 +236,19 @@ pub fn execute(op: &str, input: &Value, draft: CoreDraft) -> Result<Value, (AbiE
             request_schema::validate(text("method")?, text("intent")?, request)
                 .map(|w| json!({ "warnings": w.iter().map(|w| w.requirement).collect::<Vec<_>>() }))
                 .map_err(as_type(T::Verification))
+        }
+        "payload.validate" => {
+            let payload = input
+                .get("payload")
+                .ok_or_else(|| bad_input("input needs \"payload\""))?;
+            crate::methods::rules::validate(
+                text("method")?,
+                text("intent")?,
+                crate::methods::rules::Part::Payload,
+                payload,
+            )
+            .map(|w| json!({ "warnings": w.iter().map(|w| w.requirement).collect::<Vec<_>>() }))
+            .map_err(as_type(T::Verification))
         }
         "tempo.credential.validate" => {
             let credential = Credential::parse(text("header")?).map_err(as_type(T::Parse))?;

@@ -12,42 +12,44 @@ use sha2::{Digest, Sha256};
 use super::SPEC_SNAPSHOT;
 
 /// The catalogue, compiled in so that a report maps verdicts to the
-/// same requirements wherever mppconf runs: each core draft's file (a
-/// later one extends an earlier one), then the other specs'.
-const CATALOGUE: [(Option<CoreDraft>, &str); 6] = [
-    (
-        Some(CoreDraft::Draft00),
-        include_str!("../../../vectors/requirements/draft-httpauth-payment-00.json"),
-    ),
-    (
-        Some(CoreDraft::Draft01),
-        include_str!("../../../vectors/requirements/draft-httpauth-payment-01.json"),
-    ),
-    (
-        None,
-        include_str!("../../../vectors/requirements/draft-payment-intent-charge-00.json"),
-    ),
-    (
-        None,
-        include_str!("../../../vectors/requirements/draft-tempo-charge-00.json"),
-    ),
-    (
-        None,
-        include_str!("../../../vectors/requirements/draft-payment-discovery-00.json"),
-    ),
-    (
-        None,
-        include_str!("../../../vectors/requirements/draft-payment-transport-mcp-00.json"),
-    ),
-];
+/// same requirements wherever mppconf runs (every file of
+/// `vectors/requirements/`): each core draft's file (a later one extends
+/// an earlier one), then the other specs'.
+fn compiled() -> impl Iterator<Item = (Option<CoreDraft>, &'static str)> {
+    let core_of = |name: &str| {
+        CoreDraft::ALL
+            .into_iter()
+            .find(|d| name == format!("{}.json", d.docname()))
+    };
+    let files = mppconf_suite::catalogue::compiled::FILES;
+    let cores = files
+        .iter()
+        .filter_map(move |(name, text)| core_of(name).map(|d| (Some(d), *text)));
+    // The intents, then the methods, then the extensions: the order the
+    // drafts build on each other, and the order reports list them in.
+    let rank = |name: &str| {
+        if name.starts_with("draft-payment-intent-") {
+            0
+        } else if name.starts_with("draft-payment-") {
+            2
+        } else {
+            1
+        }
+    };
+    let mut others: Vec<&(&str, &str)> = files
+        .iter()
+        .filter(|(name, _)| core_of(name).is_none())
+        .collect();
+    others.sort_by_key(|(name, _)| (rank(name), *name));
+    cores.chain(others.into_iter().map(|(_, text)| (None, *text)))
+}
 
 /// The texts a run under `core` maps its verdicts to: the core drafts up
 /// to it (a revision is read over the draft it extends) and the others.
 fn catalogue_texts(core: CoreDraft) -> impl Iterator<Item = &'static str> {
-    CATALOGUE
-        .iter()
+    compiled()
         .filter(move |(draft, _)| draft.is_none_or(|d| d <= core))
-        .map(|(_, text)| *text)
+        .map(|(_, text)| text)
 }
 
 /// The catalogue a run under `core` judges by: that core draft's

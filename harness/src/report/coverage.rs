@@ -20,6 +20,11 @@ pub struct Coverage {
     pub testable: usize,
     pub exercised: usize,
     pub untestable: usize,
+    /// Requirements only a live payment rail that cannot run here can
+    /// judge (`needs-rail: <rail>` in the catalogue): counted apart, never
+    /// as testable or exercised.
+    #[serde(default)]
+    pub needs_rail: usize,
     /// The testable requirements no check exercised, by id.
     pub not_exercised: Vec<String>,
 }
@@ -33,8 +38,10 @@ impl Coverage {
     ) -> Coverage {
         let mut c = Coverage::default();
         for req in requirements {
-            if req.tested_by.iter().all(|t| t == "untestable") {
+            if req.is_untestable() {
                 c.untestable += 1;
+            } else if req.rail().is_some() {
+                c.needs_rail += 1;
             } else {
                 c.testable += 1;
                 if exercised.contains(req.id.as_str()) {
@@ -62,15 +69,30 @@ impl Coverage {
         )
     }
 
-    /// `exercised of testable (percent), untestable`, for one line.
+    /// `exercised of testable (percent), untestable[, need a rail]`, for
+    /// one line.
     pub fn summary(&self) -> String {
+        let rail = match self.needs_rail {
+            0 => String::new(),
+            n => format!(", {n} need a live rail"),
+        };
         format!(
-            "{} of {} testable requirements exercised ({}), {} untestable",
+            "{} of {} testable requirements exercised ({}), {} untestable{rail}",
             self.exercised,
             self.testable,
             self.percent_text(),
             self.untestable
         )
+    }
+
+    /// Adds another spec's counts (the not-exercised lists are joined).
+    pub fn add(&mut self, other: &Coverage) {
+        self.testable += other.testable;
+        self.exercised += other.exercised;
+        self.untestable += other.untestable;
+        self.needs_rail += other.needs_rail;
+        self.not_exercised
+            .extend(other.not_exercised.iter().cloned());
     }
 
     pub fn percent(&self) -> f64 {

@@ -34,6 +34,18 @@ fn badge(v: Option<Verdict>) -> String {
     }
 }
 
+/// A requirement's badge: its verdict, else the rail it needs, else
+/// `not covered`.
+fn status_badge(q: &super::RequirementStatus) -> String {
+    match (&q.verdict, &q.rail) {
+        (None, Some(_)) => format!(
+            "<span class=\"v none\">{}</span>",
+            escape(&q.verdict_text())
+        ),
+        _ => badge(q.verdict),
+    }
+}
+
 /// Renders one or more runs (several: the matrix view).
 pub fn render(runs: &[Report]) -> String {
     render_linked(runs, &[])
@@ -98,7 +110,7 @@ pub fn render_linked(runs: &[Report], links: &[String]) -> String {
     // The picture first: where each run stands, per spec and section.
     out.push_str("<figure class=\"picture\">\n");
     out.push_str(&super::picture::svg(runs));
-    out.push_str("<figcaption class=\"meta\">Requirements per spec and section: not exercised means no check concluded (none ran, or each was skipped, blocked or errored); untestable ones carry the catalogue's reason. Hover a bar for its counts.</figcaption>\n</figure>\n");
+    out.push_str("<figcaption class=\"meta\">Requirements per spec and section: not exercised means no check concluded (none ran, or each was skipped, blocked or errored); needs a rail means only a live payment rail that cannot run here (a Lightning node, Stripe's API, a validator) could judge it and no check did; untestable ones carry the catalogue's reason. Hover a bar for its counts.</figcaption>\n</figure>\n");
     let mut css = String::new();
     out.push_str("<div class=\"tabs\">\n");
     for (i, spec) in first.specs.iter().enumerate() {
@@ -218,7 +230,7 @@ fn single(out: &mut String, r: &Report, docname: &str) {
             escape(&q.id),
             escape(&q.section),
             escape(&q.keyword),
-            badge(q.verdict)
+            status_badge(q)
         );
     }
     out.push_str("</table>\n");
@@ -270,7 +282,7 @@ fn matrix(out: &mut String, runs: &[Report], docname: &str, links: &[String]) {
             *totals[i]
                 .entry(verdict.map_or("not covered", |v| v.as_str()))
                 .or_insert(0) += 1;
-            let badge = badge(verdict);
+            let badge = cell.map_or_else(|| badge(None), status_badge);
             match (cell, links.get(i)) {
                 (Some(c), Some(link)) => {
                     let _ = write!(

@@ -207,7 +207,7 @@ pub fn render(r: &Report) -> String {
                 q.id,
                 q.section,
                 q.keyword,
-                q.verdict.map(|v| v.as_str()).unwrap_or("not covered"),
+                q.verdict_text(),
                 q.checks.join(", ")
             );
         }
@@ -236,6 +236,54 @@ fn one_line(text: &str) -> String {
     text.replace('\n', " · ").replace('|', "\\|")
 }
 
+/// Per pinned draft (every catalogue file, whether a run judged it or
+/// not): its requirements, how many the runs below exercised, how many
+/// need a live rail or cannot be tested, and who was judged against it.
+fn draft_coverage(runs: &[(String, Report)]) -> String {
+    let exercised: std::collections::BTreeSet<&str> = runs
+        .iter()
+        .flat_map(|(_, r)| super::exercised_ids(&r.checks))
+        .collect();
+    let mut out = String::from(
+        "## Coverage of every pinned draft\n\n\
+         Per draft: its requirements in the catalogue (`vectors/requirements/`), the testable\n\
+         ones some check of the runs below exercised (a check that concluded: not skip, blocked\n\
+         or error), those only a live payment rail that cannot run here could judge (they are\n\
+         `skip` with the reason in a run, never `pass`), those the catalogue says cannot be\n\
+         tested, and the implementations judged against it.\n\n\
+         | draft | requirements | testable | exercised | need a rail | untestable | judged |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    for file in super::catalogue_all() {
+        let c = super::Coverage::of(&file.requirements, &exercised);
+        let mut judged: Vec<&str> = runs
+            .iter()
+            .filter(|(_, r)| r.specs.iter().any(|s| s.docname == file.docname))
+            .map(|(_, r)| r.target.split(" (").next().unwrap_or(&r.target))
+            .collect();
+        judged.sort();
+        judged.dedup();
+        let judged = if judged.is_empty() {
+            "none yet".to_string()
+        } else {
+            judged.join(", ")
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            file.docname,
+            file.requirements.len(),
+            c.testable,
+            coverage_cell(&c),
+            c.needs_rail,
+            c.untestable,
+            one_line(&judged),
+        );
+    }
+    out.push('\n');
+    out
+}
+
 /// The index of several published reports: per run and spec, the check
 /// counts, the testable requirements exercised and the verdict, linked to the
 /// run's pages. `runs` pairs each report with its folder, relative to the
@@ -262,6 +310,8 @@ pub fn render_index(runs: &[(String, Report)]) -> String {
             );
         }
     }
+    out.push_str(&draft_coverage(runs));
+    let _ = writeln!(out, "## Runs\n");
     let _ = writeln!(
         out,
         "| implementation | suite | spec | checks | pass | fail | warn | other | testable requirements exercised | verdict | report |"

@@ -138,6 +138,22 @@ pub struct RequirementStatus {
     /// one skipped); absent when no check covers the requirement.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict: Option<Verdict>,
+    /// The live payment rail only which can judge it (catalogue
+    /// `needs-rail: <rail>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rail: Option<String>,
+}
+
+impl RequirementStatus {
+    /// The verdict cell: the verdict, else what it needs, else
+    /// `not covered`.
+    pub fn verdict_text(&self) -> String {
+        match (self.verdict, &self.rail) {
+            (Some(v), _) => v.as_str().to_string(),
+            (None, Some(rail)) => format!("needs a live {rail}"),
+            (None, None) => "not covered".into(),
+        }
+    }
 }
 
 /// Whether a requirement binding `binds` (server, client, both, parser)
@@ -294,6 +310,7 @@ impl Report {
                             verdict: checks.and_then(|cs| {
                                 cs.iter().map(|c| c.verdict).max_by_key(|v| severity(*v))
                             }),
+                            rail: req.rail().map(str::to_string),
                         }
                     })
                     .collect(),

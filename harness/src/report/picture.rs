@@ -7,8 +7,9 @@
 //! Each requirement a report lists falls in exactly one category, so the
 //! bars of a spec add up to its requirement rows in report.json, and the
 //! categories agree with the coverage: `not exercised` is what no check
-//! concluded (no check, or only skip, blocked or error), `untestable` what
-//! the catalogue says cannot be tested.
+//! concluded (no check, or only skip, blocked or error), `needs a rail`
+//! what only a live payment rail that cannot run here could judge and no
+//! check concluded, `untestable` what the catalogue says cannot be tested.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
@@ -18,18 +19,19 @@ use mppconf_suite::vectors::Verdict;
 use super::{Report, RequirementStatus, catalogue_all, escape, exercised_ids};
 
 /// The categories, in the order the bars stack them, with their colours.
-pub const CATEGORIES: [(&str, &str); 6] = [
+pub const CATEGORIES: [(&str, &str); 7] = [
     ("pass", "#3f9b3f"),
     ("fail", "#d23f3f"),
     ("warn", "#e3b21c"),
     ("other", "#6c9bd2"),
     ("not-exercised", "#9e9e9e"),
+    ("needs-a-rail", "#c7b8e0"),
     ("untestable", "#e4e4e4"),
 ];
 
 /// Requirement counts per category (indexed as [`CATEGORIES`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Tally(pub [usize; 6]);
+pub struct Tally(pub [usize; 7]);
 
 impl Tally {
     pub fn total(&self) -> usize {
@@ -61,12 +63,20 @@ impl Tally {
     }
 }
 
+/// What the catalogue says of how a requirement can be tested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Testable,
+    NeedsRail,
+    Untestable,
+}
+
 /// The category of one requirement of a run (an index into [`CATEGORIES`]).
-fn category(q: &RequirementStatus, untestable: bool, exercised: &BTreeSet<&str>) -> usize {
-    if untestable {
-        5
+fn category(q: &RequirementStatus, kind: Kind, exercised: &BTreeSet<&str>) -> usize {
+    if kind == Kind::Untestable {
+        6
     } else if !exercised.contains(q.id.as_str()) {
-        4
+        if kind == Kind::NeedsRail { 5 } else { 4 }
     } else {
         match q.verdict {
             Some(Verdict::Pass) => 0,
@@ -80,11 +90,19 @@ fn category(q: &RequirementStatus, untestable: bool, exercised: &BTreeSet<&str>)
 /// Per spec (catalogue order) and section (order of the draft), the tally
 /// of one run; a spec the run did not judge is absent.
 pub fn tallies(r: &Report) -> Vec<(String, Vec<(String, Tally)>)> {
-    let untestable: BTreeSet<String> = catalogue_all()
+    let kinds: BTreeMap<String, Kind> = catalogue_all()
         .into_iter()
         .flat_map(|f| f.requirements)
-        .filter(|q| q.tested_by.iter().all(|t| t == "untestable"))
-        .map(|q| q.id)
+        .map(|q| {
+            let kind = if q.is_untestable() {
+                Kind::Untestable
+            } else if q.rail().is_some() {
+                Kind::NeedsRail
+            } else {
+                Kind::Testable
+            };
+            (q.id, kind)
+        })
         .collect();
     let exercised = exercised_ids(&r.checks);
     r.specs
@@ -99,7 +117,8 @@ pub fn tallies(r: &Report) -> Vec<(String, Vec<(String, Tally)>)> {
                         sections.len() - 1
                     }
                 };
-                sections[i].1.0[category(q, untestable.contains(&q.id), &exercised)] += 1;
+                let kind = kinds.get(&q.id).copied().unwrap_or(Kind::Testable);
+                sections[i].1.0[category(q, kind, &exercised)] += 1;
             }
             (spec.docname.clone(), sections)
         })

@@ -25,6 +25,7 @@ pub mod discovery;
 mod exchange;
 pub mod fuzz;
 pub mod manifest;
+pub mod method_rules;
 mod reference_run;
 mod resource_run;
 pub mod tempo_charge;
@@ -139,11 +140,13 @@ impl std::fmt::Display for Timing {
     }
 }
 
-/// The checks that judge a resource of `method` and `intent`: the core
-/// ones, the intent's, and the method's own when it is built in, in run
-/// order.
+/// The checks that judge a resource of `method` (the plug-in, if built
+/// in, and the challenges' method name) and `intent`: the core ones, the
+/// intent's, the method's own when it is built in, and its request rules
+/// when it has a rule file, in run order.
 pub fn checks_for(
     method: Option<&dyn PaymentMethod>,
+    method_name: &str,
     intent: &str,
     draft: CoreDraft,
 ) -> Vec<&'static Check> {
@@ -156,6 +159,9 @@ pub fn checks_for(
     }
     if let Some(m) = method {
         all.extend(m.server_checks());
+    }
+    if method_rules::applies(method_name, intent) {
+        all.push(&method_rules::CHECK);
     }
     all.extend(discovery::CHECKS);
     all
@@ -171,6 +177,7 @@ pub fn all_checks() -> Vec<&'static Check> {
     for m in crate::methods::BUILTIN {
         all.extend(m.server_checks());
     }
+    all.push(&method_rules::CHECK);
     all.extend(discovery::CHECKS);
     all
 }
@@ -185,6 +192,9 @@ fn cited(check: &Check, ctx: &Ctx) -> Vec<&'static str> {
     }
     if let Some(m) = ctx.method {
         requirements.extend(m.also_cites(check.id));
+    }
+    if check.id == method_rules::REQUEST_RULES {
+        requirements.extend(method_rules::cited(&ctx.method_name, &ctx.intent));
     }
     requirements
 }
@@ -223,12 +233,13 @@ pub async fn run_all(
     let Some(first) = ctxs.first() else {
         return Vec::new();
     };
-    let checks: Vec<&'static Check> = checks_for(first.method, &first.intent, first.core)
-        .into_iter()
-        .enumerate()
-        .filter(|(n, check)| selection.selects(*n, check.id))
-        .map(|(_, check)| check)
-        .collect();
+    let checks: Vec<&'static Check> =
+        checks_for(first.method, &first.method_name, &first.intent, first.core)
+            .into_iter()
+            .enumerate()
+            .filter(|(n, check)| selection.selects(*n, check.id))
+            .map(|(_, check)| check)
+            .collect();
     // The long ones start first, so that the others fill their time.
     let mut order: Vec<usize> = (0..checks.len()).collect();
     if ctxs.len() > 1 {
@@ -430,12 +441,20 @@ mod tests {
         let mut ids = BTreeSet::new();
         for check in all_checks() {
             assert!(ids.insert(check.id), "{} twice", check.id);
-            assert!(!check.requirements.is_empty(), "{} cites nothing", check.id);
             let mut cited: Vec<&str> = check.requirements.to_vec();
             cited.extend(charge::also_cites(check.id));
             for m in crate::methods::BUILTIN {
                 cited.extend(m.also_cites(check.id));
             }
+            // The request rules cite what the rule files stand for.
+            if check.id == method_rules::REQUEST_RULES {
+                for file in mppconf_suite::methods::rules::all() {
+                    let own = method_rules::cited(&file.method, &file.intent);
+                    assert!(!own.is_empty(), "{}: {} cites nothing", check.id, file.docname);
+                    cited.extend(own);
+                }
+            }
+            assert!(!cited.is_empty(), "{} cites nothing", check.id);
             for r in cited {
                 assert!(catalogue.find(r).is_some(), "{}: unknown {r}", check.id);
             }

@@ -30,8 +30,10 @@ fn violation(
     }
 }
 
-/// Validates a decoded `request` for a method and intent. Intents and
-/// methods this module does not know only need an object.
+/// Validates a decoded `request` for a method and intent: the charge
+/// intent and Tempo charge here, every other method and intent by its
+/// rule file ([`crate::methods::rules`]); one with neither only needs an
+/// object.
 pub fn validate(method: &str, intent: &str, request: &Value) -> Result<Vec<Warning>> {
     let Some(map) = request.as_object() else {
         return Err(violation(
@@ -47,8 +49,23 @@ pub fn validate(method: &str, intent: &str, request: &Value) -> Result<Vec<Warni
             validate_tempo_charge(map, &mut warnings)?;
         }
     }
+    // Every other method and intent is judged by its rule file.
+    warnings.extend(crate::methods::rules::validate(
+        method,
+        intent,
+        crate::methods::rules::Part::Request,
+        request,
+    )?);
     Ok(warnings)
 }
+
+/// Every requirement the charge intent's part of [`validate`] can name.
+pub const CHARGE_REQUIREMENTS: [&str; 4] = [
+    "charge.request.jcs-base64url",
+    "charge.request.shared-fields",
+    "charge.request.fiat-lowercase",
+    "charge.request.no-expiry",
+];
 
 fn validate_charge(map: &Map<String, Value>, warnings: &mut Vec<Warning>) -> Result<()> {
     const SHARED: &str = "charge.request.shared-fields";

@@ -1,4 +1,5 @@
 //! Payment-method specifics, one module per method and intent spec.
 
+pub mod rules;
 pub mod tempo_charge;
 pub mod tempo_effects;
