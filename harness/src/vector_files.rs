@@ -417,6 +417,7 @@ pub fn fuzz_target_of(op: &str) -> Option<&'static str> {
         "accept_payment" => Some("accept_payment"),
         "payment_info" => Some("discovery"),
         "mcp" => Some("mcp"),
+        "request" | "payload" | "lightning" => Some("method_rules"),
         _ => None,
     }
 }
@@ -430,6 +431,13 @@ pub fn write_corpus(files: &[LoadedFile], out: &Path) -> Result<BTreeMap<&'stati
         let Some(target) = fuzz_target_of(&case.op) else {
             continue;
         };
+        // request.validate, payload.validate, lightning.preimage.verify:
+        // the JSON objects, as text.
+        let objects: Vec<String> = ["request", "payload"]
+            .iter()
+            .filter_map(|k| case.input.get(*k))
+            .map(Value::to_string)
+            .collect();
         let headers: Vec<&str> = match (
             case.input.get("header"),
             case.input.get("headers"),
@@ -439,6 +447,7 @@ pub fn write_corpus(files: &[LoadedFile], out: &Path) -> Result<BTreeMap<&'stati
             (_, Some(Value::Array(hs)), _) => hs.iter().filter_map(Value::as_str).collect(),
             // payment_info.parse, mcp.*: JSON text.
             (_, _, Some(Value::String(t))) => vec![t],
+            _ if !objects.is_empty() => objects.iter().map(String::as_str).collect(),
             _ => continue,
         };
         let dir = out.join(target);

@@ -22,7 +22,7 @@ use crate::methods::tempo_charge;
 pub const ABI_SCHEMA: u64 = 1;
 
 /// Every operation [`execute`] answers, official ones first.
-pub const OPERATIONS: [&str; 24] = [
+pub const OPERATIONS: [&str; 25] = [
     "challenge.parse",
     "challenge.format",
     "credential.parse",
@@ -41,6 +41,7 @@ pub const OPERATIONS: [&str; 24] = [
     "problem.parse",
     "request.validate",
     "payload.validate",
+    "lightning.preimage.verify",
     "tempo.credential.validate",
     "payment_info.parse",
     "mcp.payment_required.parse",
@@ -249,6 +250,15 @@ pub fn execute(op: &str, input: &Value, draft: CoreDraft) -> Result<Value, (AbiE
             )
             .map(|w| json!({ "warnings": w.iter().map(|w| w.requirement).collect::<Vec<_>>() }))
             .map_err(as_type(T::Verification))
+        }
+        "lightning.preimage.verify" => {
+            let (Some(request), Some(payload)) = (input.get("request"), input.get("payload"))
+            else {
+                return Err(bad_input("input needs \"request\" and \"payload\""));
+            };
+            crate::methods::lightning::verify_preimage(request, payload)
+                .map(|()| json!({}))
+                .map_err(as_type(T::Verification))
         }
         "tempo.credential.validate" => {
             let credential = Credential::parse(text("header")?).map_err(as_type(T::Parse))?;

@@ -12,6 +12,14 @@ Environment:
   REALM      realm, "pympp.interop" by default
   REQUIRES_AUTH  "1": pympp's ``requires_auth`` (its challenges select
              Payment-Authorization, draft-httpauth-payment-01)
+  METHOD     "tempo" (the default) or "stripe": pympp's stripe charge
+             (draft-stripe-charge-00) in Stripe test mode, which needs none
+             of RPC_URL, CHAIN_ID, RECIPIENT and CURRENCY; AMOUNT is then
+             in dollars. STRIPE_SECRET_KEY (a test key, inherited from
+             mppconf's environment and never written anywhere; a placeholder
+             Stripe refuses by default) and STRIPE_NETWORK_ID ("internal")
+             configure it. Issuing challenges needs no call to Stripe;
+             verifying a Shared Payment Token does.
 
 One paid route: GET /paid. Anything else is 404.
 The first stdout line is `listening 127.0.0.1:PORT`; logs go to stderr.
@@ -49,14 +57,19 @@ def required(name: str) -> str:
     return value
 
 
-RPC_URL = required("RPC_URL")
-CHAIN_ID = int(required("CHAIN_ID"))
+METHOD = os.environ.get("METHOD") or "tempo"
 PORT = int(os.environ.get("PORT") or "0")
-RECIPIENT = required("RECIPIENT")
 SECRET = required("SECRET")
 AMOUNT = required("AMOUNT")
-CURRENCY = os.environ.get("CURRENCY") or PATH_USD
 REALM = os.environ.get("REALM") or "pympp.interop"
+if METHOD == "tempo":
+    RPC_URL = required("RPC_URL")
+    CHAIN_ID = int(required("CHAIN_ID"))
+    RECIPIENT = required("RECIPIENT")
+    CURRENCY = os.environ.get("CURRENCY") or PATH_USD
+elif METHOD != "stripe":
+    log(f"METHOD {METHOD!r}: tempo or stripe")
+    sys.exit(2)
 
 loop = asyncio.new_event_loop()
 threading.Thread(target=loop.run_forever, name="asyncio", daemon=True).start()
@@ -64,13 +77,23 @@ threading.Thread(target=loop.run_forever, name="asyncio", daemon=True).start()
 
 async def _setup():
     # Built on the loop so any client pympp creates belongs to it.
-    mpp = Mpp(
-        methods=tempo.charge(
+    if METHOD == "stripe":
+        from mpp.methods.stripe import server as stripe
+
+        method = stripe.charge(
+            network_id=os.environ.get("STRIPE_NETWORK_ID") or "internal",
+            secret_key=os.environ.get("STRIPE_SECRET_KEY") or "sk_test_mppconf_no_account",
+            currency="usd",
+        )
+    else:
+        method = tempo.charge(
             recipient=RECIPIENT,
             chain_id=CHAIN_ID,
             rpc_url=RPC_URL,
             currencies=[CURRENCY],
-        ),
+        )
+    mpp = Mpp(
+        methods=method,
         realm=REALM,
         secret_key=SECRET,
         requires_auth=os.environ.get("REQUIRES_AUTH") == "1",

@@ -98,6 +98,9 @@ fn clients_of(
                 path.display()
             )));
         }
+        if let Some(offer) = &target.offer {
+            super::method_rules::check_offer(offer, path).map_err(Error::Usage)?;
+        }
         eprintln!("mppconf: building {} ...", target.name);
         target.build()?;
         clients.push(ClientUnderTest::Program(Box::new(target)));
@@ -116,7 +119,11 @@ pub async fn client(args: ClientArgs) -> Result<u8> {
     let started = Instant::now();
     let started_at = crate::report::now();
     // Every input checked before anything starts (usage errors, exit 2).
-    let ids: Vec<&str> = super::checks_for(args.core).iter().map(|c| c.id).collect();
+    let ids: Vec<&str> = super::checks_for(args.core)
+        .iter()
+        .map(|c| c.id)
+        .chain([super::method_rules::PAYLOAD_RULES])
+        .collect();
     let selection = args.gate.selection(&args.filter)?;
     selection.validate(&ids)?;
     args.gate.preflight(&ids)?;
@@ -239,6 +246,7 @@ pub async fn start_serving(
         tls: Arc::new(tls),
         ca_file,
         core,
+        offer: None,
     };
     Ok(Started {
         env,
@@ -255,9 +263,17 @@ pub async fn run_client(
     core: CoreDraft,
     mut progress: impl FnMut(&ClientCheckResult),
 ) -> Result<ClientRunResults> {
-    let started = start(core).await?;
+    let mut started = start(core).await?;
+    started.env.offer = client.offer().cloned();
     let env = &started.env;
-    let selected: Vec<&Check> = super::checks_for(core)
+    // A client of a method the harness cannot pay is judged on what it
+    // sends for the offered challenge only: every other check needs a
+    // settled Tempo payment.
+    let checks = match client.offer() {
+        Some(_) => vec![&super::method_rules::CHECK],
+        None => super::checks_for(core),
+    };
+    let selected: Vec<&Check> = checks
         .into_iter()
         .enumerate()
         .filter(|(n, c)| selection.selects(*n, c.id))
@@ -274,9 +290,11 @@ pub async fn run_client(
     let mut records: BTreeMap<&str, std::result::Result<Record, String>> = BTreeMap::new();
     let mut scenario_time = Duration::ZERO;
     let mut client_time = Duration::ZERO;
-    for def in super::scenarios_for(core)
-        .into_iter()
-        .filter(|d| wanted.contains(d.name))
+    let scenarios = match client.offer() {
+        Some(_) => vec![&super::method_rules::SCENARIO],
+        None => super::scenarios_for(core),
+    };
+    for def in scenarios.into_iter().filter(|d| wanted.contains(d.name))
     {
         let unmet = match def.needs {
             Need::Nothing => None,
@@ -366,9 +384,13 @@ pub async fn run_client(
             (Verdict::Fail, true) => Verdict::Warn,
             (v, _) => v,
         };
+        let mut requirements = super::cited(check);
+        if let Some(offer) = client.offer() {
+            requirements.extend(super::method_rules::cited(offer));
+        }
         let result = ClientCheckResult {
             id: check.id,
-            requirements: super::cited(check),
+            requirements,
             scenario: check.scenario,
             verdict,
             detail: outcome.detail,

@@ -30,6 +30,11 @@
 //! prompt); its command is given `{url}` (the MCP endpoint),
 //! `{operation}` and `{name}` (the tool or prompt name, or the resource
 //! URI).
+//!
+//! A client of a method the harness cannot pay or settle (Lightning,
+//! Stripe, ...) has an `[offer]` table: `method`, `intent` and a
+//! `[offer.request]` table, the request every scenario offers; its
+//! credentials are judged by the method's payload rules.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -53,6 +58,10 @@ pub struct ClientTarget {
     /// Present for an MCP client (draft-payment-transport-mcp-00).
     #[serde(default)]
     pub mcp: Option<McpClaims>,
+    /// Present for a client of a method the harness cannot pay itself:
+    /// the challenge every scenario offers ([`super::method_rules`]).
+    #[serde(default)]
+    pub offer: Option<Offer>,
     #[serde(skip)]
     pub dir: PathBuf,
     /// The manifest file itself.
@@ -94,6 +103,16 @@ pub struct Claims {
     pub fee_sponsorship: bool,
     #[serde(default = "yes")]
     pub zero_amount_proof: bool,
+}
+
+/// The challenge a client of a method the harness judges by its rules
+/// only is offered: method, intent and request.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Offer {
+    pub method: String,
+    pub intent: String,
+    pub request: serde_json::Value,
 }
 
 /// What an MCP client can pay for.

@@ -23,6 +23,7 @@ pub mod discovery;
 pub mod fuzz;
 pub mod header;
 pub mod manifest;
+pub mod method_rules;
 pub mod scenario;
 pub mod tempo_charge;
 
@@ -176,6 +177,14 @@ impl ClientUnderTest {
         match self {
             ClientUnderTest::Reference { .. } => true,
             ClientUnderTest::Program(t) => t.client.strict_command.is_some(),
+        }
+    }
+
+    /// What a client of a method the harness cannot pay is offered.
+    pub fn offer(&self) -> Option<&manifest::Offer> {
+        match self {
+            ClientUnderTest::Reference { .. } => None,
+            ClientUnderTest::Program(t) => t.offer.as_ref(),
         }
     }
 
@@ -413,6 +422,9 @@ pub struct Env {
     /// The core draft the scenarios' challenges and the reference server
     /// follow.
     pub core: CoreDraft,
+    /// The challenge a client of a method the harness cannot pay is
+    /// offered (its manifest's `[offer]`; [`method_rules`]).
+    pub offer: Option<manifest::Offer>,
 }
 
 /// The route whose challenges select `Payment-Authorization` (-01 only).

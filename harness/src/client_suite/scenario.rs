@@ -36,6 +36,10 @@ pub enum OnCredential {
     Settle,
     /// `307 Temporary Redirect` to the same path on the other origin.
     RedirectElsewhere,
+    /// `402 verification-failed` with the same challenges: a method the
+    /// harness cannot verify without its live rail (the credential is
+    /// recorded, never taken as paid).
+    Unverified,
 }
 
 /// One request the client sent.
@@ -228,6 +232,7 @@ async fn answer(
     } else {
         match state.script.on_credential {
             OnCredential::Settle => forward(state, &method, &uri, &headers, &body).await,
+            OnCredential::Unverified => unverified(&state.script),
             OnCredential::RedirectElsewhere => {
                 let mut r = StatusCode::TEMPORARY_REDIRECT.into_response();
                 if let Ok(v) = HeaderValue::from_str(&format!("{}{}", state.elsewhere, uri.path()))
@@ -270,6 +275,20 @@ fn payment_required(script: &Script) -> Response {
             h.append(header::WWW_AUTHENTICATE, v);
         }
     }
+    response
+}
+
+/// The answer to a credential no one here can verify: a fresh 402 whose
+/// problem says so.
+fn unverified(script: &Script) -> Response {
+    let mut response = payment_required(script);
+    let body = serde_json::json!({
+        "type": "https://paymentauth.org/problems/verification-failed",
+        "title": "Verification Failed",
+        "status": 402,
+        "detail": "mppconf recorded the credential but cannot verify this method's payment without its live rail.",
+    });
+    *response.body_mut() = Body::from(body.to_string());
     response
 }
 

@@ -59,6 +59,13 @@ fn clients_of(args: &McpClientArgs) -> Result<Vec<McpClientUnderTest>> {
                 path.display()
             )));
         }
+        if target.offer.is_some() {
+            return Err(Error::Usage(format!(
+                "{}: an [offer] (a method the harness cannot pay) is judged over HTTP only: remove it, or run `mppconf client --target {}`",
+                path.display(),
+                path.display()
+            )));
+        }
         eprintln!("mppconf: building {} ...", target.name);
         target.build()?;
         clients.push(McpClientUnderTest::Program(Box::new(target)));

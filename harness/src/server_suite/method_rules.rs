@@ -33,13 +33,11 @@ pub fn applies(method: &str, intent: &str) -> bool {
     rules::for_method(method, intent).any(|r| !r.request.is_empty())
 }
 
-/// The requirements the check judges for `method` and `intent`: the
-/// charge intent's request schema (code) and the rules' requirements.
+/// The requirements the check judges for `method` and `intent`: what
+/// the codec's own code judges (the charge intent's schema, a Lightning
+/// invoice) and the rules' requirements.
 pub fn cited(method: &str, intent: &str) -> Vec<&'static str> {
-    let mut ids: Vec<&'static str> = Vec::new();
-    if intent == "charge" {
-        ids.extend(request_schema::CHARGE_REQUIREMENTS);
-    }
+    let mut ids: Vec<&'static str> = request_schema::code_requirements(method, intent);
     for file in rules::for_method(method, intent) {
         for rule in &file.request {
             if !ids.contains(&rule.requirement.as_str()) {

@@ -56,7 +56,24 @@ pub fn validate(method: &str, intent: &str, request: &Value) -> Result<Vec<Warni
         crate::methods::rules::Part::Request,
         request,
     )?);
+    // What takes decoding the method's own formats.
+    if (method, intent) == ("lightning", "charge") {
+        warnings.extend(crate::methods::lightning::validate_request(request)?);
+    }
     Ok(warnings)
+}
+
+/// Every requirement the code of [`validate`] (not the rule files) can
+/// name for a request of `method` and `intent`.
+pub fn code_requirements(method: &str, intent: &str) -> Vec<&'static str> {
+    let mut ids = Vec::new();
+    if intent == "charge" {
+        ids.extend(CHARGE_REQUIREMENTS);
+    }
+    if (method, intent) == ("lightning", "charge") {
+        ids.extend(crate::methods::lightning::REQUEST_REQUIREMENTS);
+    }
+    ids
 }
 
 /// Every requirement the charge intent's part of [`validate`] can name.

@@ -1,5 +1,6 @@
 //! Payment-method specifics, one module per method and intent spec.
 
+pub mod lightning;
 pub mod rules;
 pub mod tempo_charge;
 pub mod tempo_effects;
