@@ -294,8 +294,7 @@ pub async fn run_client(
         Some(_) => vec![&super::method_rules::SCENARIO],
         None => super::scenarios_for(core),
     };
-    for def in scenarios.into_iter().filter(|d| wanted.contains(d.name))
-    {
+    for def in scenarios.into_iter().filter(|d| wanted.contains(d.name)) {
         let unmet = match def.needs {
             Need::Nothing => None,
             Need::Body => (!client.sends_bodies())

@@ -4,16 +4,23 @@
 //! those rules (and the charge intent's schema, for a charge), and a
 //! broken one fails with the requirement it breaks.
 //!
+//! And a server of such a method must refuse a credential whose payload
+//! breaks the method's payload rules: each invalid payload of the
+//! method's vectors (`vectors/<method>-<intent>/payload.json`) is sent for
+//! a fresh challenge, and any success fails, naming the requirement.
+//!
 //! This needs no payment and no rail: a Lightning, Stripe or Solana
-//! server is judged on what it asks for even where the harness cannot
-//! pay it.
+//! server is judged on what it asks for, and on what it refuses, even
+//! where the harness cannot pay it.
 
 use mppconf_suite::codec::challenge::parse_all_lenient;
 use mppconf_suite::codec::request_schema;
 use mppconf_suite::methods::rules;
 use mppconf_suite::vectors::Verdict;
 
-use super::check::{blocked, unpaid};
+use mppconf_suite::codec::{Challenge, Credential, EchoedChallenge};
+
+use super::check::{blocked, send_credential, unpaid};
 use super::{Check, Ctx, Outcome};
 
 /// The check's id; it cites the request rules of the resource's method
@@ -27,6 +34,45 @@ pub static CHECK: Check = Check {
     alone: false,
     run: |ctx| Box::pin(request_rules(ctx)),
 };
+
+/// The broken-payload check's id; it cites the requirements the payloads
+/// break ([`refused_cited`]).
+pub const BROKEN_PAYLOADS: &str = "method.broken-payload-refused";
+
+pub static REFUSES_BROKEN: Check = Check {
+    id: BROKEN_PAYLOADS,
+    requirements: &[],
+    should: false,
+    alone: false,
+    run: |ctx| Box::pin(broken_payloads_refused(ctx)),
+};
+
+/// At most this many broken payloads are sent to one resource.
+const MAX_BROKEN: usize = 12;
+
+/// Whether the vectors hold broken payloads of `method` and `intent`.
+pub fn has_broken_payloads(method: &str, intent: &str) -> bool {
+    !rules::broken_payloads(method, intent).is_empty()
+}
+
+/// The requirements the broken payloads sent to a server of `method` and
+/// `intent` break.
+pub fn refused_cited(method: &str, intent: &str) -> Vec<&'static str> {
+    let mut ids: Vec<&'static str> = Vec::new();
+    for file in rules::for_method(method, intent) {
+        for rule in &file.payload {
+            if rules::broken_payloads(method, intent)
+                .iter()
+                .take(MAX_BROKEN)
+                .any(|b| b.requirement == rule.requirement)
+                && !ids.contains(&rule.requirement.as_str())
+            {
+                ids.push(rule.requirement.as_str());
+            }
+        }
+    }
+    ids
+}
 
 /// Whether the rule files judge challenges of `method` and `intent`.
 pub fn applies(method: &str, intent: &str) -> bool {
@@ -111,4 +157,74 @@ async fn request_rules(ctx: &Ctx) -> Outcome {
             ),
         }
     }
+}
+
+/// A fresh challenge of the resource's method, or why there is none.
+async fn fresh_of_method(ctx: &Ctx) -> Result<Challenge, Outcome> {
+    let answer = unpaid(ctx).await?;
+    let all = parse_all_lenient(&answer.challenge_fields()).map_err(|e| {
+        blocked(format!(
+            "the challenges do not parse ({e}); the challenge.* checks say why"
+        ))
+    })?;
+    all.into_iter()
+        .filter_map(Result::ok)
+        .map(|(c, _)| c)
+        .find(|c| c.method == ctx.method_name && c.intent == ctx.intent)
+        .ok_or_else(|| {
+            blocked(format!(
+                "no {} {} challenge on the unpaid answer ({})",
+                ctx.method_name, ctx.intent, answer.status
+            ))
+        })
+}
+
+/// Each broken payload of the method's vectors, in a credential for a
+/// fresh challenge: every one must be refused (never a success).
+async fn broken_payloads_refused(ctx: &Ctx) -> Outcome {
+    let broken = rules::broken_payloads(&ctx.method_name, &ctx.intent);
+    let mut refused = 0;
+    let mut statuses: Vec<u16> = Vec::new();
+    for b in broken.iter().take(MAX_BROKEN) {
+        let challenge = match fresh_of_method(ctx).await {
+            Ok(c) => c,
+            Err(o) => return o,
+        };
+        let credential = Credential {
+            challenge: EchoedChallenge::echo_of(&challenge),
+            payload: b.payload.clone(),
+            source: None,
+            unknown: Default::default(),
+        };
+        let answer = match send_credential(ctx, &credential.to_header()).await {
+            Ok(a) => a,
+            Err(o) => return o,
+        };
+        if (200..300).contains(&answer.status) {
+            return Outcome::fail(
+                format!(
+                    "a refusal of a payload that breaks {} (vector {})",
+                    b.requirement, b.case
+                ),
+                format!("{} with the resource", answer.status),
+            );
+        }
+        // How a refusal must look is the core checks' business
+        // (malformed.*, errors.*); a 5xx is a server that could not reach
+        // its rail to verify, which is a refusal too.
+        statuses.push(answer.status);
+        refused += 1;
+    }
+    statuses.sort_unstable();
+    statuses.dedup();
+    Outcome::pass(format!(
+        "{refused} payload(s) breaking the {} {} payload rules refused (answered {})",
+        ctx.method_name,
+        ctx.intent,
+        statuses
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
 }

@@ -163,6 +163,9 @@ pub fn checks_for(
     if method_rules::applies(method_name, intent) {
         all.push(&method_rules::CHECK);
     }
+    if method_rules::has_broken_payloads(method_name, intent) {
+        all.push(&method_rules::REFUSES_BROKEN);
+    }
     all.extend(discovery::CHECKS);
     all
 }
@@ -178,6 +181,7 @@ pub fn all_checks() -> Vec<&'static Check> {
         all.extend(m.server_checks());
     }
     all.push(&method_rules::CHECK);
+    all.push(&method_rules::REFUSES_BROKEN);
     all.extend(discovery::CHECKS);
     all
 }
@@ -195,6 +199,9 @@ fn cited(check: &Check, ctx: &Ctx) -> Vec<&'static str> {
     }
     if check.id == method_rules::REQUEST_RULES {
         requirements.extend(method_rules::cited(&ctx.method_name, &ctx.intent));
+    }
+    if check.id == method_rules::BROKEN_PAYLOADS {
+        requirements.extend(method_rules::refused_cited(&ctx.method_name, &ctx.intent));
     }
     requirements
 }
@@ -450,8 +457,27 @@ mod tests {
             if check.id == method_rules::REQUEST_RULES {
                 for file in mppconf_suite::methods::rules::all() {
                     let own = method_rules::cited(&file.method, &file.intent);
-                    assert!(!own.is_empty(), "{}: {} cites nothing", check.id, file.docname);
+                    assert!(
+                        !own.is_empty(),
+                        "{}: {} cites nothing",
+                        check.id,
+                        file.docname
+                    );
                     cited.extend(own);
+                }
+            }
+            if check.id == method_rules::BROKEN_PAYLOADS {
+                for file in mppconf_suite::methods::rules::all() {
+                    if method_rules::has_broken_payloads(&file.method, &file.intent) {
+                        let own = method_rules::refused_cited(&file.method, &file.intent);
+                        assert!(
+                            !own.is_empty(),
+                            "{}: {} cites nothing",
+                            check.id,
+                            file.docname
+                        );
+                        cited.extend(own);
+                    }
                 }
             }
             assert!(!cited.is_empty(), "{} cites nothing", check.id);

@@ -25,7 +25,7 @@ fn violation(requirement: &'static str, path: &str, reason: String) -> Error {
 /// Every requirement [`validate_request`] can name.
 pub const REQUEST_REQUIREMENTS: [&str; 4] = [
     "lightning-charge.request.invoice",
-    "lightning-charge.request.amount",
+    "lightning-charge.security.server-amount-check",
     "lightning-charge.request.payment-hash-matches",
     "lightning-charge.request.network-matches-invoice",
 ];
@@ -77,7 +77,7 @@ pub fn validate_request(request: &Value) -> Result<Vec<Warning>> {
         != in_invoice
     {
         return Err(violation(
-            "lightning-charge.request.amount",
+            "lightning-charge.security.server-amount-check",
             "$.amount",
             format!(
                 "amount {amount:?} sat is not the invoice's amount ({})",

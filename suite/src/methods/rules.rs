@@ -23,6 +23,52 @@ mod compiled {
     include!(concat!(env!("OUT_DIR"), "/method_rules.rs"));
 }
 
+mod payload_vectors {
+    include!(concat!(env!("OUT_DIR"), "/payload_vectors.rs"));
+}
+
+/// A payload the method's vectors call invalid, and the requirement it
+/// breaks: a server of the method must refuse a credential carrying it.
+#[derive(Debug, Clone)]
+pub struct BrokenPayload {
+    /// The vector case's id.
+    pub case: String,
+    pub requirement: String,
+    pub payload: serde_json::Map<String, Value>,
+}
+
+/// Every invalid `payload.validate` case of `method` and `intent` in the
+/// compiled-in vectors whose payload is a JSON object, in file order.
+pub fn broken_payloads(method: &str, intent: &str) -> Vec<BrokenPayload> {
+    let mut out = Vec::new();
+    for (file, text) in payload_vectors::FILES {
+        let parsed: Value = serde_json::from_str(text)
+            .unwrap_or_else(|e| panic!("vectors/{file}: compiled-in vectors parse: {e}"));
+        for case in parsed["cases"].as_array().into_iter().flatten() {
+            let input = &case["input"];
+            if case["op"] != "payload.validate"
+                || case["result"] != "invalid"
+                || input["method"] != method
+                || input["intent"] != intent
+            {
+                continue;
+            }
+            if let (Some(id), Some(code), Some(payload)) = (
+                case["id"].as_str(),
+                case["error_code"].as_str(),
+                input["payload"].as_object(),
+            ) {
+                out.push(BrokenPayload {
+                    case: id.to_string(),
+                    requirement: code.to_string(),
+                    payload: payload.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
 /// Which part of the exchange a rule judges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Part {

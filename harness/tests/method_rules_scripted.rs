@@ -1,0 +1,255 @@
+//! Scripted servers (wiremock, no chain, no rail) for the request rules
+//! of every method judged by data (`vectors/methods/`): for each rule
+//! file, a server offering each of its method's `request.validate`
+//! vectors passes `method.request-rules` when the vector is valid and
+//! fails it, naming the broken requirement, when it is not; and a server
+//! that grants the resource to a credential whose payload breaks the
+//! method's payload rules fails `method.broken-payload-refused`, one that
+//! refuses it passes.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use alloy::signers::local::PrivateKeySigner;
+use mppconf_harness::report::Selection;
+use mppconf_harness::report::progress::Silent;
+use mppconf_harness::server_suite::{self, CheckResult, Ctx, Target};
+use mppconf_suite::codec::{BindingSlots, Challenge, EncodedJson};
+use mppconf_suite::methods::rules;
+use mppconf_suite::vectors::Verdict;
+use serde_json::{Value, json};
+use wiremock::matchers::{header_exists, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn vectors_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../vectors")
+}
+
+/// Every `request.validate` case of the vector files, as (method, intent,
+/// request, result, error_code, warnings).
+struct RequestCase {
+    id: String,
+    method: String,
+    intent: String,
+    request: Value,
+    valid: bool,
+    error_code: Option<String>,
+    warns: bool,
+}
+
+fn request_cases() -> Vec<RequestCase> {
+    let mut out = Vec::new();
+    for dir in std::fs::read_dir(vectors_dir()).unwrap() {
+        let dir = dir.unwrap().path();
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        if !dir.is_dir() || ["schema", "requirements", "specs", "methods"].contains(&name.as_str())
+        {
+            continue;
+        }
+        for file in std::fs::read_dir(&dir).unwrap() {
+            let file = file.unwrap().path();
+            let v: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+            for c in v["cases"].as_array().into_iter().flatten() {
+                if c["op"] != "request.validate" {
+                    continue;
+                }
+                let input = &c["input"];
+                out.push(RequestCase {
+                    id: c["id"].as_str().unwrap().to_string(),
+                    method: input["method"].as_str().unwrap().to_string(),
+                    intent: input["intent"].as_str().unwrap().to_string(),
+                    request: input["request"].clone(),
+                    valid: c["result"] != "invalid",
+                    error_code: c["error_code"].as_str().map(str::to_string),
+                    warns: c["expected"]["warnings"]
+                        .as_array()
+                        .is_some_and(|w| !w.is_empty()),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn challenge(method: &str, intent: &str, request: &Value) -> String {
+    let mut c = Challenge {
+        id: String::new(),
+        realm: "scripted.test".into(),
+        method: method.into(),
+        intent: intent.into(),
+        request: EncodedJson::canonical(request.clone()),
+        expires: Some("2999-01-01T00:00:00Z".into()),
+        digest: None,
+        description: None,
+        opaque: None,
+        unknown_params: Vec::new(),
+    };
+    c.id = BindingSlots::of(&c, Default::default()).challenge_id(b"mppconf-scripted");
+    c.to_header().unwrap()
+}
+
+/// `check` against a server offering exactly `header`, answering a
+/// credential with `paid` (when given).
+async fn judge_with(
+    check: &str,
+    method: &str,
+    intent: &str,
+    header: &str,
+    paid: Option<u16>,
+) -> CheckResult {
+    let server = MockServer::start().await;
+    if let Some(status) = paid {
+        Mock::given(path("/paid"))
+            .and(header_exists("authorization"))
+            .respond_with(ResponseTemplate::new(status))
+            .mount(&server)
+            .await;
+    }
+    Mock::given(path("/paid"))
+        .respond_with(
+            ResponseTemplate::new(402)
+                .insert_header("www-authenticate", header)
+                .insert_header("cache-control", "no-store"),
+        )
+        .mount(&server)
+        .await;
+    let ctx = Ctx::new(
+        Target {
+            base_url: server.uri(),
+            path: "/paid".into(),
+            method: "GET".into(),
+            body: None,
+            rpc_url: String::new(),
+            ca: None,
+        },
+        PrivateKeySigner::random(),
+        None,
+    )
+    .with_method(method, intent)
+    .with_answer_timeout(Duration::from_secs(5));
+    server_suite::run_all(
+        std::slice::from_ref(&ctx),
+        &Selection::filtered(&[check]),
+        &mut Silent,
+    )
+    .await
+    .into_iter()
+    .find(|r| r.id == check)
+    .unwrap_or_else(|| panic!("{check} runs for {method} {intent}"))
+}
+
+/// `method.request-rules` against a server offering exactly `header`.
+async fn judge(method: &str, intent: &str, header: &str) -> CheckResult {
+    judge_with("method.request-rules", method, intent, header, None).await
+}
+
+#[tokio::test]
+async fn every_method_rule_file_flags_its_broken_requests_by_requirement() {
+    let cases = request_cases();
+    let mut files = 0;
+    for file in rules::all().iter().filter(|f| !f.request.is_empty()) {
+        files += 1;
+        // An intent's rules (`*`) are judged on its methods' vectors too.
+        let mine: Vec<&RequestCase> = cases
+            .iter()
+            .filter(|c| c.intent == file.intent && (file.method == "*" || c.method == file.method))
+            .collect();
+        assert!(
+            mine.iter().any(|c| c.valid) && mine.iter().any(|c| !c.valid),
+            "{}: needs a valid and an invalid request.validate vector",
+            file.docname
+        );
+        // A request that is not a JSON object makes the challenge itself
+        // unreadable: the core challenge checks judge that, not the rules.
+        for case in mine.into_iter().filter(|c| c.request.is_object()) {
+            let r = judge(
+                &case.method,
+                &case.intent,
+                &challenge(&case.method, &case.intent, &case.request),
+            )
+            .await;
+            if case.valid {
+                let want = if case.warns {
+                    Verdict::Warn
+                } else {
+                    Verdict::Pass
+                };
+                assert_eq!(r.verdict, want, "{}: {}", case.id, r.detail);
+            } else {
+                assert_eq!(r.verdict, Verdict::Fail, "{}: {}", case.id, r.detail);
+                let code = case.error_code.as_deref().unwrap();
+                // The charge intent's own checks are code, not rules: they
+                // fail the request too, under their own requirement.
+                assert!(r.detail.contains(code), "{}: {}", case.id, r.detail);
+                if rules::for_method(&case.method, &case.intent)
+                    .any(|f| f.request.iter().any(|rule| rule.requirement == code))
+                {
+                    assert!(
+                        r.requirements.contains(&code),
+                        "{}: {:?}",
+                        case.id,
+                        r.requirements
+                    );
+                }
+            }
+        }
+    }
+    assert!(files > 0, "no method rule file with request rules");
+}
+
+#[tokio::test]
+async fn a_server_offering_no_challenge_of_the_method_is_skipped_not_passed() {
+    let file = rules::all()
+        .iter()
+        .find(|f| f.method != "*" && !f.request.is_empty())
+        .expect("a method rule file");
+    let other = challenge(
+        "otherpay",
+        &file.intent,
+        &json!({"amount": "1", "currency": "usd"}),
+    );
+    let r = judge(&file.method, &file.intent, &other).await;
+    assert_eq!(r.verdict, Verdict::Skip, "{}", r.detail);
+}
+
+#[tokio::test]
+async fn a_server_granting_a_broken_payload_fails_and_one_refusing_it_passes() {
+    let cases = request_cases();
+    let mut judged = 0;
+    for file in rules::all().iter().filter(|f| f.method != "*") {
+        let broken = rules::broken_payloads(&file.method, &file.intent);
+        let Some(first) = broken.first() else {
+            continue;
+        };
+        let request = cases
+            .iter()
+            .find(|c| c.method == file.method && c.intent == file.intent && c.valid && !c.warns)
+            .unwrap_or_else(|| panic!("{}: no valid request vector", file.docname));
+        let header = challenge(&file.method, &file.intent, &request.request);
+        let check = "method.broken-payload-refused";
+        let granted = judge_with(check, &file.method, &file.intent, &header, Some(200)).await;
+        assert_eq!(
+            granted.verdict,
+            Verdict::Fail,
+            "{}: {}",
+            file.docname,
+            granted.detail
+        );
+        assert!(
+            granted.detail.contains(&first.requirement),
+            "{}",
+            granted.detail
+        );
+        assert!(granted.requirements.contains(&first.requirement.as_str()));
+        let refused = judge_with(check, &file.method, &file.intent, &header, Some(402)).await;
+        assert_eq!(
+            refused.verdict,
+            Verdict::Pass,
+            "{}: {}",
+            file.docname,
+            refused.detail
+        );
+        judged += 1;
+    }
+    assert!(judged > 0, "no method with broken payload vectors");
+}
