@@ -93,9 +93,8 @@ fn expected(report: &Value) -> BTreeMap<String, [usize; 7]> {
             let id = q["id"].as_str().unwrap().to_string();
             if kinds.iter().all(|t| *t == "untestable") {
                 untestable.insert(id);
-            } else if kinds
-                .iter()
-                .all(|t| *t == "untestable" || t.starts_with("needs-rail: "))
+            } else if kinds.iter().any(|t| t.starts_with("needs-rail: "))
+                && !kinds.contains(&"vector")
             {
                 needs_rail.insert(id);
             }

@@ -97,17 +97,15 @@ impl Requirement {
     }
 
     /// The live payment rail it needs (`needs-rail: <rail>`), when nothing
-    /// else can test it: a check of it reports skip without that rail.
+    /// offline can test it: a probe named beside the rail needs the rail
+    /// too (a client cannot pay, a server cannot settle, without it), a
+    /// `vector` can judge its offline part without it.
     pub fn rail(&self) -> Option<&str> {
-        let mut rail = None;
-        for t in &self.tested_by {
-            match t.strip_prefix("needs-rail: ") {
-                Some(r) => rail = Some(r),
-                None if t == "untestable" => {}
-                None => return None,
-            }
-        }
-        rail
+        let rail = self
+            .tested_by
+            .iter()
+            .find_map(|t| t.strip_prefix("needs-rail: "))?;
+        (!self.tested_by.iter().any(|t| t == "vector")).then_some(rail)
     }
 
     /// MUST-class statements fail a run; SHOULD-class ones warn unless

@@ -248,9 +248,10 @@ fn draft_coverage(runs: &[(String, Report)]) -> String {
         "## Coverage of every pinned draft\n\n\
          Per draft: its requirements in the catalogue (`vectors/requirements/`), the testable\n\
          ones some check of the runs below exercised (a check that concluded: not skip, blocked\n\
-         or error), those only a live payment rail that cannot run here could judge (they are\n\
-         `skip` with the reason in a run, never `pass`), those the catalogue says cannot be\n\
-         tested, and the implementations judged against it.\n\n\
+         or error), those only a live payment rail that cannot run here could judge and no\n\
+         check did (a report shows each as `needs a live <rail>`, never `pass`), those the\n\
+         catalogue says cannot be tested, and who was judged against it (`builtin` is\n\
+         mppconf's own reference codec, run on every vector).\n\n\
          | draft | requirements | testable | exercised | need a rail | untestable | judged |\n\
          |---|---|---|---|---|---|---|\n",
     );
