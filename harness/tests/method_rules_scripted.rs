@@ -253,3 +253,97 @@ async fn a_server_granting_a_broken_payload_fails_and_one_refusing_it_passes() {
     }
     assert!(judged > 0, "no method with broken payload vectors");
 }
+
+/// A server of a rail method (Stripe) judged without a payer: the record
+/// of its own checks cites every server requirement only the rail can
+/// judge, each `skip` with the rail it needs, never `pass`.
+#[tokio::test]
+async fn a_rail_method_without_a_payer_shows_its_rail_requirements_as_skip() {
+    let request = request_cases()
+        .into_iter()
+        .find(|c| c.method == "stripe" && c.intent == "charge" && c.valid && !c.warns)
+        .expect("a valid stripe charge request vector");
+    let server = MockServer::start().await;
+    Mock::given(path("/paid"))
+        .respond_with(
+            ResponseTemplate::new(402)
+                .insert_header(
+                    "www-authenticate",
+                    challenge("stripe", "charge", &request.request).as_str(),
+                )
+                .insert_header("cache-control", "no-store"),
+        )
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let report_dir = dir.path().join("report");
+    let argv: Vec<String> = [
+        "server",
+        "--url",
+        &server.uri(),
+        "--path",
+        "/paid",
+        "--filter",
+        "method.unsupported",
+        "--report-dir",
+        report_dir.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_mppconf"))
+            .args(&argv)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let said = String::from_utf8_lossy(&output.stdout).into_owned();
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(report_dir.join("report.json")).unwrap())
+            .unwrap();
+    let record = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "method.unsupported")
+        .unwrap_or_else(|| panic!("no method.unsupported record: {said}"));
+    assert_eq!(record["verdict"], "skip", "{record}");
+    assert!(
+        record["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("needs a live stripe api: give --payer"),
+        "{record}"
+    );
+    let cited: Vec<&str> = record["requirements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    let want = rules::server_rail_requirements("stripe", "charge");
+    assert!(!want.is_empty());
+    assert_eq!(cited, want.iter().map(|(id, _)| *id).collect::<Vec<_>>());
+    let spec = report["specs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["docname"] == "draft-stripe-charge-00")
+        .expect("the Stripe charge draft has a section");
+    for id in cited {
+        let row = spec["requirements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|q| q["id"] == id)
+            .unwrap_or_else(|| panic!("{id} has no row"));
+        assert_eq!(row["verdict"], "skip", "{row}");
+        assert_eq!(row["rail"], "stripe api", "{row}");
+    }
+    assert_eq!(
+        spec["coverage"]["needs_rail"].as_u64().unwrap() as usize,
+        want.len()
+    );
+}

@@ -17,6 +17,20 @@ pub mod compiled {
     include!(concat!(env!("OUT_DIR"), "/catalogue_files.rs"));
 }
 
+/// The compiled-in catalogue files, read once.
+pub fn compiled_files() -> &'static [CatalogueFile] {
+    static FILES: std::sync::OnceLock<Vec<CatalogueFile>> = std::sync::OnceLock::new();
+    FILES.get_or_init(|| {
+        compiled::FILES
+            .iter()
+            .map(|(name, text)| {
+                serde_json::from_str(text)
+                    .unwrap_or_else(|e| panic!("vectors/requirements/{name}: {e}"))
+            })
+            .collect()
+    })
+}
+
 /// One catalogue file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CatalogueFile {
@@ -223,8 +237,9 @@ impl Catalogue {
                     problem,
                 })
             };
-            let spec = std::fs::read_to_string(vectors_dir.join(&file.spec_file))
-                .map(|t| normalize_space(&t));
+            let raw = std::fs::read_to_string(vectors_dir.join(&file.spec_file));
+            let sections = raw.as_ref().map(|t| section_bodies(t)).unwrap_or_default();
+            let spec = raw.map(|t| normalize_space(&t));
             if let Err(e) = &spec {
                 problem(
                     "spec_file",
@@ -305,14 +320,27 @@ impl Catalogue {
                         format!("id also defined in {}", first.display()),
                     );
                 }
-                if let Ok(spec) = &spec
-                    && !spec.contains(&normalize_space(&r.quote))
-                {
-                    problem(
-                        &r.id,
-                        "quote",
-                        format!("quote not found in {}", file.spec_file),
-                    );
+                if let Ok(spec) = &spec {
+                    let quote = normalize_space(&r.quote);
+                    if !spec.contains(&quote) {
+                        problem(
+                            &r.id,
+                            "quote",
+                            format!("quote not found in {}", file.spec_file),
+                        );
+                    } else if !sections
+                        .get(r.section.as_str())
+                        .is_some_and(|bodies| bodies.iter().any(|b| b.contains(&quote)))
+                    {
+                        problem(
+                            &r.id,
+                            "section",
+                            format!(
+                                "the quote does not stand under a heading \"{}\" of {} (nor its subsections): name the heading it stands under",
+                                r.section, file.spec_file
+                            ),
+                        );
+                    }
                 }
                 for a in &r.ambiguities {
                     if !ambiguity_ids.contains(&a.as_str()) {
@@ -323,6 +351,40 @@ impl Catalogue {
         }
         problems
     }
+}
+
+/// Each heading's text (without its `{#anchor}`) and the body under it,
+/// subsections included, white space folded: a requirement's quote must
+/// stand in the body of its section.
+fn section_bodies(spec: &str) -> BTreeMap<String, Vec<String>> {
+    let lines: Vec<&str> = spec.lines().collect();
+    let headings: Vec<(usize, usize, String)> = lines
+        .iter()
+        .enumerate()
+        .filter_map(|(i, line)| {
+            let level = line.bytes().take_while(|b| *b == b'#').count();
+            let rest = line.get(level..)?;
+            if level == 0 || !rest.starts_with(char::is_whitespace) {
+                return None;
+            }
+            let name = match rest.trim().rfind("{#") {
+                Some(at) if rest.trim().ends_with('}') => rest.trim()[..at].trim(),
+                _ => rest.trim(),
+            };
+            Some((i, level, name.to_string()))
+        })
+        .collect();
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (k, (start, level, name)) in headings.iter().enumerate() {
+        let end = headings[k + 1..]
+            .iter()
+            .find(|(_, l, _)| l <= level)
+            .map_or(lines.len(), |(i, _, _)| *i);
+        out.entry(name.clone())
+            .or_default()
+            .push(normalize_space(&lines[start + 1..end].join("\n")));
+    }
+    out
 }
 
 /// Folds every run of white space to one space.
@@ -373,12 +435,12 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("specs")).unwrap();
         std::fs::write(
             dir.path().join("specs/a-00.md"),
-            "Servers MUST do one thing. Clients MUST do another thing.",
+            "# S {#s}\n\nServers MUST do one thing. Clients MUST do another thing.",
         )
         .unwrap();
         std::fs::write(
             dir.path().join("specs/a-01.md"),
-            "Servers MUST do one thing. Clients MUST do a new thing.",
+            "# S\n\nServers MUST do one thing. Clients MUST do a new thing.",
         )
         .unwrap();
         let requirement = |id: &str, quote: &str, replaces: &[&str]| {
@@ -432,5 +494,37 @@ mod tests {
         assert!(found.contains(&("core.a.two", "quote")), "{problems:?}");
         assert!(found.contains(&("core.a.new", "replaces")), "{problems:?}");
         assert_eq!(problems.len(), 2, "{problems:?}");
+    }
+
+    #[test]
+    fn a_quote_must_stand_under_its_section_or_a_subsection_of_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("requirements")).unwrap();
+        std::fs::create_dir_all(dir.path().join("specs")).unwrap();
+        std::fs::write(
+            dir.path().join("specs/b-00.md"),
+            "# Servers {#servers}\n\nServers MUST answer.\n\n## Details\n\nServers MUST log.\n\n# Clients\n\nClients MUST pay.\n",
+        )
+        .unwrap();
+        let requirement = |id: &str, section: &str, quote: &str| {
+            serde_json::json!({
+                "id": id, "section": section, "keyword": "MUST", "binds": "server",
+                "summary": "s", "quote": quote, "tested_by": ["vector"],
+            })
+        };
+        let file = serde_json::json!({
+            "format": "mppconf-requirements/1", "docname": "b-00", "title": "t",
+            "spec_file": "specs/b-00.md", "snapshot": "x",
+            "requirements": [
+                requirement("core.b.answer", "Servers", "Servers MUST answer."),
+                requirement("core.b.log-parent", "Servers", "Servers MUST log."),
+                requirement("core.b.log", "Details", "Servers MUST log."),
+                requirement("core.b.pay", "Servers", "Clients MUST pay."),
+            ],
+        });
+        std::fs::write(dir.path().join("requirements/b-00.json"), file.to_string()).unwrap();
+        let problems = Catalogue::load(dir.path()).unwrap().lint(dir.path());
+        let found: Vec<(&str, &str)> = problems.iter().map(|p| (p.id.as_str(), p.field)).collect();
+        assert_eq!(found, vec![("core.b.pay", "section")], "{problems:?}");
     }
 }

@@ -22,7 +22,7 @@ use crate::methods::tempo_charge;
 pub const ABI_SCHEMA: u64 = 1;
 
 /// Every operation [`execute`] answers, official ones first.
-pub const OPERATIONS: [&str; 25] = [
+pub const OPERATIONS: [&str; 27] = [
     "challenge.parse",
     "challenge.format",
     "credential.parse",
@@ -42,6 +42,8 @@ pub const OPERATIONS: [&str; 25] = [
     "request.validate",
     "payload.validate",
     "lightning.preimage.verify",
+    "evm.challenge_hash",
+    "evm.permit2.type_hashes",
     "tempo.credential.validate",
     "payment_info.parse",
     "mcp.payment_required.parse",
@@ -250,6 +252,19 @@ pub fn execute(op: &str, input: &Value, draft: CoreDraft) -> Result<Value, (AbiE
             )
             .map(|w| json!({ "warnings": w.iter().map(|w| w.requirement).collect::<Vec<_>>() }))
             .map_err(as_type(T::Verification))
+        }
+        "evm.challenge_hash" => Ok(json!({
+            "challengeHash": crate::methods::evm::challenge_hash(text("id")?, text("realm")?).to_string(),
+        })),
+        "evm.permit2.type_hashes" => {
+            let form = crate::methods::evm::WitnessForm::parse(text("form")?)
+                .ok_or_else(|| bad_input("\"form\" is \"literal\" or \"canonical\""))?;
+            let [witness, single, batch] = crate::methods::evm::permit2_type_hashes(form);
+            Ok(json!({
+                "witness": witness.to_string(),
+                "permitWitnessTransferFrom": single.to_string(),
+                "permitBatchWitnessTransferFrom": batch.to_string(),
+            }))
         }
         "lightning.preimage.verify" => {
             let (Some(request), Some(payload)) = (input.get("request"), input.get("payload"))

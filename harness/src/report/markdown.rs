@@ -299,17 +299,32 @@ pub fn render_index(runs: &[(String, Report)]) -> String {
          `skip`, `info` and `blocked` carry their reason. How to read and produce them:\n\
          [`README.md`](README.md).\n"
     );
-    // One line per core draft the runs were judged against.
-    let mut seen: Vec<CoreDraft> = Vec::new();
+    // One line per core draft and catalogue the runs were judged against
+    // (a run published before a catalogue grew keeps its own digest).
+    let mut seen: Vec<(CoreDraft, &str, usize)> = Vec::new();
     for (_, r) in runs {
-        if !seen.contains(&r.core) {
-            seen.push(r.core);
-            let _ = writeln!(
-                out,
-                "Judged against `{}`: specs `{}` · catalogue `{}` · {} {}\n",
-                r.core, r.spec_snapshot, r.vectors_digest, r.tool.name, r.tool.version
-            );
+        match seen
+            .iter_mut()
+            .find(|(core, digest, _)| *core == r.core && *digest == r.vectors_digest)
+        {
+            Some((_, _, n)) => *n += 1,
+            None => seen.push((r.core, &r.vectors_digest, 1)),
         }
+    }
+    for (core, digest, n) in &seen {
+        let r = runs
+            .iter()
+            .map(|(_, r)| r)
+            .find(|r| r.core == *core && r.vectors_digest == *digest)
+            .expect("a run of each line");
+        let _ = writeln!(
+            out,
+            "Judged against `{core}`: specs `{}` · catalogue `{digest}` ({n} run{}) · {} {}\n",
+            r.spec_snapshot,
+            if *n == 1 { "" } else { "s" },
+            r.tool.name,
+            r.tool.version
+        );
     }
     out.push_str(&draft_coverage(runs));
     let _ = writeln!(out, "## Runs\n");
@@ -346,4 +361,72 @@ pub fn render_index(runs: &[(String, Report)]) -> String {
     }
     out.push('\n');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::tests::record;
+
+    #[test]
+    fn the_index_lists_every_pinned_draft_with_its_rail_requirements_apart() {
+        let stripe = super::super::catalogue_all()
+            .into_iter()
+            .find(|f| f.docname == "draft-stripe-charge-00")
+            .expect("the Stripe charge catalogue");
+        // Read off the catalogue here: rail-only is a rail and no vector.
+        let rail_only: Vec<&str> = stripe
+            .requirements
+            .iter()
+            .filter(|q| {
+                q.tested_by.iter().any(|t| t.starts_with("needs-rail: "))
+                    && !q.tested_by.iter().any(|t| t == "vector")
+            })
+            .map(|q| q.id.as_str())
+            .collect();
+        assert!(!rail_only.is_empty());
+        let run = Report::new(
+            "server",
+            "mppx-stripe 0.11.0 (harness/targets/mppx-stripe-server.toml)",
+            crate::report::now(),
+            vec![
+                record(
+                    "method.request-rules",
+                    &["stripe-charge.request.currency"],
+                    Verdict::Pass,
+                ),
+                record("method.unsupported", &rail_only, Verdict::Skip),
+            ],
+        );
+        let text = render_index(&[("servers/mppx-stripe".into(), run)]);
+        for file in super::super::catalogue_all() {
+            let rows = text
+                .lines()
+                .filter(|l| {
+                    l.starts_with(&format!(
+                        "| {} | {} |",
+                        file.docname,
+                        file.requirements.len()
+                    ))
+                })
+                .count();
+            assert_eq!(rows, 1, "{}: {text}", file.docname);
+        }
+        let row = text
+            .lines()
+            .find(|l| l.starts_with("| draft-stripe-charge-00 |"))
+            .unwrap();
+        // The skipped rail requirements are neither testable nor exercised.
+        assert!(row.contains("| 1 of "), "{row}");
+        assert!(row.contains(&format!("| {} |", rail_only.len())), "{row}");
+        assert!(row.ends_with("| mppx-stripe 0.11.0 |"), "{row}");
+        let unjudged = text
+            .lines()
+            .find(|l| l.starts_with("| draft-lightning-charge-00 |"))
+            .unwrap();
+        assert!(
+            unjudged.contains("| 0 of ") && unjudged.ends_with("| none yet |"),
+            "{unjudged}"
+        );
+    }
 }

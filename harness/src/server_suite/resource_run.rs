@@ -179,18 +179,38 @@ pub(super) async fn probe_resource(
 pub const UNSUPPORTED_METHOD: &str = "method.unsupported";
 
 /// A method without a plug-in: its own checks (payload, settlement) do
-/// not run, and the report says so rather than leave them out unseen.
+/// not run, and the report says so rather than leave them out unseen. For
+/// a method judged by data whose draft has requirements only its live
+/// rail can judge (`needs-rail`), the record cites them: each shows as
+/// `skip` with the rail it needs.
 fn unsupported_method(ctx: &Ctx, payer: Option<&str>) -> CheckResult {
-    let detail = match payer {
-        None => super::no_payer(&ctx.method_name),
-        Some(p) => format!(
+    let rail_requirements =
+        mppconf_suite::methods::rules::server_rail_requirements(&ctx.method_name, &ctx.intent);
+    let mut rails: Vec<&str> = rail_requirements.iter().map(|(_, rail)| *rail).collect();
+    rails.sort_unstable();
+    rails.dedup();
+    let detail = match (payer, rails.is_empty()) {
+        (None, true) => super::no_payer(&ctx.method_name),
+        (Some(p), true) => format!(
             "no built-in support for method {}: its own checks (payload schema, settlement) do not run; the core and intent checks paid through payer {p}",
+            ctx.method_name
+        ),
+        (None, false) => format!(
+            "needs a live {}: give --payer and the rail's test credentials (no built-in support for method {}; its request rules and broken-payload refusals ran without the rail, its {} money-moving requirements did not)",
+            rails.join(", a live "),
+            ctx.method_name,
+            rail_requirements.len()
+        ),
+        (Some(p), false) => format!(
+            "needs a live {}: the core and intent checks paid through payer {p}, but mppconf has no check of the {} {} requirements only the rail can judge (settlement, refunds, receipts of settled payments)",
+            rails.join(", a live "),
+            rail_requirements.len(),
             ctx.method_name
         ),
     };
     CheckResult {
         id: UNSUPPORTED_METHOD,
-        requirements: Vec::new(),
+        requirements: rail_requirements.iter().map(|(id, _)| *id).collect(),
         verdict: Verdict::Skip,
         detail,
         millis: 0.0,

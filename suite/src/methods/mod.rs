@@ -1,5 +1,6 @@
 //! Payment-method specifics, one module per method and intent spec.
 
+pub mod evm;
 pub mod lightning;
 pub mod rules;
 pub mod tempo_charge;

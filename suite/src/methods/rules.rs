@@ -219,6 +219,23 @@ pub fn for_method(method: &str, intent: &str) -> impl Iterator<Item = &'static M
     intent_wide.chain(own)
 }
 
+/// The requirements of the drafts of `method` and `intent` (those with a
+/// rule file) that only the live rail can judge and that bind a server,
+/// with the rail each needs.
+pub fn server_rail_requirements(method: &str, intent: &str) -> Vec<(&'static str, &'static str)> {
+    let docnames: Vec<&str> = for_method(method, intent)
+        .filter(|f| f.method != "*")
+        .map(|f| f.docname.as_str())
+        .collect();
+    crate::catalogue::compiled_files()
+        .iter()
+        .filter(|f| docnames.contains(&f.docname.as_str()))
+        .flat_map(|f| &f.requirements)
+        .filter(|r| r.binds != "client")
+        .filter_map(|r| r.rail().map(|rail| (r.id.as_str(), rail)))
+        .collect()
+}
+
 /// Judges `value` (a request or a payload) by every rule for `method` and
 /// `intent`, in file order: the first `must` rule it breaks is the error,
 /// the `should` rules it breaks are warnings.
