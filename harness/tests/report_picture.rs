@@ -189,7 +189,7 @@ fn check_page(page: &Path, reports: &[PathBuf], dir: &Path) {
                 }
             }
             assert_eq!(sections, *n, "{}: sections of {docname}", page.display());
-            for k in 0..6 {
+            for k in 0..7 {
                 total[k] += n[k];
                 painted[k] |= n[k] > 0;
             }

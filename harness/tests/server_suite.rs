@@ -101,7 +101,7 @@ async fn every_check_passes_against_the_reference_server() {
     let summary = format!("{summary}\n{summary_01}");
     // Every check runs on at least one of the reference resources, but
     // those of methods judged by data (the reference serves Tempo charge
-    // only): tests/method_rules_scripted.rs passes and fails them.
+    // only): tests/method_rules.rs passes and fails them.
     for check in server_suite::all_checks()
         .into_iter()
         .filter(|c| !c.id.starts_with("method."))

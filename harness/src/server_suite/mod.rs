@@ -453,32 +453,26 @@ mod tests {
             for m in crate::methods::BUILTIN {
                 cited.extend(m.also_cites(check.id));
             }
-            // The request rules cite what the rule files stand for.
-            if check.id == method_rules::REQUEST_RULES {
-                for file in mppconf_suite::methods::rules::all() {
-                    let own = method_rules::cited(&file.method, &file.intent);
-                    assert!(
-                        !own.is_empty(),
-                        "{}: {} cites nothing",
-                        check.id,
-                        file.docname
-                    );
-                    cited.extend(own);
-                }
-            }
-            if check.id == method_rules::BROKEN_PAYLOADS {
-                for file in mppconf_suite::methods::rules::all() {
-                    if method_rules::has_broken_payloads(&file.method, &file.intent) {
-                        let own = method_rules::refused_cited(&file.method, &file.intent);
-                        assert!(
-                            !own.is_empty(),
-                            "{}: {} cites nothing",
-                            check.id,
-                            file.docname
-                        );
-                        cited.extend(own);
+            // The rule checks cite what the rule files stand for.
+            for file in mppconf_suite::methods::rules::all() {
+                let (method, intent) = (file.method.as_str(), file.intent.as_str());
+                let own = match check.id {
+                    method_rules::REQUEST_RULES => method_rules::cited(method, intent),
+                    method_rules::BROKEN_PAYLOADS
+                        if method_rules::has_broken_payloads(method, intent) =>
+                    {
+                        method_rules::refused_cited(method, intent)
                     }
-                }
+                    method_rules::BROKEN_PAYLOADS => continue,
+                    _ => break,
+                };
+                assert!(
+                    !own.is_empty(),
+                    "{}: {} cites nothing",
+                    check.id,
+                    file.docname
+                );
+                cited.extend(own);
             }
             assert!(!cited.is_empty(), "{} cites nothing", check.id);
             for r in cited {
