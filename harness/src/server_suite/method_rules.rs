@@ -58,10 +58,11 @@ pub fn has_broken_payloads(method: &str, intent: &str) -> bool {
 /// The requirements the broken payloads sent to a server of `method` and
 /// `intent` break.
 pub fn refused_cited(method: &str, intent: &str) -> Vec<&'static str> {
+    let broken = rules::broken_payloads(method, intent);
     let mut ids: Vec<&'static str> = Vec::new();
     for file in rules::for_method(method, intent) {
         for rule in &file.payload {
-            if rules::broken_payloads(method, intent)
+            if broken
                 .iter()
                 .take(MAX_BROKEN)
                 .any(|b| b.requirement == rule.requirement)
