@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use super::npm;
 use super::rpc::Rpc;
 use crate::error::{Error, Result};
 
@@ -52,19 +53,6 @@ pub struct Anvil {
     pub chain_id: u64,
     pub hardfork: String,
     pub started_in: Duration,
-}
-
-/// The folder mppconf installs tools into: `MPPCONF_CACHE`, else
-/// `$XDG_CACHE_HOME/mppconf`, else `~/.cache/mppconf`.
-pub fn cache_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("MPPCONF_CACHE") {
-        return PathBuf::from(dir);
-    }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    base.join("mppconf")
 }
 
 fn is_elf(path: &Path) -> bool {
@@ -116,57 +104,18 @@ pub fn locate_or_install() -> Result<PathBuf> {
     {
         return Ok(path);
     }
-    let root = cache_dir().join(format!("anvil-{ANVIL_NPM_VERSION}"));
-    // Tests start many chains at once: one install per process, and the
-    // install lands in place by a rename, so other processes never see a
-    // half-written tree.
-    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one_at_a_time = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(path) = find_in_node_modules(&root) {
-        return Ok(path);
-    }
-    let mut staging = root.clone().into_os_string();
-    staging.push(format!(".installing-{}", std::process::id()));
-    let staging = PathBuf::from(staging);
-    let _ = std::fs::remove_dir_all(&staging);
-    install(&staging)?;
-    if std::fs::rename(&staging, &root).is_err() {
-        // Another process finished first; use its install.
-        let _ = std::fs::remove_dir_all(&staging);
-    }
+    let root = npm::installed(
+        &format!("anvil-{ANVIL_NPM_VERSION}"),
+        &[format!("{ANVIL_NPM_PACKAGE}@{ANVIL_NPM_VERSION}")],
+        |root| find_in_node_modules(root).is_some(),
+        "set MPPCONF_ANVIL to an anvil binary",
+    )?;
     find_in_node_modules(&root).ok_or_else(|| {
         Error::Setup(format!(
-            "{ANVIL_NPM_PACKAGE}@{ANVIL_NPM_VERSION} installed into {} but holds no anvil binary for this platform",
+            "{ANVIL_NPM_PACKAGE}@{ANVIL_NPM_VERSION} in {} holds no anvil binary for this platform; set MPPCONF_ANVIL to an anvil binary",
             root.display()
         ))
     })
-}
-
-/// `npm install` of the pinned package into `root`.
-fn install(root: &Path) -> Result<()> {
-    std::fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
-    eprintln!(
-        "mppconf: anvil not found; installing {ANVIL_NPM_PACKAGE}@{ANVIL_NPM_VERSION} from npm into {} …",
-        root.display()
-    );
-    let status = Command::new("npm")
-        .args(["install", "--no-save", "--no-audit", "--no-fund", "--prefix"])
-        .arg(root)
-        .arg(format!("{ANVIL_NPM_PACKAGE}@{ANVIL_NPM_VERSION}"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .status()
-        .map_err(|e| {
-            Error::Setup(format!(
-                "cannot run npm to install anvil ({e}); install Node.js/npm, or set MPPCONF_ANVIL to an anvil binary"
-            ))
-        })?;
-    if !status.success() {
-        return Err(Error::Setup(format!(
-            "npm install {ANVIL_NPM_PACKAGE}@{ANVIL_NPM_VERSION} failed ({status}); set MPPCONF_ANVIL to an anvil binary"
-        )));
-    }
-    Ok(())
 }
 
 /// A loopback port nobody listens on right now.

@@ -1,7 +1,10 @@
-//! The local Tempo chain and talking to it: anvil's lifecycle and a
-//! bounded JSON-RPC client.
+//! The local Tempo chain and talking to it: anvil's lifecycle, a bounded
+//! JSON-RPC client, and the contracts mppconf deploys on it.
 
 pub mod anvil;
+pub mod contracts;
+pub mod escrow;
+pub mod npm;
 pub mod proxy;
 pub mod rpc;
 

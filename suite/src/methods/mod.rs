@@ -5,3 +5,4 @@ pub mod lightning;
 pub mod rules;
 pub mod tempo_charge;
 pub mod tempo_effects;
+pub mod tempo_session;
