@@ -418,6 +418,7 @@ pub fn fuzz_target_of(op: &str) -> Option<&'static str> {
         "payment_info" => Some("discovery"),
         "mcp" => Some("mcp"),
         "request" | "payload" | "lightning" => Some("method_rules"),
+        "session" => Some("session_voucher"),
         _ => None,
     }
 }
@@ -433,11 +434,15 @@ pub fn write_corpus(files: &[LoadedFile], out: &Path) -> Result<BTreeMap<&'stati
         };
         // request.validate, payload.validate, lightning.preimage.verify:
         // the JSON objects, as text.
-        let objects: Vec<String> = ["request", "payload"]
+        let mut objects: Vec<String> = ["request", "payload"]
             .iter()
             .filter_map(|k| case.input.get(*k))
             .map(Value::to_string)
             .collect();
+        // session.*: the whole input object.
+        if target == "session_voucher" {
+            objects.push(case.input.to_string());
+        }
         let headers: Vec<&str> = match (
             case.input.get("header"),
             case.input.get("headers"),

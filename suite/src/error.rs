@@ -183,6 +183,14 @@ pub enum Error {
         reason: String,
     },
 
+    // Session vouchers (draft-tempo-session-00 §"Voucher Signing
+    // Format"), each naming its catalogue requirement.
+    #[error("voucher violates {requirement}: {reason}")]
+    Voucher {
+        requirement: &'static str,
+        reason: String,
+    },
+
     // Discovery documents (draft-payment-discovery-00), each naming its
     // catalogue requirement.
     #[error("discovery document violates {requirement} at {path}: {reason}")]
@@ -237,6 +245,7 @@ impl Error {
             Error::UnsupportedDigestAlgorithm { .. } => "unsupported-digest-algorithm",
             Error::RequestSchema { requirement, .. }
             | Error::PayloadSchema { requirement, .. }
+            | Error::Voucher { requirement, .. }
             | Error::Discovery { requirement, .. } => {
                 return (*requirement).to_string();
             }
@@ -255,6 +264,7 @@ impl Error {
             Error::Unformattable { .. } => AbiErrorType::Format,
             Error::RequestSchema { .. }
             | Error::PayloadSchema { .. }
+            | Error::Voucher { .. }
             | Error::UnsupportedDigestAlgorithm { .. } => AbiErrorType::Verification,
             Error::UnsupportedOperation { .. } => AbiErrorType::UnsupportedOperation,
             Error::BadOpInput { .. } => AbiErrorType::Unknown,

@@ -16,13 +16,13 @@ use crate::codec::{
 };
 use crate::drafts::CoreDraft;
 use crate::error::{AbiErrorType, Error};
-use crate::methods::tempo_charge;
+use crate::methods::{tempo_charge, tempo_session};
 
 /// The ABI schema version this module speaks.
 pub const ABI_SCHEMA: u64 = 1;
 
 /// Every operation [`execute`] answers, official ones first.
-pub const OPERATIONS: [&str; 27] = [
+pub const OPERATIONS: [&str; 30] = [
     "challenge.parse",
     "challenge.format",
     "credential.parse",
@@ -44,6 +44,9 @@ pub const OPERATIONS: [&str; 27] = [
     "lightning.preimage.verify",
     "evm.challenge_hash",
     "evm.permit2.type_hashes",
+    "session.channel_id",
+    "session.voucher.digest",
+    "session.voucher.signer",
     "tempo.credential.validate",
     "payment_info.parse",
     "mcp.payment_required.parse",
@@ -266,6 +269,18 @@ pub fn execute(op: &str, input: &Value, draft: CoreDraft) -> Result<Value, (AbiE
                 "permitBatchWitnessTransferFrom": batch.to_string(),
             }))
         }
+        "session.channel_id" | "session.voucher.digest" | "session.voucher.signer" => {
+            session_op(op, input).map_err(|e| match e {
+                SessionOpError::Input(reason) => bad_input(&reason),
+                SessionOpError::Voucher(v) => (
+                    T::Verification,
+                    Error::Voucher {
+                        requirement: v.requirement,
+                        reason: v.reason,
+                    },
+                ),
+            })
+        }
         "lightning.preimage.verify" => {
             let (Some(request), Some(payload)) = (input.get("request"), input.get("payload"))
             else {
@@ -291,6 +306,106 @@ pub fn execute(op: &str, input: &Value, draft: CoreDraft) -> Result<Value, (AbiE
             T::UnsupportedOperation,
             Error::UnsupportedOperation { op: op.into() },
         )),
+    }
+}
+
+enum SessionOpError {
+    Input(String),
+    Voucher(tempo_session::VoucherError),
+}
+
+/// The draft-tempo-session-00 operations: field names as in
+/// `methodDetails` and the credential payload; hex in, lowercase hex out.
+fn session_op(op: &str, input: &Value) -> Result<Value, SessionOpError> {
+    use SessionOpError::Input;
+    let text = |field: &str| {
+        input
+            .get(field)
+            .and_then(Value::as_str)
+            .ok_or_else(|| Input(format!("input needs a string \"{field}\"")))
+    };
+    let hex_field = |field: &str, len: usize| -> Result<Vec<u8>, SessionOpError> {
+        let t = text(field)?;
+        alloy_primitives::hex::decode(t)
+            .ok()
+            .filter(|b| len == 0 || b.len() == len)
+            .ok_or_else(|| Input(format!("\"{field}\" is not 0x-hex of {len} bytes")))
+    };
+    let address =
+        |field: &str| hex_field(field, 20).map(|b| alloy_primitives::Address::from_slice(&b));
+    let word = |field: &str| hex_field(field, 32).map(|b| alloy_primitives::B256::from_slice(&b));
+    let protocol = || {
+        tempo_session::SessionProtocol::parse(text("protocol")?)
+            .ok_or_else(|| Input("\"protocol\" is \"v1\" or \"v2\"".into()))
+    };
+    let chain_id = || {
+        input
+            .get("chainId")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| Input("input needs a number \"chainId\"".into()))
+    };
+    let hex = |bytes: &[u8]| format!("0x{}", alloy_primitives::hex::encode(bytes));
+    match op {
+        "session.channel_id" => {
+            let (escrow, chain_id) = (address("escrowContract")?, chain_id()?);
+            let id = match protocol()? {
+                tempo_session::SessionProtocol::V1 => tempo_session::channel_id_v1(
+                    address("payer")?,
+                    address("payee")?,
+                    address("token")?,
+                    word("salt")?,
+                    address("authorizedSigner")?,
+                    escrow,
+                    chain_id,
+                ),
+                tempo_session::SessionProtocol::V2 => tempo_session::channel_id_v2(
+                    &tempo_session::Descriptor {
+                        payer: address("payer")?,
+                        payee: address("payee")?,
+                        operator: address("operator")?,
+                        token: address("token")?,
+                        salt: word("salt")?,
+                        authorized_signer: address("authorizedSigner")?,
+                        expiring_nonce_hash: word("expiringNonceHash")?,
+                    },
+                    escrow,
+                    chain_id,
+                ),
+            };
+            Ok(json!({ "channelId": hex(id.as_slice()) }))
+        }
+        "session.voucher.digest" => {
+            let (protocol, chain_id, escrow) =
+                (protocol()?, chain_id()?, address("escrowContract")?);
+            let amount = text("cumulativeAmount")?;
+            if amount.is_empty() || !amount.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(Input("\"cumulativeAmount\" is a decimal string".into()));
+            }
+            let amount = alloy_primitives::U256::from_str_radix(amount, 10).map_err(|_| {
+                SessionOpError::Voucher(tempo_session::VoucherError {
+                    requirement: "tempo-session.eip712.types",
+                    reason: format!("cumulativeAmount {amount} does not fit 256 bits"),
+                })
+            })?;
+            let digest = tempo_session::voucher_digest(
+                protocol,
+                chain_id,
+                escrow,
+                word("channelId")?,
+                amount,
+            )
+            .map_err(SessionOpError::Voucher)?;
+            Ok(json!({
+                "domainSeparator": hex(tempo_session::domain_separator(protocol, chain_id, escrow).as_slice()),
+                "digest": hex(digest.as_slice()),
+            }))
+        }
+        _ => {
+            let signer =
+                tempo_session::voucher_signer(word("digest")?, &hex_field("signature", 0)?)
+                    .map_err(SessionOpError::Voucher)?;
+            Ok(json!({ "signer": hex(signer.as_slice()) }))
+        }
     }
 }
 

@@ -37,7 +37,7 @@ Not offered (pympp has no function for them): base64url.decode (pympp only
 decodes base64url inside `_b64_decode`, straight into a JSON object),
 accept_payment.* (pympp only writes Accept-Payment), jcs.canonicalize,
 content_digest.* (pympp's `BodyDigest` uses `sha-256=<base64>`, not the
-RFC 9530 form), problem.parse, request.validate, payload.validate, lightning.preimage.verify, evm.challenge_hash, evm.permit2.type_hashes, tempo.credential.validate.
+RFC 9530 form), problem.parse, request.validate, payload.validate, lightning.preimage.verify, evm.challenge_hash, evm.permit2.type_hashes, session.*, tempo.credential.validate.
 """
 
 from __future__ import annotations

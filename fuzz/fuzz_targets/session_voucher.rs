@@ -1,0 +1,36 @@
+//! draft-tempo-session-00 voucher handling: the session operations on any
+//! JSON input never panic, and no signature the voucher signer accepts
+//! has a high s, whatever bytes it is given (§"Signature Malleability").
+#![no_main]
+
+use alloy_primitives::{B256, U256};
+use libfuzzer_sys::fuzz_target;
+use mppconf_suite::drafts::CoreDraft;
+use mppconf_suite::methods::tempo_session;
+use mppconf_suite::ops;
+use serde_json::Value;
+
+const HALF_ORDER: &str = "7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0";
+
+fn low_s(signature: &[u8]) -> bool {
+    let half = U256::from_str_radix(HALF_ORDER, 16).unwrap();
+    let raw = U256::from_be_slice(&signature[32..64]);
+    // EIP-2098 (64 bytes): the top bit is the parity, not part of s.
+    let s = if signature.len() == 64 { raw & (U256::MAX >> 1) } else { raw };
+    s <= half
+}
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(input) = serde_json::from_slice::<Value>(data) {
+        for op in ["session.channel_id", "session.voucher.digest", "session.voucher.signer"] {
+            let _ = ops::execute(op, &input, CoreDraft::Draft00);
+        }
+    }
+    if data.len() >= 32 + 64 {
+        let digest = B256::from_slice(&data[..32]);
+        let signature = &data[32..];
+        if tempo_session::voucher_signer(digest, signature).is_ok() {
+            assert!(matches!(signature.len(), 64 | 65) && low_s(signature));
+        }
+    }
+});
