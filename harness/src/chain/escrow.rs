@@ -20,6 +20,7 @@ pub const CHANNEL_RESERVE_PRECOMPILE: Address =
 sol! {
     /// The escrow's interface (the draft's informative appendix).
     interface ITempoStreamChannel {
+        #[derive(Debug)]
         struct Channel {
             address payer;
             address payee;

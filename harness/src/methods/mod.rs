@@ -16,6 +16,7 @@
 
 pub mod stub;
 pub mod tempo_charge;
+pub mod tempo_session;
 
 use alloy::primitives::U256;
 use async_trait::async_trait;
@@ -105,7 +106,11 @@ pub trait PaymentMethod: Send + Sync {
 }
 
 /// The methods mppconf can pay and judge by itself.
-pub const BUILTIN: &[&dyn PaymentMethod] = &[&tempo_charge::TempoCharge, &stub::Stub];
+pub const BUILTIN: &[&dyn PaymentMethod] = &[
+    &tempo_charge::TempoCharge,
+    &tempo_session::TempoSession,
+    &stub::Stub,
+];
 
 /// The built-in plug-in for a challenge's method and intent, if any.
 pub fn builtin(method: &str, intent: &str) -> Option<&'static dyn PaymentMethod> {

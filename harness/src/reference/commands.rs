@@ -47,6 +47,17 @@ pub async fn chain(args: ChainArgs) -> Result<()> {
         "anvil (tempo, hardfork {}) ready in {:?}: rpc {} chain id {}",
         anvil.hardfork, anvil.started_in, anvil.rpc_url, anvil.chain_id
     );
+    // The Tempo session escrow (draft-tempo-session-00 v1), compiled with
+    // the pinned solc (or taken from the cache) and deployed.
+    let deploying = std::time::Instant::now();
+    let escrow = crate::chain::escrow::Escrow::deploy(&anvil.rpc()).await?;
+    let v2 = crate::chain::escrow::has_channel_reserve(&anvil.rpc()).await?;
+    println!(
+        "session escrow (TempoStreamChannel, v1) deployed in {:?} at {}; TIP-1034 precompile (v2): {}",
+        deploying.elapsed(),
+        escrow.address,
+        if v2 { "present" } else { "absent" }
+    );
     if !args.once {
         stop.wait().await;
     }

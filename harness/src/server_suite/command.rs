@@ -41,9 +41,10 @@ pub struct TargetChoice {
     #[arg(long, requires = "reference")]
     pub deviate: Vec<String>,
     /// With --reference: the payment method of the reference server's
-    /// resources: `tempo` (Tempo charge on the local chain) or `stub`
-    /// (the test method: no settlement).
-    #[arg(long, requires = "reference", default_value = "tempo", value_parser = ["tempo", "stub"])]
+    /// resources: `tempo` (Tempo charge on the local chain), `tempo-session`
+    /// (the Tempo session intent, v1 on mppconf's escrow) or `stub` (the
+    /// test method: no settlement).
+    #[arg(long, requires = "reference", default_value = "tempo", value_parser = ["tempo", "tempo-session", "stub"])]
     pub payment_method: String,
     /// The protected resource (attach mode); repeatable: each is probed,
     /// and each is presented the credentials of the others.

@@ -29,6 +29,7 @@ pub mod method_rules;
 mod reference_run;
 mod resource_run;
 pub mod tempo_charge;
+pub mod tempo_session;
 
 pub use check::Check;
 pub(crate) use check::{blocked, transport};

@@ -30,10 +30,29 @@ pub struct ReferenceResource {
 /// What the reference run probes for a payment method (`tempo` or
 /// `stub`), so that every check has something to check.
 pub fn reference_resources(payment_method: &str) -> Vec<ReferenceResource> {
-    if payment_method == "stub" {
-        return stub_resources();
+    match payment_method {
+        "stub" => stub_resources(),
+        SESSION => session_resources(),
+        _ => tempo_resources(),
     }
-    tempo_resources()
+}
+
+/// The `--payment-method` of the Tempo session intent's reference run.
+pub const SESSION: &str = "tempo-session";
+
+/// One Tempo session resource (v1), on the escrow [`start_reference`]
+/// deploys, paid to a fresh payee whose key closes channels; a request
+/// costs 1000 and vouchers advance by at least that.
+fn session_resources() -> Vec<ReferenceResource> {
+    let payee = alloy::signers::local::PrivateKeySigner::random();
+    let mut route = RouteConfig::new("/session", "1000", &payee.address().to_string());
+    route.session = Some(server::SessionRoute {
+        escrow_contract: String::new(),
+        payee_key: payee.to_bytes().to_string(),
+        min_voucher_delta: Some("1000".into()),
+        suggested_deposit: Some("10000".into()),
+    });
+    vec![ReferenceResource { route, body: None }]
 }
 
 /// The declared routes of the reference run ([`super::Probes`]), of the
@@ -97,8 +116,14 @@ fn probes(base: &Target) -> super::Probes {
 /// an expiry short enough to wait out (-01's `payment-expired`).
 fn header_resources(payment_method: &str) -> Vec<ReferenceResource> {
     let merchant = Address::random().to_string();
-    let mut route = RouteConfig::new("/selected-field", "1000", &merchant);
-    route.payment_method = payment_method.into();
+    let mut route = if payment_method == SESSION {
+        session_resources().remove(0).route
+    } else {
+        let mut route = RouteConfig::new("/selected-field", "1000", &merchant);
+        route.payment_method = payment_method.into();
+        route
+    };
+    route.path = "/selected-field".into();
     route.credential_header = Some(PAYMENT_AUTHORIZATION.into());
     route.expires_in = 6;
     vec![ReferenceResource { route, body: None }]
@@ -172,6 +197,36 @@ pub(super) async fn start_reference(
     Vec<u8>,
 )> {
     let chain = Anvil::start(&AnvilConfig::default()).await?;
+    let mut routes = routes;
+    // Session routes get mppconf's escrow, deployed now, and their payee
+    // the currency it pays its close transactions' fees in.
+    if routes.iter().any(|r| r.session.is_some()) {
+        let escrow = crate::chain::escrow::Escrow::deploy(&chain.rpc()).await?;
+        for r in &mut routes {
+            if let Some(session) = r.session.as_mut().filter(|s| s.escrow_contract.is_empty()) {
+                session.escrow_contract = escrow.address.to_string();
+                let payee: Address = r.recipient.parse().map_err(|_| {
+                    crate::error::Error::Usage(format!(
+                        "route {}: recipient is not an address",
+                        r.path
+                    ))
+                })?;
+                let currency: Address = r.currency.parse().map_err(|_| {
+                    crate::error::Error::Usage(format!(
+                        "route {}: currency is not an address",
+                        r.path
+                    ))
+                })?;
+                crate::reference::tx::fund(
+                    &chain.rpc(),
+                    currency,
+                    payee,
+                    alloy::primitives::U256::from(1_000_000_000u64),
+                )
+                .await?;
+            }
+        }
+    }
     let proxy = Arc::new(RpcProxy::start(&chain.rpc_url, Duration::from_secs(5)).await?);
     let secret = alloy::primitives::B256::random().0.to_vec();
     let config = ServerConfig {
@@ -226,7 +281,7 @@ pub async fn run_reference_method(
     } else {
         reference_resources(payment_method)
     };
-    let probes_too = !core.has_header_param();
+    let probes_too = !core.has_header_param() && payment_method != SESSION;
     let routes = resources
         .iter()
         .map(|r| r.route.clone())

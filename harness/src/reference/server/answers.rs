@@ -61,7 +61,7 @@ pub(super) fn challenge_for(
         id: String::new(),
         realm: realm.map_or_else(|| issued_realm(state), str::to_string),
         method: issued_method(state, route),
-        intent: "charge".into(),
+        intent: route.intent().into(),
         request,
         expires,
         digest,

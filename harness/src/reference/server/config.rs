@@ -76,6 +76,28 @@ pub struct RouteConfig {
     /// [`SIDE_EFFECTS_PATH`] (the server suite's state oracle).
     #[serde(default)]
     pub side_effect: bool,
+    /// Makes the route a Tempo session (`intent="session"`,
+    /// draft-tempo-session-00 v1): `amount` is then the price of one
+    /// request.
+    #[serde(default)]
+    pub session: Option<SessionRoute>,
+}
+
+/// A session route's escrow and payee.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionRoute {
+    /// `methodDetails.escrowContract`: a deployed `TempoStreamChannel`.
+    pub escrow_contract: String,
+    /// The recipient's private key: it signs the close transaction (the
+    /// escrow lets only the payee close).
+    pub payee_key: String,
+    /// `methodDetails.minVoucherDelta`.
+    #[serde(default)]
+    pub min_voucher_delta: Option<String>,
+    /// `suggestedDeposit`.
+    #[serde(default)]
+    pub suggested_deposit: Option<String>,
 }
 
 /// What a route does once a payment is verified.
@@ -159,6 +181,16 @@ impl RouteConfig {
             requires_header: None,
             credential_header: None,
             side_effect: false,
+            session: None,
+        }
+    }
+
+    /// The challenges' intent: `session` for a session route.
+    pub fn intent(&self) -> &'static str {
+        if self.session.is_some() {
+            "session"
+        } else {
+            "charge"
         }
     }
 
@@ -194,6 +226,28 @@ impl RouteConfig {
             }
             if let Some(e) = &self.external_id {
                 request["externalId"] = e.clone().into();
+            }
+            return request;
+        }
+        if let Some(session) = &self.session {
+            // §"Hexadecimal Values": hex the server produces is lowercase.
+            let mut details = json!({
+                "escrowContract": session.escrow_contract.to_lowercase(),
+                "chainId": chain_id,
+                "sessionProtocol": "v1",
+            });
+            if let Some(d) = &session.min_voucher_delta {
+                details["minVoucherDelta"] = d.clone().into();
+            }
+            let mut request = json!({
+                "amount": self.amount,
+                "unitType": "request",
+                "currency": self.currency.to_lowercase(),
+                "recipient": self.recipient.to_lowercase(),
+                "methodDetails": details,
+            });
+            if let Some(d) = &session.suggested_deposit {
+                request["suggestedDeposit"] = d.clone().into();
             }
             return request;
         }
@@ -247,6 +301,26 @@ impl ServerConfig {
         }
         for r in &self.routes {
             let conformant = match r.payment_method.as_str() {
+                "tempo" if r.session.is_some() => {
+                    crate::methods::tempo_session::SessionTerms::from_request(
+                        &r.request(self.chain_id),
+                    )
+                    .and_then(|terms| {
+                        let key = tx::signer_from_key(
+                            &r.session.as_ref().expect("a session route").payee_key,
+                            "payee_key",
+                        )
+                        .map_err(|e| e.to_string())?;
+                        if key.address() == terms.recipient {
+                            Ok(())
+                        } else {
+                            Err(format!(
+                                "payee_key is the key of {}, not of the recipient",
+                                key.address()
+                            ))
+                        }
+                    })
+                }
                 "tempo" => ChargeRequest::from_json(&r.request(self.chain_id))
                     .map(|_| ())
                     .map_err(|e| e.to_string()),

@@ -167,10 +167,29 @@ pub enum Deviation {
     DiscoveryNoRequestBody,
     /// The document at /.well-known/openapi.json, not /openapi.json.
     DiscoveryElsewhere,
+    /// Session: accepts a voucher whoever signed it.
+    SessionSkipSignerCheck,
+    /// Session: takes an older voucher (below the highest accepted one,
+    /// replayed) as payment for a request.
+    SessionServeReplayedVoucher,
+    /// Session: accepts vouchers above the channel's deposit.
+    SessionIgnoreDeposit,
+    /// Session: recovers voucher signers with plain ecrecover, high s too.
+    SessionAcceptHighS,
+    /// Session: lets go of the channel's lock while it reads the chain,
+    /// so concurrent requests are charged against the same balance.
+    SessionRacyAccounting,
+    /// Session: closes on an older voucher than the one its receipt's
+    /// `spent` stands for (settles less than it says).
+    SessionCloseSettlesLess,
+    /// Session: serves a channel whose payee is not the recipient.
+    SessionSkipPayeeCheck,
+    /// Session: keeps serving a channel after closing it.
+    SessionServeClosedChannel,
 }
 
 impl Deviation {
-    pub const ALL: [Deviation; 65] = [
+    pub const ALL: [Deviation; 73] = [
         Deviation::NoCacheControl,
         Deviation::NoPrivateCache,
         Deviation::SkipReplayCheck,
@@ -236,6 +255,14 @@ impl Deviation {
         Deviation::DiscoveryNoTitle,
         Deviation::DiscoveryNoRequestBody,
         Deviation::DiscoveryElsewhere,
+        Deviation::SessionSkipSignerCheck,
+        Deviation::SessionServeReplayedVoucher,
+        Deviation::SessionIgnoreDeposit,
+        Deviation::SessionAcceptHighS,
+        Deviation::SessionRacyAccounting,
+        Deviation::SessionCloseSettlesLess,
+        Deviation::SessionSkipPayeeCheck,
+        Deviation::SessionServeClosedChannel,
     ];
 
     pub fn name(self) -> String {

@@ -93,7 +93,7 @@ fn operation(route: &RouteConfig, chain_id: u64, deviates: &impl Fn(Deviation) -
         amount = format!("0{amount}");
     }
     let offer = json!({
-        "intent": "charge",
+        "intent": route.intent(),
         "method": route.payment_method,
         "amount": amount,
         "currency": request["currency"],

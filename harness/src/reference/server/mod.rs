@@ -44,6 +44,7 @@ mod config;
 mod deviation;
 pub mod discovery;
 pub mod mcp;
+mod session;
 mod tempo;
 
 use crate::chain::Rpc;
@@ -54,7 +55,7 @@ use answers::{
     problem_response,
 };
 pub use config::{
-    AfterPayment, Choices, RouteConfig, SIDE_EFFECTS_PATH, ServerConfig, SplitConfig,
+    AfterPayment, Choices, RouteConfig, SIDE_EFFECTS_PATH, ServerConfig, SessionRoute, SplitConfig,
 };
 pub use deviation::Deviation;
 
@@ -73,6 +74,8 @@ struct State {
     side_effects: std::sync::atomic::AtomicU64,
     /// The first receipt reference of each route (a deviation's).
     first_reference: Mutex<HashMap<String, String>>,
+    /// Session channels' accounting.
+    sessions: session::Channels,
 }
 
 impl State {
@@ -147,6 +150,7 @@ fn app(config: ServerConfig) -> Result<axum::Router> {
         started: tx::unix_now(),
         side_effects: Default::default(),
         first_reference: Mutex::default(),
+        sessions: Mutex::default(),
     });
     Ok(axum::Router::new().fallback(
         move |method: Method, uri: Uri, headers: HeaderMap, body: Body| {
@@ -482,7 +486,7 @@ async fn settle_credential(
     if !skip_echo
         && (echo.realm != issued_realm(state)
             || echo.method != issued_method(state, route)
-            || echo.intent != "charge"
+            || echo.intent != route.intent()
             || echo.request.value != wanted)
     {
         return Err(refuse(
@@ -525,6 +529,9 @@ async fn settle_credential(
     }
     if route.is_stub() {
         return settle_stub(state, route, credential, skip_replay);
+    }
+    if route.session.is_some() {
+        return session::settle(state, route, credential).await;
     }
     let payload_type = credential.payload.get("type").and_then(Value::as_str);
     let kind = match (payload_type, tempo_charge::validate_credential(credential)) {

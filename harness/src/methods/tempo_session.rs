@@ -1,0 +1,463 @@
+//! Tempo session (draft-tempo-session-00, `sessionProtocol: "v1"`): the
+//! built-in paying side of a session, shared by the server suite's
+//! session checks and the plug-in that lets the core checks pay a session
+//! resource.
+//!
+//! A payer opens a channel on the challenge's escrow with a signed Tempo
+//! transaction (approve, then `open`) that the server broadcasts, and
+//! pays each request with a cumulative voucher. `v2` needs the TIP-1034
+//! precompile; no local chain has it, so v2 challenges are `blocked`.
+
+use alloy::primitives::{Address, B256, TxKind, U256};
+use alloy::signers::SignerSync;
+use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::SolCall;
+use async_trait::async_trait;
+use mppconf_suite::codec::{Challenge, Credential, EchoedChallenge, Receipt, request_schema};
+use mppconf_suite::methods::tempo_session::{self as offline, SessionProtocol};
+use serde_json::{Map, Value, json};
+use tempo_alloy::primitives::transaction::Call;
+
+use super::{Evidence, PayContext, PaymentMethod};
+use crate::chain::Rpc;
+use crate::chain::escrow::{Escrow, ITempoStreamChannel as E, ITip20};
+use crate::reference::tx::{self, PaymentPlan};
+use crate::server_suite::Outcome;
+
+/// Tempo's chain id, the draft's default for `methodDetails.chainId`.
+const DEFAULT_CHAIN_ID: u64 = 4217;
+
+/// What a session challenge asks (§"Request Schema").
+#[derive(Debug, Clone)]
+pub struct SessionTerms {
+    /// Price of one unit (here: one request).
+    pub price: U256,
+    pub currency: Address,
+    pub recipient: Address,
+    pub escrow: Address,
+    pub chain_id: u64,
+    pub protocol: SessionProtocol,
+    pub min_voucher_delta: U256,
+}
+
+impl SessionTerms {
+    pub fn from_request(request: &Value) -> Result<Self, String> {
+        let text = |v: &Value, k: &str| {
+            v.get(k)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| format!("the session request has no string {k:?}"))
+        };
+        let amount = |s: String, k: &str| {
+            U256::from_str_radix(&s, 10).map_err(|_| format!("{k} {s:?} is not a decimal amount"))
+        };
+        let address = |s: String, k: &str| {
+            s.parse::<Address>()
+                .map_err(|_| format!("{k} {s:?} is not an address"))
+        };
+        let details = request
+            .get("methodDetails")
+            .ok_or("the session request has no methodDetails")?;
+        let protocol = match details.get("sessionProtocol").and_then(Value::as_str) {
+            None => SessionProtocol::V1,
+            Some(p) => SessionProtocol::parse(p)
+                .ok_or_else(|| format!("sessionProtocol {p:?} is neither v1 nor v2"))?,
+        };
+        Ok(Self {
+            price: amount(text(request, "amount")?, "amount")?,
+            currency: address(text(request, "currency")?, "currency")?,
+            recipient: address(text(request, "recipient")?, "recipient")?,
+            escrow: address(text(details, "escrowContract")?, "escrowContract")?,
+            chain_id: details
+                .get("chainId")
+                .and_then(Value::as_u64)
+                .unwrap_or(DEFAULT_CHAIN_ID),
+            protocol,
+            min_voucher_delta: match details.get("minVoucherDelta").and_then(Value::as_str) {
+                Some(d) => amount(d.to_string(), "minVoucherDelta")?,
+                None => U256::ZERO,
+            },
+        })
+    }
+}
+
+/// A payer of one channel: its key and the channel it opened.
+pub struct SessionPayer {
+    pub key: PrivateKeySigner,
+    pub terms: SessionTerms,
+    pub salt: B256,
+    rpc: Rpc,
+}
+
+/// Flaws of an open the server must refuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenFlaw {
+    None,
+    /// The channel's payee is not the challenge's recipient.
+    OtherPayee,
+    /// The payload names another channel id than the transaction opens.
+    OtherChannelId,
+}
+
+impl SessionPayer {
+    /// A fresh account holding `funds` of the challenge's currency (it
+    /// pays its own fees in it).
+    pub async fn fresh(terms: SessionTerms, rpc_url: &str, funds: U256) -> Result<Self, String> {
+        let rpc = Rpc::new(rpc_url);
+        let key = tx::fresh_payer(&rpc, terms.currency, funds)
+            .await
+            .map_err(|e| format!("funding a payer: {e}"))?;
+        Ok(Self {
+            key,
+            terms,
+            salt: B256::random(),
+            rpc,
+        })
+    }
+
+    /// The same channel's terms and salt under another key (a stranger
+    /// signing for this channel).
+    pub fn with_key(&self, key: PrivateKeySigner) -> Self {
+        Self {
+            key,
+            terms: self.terms.clone(),
+            salt: self.salt,
+            rpc: Rpc::new(self.rpc.url()),
+        }
+    }
+
+    /// The id of the channel this payer opens to `payee`.
+    pub fn channel_id_to(&self, payee: Address) -> B256 {
+        offline::channel_id_v1(
+            self.key.address(),
+            payee,
+            self.terms.currency,
+            self.salt,
+            Address::ZERO,
+            self.terms.escrow,
+            self.terms.chain_id,
+        )
+    }
+
+    pub fn channel_id(&self) -> B256 {
+        self.channel_id_to(self.terms.recipient)
+    }
+
+    /// A voucher signature over any domain (a flawed one for another
+    /// escrow or chain is the checks' business).
+    pub fn sign_for(&self, escrow: Address, chain_id: u64, channel: B256, amount: U256) -> Vec<u8> {
+        let digest =
+            offline::voucher_digest(self.terms.protocol, chain_id, escrow, channel, amount)
+                .unwrap_or_default();
+        self.key
+            .sign_hash_sync(&digest)
+            .map(|s| s.as_bytes().to_vec())
+            .unwrap_or_default()
+    }
+
+    pub fn sign(&self, amount: U256) -> Vec<u8> {
+        self.sign_for(
+            self.terms.escrow,
+            self.terms.chain_id,
+            self.channel_id(),
+            amount,
+        )
+    }
+
+    async fn signed_calls(&self, calls: Vec<Call>) -> Result<Vec<u8>, String> {
+        let (max_fee, priority) = tx::fee_params(&self.rpc).await.map_err(|e| e.to_string())?;
+        let plan = PaymentPlan {
+            chain_id: self.terms.chain_id,
+            valid_before: tx::unix_now() + 25,
+            max_fee_per_gas: max_fee,
+            max_priority_fee_per_gas: priority,
+            fee_token: Some(self.terms.currency),
+        };
+        tx::sign_payment(calls, &plan, &self.key)
+            .map(|p| p.raw)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The `open` payload (§"Open Payload"): approve and open in one
+    /// transaction, with an initial voucher for `initial`.
+    pub async fn open_payload(
+        &self,
+        deposit: U256,
+        initial: U256,
+        flaw: OpenFlaw,
+    ) -> Result<Map<String, Value>, String> {
+        let payee = match flaw {
+            OpenFlaw::OtherPayee => Address::random(),
+            _ => self.terms.recipient,
+        };
+        let deposit128: u128 = deposit.saturating_to();
+        let calls = vec![
+            call(
+                self.terms.currency,
+                ITip20::approveCall {
+                    spender: self.terms.escrow,
+                    amount: deposit,
+                }
+                .abi_encode(),
+            ),
+            call(
+                self.terms.escrow,
+                E::openCall {
+                    payee,
+                    token: self.terms.currency,
+                    deposit: deposit128,
+                    salt: self.salt,
+                    authorizedSigner: Address::ZERO,
+                }
+                .abi_encode(),
+            ),
+        ];
+        let raw = self.signed_calls(calls).await?;
+        let opened = self.channel_id_to(payee);
+        let named = match flaw {
+            OpenFlaw::OtherChannelId => B256::random(),
+            _ => opened,
+        };
+        let signature = self.sign_for(self.terms.escrow, self.terms.chain_id, opened, initial);
+        Ok(payload(json!({
+            "action": "open",
+            "type": "transaction",
+            "channelId": named.to_string(),
+            "transaction": hex(&raw),
+            "cumulativeAmount": initial.to_string(),
+            "signature": hex(&signature),
+        })))
+    }
+
+    /// The `topUp` payload (§"TopUp Payload").
+    pub async fn top_up_payload(&self, additional: U256) -> Result<Map<String, Value>, String> {
+        let calls = vec![
+            call(
+                self.terms.currency,
+                ITip20::approveCall {
+                    spender: self.terms.escrow,
+                    amount: additional,
+                }
+                .abi_encode(),
+            ),
+            call(
+                self.terms.escrow,
+                E::topUpCall {
+                    channelId: self.channel_id(),
+                    additionalDeposit: additional.saturating_to(),
+                }
+                .abi_encode(),
+            ),
+        ];
+        let raw = self.signed_calls(calls).await?;
+        Ok(payload(json!({
+            "action": "topUp",
+            "type": "transaction",
+            "channelId": self.channel_id().to_string(),
+            "transaction": hex(&raw),
+            "additionalDeposit": additional.to_string(),
+        })))
+    }
+
+    /// A `voucher` (or `close`) payload with the given signature bytes.
+    pub fn voucher_payload_signed(
+        &self,
+        action: &str,
+        amount: U256,
+        signature: &[u8],
+    ) -> Map<String, Value> {
+        payload(json!({
+            "action": action,
+            "channelId": self.channel_id().to_string(),
+            "cumulativeAmount": amount.to_string(),
+            "signature": hex(signature),
+        }))
+    }
+
+    pub fn voucher_payload(&self, action: &str, amount: U256) -> Map<String, Value> {
+        self.voucher_payload_signed(action, amount, &self.sign(amount))
+    }
+
+    /// The credential answering `challenge` with `payload`.
+    pub fn credential(&self, challenge: &Challenge, payload: Map<String, Value>) -> Credential {
+        Credential {
+            challenge: EchoedChallenge::echo_of(challenge),
+            payload,
+            source: Some(format!(
+                "did:pkh:eip155:{}:{}",
+                self.terms.chain_id,
+                self.key.address()
+            )),
+            unknown: Map::new(),
+        }
+    }
+}
+
+fn call(to: Address, input: Vec<u8>) -> Call {
+    Call {
+        to: TxKind::Call(to),
+        value: U256::ZERO,
+        input: input.into(),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    format!("0x{}", alloy::hex::encode(bytes))
+}
+
+fn payload(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// Why a v2 challenge cannot be judged here, or `None` when the chain has
+/// the precompile (then the v2 checks run by themselves).
+pub async fn v2_blocked(terms: &SessionTerms, rpc_url: &str) -> Option<String> {
+    if terms.protocol != SessionProtocol::V2 {
+        return None;
+    }
+    match crate::chain::escrow::has_channel_reserve(&Rpc::new(rpc_url)).await {
+        Ok(true) => None,
+        _ => Some(format!(
+            "sessionProtocol \"v2\" needs the TIP-1034 channel reserve precompile at {}, which this chain does not have (anvil 1.7.1 has hardforks t0-t4 only)",
+            crate::chain::escrow::CHANNEL_RESERVE_PRECOMPILE
+        )),
+    }
+}
+
+/// The Tempo session plug-in.
+pub struct TempoSession;
+
+/// The deposit the plug-in opens with: ten requests' worth.
+fn deposit_for(terms: &SessionTerms) -> U256 {
+    terms.price.max(U256::from(1u8)) * U256::from(10u8)
+}
+
+#[async_trait]
+impl PaymentMethod for TempoSession {
+    fn name(&self) -> &'static str {
+        "tempo"
+    }
+
+    fn intents(&self) -> &'static [&'static str] {
+        &["session"]
+    }
+
+    fn spec(&self) -> Option<&'static str> {
+        Some("draft-tempo-session-00")
+    }
+
+    fn label(&self) -> &'static str {
+        "tempo session"
+    }
+
+    fn evidence(&self) -> Evidence {
+        Evidence::Chain
+    }
+
+    fn validate_request(&self, intent: &str, request: &Value) -> Result<(), String> {
+        request_schema::validate(self.name(), intent, request)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn validate_payload(&self, credential: &Credential) -> Result<(), String> {
+        mppconf_suite::methods::rules::validate(
+            "tempo",
+            "session",
+            mppconf_suite::methods::rules::Part::Payload,
+            &Value::Object(credential.payload.clone()),
+        )
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+    }
+
+    /// Opens a fresh channel whose initial voucher pays one request.
+    async fn pay(&self, challenge: &Challenge, context: &PayContext) -> Result<Credential, String> {
+        let terms = SessionTerms::from_request(&challenge.request.value)?;
+        if let Some(why) = v2_blocked(&terms, &context.rpc_url).await {
+            return Err(why);
+        }
+        let funds = deposit_for(&terms) + U256::from(10_000_000u64);
+        let payer = SessionPayer::fresh(terms.clone(), &context.rpc_url, funds).await?;
+        let payload = payer
+            .open_payload(deposit_for(&terms), terms.price, OpenFlaw::None)
+            .await?;
+        Ok(payer.credential(challenge, payload))
+    }
+
+    /// §"Receipt Generation": the reference is the channel id, and the
+    /// channel is on the escrow with this payer and the challenge's payee.
+    async fn verify_receipt(
+        &self,
+        rpc_url: &str,
+        challenge: &Challenge,
+        credential: &Credential,
+        receipt: &Receipt,
+    ) -> Outcome {
+        let Ok(terms) = SessionTerms::from_request(&challenge.request.value) else {
+            return Outcome::error("the challenge's request is not a tempo session request");
+        };
+        let channel = credential.payload.get("channelId").and_then(Value::as_str);
+        if channel.is_none_or(|c| !c.eq_ignore_ascii_case(&receipt.reference)) {
+            return Outcome::fail(
+                format!("reference = the channel id {}", channel.unwrap_or("?")),
+                &receipt.reference,
+            );
+        }
+        let Ok(id) = receipt.reference.parse::<B256>() else {
+            return Outcome::fail("reference = a 32-byte channel id", &receipt.reference);
+        };
+        let state = match Escrow::at(terms.escrow, rpc_url).channel(id).await {
+            Ok(s) => s,
+            Err(e) => return Outcome::error(format!("reading the channel from the escrow: {e}")),
+        };
+        if state.payee != terms.recipient || state.token != terms.currency {
+            return Outcome::fail(
+                format!(
+                    "channel {id} on escrow {} pays {} in {}",
+                    terms.escrow, terms.recipient, terms.currency
+                ),
+                format!("payee {} token {}", state.payee, state.token),
+            );
+        }
+        Outcome::pass(format!(
+            "receipt names channel {id}, open on escrow {} with deposit {} to the recipient",
+            terms.escrow, state.deposit
+        ))
+    }
+
+    /// Sessions move money at settlement, not per request: the recipient's
+    /// balance says nothing about one credential.
+    async fn received(&self, _: &str, _: &Challenge) -> Result<Option<U256>, String> {
+        Ok(None)
+    }
+
+    fn settlements(&self, _: &Challenge, _: U256, _: U256) -> u64 {
+        0
+    }
+
+    fn also_cites(&self, check_id: &str) -> &'static [&'static str] {
+        match check_id {
+            "paid.receipt" => &[
+                "tempo-session.receipt.every-paid-request",
+                "tempo-session.receipt.reference-channel",
+            ],
+            _ => &[],
+        }
+    }
+
+    fn server_checks(&self) -> &'static [crate::server_suite::Check] {
+        crate::server_suite::tempo_session::CHECKS
+    }
+
+    fn client_scenarios(&self) -> &'static [crate::client_suite::ScenarioDef] {
+        &[]
+    }
+
+    fn client_checks(&self) -> &'static [crate::client_suite::Check] {
+        &[]
+    }
+}

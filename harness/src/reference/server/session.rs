@@ -1,0 +1,542 @@
+//! The reference server's Tempo session (draft-tempo-session-00,
+//! `sessionProtocol: "v1"` on mppconf's escrow): §"Open Verification",
+//! §"TopUp Verification", §"Voucher Verification", §"Server-Side
+//! Accounting" and §"Cooperative Close".
+//!
+//! Choices: the route's `amount` is the fixed cost of one request
+//! (§"Cost Calculation"); the challenge that opened a channel serves its
+//! vouchers and close too (ambiguity.tempo-session-challenge-reuse); an
+//! equal voucher is not refused, but pays for nothing new, so a request
+//! it carries is served only from what is still available
+//! (ambiguity.tempo-session-monotonicity); a close captures the highest
+//! voucher it holds at or below `spent`, never more than was delivered
+//! (ambiguity.tempo-session-v1-close-capture), so a close voucher may be
+//! below the highest accepted one; accounting is in memory, so a
+//! restart loses it (crash safety, §"Crash Safety", is not implemented);
+//! refusals use the core problem types (ambiguity.tempo-session-problem-types).
+//! Accounting is linearizable per channel: one lock per channel is held
+//! from the voucher's verification to the charge.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::SolCall;
+use mppconf_suite::codec::{Credential, ProblemType, Receipt};
+use mppconf_suite::methods::tempo_session as offline;
+use serde_json::{Map, Value, json};
+use tempo_alloy::primitives::transaction::Call;
+
+use super::{Deviation, Refusal, RouteConfig, State, now_rfc3339, refuse, tx};
+use crate::chain::escrow::{Escrow, ITempoStreamChannel as E};
+use crate::methods::tempo_session::SessionTerms;
+
+/// One channel's accounting (§"Accounting State").
+#[derive(Debug, Default)]
+pub(super) struct Channel {
+    accepted: U256,
+    spent: U256,
+    /// Every voucher accepted, by amount: a close picks one.
+    vouchers: BTreeMap<U256, Vec<u8>>,
+    finalized: bool,
+}
+
+/// The channels the server knows, by channel id, each behind its own lock.
+pub(super) type Channels = std::sync::Mutex<HashMap<B256, Arc<tokio::sync::Mutex<Channel>>>>;
+
+/// A chain error without the RPC endpoint (a server must not tell it).
+fn reason(e: crate::error::Error) -> String {
+    match e {
+        crate::error::Error::Chain { reason, .. } => reason,
+        other => other.to_string(),
+    }
+}
+
+fn fail(detail: impl Into<String>) -> Refusal {
+    refuse(ProblemType::VerificationFailed, detail)
+}
+
+fn text<'a>(p: &'a Map<String, Value>, k: &str) -> Result<&'a str, Refusal> {
+    p.get(k).and_then(Value::as_str).ok_or_else(|| {
+        refuse(
+            ProblemType::MalformedCredential,
+            format!("payload.{k} is missing"),
+        )
+    })
+}
+
+fn word(p: &Map<String, Value>, k: &str) -> Result<B256, Refusal> {
+    text(p, k)?.parse().map_err(|_| {
+        refuse(
+            ProblemType::MalformedCredential,
+            format!("payload.{k} is not 32-byte hex"),
+        )
+    })
+}
+
+fn amount(p: &Map<String, Value>, k: &str) -> Result<U256, Refusal> {
+    let t = text(p, k)?;
+    if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(refuse(
+            ProblemType::MalformedCredential,
+            format!("payload.{k} is not a decimal string"),
+        ));
+    }
+    U256::from_str_radix(t, 10).map_err(|_| {
+        refuse(
+            ProblemType::MalformedCredential,
+            format!("payload.{k} is too large"),
+        )
+    })
+}
+
+fn bytes(p: &Map<String, Value>, k: &str) -> Result<Vec<u8>, Refusal> {
+    alloy::hex::decode(text(p, k)?).map_err(|_| {
+        refuse(
+            ProblemType::MalformedCredential,
+            format!("payload.{k} is not hex"),
+        )
+    })
+}
+
+/// Verifies a session credential, updates the accounting and charges the
+/// request (a close settles on chain); the receipt on success.
+pub(super) async fn settle(
+    state: &State,
+    route: &RouteConfig,
+    credential: &Credential,
+) -> Result<Receipt, Refusal> {
+    let terms = SessionTerms::from_request(&route.request(state.config.chain_id)).map_err(fail)?;
+    let escrow = Escrow::at(terms.escrow, state.rpc.url());
+    let p = &credential.payload;
+    let action = text(p, "action")?;
+    let channel_id = word(p, "channelId")?;
+    let (charge, tx_hash) = match action {
+        "open" => {
+            open(state, &terms, &escrow, p, channel_id).await?;
+            (true, None)
+        }
+        "topUp" => {
+            top_up(state, &terms, &escrow, p, channel_id).await?;
+            (true, None)
+        }
+        "voucher" => (true, None),
+        "close" => (false, None),
+        other => {
+            return Err(refuse(
+                ProblemType::MalformedCredential,
+                format!("payload.action {other:?} is not open, topUp, voucher or close"),
+            ));
+        }
+    };
+    let entry = state
+        .sessions
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&channel_id)
+        .cloned()
+        .ok_or_else(|| fail(format!("channel {channel_id} is not open with this server")))?;
+    let mut channel = entry.lock().await;
+    if channel.finalized && !state.deviates(Deviation::SessionServeClosedChannel) {
+        return Err(fail(format!("channel {channel_id} is closed")));
+    }
+    // Below the highest accepted (only a deviation lets one through).
+    let mut older = false;
+    if action != "topUp" {
+        let voucher = (amount(p, "cumulativeAmount")?, bytes(p, "signature")?);
+        if state.deviates(Deviation::SessionRacyAccounting) {
+            // The deviation: the lock is let go while the chain is read,
+            // so concurrent requests all see the same `spent`.
+            let seen = (channel.accepted, channel.spent);
+            drop(channel);
+            accept_voucher_unlocked(
+                state,
+                &terms,
+                &escrow,
+                channel_id,
+                seen.0,
+                action != "close",
+                &voucher,
+            )
+            .await?;
+            channel = entry.lock().await;
+            channel.accepted = channel.accepted.max(voucher.0);
+            channel.vouchers.insert(voucher.0, voucher.1.clone());
+            let available = channel.accepted.saturating_sub(seen.1);
+            if charge && available < terms.price {
+                return Err(insufficient(&terms, channel.accepted, seen.1));
+            }
+            if charge {
+                channel.spent = seen.1 + terms.price;
+            }
+        } else {
+            accept_voucher_unlocked(
+                state,
+                &terms,
+                &escrow,
+                channel_id,
+                channel.accepted,
+                action != "close",
+                &voucher,
+            )
+            .await?;
+            older = voucher.0 < channel.accepted;
+            channel.accepted = channel.accepted.max(voucher.0);
+            channel.vouchers.insert(voucher.0, voucher.1);
+        }
+    }
+    if charge && !state.deviates(Deviation::SessionRacyAccounting) {
+        let available = channel.accepted.saturating_sub(channel.spent);
+        // The deviation: an older voucher, replayed, buys a request.
+        let replayed = state.deviates(Deviation::SessionServeReplayedVoucher) && older;
+        if available < terms.price && !replayed {
+            return Err(insufficient(&terms, channel.accepted, channel.spent));
+        }
+        channel.spent += terms.price;
+    }
+    let tx_hash = if action == "close" {
+        Some(close(state, route, &terms, channel_id, &mut channel).await?)
+    } else {
+        tx_hash
+    };
+    let mut extra = Map::new();
+    extra.insert("intent".into(), "session".into());
+    extra.insert("challengeId".into(), credential.challenge.id.clone().into());
+    extra.insert("channelId".into(), channel_id.to_string().into());
+    extra.insert(
+        "acceptedCumulative".into(),
+        channel.accepted.to_string().into(),
+    );
+    extra.insert("spent".into(), channel.spent.to_string().into());
+    if charge {
+        extra.insert("units".into(), 1.into());
+    }
+    if let Some(h) = tx_hash {
+        extra.insert("txHash".into(), h.into());
+    }
+    Ok(Receipt {
+        status: "success".into(),
+        method: "tempo".into(),
+        timestamp: now_rfc3339(),
+        reference: channel_id.to_string(),
+        extra,
+    })
+}
+
+/// §"Per-Request Processing", step 2: 402 with what is missing.
+fn insufficient(terms: &SessionTerms, accepted: U256, spent: U256) -> Refusal {
+    let required = spent + terms.price;
+    refuse(
+        ProblemType::PaymentInsufficient,
+        format!(
+            "insufficient balance: requiredCumulative {required}, acceptedCumulative {accepted}, requiredTopUp {}",
+            required - accepted.min(required)
+        ),
+    )
+}
+
+/// §"Open Verification": the transaction opens the channel the payload
+/// names, to this server, in the challenge's token, on its escrow; the
+/// server broadcasts it and reads the channel back.
+async fn open(
+    state: &State,
+    terms: &SessionTerms,
+    escrow: &Escrow,
+    p: &Map<String, Value>,
+    channel_id: B256,
+) -> Result<(), Refusal> {
+    if text(p, "type")? != "transaction" {
+        return Err(refuse(
+            ProblemType::MalformedCredential,
+            "payload.type is not \"transaction\"",
+        ));
+    }
+    let raw = bytes(p, "transaction")?;
+    let payment = tx::decode_payment(&raw).map_err(fail)?;
+    if payment.tx().chain_id != terms.chain_id {
+        return Err(fail(format!(
+            "the open transaction is for chain {}",
+            payment.tx().chain_id
+        )));
+    }
+    if payment.awaits_fee_payer {
+        return Err(fail("the challenge does not sponsor fees (no feePayer)"));
+    }
+    let open = escrow_call::<E::openCall>(&payment.tx().calls, terms.escrow).ok_or_else(|| {
+        fail(format!(
+            "the transaction does not call open() on escrow {}",
+            terms.escrow
+        ))
+    })?;
+    if open.payee != terms.recipient && !state.deviates(Deviation::SessionSkipPayeeCheck) {
+        return Err(fail(format!(
+            "the channel pays {}, not the recipient {}",
+            open.payee, terms.recipient
+        )));
+    }
+    if open.token != terms.currency {
+        return Err(fail(format!(
+            "the channel holds {}, not the currency {}",
+            open.token, terms.currency
+        )));
+    }
+    let computed = offline::channel_id_v1(
+        payment.sender,
+        open.payee,
+        open.token,
+        open.salt,
+        open.authorizedSigner,
+        terms.escrow,
+        terms.chain_id,
+    );
+    if computed != channel_id {
+        return Err(fail(format!(
+            "payload.channelId {channel_id} is not the channel the transaction opens ({computed})"
+        )));
+    }
+    if state
+        .sessions
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains_key(&channel_id)
+    {
+        // The same open again: a used credential (§"Replay Protection").
+        return Err(refuse(
+            ProblemType::InvalidChallenge,
+            format!("channel {channel_id} is already open: this open was used"),
+        ));
+    }
+    let receipt = state
+        .rpc
+        .call("eth_sendRawTransactionSync", json!([Bytes::from(raw)]))
+        .await
+        .map_err(|e| fail(format!("broadcast failed: {}", reason(e))))?;
+    if receipt["status"] != "0x1" {
+        return Err(fail(format!(
+            "the open transaction reverted: {}",
+            receipt["transactionHash"]
+        )));
+    }
+    let on_chain = escrow
+        .channel(channel_id)
+        .await
+        .map_err(|e| fail(format!("reading the channel: {}", reason(e))))?;
+    let payee_ok =
+        on_chain.payee == terms.recipient || state.deviates(Deviation::SessionSkipPayeeCheck);
+    if on_chain.payer == Address::ZERO
+        || !payee_ok
+        || on_chain.token != terms.currency
+        || on_chain.finalized
+        || on_chain.closeRequestedAt != 0
+        || U256::from(on_chain.deposit - on_chain.settled) < terms.price
+    {
+        return Err(fail(format!(
+            "channel {channel_id} on chain is not one this server can serve: {on_chain:?}"
+        )));
+    }
+    state
+        .sessions
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(channel_id)
+        .or_default();
+    Ok(())
+}
+
+/// §"TopUp Verification": the transaction tops up this channel by the
+/// payload's amount; broadcast, then the deposit is read back.
+async fn top_up(
+    state: &State,
+    terms: &SessionTerms,
+    escrow: &Escrow,
+    p: &Map<String, Value>,
+    channel_id: B256,
+) -> Result<(), Refusal> {
+    let additional = amount(p, "additionalDeposit")?;
+    let raw = bytes(p, "transaction")?;
+    let payment = tx::decode_payment(&raw).map_err(fail)?;
+    let call = escrow_call::<E::topUpCall>(&payment.tx().calls, terms.escrow)
+        .ok_or_else(|| fail("the transaction does not call topUp() on the escrow"))?;
+    if call.channelId != channel_id || U256::from(call.additionalDeposit) != additional {
+        return Err(fail(
+            "the topUp call is for another channel or amount than the payload's",
+        ));
+    }
+    let before = escrow
+        .channel(channel_id)
+        .await
+        .map_err(|e| fail(reason(e)))?;
+    let receipt = state
+        .rpc
+        .call("eth_sendRawTransactionSync", json!([Bytes::from(raw)]))
+        .await
+        .map_err(|e| fail(format!("broadcast failed: {}", reason(e))))?;
+    let after = escrow
+        .channel(channel_id)
+        .await
+        .map_err(|e| fail(reason(e)))?;
+    if receipt["status"] != "0x1"
+        || U256::from(after.deposit) != U256::from(before.deposit) + additional
+    {
+        return Err(fail(
+            "the top-up did not raise the deposit by additionalDeposit",
+        ));
+    }
+    Ok(())
+}
+
+/// The first call of `calls` to `escrow` that decodes as `C`.
+fn escrow_call<C: SolCall>(calls: &[Call], escrow: Address) -> Option<C> {
+    calls
+        .iter()
+        .filter(|c| c.to.to() == Some(&escrow))
+        .find_map(|c| C::abi_decode(&c.input).ok())
+}
+
+/// §"Voucher Verification" against the chain and the highest `accepted`
+/// amount: signer, pending close, monotonicity (not for a close, whose
+/// voucher may stop at `spent`), minimum delta, deposit.
+async fn accept_voucher_unlocked(
+    state: &State,
+    terms: &SessionTerms,
+    escrow: &Escrow,
+    channel_id: B256,
+    accepted: U256,
+    monotonic: bool,
+    (cumulative, signature): &(U256, Vec<u8>),
+) -> Result<(), Refusal> {
+    let on_chain = escrow
+        .channel(channel_id)
+        .await
+        .map_err(|e| fail(format!("reading the channel: {}", reason(e))))?;
+    if on_chain.finalized && !state.deviates(Deviation::SessionServeClosedChannel) {
+        return Err(fail(format!("channel {channel_id} is finalized on chain")));
+    }
+    if on_chain.closeRequestedAt != 0 {
+        return Err(fail("the channel has a pending close request"));
+    }
+    let digest = offline::voucher_digest(
+        terms.protocol,
+        terms.chain_id,
+        terms.escrow,
+        channel_id,
+        *cumulative,
+    )
+    .map_err(|e| fail(e.reason))?;
+    let signer = if state.deviates(Deviation::SessionAcceptHighS) {
+        recover_any_s(digest, signature)
+    } else {
+        offline::voucher_signer(digest, signature).map_err(|e| fail(e.reason))?
+    };
+    let expected = if on_chain.authorizedSigner == Address::ZERO {
+        on_chain.payer
+    } else {
+        on_chain.authorizedSigner
+    };
+    if signer != expected && !state.deviates(Deviation::SessionSkipSignerCheck) {
+        return Err(fail(format!(
+            "the voucher is signed by {signer}, not {expected}"
+        )));
+    }
+    if monotonic
+        && *cumulative < accepted
+        && !state.deviates(Deviation::SessionServeReplayedVoucher)
+    {
+        return Err(fail(format!(
+            "cumulativeAmount {cumulative} is below the accepted {accepted}"
+        )));
+    }
+    if *cumulative > accepted && *cumulative - accepted < terms.min_voucher_delta {
+        return Err(fail(format!(
+            "the voucher advances less than minVoucherDelta {}",
+            terms.min_voucher_delta
+        )));
+    }
+    if *cumulative > U256::from(on_chain.deposit)
+        && !state.deviates(Deviation::SessionIgnoreDeposit)
+    {
+        return Err(fail(format!(
+            "cumulativeAmount {cumulative} exceeds the deposit {}",
+            on_chain.deposit
+        )));
+    }
+    Ok(())
+}
+
+/// The deviation's recovery: any s, as plain `ecrecover` does.
+fn recover_any_s(digest: B256, signature: &[u8]) -> Address {
+    if signature.len() != 65 {
+        return Address::ZERO;
+    }
+    let r = U256::from_be_slice(&signature[..32]);
+    let s = U256::from_be_slice(&signature[32..64]);
+    alloy::primitives::Signature::new(r, s, signature[64] == 28)
+        .recover_address_from_prehash(&digest)
+        .unwrap_or(Address::ZERO)
+}
+
+/// §"Cooperative Close": the payee closes on chain with the highest
+/// voucher it holds at or below `spent` (none: a close on nothing, which
+/// refunds the whole deposit); the transaction hash goes into the receipt.
+async fn close(
+    state: &State,
+    route: &RouteConfig,
+    terms: &SessionTerms,
+    channel_id: B256,
+    channel: &mut Channel,
+) -> Result<String, Refusal> {
+    let key: PrivateKeySigner = route
+        .session
+        .as_ref()
+        .map(|s| tx::signer_from_key(&s.payee_key, "payee_key"))
+        .transpose()
+        .map_err(|e| fail(reason(e)))?
+        .ok_or_else(|| fail("the route has no payee key to close with"))?;
+    let mut held = channel.vouchers.range(..=channel.spent).rev();
+    if state.deviates(Deviation::SessionCloseSettlesLess) {
+        // The deviation: closes on the voucher before that one.
+        held.next();
+    }
+    let (amount, signature) = held
+        .next()
+        .map(|(a, s)| (*a, s.clone()))
+        .unwrap_or((U256::ZERO, Vec::new()));
+    let call = E::closeCall {
+        channelId: channel_id,
+        cumulativeAmount: amount.saturating_to(),
+        signature: signature.into(),
+    };
+    let (max_fee, priority) = tx::fee_params(&state.rpc)
+        .await
+        .map_err(|e| fail(reason(e)))?;
+    let plan = tx::PaymentPlan {
+        chain_id: terms.chain_id,
+        valid_before: tx::unix_now() + 25,
+        max_fee_per_gas: max_fee,
+        max_priority_fee_per_gas: priority,
+        fee_token: Some(terms.currency),
+    };
+    let calls = vec![Call {
+        to: alloy::primitives::TxKind::Call(terms.escrow),
+        value: U256::ZERO,
+        input: call.abi_encode().into(),
+    }];
+    let signed = tx::sign_payment(calls, &plan, &key).map_err(|e| fail(reason(e)))?;
+    let receipt = state
+        .rpc
+        .call(
+            "eth_sendRawTransactionSync",
+            json!([Bytes::from(signed.raw)]),
+        )
+        .await
+        .map_err(|e| fail(format!("the close transaction failed: {}", reason(e))))?;
+    if receipt["status"] != "0x1" {
+        return Err(fail(format!(
+            "the close transaction reverted: {}",
+            receipt["transactionHash"]
+        )));
+    }
+    channel.finalized = true;
+    Ok(signed.hash.to_string())
+}

@@ -1,0 +1,103 @@
+//! The Tempo session server checks (draft-tempo-session-00, v1 on
+//! mppconf's escrow) against the reference session server: every check
+//! passes against the honest one, and each session deviation is caught by
+//! the session check that names it, and by no other check.
+
+use std::collections::BTreeSet;
+
+use mppconf_harness::reference::server::Deviation;
+use mppconf_harness::report::progress::Silent;
+use mppconf_harness::server_suite::command;
+use mppconf_suite::drafts::CoreDraft;
+use mppconf_suite::vectors::Verdict;
+
+/// The reference session run with `deviations`: the checks that did not
+/// pass, and a summary for messages.
+async fn session_suite(
+    deviations: &[Deviation],
+    filter: &[&str],
+) -> (BTreeSet<&'static str>, String) {
+    let selection = mppconf_harness::report::Selection {
+        filter: filter.iter().map(|f| f.to_string()).collect(),
+        ..Default::default()
+    };
+    let deviations: BTreeSet<Deviation> = deviations.iter().copied().collect();
+    let runs = command::run_reference_method(
+        "tempo-session",
+        CoreDraft::Draft00,
+        &deviations,
+        &selection,
+        &mut Silent,
+    )
+    .await
+    .unwrap();
+    let results: Vec<_> = runs.iter().flat_map(|r| &r.results).collect();
+    let summary = results
+        .iter()
+        .map(|c| {
+            format!(
+                "{:<8} {}: {}",
+                c.verdict.as_str(),
+                c.id,
+                c.detail.replace('\n', " | ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        results.iter().all(|c| c.verdict != Verdict::Error),
+        "harness errors:\n{summary}"
+    );
+    let failing = results
+        .iter()
+        .filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Warn | Verdict::Lenient))
+        .map(|c| c.id)
+        .collect();
+    (failing, summary)
+}
+
+/// The session deviations and the check that flags each.
+fn session_flags(d: Deviation) -> Option<&'static str> {
+    use Deviation::*;
+    Some(match d {
+        SessionSkipSignerCheck => "session.foreign-signature-refused",
+        SessionServeReplayedVoucher => "session.stale-voucher-pays-nothing",
+        SessionIgnoreDeposit => "session.voucher-above-deposit-refused",
+        SessionAcceptHighS => "session.high-s-refused",
+        SessionRacyAccounting => "session.concurrent-requests-bounded",
+        SessionCloseSettlesLess => "session.close-settles-spent",
+        SessionSkipPayeeCheck => "session.open-other-payee-refused",
+        SessionServeClosedChannel => "session.closed-channel-refused",
+        _ => return None,
+    })
+}
+
+#[tokio::test]
+async fn every_check_passes_against_the_reference_session_server() {
+    let (failing, summary) = session_suite(&[], &[]).await;
+    assert!(failing.is_empty(), "{summary}");
+    for id in [
+        "session.open-and-vouchers-paid",
+        "session.close-settles-spent",
+        "session.min-voucher-delta",
+    ] {
+        assert!(
+            summary
+                .lines()
+                .any(|l| l.starts_with("pass") && l.contains(&format!(" {id}: "))),
+            "{id} did not pass:\n{summary}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn each_session_deviation_is_caught_by_its_check_and_no_other() {
+    let session_checks = ["session."];
+    for d in Deviation::ALL {
+        let Some(check) = session_flags(d) else {
+            continue;
+        };
+        let (failing, summary) = session_suite(&[d], &session_checks).await;
+        assert_eq!(failing, BTreeSet::from([check]), "{}:\n{summary}", d.name());
+    }
+}
