@@ -91,6 +91,7 @@ async fn main() {
         payee_key: payee.to_bytes().to_string(),
         min_voucher_delta: None,
         suggested_deposit: None,
+        stream_units: None,
     });
     let config = ServerConfig {
         realm: "bench".into(),

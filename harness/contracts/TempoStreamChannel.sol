@@ -10,22 +10,26 @@ import {SafeTransferLib} from "solady/utils/SafeTransferLib.sol";
 /// Written from draft-tempo-session-00 §"Channel Escrow Contract"
 /// (Contract-Backed Channel State, Contract Functions, Access Control,
 /// Signature Verification) and §"Voucher Signing Format", with the names of
-/// the appendix's informative `ITempoStreamChannel` interface so that SDKs
-/// written against it (mppx's legacy session client) drive it unchanged.
+/// the appendix's informative `ITempoStreamChannel` interface, and the
+/// `Channel` layout the SDKs read, so that they drive it unchanged.
 /// The appendix also names `CLOSE_REQUEST_TYPEHASH` and
 /// `getCloseRequestDigest`, but the draft defines no close-request type
 /// string and no function that takes such a signature, so this escrow does
 /// not invent one.
 contract TempoStreamChannel is EIP712 {
+    /// The field order of the deployed reference contract, which the SDKs
+    /// decode `getChannel` with (mppx's legacy escrow ABI, mpp's
+    /// `IEscrow`), not the order of the draft's informative interface
+    /// (ambiguity.tempo-session-escrow-interface).
     struct Channel {
+        bool finalized;
+        uint64 closeRequestedAt;
         address payer;
         address payee;
         address token;
         address authorizedSigner;
         uint128 deposit;
         uint128 settled;
-        uint64 closeRequestedAt;
-        bool finalized;
     }
 
     /// §"requestClose": a grace period of at least 15 minutes.
@@ -123,6 +127,18 @@ contract TempoStreamChannel is EIP712 {
 
     /// Payer only: adds to the deposit and cancels a pending close request.
     function topUp(bytes32 channelId, uint128 additionalDeposit) external {
+        _topUp(channelId, additionalDeposit);
+    }
+
+    /// The same with a uint256 amount: the deployed reference contract's
+    /// signature, which the SDKs call (the draft allows other parameter
+    /// types with the same semantics; ambiguity.tempo-session-escrow-interface).
+    function topUp(bytes32 channelId, uint256 additionalDeposit) external {
+        if (additionalDeposit > type(uint128).max) revert AmountExceedsDeposit();
+        _topUp(channelId, uint128(additionalDeposit));
+    }
+
+    function _topUp(bytes32 channelId, uint128 additionalDeposit) private {
         Channel storage channel = _open(channelId);
         if (msg.sender != channel.payer) revert NotPayer();
         channel.deposit += additionalDeposit;

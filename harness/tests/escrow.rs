@@ -289,7 +289,7 @@ async fn vouchers_settle_exactly_once_and_only_for_their_payee_signer_and_escrow
         "requestClose is payer only"
     );
     assert!(s.escrow.send_as(payer, request).await.unwrap().is_some());
-    let top_up = E::topUpCall {
+    let top_up = E::topUp_0Call {
         channelId: channel,
         additionalDeposit: 500_000,
     };
@@ -370,6 +370,13 @@ async fn a_forced_close_refunds_the_payer_only_after_the_grace_period() {
     let s = Setup::new().await;
     let (payer, payee) = (s.payer.address(), s.payee.address());
     let channel = s.open(2, 400_000).await;
+    // The deployed contract's uint256 topUp works as the draft's uint128 one.
+    let top_up = E::topUp_1Call {
+        channelId: channel,
+        additionalDeposit: U256::from(100_000u64),
+    };
+    assert!(s.escrow.send_as(payer, top_up).await.unwrap().is_some());
+    assert_eq!(s.escrow.channel(channel).await.unwrap().deposit, 500_000);
     let v100 = voucher(&s.payer, &s.escrow, s.chain.chain_id, channel, 100_000);
     assert!(s.settle(payee, channel, 100_000, v100).await);
     let withdraw = E::withdrawCall { channelId: channel };
@@ -404,7 +411,6 @@ async fn a_forced_close_refunds_the_payer_only_after_the_grace_period() {
             .is_none(),
         "withdraw is payer only"
     );
-    let before = s.balance(payer).await;
     assert!(
         s.escrow
             .send_as(payer, withdraw.clone())
@@ -412,7 +418,7 @@ async fn a_forced_close_refunds_the_payer_only_after_the_grace_period() {
             .unwrap()
             .is_some()
     );
-    assert_eq!(s.balance(payer).await, before + U256::from(250_000u64));
+    assert_eq!(s.paid_to(payer).await, U256::from(350_000u64));
     assert!(
         s.escrow.send_as(payer, withdraw).await.unwrap().is_none(),
         "a finalized channel"
@@ -422,7 +428,7 @@ async fn a_forced_close_refunds_the_payer_only_after_the_grace_period() {
         events.last(),
         Some(&EscrowEvent::Closed {
             to_payee: U256::ZERO,
-            to_payer: U256::from(250_000u64)
+            to_payer: U256::from(350_000u64)
         })
     );
     assert!(events.contains(&EscrowEvent::CloseRequested {

@@ -68,6 +68,10 @@ fn session_flags(d: Deviation) -> Option<&'static str> {
         SessionCloseSettlesLess => "session.close-settles-spent",
         SessionSkipPayeeCheck => "session.open-other-payee-refused",
         SessionServeClosedChannel => "session.closed-channel-refused",
+        SessionSkipTokenCheck => "session.open-other-token-refused",
+        SessionAnyEscrow => "session.open-other-escrow-refused",
+        SessionIgnoreCloseRequest => "session.close-requested-voucher-refused",
+        SessionStreamIgnoresBalance => "session.stream-pauses-for-voucher",
         _ => return None,
     })
 }

@@ -36,6 +36,11 @@
 //                         credential (dist/mcp/internal/Credential.js parse,
 //                         imported by file path; the root-level _meta it does
 //                         not read)
+//   session.channel_id    draft-tempo-session-00: v1 the legacy
+//                         Channel.computeId (dist/tempo/legacy/session), v2
+//                         the TIP-1034 Channel.computeId
+//                         (dist/tempo/session/precompile), both imported by
+//                         file path
 
 import { StringDecoder } from 'node:string_decoder'
 import { Challenge, Credential, Receipt } from 'mppx'
@@ -44,6 +49,8 @@ import { McpClient } from 'mppx/mcp/client'
 import * as McpCredential from './node_modules/mppx/dist/mcp/internal/Credential.js'
 import { Base64 } from 'ox'
 import * as AcceptPayment from './node_modules/mppx/dist/internal/AcceptPayment.js'
+import * as LegacyChannel from './node_modules/mppx/dist/tempo/legacy/session/Channel.js'
+import * as PrecompileChannel from './node_modules/mppx/dist/tempo/session/precompile/Channel.js'
 
 // Keep stdout for responses only, whatever a library might print.
 for (const name of ['log', 'info', 'debug', 'warn']) {
@@ -294,6 +301,42 @@ ops['mcp.credential.parse'] = {
     return {
       credential: { placement: 'nested', challenge: echoed, payload, source: source ?? null },
     }
+  },
+}
+
+// draft-tempo-session-00: the channel id a session's payer and server
+// compute (v1: the escrow's computeChannelId; v2: the descriptor's).
+ops['session.channel_id'] = {
+  errorType: 'unknown_error',
+  run(input) {
+    const protocol = requireString(input, 'protocol')
+    const common = {
+      payer: requireString(input, 'payer'),
+      payee: requireString(input, 'payee'),
+      token: requireString(input, 'token'),
+      salt: requireString(input, 'salt'),
+      authorizedSigner: requireString(input, 'authorizedSigner'),
+      chainId: input.chainId,
+    }
+    if (protocol === 'v1') {
+      return {
+        channelId: LegacyChannel.computeId({
+          ...common,
+          escrowContract: requireString(input, 'escrowContract'),
+        }).toLowerCase(),
+      }
+    }
+    if (protocol === 'v2') {
+      return {
+        channelId: PrecompileChannel.computeId({
+          ...common,
+          operator: requireString(input, 'operator'),
+          expiringNonceHash: requireString(input, 'expiringNonceHash'),
+          escrow: requireString(input, 'escrowContract'),
+        }).toLowerCase(),
+      }
+    }
+    throw new TypeError(`protocol ${JSON.stringify(protocol)} is neither v1 nor v2`)
   },
 }
 

@@ -18,18 +18,19 @@ pub const CHANNEL_RESERVE_PRECOMPILE: Address =
     address!("0x4D50500000000000000000000000000000000000");
 
 sol! {
-    /// The escrow's interface (the draft's informative appendix).
+    /// The escrow's interface (the draft's informative appendix, with the
+    /// deployed contract's `Channel` layout).
     interface ITempoStreamChannel {
         #[derive(Debug)]
         struct Channel {
+            bool finalized;
+            uint64 closeRequestedAt;
             address payer;
             address payee;
             address token;
             address authorizedSigner;
             uint128 deposit;
             uint128 settled;
-            uint64 closeRequestedAt;
-            bool finalized;
         }
 
         function CLOSE_GRACE_PERIOD() external view returns (uint64);
@@ -37,6 +38,8 @@ sol! {
         function open(address payee, address token, uint128 deposit, bytes32 salt, address authorizedSigner) external returns (bytes32 channelId);
         function settle(bytes32 channelId, uint128 cumulativeAmount, bytes calldata signature) external;
         function topUp(bytes32 channelId, uint128 additionalDeposit) external;
+        /// The deployed contract's (and the SDKs') form.
+        function topUp(bytes32 channelId, uint256 additionalDeposit) external;
         function close(bytes32 channelId, uint128 cumulativeAmount, bytes calldata signature) external;
         function requestClose(bytes32 channelId) external;
         function withdraw(bytes32 channelId) external;

@@ -96,6 +96,12 @@ pub trait PaymentMethod: Send + Sync {
     /// check id.
     fn also_cites(&self, check_id: &str) -> &'static [&'static str];
 
+    /// Why a core or intent check does not apply to this method (it is
+    /// then `skip` with this reason), or `None`: most apply.
+    fn not_applicable(&self, _check_id: &str) -> Option<&'static str> {
+        None
+    }
+
     /// Its server checks, in run order (the server suite's module for its
     /// spec).
     fn server_checks(&self) -> &'static [crate::server_suite::Check];

@@ -97,7 +97,19 @@ pub enum OpenFlaw {
     OtherPayee,
     /// The payload names another channel id than the transaction opens.
     OtherChannelId,
+    /// The channel holds another TIP-20 token than the challenge's
+    /// currency (ThetaUSD, or AlphaUSD when that is the currency).
+    OtherToken,
+    /// The channel is opened on another escrow (a fresh deployment of
+    /// mppconf's own, which needs a chain with an unlocked account).
+    OtherEscrow,
 }
+
+/// ThetaUSD and AlphaUSD, TIP-20 tokens of the local chain's genesis.
+const THETA_USD: Address =
+    alloy::primitives::address!("0x20c0000000000000000000000000000000000003");
+const ALPHA_USD: Address =
+    alloy::primitives::address!("0x20c0000000000000000000000000000000000001");
 
 impl SessionPayer {
     /// A fresh account holding `funds` of the challenge's currency (it
@@ -190,21 +202,40 @@ impl SessionPayer {
             OpenFlaw::OtherPayee => Address::random(),
             _ => self.terms.recipient,
         };
+        let token = match flaw {
+            OpenFlaw::OtherToken if self.terms.currency == THETA_USD => ALPHA_USD,
+            OpenFlaw::OtherToken => THETA_USD,
+            _ => self.terms.currency,
+        };
+        if token != self.terms.currency {
+            tx::fund(&self.rpc, token, self.key.address(), deposit)
+                .await
+                .map_err(|e| format!("funding the payer in {token}: {e}"))?;
+        }
+        let escrow = match flaw {
+            OpenFlaw::OtherEscrow => {
+                Escrow::deploy(&self.rpc)
+                    .await
+                    .map_err(|e| format!("deploying another escrow: {e}"))?
+                    .address
+            }
+            _ => self.terms.escrow,
+        };
         let deposit128: u128 = deposit.saturating_to();
         let calls = vec![
             call(
-                self.terms.currency,
+                token,
                 ITip20::approveCall {
-                    spender: self.terms.escrow,
+                    spender: escrow,
                     amount: deposit,
                 }
                 .abi_encode(),
             ),
             call(
-                self.terms.escrow,
+                escrow,
                 E::openCall {
                     payee,
-                    token: self.terms.currency,
+                    token,
                     deposit: deposit128,
                     salt: self.salt,
                     authorizedSigner: Address::ZERO,
@@ -213,12 +244,20 @@ impl SessionPayer {
             ),
         ];
         let raw = self.signed_calls(calls).await?;
-        let opened = self.channel_id_to(payee);
+        let opened = offline::channel_id_v1(
+            self.key.address(),
+            payee,
+            token,
+            self.salt,
+            Address::ZERO,
+            escrow,
+            self.terms.chain_id,
+        );
         let named = match flaw {
             OpenFlaw::OtherChannelId => B256::random(),
             _ => opened,
         };
-        let signature = self.sign_for(self.terms.escrow, self.terms.chain_id, opened, initial);
+        let signature = self.sign_for(escrow, self.terms.chain_id, opened, initial);
         Ok(payload(json!({
             "action": "open",
             "type": "transaction",
@@ -242,9 +281,11 @@ impl SessionPayer {
             ),
             call(
                 self.terms.escrow,
-                E::topUpCall {
+                // The deployed contract's uint256 form, which the SDK
+                // servers recognize (mppconf's escrow has both).
+                E::topUp_1Call {
                     channelId: self.channel_id(),
-                    additionalDeposit: additional.saturating_to(),
+                    additionalDeposit: additional,
                 }
                 .abi_encode(),
             ),
@@ -257,6 +298,32 @@ impl SessionPayer {
             "transaction": hex(&raw),
             "additionalDeposit": additional.to_string(),
         })))
+    }
+
+    /// The payer's own `requestClose` on chain (the start of a forced
+    /// close, §"Forced Close"), in a transaction it sends itself.
+    pub async fn request_close(&self) -> Result<(), String> {
+        let calls = vec![call(
+            self.terms.escrow,
+            E::requestCloseCall {
+                channelId: self.channel_id(),
+            }
+            .abi_encode(),
+        )];
+        let raw = self.signed_calls(calls).await?;
+        let receipt = self
+            .rpc
+            .call(
+                "eth_sendRawTransactionSync",
+                json!([alloy::primitives::Bytes::from(raw)]),
+            )
+            .await
+            .map_err(|e| format!("requestClose: {e}"))?;
+        if receipt["status"] == "0x1" {
+            Ok(())
+        } else {
+            Err(format!("requestClose reverted: {receipt}"))
+        }
     }
 
     /// A `voucher` (or `close`) payload with the given signature bytes.
@@ -442,11 +509,27 @@ impl PaymentMethod for TempoSession {
     fn also_cites(&self, check_id: &str) -> &'static [&'static str] {
         match check_id {
             "paid.receipt" => &[
-                "tempo-session.receipt.every-paid-request",
+                "tempo-session.receipt.every-request",
                 "tempo-session.receipt.reference-channel",
             ],
             _ => &[],
         }
+    }
+
+    /// A session credential is not single use: its challenge pays for many
+    /// vouchers, and a repeated open or voucher may be answered without
+    /// new service (ambiguity.tempo-session-challenge-reuse). Whether a
+    /// repetition buys service twice is the session checks' to judge
+    /// (session.stale-voucher-pays-nothing,
+    /// session.concurrent-requests-bounded).
+    fn not_applicable(&self, check_id: &str) -> Option<&'static str> {
+        matches!(
+            check_id,
+            "replay.rejected" | "idempotency.new-key-no-replay" | "concurrency.settles-once"
+        )
+        .then_some(
+            "a session credential is not single use (ambiguity.tempo-session-challenge-reuse): whether a repeated one buys service twice is judged by session.stale-voucher-pays-nothing and session.concurrent-requests-bounded",
+        )
     }
 
     fn server_checks(&self) -> &'static [crate::server_suite::Check] {

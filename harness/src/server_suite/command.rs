@@ -612,7 +612,10 @@ async fn launched_target(
     .await?;
     let proxy = Arc::new(RpcProxy::start(&chain.rpc_url, Duration::from_secs(10)).await?);
     let tls_dir = crate::tls::scratch_dir("server-tls")?;
-    let values = Placeholders::fresh(proxy.url(), chain.chain_id, tls_dir.path())?;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let values = Placeholders::fresh(proxy.url(), chain.chain_id, tls_dir.path())?
+        .with_chain_setup(&chain.rpc(), &text)
+        .await?;
     let launched = manifest.launch(&values).await?;
     let label = manifest.label(path);
     let reproduce = format!("mppconf server --target {}", path.display());

@@ -339,6 +339,12 @@ impl Ctx {
         self
     }
 
+    /// The run's HTTP client (it trusts the target's authority), for a
+    /// check that reads an answer as it streams.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// Sends the resource's request with these `Authorization` values
     /// (and, if given, another body); `Err` is a transport failure.
     pub async fn send(

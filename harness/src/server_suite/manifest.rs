@@ -16,7 +16,10 @@
 //!
 //! Placeholders: `{rpc_url}` (the chain, through the recording proxy),
 //! `{chain_id}`, `{port}` (a free loopback port), `{recipient}` (a fresh
-//! address), `{secret}` (a random HMAC secret), `{fee_payer_key}` (a funded
+//! address), `{payee_key}` (its private key), `{escrow}` (mppconf's Tempo
+//! session escrow, deployed on the chain for a manifest that names it, the
+//! payee then funded for its fees), `{secret}` (a random HMAC secret),
+//! `{fee_payer_key}` (a funded
 //! dev account), `{tls_cert}`, `{tls_key}` and `{ca_cert}` (PEM files of a
 //! server certificate for `localhost`/`127.0.0.1`, its key, and the
 //! authority the harness made for the run: a server that serves HTTPS
@@ -210,9 +213,15 @@ pub struct Placeholders {
     pub chain_id: u64,
     pub port: u16,
     pub recipient: String,
+    /// The recipient's private key (a session server closes channels as
+    /// the payee).
+    pub payee_key: String,
     pub secret: String,
     pub fee_payer_key: String,
     pub tls: crate::tls::TlsFiles,
+    /// The Tempo session escrow mppconf deployed on the chain, when the
+    /// manifest names `{escrow}` (see [`Placeholders::with_chain_setup`]).
+    pub escrow: Option<String>,
 }
 
 impl Placeholders {
@@ -220,15 +229,47 @@ impl Placeholders {
     /// port, a fresh recipient and secret, the funded fee payer, and TLS
     /// files written to `tls_dir`.
     pub fn fresh(rpc_url: String, chain_id: u64, tls_dir: &Path) -> Result<Self> {
+        let payee = alloy::signers::local::PrivateKeySigner::random();
         Ok(Self {
             rpc_url,
             chain_id,
             port: crate::chain::anvil::free_port()?,
-            recipient: alloy::primitives::Address::random().to_string(),
+            recipient: payee.address().to_string(),
+            payee_key: payee.to_bytes().to_string(),
             secret: alloy::primitives::B256::random().to_string(),
             fee_payer_key: super::command::FEE_PAYER_KEY.into(),
             tls: crate::tls::LocalCa::new()?.write_files(tls_dir)?,
+            escrow: None,
         })
+    }
+
+    /// What a manifest's placeholders need on the chain at `rpc` before
+    /// launch: with `{escrow}`, mppconf's Tempo session escrow deployed and
+    /// the payee funded in PathUSD for the fees of its close transactions.
+    pub async fn with_chain_setup(
+        mut self,
+        rpc: &crate::chain::Rpc,
+        manifest_text: &str,
+    ) -> Result<Self> {
+        if manifest_text.contains("{escrow}") {
+            let escrow = crate::chain::escrow::Escrow::deploy(rpc).await?;
+            self.escrow = Some(escrow.address.to_string());
+            let payee: alloy::primitives::Address = self
+                .recipient
+                .parse()
+                .map_err(|_| Error::Setup("the fresh recipient is not an address".into()))?;
+            let token = crate::chain::anvil::PATH_USD
+                .parse()
+                .map_err(|_| Error::Setup("PathUSD is not an address".into()))?;
+            crate::reference::tx::fund(
+                rpc,
+                token,
+                payee,
+                alloy::primitives::U256::from(1_000_000_000u64),
+            )
+            .await?;
+        }
+        Ok(self)
     }
 
     fn fill(&self, text: &str) -> String {
@@ -236,6 +277,8 @@ impl Placeholders {
             .replace("{chain_id}", &self.chain_id.to_string())
             .replace("{port}", &self.port.to_string())
             .replace("{recipient}", &self.recipient)
+            .replace("{payee_key}", &self.payee_key)
+            .replace("{escrow}", self.escrow.as_deref().unwrap_or("{escrow}"))
             .replace("{secret}", &self.secret)
             .replace("{fee_payer_key}", &self.fee_payer_key)
             .replace("{tls_cert}", &self.tls.cert.display().to_string())
@@ -244,11 +287,13 @@ impl Placeholders {
     }
 }
 
-const PLACEHOLDERS: [&str; 9] = [
+const PLACEHOLDERS: [&str; 11] = [
     "{rpc_url}",
     "{chain_id}",
     "{port}",
     "{recipient}",
+    "{payee_key}",
+    "{escrow}",
     "{secret}",
     "{fee_payer_key}",
     "{tls_cert}",

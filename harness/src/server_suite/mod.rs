@@ -327,8 +327,14 @@ async fn run_one(ctx: &Ctx, check: &Check) -> CheckResult {
     ctx.take_tolerated();
     ctx.take_leaks();
     let start = Instant::now();
+    let not_applicable = ctx.method.and_then(|m| m.not_applicable(check.id));
     let outcome = tokio::select! {
-        o = tokio::time::timeout(Duration::from_secs(60), (check.run)(ctx)) => match o {
+        o = async {
+            match not_applicable {
+                Some(why) => Ok(Outcome::skip(why)),
+                None => tokio::time::timeout(Duration::from_secs(60), (check.run)(ctx)).await,
+            }
+        } => match o {
             Ok(o) => o,
             Err(_) => Outcome::error("the check did not finish within 60 s"),
         },
@@ -496,6 +502,8 @@ mod tests {
             ("discovery.rs", "draft-payment-discovery-00 §"),
             ("charge.rs", "draft-payment-intent-charge-00 §"),
             ("tempo_charge.rs", "draft-tempo-charge-00 §"),
+            ("tempo_session/mod.rs", "draft-tempo-session-00 §"),
+            ("tempo_session/stream.rs", "draft-tempo-session-00 §"),
         ];
         for (file, opening) in sources {
             let text = std::fs::read_to_string(format!(
@@ -520,6 +528,16 @@ mod tests {
                     .requirements
                     .iter()
                     .any(|r| r.starts_with("tempo-charge.") || r.starts_with("charge.")),
+                "{}",
+                check.id
+            );
+        }
+        for check in tempo_session::CHECKS {
+            assert!(
+                check
+                    .requirements
+                    .iter()
+                    .all(|r| r.starts_with("tempo-session.")),
                 "{}",
                 check.id
             );

@@ -51,6 +51,7 @@ fn session_resources() -> Vec<ReferenceResource> {
         payee_key: payee.to_bytes().to_string(),
         min_voucher_delta: Some("1000".into()),
         suggested_deposit: Some("10000".into()),
+        stream_units: Some(5),
     });
     vec![ReferenceResource { route, body: None }]
 }

@@ -98,6 +98,10 @@ pub struct SessionRoute {
     /// `suggestedDeposit`.
     #[serde(default)]
     pub suggested_deposit: Option<String>,
+    /// A request that accepts `text/event-stream` gets a metered SSE
+    /// answer of this many units, each costing `amount`.
+    #[serde(default)]
+    pub stream_units: Option<u32>,
 }
 
 /// What a route does once a payment is verified.

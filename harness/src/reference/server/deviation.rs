@@ -186,10 +186,21 @@ pub enum Deviation {
     SessionSkipPayeeCheck,
     /// Session: keeps serving a channel after closing it.
     SessionServeClosedChannel,
+    /// Session: serves a channel in another token than the currency.
+    SessionSkipTokenCheck,
+    /// Session: takes an open() on whatever contract the transaction
+    /// calls as the channel.
+    SessionAnyEscrow,
+    /// Session: accepts vouchers on a channel whose payer requested a
+    /// forced close.
+    SessionIgnoreCloseRequest,
+    /// Session: a metered stream goes on delivering when the balance is
+    /// spent (no `payment-need-voucher`, no pause).
+    SessionStreamIgnoresBalance,
 }
 
 impl Deviation {
-    pub const ALL: [Deviation; 73] = [
+    pub const ALL: [Deviation; 77] = [
         Deviation::NoCacheControl,
         Deviation::NoPrivateCache,
         Deviation::SkipReplayCheck,
@@ -263,6 +274,10 @@ impl Deviation {
         Deviation::SessionCloseSettlesLess,
         Deviation::SessionSkipPayeeCheck,
         Deviation::SessionServeClosedChannel,
+        Deviation::SessionSkipTokenCheck,
+        Deviation::SessionAnyEscrow,
+        Deviation::SessionIgnoreCloseRequest,
+        Deviation::SessionStreamIgnoresBalance,
     ];
 
     pub fn name(self) -> String {

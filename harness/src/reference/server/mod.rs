@@ -105,6 +105,12 @@ impl State {
     }
 }
 
+/// How long a metered stream waits for a voucher after
+/// `payment-need-voucher` before it closes (§"Insufficient Balance During
+/// Streaming": SHOULD close after a reasonable timeout, e.g. 60 s; short
+/// here, so that the suite's runs stay quick).
+const SESSION_STREAM_PAUSE: Duration = Duration::from_secs(5);
+
 /// A running server; stops when dropped.
 pub type Server = crate::background::Background;
 
@@ -331,6 +337,24 @@ async fn answer(
     match settle(state, route, raw, &body, skip_replay).await {
         Ok(receipt) if route.after_payment != AfterPayment::Serve => {
             after_payment(state, route, &body, receipt)
+        }
+        Ok(receipt)
+            if route
+                .session
+                .as_ref()
+                .and_then(|s| s.stream_units)
+                .is_some()
+                && headers
+                    .get(header::ACCEPT)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|a| a.contains("text/event-stream")) =>
+        {
+            let units = route
+                .session
+                .as_ref()
+                .and_then(|s| s.stream_units)
+                .unwrap_or(1);
+            session::stream_response(state, route, receipt, units, SESSION_STREAM_PAUSE)
         }
         Ok(receipt) => {
             if route.side_effect && !state.deviates(Deviation::SideEffectUnpaid) {

@@ -37,13 +37,26 @@ use crate::methods::tempo_session::SessionTerms;
 pub(super) struct Channel {
     accepted: U256,
     spent: U256,
+    /// The on-chain deposit, as last read.
+    deposit: U256,
+    /// The escrow the channel was opened on (the challenge's, but for a
+    /// deviation's).
+    escrow: Address,
     /// Every voucher accepted, by amount: a close picks one.
     vouchers: BTreeMap<U256, Vec<u8>>,
     finalized: bool,
 }
 
-/// The channels the server knows, by channel id, each behind its own lock.
-pub(super) type Channels = std::sync::Mutex<HashMap<B256, Arc<tokio::sync::Mutex<Channel>>>>;
+/// A channel's accounting behind its own lock, and the signal a paused
+/// stream waits on: a voucher raised `acceptedCumulative`.
+#[derive(Debug, Default)]
+pub(super) struct Slot {
+    channel: tokio::sync::Mutex<Channel>,
+    advanced: tokio::sync::Notify,
+}
+
+/// The channels the server knows, by channel id.
+pub(super) type Channels = std::sync::Mutex<HashMap<B256, Arc<Slot>>>;
 
 /// A chain error without the RPC endpoint (a server must not tell it).
 fn reason(e: crate::error::Error) -> String {
@@ -112,13 +125,14 @@ pub(super) async fn settle(
     let p = &credential.payload;
     let action = text(p, "action")?;
     let channel_id = word(p, "channelId")?;
+    let mut topped_up = None;
     let (charge, tx_hash) = match action {
         "open" => {
-            open(state, &terms, &escrow, p, channel_id).await?;
+            open(state, &terms, p, channel_id).await?;
             (true, None)
         }
         "topUp" => {
-            top_up(state, &terms, &escrow, p, channel_id).await?;
+            topped_up = Some(top_up(state, &terms, &escrow, p, channel_id).await?);
             (true, None)
         }
         "voucher" => (true, None),
@@ -137,9 +151,13 @@ pub(super) async fn settle(
         .get(&channel_id)
         .cloned()
         .ok_or_else(|| fail(format!("channel {channel_id} is not open with this server")))?;
-    let mut channel = entry.lock().await;
+    let mut channel = entry.channel.lock().await;
+    let escrow = Escrow::at(channel.escrow, state.rpc.url());
     if channel.finalized && !state.deviates(Deviation::SessionServeClosedChannel) {
         return Err(fail(format!("channel {channel_id} is closed")));
+    }
+    if let Some(deposit) = topped_up {
+        channel.deposit = deposit;
     }
     // Below the highest accepted (only a deviation lets one through).
     let mut older = false;
@@ -150,7 +168,7 @@ pub(super) async fn settle(
             // so concurrent requests all see the same `spent`.
             let seen = (channel.accepted, channel.spent);
             drop(channel);
-            accept_voucher_unlocked(
+            let deposit = accept_voucher_unlocked(
                 state,
                 &terms,
                 &escrow,
@@ -160,8 +178,10 @@ pub(super) async fn settle(
                 &voucher,
             )
             .await?;
-            channel = entry.lock().await;
+            channel = entry.channel.lock().await;
+            channel.deposit = deposit;
             channel.accepted = channel.accepted.max(voucher.0);
+            entry.advanced.notify_waiters();
             channel.vouchers.insert(voucher.0, voucher.1.clone());
             let available = channel.accepted.saturating_sub(seen.1);
             if charge && available < terms.price {
@@ -171,7 +191,7 @@ pub(super) async fn settle(
                 channel.spent = seen.1 + terms.price;
             }
         } else {
-            accept_voucher_unlocked(
+            channel.deposit = accept_voucher_unlocked(
                 state,
                 &terms,
                 &escrow,
@@ -183,6 +203,7 @@ pub(super) async fn settle(
             .await?;
             older = voucher.0 < channel.accepted;
             channel.accepted = channel.accepted.max(voucher.0);
+            entry.advanced.notify_waiters();
             channel.vouchers.insert(voucher.0, voucher.1);
         }
     }
@@ -242,7 +263,6 @@ fn insufficient(terms: &SessionTerms, accepted: U256, spent: U256) -> Refusal {
 async fn open(
     state: &State,
     terms: &SessionTerms,
-    escrow: &Escrow,
     p: &Map<String, Value>,
     channel_id: B256,
 ) -> Result<(), Refusal> {
@@ -263,19 +283,34 @@ async fn open(
     if payment.awaits_fee_payer {
         return Err(fail("the challenge does not sponsor fees (no feePayer)"));
     }
-    let open = escrow_call::<E::openCall>(&payment.tx().calls, terms.escrow).ok_or_else(|| {
-        fail(format!(
-            "the transaction does not call open() on escrow {}",
-            terms.escrow
-        ))
-    })?;
+    // The deviation reads the open() call and the channel wherever the
+    // transaction sends it.
+    let escrow_address = if state.deviates(Deviation::SessionAnyEscrow) {
+        payment
+            .tx()
+            .calls
+            .iter()
+            .find(|c| E::openCall::abi_decode(&c.input).is_ok())
+            .and_then(|c| c.to.to().copied())
+            .unwrap_or(terms.escrow)
+    } else {
+        terms.escrow
+    };
+    let escrow = &Escrow::at(escrow_address, state.rpc.url());
+    let open =
+        escrow_call::<E::openCall>(&payment.tx().calls, escrow_address).ok_or_else(|| {
+            fail(format!(
+                "the transaction does not call open() on escrow {}",
+                terms.escrow
+            ))
+        })?;
     if open.payee != terms.recipient && !state.deviates(Deviation::SessionSkipPayeeCheck) {
         return Err(fail(format!(
             "the channel pays {}, not the recipient {}",
             open.payee, terms.recipient
         )));
     }
-    if open.token != terms.currency {
+    if open.token != terms.currency && !state.deviates(Deviation::SessionSkipTokenCheck) {
         return Err(fail(format!(
             "the channel holds {}, not the currency {}",
             open.token, terms.currency
@@ -287,7 +322,7 @@ async fn open(
         open.token,
         open.salt,
         open.authorizedSigner,
-        terms.escrow,
+        escrow_address,
         terms.chain_id,
     );
     if computed != channel_id {
@@ -326,7 +361,7 @@ async fn open(
         on_chain.payee == terms.recipient || state.deviates(Deviation::SessionSkipPayeeCheck);
     if on_chain.payer == Address::ZERO
         || !payee_ok
-        || on_chain.token != terms.currency
+        || (on_chain.token != terms.currency && !state.deviates(Deviation::SessionSkipTokenCheck))
         || on_chain.finalized
         || on_chain.closeRequestedAt != 0
         || U256::from(on_chain.deposit - on_chain.settled) < terms.price
@@ -340,7 +375,15 @@ async fn open(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .entry(channel_id)
-        .or_default();
+        .or_insert_with(|| {
+            Arc::new(Slot {
+                channel: tokio::sync::Mutex::new(Channel {
+                    escrow: escrow_address,
+                    ..Channel::default()
+                }),
+                advanced: tokio::sync::Notify::new(),
+            })
+        });
     Ok(())
 }
 
@@ -352,13 +395,20 @@ async fn top_up(
     escrow: &Escrow,
     p: &Map<String, Value>,
     channel_id: B256,
-) -> Result<(), Refusal> {
+) -> Result<U256, Refusal> {
     let additional = amount(p, "additionalDeposit")?;
     let raw = bytes(p, "transaction")?;
     let payment = tx::decode_payment(&raw).map_err(fail)?;
-    let call = escrow_call::<E::topUpCall>(&payment.tx().calls, terms.escrow)
+    // Either form of topUp (uint128 as the draft writes it, uint256 as the
+    // deployed contract and the SDKs have it).
+    let call = escrow_call::<E::topUp_0Call>(&payment.tx().calls, terms.escrow)
+        .map(|c| (c.channelId, U256::from(c.additionalDeposit)))
+        .or_else(|| {
+            escrow_call::<E::topUp_1Call>(&payment.tx().calls, terms.escrow)
+                .map(|c| (c.channelId, c.additionalDeposit))
+        })
         .ok_or_else(|| fail("the transaction does not call topUp() on the escrow"))?;
-    if call.channelId != channel_id || U256::from(call.additionalDeposit) != additional {
+    if call.0 != channel_id || call.1 != additional {
         return Err(fail(
             "the topUp call is for another channel or amount than the payload's",
         ));
@@ -383,7 +433,7 @@ async fn top_up(
             "the top-up did not raise the deposit by additionalDeposit",
         ));
     }
-    Ok(())
+    Ok(U256::from(after.deposit))
 }
 
 /// The first call of `calls` to `escrow` that decodes as `C`.
@@ -405,7 +455,7 @@ async fn accept_voucher_unlocked(
     accepted: U256,
     monotonic: bool,
     (cumulative, signature): &(U256, Vec<u8>),
-) -> Result<(), Refusal> {
+) -> Result<U256, Refusal> {
     let on_chain = escrow
         .channel(channel_id)
         .await
@@ -413,13 +463,13 @@ async fn accept_voucher_unlocked(
     if on_chain.finalized && !state.deviates(Deviation::SessionServeClosedChannel) {
         return Err(fail(format!("channel {channel_id} is finalized on chain")));
     }
-    if on_chain.closeRequestedAt != 0 {
+    if on_chain.closeRequestedAt != 0 && !state.deviates(Deviation::SessionIgnoreCloseRequest) {
         return Err(fail("the channel has a pending close request"));
     }
     let digest = offline::voucher_digest(
         terms.protocol,
         terms.chain_id,
-        terms.escrow,
+        escrow.address,
         channel_id,
         *cumulative,
     )
@@ -461,7 +511,7 @@ async fn accept_voucher_unlocked(
             on_chain.deposit
         )));
     }
-    Ok(())
+    Ok(U256::from(on_chain.deposit))
 }
 
 /// The deviation's recovery: any s, as plain `ecrecover` does.
@@ -539,4 +589,117 @@ async fn close(
     }
     channel.finalized = true;
     Ok(signed.hash.to_string())
+}
+
+/// §"Insufficient Balance During Streaming": a metered SSE answer of
+/// `units` units, the first already charged with the request. Each further
+/// unit is charged from the balance before it goes out; when the balance
+/// is short the server emits `payment-need-voucher` and pauses until a
+/// voucher (on any request) raises `acceptedCumulative`, closing the
+/// stream after `pause` without one. The last event is the final receipt.
+pub(super) fn stream_response(
+    state: &State,
+    route: &RouteConfig,
+    receipt: Receipt,
+    units: u32,
+    pause: std::time::Duration,
+) -> axum::response::Response {
+    use axum::http::{HeaderValue, StatusCode, header};
+    let slot = receipt.reference.parse::<B256>().ok().and_then(|id| {
+        state
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned()
+            .map(|slot| (id, slot))
+    });
+    let price = U256::from_str_radix(&route.amount, 10).unwrap_or(U256::MAX);
+    let overdeliver = state.deviates(Deviation::SessionStreamIgnoresBalance);
+    let (tx, rx) = tokio::sync::mpsc::channel::<String>(16);
+    let mut final_receipt = receipt.clone();
+    tokio::spawn(async move {
+        let Some((channel_id, slot)) = slot else {
+            return;
+        };
+        let _ = tx.send("data: {\"unit\":1}\n\n".to_string()).await;
+        'units: for unit in 2..=units {
+            loop {
+                let mut channel = slot.channel.lock().await;
+                if channel.finalized {
+                    break 'units;
+                }
+                if overdeliver || channel.accepted.saturating_sub(channel.spent) >= price {
+                    channel.spent += price;
+                    drop(channel);
+                    if tx
+                        .send(format!("data: {{\"unit\":{unit}}}\n\n"))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    continue 'units;
+                }
+                let need = json!({
+                    "channelId": channel_id.to_string(),
+                    "requiredCumulative": (channel.spent + price).to_string(),
+                    "acceptedCumulative": channel.accepted.to_string(),
+                    "deposit": channel.deposit.to_string(),
+                });
+                let advanced = slot.advanced.notified();
+                tokio::pin!(advanced);
+                advanced.as_mut().enable();
+                drop(channel);
+                if tx
+                    .send(format!("event: payment-need-voucher\ndata: {need}\n\n"))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                if tokio::time::timeout(pause, advanced).await.is_err() {
+                    break 'units;
+                }
+            }
+        }
+        let channel = slot.channel.lock().await;
+        final_receipt.extra.insert(
+            "acceptedCumulative".into(),
+            channel.accepted.to_string().into(),
+        );
+        final_receipt
+            .extra
+            .insert("spent".into(), channel.spent.to_string().into());
+        drop(channel);
+        let mut data = Map::new();
+        data.insert("method".into(), final_receipt.method.clone().into());
+        data.insert("status".into(), final_receipt.status.clone().into());
+        data.insert("timestamp".into(), final_receipt.timestamp.clone().into());
+        data.insert("reference".into(), final_receipt.reference.clone().into());
+        data.extend(final_receipt.extra.clone());
+        let _ = tx
+            .send(format!(
+                "event: payment-receipt\ndata: {}\n\n",
+                Value::Object(data)
+            ))
+            .await;
+    });
+    let events = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|e| (Ok::<_, std::convert::Infallible>(e), rx))
+    });
+    let mut response = axum::response::Response::new(axum::body::Body::from_stream(events));
+    *response.status_mut() = StatusCode::OK;
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private"));
+    if let Ok(v) = HeaderValue::from_str(&receipt.to_header()) {
+        h.insert("payment-receipt", v);
+    }
+    response
 }

@@ -24,6 +24,10 @@ use crate::chain::escrow::{Escrow, EscrowEvent};
 use crate::methods::tempo_session::{OpenFlaw, SessionPayer, SessionTerms, v2_blocked};
 use crate::server_check as check;
 
+mod stream;
+
+use stream::stream;
+
 type Step = Result<Outcome, Outcome>;
 
 /// Every Tempo session check, in run order.
@@ -87,6 +91,27 @@ pub const CHECKS: &[Check] = &[
         |ctx| flawed_open(ctx, OpenFlaw::OtherPayee)
     ),
     check!(
+        "session.open-other-token-refused",
+        ["tempo-session.verify.open"],
+        false,
+        |ctx| flawed_open(ctx, OpenFlaw::OtherToken)
+    ),
+    check!(
+        "session.open-other-escrow-refused",
+        ["tempo-session.verify.open", "tempo-session.channel.v1-id"],
+        false,
+        |ctx| flawed_open(ctx, OpenFlaw::OtherEscrow)
+    ),
+    check!(
+        "session.close-requested-voucher-refused",
+        [
+            "tempo-session.verify.voucher-close-pending",
+            "tempo-session.verify.signer-from-chain"
+        ],
+        false,
+        |ctx| close_requested(ctx)
+    ),
+    check!(
         "session.open-channel-id-mismatch-refused",
         ["tempo-session.verify.open", "tempo-session.channel.v1-id"],
         false,
@@ -97,6 +122,18 @@ pub const CHECKS: &[Check] = &[
         ["tempo-session.dos.min-voucher-delta"],
         false,
         |ctx| min_delta(ctx)
+    ),
+    check!(
+        "session.stream-pauses-for-voucher",
+        [
+            "tempo-session.streaming.stop",
+            "tempo-session.streaming.need-voucher-event",
+            "tempo-session.streaming.event-data",
+            "tempo-session.streaming.event-fields",
+            "tempo-session.streaming.pause"
+        ],
+        false,
+        |ctx| stream(ctx)
     ),
     check!(
         "session.concurrent-requests-bounded",
@@ -299,6 +336,7 @@ async fn open_and_vouchers(ctx: &Ctx) -> Step {
         spent: U256::ZERO,
     };
     let channel = s.payer.channel_id();
+    let mut spent_before = U256::ZERO;
     for (step, answer) in [
         ("open", s.send(payload).await?),
         ("voucher", s.voucher("voucher", p * U256::from(2u8)).await?),
@@ -323,8 +361,16 @@ async fn open_and_vouchers(ctx: &Ctx) -> Step {
             ));
         };
         s.note(&answer);
-        let units = if step == "open" { 1u8 } else { 2 };
-        let want = p * U256::from(units);
+        let want = p * U256::from(if step == "open" { 1u8 } else { 2 });
+        // An open may answer with the resource (charged) or with a
+        // channel-management answer (nothing delivered, nothing charged);
+        // a voucher's request is charged one price.
+        let spent = amount_in(&receipt, "spent");
+        let spent_ok = match step {
+            "open" => spent == Some(U256::ZERO) || spent == Some(p),
+            _ => spent == Some(spent_before + p),
+        };
+        let previous = std::mem::replace(&mut spent_before, spent.unwrap_or_default());
         let text = |k: &str| receipt.extra.get(k).and_then(Value::as_str).unwrap_or("");
         let problems: Vec<String> = [
             (!receipt.reference.eq_ignore_ascii_case(&channel.to_string())).then(|| {
@@ -349,9 +395,9 @@ async fn open_and_vouchers(ctx: &Ctx) -> Step {
                     text("acceptedCumulative")
                 )
             }),
-            (amount_in(&receipt, "spent") != Some(want)).then(|| {
+            (!spent_ok).then(|| {
                 format!(
-                    "spent {:?}, not {want} ({units} request(s) at {p})",
+                    "spent {:?} after {step} at price {p} (spent before: {previous})",
                     text("spent")
                 )
             }),
@@ -380,7 +426,7 @@ async fn open_and_vouchers(ctx: &Ctx) -> Step {
         ));
     }
     Ok(Outcome::pass(format!(
-        "open and a voucher served, receipts account 1 then 2 requests on channel {channel}; {}",
+        "open and a voucher served, the receipts account each request on channel {channel}; {}",
         s.chain_evidence().await
     )))
 }
@@ -407,9 +453,25 @@ async fn stale_voucher(ctx: &Ctx) -> Step {
     if verdict.verdict != Verdict::Pass {
         return Ok(verdict);
     }
-    let spent_before = s.spent;
-    let answer = s.voucher("voucher", two).await?;
-    if (200..300).contains(&answer.status) {
+    // What is still available may buy requests; once it is spent, the
+    // repeated voucher must buy nothing.
+    let p = price(&s.payer);
+    let allowed = s.accepted.saturating_sub(s.spent) / p;
+    let mut served = U256::ZERO;
+    loop {
+        let spent_before = s.spent;
+        let answer = s.voucher("voucher", two).await?;
+        if !(200..300).contains(&answer.status) {
+            return Ok(Outcome::pass(format!(
+                "a lower voucher refused; the repeated highest voucher bought {served} request(s) of the {allowed} still available, then nothing ({}); {}",
+                answer.status,
+                s.chain_evidence().await
+            )));
+        }
+        if served < allowed {
+            served += U256::from(1u8);
+            continue;
+        }
         let spent = receipt_of(&answer).and_then(|r| amount_in(&r, "spent"));
         return Ok(match spent {
             Some(spent) if spent == spent_before => Outcome {
@@ -429,11 +491,6 @@ async fn stale_voucher(ctx: &Ctx) -> Step {
             ),
         });
     }
-    Ok(Outcome::pass(format!(
-        "a lower voucher refused; the repeated highest voucher bought nothing ({}); {}",
-        answer.status,
-        s.chain_evidence().await
-    )))
 }
 
 async fn above_deposit(ctx: &Ctx) -> Step {
@@ -542,9 +599,26 @@ async fn flawed_open(ctx: &Ctx, flaw: OpenFlaw) -> Step {
     let answer = s.send(payload).await?;
     let what = match flaw {
         OpenFlaw::OtherPayee => "an open of a channel that pays another payee",
+        OpenFlaw::OtherToken => "an open of a channel in another token than the currency",
+        OpenFlaw::OtherEscrow => "an open of a channel on another escrow contract",
         _ => "an open whose channelId is not the channel its transaction opens",
     };
     let mut verdict = refused(&answer, what);
+    verdict.detail = format!("{}; {}", verdict.detail, s.chain_evidence().await);
+    Ok(verdict)
+}
+
+/// The payer starts a forced close on chain; a voucher after that pays
+/// for service the payee may never settle (§"Voucher Verification" 5).
+async fn close_requested(ctx: &Ctx) -> Step {
+    let mut s = Session::open(ctx, 10).await?;
+    s.payer.request_close().await.map_err(Outcome::error)?;
+    let amount = s.next(1);
+    let answer = s.voucher("voucher", amount).await?;
+    let mut verdict = refused(
+        &answer,
+        "a voucher on a channel with a pending close request",
+    );
     verdict.detail = format!("{}; {}", verdict.detail, s.chain_evidence().await);
     Ok(verdict)
 }
@@ -573,6 +647,9 @@ async fn min_delta(ctx: &Ctx) -> Step {
 async fn concurrent(ctx: &Ctx) -> Step {
     let s = Session::open(ctx, 10).await?;
     let amount = s.next(1);
+    // What the voucher leaves available, in requests (1 where the open
+    // was charged, 2 where it was a management answer).
+    let allowed = (amount.saturating_sub(s.spent) / price(&s.payer)).saturating_to::<usize>();
     let header = s
         .payer
         .credential(&s.challenge, s.payer.voucher_payload("voucher", amount))
@@ -591,10 +668,10 @@ async fn concurrent(ctx: &Ctx) -> Step {
                 .map_or_else(|e| e.clone(), |a| a.status.to_string())
         })
         .collect();
-    if served > 1 {
+    if served > allowed {
         return Ok(Outcome::fail(
             format!(
-                "at most 1 of {RACERS} concurrent requests served: one voucher for {amount} pays for one more request"
+                "at most {allowed} of {RACERS} concurrent requests served: the voucher for {amount} leaves {allowed} request(s) available"
             ),
             format!("{served} served ({})", statuses.join(", ")),
         ));
