@@ -16,13 +16,21 @@ fn low_s(signature: &[u8]) -> bool {
     let half = U256::from_str_radix(HALF_ORDER, 16).unwrap();
     let raw = U256::from_be_slice(&signature[32..64]);
     // EIP-2098 (64 bytes): the top bit is the parity, not part of s.
-    let s = if signature.len() == 64 { raw & (U256::MAX >> 1) } else { raw };
+    let s = if signature.len() == 64 {
+        raw & (U256::MAX >> 1)
+    } else {
+        raw
+    };
     s <= half
 }
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(input) = serde_json::from_slice::<Value>(data) {
-        for op in ["session.channel_id", "session.voucher.digest", "session.voucher.signer"] {
+        for op in [
+            "session.channel_id",
+            "session.voucher.digest",
+            "session.voucher.signer",
+        ] {
             let _ = ops::execute(op, &input, CoreDraft::Draft00);
         }
     }
