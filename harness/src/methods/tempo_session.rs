@@ -8,7 +8,7 @@
 //! pays each request with a cumulative voucher. `v2` needs the TIP-1034
 //! precompile; no local chain has it, so v2 challenges are `blocked`.
 
-use alloy::primitives::{Address, B256, TxKind, U256};
+use alloy::primitives::{Address, B256, U256};
 use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolCall;
@@ -21,7 +21,7 @@ use tempo_alloy::primitives::transaction::Call;
 use super::{Evidence, PayContext, PaymentMethod};
 use crate::chain::Rpc;
 use crate::chain::escrow::{Escrow, ITempoStreamChannel as E, ITip20};
-use crate::reference::tx::{self, PaymentPlan};
+use crate::reference::tx::{self, call};
 use crate::server_suite::Outcome;
 
 /// Tempo's chain id, the draft's default for `methodDetails.chainId`.
@@ -138,21 +138,17 @@ impl SessionPayer {
         }
     }
 
-    /// The id of the channel this payer opens to `payee`.
-    pub fn channel_id_to(&self, payee: Address) -> B256 {
+    /// The id of the channel this payer opens as the challenge asks.
+    pub fn channel_id(&self) -> B256 {
         offline::channel_id_v1(
             self.key.address(),
-            payee,
+            self.terms.recipient,
             self.terms.currency,
             self.salt,
             Address::ZERO,
             self.terms.escrow,
             self.terms.chain_id,
         )
-    }
-
-    pub fn channel_id(&self) -> B256 {
-        self.channel_id_to(self.terms.recipient)
     }
 
     /// A voucher signature over any domain (a flawed one for another
@@ -177,17 +173,16 @@ impl SessionPayer {
     }
 
     async fn signed_calls(&self, calls: Vec<Call>) -> Result<Vec<u8>, String> {
-        let (max_fee, priority) = tx::fee_params(&self.rpc).await.map_err(|e| e.to_string())?;
-        let plan = PaymentPlan {
-            chain_id: self.terms.chain_id,
-            valid_before: tx::unix_now() + 25,
-            max_fee_per_gas: max_fee,
-            max_priority_fee_per_gas: priority,
-            fee_token: Some(self.terms.currency),
-        };
-        tx::sign_payment(calls, &plan, &self.key)
-            .map(|p| p.raw)
-            .map_err(|e| e.to_string())
+        tx::sign_calls(
+            &self.rpc,
+            self.terms.chain_id,
+            self.terms.currency,
+            calls,
+            &self.key,
+        )
+        .await
+        .map(|p| p.raw)
+        .map_err(|e| e.to_string())
     }
 
     /// The `open` payload (§"Open Payload"): approve and open in one
@@ -357,14 +352,6 @@ impl SessionPayer {
             )),
             unknown: Map::new(),
         }
-    }
-}
-
-fn call(to: Address, input: Vec<u8>) -> Call {
-    Call {
-        to: TxKind::Call(to),
-        value: U256::ZERO,
-        input: input.into(),
     }
 }
 

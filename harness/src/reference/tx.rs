@@ -128,6 +128,35 @@ pub fn sign_payment(
     Ok(SignedPayment { raw, hash })
 }
 
+/// A call of a Tempo transaction: `input` to `to`, no value.
+pub fn call(to: Address, input: Vec<u8>) -> Call {
+    Call {
+        to: TxKind::Call(to),
+        value: U256::ZERO,
+        input: input.into(),
+    }
+}
+
+/// `calls` signed by `signer` on `chain_id`, paying its own fees in
+/// `fee_token`, valid for the next 25 s (T4 takes at most 30 s ahead).
+pub async fn sign_calls(
+    rpc: &Rpc,
+    chain_id: u64,
+    fee_token: Address,
+    calls: Vec<Call>,
+    signer: &PrivateKeySigner,
+) -> Result<SignedPayment> {
+    let (max_fee_per_gas, max_priority_fee_per_gas) = fee_params(rpc).await?;
+    let plan = PaymentPlan {
+        chain_id,
+        valid_before: unix_now() + 25,
+        max_fee_per_gas,
+        max_priority_fee_per_gas,
+        fee_token: Some(fee_token),
+    };
+    sign_payment(calls, &plan, signer)
+}
+
 /// A payment transaction read from a credential.
 pub struct DecodedPayment {
     pub signed: AASigned,

@@ -557,22 +557,10 @@ async fn close(
         cumulativeAmount: amount.saturating_to(),
         signature: signature.into(),
     };
-    let (max_fee, priority) = tx::fee_params(&state.rpc)
+    let calls = vec![tx::call(terms.escrow, call.abi_encode())];
+    let signed = tx::sign_calls(&state.rpc, terms.chain_id, terms.currency, calls, &key)
         .await
         .map_err(|e| fail(reason(e)))?;
-    let plan = tx::PaymentPlan {
-        chain_id: terms.chain_id,
-        valid_before: tx::unix_now() + 25,
-        max_fee_per_gas: max_fee,
-        max_priority_fee_per_gas: priority,
-        fee_token: Some(terms.currency),
-    };
-    let calls = vec![Call {
-        to: alloy::primitives::TxKind::Call(terms.escrow),
-        value: U256::ZERO,
-        input: call.abi_encode().into(),
-    }];
-    let signed = tx::sign_payment(calls, &plan, &key).map_err(|e| fail(reason(e)))?;
     let receipt = state
         .rpc
         .call(

@@ -221,23 +221,35 @@ fn amount_in(receipt: &Receipt, field: &str) -> Option<U256> {
 }
 
 impl<'a> Session<'a> {
-    /// Opens a channel of `deposit` units with an initial voucher paying
-    /// one request; `Err` is `blocked` when a valid open is refused (the
-    /// open check judges that).
-    async fn open(ctx: &'a Ctx, deposit_units: u64) -> Result<Session<'a>, Outcome> {
+    /// A fresh challenge and payer, and the `open` payload (with `flaw`) of
+    /// a channel of `deposit_units` requests whose initial voucher pays
+    /// one; nothing sent yet.
+    async fn opening(
+        ctx: &'a Ctx,
+        deposit_units: u64,
+        flaw: OpenFlaw,
+    ) -> Result<(Session<'a>, Map<String, Value>), Outcome> {
         let (challenge, payer) = payer(ctx).await?;
         let p = price(&payer);
         let payload = payer
-            .open_payload(p * U256::from(deposit_units), p, OpenFlaw::None)
+            .open_payload(p * U256::from(deposit_units), p, flaw)
             .await
             .map_err(Outcome::error)?;
-        let mut session = Session {
+        let session = Session {
             ctx,
             challenge,
             payer,
             accepted: U256::ZERO,
             spent: U256::ZERO,
         };
+        Ok((session, payload))
+    }
+
+    /// Opens a channel of `deposit` units with an initial voucher paying
+    /// one request; `Err` is `blocked` when a valid open is refused (the
+    /// open check judges that).
+    async fn open(ctx: &'a Ctx, deposit_units: u64) -> Result<Session<'a>, Outcome> {
+        let (mut session, payload) = Self::opening(ctx, deposit_units, OpenFlaw::None).await?;
         let answer = session.send(payload).await?;
         if !(200..300).contains(&answer.status) {
             return Err(blocked(format!(
@@ -322,19 +334,8 @@ fn refused(answer: &Answer, what: &str) -> Outcome {
 }
 
 async fn open_and_vouchers(ctx: &Ctx) -> Step {
-    let (challenge, payer) = payer(ctx).await?;
-    let p = price(&payer);
-    let payload = payer
-        .open_payload(p * U256::from(10u8), p, OpenFlaw::None)
-        .await
-        .map_err(Outcome::error)?;
-    let mut s = Session {
-        ctx,
-        challenge,
-        payer,
-        accepted: U256::ZERO,
-        spent: U256::ZERO,
-    };
+    let (mut s, payload) = Session::opening(ctx, 10, OpenFlaw::None).await?;
+    let p = price(&s.payer);
     let channel = s.payer.channel_id();
     let mut spent_before = U256::ZERO;
     for (step, answer) in [
@@ -583,19 +584,7 @@ async fn high_s(ctx: &Ctx) -> Step {
 }
 
 async fn flawed_open(ctx: &Ctx, flaw: OpenFlaw) -> Step {
-    let (challenge, payer) = payer(ctx).await?;
-    let p = price(&payer);
-    let payload = payer
-        .open_payload(p * U256::from(10u8), p, flaw)
-        .await
-        .map_err(Outcome::error)?;
-    let s = Session {
-        ctx,
-        challenge,
-        payer,
-        accepted: U256::ZERO,
-        spent: U256::ZERO,
-    };
+    let (s, payload) = Session::opening(ctx, 10, flaw).await?;
     let answer = s.send(payload).await?;
     let what = match flaw {
         OpenFlaw::OtherPayee => "an open of a channel that pays another payee",
