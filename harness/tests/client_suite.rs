@@ -102,6 +102,19 @@ fn every_check_cites_catalogued_requirements() {
 fn expected_flags(d: Deviation) -> &'static [&'static str] {
     use Deviation::*;
     match d {
+        // Judged by the session scenarios (tests/session_client.rs).
+        SessionWrongChannelId
+        | SessionWrongDomain
+        | SessionOtherEscrow
+        | SessionUppercaseHex
+        | SessionRepeatVoucher
+        | SessionIgnoreNeedVoucher
+        | SessionSkipTopUp
+        | SessionVoucherBeforeTopUp
+        | SessionIgnoreBudget
+        | SessionTrustAccepted
+        | SessionPayWithoutDelivery
+        | SessionNoClose => &[],
         IgnoreExpiry => &["refuse.expired"],
         IgnoreSplitRule => &["refuse.splits-reach-amount"],
         ShortAmount => &["standard.paid", "tx.recipient-amount"],

@@ -27,6 +27,8 @@ pub enum Need {
     StrictMode,
     /// The client is given a spending policy (`{max_amount}`, `{recipient}`).
     Policy,
+    /// The client is given a budget (`{max_amount}`).
+    Budget,
     FeeSponsorship,
     Push,
     ZeroAmountProof,

@@ -218,6 +218,16 @@ impl ClientTarget {
 
     /// Whether the client is given a spending policy (the manifest uses
     /// `{max_amount}` and `{recipient}`).
+    /// Whether the client is given a budget (the manifest uses
+    /// `{max_amount}`; a session's whole spend).
+    pub fn takes_budget(&self) -> bool {
+        self.client
+            .command
+            .iter()
+            .any(|s| s.contains("{max_amount}"))
+            || self.client.env.values().any(|s| s.contains("{max_amount}"))
+    }
+
     pub fn takes_policy(&self) -> bool {
         let uses = |p: &str| {
             self.client.command.iter().any(|s| s.contains(p))

@@ -26,6 +26,7 @@ pub mod manifest;
 pub mod method_rules;
 pub mod scenario;
 pub mod tempo_charge;
+pub mod tempo_session;
 
 pub use check::{Check, Need, ScenarioDef, judge};
 
@@ -72,6 +73,32 @@ pub fn checks_for(draft: CoreDraft) -> Vec<&'static Check> {
         .into_iter()
         .filter(|c| draft.has_header_param() || !header::CHECKS.iter().any(|h| h.id == c.id))
         .collect()
+}
+
+/// The checks of a run of `method`'s scenarios: a charge run's are
+/// [`checks_for`]; a session run judges the session checks alone (the
+/// core checks need the charge scenarios).
+pub fn checks_of(
+    method: &dyn crate::methods::PaymentMethod,
+    draft: CoreDraft,
+) -> Vec<&'static Check> {
+    if method.intents() == ["session"] {
+        method.client_checks().iter().collect()
+    } else {
+        checks_for(draft)
+    }
+}
+
+/// The scenarios of a run of `method` ([`checks_of`]).
+pub fn scenarios_of(
+    method: &dyn crate::methods::PaymentMethod,
+    draft: CoreDraft,
+) -> Vec<&'static ScenarioDef> {
+    if method.intents() == ["session"] {
+        method.client_scenarios().iter().collect()
+    } else {
+        scenarios_for(draft)
+    }
 }
 
 /// Every scenario of a run against `draft`, in run order.
@@ -170,6 +197,13 @@ impl ClientUnderTest {
         match self {
             ClientUnderTest::Reference { .. } => true,
             ClientUnderTest::Program(t) => t.takes_policy(),
+        }
+    }
+
+    fn takes_budget(&self) -> bool {
+        match self {
+            ClientUnderTest::Reference { .. } => true,
+            ClientUnderTest::Program(t) => t.takes_budget(),
         }
     }
 
@@ -517,7 +551,7 @@ impl Env {
             id: String::new(),
             realm: self.realm.clone(),
             method: "tempo".into(),
-            intent: "charge".into(),
+            intent: route.intent().into(),
             request: EncodedJson::canonical(route.request(self.chain_id)),
             expires: Some(rfc3339_in(route.expires_in as i64)),
             digest: body.map(content_digest::compute_sha256),
@@ -631,6 +665,12 @@ pub struct Record {
     /// Why TLS handshakes with the scenario failed (TLS scenarios).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tls_failures: Vec<String>,
+    /// A session scenario's stream as the client saw it, and what the
+    /// escrow emitted for the channel the client opened.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream: Option<scenario::StreamTally>,
+    #[serde(skip)]
+    pub escrow_events: Vec<crate::chain::escrow::EscrowEvent>,
 }
 
 /// A scenario that was not run, and why (a check of it is `skip`).
@@ -691,6 +731,7 @@ pub async fn run_scenario(
     built: Built,
 ) -> Result<Record> {
     let payer = env.fund_payer().await?;
+    let session = matches!(built.script.on_credential, OnCredential::Session(_));
     let scenario = Scenario::start(
         built.script,
         &env.settle_at,
@@ -711,7 +752,15 @@ pub async fn run_scenario(
             strict: built.strict,
             ca_file: built.tls.then(|| env.ca_file.clone()),
             max_amount: POLICY_MAX_AMOUNT,
-            recipient: &env.route("/plain").recipient,
+            // A session route pays its own payee; the charge routes one
+            // merchant, named as /plain names it.
+            recipient: &env
+                .route(if env.route(built.path).session.is_some() {
+                    built.path
+                } else {
+                    "/plain"
+                })
+                .recipient,
             operation: "",
             name: "",
             core: env.core,
@@ -726,6 +775,14 @@ pub async fn run_scenario(
         ));
     }
     let payer_spent = env.spent(&payer).await?;
+    let (stream, escrow_events) = if session {
+        (
+            Some(scenario.tally()),
+            tempo_session::escrow_events(&env.rpc_url, &seen).await,
+        )
+    } else {
+        (None, Vec::new())
+    };
     Ok(Record {
         scenario: name,
         payable: built.payable,
@@ -737,6 +794,8 @@ pub async fn run_scenario(
         payer: payer.signer.address(),
         payer_spent,
         tls_failures: scenario.tls_failures(),
+        stream,
+        escrow_events,
     })
 }
 
@@ -771,7 +830,7 @@ pub fn evidence(record: &Record) -> Value {
         .iter()
         .map(|r| json!({"method": r.method, "micros": r.micros}))
         .collect();
-    json!({
+    let mut evidence = json!({
         "scenario": record.scenario,
         "url": record.url,
         "client": record.run,
@@ -779,5 +838,14 @@ pub fn evidence(record: &Record) -> Value {
         "rpc": rpc,
         "payer": record.payer,
         "payer_spent": record.payer_spent.to_string(),
-    })
+    });
+    if let Some(stream) = &record.stream {
+        evidence["stream"] = json!(stream);
+        evidence["escrow_events"] = record
+            .escrow_events
+            .iter()
+            .map(|e| format!("{e:?}"))
+            .collect();
+    }
+    evidence
 }

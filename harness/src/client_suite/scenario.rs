@@ -40,6 +40,34 @@ pub enum OnCredential {
     /// harness cannot verify without its live rail (the credential is
     /// recorded, never taken as paid).
     Unverified,
+    /// A session: forward to the reference server, which verifies and
+    /// settles, and pass its metered stream on through the [`StreamLie`].
+    Session(StreamLie),
+}
+
+/// What the scenario does to a session's metered stream on its way to the
+/// client: the server's lies a paying client must not believe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamLie {
+    /// Nothing: the reference server's stream as it is.
+    None,
+    /// Every `payment-need-voucher` claims `acceptedCumulative` and
+    /// `requiredCumulative` this much higher than the server's accounting.
+    Inflate(alloy::primitives::U256),
+    /// No unit of content reaches the client (the server still charges
+    /// for them); `payment-need-voucher` events pass.
+    DropContent,
+}
+
+/// What reached the client of a session scenario's streams.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StreamTally {
+    /// Units of content passed on.
+    pub delivered: usize,
+    /// The `payment-need-voucher` data passed on, as the client saw it.
+    pub needs: Vec<String>,
+    /// Whether a stream reached its final `payment-receipt` event.
+    pub completed: bool,
 }
 
 /// One request the client sent.
@@ -105,6 +133,7 @@ struct State {
     /// The other origin, for redirects.
     elsewhere: String,
     seen: Arc<Mutex<Vec<Seen>>>,
+    tally: Arc<Mutex<StreamTally>>,
     http: reqwest::Client,
 }
 
@@ -113,6 +142,7 @@ pub struct Scenario {
     main: Background,
     _other: Background,
     seen: Arc<Mutex<Vec<Seen>>>,
+    tally: Arc<Mutex<StreamTally>>,
     /// Why TLS handshakes with the main origin failed (TLS scenarios).
     tls_failures: Arc<Mutex<Vec<String>>>,
 }
@@ -137,7 +167,9 @@ impl Scenario {
             },
         );
         let other = Background::serve(other_listener, other)?;
+        let tally: Arc<Mutex<StreamTally>> = Arc::default();
         let state = Arc::new(State {
+            tally: tally.clone(),
             script,
             settle_at: settle_at.trim_end_matches('/').to_string(),
             elsewhere: format!("http://{other_addr}"),
@@ -165,6 +197,7 @@ impl Scenario {
             main,
             _other: other,
             seen,
+            tally,
             tls_failures,
         })
     }
@@ -180,6 +213,11 @@ impl Scenario {
     /// The scenario's origin, `http(s)://127.0.0.1:PORT`.
     pub fn origin(&self) -> String {
         self.main.url()
+    }
+
+    /// What reached the client of the session streams so far.
+    pub fn tally(&self) -> StreamTally {
+        self.tally.lock().map(|t| t.clone()).unwrap_or_default()
     }
 
     /// Everything the client sent so far.
@@ -231,7 +269,10 @@ async fn answer(
         payment_required(&state.script)
     } else {
         match state.script.on_credential {
-            OnCredential::Settle => forward(state, &method, &uri, &headers, &body).await,
+            OnCredential::Settle => forward(state, &method, &uri, &headers, &body, None).await,
+            OnCredential::Session(lie) => {
+                forward(state, &method, &uri, &headers, &body, Some(lie)).await
+            }
             OnCredential::Unverified => unverified(&state.script),
             OnCredential::RedirectElsewhere => {
                 let mut r = StatusCode::TEMPORARY_REDIRECT.into_response();
@@ -293,13 +334,15 @@ fn unverified(script: &Script) -> Response {
 }
 
 /// Passes the credentialed request to the reference server and its answer
-/// back; a failure to reach it is the harness's, answered 502.
+/// back (a session's stream as it comes, through `lie`); a failure to
+/// reach it is the harness's, answered 502.
 async fn forward(
     state: &State,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
+    lie: Option<StreamLie>,
 ) -> Response {
     let mut rb = state
         .http
@@ -308,6 +351,7 @@ async fn forward(
         if name == header::AUTHORIZATION
             || name == header::CONTENT_TYPE
             || name.as_str() == "payment-authorization"
+            || (lie.is_some() && (name == header::ACCEPT || name.as_str() == "idempotency-key"))
         {
             rb = rb.header(name.as_str(), value.as_bytes());
         }
@@ -329,7 +373,75 @@ async fn forward(
             out = out.header(name.as_str(), value.as_bytes());
         }
     }
-    let bytes = answer.bytes().await.unwrap_or_default();
-    out.body(Body::from(bytes))
+    let streams = answer
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/event-stream"));
+    let body = match lie {
+        Some(lie) if streams => relay(answer, lie, state.tally.clone()),
+        _ => Body::from(answer.bytes().await.unwrap_or_default()),
+    };
+    out.body(body)
         .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
+}
+
+/// A session's metered stream, event by event, through `lie`, counting
+/// what reaches the client.
+fn relay(answer: reqwest::Response, lie: StreamLie, tally: Arc<Mutex<StreamTally>>) -> Body {
+    use futures::StreamExt;
+    use mppconf_suite::methods::tempo_session_stream::{EventReader, NeedVoucher};
+    let upstream = Box::pin(answer.bytes_stream());
+    let events = futures::stream::unfold(
+        (upstream, EventReader::default()),
+        move |(mut upstream, mut reader)| {
+            let tally = tally.clone();
+            async move {
+                loop {
+                    while let Some(event) = reader.next_event() {
+                        let mut tally = tally.lock().unwrap_or_else(|e| e.into_inner());
+                        let data = if event.is_content() {
+                            if lie == StreamLie::DropContent {
+                                continue;
+                            }
+                            tally.delivered += 1;
+                            event.data
+                        } else if event.name == "payment-need-voucher" {
+                            let data = match (lie, NeedVoucher::parse(&event.data)) {
+                                (StreamLie::Inflate(by), Ok(need)) => serde_json::json!({
+                                    "channelId": need.channel_id.to_string(),
+                                    "acceptedCumulative": (need.accepted_cumulative + by).to_string(),
+                                    "requiredCumulative": (need.required_cumulative + by).to_string(),
+                                    "deposit": need.deposit.to_string(),
+                                })
+                                .to_string(),
+                                _ => event.data,
+                            };
+                            tally.needs.push(data.clone());
+                            data
+                        } else {
+                            if event.name == "payment-receipt" {
+                                tally.completed = true;
+                            }
+                            event.data
+                        };
+                        let mut text = String::new();
+                        if !event.name.is_empty() {
+                            text.push_str(&format!("event: {}\n", event.name));
+                        }
+                        for line in data.split('\n') {
+                            text.push_str(&format!("data: {line}\n"));
+                        }
+                        text.push('\n');
+                        return Some((Ok::<_, std::convert::Infallible>(text), (upstream, reader)));
+                    }
+                    match upstream.next().await {
+                        Some(Ok(chunk)) => reader.push(&chunk),
+                        _ => return None,
+                    }
+                }
+            }
+        },
+    );
+    Body::from_stream(events)
 }

@@ -114,6 +114,7 @@ pub async fn run_client(
     let started = crate::client_suite::command::start_serving(
         CoreDraft::Draft00,
         Some(McpServing::default()),
+        crate::client_suite::METHOD,
     )
     .await?;
     let env = &started.env;
@@ -227,5 +228,6 @@ pub async fn run_client(
         scenarios,
         scenario_time,
         client_time,
+        accommodations: Vec::new(),
     })
 }

@@ -127,6 +127,16 @@ impl SessionPayer {
         })
     }
 
+    /// A payer with its own key and a fresh salt (the reference client).
+    pub fn new(key: PrivateKeySigner, terms: SessionTerms, rpc_url: &str) -> Self {
+        Self {
+            key,
+            terms,
+            salt: B256::random(),
+            rpc: Rpc::new(rpc_url),
+        }
+    }
+
     /// The same channel's terms and salt under another key (a stranger
     /// signing for this channel).
     pub fn with_key(&self, key: PrivateKeySigner) -> Self {
@@ -355,6 +365,76 @@ impl SessionPayer {
     }
 }
 
+/// The channel an `open` transaction opens, read from the transaction
+/// itself (sender, the `open()` call and where it goes): what a judge of
+/// the client compares the payload and the challenge with.
+#[derive(Debug, Clone)]
+pub struct OpenedChannel {
+    pub id: B256,
+    pub payer: Address,
+    pub escrow: Address,
+    pub payee: Address,
+    pub token: Address,
+    pub authorized_signer: Address,
+    pub deposit: U256,
+    pub chain_id: u64,
+}
+
+impl OpenedChannel {
+    /// Decodes a signed Tempo transaction (the payload's `transaction`).
+    pub fn of_transaction(raw: &[u8]) -> Result<Self, String> {
+        let payment = tx::decode_payment(raw)?;
+        let (escrow, open) = payment
+            .tx()
+            .calls
+            .iter()
+            .find_map(|c| Some((*c.to.to()?, E::openCall::abi_decode(&c.input).ok()?)))
+            .ok_or("the transaction calls no open(address,address,uint128,bytes32,address)")?;
+        let chain_id = payment.tx().chain_id;
+        Ok(Self {
+            id: offline::channel_id_v1(
+                payment.sender,
+                open.payee,
+                open.token,
+                open.salt,
+                open.authorizedSigner,
+                escrow,
+                chain_id,
+            ),
+            payer: payment.sender,
+            escrow,
+            payee: open.payee,
+            token: open.token,
+            authorized_signer: open.authorizedSigner,
+            deposit: U256::from(open.deposit),
+            chain_id,
+        })
+    }
+
+    /// Who must have signed a voucher of this channel.
+    pub fn signer(&self) -> Address {
+        if self.authorized_signer.is_zero() {
+            self.payer
+        } else {
+            self.authorized_signer
+        }
+    }
+
+    /// The signer of a v1 voucher for `amount` on this channel, in its
+    /// escrow's domain.
+    pub fn voucher_signer(&self, amount: U256, signature: &[u8]) -> Result<Address, String> {
+        let digest = offline::voucher_digest(
+            SessionProtocol::V1,
+            self.chain_id,
+            self.escrow,
+            self.id,
+            amount,
+        )
+        .map_err(|e| e.reason)?;
+        offline::voucher_signer(digest, signature).map_err(|e| e.reason)
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     format!("0x{}", alloy::hex::encode(bytes))
 }
@@ -524,10 +604,10 @@ impl PaymentMethod for TempoSession {
     }
 
     fn client_scenarios(&self) -> &'static [crate::client_suite::ScenarioDef] {
-        &[]
+        crate::client_suite::tempo_session::SCENARIOS
     }
 
     fn client_checks(&self) -> &'static [crate::client_suite::Check] {
-        &[]
+        crate::client_suite::tempo_session::CHECKS
     }
 }

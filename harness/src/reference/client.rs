@@ -126,6 +126,35 @@ pub enum Deviation {
     /// Under -01, echoes `header="Payment-Authorization"` even for a
     /// challenge without `header`.
     EchoHeaderAlways,
+    // Sessions (draft-tempo-session-00), judged by the session client
+    // scenarios only ([`Deviation::SESSION`]).
+    /// Names a channel id in the open payload that is not the one the
+    /// transaction opens.
+    SessionWrongChannelId,
+    /// Signs vouchers in the EIP-712 domain of another chain.
+    SessionWrongDomain,
+    /// Opens the channel on another escrow than the challenge's.
+    SessionOtherEscrow,
+    /// Writes the channel id of its vouchers in uppercase hex.
+    SessionUppercaseHex,
+    /// Repeats its previous voucher once after each new one.
+    SessionRepeatVoucher,
+    /// Reads `payment-need-voucher` and never answers it.
+    SessionIgnoreNeedVoucher,
+    /// Stops instead of topping up when the deposit is short.
+    SessionSkipTopUp,
+    /// Sends the voucher above the deposit before its topUp.
+    SessionVoucherBeforeTopUp,
+    /// Deposits `suggestedDeposit` whatever its budget.
+    SessionIgnoreBudget,
+    /// Signs the server's `acceptedCumulative` plus a unit, not its own
+    /// highest voucher plus a unit.
+    SessionTrustAccepted,
+    /// Pays each `payment-need-voucher` whether or not anything was
+    /// delivered.
+    SessionPayWithoutDelivery,
+    /// Leaves the channel open when done.
+    SessionNoClose,
 }
 
 impl Deviation {
@@ -176,12 +205,29 @@ impl Deviation {
         Deviation::EchoHeaderAlways,
     ];
 
+    /// The session client's deviations: inert against a charge.
+    pub const SESSION: [Deviation; 12] = [
+        Deviation::SessionWrongChannelId,
+        Deviation::SessionWrongDomain,
+        Deviation::SessionOtherEscrow,
+        Deviation::SessionUppercaseHex,
+        Deviation::SessionRepeatVoucher,
+        Deviation::SessionIgnoreNeedVoucher,
+        Deviation::SessionSkipTopUp,
+        Deviation::SessionVoucherBeforeTopUp,
+        Deviation::SessionIgnoreBudget,
+        Deviation::SessionTrustAccepted,
+        Deviation::SessionPayWithoutDelivery,
+        Deviation::SessionNoClose,
+    ];
+
     pub fn name(self) -> String {
         super::variant_name(&self)
     }
 
     pub fn parse(name: &str) -> Result<Self> {
-        super::parse_variant(name, "client deviation", &Self::ALL)
+        let every: Vec<Deviation> = Self::ALL.into_iter().chain(Self::SESSION).collect();
+        super::parse_variant(name, "client deviation", &every)
     }
 }
 
@@ -366,6 +412,10 @@ pub async fn pay(opts: &PayOptions) -> Result<PayOutcome> {
         }
         _ => challenge.credential_field(opts.core).to_string(),
     };
+    if challenge.intent == "session" {
+        let field = credential_field.borrow().clone();
+        return crate::reference::session_client::pay(opts, &http, &url, challenge, &field).await;
+    }
     let request = check(&challenge, opts).await?;
     let (credential, mode) = build_credential(&challenge, &request, opts, &signer).await?;
     let header = credential.to_header();
@@ -476,7 +526,9 @@ fn choose_with(
             }
             Ok(c) if deviates(Deviation::FirstChallengeOnly) => return Ok(c),
             Ok(c) if c.method == "tempo" && deviates(Deviation::AnyIntent) => return Ok(c),
-            Ok(c) if c.method == "tempo" && c.intent == "charge" => return Ok(c),
+            Ok(c) if c.method == "tempo" && matches!(c.intent.as_str(), "charge" | "session") => {
+                return Ok(c);
+            }
             // "Clients that do not recognize an intent SHOULD treat the challenge as unsupported."
             Ok(c) => reasons.push(format!("{}/{} is not supported", c.method, c.intent)),
             // "clients and parsers MUST reject challenges whose id is missing or empty"
@@ -484,7 +536,7 @@ fn choose_with(
         }
     }
     Err(refused(format!(
-        "no payable tempo/charge challenge ({})",
+        "no payable tempo/charge or tempo/session challenge ({})",
         if reasons.is_empty() {
             "none offered".to_string()
         } else {

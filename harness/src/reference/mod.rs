@@ -6,6 +6,7 @@ pub mod client;
 pub mod commands;
 pub mod mcp_client;
 pub mod server;
+pub mod session_client;
 pub mod tx;
 
 use serde::Serialize;

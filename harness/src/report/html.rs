@@ -75,6 +75,14 @@ pub fn render_linked(runs: &[Report], links: &[String]) -> String {
                 escape(&r.target)
             );
         }
+        for a in &r.accommodations {
+            let _ = writeln!(
+                out,
+                "<p class=\"incomplete\"><strong>Harness accommodation</strong> ({}): {}</p>",
+                escape(&r.target),
+                escape(a)
+            );
+        }
         let counts: Vec<String> = r.counts().iter().map(|(v, n)| format!("{n} {v}")).collect();
         let _ = writeln!(
             out,

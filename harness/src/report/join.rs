@@ -86,6 +86,14 @@ impl Report {
             })
             .collect();
         joined.incomplete = (!incomplete.is_empty()).then(|| incomplete.join("; "));
+        joined.accommodations = runs
+            .iter()
+            .flat_map(|r| {
+                r.accommodations
+                    .iter()
+                    .map(|a| format!("{} run: {a}", r.suite))
+            })
+            .collect();
         joined.runs = runs
             .iter()
             .map(|r| JoinedRun {

@@ -42,6 +42,9 @@ pub fn render(r: &Report) -> String {
             "**Incomplete: {why}.** The checks it did not run are `skip`.\n"
         );
     }
+    for a in &r.accommodations {
+        let _ = writeln!(out, "**Harness accommodation:** {a}\n");
+    }
     let _ = writeln!(
         out,
         "{} {} · judged against `{}` · specs `{}` · catalogue `{}` · {} to {}{}{}\n",

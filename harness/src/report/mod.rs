@@ -74,6 +74,11 @@ pub struct Report {
     /// SIGINT"); the checks it did not run are `skip` with that reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incomplete: Option<String>,
+    /// What the harness changed in the target's surroundings so that it
+    /// could run here at all (e.g. gas estimates scaled on the local
+    /// chain): not findings, but a reader must know them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accommodations: Vec<String>,
     /// The runs a `joined` report takes together, in the order given.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub runs: Vec<JoinedRun>,
@@ -225,6 +230,7 @@ impl Report {
             shard: None,
             strict: false,
             incomplete: None,
+            accommodations: Vec::new(),
             runs: Vec::new(),
             checks,
             specs: Vec::new(),

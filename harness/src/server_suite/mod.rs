@@ -26,7 +26,7 @@ mod exchange;
 pub mod fuzz;
 pub mod manifest;
 pub mod method_rules;
-mod reference_run;
+pub(crate) mod reference_run;
 mod resource_run;
 pub mod tempo_charge;
 pub mod tempo_session;

@@ -199,35 +199,7 @@ pub(super) async fn start_reference(
 )> {
     let chain = Anvil::start(&AnvilConfig::default()).await?;
     let mut routes = routes;
-    // Session routes get mppconf's escrow, deployed now, and their payee
-    // the currency it pays its close transactions' fees in.
-    if routes.iter().any(|r| r.session.is_some()) {
-        let escrow = crate::chain::escrow::Escrow::deploy(&chain.rpc()).await?;
-        for r in &mut routes {
-            if let Some(session) = r.session.as_mut().filter(|s| s.escrow_contract.is_empty()) {
-                session.escrow_contract = escrow.address.to_string();
-                let payee: Address = r.recipient.parse().map_err(|_| {
-                    crate::error::Error::Usage(format!(
-                        "route {}: recipient is not an address",
-                        r.path
-                    ))
-                })?;
-                let currency: Address = r.currency.parse().map_err(|_| {
-                    crate::error::Error::Usage(format!(
-                        "route {}: currency is not an address",
-                        r.path
-                    ))
-                })?;
-                crate::reference::tx::fund(
-                    &chain.rpc(),
-                    currency,
-                    payee,
-                    alloy::primitives::U256::from(1_000_000_000u64),
-                )
-                .await?;
-            }
-        }
-    }
+    prepare_session_routes(&chain.rpc(), &mut routes).await?;
     let proxy = Arc::new(RpcProxy::start(&chain.rpc_url, Duration::from_secs(5)).await?);
     let secret = alloy::primitives::B256::random().0.to_vec();
     let config = ServerConfig {
@@ -348,4 +320,44 @@ pub async fn run_reference_method(
         );
     }
     Ok(runs)
+}
+
+/// Session routes without an escrow get mppconf's, deployed now on the
+/// chain of `rpc`, and their payee the currency it pays its close
+/// transactions' fees in.
+pub async fn prepare_session_routes(
+    rpc: &crate::chain::Rpc,
+    routes: &mut [RouteConfig],
+) -> crate::error::Result<()> {
+    if !routes.iter().any(|r| {
+        r.session
+            .as_ref()
+            .is_some_and(|s| s.escrow_contract.is_empty())
+    }) {
+        return Ok(());
+    }
+    let escrow = crate::chain::escrow::Escrow::deploy(rpc).await?;
+    for r in routes {
+        if let Some(session) = r.session.as_mut().filter(|s| s.escrow_contract.is_empty()) {
+            session.escrow_contract = escrow.address.to_string();
+            let address = |value: &str, what: &str| {
+                value.parse::<Address>().map_err(|_| {
+                    crate::error::Error::Usage(format!(
+                        "route {}: {what} {value:?} is not an address",
+                        r.path
+                    ))
+                })
+            };
+            let payee = address(&r.recipient, "recipient")?;
+            let currency = address(&r.currency, "currency")?;
+            crate::reference::tx::fund(
+                rpc,
+                currency,
+                payee,
+                alloy::primitives::U256::from(1_000_000_000u64),
+            )
+            .await?;
+        }
+    }
+    Ok(())
 }

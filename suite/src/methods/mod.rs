@@ -6,3 +6,4 @@ pub mod rules;
 pub mod tempo_charge;
 pub mod tempo_effects;
 pub mod tempo_session;
+pub mod tempo_session_stream;

@@ -367,6 +367,7 @@ impl Endpoint<'_> {
             trust_echo: self.deviates(McpDeviation::TrustEcho),
             ignore_expiry: self.deviates(McpDeviation::IgnoreExpiry),
             skip_binding: self.deviates(McpDeviation::SkipIdCheck),
+            voucher_only: false,
         }
     }
 

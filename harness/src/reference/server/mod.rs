@@ -236,7 +236,12 @@ async fn answer(
         .config
         .routes
         .iter()
-        .find(|r| r.path == path && r.method.eq_ignore_ascii_case(method.as_str()))
+        // draft-tempo-session-00 §"Session Flow": voucher updates on any
+        // HTTP method of a session resource.
+        .find(|r| {
+            r.path == path
+                && (r.method.eq_ignore_ascii_case(method.as_str()) || r.session.is_some())
+        })
     else {
         // draft-httpauth-payment-00 §"When NOT to Return 402": unknown resource is 404.
         if state.deviates(Deviation::PaymentForUnknown)
@@ -334,9 +339,21 @@ async fn answer(
     if !authenticated {
         return unauthenticated();
     }
-    match settle(state, route, raw, &body, skip_replay).await {
+    // A pure voucher update buys nothing: on HEAD (§"Session Flow"), and
+    // on a body-less POST to a resource that is not a POST (mppx's
+    // clients send their vouchers so; the draft names only HEAD,
+    // ambiguity.tempo-session-voucher-update-requests).
+    let voucher_only = route.session.is_some()
+        && (method == Method::HEAD
+            || (method == Method::POST && route.method != "POST" && body.is_empty()));
+    match settle(state, route, raw, &body, skip_replay, voucher_only).await {
         Ok(receipt) if route.after_payment != AfterPayment::Serve => {
             after_payment(state, route, &body, receipt)
+        }
+        // A session request that bought nothing (a pure voucher update, a
+        // topUp, a close) is answered without content.
+        Ok(receipt) if route.session.is_some() && !receipt.extra.contains_key("units") => {
+            session::management_response(route, receipt)
         }
         Ok(receipt)
             if route
@@ -448,6 +465,7 @@ async fn settle(
     raw: &str,
     body: &[u8],
     skip_replay: bool,
+    voucher_only: bool,
 ) -> std::result::Result<Receipt, Refusal> {
     let credential = parse_credential(state, raw).map_err(|e| {
         refuse(
@@ -457,6 +475,7 @@ async fn settle(
     })?;
     let leniency = Leniency {
         skip_replay,
+        voucher_only,
         ..Leniency::default()
     };
     settle_credential(state, route, &credential, body, leniency).await
@@ -476,6 +495,10 @@ struct Leniency {
     /// Echoed ids taken as they come: no binding recomputed (the echoed
     /// values are still compared with the route's).
     skip_binding: bool,
+    /// A session voucher on a `HEAD` request: it raises the balance and
+    /// buys nothing (draft-tempo-session-00 §"Session Flow": "clients MAY
+    /// use `HEAD` for pure voucher top-ups").
+    voucher_only: bool,
 }
 
 /// [`settle`] for a parsed credential (the HTTP header's, or the MCP
@@ -555,7 +578,7 @@ async fn settle_credential(
         return settle_stub(state, route, credential, skip_replay);
     }
     if route.session.is_some() {
-        return session::settle(state, route, credential).await;
+        return session::settle(state, route, credential, leniency.voucher_only).await;
     }
     let payload_type = credential.payload.get("type").and_then(Value::as_str);
     let kind = match (payload_type, tempo_charge::validate_credential(credential)) {

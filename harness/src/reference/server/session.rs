@@ -119,6 +119,7 @@ pub(super) async fn settle(
     state: &State,
     route: &RouteConfig,
     credential: &Credential,
+    voucher_only: bool,
 ) -> Result<Receipt, Refusal> {
     let terms = SessionTerms::from_request(&route.request(state.config.chain_id)).map_err(fail)?;
     let escrow = Escrow::at(terms.escrow, state.rpc.url());
@@ -133,9 +134,10 @@ pub(super) async fn settle(
         }
         "topUp" => {
             topped_up = Some(top_up(state, &terms, &escrow, p, channel_id).await?);
-            (true, None)
+            // A topUp raises the deposit, not the balance: it buys nothing.
+            (false, None)
         }
-        "voucher" => (true, None),
+        "voucher" => (!voucher_only, None),
         "close" => (false, None),
         other => {
             return Err(refuse(
@@ -577,6 +579,33 @@ async fn close(
     }
     channel.finalized = true;
     Ok(signed.hash.to_string())
+}
+
+/// The answer to a session request that bought nothing (a pure voucher
+/// update, a topUp, a close): the receipt, and no part of the resource.
+pub(super) fn management_response(
+    route: &RouteConfig,
+    receipt: Receipt,
+) -> axum::response::Response {
+    use axum::http::{HeaderValue, StatusCode, header};
+    use axum::response::IntoResponse;
+    let body = json!({
+        "resource": route.path,
+        "reference": receipt.reference,
+        "acceptedCumulative": receipt.extra.get("acceptedCumulative"),
+        "spent": receipt.extra.get("spent"),
+    });
+    let mut response = (StatusCode::OK, body.to_string()).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private"));
+    if let Ok(v) = HeaderValue::from_str(&receipt.to_header()) {
+        h.insert("payment-receipt", v);
+    }
+    response
 }
 
 /// §"Insufficient Balance During Streaming": a metered SSE answer of

@@ -2,44 +2,25 @@
 //! metered SSE check, reading the answer as it streams.
 
 use alloy::primitives::U256;
+use mppconf_suite::methods::tempo_session_stream::{Event, EventReader};
 use serde_json::Value;
 
 use super::{Session, Step, price};
 use crate::server_suite::check::transport;
 use crate::server_suite::{Ctx, Outcome};
 
-/// One server-sent event: its `event` name (empty for a plain message)
-/// and its `data`.
-#[derive(Debug)]
-struct Event {
-    name: String,
-    data: String,
-}
-
 /// Reads SSE events from a streaming answer until `stop` says so, the
 /// stream ends, or `wait` passes without a new event.
 async fn read_events<B: AsRef<[u8]>>(
     stream: &mut (impl futures::Stream<Item = reqwest::Result<B>> + Unpin),
-    buffer: &mut String,
+    reader: &mut EventReader,
     wait: std::time::Duration,
     stop: impl Fn(&Event) -> bool,
 ) -> (Vec<Event>, bool) {
     use futures::StreamExt;
     let mut events = Vec::new();
     loop {
-        while let Some(end) = buffer.find("\n\n") {
-            let block: String = buffer.drain(..end + 2).collect();
-            let mut event = Event {
-                name: String::new(),
-                data: String::new(),
-            };
-            for line in block.lines() {
-                if let Some(v) = line.strip_prefix("event:") {
-                    event.name = v.trim().to_string();
-                } else if let Some(v) = line.strip_prefix("data:") {
-                    event.data.push_str(v.trim_start());
-                }
-            }
+        while let Some(event) = reader.next_event() {
             let done = stop(&event);
             events.push(event);
             if done {
@@ -47,7 +28,7 @@ async fn read_events<B: AsRef<[u8]>>(
             }
         }
         match tokio::time::timeout(wait, stream.next()).await {
-            Ok(Some(Ok(chunk))) => buffer.push_str(&String::from_utf8_lossy(chunk.as_ref())),
+            Ok(Some(Ok(chunk))) => reader.push(chunk.as_ref()),
             Ok(_) => return (events, true),
             Err(_) => return (events, false),
         }
@@ -93,17 +74,13 @@ pub(super) async fn stream(ctx: &Ctx) -> Step {
         )));
     }
     let mut body = Box::pin(response.bytes_stream());
-    let mut buffer = String::new();
+    let mut reader = EventReader::default();
     let wait = std::time::Duration::from_secs(3);
-    let (events, ended) = read_events(&mut body, &mut buffer, wait, |e| {
+    let (events, ended) = read_events(&mut body, &mut reader, wait, |e| {
         e.name == "payment-need-voucher"
     })
     .await;
-    let units = |evs: &[Event]| {
-        evs.iter()
-            .filter(|e| !e.name.starts_with("payment-"))
-            .count()
-    };
+    let units = |evs: &[Event]| evs.iter().filter(|e| e.is_content()).count();
     let delivered = units(&events);
     let Some(need) = events.iter().find(|e| e.name == "payment-need-voucher") else {
         if delivered > allowed {
@@ -177,7 +154,7 @@ pub(super) async fn stream(ctx: &Ctx) -> Step {
     // the paused stream may take the other.
     let two_more = one + p * U256::from(2u8);
     let answer = s.voucher("voucher", two_more).await?;
-    let (after, _) = read_events(&mut body, &mut buffer, wait, |e| {
+    let (after, _) = read_events(&mut body, &mut reader, wait, |e| {
         e.name.starts_with("payment-")
     })
     .await;
