@@ -72,6 +72,8 @@ fn session_flags(d: Deviation) -> Option<&'static str> {
         SessionAnyEscrow => "session.open-other-escrow-refused",
         SessionIgnoreCloseRequest => "session.close-requested-voucher-refused",
         SessionStreamIgnoresBalance => "session.stream-pauses-for-voucher",
+        SessionMemoryOnly => "session.restart-keeps-accounting",
+        SessionNoHead => "session.head-voucher-accepted",
         _ => return None,
     })
 }

@@ -91,6 +91,11 @@ pub struct ServeArgs {
     /// this folder, for clients to trust (`mppconf pay --ca-cert DIR/ca.pem`).
     #[arg(long)]
     pub tls_dir: Option<PathBuf>,
+    /// Persist session accounting in this folder (one file per channel,
+    /// read back at start: draft-tempo-session-00 §"Crash Safety");
+    /// without it a restart forgets every channel.
+    #[arg(long)]
+    pub session_store: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -163,6 +168,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     };
     config.choices.expired_as_payment_expired = args.expired_as_payment_expired;
     config.choices.core = args.core.or(file.core).unwrap_or_default();
+    config.choices.session_store = args.session_store.clone();
     let paths: Vec<String> = config
         .routes
         .iter()

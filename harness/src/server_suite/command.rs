@@ -617,18 +617,25 @@ async fn launched_target(
         .with_chain_setup(&chain.rpc(), &text)
         .await?;
     let launched = manifest.launch(&values).await?;
+    let (base_url, ca) = (launched.base_url.clone(), launched.ca.clone());
+    let secret = values.secret.clone();
+    let restart = Arc::new(super::restart::LaunchedRestart {
+        target: manifest.clone(),
+        values,
+        launched: tokio::sync::Mutex::new(Some(launched)),
+    });
     let label = manifest.label(path);
     let reproduce = format!("mppconf server --target {}", path.display());
     let targets: Vec<Target> = manifest
         .resource
         .iter()
         .map(|resource| Target {
-            base_url: launched.base_url.clone(),
+            base_url: base_url.clone(),
             path: resource.path.clone(),
             method: resource.method.clone(),
             body: resource.body.clone().map(String::into_bytes),
             rpc_url: chain.rpc_url.clone(),
-            ca: launched.ca.clone(),
+            ca: ca.clone(),
         })
         .collect();
     let mut runs = Vec::new();
@@ -647,11 +654,12 @@ async fn launched_target(
                     probes: (i == 0).then(|| manifest.probes.on(target)),
                     discovery: manifest.probes.discovery.clone(),
                     first: i == 0,
+                    restart: Some(restart.clone()),
                     // SDK servers take the secret as text: its bytes key the HMAC.
-                    hmac_secret: Some(values.secret.as_bytes().to_vec()),
+                    hmac_secret: Some(secret.as_bytes().to_vec()),
                     secrets: std::iter::once((
                         "the server's challenge-binding secret ({secret})".to_string(),
-                        values.secret.clone(),
+                        secret.clone(),
                     ))
                     .chain(manifest.secrets.iter().filter_map(|s| {
                         let text = match s.strip_prefix("env:") {
@@ -695,17 +703,17 @@ pub async fn fuzz_server(args: FuzzServerArgs) -> Result<u8> {
     let mut _anvil = None;
     let target = if args.choice.reference {
         let route = RouteConfig::new("/paid", "1000", &Address::random().to_string());
-        let (chain, proxy, server, ca, _) =
+        let reference =
             start_reference(vec![route], &args.choice.deviations()?, CoreDraft::Draft00).await?;
         let target = Target {
-            base_url: server.url(),
+            base_url: reference.url(),
             path: "/paid".into(),
             method: "GET".into(),
             body: None,
-            rpc_url: chain.rpc_url.clone(),
-            ca: Some(ca),
+            rpc_url: reference.chain.rpc_url.clone(),
+            ca: Some(reference.ca.clone()),
         };
-        _started = Some((chain, proxy, server));
+        _started = Some(reference);
         target
     } else {
         let (target, anvil) = args.choice.attach(", or --reference").await?;

@@ -82,6 +82,8 @@ pub struct Ctx {
     attribution_memo: bool,
     /// Where the current check's chain calls start in the proxy's record.
     rpc_from: std::sync::atomic::AtomicUsize,
+    /// How to restart the server, when the harness started it.
+    pub restart: Option<Arc<dyn super::restart::Restart>>,
     /// Other checks run at the same time, each from its own context and
     /// paying account ([`Ctx::fork`]): what the server did on chain is
     /// this check's only where it carries this context's account.
@@ -158,8 +160,15 @@ impl Ctx {
             answer_timeout: ANSWER_TIMEOUT,
             attribution_memo: false,
             rpc_from: Default::default(),
+            restart: None,
             concurrent: false,
         }
+    }
+
+    /// How the harness restarts the server (the servers it started).
+    pub fn with_restart(mut self, restart: Option<Arc<dyn super::restart::Restart>>) -> Self {
+        self.restart = restart;
+        self
     }
 
     /// A context for running checks beside this one's: the same resource,
@@ -193,6 +202,7 @@ impl Ctx {
             answer_timeout: self.answer_timeout,
             attribution_memo: self.attribution_memo,
             rpc_from: Default::default(),
+            restart: self.restart.clone(),
             concurrent: true,
         }
     }

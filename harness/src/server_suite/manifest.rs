@@ -222,6 +222,9 @@ pub struct Placeholders {
     /// The Tempo session escrow mppconf deployed on the chain, when the
     /// manifest names `{escrow}` (see [`Placeholders::with_chain_setup`]).
     pub escrow: Option<String>,
+    /// A folder of the run's for the server's own storage (`{state_dir}`):
+    /// the same across a restart, removed when the run ends.
+    pub state_dir: String,
 }
 
 impl Placeholders {
@@ -240,6 +243,11 @@ impl Placeholders {
             fee_payer_key: super::command::FEE_PAYER_KEY.into(),
             tls: crate::tls::LocalCa::new()?.write_files(tls_dir)?,
             escrow: None,
+            state_dir: {
+                let dir = tls_dir.join("state");
+                std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+                dir.display().to_string()
+            },
         })
     }
 
@@ -284,10 +292,11 @@ impl Placeholders {
             .replace("{tls_cert}", &self.tls.cert.display().to_string())
             .replace("{tls_key}", &self.tls.key.display().to_string())
             .replace("{ca_cert}", &self.tls.ca.display().to_string())
+            .replace("{state_dir}", &self.state_dir)
     }
 }
 
-const PLACEHOLDERS: [&str; 11] = [
+const PLACEHOLDERS: [&str; 12] = [
     "{rpc_url}",
     "{chain_id}",
     "{port}",
@@ -299,6 +308,7 @@ const PLACEHOLDERS: [&str; 11] = [
     "{tls_cert}",
     "{tls_key}",
     "{ca_cert}",
+    "{state_dir}",
 ];
 
 impl ServerTarget {

@@ -28,6 +28,7 @@ pub mod manifest;
 pub mod method_rules;
 pub(crate) mod reference_run;
 mod resource_run;
+pub mod restart;
 pub mod tempo_charge;
 pub mod tempo_session;
 

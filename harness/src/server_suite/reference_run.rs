@@ -13,6 +13,7 @@ use alloy::primitives::Address;
 
 use super::command::{FEE_PAYER_KEY, Run, others_than};
 use super::resource_run::{Naming, Paying, probe_resource};
+use super::restart::ReferenceRestart;
 use super::{CheckResult, Target};
 use crate::chain::{Anvil, AnvilConfig, RpcProxy};
 use crate::error::Result;
@@ -182,26 +183,40 @@ fn tempo_resources() -> Vec<ReferenceResource> {
     ]
 }
 
+/// A running reference server and what it runs on, kept alive together.
+pub(super) struct Reference {
+    pub chain: Anvil,
+    pub proxy: Arc<RpcProxy>,
+    /// The server, restartable ([`super::restart`]).
+    pub server: Arc<ReferenceRestart>,
+    /// The authority of its certificate, for the probing client to trust.
+    pub ca: reqwest::Certificate,
+    pub secret: Vec<u8>,
+    /// Its session store (§"Crash Safety"), removed with it.
+    _store: tempfile::TempDir,
+}
+
+impl Reference {
+    pub fn url(&self) -> String {
+        format!("https://{}", self.server.addr)
+    }
+}
+
 /// The reference server with `routes` and `deviations` on mppconf's own
 /// chain, settling through the recording proxy, served over HTTPS with a
-/// certificate of an authority made for the run (whose certificate comes
-/// back, for the probing client to trust).
+/// certificate of an authority made for the run, its session accounting
+/// persisted in a folder of its own.
 pub(super) async fn start_reference(
     routes: Vec<RouteConfig>,
     deviations: &BTreeSet<Deviation>,
     core: CoreDraft,
-) -> Result<(
-    Anvil,
-    Arc<RpcProxy>,
-    server::Server,
-    reqwest::Certificate,
-    Vec<u8>,
-)> {
+) -> Result<Reference> {
     let chain = Anvil::start(&AnvilConfig::default()).await?;
     let mut routes = routes;
     prepare_session_routes(&chain.rpc(), &mut routes).await?;
     let proxy = Arc::new(RpcProxy::start(&chain.rpc_url, Duration::from_secs(5)).await?);
     let secret = alloy::primitives::B256::random().0.to_vec();
+    let store = crate::tls::scratch_dir("session-store")?;
     let config = ServerConfig {
         realm: "mppconf.reference".into(),
         secret: secret.clone(),
@@ -212,12 +227,27 @@ pub(super) async fn start_reference(
         deviations: deviations.clone(),
         choices: server::Choices {
             core,
+            session_store: Some(store.path().to_path_buf()),
             ..Default::default()
         },
     };
     let ca = LocalCa::new()?;
-    let server = server::start_tls(config, SocketAddr::from(([127, 0, 0, 1], 0)), &ca).await?;
-    Ok((chain, proxy, server, ca.certificate()?, secret))
+    let running =
+        server::start_tls(config.clone(), SocketAddr::from(([127, 0, 0, 1], 0)), &ca).await?;
+    let certificate = ca.certificate()?;
+    Ok(Reference {
+        chain,
+        proxy,
+        server: Arc::new(ReferenceRestart {
+            config,
+            addr: running.addr,
+            ca,
+            server: tokio::sync::Mutex::new(Some(running)),
+        }),
+        ca: certificate,
+        secret,
+        _store: store,
+    })
 }
 
 /// The reference server (with `deviations`) on mppconf's own chain,
@@ -264,7 +294,7 @@ pub async fn run_reference_method(
                 .filter(|_| probes_too),
         )
         .collect();
-    let (chain, proxy, server, ca, secret) = start_reference(routes, deviations, core).await?;
+    let reference = start_reference(routes, deviations, core).await?;
     let names: Vec<String> = deviations.iter().map(|d| d.name()).collect();
     let label = if names.is_empty() {
         "mppconf serve (reference)".to_string()
@@ -280,12 +310,12 @@ pub async fn run_reference_method(
     let targets: Vec<Target> = resources
         .iter()
         .map(|r| Target {
-            base_url: server.url(),
+            base_url: reference.url(),
             path: r.route.path.clone(),
             method: r.route.method.clone(),
             body: r.body.map(|b| b.as_bytes().to_vec()),
-            rpc_url: chain.rpc_url.clone(),
-            ca: Some(ca.clone()),
+            rpc_url: reference.chain.rpc_url.clone(),
+            ca: Some(reference.ca.clone()),
         })
         .collect();
     let mut runs = Vec::new();
@@ -298,12 +328,13 @@ pub async fn run_reference_method(
                 },
                 target.clone(),
                 others_than(&targets, i),
-                Some(proxy.clone()),
+                Some(reference.proxy.clone()),
                 Paying {
+                    restart: Some(reference.server.clone()),
                     // Configured like the SDK servers that demand the memo.
                     attribution_memo: deviations.contains(&Deviation::RequireAttributionMemo),
                     probes: (i == 0 && probes_too).then(|| probes(target)),
-                    hmac_secret: Some(secret.clone()),
+                    hmac_secret: Some(reference.secret.clone()),
                     core,
                     // The reference server serves its discovery document.
                     discovery: Some(

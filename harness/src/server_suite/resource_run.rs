@@ -45,6 +45,8 @@ pub(super) struct Paying<'a> {
     /// The server's first resource: server-wide checks (the discovery
     /// document) are judged with it.
     pub(super) first: bool,
+    /// How to restart the server, when the harness started it.
+    pub(super) restart: Option<Arc<dyn super::restart::Restart>>,
 }
 
 /// Probes one resource with a fresh funded payer (or the given key),
@@ -68,6 +70,7 @@ pub(super) async fn probe_resource(
         core,
         discovery,
         first,
+        restart,
     } = paying;
     let Discovered {
         method: method_name,
@@ -128,7 +131,8 @@ pub(super) async fn probe_resource(
         .with_discovery(discovery, first)
         .with_secrets(secrets)
         .with_attribution_memo(attribution_memo)
-        .with_method(&method_name, &intent);
+        .with_method(&method_name, &intent)
+        .with_restart(restart);
     let mut label = naming.label.to_string();
     match (payer, method) {
         (Some(p), _) => {

@@ -162,6 +162,11 @@ pub struct Choices {
     /// `/mcp` (draft-payment-transport-mcp-00), breaking its rules as
     /// told.
     pub mcp: Option<super::mcp::McpServing>,
+    /// Where session accounting is persisted (draft-tempo-session-00
+    /// §"Crash Safety"): one file per channel, read back when the server
+    /// starts. Without it, accounting is in memory and a restart loses
+    /// it.
+    pub session_store: Option<std::path::PathBuf>,
 }
 
 impl RouteConfig {

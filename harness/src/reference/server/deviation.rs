@@ -197,10 +197,16 @@ pub enum Deviation {
     /// Session: a metered stream goes on delivering when the balance is
     /// spent (no `payment-need-voucher`, no pause).
     SessionStreamIgnoresBalance,
+    /// Session: keeps its accounting in memory only, whatever its store
+    /// (a restart forgets every channel).
+    SessionMemoryOnly,
+    /// Session: serves its resource on its own method only (a voucher on
+    /// `HEAD` is not found).
+    SessionNoHead,
 }
 
 impl Deviation {
-    pub const ALL: [Deviation; 77] = [
+    pub const ALL: [Deviation; 79] = [
         Deviation::NoCacheControl,
         Deviation::NoPrivateCache,
         Deviation::SkipReplayCheck,
@@ -278,6 +284,8 @@ impl Deviation {
         Deviation::SessionAnyEscrow,
         Deviation::SessionIgnoreCloseRequest,
         Deviation::SessionStreamIgnoresBalance,
+        Deviation::SessionMemoryOnly,
+        Deviation::SessionNoHead,
     ];
 
     pub fn name(self) -> String {

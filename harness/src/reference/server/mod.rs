@@ -74,8 +74,10 @@ struct State {
     side_effects: std::sync::atomic::AtomicU64,
     /// The first receipt reference of each route (a deviation's).
     first_reference: Mutex<HashMap<String, String>>,
-    /// Session channels' accounting.
+    /// Session channels' accounting, and where it is persisted.
     sessions: session::Channels,
+    session_store: Option<Arc<session::Store>>,
+    chain_view: session::ChainView,
 }
 
 impl State {
@@ -146,6 +148,17 @@ fn app(config: ServerConfig) -> Result<axum::Router> {
         .as_deref()
         .map(|k| tx::signer_from_key(k, "fee payer key"))
         .transpose()?;
+    let session_store = config
+        .choices
+        .session_store
+        .as_deref()
+        .map(session::Store::new)
+        .transpose()?
+        .map(Arc::new);
+    let sessions = match &session_store {
+        Some(store) => store.load()?,
+        None => Default::default(),
+    };
     let state = Arc::new(State {
         rpc: Rpc::new(&config.rpc_url).with_timeout(Duration::from_secs(5)),
         config,
@@ -156,7 +169,9 @@ fn app(config: ServerConfig) -> Result<axum::Router> {
         started: tx::unix_now(),
         side_effects: Default::default(),
         first_reference: Mutex::default(),
-        sessions: Mutex::default(),
+        sessions: Mutex::new(sessions),
+        session_store,
+        chain_view: Mutex::default(),
     });
     Ok(axum::Router::new().fallback(
         move |method: Method, uri: Uri, headers: HeaderMap, body: Body| {
@@ -239,8 +254,9 @@ async fn answer(
         // draft-tempo-session-00 §"Session Flow": voucher updates on any
         // HTTP method of a session resource.
         .find(|r| {
-            r.path == path
-                && (r.method.eq_ignore_ascii_case(method.as_str()) || r.session.is_some())
+            let any_method = r.session.is_some()
+                && !(method == Method::HEAD && state.deviates(Deviation::SessionNoHead));
+            r.path == path && (r.method.eq_ignore_ascii_case(method.as_str()) || any_method)
         })
     else {
         // draft-httpauth-payment-00 §"When NOT to Return 402": unknown resource is 404.

@@ -11,9 +11,10 @@
 //! (ambiguity.tempo-session-monotonicity); a close captures the highest
 //! voucher it holds at or below `spent`, never more than was delivered
 //! (ambiguity.tempo-session-v1-close-capture), so a close voucher may be
-//! below the highest accepted one; accounting is in memory, so a
-//! restart loses it (crash safety, §"Crash Safety", is not implemented);
-//! refusals use the core problem types (ambiguity.tempo-session-problem-types).
+//! below the highest accepted one; with a session store
+//! (`Choices::session_store`) each channel's accounting is written to
+//! its file before a request it authorizes is served and read back at
+//! start (§"Crash Safety"), without one it lives in memory; refusals use the core problem types (ambiguity.tempo-session-problem-types).
 //! Accounting is linearizable per channel: one lock per channel is held
 //! from the voucher's verification to the charge.
 
@@ -57,6 +58,120 @@ pub(super) struct Slot {
 
 /// The channels the server knows, by channel id.
 pub(super) type Channels = std::sync::Mutex<HashMap<B256, Arc<Slot>>>;
+
+impl Channel {
+    fn to_json(&self) -> Value {
+        json!({
+            "acceptedCumulative": self.accepted.to_string(),
+            "spent": self.spent.to_string(),
+            "deposit": self.deposit.to_string(),
+            "escrow": self.escrow.to_string(),
+            "finalized": self.finalized,
+            "vouchers": self
+                .vouchers
+                .iter()
+                .map(|(amount, signature)| (amount.to_string(), Value::from(Bytes::copy_from_slice(signature).to_string())))
+                .collect::<Map<String, Value>>(),
+        })
+    }
+
+    fn from_json(v: &Value) -> Option<Self> {
+        let amount = |k: &str| U256::from_str_radix(v.get(k)?.as_str()?, 10).ok();
+        let vouchers = v
+            .get("vouchers")?
+            .as_object()?
+            .iter()
+            .map(|(amount, signature)| {
+                Some((
+                    U256::from_str_radix(amount, 10).ok()?,
+                    signature.as_str()?.parse::<Bytes>().ok()?.to_vec(),
+                ))
+            })
+            .collect::<Option<BTreeMap<_, _>>>()?;
+        Some(Self {
+            accepted: amount("acceptedCumulative")?,
+            spent: amount("spent")?,
+            deposit: amount("deposit")?,
+            escrow: v.get("escrow")?.as_str()?.parse().ok()?,
+            vouchers,
+            finalized: v.get("finalized")?.as_bool()?,
+        })
+    }
+}
+
+/// Where channels' accounting is persisted: `<dir>/<channel id>.json`,
+/// each written whole to a temporary file and renamed over the old one,
+/// so a crash leaves the previous state or the new one.
+pub(super) struct Store {
+    dir: std::path::PathBuf,
+}
+
+impl Store {
+    pub(super) fn new(dir: &std::path::Path) -> crate::error::Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| crate::error::Error::io(dir, e))?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Every channel persisted, as the server's starting state; a file
+    /// that does not read is an error naming it (never silently dropped).
+    pub(super) fn load(&self) -> crate::error::Result<HashMap<B256, Arc<Slot>>> {
+        let mut channels = HashMap::new();
+        let entries =
+            std::fs::read_dir(&self.dir).map_err(|e| crate::error::Error::io(&self.dir, e))?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Some(id) = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .and_then(|s| s.parse::<B256>().ok())
+                .filter(|_| path.extension().is_some_and(|e| e == "json"))
+            else {
+                continue;
+            };
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| crate::error::Error::io(&path, e))?;
+            let channel = serde_json::from_str(&text)
+                .ok()
+                .as_ref()
+                .and_then(Channel::from_json)
+                .ok_or_else(|| {
+                    crate::error::Error::Usage(format!(
+                        "{}: not a session channel's accounting (remove it, or the store folder, to start afresh)",
+                        path.display()
+                    ))
+                })?;
+            channels.insert(
+                id,
+                Arc::new(Slot {
+                    channel: tokio::sync::Mutex::new(channel),
+                    advanced: tokio::sync::Notify::new(),
+                }),
+            );
+        }
+        Ok(channels)
+    }
+
+    fn save(&self, id: B256, channel: &Channel) -> Result<(), String> {
+        let path = self.dir.join(format!("{id}.json"));
+        let temporary = self.dir.join(format!("{id}.json.new"));
+        std::fs::write(&temporary, channel.to_json().to_string())
+            .and_then(|()| std::fs::rename(&temporary, &path))
+            .map_err(|e| format!("persisting the accounting of channel {id}: {e}"))
+    }
+}
+
+/// Persists a channel's accounting before what it authorizes is served
+/// (§"Crash Safety"); nothing without a store, or with the deviation.
+fn persist(state: &State, id: B256, channel: &Channel) -> Result<(), Refusal> {
+    match &state.session_store {
+        Some(store) if !state.deviates(Deviation::SessionMemoryOnly) => store
+            .save(id, channel)
+            .map_err(|e| refuse(ProblemType::VerificationFailed, format!("{e}: not served"))),
+        _ => Ok(()),
+    }
+}
 
 /// A chain error without the RPC endpoint (a server must not tell it).
 fn reason(e: crate::error::Error) -> String {
@@ -223,6 +338,7 @@ pub(super) async fn settle(
     } else {
         tx_hash
     };
+    persist(state, channel_id, &channel)?;
     let mut extra = Map::new();
     extra.insert("intent".into(), "session".into());
     extra.insert("challengeId".into(), credential.challenge.id.clone().into());
@@ -458,10 +574,7 @@ async fn accept_voucher_unlocked(
     monotonic: bool,
     (cumulative, signature): &(U256, Vec<u8>),
 ) -> Result<U256, Refusal> {
-    let on_chain = escrow
-        .channel(channel_id)
-        .await
-        .map_err(|e| fail(format!("reading the channel: {}", reason(e))))?;
+    let on_chain = channel_at_head(state, escrow, channel_id).await?;
     if on_chain.finalized && !state.deviates(Deviation::SessionServeClosedChannel) {
         return Err(fail(format!("channel {channel_id} is finalized on chain")));
     }
@@ -515,6 +628,52 @@ async fn accept_voucher_unlocked(
     }
     Ok(U256::from(on_chain.deposit))
 }
+
+/// The channel as the chain's latest block has it: read once per block
+/// and kept until the next one (a voucher stream between two blocks, the
+/// common case, costs one `eth_blockNumber` a voucher instead of a
+/// contract call). A block may carry the payer's `requestClose`, a topUp
+/// or a settlement, so nothing older than the head is ever relied on.
+async fn channel_at_head(
+    state: &State,
+    escrow: &Escrow,
+    channel_id: B256,
+) -> Result<crate::chain::escrow::Channel, Refusal> {
+    let head = state
+        .rpc
+        .call("eth_blockNumber", json!([]))
+        .await
+        .map_err(|e| fail(format!("reading the chain's head: {}", reason(e))))?;
+    let head = head
+        .as_str()
+        .and_then(|h| u64::from_str_radix(h.trim_start_matches("0x"), 16).ok())
+        .ok_or_else(|| fail(format!("the chain's head {head} is not a quantity")))?;
+    let key = (escrow.address, channel_id);
+    if let Some((block, channel)) = state
+        .chain_view
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&key)
+        && *block == head
+    {
+        return Ok(channel.clone());
+    }
+    let channel = escrow
+        .channel(channel_id)
+        .await
+        .map_err(|e| fail(format!("reading the channel: {}", reason(e))))?;
+    state
+        .chain_view
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key, (head, channel.clone()));
+    Ok(channel)
+}
+
+/// Channels as last read from the chain, with the block they were read
+/// at ([`channel_at_head`]).
+pub(super) type ChainView =
+    std::sync::Mutex<HashMap<(Address, B256), (u64, crate::chain::escrow::Channel)>>;
 
 /// The deviation's recovery: any s, as plain `ecrecover` does.
 fn recover_any_s(digest: B256, signature: &[u8]) -> Address {
@@ -633,6 +792,10 @@ pub(super) fn stream_response(
     });
     let price = U256::from_str_radix(&route.amount, 10).unwrap_or(U256::MAX);
     let overdeliver = state.deviates(Deviation::SessionStreamIgnoresBalance);
+    let store = state
+        .session_store
+        .clone()
+        .filter(|_| !state.deviates(Deviation::SessionMemoryOnly));
     let (tx, rx) = tokio::sync::mpsc::channel::<String>(16);
     let mut final_receipt = receipt.clone();
     tokio::spawn(async move {
@@ -648,6 +811,11 @@ pub(super) fn stream_response(
                 }
                 if overdeliver || channel.accepted.saturating_sub(channel.spent) >= price {
                     channel.spent += price;
+                    if let Some(store) = &store
+                        && store.save(channel_id, &channel).is_err()
+                    {
+                        break 'units;
+                    }
                     drop(channel);
                     if tx
                         .send(format!("data: {{\"unit\":{unit}}}\n\n"))
@@ -719,4 +887,48 @@ pub(super) fn stream_response(
         h.insert("payment-receipt", v);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_store_gives_back_what_it_was_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path()).unwrap();
+        let id = B256::repeat_byte(7);
+        let channel = Channel {
+            accepted: U256::from(3000u32),
+            spent: U256::from(2000u32),
+            deposit: U256::from(10_000u32),
+            escrow: Address::repeat_byte(1),
+            vouchers: BTreeMap::from([
+                (U256::from(1000u32), vec![1u8; 65]),
+                (U256::from(3000u32), vec![2u8; 65]),
+            ]),
+            finalized: false,
+        };
+        store.save(id, &channel).unwrap();
+        let loaded = store.load().unwrap();
+        let slot = loaded.get(&id).expect("the channel is back");
+        let back = slot.channel.try_lock().unwrap();
+        assert_eq!(back.accepted, channel.accepted);
+        assert_eq!(back.spent, channel.spent);
+        assert_eq!(back.deposit, channel.deposit);
+        assert_eq!(back.escrow, channel.escrow);
+        assert_eq!(back.vouchers, channel.vouchers);
+        assert!(!back.finalized);
+        // A file that is not a channel's accounting is an error naming it.
+        std::fs::write(
+            dir.path().join(format!("{}.json", B256::repeat_byte(8))),
+            "{}",
+        )
+        .unwrap();
+        let Err(err) = store.load() else {
+            panic!("a broken file is refused");
+        };
+        let err = err.to_string();
+        assert!(err.contains(".json"), "{err}");
+    }
 }

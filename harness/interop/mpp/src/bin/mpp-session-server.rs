@@ -189,6 +189,12 @@ async fn main() {
     let currency = std::env::var("CURRENCY").unwrap_or_else(|_| PATH_USD.to_owned());
     let realm = std::env::var("REALM").unwrap_or_else(|_| "mpp.interop".to_owned());
 
+    // mpp's in-memory channel store: the only one mpp 0.18.2 ships that
+    // its session method accepts (its FileStore has no atomic
+    // compare_exchange, and the ChannelStoreAdapter fails closed on it:
+    // AtomicUnsupported); a durable one is the deployer's own Redis or SQL
+    // backend. So a restart forgets every channel
+    // (session.restart-keeps-accounting).
     let store = Arc::new(SessionChannelStore::new());
     let provider = tempo_provider(&rpc_url).unwrap_or_else(|e| fatal("RPC_URL", e));
     let session_method = TempoSessionMethod::new(
