@@ -3,6 +3,7 @@
 //! purpose so that every check can be shown to fail.
 
 pub mod client;
+mod client_deviation;
 pub mod commands;
 pub mod mcp_client;
 pub mod server;

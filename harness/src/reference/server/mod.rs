@@ -45,6 +45,7 @@ mod deviation;
 pub mod discovery;
 pub mod mcp;
 mod session;
+mod session_store;
 mod tempo;
 
 use crate::chain::Rpc;
@@ -76,7 +77,7 @@ struct State {
     first_reference: Mutex<HashMap<String, String>>,
     /// Session channels' accounting, and where it is persisted.
     sessions: session::Channels,
-    session_store: Option<Arc<session::Store>>,
+    session_store: Option<Arc<session_store::Store>>,
     chain_view: session::ChainView,
 }
 
@@ -152,7 +153,7 @@ fn app(config: ServerConfig) -> Result<axum::Router> {
         .choices
         .session_store
         .as_deref()
-        .map(session::Store::new)
+        .map(session_store::Store::new)
         .transpose()?
         .map(Arc::new);
     let sessions = match &session_store {

@@ -24,8 +24,12 @@ use crate::chain::escrow::{Escrow, EscrowEvent};
 use crate::methods::tempo_session::{OpenFlaw, SessionPayer, SessionTerms, v2_blocked};
 use crate::server_check as check;
 
+mod head;
+mod restart;
 mod stream;
 
+use head::head_voucher;
+use restart::restart;
 use stream::stream;
 
 type Step = Result<Outcome, Outcome>;
@@ -792,149 +796,5 @@ async fn close(ctx: &Ctx, after: bool) -> Step {
     Ok(Outcome::pass(format!(
         "closed on chain settling exactly the {spent} spent (txHash {}); {evidence}",
         tx.unwrap_or("absent")
-    )))
-}
-
-/// §"Crash Safety": what a voucher paid for and what was spent survive
-/// the server's restart (a graceful one: the harness stops and starts the
-/// server it launched; a crash mid-request is not simulated). After the
-/// restart the highest voucher, replayed, must buy nothing (its request
-/// was served before), and the next one must be taken on the channel with
-/// the accounting carried on.
-async fn restart(ctx: &Ctx) -> Step {
-    let Some(restarter) = ctx.restart.clone() else {
-        return Ok(Outcome::skip(
-            "the harness did not start this server, so it cannot restart it (run it from a target manifest: --target)",
-        ));
-    };
-    let mut s = Session::open(ctx, 10).await?;
-    let p = price(&s.payer);
-    let highest = s.next(1);
-    let answer = s.voucher("voucher", highest).await?;
-    if !(200..300).contains(&answer.status) {
-        return Err(blocked(format!(
-            "a valid voucher was refused before the restart ({}): session.open-and-vouchers-paid says why",
-            answer.status
-        )));
-    }
-    let (accepted, spent) = (s.accepted, s.spent);
-    restarter.restart().await.map_err(Outcome::error)?;
-    let replay = s.voucher("voucher", highest).await?;
-    if (200..300).contains(&replay.status) {
-        return Ok(Outcome::fail(
-            format!(
-                "after the restart, the voucher for {highest} (whose request was served before it) buys nothing"
-            ),
-            format!(
-                "{}: served again, the accounting reset ({}; {})",
-                replay.status,
-                restarter.how(),
-                s.chain_evidence().await
-            ),
-        ));
-    }
-    let next = highest + p;
-    let answer = s.voucher("voucher", next).await?;
-    if !(200..300).contains(&answer.status) {
-        return Ok(Outcome::fail(
-            format!("after the restart, the channel's next voucher ({next}) served"),
-            format!(
-                "{}: {} ({}; {})",
-                answer.status,
-                answer.problem().and_then(|p| p.detail).unwrap_or_default(),
-                restarter.how(),
-                s.chain_evidence().await
-            ),
-        ));
-    }
-    let want_spent = spent + p;
-    if receipt_of(&answer).is_some() && (s.accepted != next || s.spent != want_spent) {
-        return Ok(Outcome::fail(
-            format!(
-                "acceptedCumulative {next} and spent {want_spent} after the restart (before it: {accepted} and {spent})"
-            ),
-            format!("acceptedCumulative {} and spent {}", s.accepted, s.spent),
-        ));
-    }
-    Ok(Outcome::pass(format!(
-        "across a restart ({}): the replayed voucher {highest} was refused ({}), the next one {next} served with acceptedCumulative {} and spent {}",
-        restarter.how(),
-        replay.status,
-        s.accepted,
-        s.spent
-    )))
-}
-
-/// §"Voucher Submission Transport": "Servers SHOULD support voucher
-/// credentials on `HEAD` requests": a voucher on `HEAD` is taken (2xx,
-/// its receipt's `acceptedCumulative` advanced), and as a voucher-only
-/// update it delivers nothing, so it is charged nothing: the next request
-/// on the resource's own method costs one price on top of what was spent
-/// before the `HEAD` (read from the receipts' `spent`, when they have it).
-async fn head_voucher(ctx: &Ctx) -> Step {
-    let mut s = Session::open(ctx, 10).await?;
-    let p = price(&s.payer);
-    let spent_before = s.spent;
-    let raised = s.next(1);
-    let header = s
-        .payer
-        .credential(&s.challenge, s.payer.voucher_payload("voucher", raised))
-        .to_header();
-    let head = ctx
-        .request(
-            reqwest::Method::HEAD,
-            &ctx.target.url(),
-            &[&header],
-            None,
-            &[],
-        )
-        .await
-        .map_err(transport)?;
-    if !(200..300).contains(&head.status) {
-        return Ok(Outcome::fail(
-            format!("a voucher for {raised} on HEAD taken (2xx)"),
-            head.status,
-        ));
-    }
-    if let Some(receipt) = receipt_of(&head)
-        && amount_in(&receipt, "acceptedCumulative").is_some_and(|a| a != raised)
-    {
-        return Ok(Outcome::fail(
-            format!("the HEAD's receipt has acceptedCumulative {raised}"),
-            receipt
-                .extra
-                .get("acceptedCumulative")
-                .cloned()
-                .unwrap_or_default(),
-        ));
-    }
-    s.note(&head);
-    let next = raised + p;
-    let answer = s.voucher("voucher", next).await?;
-    if !(200..300).contains(&answer.status) {
-        return Err(blocked(format!(
-            "the voucher for {next} after the HEAD was refused ({}): {}",
-            answer.status,
-            answer.problem().and_then(|p| p.detail).unwrap_or_default()
-        )));
-    }
-    let Some(spent) = receipt_of(&answer).and_then(|r| amount_in(&r, "spent")) else {
-        return Ok(Outcome::pass(format!(
-            "HEAD with a voucher for {raised} answered {} (the receipts state no spent: what HEAD was charged is not visible)",
-            head.status
-        )));
-    };
-    if spent != spent_before + p {
-        return Ok(Outcome::fail(
-            format!(
-                "spent {} after the HEAD and one request at {p} (before: {spent_before}): a voucher-only HEAD is charged nothing",
-                spent_before + p
-            ),
-            format!("spent {spent}"),
-        ));
-    }
-    Ok(Outcome::pass(format!(
-        "HEAD with a voucher for {raised} answered {}, charged nothing; the next request brought spent from {spent_before} to {spent}",
-        head.status
     )))
 }
