@@ -114,7 +114,8 @@ fn expected_flags(d: Deviation) -> &'static [&'static str] {
         | SessionIgnoreBudget
         | SessionTrustAccepted
         | SessionPayWithoutDelivery
-        | SessionNoClose => &[],
+        | SessionNoClose
+        | SessionNoIdempotencyKey => &[],
         IgnoreExpiry => &["refuse.expired"],
         IgnoreSplitRule => &["refuse.splits-reach-amount"],
         ShortAmount => &["standard.paid", "tx.recipient-amount"],

@@ -74,6 +74,7 @@ fn session_flags(d: Deviation) -> Option<&'static str> {
         SessionStreamIgnoresBalance => "session.stream-pauses-for-voucher",
         SessionMemoryOnly => "session.restart-keeps-accounting",
         SessionNoHead => "session.head-voucher-accepted",
+        SessionIgnoreIdempotencyKey => "session.idempotent-retry-not-charged",
         _ => return None,
     })
 }

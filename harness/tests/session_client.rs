@@ -37,7 +37,7 @@ fn flagged(results: &[ClientCheckResult]) -> BTreeMap<&'static str, (Verdict, St
 #[tokio::test]
 async fn the_reference_client_passes_every_session_check() {
     let results = run(BTreeSet::new()).await;
-    assert_eq!(results.len(), 12);
+    assert_eq!(results.len(), 13);
     for r in &results {
         assert_eq!(r.verdict, Verdict::Pass, "{}: {}", r.id, r.detail);
     }
@@ -58,6 +58,7 @@ fn expected(d: Deviation) -> &'static str {
         SessionTrustAccepted => "session.own-accounting",
         SessionPayWithoutDelivery => "session.stops-without-delivery",
         SessionNoClose => "session.closes",
+        SessionNoIdempotencyKey => "session.idempotency-key",
         other => panic!("{} is not a session deviation", other.name()),
     }
 }

@@ -148,6 +148,12 @@ pub static CHECKS: &[Check] = &[
         "session",
         closes,
     ),
+    should(
+        "session.idempotency-key",
+        &["tempo-session.req-idempotency.client-key"],
+        "session",
+        idempotency_key,
+    ),
     c(
         "session.tops-up",
         &["tempo-session.streaming.client-topup"],
@@ -557,6 +563,39 @@ fn closes(r: &Record, paid_check: &str) -> Result<Outcome, Outcome> {
             format!("{}; no ChannelClosed event", close.describe()),
         )),
     }
+}
+
+/// §"Request Idempotency": "Clients SHOULD include an `Idempotency-Key`
+/// header on paid requests": every request with a session credential.
+fn idempotency_key(r: &Record, paid_check: &str) -> Result<Outcome, Outcome> {
+    let paid: Vec<&Seen> = r
+        .seen
+        .iter()
+        .filter(|s| s.origin == "main" && !s.payment_credentials().is_empty())
+        .collect();
+    if paid.is_empty() {
+        return Err(blocked(format!("no credential was sent, {paid_check}")));
+    }
+    let without: Vec<String> = paid
+        .iter()
+        .filter(|s| s.header_values("idempotency-key").is_empty())
+        .map(|s| format!("{} (answered {})", s.method, s.status))
+        .collect();
+    if without.is_empty() {
+        return Ok(Outcome::pass(format!(
+            "all {} paid request(s) carry an Idempotency-Key",
+            paid.len()
+        )));
+    }
+    Ok(fail(
+        "an Idempotency-Key on every paid session request",
+        format!(
+            "{} of {} without one: {}",
+            without.len(),
+            paid.len(),
+            without.join(", ")
+        ),
+    ))
 }
 
 fn tops_up(r: &Record, paid_check: &str) -> Result<Outcome, Outcome> {

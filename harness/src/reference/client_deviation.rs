@@ -136,6 +136,8 @@ pub enum Deviation {
     SessionPayWithoutDelivery,
     /// Leaves the channel open when done.
     SessionNoClose,
+    /// Sends its paid session requests without an `Idempotency-Key`.
+    SessionNoIdempotencyKey,
 }
 
 impl Deviation {
@@ -187,7 +189,7 @@ impl Deviation {
     ];
 
     /// The session client's deviations: inert against a charge.
-    pub const SESSION: [Deviation; 12] = [
+    pub const SESSION: [Deviation; 13] = [
         Deviation::SessionWrongChannelId,
         Deviation::SessionWrongDomain,
         Deviation::SessionOtherEscrow,
@@ -200,6 +202,7 @@ impl Deviation {
         Deviation::SessionTrustAccepted,
         Deviation::SessionPayWithoutDelivery,
         Deviation::SessionNoClose,
+        Deviation::SessionNoIdempotencyKey,
     ];
 
     pub fn name(self) -> String {

@@ -94,13 +94,15 @@ impl Session<'_> {
         let mut rb = self
             .http
             .request(method, self.url)
-            .header(self.field, credential)
-            // §"Request Idempotency": "Clients SHOULD send an
-            // Idempotency-Key" on paid session requests.
-            .header(
+            .header(self.field, credential);
+        // §"Request Idempotency": "Clients SHOULD include an
+        // Idempotency-Key header on paid requests".
+        if !self.deviates(Deviation::SessionNoIdempotencyKey) {
+            rb = rb.header(
                 "idempotency-key",
                 alloy::primitives::B128::random().to_string(),
             );
+        }
         if stream {
             rb = rb.header("accept", "text/event-stream");
         }

@@ -203,10 +203,13 @@ pub enum Deviation {
     /// Session: serves its resource on its own method only (a voucher on
     /// `HEAD` is not found).
     SessionNoHead,
+    /// Session: ignores `Idempotency-Key` (a retried request is served
+    /// and charged again).
+    SessionIgnoreIdempotencyKey,
 }
 
 impl Deviation {
-    pub const ALL: [Deviation; 79] = [
+    pub const ALL: [Deviation; 80] = [
         Deviation::NoCacheControl,
         Deviation::NoPrivateCache,
         Deviation::SkipReplayCheck,
@@ -286,6 +289,7 @@ impl Deviation {
         Deviation::SessionStreamIgnoresBalance,
         Deviation::SessionMemoryOnly,
         Deviation::SessionNoHead,
+        Deviation::SessionIgnoreIdempotencyKey,
     ];
 
     pub fn name(self) -> String {

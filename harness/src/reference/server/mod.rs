@@ -334,15 +334,28 @@ async fn answer(
             .into_response();
     }
     // §"Idempotency and Side Effects": a retry of a non-idempotent paid
-    // request with the same key and credential gets the original answer.
+    // request with the same key and credential gets the original answer;
+    // draft-tempo-session-00 §"Request Idempotency": any session request,
+    // keyed by its challenge (one challenge pays a whole session).
+    let session_key =
+        route.session.is_some() && !state.deviates(Deviation::SessionIgnoreIdempotencyKey);
     let key = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .filter(|_| {
             !state.deviates(Deviation::IgnoreIdempotencyKey)
-                && matches!(route.method.as_str(), "POST" | "PUT" | "DELETE" | "PATCH")
+                && (session_key
+                    || matches!(route.method.as_str(), "POST" | "PUT" | "DELETE" | "PATCH"))
         })
-        .map(|k| (k.to_string(), raw.to_string()));
+        .map(|k| {
+            let scope = match route.session {
+                Some(_) => Credential::parse(raw)
+                    .map(|c| format!("session challenge {}", c.challenge.id))
+                    .unwrap_or_else(|_| raw.to_string()),
+                None => raw.to_string(),
+            };
+            (k.to_string(), scope)
+        });
     if let Some(key) = &key
         && let Some(original) = state
             .idempotent

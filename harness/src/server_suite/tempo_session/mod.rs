@@ -25,10 +25,12 @@ use crate::methods::tempo_session::{OpenFlaw, SessionPayer, SessionTerms, v2_blo
 use crate::server_check as check;
 
 mod head;
+mod idempotency;
 mod restart;
 mod stream;
 
 use head::head_voucher;
+use idempotency::idempotent_retry;
 use restart::restart;
 use stream::stream;
 
@@ -175,6 +177,15 @@ pub const CHECKS: &[Check] = &[
         ["tempo-session.transport.head-server"],
         true,
         |ctx| head_voucher(ctx)
+    ),
+    check!(
+        "session.idempotent-retry-not-charged",
+        [
+            "tempo-session.req-idempotency.no-double-charge",
+            "tempo-session.req-idempotency.server-cache"
+        ],
+        false,
+        |ctx| idempotent_retry(ctx)
     ),
     check!(
         alone "session.restart-keeps-accounting",
