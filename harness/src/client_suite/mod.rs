@@ -261,7 +261,13 @@ pub const PAYMENT_AUTHORIZATION_ROUTE: &str = "/payment-authorization";
 /// The reference server's routes, one per kind of scenario; under -01
 /// also one whose challenges select `Payment-Authorization`.
 pub fn routes(draft: CoreDraft) -> Vec<RouteConfig> {
-    let merchant = Address::random().to_string();
+    // Checksummed with at least one capital, so that the address-case
+    // scenario's lowercase form differs from it as text (an address whose
+    // hex letters all checksum to lowercase, about one in 2^15, would let
+    // a text-comparing client through and the check prove nothing).
+    let merchant = std::iter::repeat_with(|| Address::random().to_string())
+        .find(|m| m.chars().any(|c| c.is_ascii_uppercase()))
+        .unwrap_or_default();
     let with = |path: &str, f: &dyn Fn(&mut RouteConfig)| {
         let mut r = RouteConfig::new(path, "1000", &merchant);
         r.expires_in = 60;
