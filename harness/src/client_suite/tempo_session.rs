@@ -254,13 +254,21 @@ fn opened(sent: &[Sent], paid_check: &str) -> Result<(usize, OpenedChannel), Out
             "no open credential was sent, {paid_check}"
         )));
     };
-    let raw = sent[at]
-        .text("transaction")
+    let channel = opened_by(&sent[at].credential)?;
+    Ok((at, channel))
+}
+
+/// The channel an `open` credential's transaction opens; `Err` fails the
+/// check that needs it.
+fn opened_by(open: &Credential) -> Result<OpenedChannel, Outcome> {
+    let raw = open
+        .payload
+        .get("transaction")
+        .and_then(Value::as_str)
         .and_then(|t| alloy::hex::decode(t).ok())
         .ok_or_else(|| fail("an open payload with a hex transaction", "none"))?;
-    let channel = OpenedChannel::of_transaction(&raw)
-        .map_err(|e| fail("a signed Tempo transaction that opens a channel", e))?;
-    Ok((at, channel))
+    OpenedChannel::of_transaction(&raw)
+        .map_err(|e| fail("a signed Tempo transaction that opens a channel", e))
 }
 
 /// What the later checks need: the open taken by the server (else they
@@ -298,10 +306,7 @@ pub async fn escrow_events(rpc_url: &str, seen: &[Seen]) -> Vec<EscrowEvent> {
         .flat_map(|s| s.payment_credentials())
         .filter_map(|raw| Credential::parse(&raw).ok())
         .find(|c| c.payload.get("action").and_then(Value::as_str) == Some("open"))
-        .and_then(|c| {
-            let raw = alloy::hex::decode(c.payload.get("transaction")?.as_str()?).ok()?;
-            OpenedChannel::of_transaction(&raw).ok()
-        });
+        .and_then(|c| opened_by(&c).ok());
     match channel {
         Some(ch) => Escrow::at(ch.escrow, rpc_url)
             .events(ch.id)

@@ -238,13 +238,7 @@ pub async fn pay(opts: &PayOptions) -> Result<PayOutcome> {
             .map_err(|e| Error::Usage(format!("{location}: unreachable ({e})")))?;
     }
     let status = answer.status().as_u16();
-    let receipt = answer
-        .headers()
-        .get("payment-receipt")
-        .and_then(|v| v.to_str().ok())
-        .map(Receipt::parse)
-        .transpose()
-        .map_err(|e| refused(format!("the server's Payment-Receipt is malformed: {e}")))?;
+    let receipt = read_receipt(&answer)?;
     let body = answer.text().await.unwrap_or_default();
     Ok(PayOutcome {
         status,
@@ -254,6 +248,18 @@ pub async fn pay(opts: &PayOptions) -> Result<PayOutcome> {
         body,
         credential: header,
     })
+}
+
+/// The answer's `Payment-Receipt`, if it has one; a malformed one is
+/// refused.
+pub(super) fn read_receipt(answer: &reqwest::Response) -> Result<Option<Receipt>> {
+    answer
+        .headers()
+        .get("payment-receipt")
+        .and_then(|v| v.to_str().ok())
+        .map(Receipt::parse)
+        .transpose()
+        .map_err(|e| refused(format!("the server's Payment-Receipt is malformed: {e}")))
 }
 
 /// Checks a challenge as [`pay`] would and builds the credential for it,

@@ -14,11 +14,11 @@
 use std::time::Duration;
 
 use alloy::primitives::U256;
-use mppconf_suite::codec::{Challenge, Receipt};
+use mppconf_suite::codec::Challenge;
 use mppconf_suite::methods::tempo_session_stream::{EventReader, NeedVoucher};
 use serde_json::{Map, Value, json};
 
-use super::client::{Deviation, PayOptions, PayOutcome};
+use super::client::{Deviation, PayOptions, PayOutcome, read_receipt};
 use crate::error::{Error, Result};
 use crate::methods::tempo_session::{OpenFlaw, SessionPayer, SessionTerms, v2_blocked};
 
@@ -406,14 +406,4 @@ async fn stream(session: &mut Session<'_>, answer: reqwest::Response) -> Result<
             Err(_) => return Ok(Some(format!("the stream was silent for {QUIET:?}"))),
         }
     }
-}
-
-fn read_receipt(answer: &reqwest::Response) -> Result<Option<Receipt>> {
-    answer
-        .headers()
-        .get("payment-receipt")
-        .and_then(|v| v.to_str().ok())
-        .map(Receipt::parse)
-        .transpose()
-        .map_err(|e| refused(format!("the server's Payment-Receipt is malformed: {e}")))
 }
