@@ -75,6 +75,9 @@ fn session_flags(d: Deviation) -> Option<&'static str> {
         SessionMemoryOnly => "session.restart-keeps-accounting",
         SessionNoHead => "session.head-voucher-accepted",
         SessionIgnoreIdempotencyKey => "session.idempotent-retry-not-charged",
+        SessionSponsorBeforeValidating => "session.sponsored-open-validated-first",
+        SessionSponsorExtraCalls => "session.sponsored-extra-calls-refused",
+        SessionNoSettleOnCloseRequest => "session.settles-on-close-request",
         _ => return None,
     })
 }

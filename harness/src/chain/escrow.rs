@@ -59,6 +59,7 @@ sol! {
     /// The TIP-20 calls a payer makes before `open` and `topUp`.
     interface ITip20 {
         function approve(address spender, uint256 amount) external returns (bool);
+        function transfer(address to, uint256 amount) external returns (bool);
         function balanceOf(address account) external view returns (uint256);
     }
 }

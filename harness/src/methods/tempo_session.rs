@@ -38,6 +38,9 @@ pub struct SessionTerms {
     pub chain_id: u64,
     pub protocol: SessionProtocol,
     pub min_voucher_delta: U256,
+    /// `methodDetails.feePayer: true`: the server pays the fees of the
+    /// client's open and topUp (§"Fee Payment").
+    pub fee_payer: bool,
 }
 
 impl SessionTerms {
@@ -77,6 +80,11 @@ impl SessionTerms {
                 Some(d) => amount(d.to_string(), "minVoucherDelta")?,
                 None => U256::ZERO,
             },
+            fee_payer: match details.get("feePayer") {
+                None => false,
+                Some(Value::Bool(b)) => *b,
+                Some(v) => return Err(format!("feePayer {v} is not a boolean")),
+            },
         })
     }
 }
@@ -86,6 +94,11 @@ pub struct SessionPayer {
     pub key: PrivateKeySigner,
     pub terms: SessionTerms,
     pub salt: B256,
+    /// Signs its open and topUp for the server to sponsor (the fee-payer
+    /// placeholder, no fee token) rather than paying its own fees: as the
+    /// challenge's `feePayer` says, unless a check or deviation says
+    /// otherwise.
+    pub sponsored: bool,
     rpc: Rpc,
 }
 
@@ -103,6 +116,10 @@ pub enum OpenFlaw {
     /// The channel is opened on another escrow (a fresh deployment of
     /// mppconf's own, which needs a chain with an unlocked account).
     OtherEscrow,
+    /// A transfer of one base unit of the currency to a fresh address
+    /// rides along after the open (harmless to a server that does not pay
+    /// the fees; gas it pays for when it sponsors them).
+    ExtraTransfer,
 }
 
 /// ThetaUSD and AlphaUSD, TIP-20 tokens of the local chain's genesis.
@@ -121,6 +138,7 @@ impl SessionPayer {
             .map_err(|e| format!("funding a payer: {e}"))?;
         Ok(Self {
             key,
+            sponsored: terms.fee_payer,
             terms,
             salt: B256::random(),
             rpc,
@@ -131,6 +149,7 @@ impl SessionPayer {
     pub fn new(key: PrivateKeySigner, terms: SessionTerms, rpc_url: &str) -> Self {
         Self {
             key,
+            sponsored: terms.fee_payer,
             terms,
             salt: B256::random(),
             rpc: Rpc::new(rpc_url),
@@ -144,8 +163,16 @@ impl SessionPayer {
             key,
             terms: self.terms.clone(),
             salt: self.salt,
+            sponsored: self.sponsored,
             rpc: Rpc::new(self.rpc.url()),
         }
+    }
+
+    /// Where [`OpenFlaw::ExtraTransfer`] sends its unit: an address of
+    /// this payer's own (the hash of its address) that nobody holds a key
+    /// for, so that its balance is the evidence of the ride-along.
+    pub fn extra_transfer_to(&self) -> Address {
+        Address::from_word(alloy::primitives::keccak256(self.key.address()))
     }
 
     /// The id of the channel this payer opens as the challenge asks.
@@ -182,11 +209,13 @@ impl SessionPayer {
         )
     }
 
-    async fn signed_calls(&self, calls: Vec<Call>) -> Result<Vec<u8>, String> {
+    /// `calls` signed by the payer; `sponsored` leaves the fees to the
+    /// server (only opens and topUps, which the server broadcasts).
+    async fn signed_calls(&self, calls: Vec<Call>, sponsored: bool) -> Result<Vec<u8>, String> {
         tx::sign_calls(
             &self.rpc,
             self.terms.chain_id,
-            self.terms.currency,
+            (!sponsored).then_some(self.terms.currency),
             calls,
             &self.key,
         )
@@ -227,7 +256,7 @@ impl SessionPayer {
             _ => self.terms.escrow,
         };
         let deposit128: u128 = deposit.saturating_to();
-        let calls = vec![
+        let mut calls = vec![
             call(
                 token,
                 ITip20::approveCall {
@@ -248,7 +277,17 @@ impl SessionPayer {
                 .abi_encode(),
             ),
         ];
-        let raw = self.signed_calls(calls).await?;
+        if flaw == OpenFlaw::ExtraTransfer {
+            calls.push(call(
+                self.terms.currency,
+                ITip20::transferCall {
+                    to: self.extra_transfer_to(),
+                    amount: U256::from(1u8),
+                }
+                .abi_encode(),
+            ));
+        }
+        let raw = self.signed_calls(calls, self.sponsored).await?;
         let opened = offline::channel_id_v1(
             self.key.address(),
             payee,
@@ -295,7 +334,7 @@ impl SessionPayer {
                 .abi_encode(),
             ),
         ];
-        let raw = self.signed_calls(calls).await?;
+        let raw = self.signed_calls(calls, self.sponsored).await?;
         Ok(payload(json!({
             "action": "topUp",
             "type": "transaction",
@@ -308,14 +347,26 @@ impl SessionPayer {
     /// The payer's own `requestClose` on chain (the start of a forced
     /// close, §"Forced Close"), in a transaction it sends itself.
     pub async fn request_close(&self) -> Result<(), String> {
-        let calls = vec![call(
-            self.terms.escrow,
-            E::requestCloseCall {
-                channelId: self.channel_id(),
-            }
-            .abi_encode(),
-        )];
-        let raw = self.signed_calls(calls).await?;
+        let call = E::requestCloseCall {
+            channelId: self.channel_id(),
+        };
+        self.send_own("requestClose", call.abi_encode()).await
+    }
+
+    /// The payer's `withdraw` once the grace period after its
+    /// `requestClose` has passed (the end of a forced close).
+    pub async fn withdraw(&self) -> Result<(), String> {
+        let call = E::withdrawCall {
+            channelId: self.channel_id(),
+        };
+        self.send_own("withdraw", call.abi_encode()).await
+    }
+
+    /// A call of the payer's own to the escrow, paying its own fees.
+    async fn send_own(&self, what: &str, input: Vec<u8>) -> Result<(), String> {
+        let raw = self
+            .signed_calls(vec![call(self.terms.escrow, input)], false)
+            .await?;
         let receipt = self
             .rpc
             .call(
@@ -323,11 +374,11 @@ impl SessionPayer {
                 json!([alloy::primitives::Bytes::from(raw)]),
             )
             .await
-            .map_err(|e| format!("requestClose: {e}"))?;
+            .map_err(|e| format!("{what}: {e}"))?;
         if receipt["status"] == "0x1" {
             Ok(())
         } else {
-            Err(format!("requestClose reverted: {receipt}"))
+            Err(format!("{what} reverted: {receipt}"))
         }
     }
 

@@ -138,21 +138,25 @@ pub fn call(to: Address, input: Vec<u8>) -> Call {
 }
 
 /// `calls` signed by `signer` on `chain_id`, paying its own fees in
-/// `fee_token`, valid for the next 25 s (T4 takes at most 30 s ahead).
+/// `fee_token` (`None`: for a fee payer to sponsor), valid for the next
+/// 25 s (T4 takes at most 30 s ahead) of the chain's clock, or of the
+/// wall clock when the chain's latest block is older (a chain whose clock
+/// was moved forward rejects a `validBefore` of the wall clock: CHAIN.md
+/// hazard 6).
 pub async fn sign_calls(
     rpc: &Rpc,
     chain_id: u64,
-    fee_token: Address,
+    fee_token: Option<Address>,
     calls: Vec<Call>,
     signer: &PrivateKeySigner,
 ) -> Result<SignedPayment> {
     let (max_fee_per_gas, max_priority_fee_per_gas) = fee_params(rpc).await?;
     let plan = PaymentPlan {
         chain_id,
-        valid_before: unix_now() + 25,
+        valid_before: unix_now().max(rpc.block_time().await?) + 25,
         max_fee_per_gas,
         max_priority_fee_per_gas,
-        fee_token: Some(fee_token),
+        fee_token,
     };
     sign_payment(calls, &plan, signer)
 }
@@ -182,26 +186,44 @@ impl DecodedPayment {
     }
 }
 
-/// Decodes `payload.signature` bytes: a plain 0x76 transaction, or the
-/// sponsored form with the `0x00` fee-payer placeholder.
+/// Decodes `payload.signature` bytes: a plain 0x76 transaction, the
+/// sponsored form with the `0x00` fee-payer placeholder, or the `0x78`
+/// fee-payer envelope SDKs send instead (the sender's address in the
+/// fee-payer slot; ambiguity.fee-payer-wire-format), which must name the
+/// address that signed it.
 pub fn decode_payment(raw: &[u8]) -> std::result::Result<DecodedPayment, String> {
-    if raw.first() != Some(&0x76) {
+    let envelope = raw.first() == Some(&FEE_PAYER_ENVELOPE);
+    if raw.first() != Some(&0x76) && !envelope {
         return Err(format!(
-            "transaction type {:#04x}, not a Tempo Transaction (0x76)",
+            "transaction type {:#04x}, not a Tempo Transaction (0x76) or a fee-payer envelope (0x78)",
             raw.first().copied().unwrap_or_default()
         ));
     }
-    let (bytes, awaits_fee_payer) = match placeholder_to_marker(raw) {
-        Some(rewritten) => (rewritten, true),
-        None => (raw.to_vec(), false),
+    let (bytes, slot) = match with_marker_in_fee_payer_slot(raw, envelope) {
+        Some((rewritten, slot)) => (rewritten, Some(slot)),
+        None if envelope => {
+            return Err(
+                "a 0x78 fee-payer envelope without the sender's address in its fee-payer slot"
+                    .into(),
+            );
+        }
+        None => (raw.to_vec(), None),
     };
     let signed = AASigned::decode_2718(&mut bytes.as_slice())
         .map_err(|e| format!("not a decodable Tempo Transaction: {e}"))?;
     let sender = signed
         .recover_signer()
         .map_err(|e| format!("sender signature does not recover: {e}"))?;
+    if let Some(named) = slot.as_ref().filter(|s| s.len() == 20)
+        && named.as_slice() != sender.as_slice()
+    {
+        return Err(format!(
+            "the fee-payer envelope names sender 0x{}, but {sender} signed it",
+            alloy::hex::encode(named)
+        ));
+    }
     let awaits_fee_payer =
-        awaits_fee_payer || signed.tx().fee_payer_signature == Some(FEE_PAYER_SIGNATURE_MARKER);
+        slot.is_some() || signed.tx().fee_payer_signature == Some(FEE_PAYER_SIGNATURE_MARKER);
     Ok(DecodedPayment {
         signed,
         sender,
@@ -209,10 +231,15 @@ pub fn decode_payment(raw: &[u8]) -> std::result::Result<DecodedPayment, String>
     })
 }
 
-/// If the 12th RLP item (the fee-payer slot) is the single byte `0x00`,
-/// the same transaction with tempo-alloy's marker signature (`c3 80 80 80`)
-/// in that slot.
-fn placeholder_to_marker(raw: &[u8]) -> Option<Vec<u8>> {
+/// The type byte of the fee-payer envelope (`TxEnvelopeTempo`'s
+/// `feePayerMagic` in the SDKs' `ox`).
+const FEE_PAYER_ENVELOPE: u8 = 0x78;
+
+/// If the 12th RLP item (the fee-payer slot) is the single byte `0x00`
+/// (or, in a `0x78` envelope, a 20-byte address), the same transaction as
+/// a 0x76 one with tempo-alloy's marker signature (`c3 80 80 80`) in that
+/// slot, and the address the slot held (empty for the placeholder).
+fn with_marker_in_fee_payer_slot(raw: &[u8], envelope: bool) -> Option<(Vec<u8>, Vec<u8>)> {
     let mut body = &raw[1..];
     let outer = Header::decode(&mut body).ok()?;
     if !outer.list || outer.payload_length != body.len() {
@@ -225,14 +252,18 @@ fn placeholder_to_marker(raw: &[u8]) -> Option<Vec<u8>> {
         let header_len = start.len() - rest.len();
         rest = start.get(header_len + item.payload_length..)?;
     }
-    if rest.first() != Some(&0x00) {
-        return None;
-    }
+    let held = match rest.first() {
+        Some(0x00) if !envelope => 1,
+        Some(0x94) if envelope => 21,
+        _ => return None,
+    };
+    // The address itself (without its RLP header), or nothing.
+    let slot = rest.get(1..held)?.to_vec();
     let at = body.len() - rest.len();
     let mut payload = Vec::with_capacity(body.len() + 3);
     payload.extend_from_slice(&body[..at]);
     payload.extend_from_slice(&[0xc3, 0x80, 0x80, 0x80]);
-    payload.extend_from_slice(&body[at + 1..]);
+    payload.extend_from_slice(&body[at + held..]);
     let mut out = vec![0x76];
     Header {
         list: true,
@@ -240,7 +271,7 @@ fn placeholder_to_marker(raw: &[u8]) -> Option<Vec<u8>> {
     }
     .encode(&mut out);
     out.extend_from_slice(&payload);
-    Some(out)
+    Some((out, slot))
 }
 
 /// The server's part of sponsorship: choose the fee token, sign the
@@ -384,6 +415,47 @@ mod tests {
             )
             .unwrap();
         }
+    }
+
+    /// The 0x78 envelope of a sponsored payment, as the SDKs' `ox`
+    /// writes it: the placeholder's slot holds `sender`'s address.
+    fn envelope(placeholder_form: &[u8], sender: Address) -> Vec<u8> {
+        let (marked, _) = with_marker_in_fee_payer_slot(placeholder_form, false).unwrap();
+        let mut body = &marked[1..];
+        Header::decode(&mut body).unwrap();
+        let marker = [0xc3, 0x80, 0x80, 0x80];
+        let at = body.windows(4).position(|w| w == marker).unwrap();
+        let mut payload = body[..at].to_vec();
+        payload.push(0x94);
+        payload.extend_from_slice(sender.as_slice());
+        payload.extend_from_slice(&body[at + 4..]);
+        let mut out = vec![FEE_PAYER_ENVELOPE];
+        Header {
+            list: true,
+            payload_length: payload.len(),
+        }
+        .encode(&mut out);
+        out.extend_from_slice(&payload);
+        out
+    }
+
+    #[test]
+    fn a_fee_payer_envelope_decodes_only_with_its_signers_address() {
+        let signer = signer_from_key(KEY, "key").unwrap();
+        let req = request();
+        let signed = sign_payment(payment_calls(&req), &plan(None), &signer).unwrap();
+        let decoded = decode_payment(&envelope(&signed.raw, signer.address())).unwrap();
+        assert_eq!(decoded.sender, signer.address());
+        assert!(decoded.awaits_fee_payer);
+        assert_eq!(decoded.tx().fee_token, None);
+        let err = decode_payment(&envelope(&signed.raw, Address::repeat_byte(7)))
+            .err()
+            .unwrap();
+        assert!(err.contains("names sender"), "{err}");
+        let mut unmarked = signed.raw.clone();
+        unmarked[0] = FEE_PAYER_ENVELOPE;
+        let err = decode_payment(&unmarked).err().unwrap();
+        assert!(err.contains("without the sender's address"), "{err}");
     }
 
     #[test]

@@ -41,20 +41,28 @@ pub fn reference_resources(payment_method: &str) -> Vec<ReferenceResource> {
 /// The `--payment-method` of the Tempo session intent's reference run.
 pub const SESSION: &str = "tempo-session";
 
-/// One Tempo session resource (v1), on the escrow [`start_reference`]
-/// deploys, paid to a fresh payee whose key closes channels; a request
-/// costs 1000 and vouchers advance by at least that.
+/// Two Tempo session resources (v1), on the escrow [`start_reference`]
+/// deploys, each paid to a fresh payee whose key closes channels; a
+/// request costs 1000 and vouchers advance by at least that. On
+/// `/session` clients pay their own fees; `/session-sponsored` pays the
+/// fees of their opens and topUps (`feePayer: true`).
 fn session_resources() -> Vec<ReferenceResource> {
-    let payee = alloy::signers::local::PrivateKeySigner::random();
-    let mut route = RouteConfig::new("/session", "1000", &payee.address().to_string());
-    route.session = Some(server::SessionRoute {
-        escrow_contract: String::new(),
-        payee_key: payee.to_bytes().to_string(),
-        min_voucher_delta: Some("1000".into()),
-        suggested_deposit: Some("10000".into()),
-        stream_units: Some(5),
-    });
-    vec![ReferenceResource { route, body: None }]
+    [("/session", false), ("/session-sponsored", true)]
+        .into_iter()
+        .map(|(path, fee_payer)| {
+            let payee = alloy::signers::local::PrivateKeySigner::random();
+            let mut route = RouteConfig::new(path, "1000", &payee.address().to_string());
+            route.fee_payer = fee_payer;
+            route.session = Some(server::SessionRoute {
+                escrow_contract: String::new(),
+                payee_key: payee.to_bytes().to_string(),
+                min_voucher_delta: Some("1000".into()),
+                suggested_deposit: Some("10000".into()),
+                stream_units: Some(5),
+            });
+            ReferenceResource { route, body: None }
+        })
+        .collect()
 }
 
 /// The declared routes of the reference run ([`super::Probes`]), of the

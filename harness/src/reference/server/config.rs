@@ -248,6 +248,9 @@ impl RouteConfig {
             if let Some(d) = &session.min_voucher_delta {
                 details["minVoucherDelta"] = d.clone().into();
             }
+            if self.fee_payer {
+                details["feePayer"] = true.into();
+            }
             let mut request = json!({
                 "amount": self.amount,
                 "unitType": "request",

@@ -206,10 +206,19 @@ pub enum Deviation {
     /// Session: ignores `Idempotency-Key` (a retried request is served
     /// and charged again).
     SessionIgnoreIdempotencyKey,
+    /// Session: co-signs a sponsored open and broadcasts it before
+    /// checking what it opens (the fees of a refused open are paid).
+    SessionSponsorBeforeValidating,
+    /// Session: sponsors an open or topUp whatever other calls ride along.
+    SessionSponsorExtraCalls,
+    /// Session: does not settle its highest voucher when a payer starts a
+    /// forced close (`requestClose`): the payer withdraws it after the
+    /// grace period.
+    SessionNoSettleOnCloseRequest,
 }
 
 impl Deviation {
-    pub const ALL: [Deviation; 80] = [
+    pub const ALL: [Deviation; 83] = [
         Deviation::NoCacheControl,
         Deviation::NoPrivateCache,
         Deviation::SkipReplayCheck,
@@ -290,6 +299,9 @@ impl Deviation {
         Deviation::SessionMemoryOnly,
         Deviation::SessionNoHead,
         Deviation::SessionIgnoreIdempotencyKey,
+        Deviation::SessionSponsorBeforeValidating,
+        Deviation::SessionSponsorExtraCalls,
+        Deviation::SessionNoSettleOnCloseRequest,
     ];
 
     pub fn name(self) -> String {

@@ -43,6 +43,7 @@ mod answers;
 mod config;
 mod deviation;
 pub mod discovery;
+mod forced_close;
 pub mod mcp;
 mod session;
 mod session_store;
@@ -174,6 +175,7 @@ fn app(config: ServerConfig) -> Result<axum::Router> {
         session_store,
         chain_view: Mutex::default(),
     });
+    forced_close::watch(&state);
     Ok(axum::Router::new().fallback(
         move |method: Method, uri: Uri, headers: HeaderMap, body: Body| {
             let state = state.clone();

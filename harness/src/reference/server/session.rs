@@ -285,8 +285,12 @@ async fn open(
             payment.tx().chain_id
         )));
     }
-    if payment.awaits_fee_payer {
-        return Err(fail("the challenge does not sponsor fees (no feePayer)"));
+    let sponsored = sponsorship(terms, &payment)?;
+    // The deviation co-signs and broadcasts what it was given, and only
+    // then looks at what the transaction does.
+    let mut landed = None;
+    if sponsored && state.deviates(Deviation::SessionSponsorBeforeValidating) {
+        landed = Some(broadcast(state, terms, &raw, true).await?);
     }
     // The deviation reads the open() call and the channel wherever the
     // transaction sends it.
@@ -335,6 +339,9 @@ async fn open(
             "payload.channelId {channel_id} is not the channel the transaction opens ({computed})"
         )));
     }
+    if sponsored {
+        only_channel_calls::<E::openCall>(state, terms, &payment, escrow_address)?;
+    }
     if state
         .sessions
         .lock()
@@ -347,11 +354,10 @@ async fn open(
             format!("channel {channel_id} is already open: this open was used"),
         ));
     }
-    let receipt = state
-        .rpc
-        .call("eth_sendRawTransactionSync", json!([Bytes::from(raw)]))
-        .await
-        .map_err(|e| fail(format!("broadcast failed: {}", reason(e))))?;
+    let receipt = match landed {
+        Some(receipt) => receipt,
+        None => broadcast(state, terms, &raw, sponsored).await?,
+    };
     if receipt["status"] != "0x1" {
         return Err(fail(format!(
             "the open transaction reverted: {}",
@@ -404,6 +410,7 @@ async fn top_up(
     let additional = amount(p, "additionalDeposit")?;
     let raw = bytes(p, "transaction")?;
     let payment = tx::decode_payment(&raw).map_err(fail)?;
+    let sponsored = sponsorship(terms, &payment)?;
     // Either form of topUp (uint128 as the draft writes it, uint256 as the
     // deployed contract and the SDKs have it).
     let call = escrow_call::<E::topUp_0Call>(&payment.tx().calls, terms.escrow)
@@ -418,15 +425,16 @@ async fn top_up(
             "the topUp call is for another channel or amount than the payload's",
         ));
     }
+    if sponsored {
+        only_channel_calls::<E::topUp_1Call>(state, terms, &payment, terms.escrow).or_else(
+            |_| only_channel_calls::<E::topUp_0Call>(state, terms, &payment, terms.escrow),
+        )?;
+    }
     let before = escrow
         .channel(channel_id)
         .await
         .map_err(|e| fail(reason(e)))?;
-    let receipt = state
-        .rpc
-        .call("eth_sendRawTransactionSync", json!([Bytes::from(raw)]))
-        .await
-        .map_err(|e| fail(format!("broadcast failed: {}", reason(e))))?;
+    let receipt = broadcast(state, terms, &raw, sponsored).await?;
     let after = escrow
         .channel(channel_id)
         .await
@@ -439,6 +447,74 @@ async fn top_up(
         ));
     }
     Ok(U256::from(after.deposit))
+}
+
+/// Whether the server pays this open's or topUp's fees: when the client
+/// signed for a fee payer (§"Fee Payment"), which only a `feePayer`
+/// challenge allows.
+fn sponsorship(terms: &SessionTerms, payment: &tx::DecodedPayment) -> Result<bool, Refusal> {
+    if payment.awaits_fee_payer && !terms.fee_payer {
+        return Err(fail(
+            "the transaction asks for a fee payer but the challenge does not sponsor fees (no feePayer)",
+        ));
+    }
+    Ok(payment.awaits_fee_payer)
+}
+
+/// Before a sponsored transaction is co-signed, it does nothing but
+/// fund this channel (§"Server Requirements": the transaction matches the
+/// challenge and the channel): an `approve` of the escrow in the currency
+/// and the escrow's own call `C`; anything else would ride on the
+/// server's fees (ambiguity.tempo-session-sponsored-extra-calls).
+fn only_channel_calls<C: SolCall>(
+    state: &State,
+    terms: &SessionTerms,
+    payment: &tx::DecodedPayment,
+    escrow: Address,
+) -> Result<(), Refusal> {
+    if state.deviates(Deviation::SessionSponsorExtraCalls) {
+        return Ok(());
+    }
+    let funds_channel = |c: &Call| match c.to.to() {
+        Some(to) if *to == escrow => C::abi_decode(&c.input).is_ok(),
+        Some(to) if *to == terms.currency => {
+            crate::chain::escrow::ITip20::approveCall::abi_decode(&c.input)
+                .is_ok_and(|a| a.spender == escrow)
+        }
+        _ => false,
+    };
+    match payment.tx().calls.iter().position(|c| !funds_channel(c)) {
+        None => Ok(()),
+        Some(i) => Err(fail(format!(
+            "call {i} of the sponsored transaction does not fund the channel (only approve and the escrow's call are sponsored)"
+        ))),
+    }
+}
+
+/// Broadcasts a client's open or topUp as it is, or with the server's
+/// fee payer signature (domain `0x78`, fees in the currency) when it
+/// sponsors it; the mined receipt.
+async fn broadcast(
+    state: &State,
+    terms: &SessionTerms,
+    raw: &[u8],
+    sponsored: bool,
+) -> Result<Value, Refusal> {
+    let outgoing = if sponsored {
+        let sponsor = state
+            .fee_payer
+            .as_ref()
+            .ok_or_else(|| fail("no fee payer configured"))?;
+        let payment = tx::decode_payment(raw).map_err(fail)?;
+        tx::cosign(payment, terms.currency, sponsor).map_err(|e| fail(e.to_string()))?
+    } else {
+        raw.to_vec()
+    };
+    state
+        .rpc
+        .call("eth_sendRawTransactionSync", json!([Bytes::from(outgoing)]))
+        .await
+        .map_err(|e| fail(format!("broadcast failed: {}", reason(e))))
 }
 
 /// The first call of `calls` to `escrow` that decodes as `C`.
@@ -584,13 +660,6 @@ async fn close(
     channel_id: B256,
     channel: &mut Channel,
 ) -> Result<String, Refusal> {
-    let key: PrivateKeySigner = route
-        .session
-        .as_ref()
-        .map(|s| tx::signer_from_key(&s.payee_key, "payee_key"))
-        .transpose()
-        .map_err(|e| fail(reason(e)))?
-        .ok_or_else(|| fail("the route has no payee key to close with"))?;
     let mut held = channel.vouchers.range(..=channel.spent).rev();
     if state.deviates(Deviation::SessionCloseSettlesLess) {
         // The deviation: closes on the voucher before that one.
@@ -605,10 +674,37 @@ async fn close(
         cumulativeAmount: amount.saturating_to(),
         signature: signature.into(),
     };
-    let calls = vec![tx::call(terms.escrow, call.abi_encode())];
-    let signed = tx::sign_calls(&state.rpc, terms.chain_id, terms.currency, calls, &key)
-        .await
-        .map_err(|e| fail(reason(e)))?;
+    let hash = payee_sends(state, route, terms, call.abi_encode()).await?;
+    channel.finalized = true;
+    Ok(hash)
+}
+
+/// The payee's own transaction to the escrow (`close`, `settle`), signed
+/// with the route's payee key, fees paid in the currency; its hash once
+/// mined.
+pub(super) async fn payee_sends(
+    state: &State,
+    route: &RouteConfig,
+    terms: &SessionTerms,
+    input: Vec<u8>,
+) -> Result<String, Refusal> {
+    let key: PrivateKeySigner = route
+        .session
+        .as_ref()
+        .map(|s| tx::signer_from_key(&s.payee_key, "payee_key"))
+        .transpose()
+        .map_err(|e| fail(reason(e)))?
+        .ok_or_else(|| fail("the route has no payee key to send with"))?;
+    let calls = vec![tx::call(terms.escrow, input)];
+    let signed = tx::sign_calls(
+        &state.rpc,
+        terms.chain_id,
+        Some(terms.currency),
+        calls,
+        &key,
+    )
+    .await
+    .map_err(|e| fail(reason(e)))?;
     let receipt = state
         .rpc
         .call(
@@ -616,14 +712,13 @@ async fn close(
             json!([Bytes::from(signed.raw)]),
         )
         .await
-        .map_err(|e| fail(format!("the close transaction failed: {}", reason(e))))?;
+        .map_err(|e| fail(format!("the payee's transaction failed: {}", reason(e))))?;
     if receipt["status"] != "0x1" {
         return Err(fail(format!(
-            "the close transaction reverted: {}",
+            "the payee's transaction reverted: {}",
             receipt["transactionHash"]
         )));
     }
-    channel.finalized = true;
     Ok(signed.hash.to_string())
 }
 

@@ -23,10 +23,12 @@ use crate::chain::escrow::EscrowEvent;
 use crate::methods::tempo_session::OpenFlaw;
 use crate::server_check as check;
 
+mod forced_close;
 mod head;
 mod idempotency;
 mod restart;
 mod session;
+mod sponsored;
 mod stream;
 
 use head::head_voucher;
@@ -125,6 +127,22 @@ pub const CHECKS: &[Check] = &[
         |ctx| flawed_open(ctx, OpenFlaw::OtherChannelId)
     ),
     check!(
+        "session.sponsored-open-validated-first",
+        [
+            "tempo-session.fees.validate-before-sponsoring",
+            "tempo-session.fees.scope",
+            "tempo-session.open.server-broadcasts"
+        ],
+        false,
+        |ctx| sponsored::validated_first(ctx)
+    ),
+    check!(
+        "session.sponsored-extra-calls-refused",
+        ["tempo-session.fees.validate-before-sponsoring"],
+        true,
+        |ctx| sponsored::extra_calls(ctx)
+    ),
+    check!(
         "session.min-voucher-delta",
         ["tempo-session.dos.min-voucher-delta"],
         false,
@@ -172,6 +190,12 @@ pub const CHECKS: &[Check] = &[
         ["tempo-session.verify.voucher"],
         false,
         |ctx| close(ctx, true)
+    ),
+    check!(
+        "session.settles-on-close-request",
+        ["tempo-session.forced.settle-during-grace"],
+        true,
+        |ctx| forced_close::settles_on_close_request(ctx)
     ),
     check!(
         "session.head-voucher-accepted",
