@@ -115,7 +115,10 @@ fn expected_flags(d: Deviation) -> &'static [&'static str] {
         | SessionTrustAccepted
         | SessionPayWithoutDelivery
         | SessionNoClose
-        | SessionNoIdempotencyKey => &[],
+        | SessionNoIdempotencyKey
+        | SessionSelfPaidWhenSponsored
+        | SessionAsksSponsorship
+        | SessionResumeUnchecked => &[],
         IgnoreExpiry => &["refuse.expired"],
         IgnoreSplitRule => &["refuse.splits-reach-amount"],
         ShortAmount => &["standard.paid", "tx.recipient-amount"],

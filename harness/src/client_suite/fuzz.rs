@@ -136,6 +136,7 @@ fn built(header: &str) -> Built {
         body: None,
         strict: false,
         tls: false,
+        drained_channel: false,
     }
 }
 

@@ -413,6 +413,10 @@ pub struct Built {
     pub strict: bool,
     /// Serve the scenario over TLS (the client is given the authority).
     pub tls: bool,
+    /// A session scenario whose challenge suggests resuming a channel of
+    /// the client's own key that has nothing left
+    /// ([`tempo_session::suggest_drained_channel`]).
+    pub drained_channel: bool,
 }
 
 impl Built {
@@ -427,6 +431,7 @@ impl Built {
             body: None,
             strict: false,
             tls: false,
+            drained_channel: false,
         }
     }
 
@@ -441,6 +446,7 @@ impl Built {
             body: None,
             strict: false,
             tls: false,
+            drained_channel: false,
         }
     }
 }
@@ -530,7 +536,17 @@ pub async fn run_scenario(
     name: &'static str,
     built: Built,
 ) -> Result<Record> {
-    let payer = env.fund_payer().await?;
+    let mut payer = env.fund_payer().await?;
+    let mut built = built;
+    if built.drained_channel {
+        tempo_session::suggest_drained_channel(env, &payer.signer, &mut built).await?;
+        payer.before = tx::balance_of(
+            &crate::chain::Rpc::new(&env.rpc_url),
+            Env::path_usd()?,
+            payer.signer.address(),
+        )
+        .await?;
+    }
     let session = matches!(built.script.on_credential, OnCredential::Session(_));
     let scenario = Scenario::start(
         built.script,

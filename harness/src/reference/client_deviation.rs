@@ -138,6 +138,15 @@ pub enum Deviation {
     SessionNoClose,
     /// Sends its paid session requests without an `Idempotency-Key`.
     SessionNoIdempotencyKey,
+    /// Pays the fees of its open and topUp itself when the challenge's
+    /// server sponsors them.
+    SessionSelfPaidWhenSponsored,
+    /// Signs its open and topUp for a fee payer when the challenge does
+    /// not sponsor fees.
+    SessionAsksSponsorship,
+    /// Resumes a channel the challenge suggests (`methodDetails.channelId`)
+    /// with a voucher, without checking what it has left.
+    SessionResumeUnchecked,
 }
 
 impl Deviation {
@@ -189,7 +198,7 @@ impl Deviation {
     ];
 
     /// The session client's deviations: inert against a charge.
-    pub const SESSION: [Deviation; 13] = [
+    pub const SESSION: [Deviation; 16] = [
         Deviation::SessionWrongChannelId,
         Deviation::SessionWrongDomain,
         Deviation::SessionOtherEscrow,
@@ -203,6 +212,9 @@ impl Deviation {
         Deviation::SessionPayWithoutDelivery,
         Deviation::SessionNoClose,
         Deviation::SessionNoIdempotencyKey,
+        Deviation::SessionSelfPaidWhenSponsored,
+        Deviation::SessionAsksSponsorship,
+        Deviation::SessionResumeUnchecked,
     ];
 
     pub fn name(self) -> String {

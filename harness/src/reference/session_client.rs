@@ -281,7 +281,13 @@ pub async fn pay(
         )));
     }
     let key = super::tx::signer_from_key(&opts.key, "--key")?;
-    let payer = SessionPayer::new(key, terms, &opts.rpc_url);
+    let mut payer = SessionPayer::new(key, terms, &opts.rpc_url);
+    if deviates(Deviation::SessionSelfPaidWhenSponsored) {
+        payer.sponsored = false;
+    }
+    if deviates(Deviation::SessionAsksSponsorship) {
+        payer.sponsored = true;
+    }
     let flaw = if deviates(Deviation::SessionWrongChannelId) {
         OpenFlaw::OtherChannelId
     } else if deviates(Deviation::SessionOtherEscrow) {
@@ -310,6 +316,28 @@ pub async fn pay(
     if deviates(Deviation::SessionWrongDomain) {
         let wrong = session.voucher("open", price);
         open.insert("signature".into(), wrong["signature"].clone());
+    }
+    // The deviation: a suggested channel is resumed as it is, with a
+    // voucher for one unit, whatever it has left.
+    let suggested = session.challenge.request.value["methodDetails"]["channelId"]
+        .as_str()
+        .and_then(|c| c.parse::<alloy::primitives::B256>().ok());
+    if let Some(channel) = suggested.filter(|_| deviates(Deviation::SessionResumeUnchecked)) {
+        let signature = session.payer.sign_for(
+            session.payer.terms.escrow,
+            session.payer.terms.chain_id,
+            channel,
+            price,
+        );
+        open = serde_json::json!({
+            "action": "voucher",
+            "channelId": channel.to_string(),
+            "cumulativeAmount": price.to_string(),
+            "signature": format!("0x{}", alloy::hex::encode(signature)),
+        })
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
     }
     let open_header = session
         .payer
