@@ -364,22 +364,17 @@ impl SessionPayer {
 
     /// A call of the payer's own to the escrow, paying its own fees.
     async fn send_own(&self, what: &str, input: Vec<u8>) -> Result<(), String> {
-        let raw = self
-            .signed_calls(vec![call(self.terms.escrow, input)], false)
-            .await?;
-        let receipt = self
-            .rpc
-            .call(
-                "eth_sendRawTransactionSync",
-                json!([alloy::primitives::Bytes::from(raw)]),
-            )
-            .await
-            .map_err(|e| format!("{what}: {e}"))?;
-        if receipt["status"] == "0x1" {
-            Ok(())
-        } else {
-            Err(format!("{what} reverted: {receipt}"))
-        }
+        let calls = vec![call(self.terms.escrow, input)];
+        tx::send_calls(
+            &self.rpc,
+            self.terms.chain_id,
+            self.terms.currency,
+            calls,
+            &self.key,
+        )
+        .await
+        .map(drop)
+        .map_err(|e| format!("{what}: {e}"))
     }
 
     /// A `voucher` (or `close`) payload with the given signature bytes.
@@ -389,12 +384,14 @@ impl SessionPayer {
         amount: U256,
         signature: &[u8],
     ) -> Map<String, Value> {
-        payload(json!({
-            "action": action,
-            "channelId": self.channel_id().to_string(),
-            "cumulativeAmount": amount.to_string(),
-            "signature": hex(signature),
-        }))
+        voucher_payload_on(self.channel_id(), action, amount, signature)
+    }
+
+    /// A voucher of this payer's for another channel than its own (one a
+    /// challenge suggests), signed in the challenge's escrow domain.
+    pub fn voucher_payload_for(&self, channel: B256, amount: U256) -> Map<String, Value> {
+        let signature = self.sign_for(self.terms.escrow, self.terms.chain_id, channel, amount);
+        voucher_payload_on(channel, "voucher", amount, &signature)
     }
 
     pub fn voucher_payload(&self, action: &str, amount: U256) -> Map<String, Value> {
@@ -488,6 +485,21 @@ impl OpenedChannel {
 
 fn hex(bytes: &[u8]) -> String {
     format!("0x{}", alloy::hex::encode(bytes))
+}
+
+/// A `voucher` (or `close`) payload for `channel`.
+fn voucher_payload_on(
+    channel: B256,
+    action: &str,
+    amount: U256,
+    signature: &[u8],
+) -> Map<String, Value> {
+    payload(json!({
+        "action": action,
+        "channelId": channel.to_string(),
+        "cumulativeAmount": amount.to_string(),
+        "signature": hex(signature),
+    }))
 }
 
 fn payload(v: Value) -> Map<String, Value> {

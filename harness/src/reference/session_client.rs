@@ -323,21 +323,7 @@ pub async fn pay(
         .as_str()
         .and_then(|c| c.parse::<alloy::primitives::B256>().ok());
     if let Some(channel) = suggested.filter(|_| deviates(Deviation::SessionResumeUnchecked)) {
-        let signature = session.payer.sign_for(
-            session.payer.terms.escrow,
-            session.payer.terms.chain_id,
-            channel,
-            price,
-        );
-        open = serde_json::json!({
-            "action": "voucher",
-            "channelId": channel.to_string(),
-            "cumulativeAmount": price.to_string(),
-            "signature": format!("0x{}", alloy::hex::encode(signature)),
-        })
-        .as_object()
-        .cloned()
-        .unwrap_or_default();
+        open = session.payer.voucher_payload_for(channel, price);
     }
     let open_header = session
         .payer

@@ -20,7 +20,7 @@ use alloy::signers::local::PrivateKeySigner;
 use alloy::sol;
 use alloy::sol_types::{SolStruct, SolValue, eip712_domain};
 use mppconf_suite::methods::tempo_effects::{self, ChargeRequest, TransferEffect};
-use serde_json::json;
+use serde_json::{Value, json};
 use tempo_alloy::primitives::AASigned;
 use tempo_alloy::primitives::transaction::{
     Call, FEE_PAYER_SIGNATURE_MARKER, TempoSignature, TempoTransaction,
@@ -159,6 +159,35 @@ pub async fn sign_calls(
         fee_token,
     };
     sign_payment(calls, &plan, signer)
+}
+
+/// Broadcasts signed transaction bytes and waits for them to be mined;
+/// a revert is an error naming the transaction.
+pub async fn send_mined(rpc: &Rpc, raw: Vec<u8>) -> Result<Value> {
+    let receipt = rpc
+        .call("eth_sendRawTransactionSync", json!([Bytes::from(raw)]))
+        .await?;
+    if receipt["status"] != "0x1" {
+        return Err(Error::Chain {
+            url: rpc.url().to_string(),
+            reason: format!("transaction {} reverted", receipt["transactionHash"]),
+        });
+    }
+    Ok(receipt)
+}
+
+/// `calls` signed by `signer` paying its own fees in `fee_token`
+/// ([`sign_calls`]), sent and mined ([`send_mined`]); the hash.
+pub async fn send_calls(
+    rpc: &Rpc,
+    chain_id: u64,
+    fee_token: Address,
+    calls: Vec<Call>,
+    signer: &PrivateKeySigner,
+) -> Result<B256> {
+    let signed = sign_calls(rpc, chain_id, Some(fee_token), calls, signer).await?;
+    send_mined(rpc, signed.raw).await?;
+    Ok(signed.hash)
 }
 
 /// A payment transaction read from a credential.

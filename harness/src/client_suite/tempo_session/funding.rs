@@ -130,12 +130,7 @@ pub async fn suggest_drained_channel(
         .and_then(Value::as_str)
         .and_then(|t| alloy::hex::decode(t).ok())
         .ok_or_else(|| setup("the open has no transaction".into()))?;
-    let sent = rpc
-        .call(
-            "eth_sendRawTransactionSync",
-            serde_json::json!([alloy::primitives::Bytes::from(raw)]),
-        )
-        .await?;
+    tx::send_mined(&rpc, raw).await?;
     let payee = env
         .route(built.path)
         .session
@@ -152,18 +147,7 @@ pub async fn suggest_drained_channel(
         terms.escrow,
         alloy::sol_types::SolCall::abi_encode(&settle),
     )];
-    let signed = tx::sign_calls(&rpc, terms.chain_id, Some(terms.currency), calls, &payee).await?;
-    let settled = rpc
-        .call(
-            "eth_sendRawTransactionSync",
-            serde_json::json!([alloy::primitives::Bytes::from(signed.raw)]),
-        )
-        .await?;
-    if sent["status"] != "0x1" || settled["status"] != "0x1" {
-        return Err(setup(format!(
-            "the open or the payee's settle reverted: {sent} {settled}"
-        )));
-    }
+    tx::send_calls(&rpc, terms.chain_id, terms.currency, calls, &payee).await?;
     let mut request = challenge.request.value.clone();
     request["methodDetails"]["channelId"] = payer.channel_id().to_string().into();
     if let Some(r) = request.as_object_mut() {

@@ -21,7 +21,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::primitives::{Address, B256, U256};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolCall;
 use mppconf_suite::codec::{Credential, ProblemType, Receipt};
@@ -437,30 +437,10 @@ pub(super) async fn payee_sends(
         .map_err(|e| fail(reason(e)))?
         .ok_or_else(|| fail("the route has no payee key to send with"))?;
     let calls = vec![tx::call(terms.escrow, input)];
-    let signed = tx::sign_calls(
-        &state.rpc,
-        terms.chain_id,
-        Some(terms.currency),
-        calls,
-        &key,
-    )
-    .await
-    .map_err(|e| fail(reason(e)))?;
-    let receipt = state
-        .rpc
-        .call(
-            "eth_sendRawTransactionSync",
-            json!([Bytes::from(signed.raw)]),
-        )
+    tx::send_calls(&state.rpc, terms.chain_id, terms.currency, calls, &key)
         .await
-        .map_err(|e| fail(format!("the payee's transaction failed: {}", reason(e))))?;
-    if receipt["status"] != "0x1" {
-        return Err(fail(format!(
-            "the payee's transaction reverted: {}",
-            receipt["transactionHash"]
-        )));
-    }
-    Ok(signed.hash.to_string())
+        .map(|hash| hash.to_string())
+        .map_err(|e| fail(format!("the payee's transaction failed: {}", reason(e))))
 }
 
 /// The answer to a session request that bought nothing (a pure voucher

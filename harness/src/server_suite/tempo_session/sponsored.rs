@@ -57,14 +57,12 @@ pub(super) async fn validated_first(ctx: &Ctx) -> Step {
             ),
         ));
     }
-    if verdict.verdict != Verdict::Pass {
-        return Ok(verdict);
-    }
-    control(ctx).await?;
-    Ok(Outcome::pass(format!(
-        "{}; channel {channel} is not on chain (the escrow has no payer for it); a valid sponsored open was taken",
-        verdict.detail
-    )))
+    confirmed(
+        ctx,
+        verdict,
+        &format!("channel {channel} is not on chain (the escrow has no payer for it)"),
+    )
+    .await
 }
 
 /// A sponsored open that also transfers one base unit of the currency to
@@ -87,28 +85,11 @@ pub(super) async fn extra_calls(ctx: &Ctx) -> Step {
         s.payer.terms.currency,
         s.chain_evidence().await
     );
-    if (200..300).contains(&answer.status) {
-        return Ok(Outcome::fail(
-            "a sponsored open carrying a transfer to another address refused",
-            format!(
-                "{}: served, the ride-along transfer mined on the server's fees; {evidence}",
-                answer.status
-            ),
-        ));
-    }
-    let mut verdict = refused(
+    let verdict = refused(
         &answer,
         "a sponsored open carrying a transfer to another address",
     );
-    verdict.detail = format!("{}; {evidence}", verdict.detail);
-    if verdict.verdict != Verdict::Pass {
-        return Ok(verdict);
-    }
-    control(ctx).await?;
-    Ok(Outcome::pass(format!(
-        "{}; a valid sponsored open was taken",
-        verdict.detail
-    )))
+    confirmed(ctx, verdict, &evidence).await
 }
 
 /// These checks judge a challenge that sponsors fees.
@@ -122,12 +103,21 @@ fn sponsoring(s: &Session) -> Result<(), Outcome> {
     }
 }
 
-/// A refusal proves something only if a valid sponsored open is taken.
-async fn control(ctx: &Ctx) -> Result<(), Outcome> {
-    Session::open(ctx, 10).await.map(drop).map_err(|o| {
+/// A refusal (`verdict`, with `evidence` added) proves something only if
+/// a valid sponsored open is then taken.
+async fn confirmed(ctx: &Ctx, mut verdict: Outcome, evidence: &str) -> Step {
+    verdict.detail = format!("{}; {evidence}", verdict.detail);
+    if verdict.verdict != Verdict::Pass {
+        return Ok(verdict);
+    }
+    Session::open(ctx, 10).await.map_err(|o| {
         blocked(format!(
             "a valid sponsored open was not taken either, the refusal proves nothing: {}",
             o.detail
         ))
-    })
+    })?;
+    Ok(Outcome::pass(format!(
+        "{}; a valid sponsored open was taken",
+        verdict.detail
+    )))
 }

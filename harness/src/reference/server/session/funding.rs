@@ -30,9 +30,9 @@ pub(super) async fn open(
     let sponsored = sponsorship(terms, &payment)?;
     // The deviation co-signs and broadcasts what it was given, and only
     // then looks at what the transaction does.
-    let mut landed = None;
-    if sponsored && state.deviates(Deviation::SessionSponsorBeforeValidating) {
-        landed = Some(broadcast(state, terms, &raw, true).await?);
+    let landed = sponsored && state.deviates(Deviation::SessionSponsorBeforeValidating);
+    if landed {
+        broadcast(state, terms, &raw, true).await?;
     }
     // The deviation reads the open() call and the channel wherever the
     // transaction sends it.
@@ -96,15 +96,8 @@ pub(super) async fn open(
             format!("channel {channel_id} is already open: this open was used"),
         ));
     }
-    let receipt = match landed {
-        Some(receipt) => receipt,
-        None => broadcast(state, terms, &raw, sponsored).await?,
-    };
-    if receipt["status"] != "0x1" {
-        return Err(fail(format!(
-            "the open transaction reverted: {}",
-            receipt["transactionHash"]
-        )));
+    if !landed {
+        broadcast(state, terms, &raw, sponsored).await?;
     }
     let on_chain = escrow
         .channel(channel_id)
@@ -176,14 +169,12 @@ pub(super) async fn top_up(
         .channel(channel_id)
         .await
         .map_err(|e| fail(reason(e)))?;
-    let receipt = broadcast(state, terms, &raw, sponsored).await?;
+    broadcast(state, terms, &raw, sponsored).await?;
     let after = escrow
         .channel(channel_id)
         .await
         .map_err(|e| fail(reason(e)))?;
-    if receipt["status"] != "0x1"
-        || U256::from(after.deposit) != U256::from(before.deposit) + additional
-    {
+    if U256::from(after.deposit) != U256::from(before.deposit) + additional {
         return Err(fail(
             "the top-up did not raise the deposit by additionalDeposit",
         ));
@@ -235,13 +226,13 @@ fn only_channel_calls<C: SolCall>(
 
 /// Broadcasts a client's open or topUp as it is, or with the server's
 /// fee payer signature (domain `0x78`, fees in the currency) when it
-/// sponsors it; the mined receipt.
+/// sponsors it, until it is mined (a revert is refused).
 async fn broadcast(
     state: &State,
     terms: &SessionTerms,
     raw: &[u8],
     sponsored: bool,
-) -> Result<Value, Refusal> {
+) -> Result<(), Refusal> {
     let outgoing = if sponsored {
         let sponsor = state
             .fee_payer
@@ -252,10 +243,9 @@ async fn broadcast(
     } else {
         raw.to_vec()
     };
-    state
-        .rpc
-        .call("eth_sendRawTransactionSync", json!([Bytes::from(outgoing)]))
+    tx::send_mined(&state.rpc, outgoing)
         .await
+        .map(drop)
         .map_err(|e| fail(format!("broadcast failed: {}", reason(e))))
 }
 
