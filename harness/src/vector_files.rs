@@ -419,6 +419,7 @@ pub fn fuzz_target_of(op: &str) -> Option<&'static str> {
         "mcp" => Some("mcp"),
         "request" | "payload" | "lightning" => Some("method_rules"),
         "session" => Some("session_voucher"),
+        "evm" => Some("evm_charge"),
         _ => None,
     }
 }
@@ -439,8 +440,8 @@ pub fn write_corpus(files: &[LoadedFile], out: &Path) -> Result<BTreeMap<&'stati
             .filter_map(|k| case.input.get(*k))
             .map(Value::to_string)
             .collect();
-        // session.*: the whole input object.
-        if target == "session_voucher" {
+        // session.*, evm.*: the whole input object.
+        if matches!(target, "session_voucher" | "evm_charge") {
             objects.push(case.input.to_string());
         }
         let headers: Vec<&str> = match (
@@ -455,12 +456,17 @@ pub fn write_corpus(files: &[LoadedFile], out: &Path) -> Result<BTreeMap<&'stati
             _ if !objects.is_empty() => objects.iter().map(String::as_str).collect(),
             _ => continue,
         };
-        let dir = out.join(target);
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        for (i, h) in headers.iter().enumerate() {
-            let path = dir.join(format!("{}-{i}", case.id));
-            std::fs::write(&path, h).map_err(|e| Error::io(&path, e))?;
-            *counts.entry(target).or_insert(0) += 1;
+        // An EVM charge request or payload also seeds the EVM target.
+        let evm = target == "method_rules"
+            && case.input.get("method").and_then(Value::as_str) == Some("evm");
+        for target in std::iter::once(target).chain(evm.then_some("evm_charge")) {
+            let dir = out.join(target);
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            for (i, h) in headers.iter().enumerate() {
+                let path = dir.join(format!("{}-{i}", case.id));
+                std::fs::write(&path, h).map_err(|e| Error::io(&path, e))?;
+                *counts.entry(target).or_insert(0) += 1;
+            }
         }
     }
     Ok(counts)

@@ -101,11 +101,11 @@ async fn every_check_passes_against_the_reference_server() {
     let summary = format!("{summary}\n{summary_01}");
     // Every check runs on at least one of the reference resources, but
     // those of methods judged by data (tests/method_rules.rs passes and
-    // fails them) and Tempo session's (the session run: tests/session.rs).
-    for check in server_suite::all_checks()
-        .into_iter()
-        .filter(|c| !c.id.starts_with("method.") && !c.id.starts_with("session."))
-    {
+    // fails them), Tempo session's (the session run: tests/session.rs) and
+    // EVM charge's (the EVM run: tests/evm_charge.rs).
+    for check in server_suite::all_checks().into_iter().filter(|c| {
+        !c.id.starts_with("method.") && !c.id.starts_with("session.") && !c.id.starts_with("evm.")
+    }) {
         assert!(
             summary
                 .lines()
@@ -405,8 +405,10 @@ async fn each_deviation_is_caught_by_the_check_that_names_it() {
                 Deviation::IgnoreExpiry | Deviation::ExpiredAsInvalidChallenge
             ) || covered.contains(&d)
                 || discovery_flags(d).is_some()
-                // The session deviations: tests/session.rs.
-                || d.name().starts_with("session-"),
+                // The session deviations: tests/session.rs; EVM charge's:
+                // tests/evm_charge.rs.
+                || d.name().starts_with("session-")
+                || d.name().starts_with("evm-"),
             "{} has no expectation",
             d.name()
         );

@@ -22,7 +22,7 @@ use crate::methods::{tempo_charge, tempo_session};
 pub const ABI_SCHEMA: u64 = 1;
 
 /// Every operation [`execute`] answers, official ones first.
-pub const OPERATIONS: [&str; 30] = [
+pub const OPERATIONS: [&str; 32] = [
     "challenge.parse",
     "challenge.format",
     "credential.parse",
@@ -44,6 +44,8 @@ pub const OPERATIONS: [&str; 30] = [
     "lightning.preimage.verify",
     "evm.challenge_hash",
     "evm.permit2.type_hashes",
+    "evm.permit2.digest",
+    "evm.authorization.digest",
     "session.channel_id",
     "session.voucher.digest",
     "session.voucher.signer",
@@ -154,6 +156,11 @@ pub fn execute(op: &str, input: &Value, draft: CoreDraft) -> Result<Value, (AbiE
             .get(field)
             .and_then(Value::as_str)
             .ok_or_else(|| bad_input(&format!("input needs a string \"{field}\"")))
+    };
+    let need = |field: &str| {
+        input
+            .get(field)
+            .ok_or_else(|| bad_input(&format!("input needs \"{field}\"")))
     };
     match op {
         "challenge.parse" => Challenge::parse(text("header")?)
@@ -268,6 +275,27 @@ pub fn execute(op: &str, input: &Value, draft: CoreDraft) -> Result<Value, (AbiE
                 "permitWitnessTransferFrom": single.to_string(),
                 "permitBatchWitnessTransferFrom": batch.to_string(),
             }))
+        }
+        "evm.permit2.digest" => {
+            use crate::methods::evm::Permit2Message;
+            let message = Permit2Message::from_json(need("message")?).map_err(|e| bad_input(&e))?;
+            let chain_id = need("chainId")?
+                .as_u64()
+                .ok_or_else(|| bad_input("\"chainId\" is an integer"))?;
+            let permit2 = text("permit2")?
+                .parse()
+                .map_err(|_| bad_input("\"permit2\" is a 20-byte hex address"))?;
+            Ok(json!({
+                "digest": message.digest(chain_id, permit2).to_string(),
+                "witnessHash": message.witness_hash().to_string(),
+            }))
+        }
+        "evm.authorization.digest" => {
+            use crate::methods::evm::{AuthorizationMessage, domain_from_json};
+            let domain = domain_from_json(need("domain")?).map_err(|e| bad_input(&e))?;
+            let message =
+                AuthorizationMessage::from_json(need("message")?).map_err(|e| bad_input(&e))?;
+            Ok(json!({"digest": message.digest(&domain).to_string()}))
         }
         "session.channel_id" | "session.voucher.digest" | "session.voucher.signer" => {
             session_op(op, input).map_err(|e| match e {

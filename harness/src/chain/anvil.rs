@@ -1,4 +1,5 @@
-//! The local Tempo chain: `anvil --network tempo` from Foundry.
+//! The local chains: `anvil --network tempo` from Foundry, and plain
+//! `anvil` (an EVM chain without Tempo's precompiles, for EVM charge).
 //!
 //! Found through `MPPCONF_ANVIL`, then `PATH`, then the mppconf cache; if
 //! absent it is installed into the cache from the pinned npm package, so a
@@ -24,9 +25,21 @@ pub const ANVIL_NPM_VERSION: &str = "1.7.1";
 /// PathUSD, the first TIP-20 precompile (CHAIN.md).
 pub const PATH_USD: &str = "0x20c0000000000000000000000000000000000000";
 
+/// Which chain anvil simulates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Network {
+    /// `--network tempo`: TIP-20 precompiles, type-0x76 transactions.
+    #[default]
+    Tempo,
+    /// Plain anvil: an Ethereum-like chain (chain id 31337 unless set),
+    /// with no token and no Permit2 (CHAIN.md §"Sessions and EVM").
+    Plain,
+}
+
 /// How to start the chain.
 #[derive(Debug, Clone)]
 pub struct AnvilConfig {
+    pub network: Network,
     /// Tempo hardfork: `t4` by default, since under T0 a second
     /// expiring-nonce payment from one account is dropped (CHAIN.md).
     pub hardfork: String,
@@ -38,6 +51,7 @@ pub struct AnvilConfig {
 impl Default for AnvilConfig {
     fn default() -> Self {
         Self {
+            network: Network::Tempo,
             hardfork: "t4".into(),
             chain_id: None,
             accounts: 10,
@@ -130,9 +144,9 @@ pub fn free_port() -> Result<u16> {
 }
 
 impl Anvil {
-    /// Starts anvil in Tempo mode, waits until it answers, mines the first
-    /// block (while at block 0, `eth_call` simulates with timestamp 1) and
-    /// checks that the TIP-20 precompiles are there.
+    /// Starts anvil, waits until it answers and mines the first block
+    /// (while at block 0, `eth_call` simulates with timestamp 1); in Tempo
+    /// mode it checks that the TIP-20 precompiles are there.
     pub async fn start(config: &AnvilConfig) -> Result<Self> {
         let binary = locate_or_install()?;
         let started = Instant::now();
@@ -152,8 +166,10 @@ impl Anvil {
 
     async fn spawn(binary: &Path, config: &AnvilConfig, port: u16) -> Result<Self> {
         let mut cmd = Command::new(binary);
-        cmd.args(["--network", "tempo", "--hardfork", &config.hardfork])
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        if config.network == Network::Tempo {
+            cmd.args(["--network", "tempo", "--hardfork", &config.hardfork]);
+        }
+        cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(["--accounts", &config.accounts.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -173,7 +189,10 @@ impl Anvil {
             child,
             rpc_url: rpc_url.clone(),
             chain_id: 0,
-            hardfork: config.hardfork.clone(),
+            hardfork: match config.network {
+                Network::Tempo => config.hardfork.clone(),
+                Network::Plain => "anvil default".into(),
+            },
             started_in: Duration::ZERO,
         };
         let rpc = Rpc::new(&rpc_url).with_timeout(Duration::from_secs(2));
@@ -202,7 +221,9 @@ impl Anvil {
             }
         }
         rpc.call("evm_mine", json!([])).await?;
-        require_tip20(&rpc).await?;
+        if config.network == Network::Tempo {
+            require_tip20(&rpc).await?;
+        }
         Ok(anvil)
     }
 

@@ -1,5 +1,5 @@
 //! mppconf's own contracts, for what the local chain lacks (the Tempo
-//! session escrow). Compiled by the project from its own Solidity source
+//! session escrow, EVM charge's EIP-3009 token). Compiled by the project from its own Solidity source
 //! (`harness/contracts/`) with the pinned npm `solc` (solc-js, offline) and
 //! `solady`, installed into the mppconf cache like anvil; the bytecode is
 //! cached by the hash of everything that goes into it, so a run compiles
@@ -39,6 +39,13 @@ pub const TEMPO_STREAM_CHANNEL: Source = Source {
     contract: "TempoStreamChannel",
     file: "TempoStreamChannel.sol",
     text: include_str!("../../contracts/TempoStreamChannel.sol"),
+};
+
+/// The EIP-3009 / EIP-2612 test token of EVM charge.
+pub const MPP_TEST_TOKEN: Source = Source {
+    contract: "MppTestToken",
+    file: "MppTestToken.sol",
+    text: include_str!("../../contracts/MppTestToken.sol"),
 };
 
 /// Compiled creation bytecode, and the hash it is cached under.

@@ -1,9 +1,10 @@
-//! The local Tempo chain and talking to it: anvil's lifecycle, a bounded
+//! The local chains (Tempo, plain EVM) and talking to them: anvil's lifecycle, a bounded
 //! JSON-RPC client, and the contracts mppconf deploys on it.
 
 pub mod anvil;
 pub mod contracts;
 pub mod escrow;
+pub mod evm;
 pub mod npm;
 pub mod proxy;
 pub mod rpc;

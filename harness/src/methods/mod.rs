@@ -14,6 +14,7 @@
 //! A server of a method that is not built in still gets the core and
 //! intent checks from a payer the user gives ([`crate::payer`]).
 
+pub mod evm_charge;
 pub mod stub;
 pub mod tempo_charge;
 pub mod tempo_session;
@@ -115,6 +116,7 @@ pub trait PaymentMethod: Send + Sync {
 pub const BUILTIN: &[&dyn PaymentMethod] = &[
     &tempo_charge::TempoCharge,
     &tempo_session::TempoSession,
+    &evm_charge::EvmCharge,
     &stub::Stub,
 ];
 

@@ -5,6 +5,7 @@
 pub mod client;
 mod client_deviation;
 pub mod commands;
+pub mod evm;
 pub mod mcp_client;
 pub mod server;
 pub mod session_client;

@@ -42,9 +42,10 @@ pub struct TargetChoice {
     pub deviate: Vec<String>,
     /// With --reference: the payment method of the reference server's
     /// resources: `tempo` (Tempo charge on the local chain), `tempo-session`
-    /// (the Tempo session intent, v1 on mppconf's escrow) or `stub` (the
-    /// test method: no settlement).
-    #[arg(long, requires = "reference", default_value = "tempo", value_parser = ["tempo", "tempo-session", "stub"])]
+    /// (the Tempo session intent, v1 on mppconf's escrow), `evm` (EVM
+    /// charge on a plain local anvil with mppconf's EIP-3009 token and
+    /// Permit2) or `stub` (the test method: no settlement).
+    #[arg(long, requires = "reference", default_value = "tempo", value_parser = ["tempo", "tempo-session", "evm", "stub"])]
     pub payment_method: String,
     /// The protected resource (attach mode); repeatable: each is probed,
     /// and each is presented the credentials of the others.
@@ -138,6 +139,8 @@ pub struct Discovered {
     pub chain_id: Option<u64>,
     /// Its `header` parameter (draft-httpauth-payment-01), as written.
     pub header: Option<String>,
+    /// `request.currency`, when it names one (what a payer is funded in).
+    pub currency: Option<String>,
 }
 
 /// How long the first unpaid request may take: a target that does not
@@ -153,6 +156,7 @@ pub async fn discover(target: &Target) -> Result<Discovered> {
         intent: "charge".into(),
         chain_id: None,
         header: None,
+        currency: None,
     };
     let ctx = Ctx::new(
         target.clone(),
@@ -186,10 +190,13 @@ pub async fn discover(target: &Target) -> Result<Discovered> {
             found.intent = i;
         }
     }
-    found.chain_id = mppconf_suite::codec::challenge::parse_all_lenient(&answer.challenge_fields())
+    let first = mppconf_suite::codec::challenge::parse_all_lenient(&answer.challenge_fields())
         .ok()
-        .and_then(|all| all.into_iter().flatten().next())
-        .and_then(|(c, _)| c.request.value["methodDetails"]["chainId"].as_u64());
+        .and_then(|all| all.into_iter().flatten().next());
+    if let Some((c, _)) = first {
+        found.chain_id = c.request.value["methodDetails"]["chainId"].as_u64();
+        found.currency = c.request.value["currency"].as_str().map(str::to_string);
+    }
     Ok(found)
 }
 

@@ -103,7 +103,8 @@ pub const BODY_LIMIT: usize = 1 << 20;
 /// The material of a Payment credential that must never come back in an
 /// answer: its payload's signatures and signed transactions (hashes and a
 /// session's `channelId` are left out: a receipt names the transaction it
-/// settled, or the channel).
+/// settled, or the channel; and so are addresses, such as an EVM
+/// authorization's `from` and `to`, which are public).
 fn credential_material(authorization: &str) -> Vec<(String, String)> {
     let Ok(credential) = mppconf_suite::codec::Credential::parse(authorization) else {
         return Vec::new();
@@ -114,7 +115,7 @@ fn credential_material(authorization: &str) -> Vec<(String, String)> {
         .filter(|(k, _)| !matches!(k.as_str(), "hash" | "channelId"))
         .filter_map(|(k, v)| {
             let text = v.as_str()?.trim_start_matches("0x");
-            (text.len() >= 40).then(|| (format!("the credential's payload.{k}"), text.to_string()))
+            (text.len() > 40).then(|| (format!("the credential's payload.{k}"), text.to_string()))
         })
         .collect()
 }

@@ -112,6 +112,14 @@ impl Outcome {
         }
     }
 
+    /// A SHOULD is not met.
+    pub fn warn(detail: impl Into<String>) -> Self {
+        Self {
+            verdict: Verdict::Warn,
+            detail: detail.into(),
+        }
+    }
+
     pub fn skip(why: impl Into<String>) -> Self {
         Self {
             verdict: Verdict::Skip,

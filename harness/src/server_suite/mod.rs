@@ -22,6 +22,7 @@ pub mod command;
 pub mod core;
 mod ctx;
 pub mod discovery;
+pub mod evm_charge;
 mod exchange;
 pub mod fuzz;
 pub mod manifest;

@@ -15,6 +15,7 @@ use super::command::{FEE_PAYER_KEY, Run, others_than};
 use super::resource_run::{Naming, Paying, probe_resource};
 use super::restart::ReferenceRestart;
 use super::{CheckResult, Target};
+use crate::chain::anvil::Network;
 use crate::chain::{Anvil, AnvilConfig, RpcProxy};
 use crate::error::Result;
 use crate::reference::server::{self, Deviation, RouteConfig, ServerConfig};
@@ -34,12 +35,54 @@ pub fn reference_resources(payment_method: &str) -> Vec<ReferenceResource> {
     match payment_method {
         "stub" => stub_resources(),
         SESSION => session_resources(),
+        EVM => evm_resources(),
         _ => tempo_resources(),
     }
 }
 
 /// The `--payment-method` of the Tempo session intent's reference run.
 pub const SESSION: &str = "tempo-session";
+
+/// The `--payment-method` of EVM charge's reference run.
+pub const EVM: &str = "evm";
+
+/// A fresh payee key (the recipient of an EVM charge route submits its
+/// Permit2 and EIP-3009 transfers).
+fn payee_key() -> String {
+    alloy::signers::local::PrivateKeySigner::random()
+        .to_bytes()
+        .to_string()
+}
+
+/// EVM charge: a GET offering every credential type with an externalId
+/// and an expiry short enough to wait out, and a POST with a split, for
+/// Permit2 only (draft-evm-charge-00 §"Payment Splits").
+fn evm_resources() -> Vec<ReferenceResource> {
+    let mut split = RouteConfig::evm("/evm-split", "1000", &payee_key());
+    split.method = "POST".into();
+    split.splits = vec![server::SplitConfig {
+        amount: "100".into(),
+        recipient: Address::random().to_string(),
+        memo: Some("platform fee".into()),
+    }];
+    if let Some(evm) = split.evm.as_mut() {
+        evm.credential_types = Some(vec!["permit2".into()]);
+    }
+    vec![
+        ReferenceResource {
+            route: RouteConfig {
+                expires_in: 6,
+                external_id: Some("mppconf-order-7".into()),
+                ..RouteConfig::evm("/evm", "1000", &payee_key())
+            },
+            body: None,
+        },
+        ReferenceResource {
+            route: split,
+            body: Some("{\"item\":\"marketplace\"}"),
+        },
+    ]
+}
 
 /// Two Tempo session resources (v1), on the escrow [`start_reference`]
 /// deploys, each paid to a fresh payee whose key closes channels; a
@@ -72,6 +115,9 @@ fn session_resources() -> Vec<ReferenceResource> {
 fn probe_routes(payment_method: &str) -> Vec<RouteConfig> {
     let merchant = Address::random().to_string();
     let route = |path: &str| {
+        if payment_method == EVM {
+            return RouteConfig::evm(path, "1000", &payee_key());
+        }
         let mut r = RouteConfig::new(path, "1000", &merchant);
         r.payment_method = payment_method.into();
         r
@@ -128,6 +174,8 @@ fn header_resources(payment_method: &str) -> Vec<ReferenceResource> {
     let merchant = Address::random().to_string();
     let mut route = if payment_method == SESSION {
         session_resources().remove(0).route
+    } else if payment_method == EVM {
+        RouteConfig::evm("/selected-field", "1000", &payee_key())
     } else {
         let mut route = RouteConfig::new("/selected-field", "1000", &merchant);
         route.payment_method = payment_method.into();
@@ -219,9 +267,15 @@ pub(super) async fn start_reference(
     deviations: &BTreeSet<Deviation>,
     core: CoreDraft,
 ) -> Result<Reference> {
-    let chain = Anvil::start(&AnvilConfig::default()).await?;
+    let evm = routes.iter().any(|r| r.evm.is_some());
+    let chain = Anvil::start(&AnvilConfig {
+        network: if evm { Network::Plain } else { Network::Tempo },
+        ..AnvilConfig::default()
+    })
+    .await?;
     let mut routes = routes;
     prepare_session_routes(&chain.rpc(), &mut routes).await?;
+    prepare_evm_routes(&chain.rpc(), &mut routes).await?;
     let proxy = Arc::new(RpcProxy::start(&chain.rpc_url, Duration::from_secs(5)).await?);
     let secret = alloy::primitives::B256::random().0.to_vec();
     let store = crate::tls::scratch_dir("session-store")?;
@@ -359,6 +413,32 @@ pub async fn run_reference_method(
         );
     }
     Ok(runs)
+}
+
+/// EVM charge routes without a currency get mppconf's EIP-3009 token,
+/// deployed now (with Permit2) on the chain of `rpc`, and their payee gas
+/// for the transfers it submits.
+pub async fn prepare_evm_routes(
+    rpc: &crate::chain::Rpc,
+    routes: &mut [RouteConfig],
+) -> crate::error::Result<()> {
+    if !routes.iter().any(|r| r.evm.is_some()) {
+        return Ok(());
+    }
+    let chain = crate::chain::evm::EvmChain::prepare(rpc).await?;
+    for r in routes.iter_mut().filter(|r| r.evm.is_some()) {
+        if r.currency.is_empty() {
+            r.currency = chain.token.to_checksum(None);
+        }
+        let payee: Address = r.recipient.parse().map_err(|_| {
+            crate::error::Error::Usage(format!(
+                "route {}: recipient {:?} is not an address",
+                r.path, r.recipient
+            ))
+        })?;
+        chain.fund(payee, alloy::primitives::U256::ZERO).await?;
+    }
+    Ok(())
 }
 
 /// Session routes without an escrow get mppconf's, deployed now on the

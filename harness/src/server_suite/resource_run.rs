@@ -76,6 +76,7 @@ pub(super) async fn probe_resource(
         method: method_name,
         intent,
         header,
+        currency,
         ..
     } = discover(&target).await?;
     let method = crate::methods::builtin(&method_name, &intent);
@@ -92,12 +93,14 @@ pub(super) async fn probe_resource(
     let on_chain = !target.rpc_url.is_empty();
     let account = match payer_key {
         Some(k) => tx::signer_from_key(k, "--payer-key")?,
-        None => fresh_account(&target.rpc_url).await.map_err(|e| {
-            Error::Usage(format!(
-                "cannot fund a payer on {} ({e}); give --payer-key of a funded account",
-                target.rpc_url
-            ))
-        })?,
+        None => fresh_account(&target.rpc_url, &method_name, currency.as_deref())
+            .await
+            .map_err(|e| {
+                Error::Usage(format!(
+                    "cannot fund a payer on {} ({e}); give --payer-key of a funded account",
+                    target.rpc_url
+                ))
+            })?,
     };
     let resource = format!("{} {}", target.method, target.url());
     let subject = format!("{} {}", target.method, target.path);
@@ -157,7 +160,7 @@ pub(super) async fn probe_resource(
         println!("checks run one after another ({why}; --jobs {jobs} needs an account per job)");
     } else {
         for _ in 1..jobs {
-            let account = fresh_account(&rpc_url)
+            let account = fresh_account(&rpc_url, &method_name, currency.as_deref())
                 .await
                 .map_err(|e| Error::Setup(format!("cannot fund a payer on {rpc_url}: {e}")))?;
             ctxs.push(ctx.fork(account));
@@ -226,9 +229,20 @@ fn unsupported_method(ctx: &Ctx, payer: Option<&str>) -> CheckResult {
 
 /// A new paying account, funded on the chain at `rpc_url` (none: the
 /// account is never used to pay, so it is only a key).
-async fn fresh_account(rpc_url: &str) -> Result<PrivateKeySigner> {
+async fn fresh_account(
+    rpc_url: &str,
+    method: &str,
+    currency: Option<&str>,
+) -> Result<PrivateKeySigner> {
     if rpc_url.is_empty() {
         return Ok(PrivateKeySigner::random());
+    }
+    // EVM charge pays in the challenge's ERC-20, with gas and Permit2's
+    // approval.
+    if method == "evm"
+        && let Some(currency) = currency.and_then(|c| c.parse::<Address>().ok())
+    {
+        return crate::methods::evm_charge::fresh_payer(rpc_url, currency).await;
     }
     let token: Address = PATH_USD.parse().unwrap_or_default();
     tx::fresh_payer(&Rpc::new(rpc_url), token, U256::from(10_000_000_000u64)).await

@@ -31,7 +31,8 @@ pub struct RouteConfig {
     /// HTTP method, GET by default.
     #[serde(default = "default_method")]
     pub method: String,
-    /// The payment method: `tempo` (default) or `stub` (the test method:
+    /// The payment method: `tempo` (default), `evm` (EVM charge, with
+    /// an `evm` table) or `stub` (the test method:
     /// payload `{"token":"stub"}`, nothing settles; the Tempo fields
     /// other than amount, currency and recipient are not used).
     #[serde(default = "default_payment_method")]
@@ -81,6 +82,30 @@ pub struct RouteConfig {
     /// request.
     #[serde(default)]
     pub session: Option<SessionRoute>,
+    /// With `payment_method = "evm"`: the EVM charge settings
+    /// (draft-evm-charge-00). `currency` is then an ERC-20 on the chain.
+    #[serde(default)]
+    pub evm: Option<EvmRoute>,
+}
+
+/// An EVM charge route's settlement account and negotiation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvmRoute {
+    /// The recipient's private key: it submits Permit2 and EIP-3009
+    /// transfers and pays their gas (the Permit2 spender is the recipient:
+    /// ambiguity.evm-permit2-spender).
+    pub payee_key: String,
+    /// `methodDetails.credentialTypes`; absent, the request lists none
+    /// (and the server takes `transaction` and `hash`).
+    #[serde(default)]
+    pub credential_types: Option<Vec<String>>,
+    /// `methodDetails.permit2Address`: the canonical address by default.
+    #[serde(default)]
+    pub permit2_address: Option<String>,
+    /// `methodDetails.decimals`.
+    #[serde(default)]
+    pub decimals: Option<u8>,
 }
 
 /// A session route's escrow and payee.
@@ -191,6 +216,31 @@ impl RouteConfig {
             credential_header: None,
             side_effect: false,
             session: None,
+            evm: None,
+        }
+    }
+
+    /// An EVM charge route paid to the account of `payee_key`, offering
+    /// every credential type; its `currency` is set to the chain's token
+    /// when the server starts.
+    pub fn evm(path: &str, amount: &str, payee_key: &str) -> Self {
+        let payee = tx::signer_from_key(payee_key, "payee_key")
+            .map(|s| s.address().to_string())
+            .unwrap_or_default();
+        Self {
+            payment_method: "evm".into(),
+            currency: String::new(),
+            evm: Some(EvmRoute {
+                payee_key: payee_key.into(),
+                credential_types: Some(
+                    ["permit2", "authorization", "transaction", "hash"]
+                        .map(String::from)
+                        .to_vec(),
+                ),
+                permit2_address: None,
+                decimals: Some(6),
+            }),
+            ..Self::new(path, amount, &payee)
         }
     }
 
@@ -237,6 +287,9 @@ impl RouteConfig {
                 request["externalId"] = e.clone().into();
             }
             return request;
+        }
+        if let Some(evm) = &self.evm {
+            return self.evm_request(evm, chain_id);
         }
         if let Some(session) = &self.session {
             // §"Hexadecimal Values": hex the server produces is lowercase.
@@ -304,6 +357,49 @@ impl RouteConfig {
     }
 }
 
+impl RouteConfig {
+    /// draft-evm-charge-00 §"Request Schema".
+    fn evm_request(&self, evm: &EvmRoute, chain_id: u64) -> Value {
+        let permit2 = evm
+            .permit2_address
+            .clone()
+            .unwrap_or_else(|| mppconf_suite::methods::evm::CANONICAL_PERMIT2.to_checksum(None));
+        let mut details = json!({"chainId": chain_id, "permit2Address": permit2});
+        if let Some(types) = &evm.credential_types {
+            details["credentialTypes"] = json!(types);
+        }
+        if let Some(d) = evm.decimals {
+            details["decimals"] = d.into();
+        }
+        if !self.splits.is_empty() {
+            details["splits"] = self
+                .splits
+                .iter()
+                .map(|s| {
+                    let mut m = json!({"amount": s.amount, "recipient": s.recipient});
+                    if let Some(memo) = &s.memo {
+                        m["memo"] = memo.clone().into();
+                    }
+                    m
+                })
+                .collect();
+        }
+        let mut request = json!({
+            "amount": self.amount,
+            "currency": self.currency,
+            "recipient": self.recipient,
+            "methodDetails": details,
+        });
+        if let Some(d) = &self.description {
+            request["description"] = d.clone().into();
+        }
+        if let Some(e) = &self.external_id {
+            request["externalId"] = e.clone().into();
+        }
+        request
+    }
+}
+
 impl ServerConfig {
     /// Checks every route's request against the drafts before serving: a
     /// server MUST NOT issue a request whose splits reach the amount, etc.
@@ -333,6 +429,24 @@ impl ServerConfig {
                         }
                     })
                 }
+                "evm" => match &r.evm {
+                    None => Err("payment_method \"evm\" needs an [evm] table (payee_key)".into()),
+                    Some(evm) => mppconf_suite::methods::evm::EvmChargeRequest::from_json(
+                        &r.request(self.chain_id),
+                    )
+                    .and_then(|request| {
+                        let key = tx::signer_from_key(&evm.payee_key, "evm.payee_key")
+                            .map_err(|e| e.to_string())?;
+                        if key.address() == request.recipient {
+                            Ok(())
+                        } else {
+                            Err(format!(
+                                "evm.payee_key is the key of {}, not of the recipient",
+                                key.address()
+                            ))
+                        }
+                    }),
+                },
                 "tempo" => ChargeRequest::from_json(&r.request(self.chain_id))
                     .map(|_| ())
                     .map_err(|e| e.to_string()),
@@ -344,7 +458,7 @@ impl ServerConfig {
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
                 other => Err(format!(
-                    "payment_method {other:?} is not one the reference server speaks (tempo, stub)"
+                    "payment_method {other:?} is not one the reference server speaks (tempo, evm, stub)"
                 )),
             };
             conformant.map_err(|e| {

@@ -215,10 +215,36 @@ pub enum Deviation {
     /// forced close (`requestClose`): the payer withdraws it after the
     /// grace period.
     SessionNoSettleOnCloseRequest,
+    /// EVM charge: takes a Permit2 witness as the payload gives it (no
+    /// comparison with this challenge's challengeHash) and submits with it.
+    EvmUnboundWitness,
+    /// EVM charge: takes an EIP-3009 authorization whatever its nonce (not
+    /// checked against this challenge's challengeHash).
+    EvmUnboundNonce,
+    /// EVM charge: does not compare amounts with the request (permit2
+    /// requestedAmount, authorization value, transaction calldata, hash logs).
+    EvmAcceptWrongAmount,
+    /// EVM charge: does not compare recipients with the request.
+    EvmAcceptWrongRecipient,
+    /// EVM charge: keeps no set of consumed transaction hashes.
+    EvmHashReuse,
+    /// EVM charge: judges a `hash` credential by its transaction's
+    /// calldata, not by its receipt (a reverted transfer passes).
+    EvmHashCalldataOnly,
+    /// EVM charge: takes authorization, transaction and hash credentials
+    /// for a request with splits (paying the primary recipient only).
+    EvmSplitsAnyType,
+    /// EVM charge: submits Permit2 and EIP-3009 transfers and answers 200
+    /// without reading whether they succeeded.
+    EvmIgnoreSettlementStatus,
+    /// EVM charge: refuses `hash` credentials although it offers them.
+    EvmRefuseHash,
+    /// EVM charge: receipts without `chainId` and `challengeId`.
+    EvmReceiptWithoutChainId,
 }
 
 impl Deviation {
-    pub const ALL: [Deviation; 83] = [
+    pub const ALL: [Deviation; 93] = [
         Deviation::NoCacheControl,
         Deviation::NoPrivateCache,
         Deviation::SkipReplayCheck,
@@ -302,6 +328,16 @@ impl Deviation {
         Deviation::SessionSponsorBeforeValidating,
         Deviation::SessionSponsorExtraCalls,
         Deviation::SessionNoSettleOnCloseRequest,
+        Deviation::EvmUnboundWitness,
+        Deviation::EvmUnboundNonce,
+        Deviation::EvmAcceptWrongAmount,
+        Deviation::EvmAcceptWrongRecipient,
+        Deviation::EvmHashReuse,
+        Deviation::EvmHashCalldataOnly,
+        Deviation::EvmSplitsAnyType,
+        Deviation::EvmIgnoreSettlementStatus,
+        Deviation::EvmRefuseHash,
+        Deviation::EvmReceiptWithoutChainId,
     ];
 
     pub fn name(self) -> String {

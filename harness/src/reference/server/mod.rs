@@ -43,6 +43,7 @@ mod answers;
 mod config;
 mod deviation;
 pub mod discovery;
+mod evm;
 mod forced_close;
 pub mod mcp;
 mod session;
@@ -60,6 +61,7 @@ pub use config::{
     AfterPayment, Choices, RouteConfig, SIDE_EFFECTS_PATH, ServerConfig, SessionRoute, SplitConfig,
 };
 pub use deviation::Deviation;
+pub use evm::WITNESS_TYPE_STRING;
 
 struct State {
     config: ServerConfig,
@@ -80,6 +82,8 @@ struct State {
     sessions: session::Channels,
     session_store: Option<Arc<session_store::Store>>,
     chain_view: session::ChainView,
+    /// EVM charge settlements go out one at a time (the payee's nonces).
+    evm_submit: tokio::sync::Mutex<()>,
 }
 
 impl State {
@@ -174,6 +178,7 @@ fn app(config: ServerConfig) -> Result<axum::Router> {
         sessions: Mutex::new(sessions),
         session_store,
         chain_view: Mutex::default(),
+        evm_submit: tokio::sync::Mutex::new(()),
     });
     forced_close::watch(&state);
     Ok(axum::Router::new().fallback(
@@ -612,6 +617,9 @@ async fn settle_credential(
     if route.session.is_some() {
         return session::settle(state, route, credential, leniency.voucher_only).await;
     }
+    if route.evm.is_some() {
+        return settle_evm(state, route, credential, &wanted, skip_replay).await;
+    }
     let payload_type = credential.payload.get("type").and_then(Value::as_str);
     let kind = match (payload_type, tempo_charge::validate_credential(credential)) {
         (_, Ok((kind, _))) => kind,
@@ -702,6 +710,42 @@ async fn settle_credential(
     Ok(Receipt {
         status: "success".into(),
         method: "tempo".into(),
+        timestamp: now_rfc3339(),
+        reference,
+        extra,
+    })
+}
+
+/// An EVM charge credential: the challenge used once, the payment
+/// settled (`evm`), the receipt with draft-evm-charge-00 §"Receipt
+/// Generation"'s fields.
+async fn settle_evm(
+    state: &State,
+    route: &RouteConfig,
+    credential: &Credential,
+    wanted: &Value,
+    skip_replay: bool,
+) -> std::result::Result<Receipt, Refusal> {
+    let request = mppconf_suite::methods::evm::EvmChargeRequest::from_json(wanted)
+        .map_err(|e| refuse(ProblemType::VerificationFailed, e))?;
+    if !skip_replay {
+        claim_once(state, &credential.challenge.id)?;
+    }
+    let reference = evm::settle(state, route, &request, credential).await?;
+    let mut extra = Map::new();
+    if !state.deviates(Deviation::EvmReceiptWithoutChainId) {
+        extra.insert("chainId".into(), request.chain_id.into());
+        extra.insert("challengeId".into(), credential.challenge.id.clone().into());
+    }
+    if let Some(e) = request
+        .external_id
+        .filter(|_| !state.deviates(Deviation::DropExternalId))
+    {
+        extra.insert("externalId".into(), e.into());
+    }
+    Ok(Receipt {
+        status: "success".into(),
+        method: "evm".into(),
         timestamp: now_rfc3339(),
         reference,
         extra,

@@ -1,0 +1,109 @@
+//! The EVM charge server checks (draft-evm-charge-00) against the
+//! reference EVM charge server on a plain local anvil with mppconf's
+//! EIP-3009 token and Permit2: every check passes against the honest one
+//! (all four credential types, a split paid by a Permit2 batch), and each
+//! EVM deviation is caught by the check that names it, and by no other.
+
+use std::collections::BTreeSet;
+
+use mppconf_harness::reference::server::Deviation;
+use mppconf_harness::report::progress::Silent;
+use mppconf_harness::server_suite::command;
+use mppconf_suite::drafts::CoreDraft;
+use mppconf_suite::vectors::Verdict;
+
+/// The reference EVM run with `deviations`: the checks that did not
+/// pass, and a summary for messages.
+async fn evm_suite(deviations: &[Deviation], filter: &[&str]) -> (BTreeSet<&'static str>, String) {
+    let selection = mppconf_harness::report::Selection {
+        filter: filter.iter().map(|f| f.to_string()).collect(),
+        ..Default::default()
+    };
+    let deviations: BTreeSet<Deviation> = deviations.iter().copied().collect();
+    let runs = command::run_reference_method(
+        "evm",
+        CoreDraft::Draft00,
+        &deviations,
+        &selection,
+        &mut Silent,
+    )
+    .await
+    .unwrap();
+    let results: Vec<_> = runs.iter().flat_map(|r| &r.results).collect();
+    let summary = results
+        .iter()
+        .map(|c| {
+            format!(
+                "{:<8} {}: {}",
+                c.verdict.as_str(),
+                c.id,
+                c.detail.replace('\n', " | ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        results.iter().all(|c| c.verdict != Verdict::Error),
+        "harness errors:\n{summary}"
+    );
+    let failing = results
+        .iter()
+        .filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Warn | Verdict::Lenient))
+        .map(|c| c.id)
+        .collect();
+    (failing, summary)
+}
+
+/// The EVM charge deviations and the check that flags each.
+fn evm_flags(d: Deviation) -> Option<&'static str> {
+    use Deviation::*;
+    Some(match d {
+        EvmUnboundWitness => "evm.permit2-witness-bound",
+        EvmUnboundNonce => "evm.authorization-nonce-bound",
+        EvmAcceptWrongAmount => "evm.wrong-amount-refused",
+        EvmAcceptWrongRecipient => "evm.wrong-recipient-refused",
+        EvmHashReuse => "evm.hash-reuse-refused",
+        EvmHashCalldataOnly => "evm.hash-unsettled-refused",
+        EvmSplitsAnyType => "evm.splits-permit2-only",
+        EvmIgnoreSettlementStatus => "evm.permit2-nonce-reuse-refused",
+        EvmRefuseHash => "evm.offered-types-settle",
+        EvmReceiptWithoutChainId => "paid.receipt",
+        _ => return None,
+    })
+}
+
+#[tokio::test]
+async fn every_check_passes_against_the_reference_evm_server() {
+    let (failing, summary) = evm_suite(&[], &[]).await;
+    assert!(failing.is_empty(), "{summary}");
+    // Every EVM check passes on at least one of the two resources (the
+    // split one, or the one offering every type), and so does the core
+    // receipt check the receipt deviation fails.
+    let ids = mppconf_harness::server_suite::evm_charge::CHECKS
+        .iter()
+        .map(|c| c.id)
+        .chain(["paid.receipt"]);
+    for id in ids {
+        assert!(
+            summary
+                .lines()
+                .any(|l| l.starts_with("pass") && l.contains(&format!(" {id}: "))),
+            "{id} did not pass:\n{summary}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn each_evm_deviation_is_caught_by_its_check_and_no_other() {
+    let checks = ["evm.", "paid."];
+    for d in Deviation::ALL {
+        if d.name().starts_with("evm-") {
+            assert!(evm_flags(d).is_some(), "{} has no check", d.name());
+        }
+        let Some(check) = evm_flags(d) else {
+            continue;
+        };
+        let (failing, summary) = evm_suite(&[d], &checks).await;
+        assert_eq!(failing, BTreeSet::from([check]), "{}:\n{summary}", d.name());
+    }
+}
