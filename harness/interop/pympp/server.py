@@ -1,5 +1,6 @@
-"""A pympp tempo/charge server on the standard library's http.server, for
-interop tests against mppconf's reference client.
+"""A pympp tempo/charge (or stripe/charge, or evm/charge) server on the
+standard library's http.server, for interop tests against mppconf's
+reference client and server suite.
 
 Environment:
   RPC_URL    JSON-RPC endpoint of the Tempo chain (mppconf's RPC proxy)
@@ -20,6 +21,16 @@ Environment:
              Stripe refuses by default) and STRIPE_NETWORK_ID ("internal")
              configure it. Issuing challenges needs no call to Stripe;
              verifying a Shared Payment Token does.
+             Or "evm": pympp's evm charge (draft-evm-charge-00, EIP-3009
+             `authorization` credentials) on mppconf's local EVM chain:
+             RPC_URL and CHAIN_ID as above, TOKEN (mppconf's EIP-3009 token:
+             domain "MPP Test USD" version "2", 6 decimals) and PAYEE_KEY
+             (the recipient's key). pympp verifies the authorization and
+             leaves settlement to a `settle` hook; this program's is what a
+             deployer writes: the recipient submits
+             `transferWithAuthorization`, waits for the receipt and answers
+             its hash, raising pympp's VerificationFailedError when the
+             transfer does not settle.
 
 One paid route: GET /paid. Anything else is 404.
 The first stdout line is `listening 127.0.0.1:PORT`; logs go to stderr.
@@ -67,17 +78,115 @@ if METHOD == "tempo":
     CHAIN_ID = int(required("CHAIN_ID"))
     RECIPIENT = required("RECIPIENT")
     CURRENCY = os.environ.get("CURRENCY") or PATH_USD
+elif METHOD == "evm":
+    RPC_URL = required("RPC_URL")
+    CHAIN_ID = int(required("CHAIN_ID"))
+    TOKEN = required("TOKEN")
+    PAYEE_KEY = required("PAYEE_KEY")
 elif METHOD != "stripe":
-    log(f"METHOD {METHOD!r}: tempo or stripe")
+    log(f"METHOD {METHOD!r}: tempo, evm or stripe")
     sys.exit(2)
 
 loop = asyncio.new_event_loop()
 threading.Thread(target=loop.run_forever, name="asyncio", daemon=True).start()
 
 
+def _rpc(method: str, params: list) -> object:
+    import json
+    import urllib.request
+
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
+    request = urllib.request.Request(RPC_URL, body, {"content-type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        reply = json.load(answer)
+    if "error" in reply:
+        raise RuntimeError(f"{method}: {reply['error']}")
+    return reply["result"]
+
+
+_SETTLE_LOCK = threading.Lock()
+
+
+def _submit_authorization(payload: dict) -> str:
+    """transferWithAuthorization from the payee, mined; its hash."""
+    from eth_abi import encode
+    from eth_account import Account
+    from eth_utils.crypto import keccak
+
+    payee = Account.from_key(PAYEE_KEY)
+    signature = bytes.fromhex(payload["signature"][2:])
+    v = signature[64] if signature[64] >= 27 else signature[64] + 27
+    selector = keccak(
+        text="transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,uint8,bytes32,bytes32)"
+    )[:4]
+    data = selector + encode(
+        ["address", "address", "uint256", "uint256", "uint256", "bytes32", "uint8", "bytes32", "bytes32"],
+        [
+            payload["from"],
+            payload["to"],
+            int(payload["value"]),
+            int(payload["validAfter"]),
+            int(payload["validBefore"]),
+            bytes.fromhex(payload["nonce"][2:]),
+            v,
+            signature[:32],
+            signature[32:64],
+        ],
+    )
+    with _SETTLE_LOCK:  # the payee's nonces
+        nonce = int(_rpc("eth_getTransactionCount", [payee.address, "pending"]), 16)
+        gas_price = int(_rpc("eth_gasPrice", []), 16)
+        signed = payee.sign_transaction(
+            {
+                "type": 2,
+                "chainId": CHAIN_ID,
+                "nonce": nonce,
+                "to": TOKEN,
+                "value": 0,
+                "data": "0x" + data.hex(),
+                "gas": 200_000,
+                "maxFeePerGas": gas_price * 2,
+                "maxPriorityFeePerGas": gas_price,
+            }
+        )
+        tx_hash = _rpc("eth_sendRawTransaction", ["0x" + signed.raw_transaction.hex()])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        receipt = _rpc("eth_getTransactionReceipt", [tx_hash])
+        if receipt:
+            if receipt["status"] != "0x1":
+                raise RuntimeError("the transfer reverted")
+            return tx_hash
+        time.sleep(0.01)
+    raise RuntimeError("no receipt within 10 s")
+
+
+async def _settle_evm(authorization) -> str:
+    from mpp.errors import VerificationFailedError
+
+    try:
+        return await asyncio.to_thread(_submit_authorization, authorization.payload)
+    except Exception as error:
+        # The chain's own words stay in the log (they can name the RPC URL).
+        log(f"settlement failed: {error}")
+        raise VerificationFailedError("the transfer did not settle on chain") from error
+
+
 async def _setup():
     # Built on the loop so any client pympp creates belongs to it.
-    if METHOD == "stripe":
+    if METHOD == "evm":
+        from eth_account import Account
+        from mpp.methods.evm import server as evm
+
+        method = evm.charge(
+            currency=TOKEN,
+            recipient=Account.from_key(PAYEE_KEY).address,
+            chain_id=CHAIN_ID,
+            decimals=6,
+            authorization={"name": "MPP Test USD", "version": "2"},
+            settle=_settle_evm,
+        )
+    elif METHOD == "stripe":
         from mpp.methods.stripe import server as stripe
 
         method = stripe.charge(

@@ -260,15 +260,14 @@ impl PaymentMethod for EvmCharge {
     fn also_cites(&self, check_id: &str) -> &'static [&'static str] {
         match check_id {
             "challenge.request-jcs" => &["evm-charge.request.jcs"],
+            // The receipt's reference is read on chain: a mined,
+            // successful transaction whose Transfer logs pay the request
+            // from the payer; chainId, challengeId and the externalId.
             "paid.receipt" => &[
                 "evm-charge.receipt.must-return",
                 "evm-charge.receipt.fields",
                 "evm-charge.receipt.external-id-echo",
                 "evm-charge.settlement.wait-receipt",
-                "evm-charge.types.permit2-recommended",
-                "evm-charge.permit2.single-call",
-                "evm-charge.permit2.server-pays-gas",
-                "evm-charge.verification.permit2-submit",
             ],
             "errors.no-receipt" => &["evm-charge.receipt.no-receipt-on-error"],
             _ => &[],

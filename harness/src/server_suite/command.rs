@@ -611,8 +611,10 @@ async fn launched_target(
     use super::manifest::{Placeholders, ServerTarget};
     let manifest = ServerTarget::load(path)?;
     manifest.build()?;
-    // The chain id the target needs (its manifest's `chain_id`), or 31337.
+    // The chain the target needs (its manifest's `chain` and `chain_id`,
+    // or Tempo and 31337).
     let chain = Anvil::start(&AnvilConfig {
+        network: manifest.chain.network(),
         chain_id: manifest.chain_id,
         ..AnvilConfig::default()
     })

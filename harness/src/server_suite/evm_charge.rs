@@ -1,10 +1,11 @@
 //! draft-evm-charge-00 §"Credential Type Negotiation" to §"Replay
 //! Protection": the EVM charge server checks.
 //!
+//! Valid payments of each credential type the challenge offers settle.
 //! Flawed payments only an EVM payer can make: Permit2 witnesses and
 //! EIP-3009 nonces bound to another challenge; transfers of the wrong
-//! amount or to the wrong recipient in each credential type the challenge
-//! offers; a transaction hash used twice or never mined; a split request
+//! amount or to the wrong recipient in each offered type (a check per
+//! type, each citing that type's requirements only); a transaction hash used twice or never mined; a split request
 //! paid without Permit2; a Permit2 nonce already spent. Each must be
 //! refused, and the chain must show that no money moved for it (balances,
 //! the token's and Permit2's nonce state).
@@ -19,7 +20,7 @@ use super::check::{blocked, fresh, rejection, send_credential};
 use super::{Check, Ctx, Outcome};
 use crate::chain::Rpc;
 use crate::chain::evm::EvmChain;
-use crate::methods::evm_charge::{CREDENTIAL_TYPES, credential, request_of};
+use crate::methods::evm_charge::{credential, request_of};
 use crate::reference::evm as build;
 use crate::server_check as check;
 
@@ -28,18 +29,35 @@ type Step = Result<Outcome, Outcome>;
 /// Every EVM charge check, in run order.
 pub const CHECKS: &[Check] = &[
     check!(
-        "evm.offered-types-settle",
+        "evm.permit2.settles",
         [
             "evm-charge.verification.permit2-submit",
-            "evm-charge.verification.authorization-submit",
-            "evm-charge.verification.transaction-broadcast",
-            "evm-charge.verification.hash-receipt-logs",
-            "evm-charge.negotiation.omitted-accept-transaction",
-            "evm-charge.negotiation.omitted-accept-hash",
+            "evm-charge.permit2.server-pays-gas",
             "evm-charge.gas.sponsorship"
         ],
         false,
-        |ctx| offered_types_settle(ctx)
+        |ctx| settles(ctx, "permit2")
+    ),
+    check!(
+        "evm.authorization.settles",
+        [
+            "evm-charge.verification.authorization-submit",
+            "evm-charge.verification.authorization-signature"
+        ],
+        false,
+        |ctx| settles(ctx, "authorization")
+    ),
+    check!(
+        "evm.transaction.settles",
+        ["evm-charge.verification.transaction-broadcast"],
+        false,
+        |ctx| settles(ctx, "transaction")
+    ),
+    check!(
+        "evm.hash.settles",
+        ["evm-charge.verification.hash-receipt-logs"],
+        false,
+        |ctx| settles(ctx, "hash")
     ),
     check!(
         "evm.permit2-witness-bound",
@@ -62,28 +80,61 @@ pub const CHECKS: &[Check] = &[
         |ctx| authorization_nonce_bound(ctx)
     ),
     check!(
-        "evm.wrong-amount-refused",
-        [
-            "evm-charge.verification.permit2-transfer-match",
-            "evm-charge.verification.authorization-fields",
-            "evm-charge.authorization.value-amount",
-            "evm-charge.verification.transaction-checks",
-            "evm-charge.verification.hash-receipt-logs"
-        ],
+        "evm.permit2.wrong-amount-refused",
+        ["evm-charge.verification.permit2-transfer-match"],
         false,
-        |ctx| wrong_transfer(ctx, Flaw::Amount)
+        |ctx| wrong_transfer(ctx, "permit2", Flaw::Amount)
     ),
     check!(
-        "evm.wrong-recipient-refused",
+        "evm.authorization.wrong-amount-refused",
+        [
+            "evm-charge.verification.authorization-fields",
+            "evm-charge.authorization.value-amount"
+        ],
+        false,
+        |ctx| wrong_transfer(ctx, "authorization", Flaw::Amount)
+    ),
+    check!(
+        "evm.transaction.wrong-amount-refused",
+        ["evm-charge.verification.transaction-checks"],
+        false,
+        |ctx| wrong_transfer(ctx, "transaction", Flaw::Amount)
+    ),
+    check!(
+        "evm.hash.wrong-amount-refused",
+        ["evm-charge.verification.hash-receipt-logs"],
+        false,
+        |ctx| wrong_transfer(ctx, "hash", Flaw::Amount)
+    ),
+    check!(
+        "evm.permit2.wrong-recipient-refused",
         [
             "evm-charge.verification.permit2-transfer-match",
-            "evm-charge.authorization.to-recipient",
-            "evm-charge.verification.transaction-checks",
-            "evm-charge.verification.hash-receipt-logs",
             "evm-charge.request.address-compare"
         ],
         false,
-        |ctx| wrong_transfer(ctx, Flaw::Recipient)
+        |ctx| wrong_transfer(ctx, "permit2", Flaw::Recipient)
+    ),
+    check!(
+        "evm.authorization.wrong-recipient-refused",
+        [
+            "evm-charge.verification.authorization-fields",
+            "evm-charge.authorization.to-recipient"
+        ],
+        false,
+        |ctx| wrong_transfer(ctx, "authorization", Flaw::Recipient)
+    ),
+    check!(
+        "evm.transaction.wrong-recipient-refused",
+        ["evm-charge.verification.transaction-checks"],
+        false,
+        |ctx| wrong_transfer(ctx, "transaction", Flaw::Recipient)
+    ),
+    check!(
+        "evm.hash.wrong-recipient-refused",
+        ["evm-charge.verification.hash-receipt-logs"],
+        false,
+        |ctx| wrong_transfer(ctx, "hash", Flaw::Recipient)
     ),
     check!(
         "evm.hash-reuse-refused",
@@ -171,15 +222,6 @@ async fn balance(ctx: &Ctx, request: &EvmChargeRequest, who: Address) -> Result<
         .map_err(|e| Outcome::error(format!("reading a balance: {e}")))
 }
 
-/// The offered credential types the harness can make, in the request's
-/// order (`transaction` and `hash` when it lists none).
-fn offered(request: &EvmChargeRequest) -> Vec<&'static str> {
-    CREDENTIAL_TYPES
-        .into_iter()
-        .filter(|t| request.offers(t))
-        .collect()
-}
-
 /// Sends `payload` for `challenge` from the run's payer; the answer must
 /// refuse it and the payer's balance must not have moved (`None`: the
 /// payload moved money itself before it was sent, as a `hash` does).
@@ -218,66 +260,58 @@ async fn refused_unpaid(
     )))
 }
 
-/// Every offered type the harness can make, paid as a conformant client
-/// would, must settle: 2xx, and the recipient received the amount
-/// (§"Credential Type Negotiation": listed types, or without a list,
-/// `transaction` MUST and `hash` SHOULD).
-async fn offered_types_settle(ctx: &Ctx) -> Step {
-    let (_, probe) = fresh_request(ctx).await?;
-    let kinds: Vec<&str> = if probe.splits.is_empty() {
-        offered(&probe)
-    } else {
-        offered(&probe)
-            .into_iter()
-            .filter(|k| *k == "permit2")
-            .collect()
-    };
-    if kinds.is_empty() {
-        return Ok(Outcome::skip(
-            "the challenge offers no credential type the harness can make",
-        ));
+/// A `kind` payment made as a conformant client would must settle: 2xx,
+/// and the payer paid exactly the amount (`skip` where the challenge does
+/// not offer `kind`, or offers it on a split request, which only permit2
+/// pays).
+async fn settles(ctx: &Ctx, kind: &str) -> Step {
+    let (challenge, request) = fresh_request(ctx).await?;
+    if let Some(why) = not_offered(&request, kind) {
+        return Ok(Outcome::skip(why));
     }
     let payer = ctx.account.address();
-    let mut fold = Fold::default();
-    for kind in kinds {
-        let (challenge, request) = fresh_request(ctx).await?;
-        // The payer's own balance (checks run at once pay one recipient):
-        // a settled payment took exactly the amount from it.
-        let before = balance(ctx, &request, payer).await?;
-        let payload =
-            build::conformant_payload(&rpc(ctx), &challenge, &request, kind, &ctx.account)
-                .await
-                .map_err(harness_error)?;
-        let header = credential(&challenge, payload, request.chain_id, payer).to_header();
-        let answer = send_credential(ctx, &header).await?;
-        let after = balance(ctx, &request, payer).await?;
-        let paid = before.saturating_sub(after);
-        let outcome = if !(200..300).contains(&answer.status) {
-            let detail = format!(
-                "a valid {kind} payment refused: {} {}",
+    // The payer's own balance (checks run at once pay one recipient): a
+    // settled payment took exactly the amount from it.
+    let before = balance(ctx, &request, payer).await?;
+    let payload = build::conformant_payload(&rpc(ctx), &challenge, &request, kind, &ctx.account)
+        .await
+        .map_err(harness_error)?;
+    let header = credential(&challenge, payload, request.chain_id, payer).to_header();
+    let answer = send_credential(ctx, &header).await?;
+    let after = balance(ctx, &request, payer).await?;
+    let paid = before.saturating_sub(after);
+    Ok(if !(200..300).contains(&answer.status) {
+        Outcome::fail(
+            format!("a valid {kind} payment settled (2xx)"),
+            format!(
+                "refused: {} {}",
                 answer.status,
                 answer.body.chars().take(300).collect::<String>()
-            );
-            if kind == "hash" && request.credential_types.is_none() {
-                // Without a list, hash is a SHOULD.
-                Outcome::warn(detail)
-            } else {
-                Outcome::fail(format!("a valid {kind} payment settled (2xx)"), detail)
-            }
-        } else if paid != request.amount {
-            Outcome::fail(
-                format!("{kind}: the payer paid {}", request.amount),
-                format!("{} and the payer paid {paid}", answer.status),
-            )
-        } else {
-            Outcome::pass(format!(
-                "{kind}: {} and the payer paid {paid}",
-                answer.status
-            ))
-        };
-        fold.add(outcome);
+            ),
+        )
+    } else if paid != request.amount {
+        Outcome::fail(
+            format!("the payer paid {}", request.amount),
+            format!("{} and the payer paid {paid}", answer.status),
+        )
+    } else {
+        Outcome::pass(format!(
+            "{kind}: {} and the payer paid {paid}",
+            answer.status
+        ))
+    })
+}
+
+/// Why a check of `kind` credentials does not apply to this request:
+/// not offered, or (for all but permit2) a request with splits.
+fn not_offered(request: &EvmChargeRequest, kind: &str) -> Option<String> {
+    if !request.offers(kind) {
+        Some(format!("the challenge does not offer {kind}"))
+    } else if kind != "permit2" && !request.splits.is_empty() {
+        Some(format!("a request with splits: {kind} cannot pay it"))
+    } else {
+        None
     }
-    Ok(fold.outcome())
 }
 
 /// A Permit2 payment signed for another challenge (its challengeHash in
@@ -339,10 +373,8 @@ async fn nonce_unspent(
 /// challengeHash: valid on the token, bound to nothing here.
 async fn authorization_nonce_bound(ctx: &Ctx) -> Step {
     let (challenge, request) = fresh_request(ctx).await?;
-    if !request.offers("authorization") || !request.splits.is_empty() {
-        return Ok(Outcome::skip(
-            "the challenge does not offer authorization (without splits)",
-        ));
+    if let Some(why) = not_offered(&request, "authorization") {
+        return Ok(Outcome::skip(why));
     }
     let (other, _) = fresh_request(ctx).await?;
     let domain = build::token_domain_of(&rpc(ctx), request.chain_id, request.currency)
@@ -375,46 +407,23 @@ async fn authorization_nonce_bound(ctx: &Ctx) -> Step {
     })
 }
 
-/// In every offered type (without splits), a payment of one unit less,
-/// or to another recipient.
-async fn wrong_transfer(ctx: &Ctx, flaw: Flaw) -> Step {
-    let (_, probe) = fresh_request(ctx).await?;
-    if !probe.splits.is_empty() && !probe.offers("permit2") {
-        return Ok(Outcome::skip("a split request that does not offer permit2"));
+/// A `kind` payment of one unit less than due, or to another recipient.
+async fn wrong_transfer(ctx: &Ctx, kind: &str, flaw: Flaw) -> Step {
+    let (challenge, request) = fresh_request(ctx).await?;
+    if let Some(why) = not_offered(&request, kind) {
+        return Ok(Outcome::skip(why));
     }
-    let kinds: Vec<&str> = offered(&probe)
-        .into_iter()
-        .filter(|k| probe.splits.is_empty() || *k == "permit2")
-        .collect();
-    if kinds.is_empty() {
-        return Ok(Outcome::skip(
-            "the challenge offers no credential type the harness can make",
-        ));
-    }
-    let mut fold = Fold::default();
-    for kind in kinds {
-        let (challenge, request) = fresh_request(ctx).await?;
-        let (to, amount) = match flaw {
-            Flaw::Amount => (
-                request.recipient,
-                request.transfers()[0].1 - U256::from(1u8),
-            ),
-            Flaw::Recipient => (
-                PrivateKeySigner::random().address(),
-                request.transfers()[0].1,
-            ),
-        };
-        let what = match flaw {
-            Flaw::Amount => format!(
-                "{kind} paying {amount} where {} is due",
-                amount + U256::from(1u8)
-            ),
-            Flaw::Recipient => format!("{kind} paying {to}, not the recipient"),
-        };
-        let payload = flawed_payload(ctx, &challenge, &request, kind, to, amount).await?;
-        fold.add(refused_unpaid(ctx, &challenge, &request, payload, &what, kind == "hash").await?);
-    }
-    Ok(fold.outcome())
+    let due = request.transfers()[0].1;
+    let (to, amount) = match flaw {
+        Flaw::Amount => (request.recipient, due - U256::from(1u8)),
+        Flaw::Recipient => (PrivateKeySigner::random().address(), due),
+    };
+    let what = match flaw {
+        Flaw::Amount => format!("{kind} paying {amount} where {due} is due"),
+        Flaw::Recipient => format!("{kind} paying {to}, not the recipient"),
+    };
+    let payload = flawed_payload(ctx, &challenge, &request, kind, to, amount).await?;
+    refused_unpaid(ctx, &challenge, &request, payload, &what, kind == "hash").await
 }
 
 /// A payload of `kind` whose primary transfer is `amount` to `to`, the
@@ -524,7 +533,7 @@ async fn hash_reuse(ctx: &Ctx) -> Step {
     let paid = send_credential(ctx, &header).await?;
     if !(200..300).contains(&paid.status) {
         return Err(blocked(format!(
-            "a valid hash payment was refused ({}), see evm.offered-types-settle",
+            "a valid hash payment was refused ({}), see evm.hash.settles",
             paid.status
         )));
     }
@@ -665,7 +674,7 @@ async fn permit2_nonce_reuse(ctx: &Ctx) -> Step {
     let paid = send_credential(ctx, &header).await?;
     if !(200..300).contains(&paid.status) {
         return Err(blocked(format!(
-            "a valid permit2 payment was refused ({}), see evm.offered-types-settle",
+            "a valid permit2 payment was refused ({}), see evm.permit2.settles",
             paid.status
         )));
     }

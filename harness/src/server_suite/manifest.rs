@@ -23,7 +23,8 @@
 //! dev account), `{tls_cert}`, `{tls_key}` and `{ca_cert}` (PEM files of a
 //! server certificate for `localhost`/`127.0.0.1`, its key, and the
 //! authority the harness made for the run: a server that serves HTTPS
-//! with them, `base_url = "https://…"`, is judged over TLS).
+//! with them, `base_url = "https://…"`, is judged over TLS), `{token}`
+//! (mppconf's EIP-3009 token, on a manifest with `chain = "evm"`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -66,8 +67,32 @@ pub struct ServerTarget {
     /// or 4217); the local chain is started with it. 31337 by default.
     #[serde(default)]
     pub chain_id: Option<u64>,
+    /// Which local chain the server settles on (`tempo` by default, `evm`
+    /// for EVM charge).
+    #[serde(default)]
+    pub chain: ChainKind,
     #[serde(skip)]
     pub dir: PathBuf,
+}
+
+/// The local chain a target settles on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChainKind {
+    /// `anvil --network tempo`.
+    #[default]
+    Tempo,
+    /// Plain anvil with mppconf's EIP-3009 token and Permit2.
+    Evm,
+}
+
+impl ChainKind {
+    pub fn network(self) -> crate::chain::anvil::Network {
+        match self {
+            Self::Tempo => crate::chain::anvil::Network::Tempo,
+            Self::Evm => crate::chain::anvil::Network::Plain,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -225,6 +250,8 @@ pub struct Placeholders {
     /// A folder of the run's for the server's own storage (`{state_dir}`):
     /// the same across a restart, removed when the run ends.
     pub state_dir: String,
+    /// mppconf's EIP-3009 token on an EVM chain (`{token}`).
+    pub token: Option<String>,
 }
 
 impl Placeholders {
@@ -243,6 +270,7 @@ impl Placeholders {
             fee_payer_key: super::command::FEE_PAYER_KEY.into(),
             tls: crate::tls::LocalCa::new()?.write_files(tls_dir)?,
             escrow: None,
+            token: None,
             state_dir: {
                 let dir = tls_dir.join("state");
                 std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
@@ -277,6 +305,15 @@ impl Placeholders {
             )
             .await?;
         }
+        if manifest_text.contains("{token}") {
+            let chain = crate::chain::evm::EvmChain::prepare(rpc).await?;
+            self.token = Some(chain.token.to_checksum(None));
+            let payee = self
+                .recipient
+                .parse()
+                .map_err(|_| Error::Setup("the fresh recipient is not an address".into()))?;
+            chain.fund(payee, alloy::primitives::U256::ZERO).await?;
+        }
         Ok(self)
     }
 
@@ -293,10 +330,11 @@ impl Placeholders {
             .replace("{tls_key}", &self.tls.key.display().to_string())
             .replace("{ca_cert}", &self.tls.ca.display().to_string())
             .replace("{state_dir}", &self.state_dir)
+            .replace("{token}", self.token.as_deref().unwrap_or("{token}"))
     }
 }
 
-const PLACEHOLDERS: [&str; 12] = [
+const PLACEHOLDERS: [&str; 13] = [
     "{rpc_url}",
     "{chain_id}",
     "{port}",
@@ -309,6 +347,7 @@ const PLACEHOLDERS: [&str; 12] = [
     "{tls_key}",
     "{ca_cert}",
     "{state_dir}",
+    "{token}",
 ];
 
 impl ServerTarget {
