@@ -79,6 +79,13 @@ fn evm_flags(d: Deviation) -> Option<&'static [&'static str]> {
         EvmIgnoreSettlementStatus => &["evm.permit2-nonce-reuse-refused"],
         EvmRefuseHash => &["evm.hash.settles"],
         EvmReceiptWithoutChainId => &["paid.receipt"],
+        EvmIgnoreSource => &["evm.permit2.source-mismatch-refused"],
+        EvmAcceptWrongToken => &[
+            "evm.permit2.wrong-token-refused",
+            "evm.transaction.wrong-token-refused",
+            "evm.hash.wrong-token-refused",
+        ],
+        EvmIgnoreChainId => &["evm.transaction.wrong-chain-refused"],
         _ => return None,
     })
 }

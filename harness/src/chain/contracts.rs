@@ -202,6 +202,12 @@ fn compile(source: &Source) -> Result<Vec<u8>> {
     alloy::hex::decode(hex).map_err(|e| fail(format!("bytecode is not hex ({e})")))
 }
 
+/// The harness's own transactions from unlocked accounts
+/// (`eth_sendTransaction`), one at a time: anvil numbers them as they
+/// arrive, and two at once from one account can be given the same nonce
+/// ("nonce too low"), as checks running at once would.
+pub static UNLOCKED_SENDS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Deploys `artifact` from the chain's first unlocked dev account and
 /// returns its address; fails when the creation reverts or leaves no code.
 pub async fn deploy(rpc: &Rpc, artifact: &Artifact) -> Result<Address> {
@@ -215,10 +221,13 @@ pub async fn deploy(rpc: &Rpc, artifact: &Artifact) -> Result<Address> {
         .ok_or_else(|| chain_error("the chain has no unlocked account".into()))?
         .to_string();
     let data = format!("0x{}", alloy::hex::encode(&artifact.bytecode));
-    let hash = rpc
-        .call("eth_sendTransaction", json!([{"from": from, "data": data}]))
-        .await?;
-    let receipt = wait_for_receipt(rpc, &hash).await?;
+    let receipt = {
+        let _one_at_a_time = UNLOCKED_SENDS.lock().await;
+        let hash = rpc
+            .call("eth_sendTransaction", json!([{"from": from, "data": data}]))
+            .await?;
+        wait_for_receipt(rpc, &hash).await?
+    };
     if receipt["status"] != "0x1" {
         return Err(chain_error(format!("the creation reverted: {receipt}")));
     }

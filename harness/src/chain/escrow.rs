@@ -256,6 +256,7 @@ pub async fn send_as(
     to: Address,
     data: Vec<u8>,
 ) -> Result<Option<Value>> {
+    let _one_at_a_time = contracts::UNLOCKED_SENDS.lock().await;
     let hash = rpc
         .call(
             "eth_sendTransaction",

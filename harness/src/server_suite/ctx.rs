@@ -819,8 +819,11 @@ impl Ctx {
         Some(
             sent.into_iter()
                 .filter(|raw| {
+                    // A Tempo payment, or an EVM transaction (EVM charge).
                     alloy::hex::decode(raw).ok().is_some_and(|bytes| {
                         crate::reference::tx::decode_payment(&bytes).is_ok_and(|p| p.sender == own)
+                            || crate::reference::evm::decode_transfer(&bytes)
+                                .is_ok_and(|t| t.from == own)
                     })
                 })
                 .collect(),

@@ -241,10 +241,18 @@ pub enum Deviation {
     EvmRefuseHash,
     /// EVM charge: receipts without `chainId` and `challengeId`.
     EvmReceiptWithoutChainId,
+    /// EVM charge: pays a permit from whoever signed it, whatever address
+    /// or chain its `source` names.
+    EvmIgnoreSource,
+    /// EVM charge: does not compare the token a credential moves with the
+    /// request's currency.
+    EvmAcceptWrongToken,
+    /// EVM charge: broadcasts `transaction` credentials for any chain.
+    EvmIgnoreChainId,
 }
 
 impl Deviation {
-    pub const ALL: [Deviation; 93] = [
+    pub const ALL: [Deviation; 96] = [
         Deviation::NoCacheControl,
         Deviation::NoPrivateCache,
         Deviation::SkipReplayCheck,
@@ -338,6 +346,9 @@ impl Deviation {
         Deviation::EvmIgnoreSettlementStatus,
         Deviation::EvmRefuseHash,
         Deviation::EvmReceiptWithoutChainId,
+        Deviation::EvmIgnoreSource,
+        Deviation::EvmAcceptWrongToken,
+        Deviation::EvmIgnoreChainId,
     ];
 
     pub fn name(self) -> String {

@@ -138,6 +138,7 @@ async fn settle_permit2(
         .permitted
         .iter()
         .any(|(token, _)| *token != request.currency)
+        && !state.deviates(Deviation::EvmAcceptWrongToken)
     {
         return Err(failed("a permitted token is not the request's currency"));
     }
@@ -147,10 +148,15 @@ async fn settle_permit2(
     }
     let digest = message.digest(request.chain_id, request.permit2);
     let owner = recover(digest, signature)?;
+    // ambiguity.evm-permit2-owner-source: a source must name the signer,
+    // on this chain.
     if let Some(source) = credential.source.as_deref()
-        && source_address(source) != Some(owner)
+        && source_of(source) != Some((request.chain_id, owner))
+        && !state.deviates(Deviation::EvmIgnoreSource)
     {
-        return Err(failed("the permit is not signed by the source's address"));
+        return Err(failed(
+            "the permit is not signed by the source's address on this chain",
+        ));
     }
     let details: Vec<IPermit2::SignatureTransferDetails> = transfer_details
         .iter()
@@ -261,13 +267,13 @@ async fn settle_transaction(
     signed: &[u8],
 ) -> std::result::Result<Value, Refusal> {
     let decoded = build::decode_transfer(signed).map_err(failed)?;
-    if decoded.chain_id != Some(request.chain_id) {
+    if decoded.chain_id != Some(request.chain_id) && !state.deviates(Deviation::EvmIgnoreChainId) {
         return Err(failed(format!(
             "the transaction is for chain {:?}, the challenge for {}",
             decoded.chain_id, request.chain_id
         )));
     }
-    if decoded.to != Some(request.currency) {
+    if decoded.to != Some(request.currency) && !state.deviates(Deviation::EvmAcceptWrongToken) {
         return Err(failed(
             "the transaction does not call the currency's contract",
         ));
@@ -312,7 +318,7 @@ async fn settle_hash(
     }
     let paid = transfers_in(&receipt)
         .into_iter()
-        .filter(|t| t.token == request.currency)
+        .filter(|t| t.token == request.currency || state.deviates(Deviation::EvmAcceptWrongToken))
         .map(|t| (t.to, t.amount))
         .collect::<Vec<_>>();
     // One Transfer of the amount to the recipient (§"Hash Verification"
@@ -347,7 +353,9 @@ async fn calldata_only(
         serde_json::from_value(sent["input"].clone()).map_err(|_| failed("no such transaction"))?;
     let call = IMppTestToken::transferCall::abi_decode(&input)
         .map_err(|_| failed("the transaction is not transfer(address,uint256)"))?;
-    if sent["to"].as_str().and_then(|t| t.parse::<Address>().ok()) != Some(request.currency) {
+    if sent["to"].as_str().and_then(|t| t.parse::<Address>().ok()) != Some(request.currency)
+        && !state.deviates(Deviation::EvmAcceptWrongToken)
+    {
         return Err(failed(
             "the transaction does not call the currency's contract",
         ));
@@ -460,6 +468,7 @@ fn settled(
     if state.deviates(Deviation::EvmIgnoreSettlementStatus)
         || state.deviates(Deviation::EvmAcceptWrongAmount)
         || state.deviates(Deviation::EvmAcceptWrongRecipient)
+        || state.deviates(Deviation::EvmAcceptWrongToken)
     {
         return Ok(());
     }
@@ -498,12 +507,8 @@ fn recover(digest: B256, signature: &[u8]) -> std::result::Result<Address, Refus
         .ok_or_else(|| failed("the signature does not recover"))
 }
 
-/// The address of a `did:pkh:eip155:<chain>:<address>` source.
-fn source_address(source: &str) -> Option<Address> {
-    source
-        .strip_prefix("did:pkh:eip155:")?
-        .split_once(':')?
-        .1
-        .parse()
-        .ok()
+/// The chain and address of a `did:pkh:eip155:<chain>:<address>` source.
+fn source_of(source: &str) -> Option<(u64, Address)> {
+    let (chain, address) = source.strip_prefix("did:pkh:eip155:")?.split_once(':')?;
+    Some((chain.parse().ok()?, address.parse().ok()?))
 }
