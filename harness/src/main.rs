@@ -53,7 +53,8 @@ enum Command {
     Chain(commands::ChainArgs),
     /// The reference Tempo charge server.
     Serve(commands::ServeArgs),
-    /// The reference Tempo charge client: pay one paid resource.
+    /// The reference client (Tempo charge and session, EVM charge): pay one
+    /// paid resource.
     Pay(commands::PayArgs),
     /// The reference MCP client: pay one paid MCP tool, resource or
     /// prompt (draft-payment-transport-mcp-00, Tempo charge).

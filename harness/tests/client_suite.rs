@@ -119,6 +119,9 @@ fn expected_flags(d: Deviation) -> &'static [&'static str] {
         | SessionSelfPaidWhenSponsored
         | SessionAsksSponsorship
         | SessionResumeUnchecked => &[],
+        // Judged by the EVM charge scenarios (tests/evm_client.rs).
+        EvmUnboundWitness | EvmDropExternalId | EvmAnyChain | EvmAnyPermit2
+        | EvmAnyCredentialType => &[],
         IgnoreExpiry => &["refuse.expired"],
         IgnoreSplitRule => &["refuse.splits-reach-amount"],
         ShortAmount => &["standard.paid", "tx.recipient-amount"],

@@ -32,6 +32,8 @@ pub enum Need {
     FeeSponsorship,
     Push,
     ZeroAmountProof,
+    /// The client pays with this EVM charge credential type.
+    EvmType(&'static str),
 }
 
 /// How a check judges its scenario's record; the `&str` is what a check

@@ -42,9 +42,11 @@ pub struct ClientArgs {
     #[arg(long, default_value = "draft-httpauth-payment-00")]
     pub core: CoreDraft,
     /// The payment method the scenarios ask for: `tempo` (Tempo charge:
-    /// the core, -01 and Tempo charge checks) or `tempo-session` (the
-    /// session checks of draft-tempo-session-00, v1 on mppconf's escrow).
-    #[arg(long, default_value = "tempo", value_parser = ["tempo", "tempo-session"])]
+    /// the core, -01 and Tempo charge checks), `tempo-session` (the
+    /// session checks of draft-tempo-session-00, v1 on mppconf's escrow)
+    /// or `evm` (the EVM charge checks of draft-evm-charge-00, on a plain
+    /// anvil with mppconf's EIP-3009 token and Permit2).
+    #[arg(long, default_value = "tempo", value_parser = ["tempo", "tempo-session", "evm"])]
     pub payment_method: String,
     #[command(flatten)]
     pub gate: crate::report::gate::GateArgs,
@@ -214,6 +216,7 @@ pub struct Started {
 fn method_of(name: &str) -> &'static dyn crate::methods::PaymentMethod {
     match name {
         "tempo-session" => &crate::methods::tempo_session::TempoSession,
+        "evm" => &crate::methods::evm_charge::EvmCharge,
         _ => super::METHOD,
     }
 }
@@ -231,13 +234,32 @@ pub async fn start_serving(
     mcp: Option<crate::reference::server::mcp::McpServing>,
     method: &'static dyn crate::methods::PaymentMethod,
 ) -> Result<Started> {
-    let chain = Anvil::start(&AnvilConfig::default()).await?;
-    let mut routes = super::routes(core);
+    let evm = method.name()
+        == crate::methods::PaymentMethod::name(&crate::methods::evm_charge::EvmCharge);
+    let chain = Anvil::start(&AnvilConfig {
+        network: if evm {
+            crate::chain::anvil::Network::Plain
+        } else {
+            crate::chain::anvil::Network::Tempo
+        },
+        ..AnvilConfig::default()
+    })
+    .await?;
+    let mut routes = if evm {
+        super::evm_charge::routes()
+    } else {
+        super::routes(core)
+    };
     if method.intents() == ["session"] {
         routes.extend(super::tempo_session::routes());
         crate::server_suite::reference_run::prepare_session_routes(&chain.rpc(), &mut routes)
             .await?;
     }
+    crate::server_suite::reference_run::prepare_evm_routes(&chain.rpc(), &mut routes).await?;
+    let evm_token = routes
+        .iter()
+        .find(|r| r.evm.is_some())
+        .and_then(|r| r.currency.parse::<alloy::primitives::Address>().ok());
     let proxy = Arc::new(RpcProxy::start(&chain.rpc_url, Duration::from_secs(10)).await?);
     let secret = alloy::primitives::B256::random().to_vec();
     let config = ServerConfig {
@@ -271,6 +293,7 @@ pub async fn start_serving(
         ca_file,
         core,
         offer: None,
+        evm_token,
     };
     Ok(Started {
         env,
@@ -330,8 +353,9 @@ pub async fn run_client_of(
     // A check that reads "the client did not pay" needs the control: the
     // standard scenario, which a conformant client pays.
     let needs_control = selected.iter().any(|c| is_refusal(c.id));
+    let control = super::control_scenario(method);
     if needs_control {
-        wanted.insert("standard");
+        wanted.insert(control);
     }
     let claims = client.claims();
     let mut records: BTreeMap<&str, std::result::Result<Record, String>> = BTreeMap::new();
@@ -362,6 +386,10 @@ pub async fn run_client_of(
             Need::ZeroAmountProof => (!claims.zero_amount_proof).then_some(
                 "the client does not claim zero-amount proofs (claims.zero_amount_proof)",
             ),
+            Need::EvmType(kind) => (!claims.evm_credential_types.iter().any(|t| t == kind))
+                .then_some(
+                    "the client does not claim this EVM credential type (claims.evm_credential_types)",
+                ),
         };
         if let Some(why) = unmet {
             records.insert(def.name, Err(why.to_string()));
@@ -381,7 +409,7 @@ pub async fn run_client_of(
     // not, a refusal proves nothing (a client that pays nothing refuses
     // everything). Whether its payment was right is standard.paid's.
     let control_failure = needs_control
-        .then(|| match records.get("standard") {
+        .then(|| match records.get(control) {
             Some(Ok(record)) if record.run.failure.is_none() => {
                 let sent = record
                     .seen
@@ -409,7 +437,7 @@ pub async fn run_client_of(
                         crate::server_suite::Outcome {
                             verdict: Verdict::Blocked,
                             detail: format!(
-                                "the client did not pay the control (the standard scenario: {}), so that it did not pay here proves nothing ({})",
+                                "the client did not pay the control (the {control} scenario: {}), so that it did not pay here proves nothing ({})",
                                 why.replace('\n', " "),
                                 outcome.detail
                             ),
@@ -463,6 +491,8 @@ pub async fn run_client_of(
             let mut command = client.reproduce();
             if method.intents() == ["session"] {
                 command.push_str(" --payment-method tempo-session");
+            } else if super::runs_alone(method) {
+                command.push_str(&format!(" --payment-method {}", method.name()));
             }
             if core != CoreDraft::Draft00 {
                 command.push_str(&format!(" --core {}", core.docname()));
@@ -480,7 +510,7 @@ pub async fn run_client_of(
 /// A check whose pass reads "the client did not pay (or send the
 /// credential)": a refusal, or a transport rule.
 fn is_refusal(id: &str) -> bool {
-    id.starts_with("refuse.") || id.starts_with("transport.")
+    id.starts_with("refuse.") || id.starts_with("evm.refuse.") || id.starts_with("transport.")
 }
 
 /// Shows progress while checks are judged.

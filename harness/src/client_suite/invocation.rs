@@ -32,6 +32,8 @@ pub struct Invocation<'a> {
     /// primary recipient it may pay.
     pub max_amount: &'a str,
     pub recipient: &'a str,
+    /// The token the scenarios charge in (`{currency}`).
+    pub currency: String,
     /// An MCP call's operation and name (`{operation}`, `{name}`; empty
     /// for HTTP).
     pub operation: &'a str,
@@ -130,6 +132,7 @@ pub async fn program_run(target: &ClientTarget, inv: &Invocation<'_>) -> ClientR
             .unwrap_or_default(),
         max_amount: inv.max_amount.to_string(),
         recipient: inv.recipient.to_string(),
+        currency: inv.currency.clone(),
         operation: inv.operation.to_string(),
         name: inv.name.to_string(),
     };

@@ -103,6 +103,17 @@ pub struct Claims {
     pub fee_sponsorship: bool,
     #[serde(default = "yes")]
     pub zero_amount_proof: bool,
+    /// The EVM charge credential types it pays with (draft-evm-charge-00
+    /// lets a client support a subset); the scenarios of the others are
+    /// `skip`. All four by default.
+    #[serde(default = "every_evm_type")]
+    pub evm_credential_types: Vec<String>,
+}
+
+fn every_evm_type() -> Vec<String> {
+    crate::methods::evm_charge::CREDENTIAL_TYPES
+        .map(String::from)
+        .to_vec()
 }
 
 /// The challenge a client of a method the harness judges by its rules
@@ -133,6 +144,7 @@ impl Default for Claims {
             push: true,
             fee_sponsorship: true,
             zero_amount_proof: true,
+            evm_credential_types: every_evm_type(),
         }
     }
 }
@@ -149,6 +161,9 @@ pub struct Placeholders {
     pub ca_cert: String,
     pub max_amount: String,
     pub recipient: String,
+    /// The token the scenarios charge in (PathUSD, or an EVM run's
+    /// EIP-3009 token): a client that must be configured with it.
+    pub currency: String,
     /// An MCP call's operation (`tool`, `resource`, `prompt`) and the
     /// tool or prompt name or resource URI (empty for HTTP).
     pub operation: String,
@@ -166,12 +181,13 @@ impl Placeholders {
             .replace("{ca_cert}", &self.ca_cert)
             .replace("{max_amount}", &self.max_amount)
             .replace("{recipient}", &self.recipient)
+            .replace("{currency}", &self.currency)
             .replace("{operation}", &self.operation)
             .replace("{name}", &self.name)
     }
 }
 
-const PLACEHOLDERS: [&str; 11] = [
+const PLACEHOLDERS: [&str; 12] = [
     "{url}",
     "{method}",
     "{body}",
@@ -181,6 +197,7 @@ const PLACEHOLDERS: [&str; 11] = [
     "{ca_cert}",
     "{max_amount}",
     "{recipient}",
+    "{currency}",
     "{operation}",
     "{name}",
 ];
@@ -296,6 +313,7 @@ env = { PAYER_KEY = "{payer_key}" }
             ca_cert: String::new(),
             max_amount: "100000".into(),
             recipient: "0xrecipient".into(),
+            currency: "0xcurrency".into(),
             operation: String::new(),
             name: String::new(),
         }

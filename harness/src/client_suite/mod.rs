@@ -20,6 +20,7 @@ mod check;
 pub mod command;
 pub mod core;
 pub mod discovery;
+pub mod evm_charge;
 pub mod fuzz;
 pub mod header;
 mod invocation;
@@ -83,7 +84,7 @@ pub fn checks_of(
     method: &dyn crate::methods::PaymentMethod,
     draft: CoreDraft,
 ) -> Vec<&'static Check> {
-    if method.intents() == ["session"] {
+    if runs_alone(method) {
         method.client_checks().iter().collect()
     } else {
         checks_for(draft)
@@ -95,10 +96,27 @@ pub fn scenarios_of(
     method: &dyn crate::methods::PaymentMethod,
     draft: CoreDraft,
 ) -> Vec<&'static ScenarioDef> {
-    if method.intents() == ["session"] {
+    if runs_alone(method) {
         method.client_scenarios().iter().collect()
     } else {
         scenarios_for(draft)
+    }
+}
+
+/// Whether a run of `method` judges its own checks alone: every method
+/// but [`METHOD`], whose scenarios the core checks are judged on.
+pub fn runs_alone(method: &dyn crate::methods::PaymentMethod) -> bool {
+    (method.name(), method.intents()) != (METHOD.name(), METHOD.intents())
+}
+
+/// The scenario whose payment is the control of a run's refusal checks
+/// (a client that pays nothing refuses everything).
+pub fn control_scenario(method: &dyn crate::methods::PaymentMethod) -> &'static str {
+    if method.name() == crate::methods::PaymentMethod::name(&crate::methods::evm_charge::EvmCharge)
+    {
+        evm_charge::CONTROL
+    } else {
+        "standard"
     }
 }
 
@@ -253,6 +271,9 @@ pub struct Env {
     /// The challenge a client of a method the harness cannot pay is
     /// offered (its manifest's `[offer]`; [`method_rules`]).
     pub offer: Option<manifest::Offer>,
+    /// The EIP-3009 token of an EVM charge run (its payers are funded in
+    /// it and approve Permit2); `None`: payers get PathUSD.
+    pub evm_token: Option<Address>,
 }
 
 /// The route whose challenges select `Payment-Authorization` (-01 only).
@@ -350,7 +371,7 @@ impl Env {
         let mut c = Challenge {
             id: String::new(),
             realm: self.realm.clone(),
-            method: "tempo".into(),
+            method: route.payment_method.clone(),
             intent: route.intent().into(),
             request: EncodedJson::canonical(route.request(self.chain_id)),
             expires: Some(rfc3339_in(route.expires_in as i64)),
@@ -477,6 +498,9 @@ pub struct Record {
     pub stream: Option<scenario::StreamTally>,
     #[serde(skip)]
     pub escrow_events: Vec<crate::chain::escrow::EscrowEvent>,
+    /// The EVM charge credential types the client claims to pay with.
+    #[serde(skip)]
+    pub evm_credential_types: Vec<String>,
 }
 
 /// A scenario that was not run, and why (a check of it is `skip`).
@@ -505,18 +529,30 @@ impl Env {
             .map_err(|_| Error::Setup("PathUSD address".into()))
     }
 
-    /// A fresh account funded with 10 PathUSD.
+    /// The token payers are funded in.
+    fn currency(&self) -> Result<Address> {
+        self.evm_token.map_or_else(Self::path_usd, Ok)
+    }
+
+    /// A fresh account funded with 10 PathUSD, or in an EVM charge run
+    /// with the run's token, gas and Permit2's approval.
     pub async fn fund_payer(&self) -> Result<Payer> {
-        let signer = alloy::signers::local::PrivateKeySigner::random();
         let chain = crate::chain::Rpc::new(&self.rpc_url);
-        let currency = Self::path_usd()?;
-        tx::fund(
-            &chain,
-            currency,
-            signer.address(),
-            U256::from(10_000_000u64),
-        )
-        .await?;
+        let currency = self.currency()?;
+        let signer = match self.evm_token {
+            Some(token) => crate::methods::evm_charge::fresh_payer(&self.rpc_url, token).await?,
+            None => {
+                let signer = alloy::signers::local::PrivateKeySigner::random();
+                tx::fund(
+                    &chain,
+                    currency,
+                    signer.address(),
+                    U256::from(10_000_000u64),
+                )
+                .await?;
+                signer
+            }
+        };
         let before = tx::balance_of(&chain, currency, signer.address()).await?;
         Ok(Payer { signer, before })
     }
@@ -524,7 +560,7 @@ impl Env {
     /// What the payer spent since it was funded.
     pub async fn spent(&self, payer: &Payer) -> Result<U256> {
         let chain = crate::chain::Rpc::new(&self.rpc_url);
-        let after = tx::balance_of(&chain, Self::path_usd()?, payer.signer.address()).await?;
+        let after = tx::balance_of(&chain, self.currency()?, payer.signer.address()).await?;
         Ok(payer.before.saturating_sub(after))
     }
 }
@@ -542,7 +578,7 @@ pub async fn run_scenario(
         tempo_session::suggest_drained_channel(env, &payer.signer, &mut built).await?;
         payer.before = tx::balance_of(
             &crate::chain::Rpc::new(&env.rpc_url),
-            Env::path_usd()?,
+            env.currency()?,
             payer.signer.address(),
         )
         .await?;
@@ -568,15 +604,20 @@ pub async fn run_scenario(
             strict: built.strict,
             ca_file: built.tls.then(|| env.ca_file.clone()),
             max_amount: POLICY_MAX_AMOUNT,
-            // A session route pays its own payee; the charge routes one
-            // merchant, named as /plain names it.
+            // A session or EVM route pays its own payee; the Tempo
+            // charge routes one merchant, named as /plain names it.
             recipient: &env
-                .route(if env.route(built.path).session.is_some() {
-                    built.path
-                } else {
-                    "/plain"
-                })
+                .route(
+                    if env.route(built.path).session.is_some()
+                        || env.route(built.path).evm.is_some()
+                    {
+                        built.path
+                    } else {
+                        "/plain"
+                    },
+                )
                 .recipient,
+            currency: env.currency()?.to_checksum(None),
             operation: "",
             name: "",
             core: env.core,
@@ -612,6 +653,7 @@ pub async fn run_scenario(
         tls_failures: scenario.tls_failures(),
         stream,
         escrow_events,
+        evm_credential_types: client.claims().evm_credential_types,
     })
 }
 

@@ -156,6 +156,7 @@ impl McpClientUnderTest {
                         ca_file: None,
                         max_amount: POLICY_MAX_AMOUNT,
                         recipient: "",
+                        currency: crate::chain::anvil::PATH_USD.to_string(),
                         operation: call.operation.name(),
                         name: &call.name,
                         core: mppconf_suite::drafts::CoreDraft::Draft00,

@@ -279,10 +279,10 @@ impl PaymentMethod for EvmCharge {
     }
 
     fn client_scenarios(&self) -> &'static [crate::client_suite::ScenarioDef] {
-        &[]
+        crate::client_suite::evm_charge::SCENARIOS
     }
 
     fn client_checks(&self) -> &'static [crate::client_suite::Check] {
-        &[]
+        crate::client_suite::evm_charge::CHECKS
     }
 }

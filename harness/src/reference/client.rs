@@ -5,7 +5,9 @@
 //! whose splits reach the amount, a chain other than its own, more than
 //! its policy allows, and plain-http unless explicitly allowed. It is the
 //! known-good target of every client check; each named [`Deviation`]
-//! breaks one rule on purpose.
+//! breaks one rule on purpose. A `tempo`/`session` challenge is paid by
+//! [`super::session_client`], an `evm`/`charge` one by
+//! [`super::evm_client`].
 
 use mppconf_suite::drafts::CoreDraft;
 use std::collections::BTreeSet;
@@ -210,8 +212,12 @@ pub async fn pay(opts: &PayOptions) -> Result<PayOutcome> {
         let field = credential_field.borrow().clone();
         return crate::reference::session_client::pay(opts, &http, &url, challenge, &field).await;
     }
-    let request = check(&challenge, opts).await?;
-    let (credential, mode) = build_credential(&challenge, &request, opts, &signer).await?;
+    let (credential, mode) = if challenge.method == "evm" {
+        super::evm_client::credential(&challenge, opts, &signer).await?
+    } else {
+        let request = check(&challenge, opts).await?;
+        build_credential(&challenge, &request, opts, &signer).await?
+    };
     let header = credential.to_header();
     let auth = if opts
         .deviations
@@ -329,6 +335,7 @@ fn choose_with(
             Ok(c) if c.method == "tempo" && matches!(c.intent.as_str(), "charge" | "session") => {
                 return Ok(c);
             }
+            Ok(c) if c.method == "evm" && c.intent == "charge" => return Ok(c),
             // "Clients that do not recognize an intent SHOULD treat the challenge as unsupported."
             Ok(c) => reasons.push(format!("{}/{} is not supported", c.method, c.intent)),
             // "clients and parsers MUST reject challenges whose id is missing or empty"
@@ -336,7 +343,7 @@ fn choose_with(
         }
     }
     Err(refused(format!(
-        "no payable tempo/charge or tempo/session challenge ({})",
+        "no payable tempo/charge, tempo/session or evm/charge challenge ({})",
         if reasons.is_empty() {
             "none offered".to_string()
         } else {
@@ -364,17 +371,7 @@ async fn check(c: &Challenge, opts: &PayOptions) -> Result<ChargeRequest> {
         }
         Err(e) => return Err(refused(format!("the request is not payable: {e}"))),
     };
-    if !opts.deviations.contains(&Deviation::IgnoreExpiry) {
-        let expires = c.expires.as_deref().map(|e| rfc3339::parse("expires", e));
-        match expires {
-            Some(Ok(t)) if t.timestamp() > tx::unix_now() as i64 => {}
-            Some(Ok(_)) => return Err(refused("the challenge has expired")),
-            // A blockchain charge needs expires to bound validBefore
-            // (ambiguity.expires-required-for-blockchain).
-            None => return Err(refused("the challenge has no expires")),
-            Some(Err(e)) => return Err(refused(e.to_string())),
-        }
-    }
+    check_expiry(c, opts)?;
     let policy = !opts.deviations.contains(&Deviation::IgnorePolicy);
     if let Some(max) = opts.max_amount
         && policy
@@ -413,6 +410,21 @@ async fn check(c: &Challenge, opts: &PayOptions) -> Result<ChargeRequest> {
         )));
     }
     Ok(request)
+}
+
+/// A challenge past its `expires`, or without one, is not paid (a
+/// blockchain charge needs `expires` to bound its signature's validity:
+/// ambiguity.expires-required-for-blockchain).
+pub(super) fn check_expiry(c: &Challenge, opts: &PayOptions) -> Result<()> {
+    if opts.deviations.contains(&Deviation::IgnoreExpiry) {
+        return Ok(());
+    }
+    match c.expires.as_deref().map(|e| rfc3339::parse("expires", e)) {
+        Some(Ok(t)) if t.timestamp() > tx::unix_now() as i64 => Ok(()),
+        Some(Ok(_)) => Err(refused("the challenge has expired")),
+        None => Err(refused("the challenge has no expires")),
+        Some(Err(e)) => Err(refused(e.to_string())),
+    }
 }
 
 /// A request typed without the split-sum rule (for the deviation only).

@@ -147,6 +147,22 @@ pub enum Deviation {
     /// Resumes a channel the challenge suggests (`methodDetails.channelId`)
     /// with a voucher, without checking what it has left.
     SessionResumeUnchecked,
+    // EVM charge (draft-evm-charge-00), judged by the EVM client scenarios
+    // ([`Deviation::EVM`]); some charge deviations above apply there too.
+    /// Binds its Permit2 witness and EIP-3009 nonce to a random hash, not
+    /// the challenge's `challengeHash`.
+    EvmUnboundWitness,
+    /// Leaves `externalId` out of its Permit2 witness.
+    EvmDropExternalId,
+    /// Pays a challenge for a chain its RPC does not serve, signing for
+    /// the challenge's chain id.
+    EvmAnyChain,
+    /// Signs Permit2 permits for whatever `permit2Address` the challenge
+    /// names.
+    EvmAnyPermit2,
+    /// Pays with a `transaction` credential whatever types the challenge
+    /// offers.
+    EvmAnyCredentialType,
 }
 
 impl Deviation {
@@ -217,12 +233,25 @@ impl Deviation {
         Deviation::SessionResumeUnchecked,
     ];
 
+    /// The EVM client's own deviations: inert against a Tempo challenge.
+    pub const EVM: [Deviation; 5] = [
+        Deviation::EvmUnboundWitness,
+        Deviation::EvmDropExternalId,
+        Deviation::EvmAnyChain,
+        Deviation::EvmAnyPermit2,
+        Deviation::EvmAnyCredentialType,
+    ];
+
     pub fn name(self) -> String {
         super::variant_name(&self)
     }
 
     pub fn parse(name: &str) -> Result<Self> {
-        let every: Vec<Deviation> = Self::ALL.into_iter().chain(Self::SESSION).collect();
+        let every: Vec<Deviation> = Self::ALL
+            .into_iter()
+            .chain(Self::SESSION)
+            .chain(Self::EVM)
+            .collect();
         super::parse_variant(name, "client deviation", &every)
     }
 }

@@ -6,6 +6,7 @@ pub mod client;
 mod client_deviation;
 pub mod commands;
 pub mod evm;
+pub mod evm_client;
 pub mod mcp_client;
 pub mod server;
 pub mod session_client;
