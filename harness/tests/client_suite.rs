@@ -121,7 +121,7 @@ fn expected_flags(d: Deviation) -> &'static [&'static str] {
         | SessionResumeUnchecked => &[],
         // Judged by the EVM charge scenarios (tests/evm_client.rs).
         EvmUnboundWitness | EvmDropExternalId | EvmAnyChain | EvmAnyPermit2
-        | EvmAnyCredentialType => &[],
+        | EvmAnyCredentialType | EvmOverpay | EvmOtherSpender => &[],
         IgnoreExpiry => &["refuse.expired"],
         IgnoreSplitRule => &["refuse.splits-reach-amount"],
         ShortAmount => &["standard.paid", "tx.recipient-amount"],

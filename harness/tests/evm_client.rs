@@ -80,6 +80,14 @@ fn expected(d: Deviation) -> &'static [&'static str] {
         EvmDropExternalId => &["evm.permit2.witness"],
         EvmAnyChain => &["evm.refuse.other-chain"],
         EvmAnyPermit2 => &["evm.refuse.foreign-permit2"],
+        EvmOverpay => &[
+            "evm.permit2.terms",
+            "evm.authorization.terms",
+            "evm.transaction.terms",
+            "evm.hash.terms",
+            "evm.splits.transfers",
+        ],
+        EvmOtherSpender => &["evm.permit2.terms", "evm.splits.transfers"],
         EvmAnyCredentialType => &[
             "evm.permit2.credential",
             "evm.authorization.credential",
@@ -92,7 +100,7 @@ fn expected(d: Deviation) -> &'static [&'static str] {
     }
 }
 
-const EVM_DEVIATIONS: [Deviation; 14] = [
+const EVM_DEVIATIONS: [Deviation; 16] = [
     Deviation::IgnoreExpiry,
     Deviation::IgnoreSplitRule,
     Deviation::IgnorePolicy,
@@ -107,6 +115,8 @@ const EVM_DEVIATIONS: [Deviation; 14] = [
     Deviation::EvmAnyChain,
     Deviation::EvmAnyPermit2,
     Deviation::EvmAnyCredentialType,
+    Deviation::EvmOverpay,
+    Deviation::EvmOtherSpender,
 ];
 
 #[tokio::test]

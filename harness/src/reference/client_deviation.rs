@@ -163,6 +163,11 @@ pub enum Deviation {
     /// Pays with a `transaction` credential whatever types the challenge
     /// offers.
     EvmAnyCredentialType,
+    /// Pays one base unit more than asked.
+    EvmOverpay,
+    /// Signs Permit2 permits for a spender other than the recipient
+    /// (ambiguity.evm-permit2-spender).
+    EvmOtherSpender,
 }
 
 impl Deviation {
@@ -234,12 +239,14 @@ impl Deviation {
     ];
 
     /// The EVM client's own deviations: inert against a Tempo challenge.
-    pub const EVM: [Deviation; 5] = [
+    pub const EVM: [Deviation; 7] = [
         Deviation::EvmUnboundWitness,
         Deviation::EvmDropExternalId,
         Deviation::EvmAnyChain,
         Deviation::EvmAnyPermit2,
         Deviation::EvmAnyCredentialType,
+        Deviation::EvmOverpay,
+        Deviation::EvmOtherSpender,
     ];
 
     pub fn name(self) -> String {

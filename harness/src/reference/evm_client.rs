@@ -164,6 +164,9 @@ async fn payload(
     if deviates(Deviation::ShortAmount) {
         transfers[0].1 = transfers[0].1.saturating_sub(U256::from(1u8));
     }
+    if deviates(Deviation::EvmOverpay) {
+        transfers[0].1 += U256::from(1u8);
+    }
     if deviates(Deviation::ReverseTransfers) {
         transfers.reverse();
     }
@@ -177,6 +180,9 @@ async fn payload(
             }
             if deviates(Deviation::EvmDropExternalId) {
                 message.external_id = String::new();
+            }
+            if deviates(Deviation::EvmOtherSpender) {
+                message.spender = Address::random();
             }
             build::permit2_payload(signer, &message, &transfers, signed_chain, request.permit2)
         }
