@@ -41,10 +41,14 @@
 //                         the TIP-1034 Channel.computeId
 //                         (dist/tempo/session/precompile), both imported by
 //                         file path
+//   evm.challenge_hash    draft-evm-charge-00: Types.challengeHash (mppx/evm),
+//                         the nonce mppx's EVM client signs and its server
+//                         expects
 
 import { StringDecoder } from 'node:string_decoder'
 import { Challenge, Credential, Receipt } from 'mppx'
 import { PaymentInfo } from 'mppx/discovery'
+import { Types as EvmTypes } from 'mppx/evm'
 import { McpClient } from 'mppx/mcp/client'
 import * as McpCredential from './node_modules/mppx/dist/mcp/internal/Credential.js'
 import { Base64 } from 'ox'
@@ -337,6 +341,20 @@ ops['session.channel_id'] = {
       }
     }
     throw new TypeError(`protocol ${JSON.stringify(protocol)} is neither v1 nor v2`)
+  },
+}
+
+// draft-evm-charge-00: keccak256 of the challenge id and realm, the
+// Permit2 witness's challengeHash and the EIP-3009 nonce.
+ops['evm.challenge_hash'] = {
+  errorType: 'unknown_error',
+  run(input) {
+    return {
+      challengeHash: EvmTypes.challengeHash({
+        id: requireString(input, 'id'),
+        realm: requireString(input, 'realm'),
+      }).toLowerCase(),
+    }
   },
 }
 

@@ -32,12 +32,14 @@ shapes between pympp's objects and the ABI's objects (see vectors/README.md,
 - challenge.id: `generate_challenge_id`; an `opaque` given as base64url
   text is decoded with `_b64_decode`, as pympp's server decodes an echoed
   opaque.
+- evm.challenge_hash: `mpp.methods.evm._eip3009.challenge_hash`, the
+  EIP-3009 nonce pympp's EVM client signs and its server expects.
 
 Not offered (pympp has no function for them): base64url.decode (pympp only
 decodes base64url inside `_b64_decode`, straight into a JSON object),
 accept_payment.* (pympp only writes Accept-Payment), jcs.canonicalize,
 content_digest.* (pympp's `BodyDigest` uses `sha-256=<base64>`, not the
-RFC 9530 form), problem.parse, request.validate, payload.validate, lightning.preimage.verify, evm.challenge_hash, evm.permit2.type_hashes, session.*, tempo.credential.validate.
+RFC 9530 form), problem.parse, request.validate, payload.validate, lightning.preimage.verify, evm.permit2.*, evm.authorization.digest (pympp signs with eth-account's typed data, no function of its own), session.*, tempo.credential.validate.
 """
 
 from __future__ import annotations
@@ -341,6 +343,12 @@ def op_challenge_id(inp: Any) -> Any:
     return {"id": challenge_id}
 
 
+def op_evm_challenge_hash(inp: Any) -> Any:
+    from mpp.methods.evm._eip3009 import challenge_hash
+
+    return {"challengeHash": challenge_hash(_need(inp, "id"), _need(inp, "realm"))}
+
+
 # op -> (handler, error type for any failure inside it)
 OPS = {
     "challenge.parse": (op_challenge_parse, "parse_error"),
@@ -352,6 +360,7 @@ OPS = {
     "receipt.format": (op_receipt_format, "format_error"),
     "base64url.encode": (op_base64url_encode, "encoding_error"),
     "challenge.id": (op_challenge_id, "generation_error"),
+    "evm.challenge_hash": (op_evm_challenge_hash, "unknown_error"),
 }
 
 
