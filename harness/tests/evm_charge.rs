@@ -15,13 +15,23 @@ use mppconf_suite::vectors::Verdict;
 /// The reference EVM run with `deviations`: the checks that did not
 /// pass, and a summary for messages.
 async fn evm_suite(deviations: &[Deviation], filter: &[&str]) -> (BTreeSet<&'static str>, String) {
+    evm_suite_of("evm", deviations, filter).await
+}
+
+/// [`evm_suite`] of the reference run `payment_method` (`evm`, or
+/// `evm-tempo` on a tempo-mode anvil).
+async fn evm_suite_of(
+    payment_method: &str,
+    deviations: &[Deviation],
+    filter: &[&str],
+) -> (BTreeSet<&'static str>, String) {
     let selection = mppconf_harness::report::Selection {
         filter: filter.iter().map(|f| f.to_string()).collect(),
         ..Default::default()
     };
     let deviations: BTreeSet<Deviation> = deviations.iter().copied().collect();
     let runs = command::run_reference_method(
-        "evm",
+        payment_method,
         CoreDraft::Draft00,
         &deviations,
         &selection,
@@ -88,6 +98,23 @@ fn evm_flags(d: Deviation) -> Option<&'static [&'static str]> {
         EvmIgnoreChainId => &["evm.transaction.wrong-chain-refused"],
         _ => return None,
     })
+}
+
+/// Every EVM check passes on a tempo-mode anvil too (Permit2 predeployed,
+/// gas paid in PathUSD, whose fee transfers pay no one).
+#[tokio::test]
+async fn every_check_passes_against_the_reference_evm_server_on_a_tempo_chain() {
+    let (failing, summary) = evm_suite_of("evm-tempo", &[], &[]).await;
+    assert!(failing.is_empty(), "{summary}");
+    for check in mppconf_harness::server_suite::evm_charge::CHECKS {
+        assert!(
+            summary
+                .lines()
+                .any(|l| l.starts_with("pass") && l.contains(&format!(" {}: ", check.id))),
+            "{} did not pass on a tempo chain:\n{summary}",
+            check.id
+        );
+    }
 }
 
 #[tokio::test]

@@ -123,7 +123,9 @@ impl EvmChain {
         Rpc::new(&self.rpc_url)
     }
 
-    /// Gives `who` native currency for gas and `amount` of the token.
+    /// Gives `who` native currency for gas and `amount` of the token; on
+    /// a tempo-mode anvil, where gas is paid in a TIP-20 fee token, also
+    /// 100 PathUSD for fees.
     pub async fn fund(&self, who: Address, amount: U256) -> Result<()> {
         let rpc = self.rpc();
         rpc.call(
@@ -131,6 +133,13 @@ impl EvmChain {
             json!([who, U256::from(10u64).pow(U256::from(18u64))]),
         )
         .await?;
+        let path_usd: Address = super::anvil::PATH_USD.parse().map_err(|_| Error::Chain {
+            url: self.rpc_url.clone(),
+            reason: "PathUSD address".into(),
+        })?;
+        if has_code(&rpc, path_usd).await? {
+            crate::reference::tx::fund(&rpc, path_usd, who, U256::from(100_000_000u64)).await?;
+        }
         let funder = first_account(&rpc).await?;
         let minted = super::escrow::send_as(
             &rpc,
@@ -229,7 +238,9 @@ pub struct TokenTransfer {
     pub amount: U256,
 }
 
-/// The ERC-20 `Transfer` logs of a transaction receipt, in log order.
+/// The ERC-20 `Transfer` logs of a transaction receipt, in log order,
+/// without gas fees: on a tempo-mode chain the fee is a `Transfer` of the
+/// fee token to the FeeManager (CHAIN.md), which pays no one.
 pub fn transfers_in(receipt: &Value) -> Vec<TokenTransfer> {
     receipt["logs"]
         .as_array()
@@ -243,6 +254,9 @@ pub fn transfers_in(receipt: &Value) -> Vec<TokenTransfer> {
                 return None;
             }
             let t = IMppTestToken::Transfer::decode_raw_log(topics, &data).ok()?;
+            if t.to == mppconf_suite::methods::tempo_effects::FEE_MANAGER {
+                return None;
+            }
             Some(TokenTransfer {
                 token,
                 from: t.from,

@@ -44,8 +44,10 @@ pub struct TargetChoice {
     /// resources: `tempo` (Tempo charge on the local chain), `tempo-session`
     /// (the Tempo session intent, v1 on mppconf's escrow), `evm` (EVM
     /// charge on a plain local anvil with mppconf's EIP-3009 token and
-    /// Permit2) or `stub` (the test method: no settlement).
-    #[arg(long, requires = "reference", default_value = "tempo", value_parser = ["tempo", "tempo-session", "evm", "stub"])]
+    /// Permit2), `evm-tempo` (the same on a tempo-mode anvil: Permit2
+    /// predeployed, gas paid in PathUSD) or `stub` (the test method: no
+    /// settlement).
+    #[arg(long, requires = "reference", default_value = "tempo", value_parser = ["tempo", "tempo-session", "evm", "evm-tempo", "stub"])]
     pub payment_method: String,
     /// The protected resource (attach mode); repeatable: each is probed,
     /// and each is presented the credentials of the others.

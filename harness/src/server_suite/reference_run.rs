@@ -35,7 +35,7 @@ pub fn reference_resources(payment_method: &str) -> Vec<ReferenceResource> {
     match payment_method {
         "stub" => stub_resources(),
         SESSION => session_resources(),
-        EVM => evm_resources(),
+        EVM | EVM_ON_TEMPO => evm_resources(),
         _ => tempo_resources(),
     }
 }
@@ -45,6 +45,11 @@ pub const SESSION: &str = "tempo-session";
 
 /// The `--payment-method` of EVM charge's reference run.
 pub const EVM: &str = "evm";
+
+/// EVM charge's reference run on a tempo-mode anvil instead of a plain
+/// one: Permit2 predeployed (draft-evm-charge-00 is chain-agnostic), gas
+/// paid in a TIP-20 fee token.
+pub const EVM_ON_TEMPO: &str = "evm-tempo";
 
 /// A fresh payee key (the recipient of an EVM charge route submits its
 /// Permit2 and EIP-3009 transfers).
@@ -115,7 +120,7 @@ fn session_resources() -> Vec<ReferenceResource> {
 fn probe_routes(payment_method: &str) -> Vec<RouteConfig> {
     let merchant = Address::random().to_string();
     let route = |path: &str| {
-        if payment_method == EVM {
+        if payment_method == EVM || payment_method == EVM_ON_TEMPO {
             return RouteConfig::evm(path, "1000", &payee_key());
         }
         let mut r = RouteConfig::new(path, "1000", &merchant);
@@ -174,7 +179,7 @@ fn header_resources(payment_method: &str) -> Vec<ReferenceResource> {
     let merchant = Address::random().to_string();
     let mut route = if payment_method == SESSION {
         session_resources().remove(0).route
-    } else if payment_method == EVM {
+    } else if payment_method == EVM || payment_method == EVM_ON_TEMPO {
         RouteConfig::evm("/selected-field", "1000", &payee_key())
     } else {
         let mut route = RouteConfig::new("/selected-field", "1000", &merchant);
@@ -267,9 +272,20 @@ pub(super) async fn start_reference(
     deviations: &BTreeSet<Deviation>,
     core: CoreDraft,
 ) -> Result<Reference> {
+    start_reference_on(routes, deviations, core, None).await
+}
+
+/// [`start_reference`] on a chain of `network`; `None`: a plain anvil for
+/// EVM charge routes, a tempo-mode one otherwise.
+async fn start_reference_on(
+    routes: Vec<RouteConfig>,
+    deviations: &BTreeSet<Deviation>,
+    core: CoreDraft,
+    network: Option<Network>,
+) -> Result<Reference> {
     let evm = routes.iter().any(|r| r.evm.is_some());
     let chain = Anvil::start(&AnvilConfig {
-        network: if evm { Network::Plain } else { Network::Tempo },
+        network: network.unwrap_or(if evm { Network::Plain } else { Network::Tempo }),
         ..AnvilConfig::default()
     })
     .await?;
@@ -356,7 +372,8 @@ pub async fn run_reference_method(
                 .filter(|_| probes_too),
         )
         .collect();
-    let reference = start_reference(routes, deviations, core).await?;
+    let network = (payment_method == EVM_ON_TEMPO).then_some(Network::Tempo);
+    let reference = start_reference_on(routes, deviations, core, network).await?;
     let names: Vec<String> = deviations.iter().map(|d| d.name()).collect();
     let label = if names.is_empty() {
         "mppconf serve (reference)".to_string()
