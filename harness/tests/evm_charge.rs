@@ -96,6 +96,7 @@ fn evm_flags(d: Deviation) -> Option<&'static [&'static str]> {
             "evm.hash.wrong-token-refused",
         ],
         EvmIgnoreChainId => &["evm.transaction.wrong-chain-refused"],
+        EvmAuthorizationAnyToken => &["evm.authorization-eip3009-token"],
         _ => return None,
     })
 }

@@ -48,6 +48,14 @@ pub const MPP_TEST_TOKEN: Source = Source {
     text: include_str!("../../contracts/MppTestToken.sol"),
 };
 
+/// An ERC-20 without EIP-3009: the currency of the reference EVM server's
+/// `evm-authorization-any-token` deviation.
+pub const MPP_PLAIN_TOKEN: Source = Source {
+    contract: "MppPlainToken",
+    file: "MppPlainToken.sol",
+    text: include_str!("../../contracts/MppPlainToken.sol"),
+};
+
 /// Compiled creation bytecode, and the hash it is cached under.
 #[derive(Debug, Clone)]
 pub struct Artifact {

@@ -255,7 +255,12 @@ pub async fn start_serving(
         crate::server_suite::reference_run::prepare_session_routes(&chain.rpc(), &mut routes)
             .await?;
     }
-    crate::server_suite::reference_run::prepare_evm_routes(&chain.rpc(), &mut routes).await?;
+    crate::server_suite::reference_run::prepare_evm_routes(
+        &chain.rpc(),
+        &mut routes,
+        &BTreeSet::new(),
+    )
+    .await?;
     let evm_token = routes
         .iter()
         .find(|r| r.evm.is_some())

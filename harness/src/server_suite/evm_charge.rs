@@ -60,6 +60,16 @@ pub const CHECKS: &[Check] = &[
         |ctx| settles(ctx, "hash")
     ),
     check!(
+        "evm.authorization-eip3009-token",
+        [
+            "evm-charge.negotiation.authorization-only-eip3009",
+            "evm-charge.authorization.advertise-only-eip3009",
+            "evm-charge.verification.authorization-eip3009"
+        ],
+        false,
+        |ctx| authorization_token(ctx)
+    ),
+    check!(
         "evm.permit2-witness-bound",
         [
             "evm-charge.permit2.server-verifies-witness",
@@ -248,6 +258,20 @@ fn harness_error(e: impl std::fmt::Display) -> Outcome {
     Outcome::error(format!("the harness could not build the payment: {e}"))
 }
 
+/// Why a payment of `kind` could not be built: an authorization needs the
+/// currency's EIP-3009 domain, which a currency without EIP-3009 does not
+/// answer (a finding of evm.authorization-eip3009-token, not a harness
+/// failure).
+fn payload_error(kind: &str, e: impl std::fmt::Display) -> Outcome {
+    if kind == "authorization" {
+        Outcome::blocked(format!(
+            "no authorization can be signed for the currency ({e}): see evm.authorization-eip3009-token"
+        ))
+    } else {
+        harness_error(e)
+    }
+}
+
 async fn balance(ctx: &Ctx, request: &EvmChargeRequest, who: Address) -> Result<U256, Outcome> {
     chain(ctx, request)
         .balance(who)
@@ -308,7 +332,7 @@ async fn settles(ctx: &Ctx, kind: &str) -> Step {
     let before = balance(ctx, &request, payer).await?;
     let payload = build::conformant_payload(&rpc(ctx), &challenge, &request, kind, &ctx.account)
         .await
-        .map_err(harness_error)?;
+        .map_err(|e| payload_error(kind, e))?;
     let header = credential(&challenge, payload, request.chain_id, payer).to_header();
     let answer = send_credential(ctx, &header).await?;
     let after = balance(ctx, &request, payer).await?;
@@ -333,6 +357,36 @@ async fn settles(ctx: &Ctx, kind: &str) -> Step {
             answer.status
         ))
     })
+}
+
+/// A challenge that lists `authorization` names a currency that implements
+/// EIP-3009 (§"Credential Type Negotiation": "Servers MUST only include
+/// `"authorization"` when the `currency` token is known to implement
+/// EIP-3009"): the token answers `authorizationState` on the chain.
+async fn authorization_token(ctx: &Ctx) -> Step {
+    let (_, request) = fresh_request(ctx).await?;
+    let listed = request
+        .credential_types
+        .as_ref()
+        .is_some_and(|types| types.iter().any(|t| t == "authorization"));
+    if !listed {
+        return Ok(Outcome::skip("the challenge does not list authorization"));
+    }
+    Ok(
+        match chain(ctx, &request)
+            .authorization_used(Address::ZERO, alloy::primitives::B256::ZERO)
+            .await
+        {
+            Ok(_) => Outcome::pass(format!(
+                "the currency {} answers authorizationState(address,bytes32) (EIP-3009)",
+                request.currency
+            )),
+            Err(e) => Outcome::fail(
+                "a currency implementing EIP-3009 (authorizationState answers)",
+                format!("{}: {e}", request.currency),
+            ),
+        },
+    )
 }
 
 /// Why a check of `kind` credentials does not apply to this request:
@@ -412,7 +466,7 @@ async fn authorization_nonce_bound(ctx: &Ctx) -> Step {
     let (other, _) = fresh_request(ctx).await?;
     let domain = build::token_domain_of(&rpc(ctx), request.chain_id, request.currency)
         .await
-        .map_err(harness_error)?;
+        .map_err(|e| payload_error("authorization", e))?;
     let mut message = build::authorization_message(&challenge, &request, ctx.account.address());
     message.nonce = challenge_hash(&other.id, &other.realm);
     let payload =
@@ -488,7 +542,7 @@ async fn flawed_payload(
         "authorization" => {
             let domain = build::token_domain_of(&rpc(ctx), request.chain_id, request.currency)
                 .await
-                .map_err(harness_error)?;
+                .map_err(|e| payload_error("authorization", e))?;
             let mut message = build::authorization_message(challenge, request, signer.address());
             message.to = to;
             message.value = amount;

@@ -291,7 +291,7 @@ async fn start_reference_on(
     .await?;
     let mut routes = routes;
     prepare_session_routes(&chain.rpc(), &mut routes).await?;
-    prepare_evm_routes(&chain.rpc(), &mut routes).await?;
+    prepare_evm_routes(&chain.rpc(), &mut routes, deviations).await?;
     let proxy = Arc::new(RpcProxy::start(&chain.rpc_url, Duration::from_secs(5)).await?);
     let secret = alloy::primitives::B256::random().0.to_vec();
     let store = crate::tls::scratch_dir("session-store")?;
@@ -438,14 +438,23 @@ pub async fn run_reference_method(
 pub async fn prepare_evm_routes(
     rpc: &crate::chain::Rpc,
     routes: &mut [RouteConfig],
+    deviations: &BTreeSet<Deviation>,
 ) -> crate::error::Result<()> {
     if !routes.iter().any(|r| r.evm.is_some()) {
         return Ok(());
     }
     let chain = crate::chain::evm::EvmChain::prepare(rpc).await?;
+    // The deviation's currency: an ERC-20 without EIP-3009, still offered
+    // with `authorization`.
+    let token = if deviations.contains(&Deviation::EvmAuthorizationAnyToken) {
+        let plain = crate::chain::contracts::artifact(&crate::chain::contracts::MPP_PLAIN_TOKEN)?;
+        crate::chain::contracts::deploy(rpc, &plain).await?
+    } else {
+        chain.token
+    };
     for r in routes.iter_mut().filter(|r| r.evm.is_some()) {
         if r.currency.is_empty() {
-            r.currency = chain.token.to_checksum(None);
+            r.currency = token.to_checksum(None);
         }
         let payee: Address = r.recipient.parse().map_err(|_| {
             crate::error::Error::Usage(format!(

@@ -249,10 +249,14 @@ pub enum Deviation {
     EvmAcceptWrongToken,
     /// EVM charge: broadcasts `transaction` credentials for any chain.
     EvmIgnoreChainId,
+    /// EVM charge: offers `authorization` for a currency that does not
+    /// implement EIP-3009 (the reference run's EVM routes charge in
+    /// mppconf's `MppPlainToken`).
+    EvmAuthorizationAnyToken,
 }
 
 impl Deviation {
-    pub const ALL: [Deviation; 96] = [
+    pub const ALL: [Deviation; 97] = [
         Deviation::NoCacheControl,
         Deviation::NoPrivateCache,
         Deviation::SkipReplayCheck,
@@ -349,6 +353,7 @@ impl Deviation {
         Deviation::EvmIgnoreSource,
         Deviation::EvmAcceptWrongToken,
         Deviation::EvmIgnoreChainId,
+        Deviation::EvmAuthorizationAnyToken,
     ];
 
     pub fn name(self) -> String {
