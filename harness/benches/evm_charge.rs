@@ -1,10 +1,11 @@
 //! EVM charge, timed: the local EVM chain from nothing to ready (plain
 //! anvil started, mppconf's EIP-3009 token deployed from its cached
 //! artifact, Permit2 installed from its cached runtime), and one paid
-//! round trip per credential type, reference client to reference server:
-//! the unpaid request and its 402, the credential built (signed; for
-//! `hash`, the payer's transfer broadcast and mined first), the paid
-//! request verified, settled on chain and answered with a receipt.
+//! round trip per credential type, reference client (`mppconf pay`, in
+//! process) to reference server: the unpaid request and its 402, the
+//! request checked and the credential built (signed; for `hash`, the
+//! payer's transfer broadcast and mined first), the paid request
+//! verified, settled on chain and answered with a receipt.
 //!
 //! Run: `cargo bench -p mppconf --bench evm_charge`.
 
@@ -14,12 +15,10 @@ use std::time::{Duration, Instant};
 
 use alloy::primitives::U256;
 use alloy::signers::local::PrivateKeySigner;
-use mppconf_harness::chain::Rpc;
 use mppconf_harness::chain::evm::LocalEvm;
 use mppconf_harness::methods::evm_charge;
-use mppconf_harness::reference::evm as build;
+use mppconf_harness::reference::client::{self, PayOptions};
 use mppconf_harness::reference::server::{self, RouteConfig, ServerConfig};
-use mppconf_suite::codec::Challenge;
 
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
@@ -45,56 +44,56 @@ async fn main() {
     let local = LocalEvm::start().await.unwrap();
     let payee = PrivateKeySigner::random();
     local.chain.fund(payee.address(), U256::ZERO).await.unwrap();
-    let mut route = RouteConfig::evm("/evm", "1000", &payee.to_bytes().to_string());
-    route.currency = local.chain.token.to_checksum(None);
+    // One route per credential type, offering only it: `mppconf pay` pays
+    // the first offered type.
+    let routes = evm_charge::CREDENTIAL_TYPES
+        .map(|kind| {
+            let mut route = RouteConfig::evm(
+                &format!("/evm-{kind}"),
+                "1000",
+                &payee.to_bytes().to_string(),
+            );
+            route.currency = local.chain.token.to_checksum(None);
+            if let Some(evm) = route.evm.as_mut() {
+                evm.credential_types = Some(vec![kind.to_string()]);
+            }
+            route
+        })
+        .to_vec();
     let config = ServerConfig {
         realm: "bench".into(),
         secret: b"a bench secret that is long enough".to_vec(),
         rpc_url: local.anvil.rpc_url.clone(),
         chain_id: local.chain.chain_id,
         fee_payer_key: None,
-        routes: vec![route],
+        routes,
         deviations: BTreeSet::new(),
         choices: Default::default(),
     };
     let s = server::start(config, SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .unwrap();
-    let url = format!("{}/evm", s.url());
-    let http = reqwest::Client::new();
-    let rpc = Rpc::new(&local.anvil.rpc_url);
     let payer = evm_charge::fresh_payer(&local.anvil.rpc_url, local.chain.token)
         .await
         .unwrap();
+    let key = format!("0x{}", alloy::hex::encode(payer.to_bytes()));
     for kind in evm_charge::CREDENTIAL_TYPES {
+        let mut options = PayOptions::new(
+            &format!("{}/evm-{kind}", s.url()),
+            &key,
+            &local.anvil.rpc_url,
+        );
+        options.allow_http = true;
         let mut rounds = Vec::new();
         for _ in 0..25 {
             let t = Instant::now();
-            let answer = http.get(&url).send().await.unwrap();
-            assert_eq!(answer.status(), 402);
-            let field = answer.headers()["www-authenticate"]
-                .to_str()
-                .unwrap()
-                .to_string();
-            let challenge = Challenge::parse(&field).unwrap();
-            let request = evm_charge::request_of(&challenge).unwrap();
-            let payload = build::conformant_payload(&rpc, &challenge, &request, kind, &payer)
-                .await
-                .unwrap();
-            let header =
-                evm_charge::credential(&challenge, payload, request.chain_id, payer.address())
-                    .to_header();
-            let paid = http
-                .get(&url)
-                .header("authorization", header)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(paid.status(), 200, "{kind}: {}", paid.text().await.unwrap());
+            let paid = client::pay(&options).await.unwrap();
+            assert_eq!(paid.status, 200, "{kind}: {}", paid.body);
+            assert_eq!(paid.mode, kind);
             rounds.push(t.elapsed());
         }
         println!(
-            "paid round trip, {kind:<13} (402, pay, verify, settle, 200)   median {:>8.2?}",
+            "paid round trip, {kind:<13} (mppconf pay: 402, pay, verify, settle, 200)   median {:>8.2?}",
             median(rounds)
         );
     }
