@@ -72,9 +72,13 @@ fn interrupted_run(signal: i32, expected_code: i32) {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
+        // A liveness bound, not a speed target: the running checks are
+        // cancelled at once, but children and the report take a moment,
+        // longer when the rest of the test run loads both cores (3 s was
+        // exceeded there).
         assert!(
-            sent.elapsed() < Duration::from_secs(3),
-            "still running 3 s after the signal"
+            sent.elapsed() < Duration::from_secs(20),
+            "still running 20 s after the signal"
         );
         std::thread::sleep(Duration::from_millis(20));
     };
