@@ -122,7 +122,8 @@ pub struct PayOutcome {
     pub credential: String,
 }
 
-fn refused(why: impl Into<String>) -> Error {
+/// The client's refusal to pay, saying why.
+pub(super) fn refused(why: impl Into<String>) -> Error {
     Error::Refused(why.into())
 }
 

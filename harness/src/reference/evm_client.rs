@@ -16,15 +16,11 @@ use mppconf_suite::codec::{Challenge, Credential};
 use mppconf_suite::methods::evm::{CANONICAL_PERMIT2, EvmChargeRequest};
 use serde_json::{Value, json};
 
-use super::client::{Deviation, PayOptions, check_expiry};
+use super::client::{Deviation, PayOptions, check_expiry, refused};
 use super::evm as build;
 use crate::chain::Rpc;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::methods::evm_charge::{CREDENTIAL_TYPES, credential as credential_of};
-
-fn refused(why: impl Into<String>) -> Error {
-    Error::Refused(why.into())
-}
 
 /// Checks `challenge` and signs its credential (a `hash` payment is
 /// broadcast first); the credential type is the mode [`super::client::pay`]
