@@ -61,7 +61,7 @@ pub struct VoucherError {
 }
 
 impl VoucherError {
-    fn new(requirement: &'static str, reason: impl Into<String>) -> Self {
+    pub(crate) fn new(requirement: &'static str, reason: impl Into<String>) -> Self {
         Self {
             requirement,
             reason: reason.into(),
@@ -138,13 +138,39 @@ pub fn channel_id_v2(d: &Descriptor, escrow: Address, chain_id: u64) -> B256 {
 
 /// §"Signing Procedure", step 1.
 pub fn domain_separator(protocol: SessionProtocol, chain_id: u64, escrow: Address) -> B256 {
+    named_domain_separator(protocol.domain_name(), chain_id, escrow)
+}
+
+/// The voucher domain under any `name` (version "1"): draft-evm-session-00
+/// signs the same voucher under its own name.
+pub(crate) fn named_domain_separator(name: &str, chain_id: u64, escrow: Address) -> B256 {
     encode(&[
         keccak256(EIP712_DOMAIN_TYPE).0,
-        keccak256(protocol.domain_name()).0,
+        keccak256(name).0,
         keccak256("1").0,
         U256::from(chain_id).to_be_bytes(),
         word(escrow),
     ])
+}
+
+/// `keccak256("\x19\x01" || domainSeparator || structHash)` of a
+/// `Voucher(channelId, cumulativeAmount)` of `voucher_type`.
+pub(crate) fn signing_hash(
+    domain_separator: B256,
+    voucher_type: &str,
+    channel_id: B256,
+    cumulative: U256,
+) -> B256 {
+    let struct_hash = encode(&[
+        keccak256(voucher_type).0,
+        channel_id.0,
+        cumulative.to_be_bytes(),
+    ]);
+    let mut message = Vec::with_capacity(66);
+    message.extend_from_slice(b"\x19\x01");
+    message.extend_from_slice(domain_separator.as_slice());
+    message.extend_from_slice(struct_hash.as_slice());
+    keccak256(message)
 }
 
 /// §"Signing Procedure", steps 1 to 3: the hash a voucher signs. An
@@ -168,16 +194,12 @@ pub fn voucher_digest(
             ),
         ));
     }
-    let struct_hash = encode(&[
-        keccak256(protocol.voucher_type()).0,
-        channel_id.0,
-        cumulative.to_be_bytes(),
-    ]);
-    let mut message = Vec::with_capacity(66);
-    message.extend_from_slice(b"\x19\x01");
-    message.extend_from_slice(domain_separator(protocol, chain_id, escrow).as_slice());
-    message.extend_from_slice(struct_hash.as_slice());
-    Ok(keccak256(message))
+    Ok(signing_hash(
+        domain_separator(protocol, chain_id, escrow),
+        protocol.voucher_type(),
+        channel_id,
+        cumulative,
+    ))
 }
 
 /// The signer of `digest`, from one of §"Signature Malleability"'s
@@ -215,9 +237,26 @@ pub fn voucher_signer(digest: B256, signature: &[u8]) -> Result<Address, Voucher
             ));
         }
     };
+    recover_low_s(
+        digest,
+        (r, s, odd),
+        "tempo-session.malleability.server-reject",
+        "tempo-session.eip712.signing-procedure",
+    )
+}
+
+/// The address that signed `digest` with `(r, s, y-parity)`, refusing a
+/// high-s signature (`high_s` names the requirement that forbids it) and
+/// naming `unrecoverable` when no key recovers.
+pub(crate) fn recover_low_s(
+    digest: B256,
+    (r, s, odd): (U256, U256, bool),
+    high_s: &'static str,
+    unrecoverable: &'static str,
+) -> Result<Address, VoucherError> {
     if s > HALF_ORDER {
         return Err(VoucherError::new(
-            "tempo-session.malleability.server-reject",
+            high_s,
             "s is above secp256k1_order / 2 (a high-s signature)",
         ));
     }
@@ -225,7 +264,7 @@ pub fn voucher_signer(digest: B256, signature: &[u8]) -> Result<Address, Voucher
         .recover_address_from_prehash(&digest)
         .map_err(|e| {
             VoucherError::new(
-                "tempo-session.eip712.signing-procedure",
+                unrecoverable,
                 format!("no signer recovers from the signature ({e})"),
             )
         })
