@@ -22,7 +22,7 @@ use crate::methods::{tempo_charge, tempo_session};
 pub const ABI_SCHEMA: u64 = 1;
 
 /// Every operation [`execute`] answers, official ones first.
-pub const OPERATIONS: [&str; 32] = [
+pub const OPERATIONS: &[&str] = &[
     "challenge.parse",
     "challenge.format",
     "credential.parse",
@@ -49,6 +49,10 @@ pub const OPERATIONS: [&str; 32] = [
     "session.channel_id",
     "session.voucher.digest",
     "session.voucher.signer",
+    "evm.session.channel_id",
+    "evm.session.voucher.digest",
+    "evm.session.voucher.signer",
+    "stellar.transaction.verify",
     "tempo.credential.validate",
     "payment_info.parse",
     "mcp.payment_required.parse",
@@ -297,18 +301,21 @@ pub fn execute(op: &str, input: &Value, draft: CoreDraft) -> Result<Value, (AbiE
                 AuthorizationMessage::from_json(need("message")?).map_err(|e| bad_input(&e))?;
             Ok(json!({"digest": message.digest(&domain).to_string()}))
         }
-        "session.channel_id" | "session.voucher.digest" | "session.voucher.signer" => {
-            session_op(op, input).map_err(|e| match e {
-                SessionOpError::Input(reason) => bad_input(&reason),
-                SessionOpError::Voucher(v) => (
-                    T::Verification,
-                    Error::Voucher {
-                        requirement: v.requirement,
-                        reason: v.reason,
-                    },
-                ),
-            })
-        }
+        "session.channel_id"
+        | "session.voucher.digest"
+        | "session.voucher.signer"
+        | "evm.session.channel_id"
+        | "evm.session.voucher.digest"
+        | "evm.session.voucher.signer" => session_op(op, input).map_err(|e| match e {
+            SessionOpError::Input(reason) => bad_input(&reason),
+            SessionOpError::Voucher(v) => (
+                T::Verification,
+                Error::Voucher {
+                    requirement: v.requirement,
+                    reason: v.reason,
+                },
+            ),
+        }),
         "lightning.preimage.verify" => {
             let (Some(request), Some(payload)) = (input.get("request"), input.get("payload"))
             else {
@@ -317,6 +324,9 @@ pub fn execute(op: &str, input: &Value, draft: CoreDraft) -> Result<Value, (AbiE
             crate::methods::lightning::verify_preimage(request, payload)
                 .map(|()| json!({}))
                 .map_err(as_type(T::Verification))
+        }
+        "stellar.transaction.verify" => {
+            crate::methods::stellar::verify_op(input).map_err(|e| (e.abi_type(), e))
         }
         "tempo.credential.validate" => {
             let credential = Credential::parse(text("header")?).map_err(as_type(T::Parse))?;
@@ -342,8 +352,9 @@ enum SessionOpError {
     Voucher(tempo_session::VoucherError),
 }
 
-/// The draft-tempo-session-00 operations: field names as in
-/// `methodDetails` and the credential payload; hex in, lowercase hex out.
+/// The draft-tempo-session-00 operations and draft-evm-session-00's
+/// (`evm.session.*`: Tempo v1's inputs without `protocol`): field names as
+/// in `methodDetails` and the credential payload; hex in, lowercase hex out.
 fn session_op(op: &str, input: &Value) -> Result<Value, SessionOpError> {
     use SessionOpError::Input;
     let text = |field: &str| {
@@ -373,7 +384,50 @@ fn session_op(op: &str, input: &Value) -> Result<Value, SessionOpError> {
             .ok_or_else(|| Input("input needs a number \"chainId\"".into()))
     };
     let hex = |bytes: &[u8]| format!("0x{}", alloy_primitives::hex::encode(bytes));
+    let amount = |requirement: &'static str| -> Result<alloy_primitives::U256, SessionOpError> {
+        let amount = text("cumulativeAmount")?;
+        if amount.is_empty() || !amount.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Input("\"cumulativeAmount\" is a decimal string".into()));
+        }
+        alloy_primitives::U256::from_str_radix(amount, 10).map_err(|_| {
+            SessionOpError::Voucher(tempo_session::VoucherError {
+                requirement,
+                reason: format!("cumulativeAmount {amount} does not fit 256 bits"),
+            })
+        })
+    };
     match op {
+        "evm.session.channel_id" => {
+            let id = crate::methods::evm_session::channel_id(
+                address("payer")?,
+                address("payee")?,
+                address("token")?,
+                word("salt")?,
+                address("authorizedSigner")?,
+                address("escrowContract")?,
+                chain_id()?,
+            );
+            Ok(json!({ "channelId": hex(id.as_slice()) }))
+        }
+        "evm.session.voucher.digest" => {
+            use crate::methods::evm_session;
+            let (chain_id, escrow) = (chain_id()?, address("escrowContract")?);
+            let amount = amount("evm-session.voucher.uint128-bound")?;
+            let digest = evm_session::voucher_digest(chain_id, escrow, word("channelId")?, amount)
+                .map_err(SessionOpError::Voucher)?;
+            Ok(json!({
+                "domainSeparator": hex(evm_session::domain_separator(chain_id, escrow).as_slice()),
+                "digest": hex(digest.as_slice()),
+            }))
+        }
+        "evm.session.voucher.signer" => {
+            let signer = crate::methods::evm_session::voucher_signer(
+                word("digest")?,
+                &hex_field("signature", 0)?,
+            )
+            .map_err(SessionOpError::Voucher)?;
+            Ok(json!({ "signer": hex(signer.as_slice()) }))
+        }
         "session.channel_id" => {
             let (escrow, chain_id) = (address("escrowContract")?, chain_id()?);
             let id = match protocol()? {
@@ -405,16 +459,7 @@ fn session_op(op: &str, input: &Value) -> Result<Value, SessionOpError> {
         "session.voucher.digest" => {
             let (protocol, chain_id, escrow) =
                 (protocol()?, chain_id()?, address("escrowContract")?);
-            let amount = text("cumulativeAmount")?;
-            if amount.is_empty() || !amount.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(Input("\"cumulativeAmount\" is a decimal string".into()));
-            }
-            let amount = alloy_primitives::U256::from_str_radix(amount, 10).map_err(|_| {
-                SessionOpError::Voucher(tempo_session::VoucherError {
-                    requirement: "tempo-session.eip712.types",
-                    reason: format!("cumulativeAmount {amount} does not fit 256 bits"),
-                })
-            })?;
+            let amount = amount("tempo-session.eip712.types")?;
             let digest = tempo_session::voucher_digest(
                 protocol,
                 chain_id,

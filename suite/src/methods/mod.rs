@@ -1,8 +1,10 @@
 //! Payment-method specifics, one module per method and intent spec.
 
 pub mod evm;
+pub mod evm_session;
 pub mod lightning;
 pub mod rules;
+pub mod stellar;
 pub mod tempo_charge;
 pub mod tempo_effects;
 pub mod tempo_session;
