@@ -1,12 +1,14 @@
-//! draft-tempo-session-00 voucher handling: the session operations on any
-//! JSON input never panic, and no signature the voucher signer accepts
-//! has a high s, whatever bytes it is given (§"Signature Malleability").
+//! draft-tempo-session-00 and draft-evm-session-00 voucher handling: the
+//! session operations on any JSON input never panic, and no signature
+//! either voucher signer accepts has a high s, whatever bytes it is given
+//! (§"Signature Malleability"; §"Signature Verification"); the EVM signer
+//! accepts only 65 bytes with v 27 or 28 (§"Hexadecimal Values").
 #![no_main]
 
 use alloy_primitives::{B256, U256};
 use libfuzzer_sys::fuzz_target;
 use mppconf_suite::drafts::CoreDraft;
-use mppconf_suite::methods::tempo_session;
+use mppconf_suite::methods::{evm_session, tempo_session};
 use mppconf_suite::ops;
 use serde_json::Value;
 
@@ -30,6 +32,9 @@ fuzz_target!(|data: &[u8]| {
             "session.channel_id",
             "session.voucher.digest",
             "session.voucher.signer",
+            "evm.session.channel_id",
+            "evm.session.voucher.digest",
+            "evm.session.voucher.signer",
         ] {
             let _ = ops::execute(op, &input, CoreDraft::Draft00);
         }
@@ -39,6 +44,9 @@ fuzz_target!(|data: &[u8]| {
         let signature = &data[32..];
         if tempo_session::voucher_signer(digest, signature).is_ok() {
             assert!(matches!(signature.len(), 64 | 65) && low_s(signature));
+        }
+        if evm_session::voucher_signer(digest, signature).is_ok() {
+            assert!(signature.len() == 65 && matches!(signature[64], 27 | 28) && low_s(signature));
         }
     }
 });

@@ -419,7 +419,9 @@ pub fn fuzz_target_of(op: &str) -> Option<&'static str> {
         "mcp" => Some("mcp"),
         "request" | "payload" | "lightning" => Some("method_rules"),
         "session" => Some("session_voucher"),
+        "evm" if op.starts_with("evm.session.") => Some("session_voucher"),
         "evm" => Some("evm_charge"),
+        "stellar" => Some("stellar_transaction"),
         _ => None,
     }
 }
@@ -440,8 +442,11 @@ pub fn write_corpus(files: &[LoadedFile], out: &Path) -> Result<BTreeMap<&'stati
             .filter_map(|k| case.input.get(*k))
             .map(Value::to_string)
             .collect();
-        // session.*, evm.*: the whole input object.
-        if matches!(target, "session_voucher" | "evm_charge") {
+        // session.*, evm.*, stellar.*: the whole input object.
+        if matches!(
+            target,
+            "session_voucher" | "evm_charge" | "stellar_transaction"
+        ) {
             objects.push(case.input.to_string());
         }
         let headers: Vec<&str> = match (
@@ -468,6 +473,36 @@ pub fn write_corpus(files: &[LoadedFile], out: &Path) -> Result<BTreeMap<&'stati
                 *counts.entry(target).or_insert(0) += 1;
             }
         }
+        // A Stellar transaction also seeds the target's raw form: a flag
+        // byte (feePayer, network) and the XDR, which mutates better than
+        // base64 inside JSON.
+        if target == "stellar_transaction"
+            && let Some(raw) = stellar_raw_seed(&case.input)
+        {
+            let path = out.join(target).join(format!("{}-xdr", case.id));
+            std::fs::write(&path, raw).map_err(|e| Error::io(&path, e))?;
+            *counts.entry(target).or_insert(0) += 1;
+        }
     }
     Ok(counts)
+}
+
+/// `fuzz/fuzz_targets/stellar_transaction.rs`'s raw input of a
+/// `stellar.transaction.verify` case: bit 0 feePayer, bit 1 pubnet.
+fn stellar_raw_seed(input: &Value) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let xdr = base64::engine::general_purpose::STANDARD
+        .decode(input.get("transaction")?.as_str()?)
+        .ok()?;
+    let details = input.pointer("/request/methodDetails");
+    let fee_payer = details
+        .and_then(|d| d.get("feePayer"))
+        .and_then(Value::as_bool)
+        == Some(true);
+    let pubnet = details
+        .and_then(|d| d.get("network"))
+        .and_then(Value::as_str)
+        == Some("stellar:pubnet");
+    let flags = u8::from(fee_payer) | (u8::from(pubnet) << 1);
+    Some(std::iter::once(flags).chain(xdr).collect())
 }
