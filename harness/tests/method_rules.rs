@@ -8,7 +8,9 @@
 //! it passes. Clients (a Python program that answers the offered
 //! challenge with a given payload): `method.payload-rules` passes a
 //! payload the method's `payload.validate` vectors call valid and fails
-//! one they call invalid, naming the broken requirement.
+//! one they call invalid, naming the broken requirement;
+//! `method.payload-terms` does the same with the Stellar transaction and
+//! Lightning preimage vectors, and is `skip` where only a rail can judge.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -487,4 +489,107 @@ async fn every_method_flags_a_broken_payload_by_requirement_and_passes_a_valid_o
         judged += 1;
     }
     assert!(judged > 0, "no method rule file with payload rules");
+}
+
+/// `method.payload-terms` for one scripted client offered `request` and
+/// answering `payload`.
+async fn judge_terms(
+    method: &str,
+    intent: &str,
+    request: &Value,
+    payload: &Value,
+) -> (Verdict, String, Vec<&'static str>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = manifest(dir.path(), method, intent, request, payload);
+    let client = ClientUnderTest::Program(Box::new(ClientTarget::load(&path).unwrap()));
+    let run = run_client(
+        &client,
+        &Selection::filtered(&["method.payload-terms"]),
+        CoreDraft::Draft00,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let [r] = run.results.as_slice() else {
+        panic!("one check, got {}", run.results.len());
+    };
+    (r.verdict, r.detail.clone(), r.requirements.clone())
+}
+
+/// A Stellar client's pull-mode transaction is judged against the offered
+/// request: every `stellar.transaction.verify` vector that does not
+/// depend on the server's own account, ledger or a past expiry (the run
+/// offers its own `expires`) passes or fails as the vector says, naming
+/// its requirement. Lightning's preimage likewise; a push-mode hash and a
+/// method without offline terms are `skip`, never `pass`.
+#[tokio::test]
+async fn a_client_payload_is_judged_on_what_it_pays_where_that_is_offline() {
+    let mut judged = 0;
+    for case in cases("stellar.transaction.verify") {
+        let code = case["error_code"].as_str();
+        if matches!(
+            code,
+            Some(
+                "stellar-charge.verification.server-address-absent"
+                    | "stellar-charge.verification.auth-expiration-bound"
+            )
+        ) || case["id"] == "stellar.transaction.client-paid-max-time-after-expires"
+        {
+            continue;
+        }
+        let payload = json!({"type": "transaction", "transaction": case["input"]["transaction"]});
+        let (verdict, detail, cited) =
+            judge_terms("stellar", "charge", &case["input"]["request"], &payload).await;
+        match code {
+            None => assert_eq!(verdict, Verdict::Pass, "{}: {detail}", case["id"]),
+            Some(code) => {
+                assert_eq!(verdict, Verdict::Fail, "{}: {detail}", case["id"]);
+                assert!(detail.contains(code), "{}: {detail}", case["id"]);
+                assert!(cited.contains(&code), "{}: {code} not cited", case["id"]);
+            }
+        }
+        judged += 1;
+    }
+    assert!(judged >= 25, "only {judged} Stellar cases judged");
+
+    let request = cases("stellar.transaction.verify")[0]["input"]["request"].clone();
+    let hash = json!({"type": "hash", "hash": "a".repeat(64)});
+    let (verdict, detail, _) = judge_terms("stellar", "charge", &request, &hash).await;
+    assert_eq!(verdict, Verdict::Skip, "{detail}");
+    assert!(detail.contains("needs a live stellar network"), "{detail}");
+
+    for case in cases("lightning.preimage.verify") {
+        let (verdict, detail, cited) = judge_terms(
+            "lightning",
+            "charge",
+            &case["input"]["request"],
+            &case["input"]["payload"],
+        )
+        .await;
+        match case["error_code"].as_str() {
+            None => assert_eq!(verdict, Verdict::Pass, "{}: {detail}", case["id"]),
+            Some(code) => {
+                assert_eq!(verdict, Verdict::Fail, "{}: {detail}", case["id"]);
+                assert!(cited.contains(&code), "{}", case["id"]);
+            }
+        }
+    }
+
+    let stripe = cases("request.validate")
+        .into_iter()
+        .find(|c| {
+            of(c, "stripe", "charge")
+                && c["result"] == "valid"
+                && !c["input"]["request"].to_string().contains("null")
+        })
+        .expect("a valid Stripe charge request");
+    let (verdict, detail, cited) = judge_terms(
+        "stripe",
+        "charge",
+        &stripe["input"]["request"],
+        &json!({"spt": "spt_x"}),
+    )
+    .await;
+    assert_eq!(verdict, Verdict::Skip, "{detail}");
+    assert!(cited.is_empty(), "{cited:?}");
 }

@@ -133,7 +133,10 @@ pub async fn client(args: ClientArgs) -> Result<u8> {
     let ids: Vec<&str> = super::checks_of(method, args.core)
         .iter()
         .map(|c| c.id)
-        .chain([super::method_rules::PAYLOAD_RULES])
+        .chain([
+            super::method_rules::PAYLOAD_RULES,
+            super::method_rules::PAYLOAD_TERMS,
+        ])
         .collect();
     let selection = args.gate.selection(&args.filter)?;
     selection.validate(&ids)?;
@@ -345,7 +348,10 @@ pub async fn run_client_of(
     // sends for the offered challenge only: every other check needs a
     // settled Tempo payment.
     let checks = match client.offer() {
-        Some(_) => vec![&super::method_rules::CHECK],
+        Some(_) => vec![
+            &super::method_rules::CHECK,
+            &super::method_rules::TERMS_CHECK,
+        ],
         None => super::checks_of(method, core),
     };
     let selected: Vec<&Check> = checks
@@ -467,7 +473,11 @@ pub async fn run_client_of(
         };
         let mut requirements = super::cited(check);
         if let Some(offer) = client.offer() {
-            requirements.extend(super::method_rules::cited(offer));
+            requirements.extend(if check.id == super::method_rules::PAYLOAD_TERMS {
+                super::method_rules::terms_cited(offer)
+            } else {
+                super::method_rules::cited(offer)
+            });
         }
         let result = ClientCheckResult {
             id: check.id,

@@ -5,10 +5,13 @@
 //! it, records the credential and answers it `402 verification-failed`
 //! (nothing can verify it without the live rail), and the credential's
 //! payload is judged by the method's payload rules, naming the
-//! requirement a broken one breaks.
+//! requirement a broken one breaks, and, where the method's cryptography
+//! can be judged offline (a Stellar pull-mode transaction, a Lightning
+//! preimage), by its terms against the offered request.
 
 use mppconf_suite::codec::{Challenge, EncodedJson};
 use mppconf_suite::methods::rules::{self, Part};
+use mppconf_suite::methods::{lightning, stellar};
 use mppconf_suite::vectors::Verdict;
 
 use super::check::{Check, Need, ScenarioDef, c, sent_credential};
@@ -29,6 +32,51 @@ pub const SCENARIO: ScenarioDef = ScenarioDef {
 pub const PAYLOAD_RULES: &str = "method.payload-rules";
 
 pub static CHECK: Check = c(PAYLOAD_RULES, &[], "offer", payload_rules);
+
+/// The check of what the payload pays against the offered request; it
+/// cites [`terms_cited`].
+pub const PAYLOAD_TERMS: &str = "method.payload-terms";
+
+pub static TERMS_CHECK: Check = c(PAYLOAD_TERMS, &[], "offer", payload_terms);
+
+/// draft-stellar-charge-00: what a client's pull-mode transaction must be
+/// (§"Transaction Payload — Pull Mode", §"Fee Payment", §"Ledger
+/// Expiration"), and the §"Verification" checks a server makes of it,
+/// which are the ids a failure names.
+const STELLAR_TERMS: &[&str] = &[
+    "stellar-charge.transaction.xdr",
+    "stellar-charge.transaction.single-invoke-host-function",
+    "stellar-charge.sponsored.client-builds",
+    "stellar-charge.unsponsored.client-builds",
+    "stellar-charge.sponsored.zero-source",
+    "stellar-charge.sponsored.auth-entries-signed",
+    "stellar-charge.sponsored.client-not-sign-envelope",
+    "stellar-charge.unsponsored.network-ready",
+    "stellar-charge.expiry.unsponsored-max-time",
+    "stellar-charge.expiry.not-valid-beyond",
+    "stellar-charge.verification.single-invoke-contract",
+    "stellar-charge.verification.transfer-args",
+    "stellar-charge.verification.network-passphrase",
+    "stellar-charge.verification.auth-address-credentials",
+    "stellar-charge.verification.max-time-bound",
+];
+
+/// draft-lightning-charge-00 §"Verification Procedure": the preimage.
+const LIGHTNING_TERMS: &[&str] = &[
+    "lightning-charge.terms.preimage",
+    "lightning-charge.verify.preimage-format",
+    "lightning-charge.verify.preimage-hash",
+];
+
+/// The requirements [`TERMS_CHECK`] judges for an offer: none for a method
+/// whose terms only its live rail can judge.
+pub fn terms_cited(offer: &Offer) -> Vec<&'static str> {
+    match (offer.method.as_str(), offer.intent.as_str()) {
+        ("stellar", "charge") => STELLAR_TERMS.to_vec(),
+        ("lightning", "charge") => LIGHTNING_TERMS.to_vec(),
+        _ => Vec::new(),
+    }
+}
 
 /// The requirements the payload rules of the offer's method and intent
 /// stand for.
@@ -90,22 +138,35 @@ fn offer(env: &Env) -> Built {
     built
 }
 
-/// The credential sent for the offered challenge, its payload judged by
-/// the method's rules: a broken `must` rule fails, naming its
-/// requirement; a broken `should` rule warns.
-fn payload_rules(r: &Record, paid_check: &str) -> Result<Outcome, Outcome> {
+/// The offered challenge and the payload of the credential sent for it;
+/// a credential for another challenge fails.
+fn offered_payload<'r>(
+    r: &'r Record,
+    paid_check: &str,
+) -> Result<(&'r Challenge, serde_json::Value), Outcome> {
     let offered = r
         .payable
         .as_ref()
         .ok_or_else(|| Outcome::error("the offer scenario has no challenge"))?;
     let credential = sent_credential(r, paid_check)?;
     if credential.challenge.id != offered.id {
-        return Ok(Outcome::fail(
+        return Err(Outcome::fail(
             format!("a credential for the offered challenge {}", offered.id),
             format!("one for challenge {:?}", credential.challenge.id),
         ));
     }
-    let payload = serde_json::Value::Object(credential.payload.clone());
+    Ok((offered, serde_json::Value::Object(credential.payload)))
+}
+
+/// The credential sent for the offered challenge, its payload judged by
+/// the method's rules: a broken `must` rule fails, naming its
+/// requirement; a broken `should` rule warns.
+fn payload_rules(r: &Record, paid_check: &str) -> Result<Outcome, Outcome> {
+    let (offered, payload) = match offered_payload(r, paid_check) {
+        Ok(found) => found,
+        Err(outcome) if outcome.verdict == Verdict::Fail => return Ok(outcome),
+        Err(outcome) => return Err(outcome),
+    };
     match rules::validate(&offered.method, &offered.intent, Part::Payload, &payload) {
         Err(e) => Ok(Outcome::fail(
             format!(
@@ -130,4 +191,64 @@ fn payload_rules(r: &Record, paid_check: &str) -> Result<Outcome, Outcome> {
             ),
         }),
     }
+}
+
+/// What the payload pays, judged offline against the offered request:
+/// a Stellar pull-mode transaction decoded and checked as §"Verification"
+/// says (everything but simulation and submission), a Lightning preimage
+/// against the invoice's payment hash. Terms only a live rail can judge
+/// are `skip`, saying so.
+fn payload_terms(r: &Record, paid_check: &str) -> Result<Outcome, Outcome> {
+    let (offered, payload) = match offered_payload(r, paid_check) {
+        Ok(found) => found,
+        Err(outcome) if outcome.verdict == Verdict::Fail => return Ok(outcome),
+        Err(outcome) => return Err(outcome),
+    };
+    let request = &offered.request.value;
+    let judged = match (offered.method.as_str(), offered.intent.as_str()) {
+        ("stellar", "charge") => {
+            let Some(transaction) = payload
+                .get("transaction")
+                .and_then(serde_json::Value::as_str)
+                .filter(|_| {
+                    payload.get("type").and_then(serde_json::Value::as_str) == Some("transaction")
+                })
+            else {
+                return Err(Outcome::skip(
+                    "not a pull-mode (type \"transaction\") payload: a push-mode hash names a transaction on the network, which needs a live stellar network (method.payload-rules judges the payload's shape)",
+                ));
+            };
+            let ctx = stellar::Context {
+                expires: offered
+                    .expires
+                    .as_deref()
+                    .and_then(|e| chrono::DateTime::parse_from_rfc3339(e).ok())
+                    .map(|e| e.with_timezone(&chrono::Utc)),
+                ..stellar::Context::default()
+            };
+            stellar::verify_transaction(request, transaction, &ctx).map(|t| {
+                format!(
+                    "the transaction pays {} of {} from {} to {}, as offered (decoded and its signatures checked offline; not simulated or submitted: that needs a live stellar network)",
+                    t.amount, t.contract, t.from, t.to
+                )
+            })
+        }
+        ("lightning", "charge") => lightning::verify_preimage(request, &payload)
+            .map(|()| "sha256 of the preimage is the offered invoice's payment hash".to_string()),
+        (method, intent) => {
+            return Err(Outcome::skip(format!(
+                "mppconf judges no {method} {intent} payload's terms offline: that needs the method's live rail"
+            )));
+        }
+    };
+    Ok(match judged {
+        Ok(detail) => Outcome::pass(detail),
+        Err(e) => Outcome::fail(
+            format!(
+                "a {} {} payload that pays the offered request",
+                offered.method, offered.intent
+            ),
+            e,
+        ),
+    })
 }
