@@ -53,6 +53,7 @@ pub const OPERATIONS: &[&str] = &[
     "evm.session.voucher.digest",
     "evm.session.voucher.signer",
     "stellar.transaction.verify",
+    "solana.transaction.verify",
     "tempo.credential.validate",
     "payment_info.parse",
     "mcp.payment_required.parse",
@@ -324,6 +325,9 @@ pub fn execute(op: &str, input: &Value, draft: CoreDraft) -> Result<Value, (AbiE
             crate::methods::lightning::verify_preimage(request, payload)
                 .map(|()| json!({}))
                 .map_err(as_type(T::Verification))
+        }
+        "solana.transaction.verify" => {
+            crate::methods::solana::verify_op(input).map_err(|e| (e.abi_type(), e))
         }
         "stellar.transaction.verify" => {
             crate::methods::stellar::verify_op(input).map_err(|e| (e.abi_type(), e))

@@ -4,6 +4,7 @@ pub mod evm;
 pub mod evm_session;
 pub mod lightning;
 pub mod rules;
+pub mod solana;
 pub mod stellar;
 pub mod tempo_charge;
 pub mod tempo_effects;
