@@ -422,6 +422,7 @@ pub fn fuzz_target_of(op: &str) -> Option<&'static str> {
         "evm" if op.starts_with("evm.session.") => Some("session_voucher"),
         "evm" => Some("evm_charge"),
         "stellar" => Some("stellar_transaction"),
+        "solana" => Some("solana_transaction"),
         _ => None,
     }
 }
@@ -445,7 +446,7 @@ pub fn write_corpus(files: &[LoadedFile], out: &Path) -> Result<BTreeMap<&'stati
         // session.*, evm.*, stellar.*: the whole input object.
         if matches!(
             target,
-            "session_voucher" | "evm_charge" | "stellar_transaction"
+            "session_voucher" | "evm_charge" | "stellar_transaction" | "solana_transaction"
         ) {
             objects.push(case.input.to_string());
         }
@@ -473,18 +474,35 @@ pub fn write_corpus(files: &[LoadedFile], out: &Path) -> Result<BTreeMap<&'stati
                 *counts.entry(target).or_insert(0) += 1;
             }
         }
-        // A Stellar transaction also seeds the target's raw form: a flag
-        // byte (feePayer, network) and the XDR, which mutates better than
+        // A Stellar or Solana transaction also seeds the target's raw form:
+        // a flag byte and the transaction's bytes, which mutate better than
         // base64 inside JSON.
-        if target == "stellar_transaction"
-            && let Some(raw) = stellar_raw_seed(&case.input)
-        {
+        let raw = match target {
+            "stellar_transaction" => stellar_raw_seed(&case.input),
+            "solana_transaction" => solana_raw_seed(&case.input),
+            _ => None,
+        };
+        if let Some(raw) = raw {
             let path = out.join(target).join(format!("{}-xdr", case.id));
             std::fs::write(&path, raw).map_err(|e| Error::io(&path, e))?;
             *counts.entry(target).or_insert(0) += 1;
         }
     }
     Ok(counts)
+}
+
+/// `fuzz/fuzz_targets/solana_transaction.rs`'s raw input of a
+/// `solana.transaction.verify` case: bit 0 feePayer.
+fn solana_raw_seed(input: &Value) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let wire = base64::engine::general_purpose::STANDARD
+        .decode(input.get("transaction")?.as_str()?)
+        .ok()?;
+    let sponsored = input
+        .pointer("/request/methodDetails/feePayer")
+        .and_then(Value::as_bool)
+        == Some(true);
+    Some(std::iter::once(u8::from(sponsored)).chain(wire).collect())
 }
 
 /// `fuzz/fuzz_targets/stellar_transaction.rs`'s raw input of a

@@ -9,8 +9,9 @@
 //! challenge with a given payload): `method.payload-rules` passes a
 //! payload the method's `payload.validate` vectors call valid and fails
 //! one they call invalid, naming the broken requirement;
-//! `method.payload-terms` does the same with the Stellar transaction and
-//! Lightning preimage vectors, and is `skip` where only a rail can judge.
+//! `method.payload-terms` does the same with the Stellar and Solana
+//! transaction and Lightning preimage vectors, and is `skip` where only a
+//! rail can judge.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -520,7 +521,8 @@ async fn judge_terms(
 /// request: every `stellar.transaction.verify` vector that does not
 /// depend on the server's own account, ledger or a past expiry (the run
 /// offers its own `expires`) passes or fails as the vector says, naming
-/// its requirement. Lightning's preimage likewise; a push-mode hash and a
+/// its requirement; every `solana.transaction.verify` vector likewise (a
+/// valid one with SHOULD findings warns). Lightning's preimage likewise; a push-mode hash and a
 /// method without offline terms are `skip`, never `pass`.
 #[tokio::test]
 async fn a_client_payload_is_judged_on_what_it_pays_where_that_is_offline() {
@@ -551,6 +553,30 @@ async fn a_client_payload_is_judged_on_what_it_pays_where_that_is_offline() {
         judged += 1;
     }
     assert!(judged >= 25, "only {judged} Stellar cases judged");
+
+    let mut judged = 0;
+    for case in cases("solana.transaction.verify") {
+        let payload = json!({"type": "transaction", "transaction": case["input"]["transaction"]});
+        let (verdict, detail, cited) =
+            judge_terms("solana", "charge", &case["input"]["request"], &payload).await;
+        let warns = case["expected"]["warnings"]
+            .as_array()
+            .is_some_and(|w| !w.is_empty());
+        match (case["result"].as_str(), case["error_code"].as_str()) {
+            (Some("valid"), _) if warns => {
+                assert_eq!(verdict, Verdict::Warn, "{}: {detail}", case["id"]);
+            }
+            (Some("valid"), _) => assert_eq!(verdict, Verdict::Pass, "{}: {detail}", case["id"]),
+            (Some("invalid"), Some(code)) => {
+                assert_eq!(verdict, Verdict::Fail, "{}: {detail}", case["id"]);
+                assert!(detail.contains(code), "{}: {detail}", case["id"]);
+                assert!(cited.contains(&code), "{}: {code} not cited", case["id"]);
+            }
+            _ => continue,
+        }
+        judged += 1;
+    }
+    assert!(judged >= 40, "only {judged} Solana cases judged");
 
     let request = cases("stellar.transaction.verify")[0]["input"]["request"].clone();
     let hash = json!({"type": "hash", "hash": "a".repeat(64)});

@@ -11,7 +11,7 @@
 
 use mppconf_suite::codec::{Challenge, EncodedJson};
 use mppconf_suite::methods::rules::{self, Part};
-use mppconf_suite::methods::{lightning, stellar};
+use mppconf_suite::methods::{lightning, solana, stellar};
 use mppconf_suite::vectors::Verdict;
 
 use super::check::{Check, Need, ScenarioDef, c, sent_credential};
@@ -61,6 +61,38 @@ const STELLAR_TERMS: &[&str] = &[
     "stellar-charge.verification.max-time-bound",
 ];
 
+/// draft-solana-charge-00: what a client's pull-mode transaction must be
+/// (§"Transaction Payload — Pull Mode", §"Fee Sponsorship", §"Client
+/// Transaction Construction"), and the §"Pull Mode Verification" checks a
+/// server makes of it, which are the ids a failure names.
+const SOLANA_TERMS: &[&str] = &[
+    "solana-charge.transaction.valid-size",
+    "solana-charge.transaction.transfer-authority-signs",
+    "solana-charge.transaction.client-paid-fully-signed",
+    "solana-charge.transaction.sponsored-fee-payer",
+    "solana-charge.fees.client-paid",
+    "solana-charge.fees.client-sponsored",
+    "solana-charge.construction.sol-transfer",
+    "solana-charge.construction.spl-transfer-checked",
+    "solana-charge.construction.compute-budget",
+    "solana-charge.request.external-id-memo",
+    "solana-charge.security.only-expected-instructions",
+    "solana-charge.pull.structural-match",
+    "solana-charge.sol.reject-missing",
+    "solana-charge.sol.distinct-legs",
+    "solana-charge.spl.verify-transfers",
+    "solana-charge.spl.reject-missing",
+    "solana-charge.spl.distinct-legs",
+    "solana-charge.ata.idempotent-create",
+    "solana-charge.ata.owner-split-recipient",
+    "solana-charge.ata.sponsored-client-no-other",
+    "solana-charge.ata.mint-currency",
+    "solana-charge.ata.token-program",
+    "solana-charge.ata.canonical-pda",
+    "solana-charge.ata.payer-fee-payer",
+    "solana-charge.ata.required-before-transfer",
+];
+
 /// draft-lightning-charge-00 §"Verification Procedure": the preimage.
 const LIGHTNING_TERMS: &[&str] = &[
     "lightning-charge.terms.preimage",
@@ -73,6 +105,7 @@ const LIGHTNING_TERMS: &[&str] = &[
 pub fn terms_cited(offer: &Offer) -> Vec<&'static str> {
     match (offer.method.as_str(), offer.intent.as_str()) {
         ("stellar", "charge") => STELLAR_TERMS.to_vec(),
+        ("solana", "charge") => SOLANA_TERMS.to_vec(),
         ("lightning", "charge") => LIGHTNING_TERMS.to_vec(),
         _ => Vec::new(),
     }
@@ -207,13 +240,7 @@ fn payload_terms(r: &Record, paid_check: &str) -> Result<Outcome, Outcome> {
     let request = &offered.request.value;
     let judged = match (offered.method.as_str(), offered.intent.as_str()) {
         ("stellar", "charge") => {
-            let Some(transaction) = payload
-                .get("transaction")
-                .and_then(serde_json::Value::as_str)
-                .filter(|_| {
-                    payload.get("type").and_then(serde_json::Value::as_str) == Some("transaction")
-                })
-            else {
+            let Some(transaction) = pull_transaction(&payload) else {
                 return Err(Outcome::skip(
                     "not a pull-mode (type \"transaction\") payload: a push-mode hash names a transaction on the network, which needs a live stellar network (method.payload-rules judges the payload's shape)",
                 ));
@@ -233,6 +260,31 @@ fn payload_terms(r: &Record, paid_check: &str) -> Result<Outcome, Outcome> {
                 )
             })
         }
+        ("solana", "charge") => {
+            let Some(transaction) = pull_transaction(&payload) else {
+                return Err(Outcome::skip(
+                    "not a pull-mode (type \"transaction\") payload: a push-mode signature names a transaction on the network, which needs a live solana validator (method.payload-rules judges the payload's shape)",
+                ));
+            };
+            return Ok(match solana::verify_transaction(request, transaction) {
+                Ok(v) if v.warnings.is_empty() => Outcome::pass(format!(
+                    "the transaction pays {} leg(s) as offered, each by its own transfer, fee payer {} (decoded and its signatures checked offline; not simulated or broadcast: that needs a live solana validator)",
+                    v.legs.len(),
+                    v.fee_payer
+                )),
+                Ok(v) => Outcome {
+                    verdict: Verdict::Warn,
+                    detail: format!(
+                        "the transaction pays as offered, but misses what the draft says a client SHOULD do: {}",
+                        v.warnings.join(", ")
+                    ),
+                },
+                Err(e) => Outcome::fail(
+                    "a solana charge transaction that pays the offered request",
+                    e,
+                ),
+            });
+        }
         ("lightning", "charge") => lightning::verify_preimage(request, &payload)
             .map(|()| "sha256 of the preimage is the offered invoice's payment hash".to_string()),
         (method, intent) => {
@@ -251,4 +303,15 @@ fn payload_terms(r: &Record, paid_check: &str) -> Result<Outcome, Outcome> {
             e,
         ),
     })
+}
+
+/// A pull-mode payload's `transaction` (`type` "transaction").
+fn pull_transaction(payload: &serde_json::Value) -> Option<&str> {
+    (payload.get("type").and_then(serde_json::Value::as_str) == Some("transaction"))
+        .then(|| {
+            payload
+                .get("transaction")
+                .and_then(serde_json::Value::as_str)
+        })
+        .flatten()
 }
