@@ -1,12 +1,16 @@
 //! The request and payload schemas of the methods judged by data
 //! (`vectors/methods/` rules, and the Lightning invoice decoded by the
 //! codec): any JSON judged as a request and as a payload of every method
-//! with rules never panics, and judges the same twice.
+//! with rules never panics, and judges the same twice. The same JSON as a
+//! Hedera Attribution memo check: a memo that verifies anonymously is
+//! exactly the one the challenge's realm and id make.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use mppconf_suite::codec::request_schema;
-use mppconf_suite::methods::{lightning, rules};
+use mppconf_suite::drafts::CoreDraft;
+use mppconf_suite::methods::{hedera, lightning, rules};
+use mppconf_suite::ops;
 use serde_json::Value;
 
 fuzz_target!(|data: &[u8]| {
@@ -28,4 +32,17 @@ fuzz_target!(|data: &[u8]| {
         let _ = rules::validate(method, &file.intent, rules::Part::Payload, &value);
     }
     let _ = lightning::verify_preimage(&value, &value);
+    if let Ok(verified) = ops::execute("hedera.memo.verify", &value, CoreDraft::Draft00)
+        && verified["clientId"].is_null()
+    {
+        let made = hedera::memo(
+            value["realm"].as_str().unwrap(),
+            value["challengeId"].as_str().unwrap(),
+            None,
+        );
+        assert_eq!(
+            value["memo"].as_str().unwrap().to_ascii_lowercase(),
+            hedera::encode(&made)
+        );
+    }
 });

@@ -417,7 +417,7 @@ pub fn fuzz_target_of(op: &str) -> Option<&'static str> {
         "accept_payment" => Some("accept_payment"),
         "payment_info" => Some("discovery"),
         "mcp" => Some("mcp"),
-        "request" | "payload" | "lightning" => Some("method_rules"),
+        "request" | "payload" | "lightning" | "hedera" => Some("method_rules"),
         "session" => Some("session_voucher"),
         "evm" if op.starts_with("evm.session.") => Some("session_voucher"),
         "evm" => Some("evm_charge"),
@@ -443,11 +443,13 @@ pub fn write_corpus(files: &[LoadedFile], out: &Path) -> Result<BTreeMap<&'stati
             .filter_map(|k| case.input.get(*k))
             .map(Value::to_string)
             .collect();
-        // session.*, evm.*, stellar.*: the whole input object.
+        // session.*, evm.*, stellar.*, solana.*, hedera.*: the whole input
+        // object.
         if matches!(
             target,
             "session_voucher" | "evm_charge" | "stellar_transaction" | "solana_transaction"
-        ) {
+        ) || case.op.starts_with("hedera.")
+        {
             objects.push(case.input.to_string());
         }
         let headers: Vec<&str> = match (

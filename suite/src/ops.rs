@@ -54,6 +54,8 @@ pub const OPERATIONS: &[&str] = &[
     "evm.session.voucher.signer",
     "stellar.transaction.verify",
     "solana.transaction.verify",
+    "hedera.memo.encode",
+    "hedera.memo.verify",
     "tempo.credential.validate",
     "payment_info.parse",
     "mcp.payment_required.parse",
@@ -325,6 +327,12 @@ pub fn execute(op: &str, input: &Value, draft: CoreDraft) -> Result<Value, (AbiE
             crate::methods::lightning::verify_preimage(request, payload)
                 .map(|()| json!({}))
                 .map_err(as_type(T::Verification))
+        }
+        "hedera.memo.encode" => {
+            crate::methods::hedera::encode_op(input).map_err(|e| (e.abi_type(), e))
+        }
+        "hedera.memo.verify" => {
+            crate::methods::hedera::verify_op(input).map_err(|e| (e.abi_type(), e))
         }
         "solana.transaction.verify" => {
             crate::methods::solana::verify_op(input).map_err(|e| (e.abi_type(), e))

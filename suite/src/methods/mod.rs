@@ -2,6 +2,7 @@
 
 pub mod evm;
 pub mod evm_session;
+pub mod hedera;
 pub mod lightning;
 pub mod rules;
 pub mod solana;
