@@ -3,7 +3,9 @@
 //! codec): any JSON judged as a request and as a payload of every method
 //! with rules never panics, and judges the same twice. The same JSON as a
 //! Hedera Attribution memo check: a memo that verifies anonymously is
-//! exactly the one the challenge's realm and id make.
+//! exactly the one the challenge's realm and id make; and as a Hedera
+//! pull-mode transaction check: an accepted one pays the request's amount,
+//! the primary leg to its recipient.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -32,6 +34,19 @@ fuzz_target!(|data: &[u8]| {
         let _ = rules::validate(method, &file.intent, rules::Part::Payload, &value);
     }
     let _ = lightning::verify_preimage(&value, &value);
+    if let Ok(paid) = ops::execute("hedera.transaction.verify", &value, CoreDraft::Draft00) {
+        let total: u64 = paid["legs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["amount"].as_str().unwrap().parse::<u64>().unwrap())
+            .sum();
+        assert_eq!(
+            total.to_string(),
+            value["request"]["amount"].as_str().unwrap()
+        );
+        assert_eq!(paid["legs"][0]["recipient"], value["request"]["recipient"]);
+    }
     if let Ok(verified) = ops::execute("hedera.memo.verify", &value, CoreDraft::Draft00)
         && verified["clientId"].is_null()
     {

@@ -56,6 +56,7 @@ pub const OPERATIONS: &[&str] = &[
     "solana.transaction.verify",
     "hedera.memo.encode",
     "hedera.memo.verify",
+    "hedera.transaction.verify",
     "tempo.credential.validate",
     "payment_info.parse",
     "mcp.payment_required.parse",
@@ -333,6 +334,9 @@ pub fn execute(op: &str, input: &Value, draft: CoreDraft) -> Result<Value, (AbiE
         }
         "hedera.memo.verify" => {
             crate::methods::hedera::verify_op(input).map_err(|e| (e.abi_type(), e))
+        }
+        "hedera.transaction.verify" => {
+            crate::methods::hedera::verify_transaction_op(input).map_err(|e| (e.abi_type(), e))
         }
         "solana.transaction.verify" => {
             crate::methods::solana::verify_op(input).map_err(|e| (e.abi_type(), e))

@@ -289,7 +289,7 @@ fn payload_terms(r: &Record, paid_check: &str) -> Result<Outcome, Outcome> {
             .map(|()| "sha256 of the preimage is the offered invoice's payment hash".to_string()),
         (method, intent) => {
             return Err(Outcome::skip(format!(
-                "mppconf judges no {method} {intent} payload's terms offline: that needs the method's live rail"
+                "this check does not judge a {method} {intent} payload's terms (it judges Stellar and Solana pull-mode transactions and Lightning preimages): that needs the method's live rail"
             )));
         }
     };

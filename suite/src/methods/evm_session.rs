@@ -19,25 +19,7 @@ const VOUCHER_TYPE: &str = "Voucher(bytes32 channelId,uint128 cumulativeAmount)"
 
 /// §"Channel State": `keccak256(abi.encode(payer, payee, token, salt,
 /// authorizedSigner, address(this), block.chainid))`, Tempo v1's formula.
-pub fn channel_id(
-    payer: Address,
-    payee: Address,
-    token: Address,
-    salt: B256,
-    authorized_signer: Address,
-    escrow: Address,
-    chain_id: u64,
-) -> B256 {
-    tempo_session::channel_id_v1(
-        payer,
-        payee,
-        token,
-        salt,
-        authorized_signer,
-        escrow,
-        chain_id,
-    )
-}
+pub use tempo_session::channel_id_v1 as channel_id;
 
 /// §"Signing Procedure", step 1.
 pub fn domain_separator(chain_id: u64, escrow: Address) -> B256 {

@@ -11,3 +11,16 @@ pub mod tempo_charge;
 pub mod tempo_effects;
 pub mod tempo_session;
 pub mod tempo_session_stream;
+
+/// Whether `signature` is `key`'s strict ed25519 signature of `message`
+/// (RFC 8032, refusing non-canonical encodings and weak keys): the
+/// signatures of Stellar and Solana transactions.
+pub(crate) fn ed25519_verifies(key: &[u8; 32], message: &[u8], signature: &[u8]) -> bool {
+    let (Ok(key), Ok(signature)) = (
+        ed25519_dalek::VerifyingKey::from_bytes(key),
+        ed25519_dalek::Signature::from_slice(signature),
+    ) else {
+        return false;
+    };
+    key.verify_strict(message, &signature).is_ok()
+}

@@ -10,7 +10,6 @@
 //! signatures. Simulation, broadcast and confirmation need a live Solana
 //! validator and are not judged here.
 
-use ed25519_dalek::{Signature, VerifyingKey};
 use serde_json::{Value, json};
 use solana_address::Address;
 use solana_transaction::versioned::VersionedTransaction;
@@ -268,14 +267,7 @@ fn ata(owner: &Address, token_program: &Address, mint: &Address) -> Address {
 }
 
 fn verifies(key: &Address, message: &[u8], signature: &[u8]) -> bool {
-    let key: [u8; 32] = key.to_bytes();
-    let (Ok(key), Ok(signature)) = (
-        VerifyingKey::from_bytes(&key),
-        Signature::from_slice(signature),
-    ) else {
-        return false;
-    };
-    key.verify_strict(message, &signature).is_ok()
+    super::ed25519_verifies(&key.to_bytes(), message, signature)
 }
 
 /// What a verified transaction pays.

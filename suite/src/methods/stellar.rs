@@ -9,7 +9,6 @@
 //! here.
 
 use chrono::{DateTime, Utc};
-use ed25519_dalek::{Signature, VerifyingKey};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use stellar_xdr::{
@@ -19,6 +18,7 @@ use stellar_xdr::{
     TransactionEnvelope, WriteXdr,
 };
 
+use super::ed25519_verifies as verifies;
 use crate::error::{Error, Result};
 
 /// What a verified transaction pays: the one `transfer` it invokes.
@@ -479,16 +479,6 @@ fn account_signatures(signature: &ScVal) -> Vec<([u8; 32], Vec<u8>)> {
             Some((public, field("signature")?))
         })
         .collect()
-}
-
-fn verifies(key: &[u8; 32], message: &[u8], signature: &[u8]) -> bool {
-    let (Ok(key), Ok(signature)) = (
-        VerifyingKey::from_bytes(key),
-        Signature::from_slice(signature),
-    ) else {
-        return false;
-    };
-    key.verify_strict(message, &signature).is_ok()
 }
 
 /// The `stellar.transaction.verify` operation's input, read.
