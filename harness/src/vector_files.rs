@@ -496,24 +496,16 @@ pub fn write_corpus(files: &[LoadedFile], out: &Path) -> Result<BTreeMap<&'stati
 /// `fuzz/fuzz_targets/solana_transaction.rs`'s raw input of a
 /// `solana.transaction.verify` case: bit 0 feePayer.
 fn solana_raw_seed(input: &Value) -> Option<Vec<u8>> {
-    use base64::Engine;
-    let wire = base64::engine::general_purpose::STANDARD
-        .decode(input.get("transaction")?.as_str()?)
-        .ok()?;
     let sponsored = input
         .pointer("/request/methodDetails/feePayer")
         .and_then(Value::as_bool)
         == Some(true);
-    Some(std::iter::once(u8::from(sponsored)).chain(wire).collect())
+    raw_seed(input, u8::from(sponsored))
 }
 
 /// `fuzz/fuzz_targets/stellar_transaction.rs`'s raw input of a
 /// `stellar.transaction.verify` case: bit 0 feePayer, bit 1 pubnet.
 fn stellar_raw_seed(input: &Value) -> Option<Vec<u8>> {
-    use base64::Engine;
-    let xdr = base64::engine::general_purpose::STANDARD
-        .decode(input.get("transaction")?.as_str()?)
-        .ok()?;
     let details = input.pointer("/request/methodDetails");
     let fee_payer = details
         .and_then(|d| d.get("feePayer"))
@@ -523,6 +515,14 @@ fn stellar_raw_seed(input: &Value) -> Option<Vec<u8>> {
         .and_then(|d| d.get("network"))
         .and_then(Value::as_str)
         == Some("stellar:pubnet");
-    let flags = u8::from(fee_payer) | (u8::from(pubnet) << 1);
-    Some(std::iter::once(flags).chain(xdr).collect())
+    raw_seed(input, u8::from(fee_payer) | (u8::from(pubnet) << 1))
+}
+
+/// The flag byte, then the bytes of the case's base64 `transaction`.
+fn raw_seed(input: &Value, flags: u8) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(input.get("transaction")?.as_str()?)
+        .ok()?;
+    Some(std::iter::once(flags).chain(bytes).collect())
 }

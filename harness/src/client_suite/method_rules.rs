@@ -6,8 +6,8 @@
 //! (nothing can verify it without the live rail), and the credential's
 //! payload is judged by the method's payload rules, naming the
 //! requirement a broken one breaks, and, where the method's cryptography
-//! can be judged offline (a Stellar pull-mode transaction, a Lightning
-//! preimage), by its terms against the offered request.
+//! can be judged offline (a Stellar or Solana pull-mode transaction, a
+//! Lightning preimage), by its terms against the offered request.
 
 use mppconf_suite::codec::{Challenge, EncodedJson};
 use mppconf_suite::methods::rules::{self, Part};
@@ -227,10 +227,11 @@ fn payload_rules(r: &Record, paid_check: &str) -> Result<Outcome, Outcome> {
 }
 
 /// What the payload pays, judged offline against the offered request:
-/// a Stellar pull-mode transaction decoded and checked as §"Verification"
-/// says (everything but simulation and submission), a Lightning preimage
-/// against the invoice's payment hash. Terms only a live rail can judge
-/// are `skip`, saying so.
+/// a Stellar or Solana pull-mode transaction decoded and checked as the
+/// draft's verification says (everything but simulation and submission;
+/// Solana's SHOULD findings warn), a Lightning preimage against the
+/// invoice's payment hash. Terms only a live rail can judge are `skip`,
+/// saying so.
 fn payload_terms(r: &Record, paid_check: &str) -> Result<Outcome, Outcome> {
     let (offered, payload) = match offered_payload(r, paid_check) {
         Ok(found) => found,
@@ -254,10 +255,11 @@ fn payload_terms(r: &Record, paid_check: &str) -> Result<Outcome, Outcome> {
                 ..stellar::Context::default()
             };
             stellar::verify_transaction(request, transaction, &ctx).map(|t| {
-                format!(
+                let detail = format!(
                     "the transaction pays {} of {} from {} to {}, as offered (decoded and its signatures checked offline; not simulated or submitted: that needs a live stellar network)",
                     t.amount, t.contract, t.from, t.to
-                )
+                );
+                (detail, Vec::new())
             })
         }
         ("solana", "charge") => {
@@ -266,27 +268,19 @@ fn payload_terms(r: &Record, paid_check: &str) -> Result<Outcome, Outcome> {
                     "not a pull-mode (type \"transaction\") payload: a push-mode signature names a transaction on the network, which needs a live solana validator (method.payload-rules judges the payload's shape)",
                 ));
             };
-            return Ok(match solana::verify_transaction(request, transaction) {
-                Ok(v) if v.warnings.is_empty() => Outcome::pass(format!(
+            solana::verify_transaction(request, transaction).map(|v| {
+                let detail = format!(
                     "the transaction pays {} leg(s) as offered, each by its own transfer, fee payer {} (decoded and its signatures checked offline; not simulated or broadcast: that needs a live solana validator)",
                     v.legs.len(),
                     v.fee_payer
-                )),
-                Ok(v) => Outcome {
-                    verdict: Verdict::Warn,
-                    detail: format!(
-                        "the transaction pays as offered, but misses what the draft says a client SHOULD do: {}",
-                        v.warnings.join(", ")
-                    ),
-                },
-                Err(e) => Outcome::fail(
-                    "a solana charge transaction that pays the offered request",
-                    e,
-                ),
-            });
+                );
+                (detail, v.warnings)
+            })
         }
-        ("lightning", "charge") => lightning::verify_preimage(request, &payload)
-            .map(|()| "sha256 of the preimage is the offered invoice's payment hash".to_string()),
+        ("lightning", "charge") => lightning::verify_preimage(request, &payload).map(|()| {
+            let detail = "sha256 of the preimage is the offered invoice's payment hash";
+            (detail.to_string(), Vec::new())
+        }),
         (method, intent) => {
             return Err(Outcome::skip(format!(
                 "this check does not judge a {method} {intent} payload's terms (it judges Stellar and Solana pull-mode transactions and Lightning preimages): that needs the method's live rail"
@@ -294,7 +288,14 @@ fn payload_terms(r: &Record, paid_check: &str) -> Result<Outcome, Outcome> {
         }
     };
     Ok(match judged {
-        Ok(detail) => Outcome::pass(detail),
+        Ok((detail, warnings)) if warnings.is_empty() => Outcome::pass(detail),
+        Ok((detail, warnings)) => Outcome {
+            verdict: Verdict::Warn,
+            detail: format!(
+                "{detail}; but it misses what the draft says a client SHOULD do: {}",
+                warnings.join(", ")
+            ),
+        },
         Err(e) => Outcome::fail(
             format!(
                 "a {} {} payload that pays the offered request",

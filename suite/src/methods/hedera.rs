@@ -284,11 +284,7 @@ fn account(id: Option<&hapi::AccountId>) -> Option<String> {
 }
 
 fn decode_fail(reason: impl Into<String>) -> Error {
-    Error::PayloadSchema {
-        requirement: "hedera-charge.pull.decode",
-        path: "$.transaction".into(),
-        reason: reason.into(),
-    }
+    tx_fail("hedera-charge.pull.decode", reason)
 }
 
 fn tx_fail(requirement: &'static str, reason: impl Into<String>) -> Error {

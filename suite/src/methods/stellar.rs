@@ -69,22 +69,34 @@ fn fail(requirement: &'static str, path: &str, reason: impl Into<String>) -> Err
     }
 }
 
-/// The passphrase of `methodDetails.network` (§"Method Details": CAIP-2
-/// `stellar:pubnet` or `stellar:testnet`).
-fn passphrase(network: &str) -> Option<&'static str> {
-    match network {
-        "stellar:pubnet" => Some("Public Global Stellar Network ; September 2015"),
-        "stellar:testnet" => Some("Test SDF Network ; September 2015"),
-        _ => None,
-    }
+const PUBNET: &str = "Public Global Stellar Network ; September 2015";
+const TESTNET: &str = "Test SDF Network ; September 2015";
+
+/// `methodDetails.network` (§"Method Details": CAIP-2 `stellar:pubnet` or
+/// `stellar:testnet`) with its passphrase, and the other network's: a
+/// signature that verifies only under that one was made for the wrong
+/// network, which deserves its own verdict.
+struct Network {
+    name: &'static str,
+    passphrase: &'static str,
+    other: &'static str,
 }
 
-/// The other network's passphrase: a signature that verifies only under it
-/// was made for the wrong network, which deserves its own verdict.
-fn other_passphrase(network: &str) -> &'static str {
-    match network {
-        "stellar:pubnet" => "Test SDF Network ; September 2015",
-        _ => "Public Global Stellar Network ; September 2015",
+impl Network {
+    fn of(name: &str) -> Option<Self> {
+        match name {
+            "stellar:pubnet" => Some(Self {
+                name: "stellar:pubnet",
+                passphrase: PUBNET,
+                other: TESTNET,
+            }),
+            "stellar:testnet" => Some(Self {
+                name: "stellar:testnet",
+                passphrase: TESTNET,
+                other: PUBNET,
+            }),
+            _ => None,
+        }
     }
 }
 
@@ -109,7 +121,7 @@ fn request_field<'a>(request: &'a Value, pointer: &str) -> Result<&'a str> {
 /// Judges a pull-mode `payload.transaction` against its `request`.
 pub fn verify_transaction(request: &Value, transaction: &str, ctx: &Context) -> Result<Transfer> {
     let network = request_field(request, "/methodDetails/network")?;
-    let passphrase = passphrase(network).ok_or_else(|| {
+    let network = Network::of(network).ok_or_else(|| {
         bad_input(format!(
             "methodDetails.network {network:?} is not stellar:pubnet or stellar:testnet"
         ))
@@ -161,12 +173,11 @@ pub fn verify_transaction(request: &Value, transaction: &str, ctx: &Context) -> 
             auth,
             invocation,
             &transfer,
-            network,
-            passphrase,
+            &network,
             ctx,
         )?;
     } else {
-        verify_client_paid(&envelope.signatures, tx, network, passphrase, ctx)?;
+        verify_client_paid(&envelope.signatures, tx, &network, ctx)?;
     }
     Ok(transfer)
 }
@@ -262,15 +273,13 @@ fn source_key(account: &MuxedAccount) -> [u8; 32] {
 }
 
 /// §"Server-Sponsored Fees" and §"Sponsored Flow Checks", items 6 to 8.
-#[allow(clippy::too_many_arguments)]
 fn verify_sponsored(
     signatures: &[DecoratedSignature],
     tx: &Transaction,
     auth: &[SorobanAuthorizationEntry],
     invocation: &InvokeContractArgs,
     transfer: &Transfer,
-    network: &str,
-    passphrase: &str,
+    network: &Network,
     ctx: &Context,
 ) -> Result<()> {
     if source_key(&tx.source_account) != ZERO_ACCOUNT {
@@ -359,13 +368,14 @@ fn verify_sponsored(
                 .iter()
                 .any(|(public, signature)| *public == key && verifies(&key, &payload, signature))
         };
-        if !signed_under(passphrase) {
-            return Err(if signed_under(other_passphrase(network)) {
+        if !signed_under(network.passphrase) {
+            return Err(if signed_under(network.other) {
                 fail(
                     "stellar-charge.verification.network-passphrase",
                     "$.transaction",
                     format!(
-                        "the payer's authorization entry is signed for the other network, not {network}"
+                        "the payer's authorization entry is signed for the other network, not {}",
+                        network.name
                     ),
                 )
             } else {
@@ -373,8 +383,8 @@ fn verify_sponsored(
                     SIGNED,
                     "$.transaction",
                     format!(
-                        "the payer's authorization entry carries no valid signature by {} under {network}'s passphrase",
-                        transfer.from
+                        "the payer's authorization entry carries no valid signature by {} under {}'s passphrase",
+                        transfer.from, network.name
                     ),
                 )
             });
@@ -403,8 +413,7 @@ fn verify_sponsored(
 fn verify_client_paid(
     signatures: &[DecoratedSignature],
     tx: &Transaction,
-    network: &str,
-    passphrase: &str,
+    network: &Network,
     ctx: &Context,
 ) -> Result<()> {
     let key = source_key(&tx.source_account);
@@ -416,19 +425,23 @@ fn verify_client_paid(
             .iter()
             .any(|s| s.hint.0 == key[28..] && verifies(&key, &hash, &s.signature.0))
     };
-    if !signed_under(passphrase) {
-        return Err(if signed_under(other_passphrase(network)) {
+    if !signed_under(network.passphrase) {
+        return Err(if signed_under(network.other) {
             fail(
                 "stellar-charge.verification.network-passphrase",
                 "$.transaction",
-                format!("the envelope is signed for the other network, not {network}"),
+                format!(
+                    "the envelope is signed for the other network, not {}",
+                    network.name
+                ),
             )
         } else {
             fail(
                 "stellar-charge.unsponsored.network-ready",
                 "$.transaction",
                 format!(
-                    "feePayer is false and no envelope signature by the source account verifies under {network}'s passphrase"
+                    "feePayer is false and no envelope signature by the source account verifies under {}'s passphrase",
+                    network.name
                 ),
             )
         });
