@@ -29,6 +29,7 @@ pub mod chain;
 pub mod client_suite;
 pub mod differential;
 pub mod error;
+pub mod escrow_suite;
 pub mod interrupt;
 pub mod mcp_client_suite;
 pub mod mcp_suite;

@@ -66,6 +66,10 @@ enum Command {
     /// running MCP endpoint's paid tool (--url) or the reference server's
     /// MCP endpoint (--reference).
     McpServer(Box<mppconf_harness::mcp_suite::command::McpServerArgs>),
+    /// The escrow suite (draft-evm-session-00 §"Channel Escrow Contract"):
+    /// an EVM session escrow judged on a local chain, from its creation
+    /// code (--creation-code) or the reference escrow (--reference).
+    Escrow(Box<mppconf_harness::escrow_suite::command::EscrowArgs>),
     /// An MCP server on stdio relaying each line to a Streamable HTTP
     /// endpoint (how `mcp-server --reference --stdio` serves the
     /// reference endpoint over stdio).
@@ -456,6 +460,7 @@ fn main() -> ExitCode {
         Command::McpServer(args) => {
             block_on(mppconf_harness::mcp_suite::command::mcp_server(*args))
         }
+        Command::Escrow(args) => block_on(mppconf_harness::escrow_suite::command::escrow(*args)),
         Command::Client(args) => block_on(mppconf_harness::client_suite::command::client(args)),
         Command::McpClient(args) => {
             block_on(mppconf_harness::mcp_client_suite::command::mcp_client(args))

@@ -336,3 +336,37 @@ fn a_target_that_does_not_answer_is_one_harness_error() {
     }
     drop(silent);
 }
+
+#[test]
+fn the_escrow_suite_refuses_bad_input_before_starting_a_chain() {
+    usage_error(&["escrow"], &["give --creation-code FILE", "--reference"]);
+    let dir = tempfile::tempdir().unwrap();
+    let typo = dir.path().join("escrow.hex");
+    std::fs::write(&typo, "0x6080zz").unwrap();
+    usage_error(
+        &["escrow", "--creation-code", typo.to_str().unwrap()],
+        &[
+            typo.to_str().unwrap(),
+            "not hex creation code",
+            "constructor arguments",
+        ],
+    );
+    let missing = dir.path().join("missing.hex");
+    usage_error(
+        &["escrow", "--creation-code", missing.to_str().unwrap()],
+        &[missing.to_str().unwrap()],
+    );
+    usage_error(
+        &["escrow", "--reference", "--deviate", "settle-anyone"],
+        &["settle-anyone", "settle-any-caller"],
+    );
+    usage_error(
+        &[
+            "escrow",
+            "--reference",
+            "--filter",
+            "escrow.settle.payee-onyl",
+        ],
+        &["matches no check", "escrow.settle.payee-only"],
+    );
+}

@@ -26,12 +26,14 @@ pub const SOLADY_NPM_VERSION: &str = "0.1.26";
 /// The script that runs solc-js on a standard-JSON input.
 const COMPILE_SCRIPT: &str = include_str!("../../contracts/compile.cjs");
 
-/// One contract of ours: its Solidity file and the contract in it.
+/// One contract of ours: its Solidity file and the contract in it, and
+/// the files of ours that file imports.
 #[derive(Debug, Clone, Copy)]
 pub struct Source {
     pub contract: &'static str,
     pub file: &'static str,
     pub text: &'static str,
+    pub imports: &'static [Source],
 }
 
 /// The Tempo session escrow, `sessionProtocol: "v1"`.
@@ -39,6 +41,7 @@ pub const TEMPO_STREAM_CHANNEL: Source = Source {
     contract: "TempoStreamChannel",
     file: "TempoStreamChannel.sol",
     text: include_str!("../../contracts/TempoStreamChannel.sol"),
+    imports: &[],
 };
 
 /// The EIP-3009 / EIP-2612 test token of EVM charge.
@@ -46,6 +49,7 @@ pub const MPP_TEST_TOKEN: Source = Source {
     contract: "MppTestToken",
     file: "MppTestToken.sol",
     text: include_str!("../../contracts/MppTestToken.sol"),
+    imports: &[],
 };
 
 /// An ERC-20 without EIP-3009: the currency of the reference EVM server's
@@ -54,6 +58,25 @@ pub const MPP_PLAIN_TOKEN: Source = Source {
     contract: "MppPlainToken",
     file: "MppPlainToken.sol",
     text: include_str!("../../contracts/MppPlainToken.sol"),
+    imports: &[],
+};
+
+/// The EVM session escrow (draft-evm-session-00's mandatory core): the
+/// escrow suite's reference.
+pub const EVM_PAYMENT_CHANNEL: Source = Source {
+    contract: "EvmPaymentChannel",
+    file: "EvmPaymentChannel.sol",
+    text: include_str!("../../contracts/EvmPaymentChannel.sol"),
+    imports: &[],
+};
+
+/// The same escrow with one rule broken, chosen by its constructor
+/// argument: the escrow suite's deviations.
+pub const EVM_PAYMENT_CHANNEL_DEVIATING: Source = Source {
+    contract: "EvmPaymentChannelDeviating",
+    file: "EvmPaymentChannelDeviating.sol",
+    text: include_str!("../../contracts/EvmPaymentChannelDeviating.sol"),
+    imports: &[EVM_PAYMENT_CHANNEL],
 };
 
 /// Compiled creation bytecode, and the hash it is cached under.
@@ -84,7 +107,10 @@ fn source_hash(source: &Source) -> String {
         source.file,
         source.contract,
         source.text,
-    ] {
+    ]
+    .into_iter()
+    .chain(source.imports.iter().flat_map(|i| [i.file, i.text]))
+    {
         h.update((part.len() as u64).to_be_bytes());
         h.update(part.as_bytes());
     }
@@ -155,9 +181,13 @@ fn compiler() -> Result<PathBuf> {
 /// Runs solc-js on the source; a compiler error names the file and line.
 fn compile(source: &Source) -> Result<Vec<u8>> {
     let root = compiler()?;
+    let mut sources = serde_json::Map::new();
+    for s in std::iter::once(source).chain(source.imports) {
+        sources.insert(s.file.to_string(), json!({"content": s.text}));
+    }
     let input = json!({
         "language": "Solidity",
-        "sources": {source.file: {"content": source.text}},
+        "sources": sources,
         "settings": settings(),
     });
     let mut child = Command::new("node")
@@ -219,16 +249,22 @@ pub static UNLOCKED_SENDS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_ne
 /// Deploys `artifact` from the chain's first unlocked dev account and
 /// returns its address; fails when the creation reverts or leaves no code.
 pub async fn deploy(rpc: &Rpc, artifact: &Artifact) -> Result<Address> {
+    deploy_code(rpc, artifact.contract, &artifact.bytecode).await
+}
+
+/// Deploys creation code (`name` for errors): a compiled contract with its
+/// constructor arguments appended, or code a user gave.
+pub async fn deploy_code(rpc: &Rpc, name: &str, creation_code: &[u8]) -> Result<Address> {
     let chain_error = |reason: String| Error::Chain {
         url: rpc.url().to_string(),
-        reason: format!("deploying {}: {reason}", artifact.contract),
+        reason: format!("deploying {name}: {reason}"),
     };
     let accounts = rpc.call("eth_accounts", json!([])).await?;
     let from = accounts[0]
         .as_str()
         .ok_or_else(|| chain_error("the chain has no unlocked account".into()))?
         .to_string();
-    let data = format!("0x{}", alloy::hex::encode(&artifact.bytecode));
+    let data = format!("0x{}", alloy::hex::encode(creation_code));
     let receipt = {
         let _one_at_a_time = UNLOCKED_SENDS.lock().await;
         let hash = rpc

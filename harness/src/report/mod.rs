@@ -169,7 +169,7 @@ fn binds_in_any(binds: &str, suites: &[&str]) -> bool {
 
 fn binds_in(binds: &str, suite: &str) -> bool {
     match suite {
-        "server" => binds != "client",
+        "server" | "escrow" => binds != "client",
         "client" => binds != "server",
         _ => true,
     }
