@@ -4,7 +4,7 @@
 # <target>_seed_corpus.zip) where ClusterFuzzLite and OSS-Fuzz look: $OUT.
 cd "$SRC/mppconf/fuzz"
 cargo fuzz build -O
-for target in challenge credential receipt accept_payment discovery mcp method_rules session_voucher session_event evm_charge stellar_transaction solana_transaction; do
+for target in challenge credential receipt accept_payment discovery mcp method_rules session_voucher session_event evm_charge stellar_transaction solana_transaction tempo_subscription; do
   cp "target/x86_64-unknown-linux-gnu/release/$target" "$OUT/"
   if [ -d "seeds/$target" ]; then
     (cd "seeds/$target" && zip -q -r "$OUT/${target}_seed_corpus.zip" .)

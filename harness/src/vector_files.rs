@@ -423,6 +423,7 @@ pub fn fuzz_target_of(op: &str) -> Option<&'static str> {
         "evm" => Some("evm_charge"),
         "stellar" => Some("stellar_transaction"),
         "solana" => Some("solana_transaction"),
+        "tempo" if op.starts_with("tempo.subscription.") => Some("tempo_subscription"),
         _ => None,
     }
 }
@@ -447,7 +448,11 @@ pub fn write_corpus(files: &[LoadedFile], out: &Path) -> Result<BTreeMap<&'stati
         // object.
         if matches!(
             target,
-            "session_voucher" | "evm_charge" | "stellar_transaction" | "solana_transaction"
+            "session_voucher"
+                | "evm_charge"
+                | "stellar_transaction"
+                | "solana_transaction"
+                | "tempo_subscription"
         ) || case.op.starts_with("hedera.")
         {
             objects.push(case.input.to_string());
@@ -482,6 +487,7 @@ pub fn write_corpus(files: &[LoadedFile], out: &Path) -> Result<BTreeMap<&'stati
         let raw = match target {
             "stellar_transaction" => stellar_raw_seed(&case.input),
             "solana_transaction" => solana_raw_seed(&case.input),
+            "tempo_subscription" => subscription_raw_seed(&case.input),
             _ => None,
         };
         if let Some(raw) = raw {
@@ -491,6 +497,14 @@ pub fn write_corpus(files: &[LoadedFile], out: &Path) -> Result<BTreeMap<&'stati
         }
     }
     Ok(counts)
+}
+
+/// `fuzz/fuzz_targets/tempo_subscription.rs`'s raw input of a
+/// `tempo.subscription.key_authorization.verify` case: the RLP bytes of
+/// its signed key authorization.
+fn subscription_raw_seed(input: &Value) -> Option<Vec<u8>> {
+    let hex = input.pointer("/payload/signature")?.as_str()?;
+    alloy::hex::decode(hex.strip_prefix("0x")?).ok()
 }
 
 /// `fuzz/fuzz_targets/solana_transaction.rs`'s raw input of a

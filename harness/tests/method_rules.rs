@@ -522,7 +522,9 @@ async fn judge_terms(
 /// depend on the server's own account, ledger or a past expiry (the run
 /// offers its own `expires`) passes or fails as the vector says, naming
 /// its requirement; every `solana.transaction.verify` vector likewise (a
-/// valid one with SHOULD findings warns). Lightning's preimage likewise; a push-mode hash and a
+/// valid one with SHOULD findings warns), and every
+/// `tempo.subscription.key_authorization.verify` one that needs no
+/// `source` or special request. Lightning's preimage likewise; a push-mode hash and a
 /// method without offline terms are `skip`, never `pass`.
 #[tokio::test]
 async fn a_client_payload_is_judged_on_what_it_pays_where_that_is_offline() {
@@ -577,6 +579,44 @@ async fn a_client_payload_is_judged_on_what_it_pays_where_that_is_offline() {
         judged += 1;
     }
     assert!(judged >= 40, "only {judged} Solana cases judged");
+
+    // A Tempo subscription client's key authorization, but for what the
+    // run cannot reproduce: a `source` (the scripted client sends none)
+    // and a request no server may offer (the run's own `expires`, a month).
+    let mut judged = 0;
+    for case in cases("tempo.subscription.key_authorization.verify") {
+        let code = case["error_code"].as_str();
+        if matches!(
+            code,
+            Some(
+                "tempo-subscription.source.chain-match"
+                    | "tempo-subscription.verification.reject-expires-before-challenge"
+                    | "tempo-subscription.request.reject-month"
+            )
+        ) {
+            continue;
+        }
+        let (verdict, detail, cited) = judge_terms(
+            "tempo",
+            "subscription",
+            &case["input"]["request"],
+            &case["input"]["payload"],
+        )
+        .await;
+        match code {
+            None => assert_eq!(verdict, Verdict::Pass, "{}: {detail}", case["id"]),
+            Some(code) => {
+                assert_eq!(verdict, Verdict::Fail, "{}: {detail}", case["id"]);
+                assert!(detail.contains(code), "{}: {detail}", case["id"]);
+                assert!(cited.contains(&code), "{}: {code} not cited", case["id"]);
+            }
+        }
+        judged += 1;
+    }
+    assert!(
+        judged >= 55,
+        "only {judged} Tempo subscription cases judged"
+    );
 
     let request = cases("stellar.transaction.verify")[0]["input"]["request"].clone();
     let hash = json!({"type": "hash", "hash": "a".repeat(64)});

@@ -57,6 +57,7 @@ pub const OPERATIONS: &[&str] = &[
     "hedera.memo.encode",
     "hedera.memo.verify",
     "hedera.transaction.verify",
+    "tempo.subscription.key_authorization.verify",
     "tempo.credential.validate",
     "payment_info.parse",
     "mcp.payment_required.parse",
@@ -340,6 +341,9 @@ pub fn execute(op: &str, input: &Value, draft: CoreDraft) -> Result<Value, (AbiE
         }
         "solana.transaction.verify" => {
             crate::methods::solana::verify_op(input).map_err(|e| (e.abi_type(), e))
+        }
+        "tempo.subscription.key_authorization.verify" => {
+            crate::methods::tempo_subscription::verify_op(input).map_err(|e| (e.abi_type(), e))
         }
         "stellar.transaction.verify" => {
             crate::methods::stellar::verify_op(input).map_err(|e| (e.abi_type(), e))

@@ -11,7 +11,7 @@
 
 use mppconf_suite::codec::{Challenge, EncodedJson};
 use mppconf_suite::methods::rules::{self, Part};
-use mppconf_suite::methods::{lightning, solana, stellar};
+use mppconf_suite::methods::{lightning, solana, stellar, tempo_subscription};
 use mppconf_suite::vectors::Verdict;
 
 use super::check::{Check, Need, ScenarioDef, c, sent_credential};
@@ -100,6 +100,28 @@ const LIGHTNING_TERMS: &[&str] = &[
     "lightning-charge.verify.preimage-hash",
 ];
 
+/// draft-tempo-subscription-00: what a client's signed key authorization
+/// must grant (`tempo.subscription.key_authorization.verify`).
+const SUBSCRIPTION_TERMS: &[&str] = &[
+    "tempo-subscription.payload.type-key-authorization",
+    "tempo-subscription.payload.signature-encoding",
+    "tempo-subscription.payload.signed-contents",
+    "tempo-subscription.payload.primitive-signature",
+    "tempo-subscription.payload.no-keychain-wrapper",
+    "tempo-subscription.key-auth.client-fulfils",
+    "tempo-subscription.key-auth.required-configuration",
+    "tempo-subscription.key-auth.no-unrestricted",
+    "tempo-subscription.request.period-mapping",
+    "tempo-subscription.scope.chain-id",
+    "tempo-subscription.scope.access-key",
+    "tempo-subscription.scope.expiry-equals",
+    "tempo-subscription.scope.token-limit",
+    "tempo-subscription.scope.allowed-calls",
+    "tempo-subscription.scope.reject-broader",
+    "tempo-subscription.source.recover-root",
+    "tempo-subscription.credential.source-did-pkh",
+];
+
 /// The requirements [`TERMS_CHECK`] judges for an offer: none for a method
 /// whose terms only its live rail can judge.
 pub fn terms_cited(offer: &Offer) -> Vec<&'static str> {
@@ -107,6 +129,7 @@ pub fn terms_cited(offer: &Offer) -> Vec<&'static str> {
         ("stellar", "charge") => STELLAR_TERMS.to_vec(),
         ("solana", "charge") => SOLANA_TERMS.to_vec(),
         ("lightning", "charge") => LIGHTNING_TERMS.to_vec(),
+        ("tempo", "subscription") => SUBSCRIPTION_TERMS.to_vec(),
         _ => Vec::new(),
     }
 }
@@ -171,12 +194,12 @@ fn offer(env: &Env) -> Built {
     built
 }
 
-/// The offered challenge and the payload of the credential sent for it;
-/// a credential for another challenge fails.
+/// The offered challenge, and the payload and `source` of the credential
+/// sent for it; a credential for another challenge fails.
 fn offered_payload<'r>(
     r: &'r Record,
     paid_check: &str,
-) -> Result<(&'r Challenge, serde_json::Value), Outcome> {
+) -> Result<(&'r Challenge, serde_json::Value, Option<String>), Outcome> {
     let offered = r
         .payable
         .as_ref()
@@ -188,14 +211,18 @@ fn offered_payload<'r>(
             format!("one for challenge {:?}", credential.challenge.id),
         ));
     }
-    Ok((offered, serde_json::Value::Object(credential.payload)))
+    Ok((
+        offered,
+        serde_json::Value::Object(credential.payload),
+        credential.source,
+    ))
 }
 
 /// The credential sent for the offered challenge, its payload judged by
 /// the method's rules: a broken `must` rule fails, naming its
 /// requirement; a broken `should` rule warns.
 fn payload_rules(r: &Record, paid_check: &str) -> Result<Outcome, Outcome> {
-    let (offered, payload) = match offered_payload(r, paid_check) {
+    let (offered, payload, _) = match offered_payload(r, paid_check) {
         Ok(found) => found,
         Err(outcome) if outcome.verdict == Verdict::Fail => return Ok(outcome),
         Err(outcome) => return Err(outcome),
@@ -233,7 +260,7 @@ fn payload_rules(r: &Record, paid_check: &str) -> Result<Outcome, Outcome> {
 /// invoice's payment hash. Terms only a live rail can judge are `skip`,
 /// saying so.
 fn payload_terms(r: &Record, paid_check: &str) -> Result<Outcome, Outcome> {
-    let (offered, payload) = match offered_payload(r, paid_check) {
+    let (offered, payload, source) = match offered_payload(r, paid_check) {
         Ok(found) => found,
         Err(outcome) if outcome.verdict == Verdict::Fail => return Ok(outcome),
         Err(outcome) => return Err(outcome),
@@ -277,13 +304,21 @@ fn payload_terms(r: &Record, paid_check: &str) -> Result<Outcome, Outcome> {
                 (detail, v.warnings)
             })
         }
+        ("tempo", "subscription") => {
+            if let Err(e) = tempo_subscription::Terms::of(request, offered.expires.as_deref()) {
+                return Err(Outcome::error(format!(
+                    "the offered request is not one a Tempo subscription server may offer ({e}): fix the manifest's [offer.request]"
+                )));
+            }
+            subscription_terms(request, &payload, offered, source.as_deref())
+        }
         ("lightning", "charge") => lightning::verify_preimage(request, &payload).map(|()| {
             let detail = "sha256 of the preimage is the offered invoice's payment hash";
             (detail.to_string(), Vec::new())
         }),
         (method, intent) => {
             return Err(Outcome::skip(format!(
-                "this check does not judge a {method} {intent} payload's terms (it judges Stellar and Solana pull-mode transactions and Lightning preimages): that needs the method's live rail"
+                "this check does not judge a {method} {intent} payload's terms (it judges Stellar and Solana pull-mode transactions, Tempo subscription key authorizations and Lightning preimages): that needs the method's live rail"
             )));
         }
     };
@@ -304,6 +339,50 @@ fn payload_terms(r: &Record, paid_check: &str) -> Result<Outcome, Outcome> {
             e,
         ),
     })
+}
+
+/// A Tempo subscription client's signed key authorization against the
+/// offered request and the challenge's `expires` (everything
+/// `tempo.subscription.key_authorization.verify` checks but `source`,
+/// which binds servers); a `source` that does not name the recovered root
+/// signer on the request's chain is the client's SHOULD finding
+/// (§"Credential Structure").
+fn subscription_terms(
+    request: &serde_json::Value,
+    payload: &serde_json::Value,
+    offered: &Challenge,
+    source: Option<&str>,
+) -> mppconf_suite::error::Result<(String, Vec<&'static str>)> {
+    let mut input = serde_json::json!({"request": request, "payload": payload});
+    if let Some(e) = &offered.expires {
+        input["expires"] = serde_json::Value::String(e.clone());
+    }
+    let granted = tempo_subscription::verify_op(&input)?;
+    let signer = granted["signer"].as_str().unwrap_or_default();
+    let expected = format!("did:pkh:eip155:{}:{signer}", granted["chainId"]);
+    let (warnings, source_note) = match source {
+        Some(s) if !s.eq_ignore_ascii_case(&expected) => (
+            vec!["tempo-subscription.credential.source-did-pkh"],
+            format!("; its source {s:?} is not {expected}"),
+        ),
+        _ => (Vec::new(), String::new()),
+    };
+    let detail = format!(
+        "the key authorization grants {} key {} at most {} per {} s, by {} to the recipient alone, until {}; signed by root {signer} (decoded and checked offline; activation needs a Tempo chain){source_note}",
+        granted["keyType"].as_str().unwrap_or_default(),
+        granted["keyId"].as_str().unwrap_or_default(),
+        granted["limit"].as_str().unwrap_or_default(),
+        granted["period"],
+        granted["selectors"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(" and "),
+        granted["expiry"],
+    );
+    Ok((detail, warnings))
 }
 
 /// A pull-mode payload's `transaction` (`type` "transaction").

@@ -11,6 +11,7 @@ pub mod tempo_charge;
 pub mod tempo_effects;
 pub mod tempo_session;
 pub mod tempo_session_stream;
+pub mod tempo_subscription;
 
 /// Whether `signature` is `key`'s strict ed25519 signature of `message`
 /// (RFC 8032, refusing non-canonical encodings and weak keys): the
