@@ -268,19 +268,7 @@ async fn open_existing(ctx: &EscrowCtx) -> Step {
 
 async fn no_reopen(ctx: &EscrowCtx) -> Step {
     let (channel, salt) = ctx.open(Address::ZERO).await?;
-    let old = ctx.voucher(&ctx.payer, channel, 400);
-    if !ctx
-        .send(
-            &ctx.payee,
-            "close with the payer's voucher for 400",
-            close(channel, 400, old.clone()),
-        )
-        .await?
-    {
-        return Err(Outcome::blocked(
-            "the payee's close with a valid voucher reverted; see escrow.close.settles-and-refunds",
-        ));
-    }
+    let old = ctx.close_valid(channel, 400).await?;
     let Some(finding) = refused(
         ctx,
         &ctx.payer,
@@ -592,18 +580,7 @@ async fn topup_payer_only(ctx: &EscrowCtx) -> Step {
 async fn topup_cancels_close(ctx: &EscrowCtx) -> Step {
     let grace = grace(ctx)?;
     let (channel, _) = ctx.open(Address::ZERO).await?;
-    if !ctx
-        .send(
-            &ctx.payer,
-            "requestClose",
-            E::requestCloseCall { channelId: channel },
-        )
-        .await?
-    {
-        return Err(Outcome::blocked(
-            "the payer's requestClose reverted; see escrow.request-close.reverts",
-        ));
-    }
+    ctx.request_close(channel).await?;
     let top_up = E::topUpCall {
         channelId: channel,
         additionalDeposit: 100,
@@ -719,14 +696,8 @@ async fn close_payee_only(ctx: &EscrowCtx) -> Step {
             .await?,
         );
     }
-    if findings.is_empty()
-        && !ctx
-            .send(&ctx.payee, "close at 500", close(channel, 500, signature))
-            .await?
-    {
-        return Err(Outcome::blocked(
-            "the payee's close with a valid voucher reverted; see escrow.close.settles-and-refunds",
-        ));
+    if findings.is_empty() {
+        ctx.close_valid(channel, 500).await?;
     }
     Ok(verdict(
         "close reverts unless msg.sender is the channel's payee",
@@ -738,15 +709,7 @@ async fn close_payee_only(ctx: &EscrowCtx) -> Step {
 async fn request_close_reverts(ctx: &EscrowCtx) -> Step {
     let (live, _) = ctx.open(Address::ZERO).await?;
     let (closed, _) = ctx.open(Address::ZERO).await?;
-    let signature = ctx.voucher(&ctx.payer, closed, 100);
-    if !ctx
-        .send(&ctx.payee, "close at 100", close(closed, 100, signature))
-        .await?
-    {
-        return Err(Outcome::blocked(
-            "the payee's close with a valid voucher reverted; see escrow.close.settles-and-refunds",
-        ));
-    }
+    ctx.close_valid(closed, 100).await?;
     let mut findings = Vec::new();
     findings.extend(
         refused(
@@ -820,18 +783,7 @@ async fn withdraw_needs_request(ctx: &EscrowCtx) -> Step {
 
 async fn grace_minimum(ctx: &EscrowCtx) -> Step {
     let (channel, _) = ctx.open(Address::ZERO).await?;
-    if !ctx
-        .send(
-            &ctx.payer,
-            "requestClose",
-            E::requestCloseCall { channelId: channel },
-        )
-        .await?
-    {
-        return Err(Outcome::blocked(
-            "the payer's requestClose reverted; see escrow.request-close.reverts",
-        ));
-    }
+    ctx.request_close(channel).await?;
     // Thirty seconds short of the minimum leaves room for the wall-clock
     // time anvil adds between blocks.
     ctx.advance(GRACE_MINIMUM - 30).await?;
@@ -871,18 +823,7 @@ async fn withdraw_once(ctx: &EscrowCtx) -> Step {
     let grace = grace(ctx)?;
     let (channel, _) = ctx.open(Address::ZERO).await?;
     ctx.settle_valid(channel, 300).await?;
-    if !ctx
-        .send(
-            &ctx.payer,
-            "requestClose",
-            E::requestCloseCall { channelId: channel },
-        )
-        .await?
-    {
-        return Err(Outcome::blocked(
-            "the payer's requestClose reverted; see escrow.request-close.reverts",
-        ));
-    }
+    ctx.request_close(channel).await?;
     ctx.advance(grace + 1).await?;
     // Other funds in the pool: what a second payout would draw on.
     ctx.open(Address::ZERO).await?;

@@ -398,6 +398,45 @@ impl EscrowCtx {
         }
     }
 
+    /// The payee closes with the payer's voucher for `amount`, as a step
+    /// later parts rely on; the voucher it used (`Err`: `blocked`, as the
+    /// close check judges a valid close).
+    pub async fn close_valid(&self, channel: B256, amount: u128) -> Result<Bytes, Outcome> {
+        let signature = self.voucher(&self.payer, channel, amount);
+        let call = IEvmPaymentChannel::closeCall {
+            channelId: channel,
+            cumulativeAmount: amount,
+            signature: signature.clone(),
+        };
+        if self
+            .send(
+                &self.payee,
+                &format!("close with the payer's voucher for {amount}"),
+                call,
+            )
+            .await?
+        {
+            Ok(signature)
+        } else {
+            Err(Outcome::blocked(
+                "the payee's close with a valid voucher reverted; see escrow.close.settles-and-refunds",
+            ))
+        }
+    }
+
+    /// The payer asks to close (`Err`: `blocked`, as the request-close
+    /// check judges it).
+    pub async fn request_close(&self, channel: B256) -> Result<(), Outcome> {
+        let call = IEvmPaymentChannel::requestCloseCall { channelId: channel };
+        if self.send(&self.payer, "requestClose", call).await? {
+            Ok(())
+        } else {
+            Err(Outcome::blocked(
+                "the payer's requestClose reverted; see escrow.request-close.reverts",
+            ))
+        }
+    }
+
     fn note(&self, entry: Value) {
         self.journal.lock().expect("journal").push(entry);
     }
