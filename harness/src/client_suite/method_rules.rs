@@ -305,12 +305,13 @@ fn payload_terms(r: &Record, paid_check: &str) -> Result<Outcome, Outcome> {
             })
         }
         ("tempo", "subscription") => {
-            if let Err(e) = tempo_subscription::Terms::of(request, offered.expires.as_deref()) {
-                return Err(Outcome::error(format!(
-                    "the offered request is not one a Tempo subscription server may offer ({e}): fix the manifest's [offer.request]"
-                )));
-            }
-            subscription_terms(request, &payload, offered, source.as_deref())
+            let terms = tempo_subscription::Terms::of(request, offered.expires.as_deref())
+                .map_err(|e| {
+                    Outcome::error(format!(
+                        "the offered request is not one a Tempo subscription server may offer ({e}): fix the manifest's [offer.request]"
+                    ))
+                })?;
+            subscription_terms(terms, &payload, source.as_deref())
         }
         ("lightning", "charge") => lightning::verify_preimage(request, &payload).map(|()| {
             let detail = "sha256 of the preimage is the offered invoice's payment hash";
@@ -342,22 +343,17 @@ fn payload_terms(r: &Record, paid_check: &str) -> Result<Outcome, Outcome> {
 }
 
 /// A Tempo subscription client's signed key authorization against the
-/// offered request and the challenge's `expires` (everything
+/// offered request's `terms` (everything
 /// `tempo.subscription.key_authorization.verify` checks but `source`,
 /// which binds servers); a `source` that does not name the recovered root
 /// signer on the request's chain is the client's SHOULD finding
 /// (§"Credential Structure").
 fn subscription_terms(
-    request: &serde_json::Value,
+    terms: tempo_subscription::Terms,
     payload: &serde_json::Value,
-    offered: &Challenge,
     source: Option<&str>,
 ) -> mppconf_suite::error::Result<(String, Vec<&'static str>)> {
-    let mut input = serde_json::json!({"request": request, "payload": payload});
-    if let Some(e) = &offered.expires {
-        input["expires"] = serde_json::Value::String(e.clone());
-    }
-    let granted = tempo_subscription::verify_op(&input)?;
+    let granted = tempo_subscription::verify_payload(payload, terms, None)?.to_json();
     let signer = granted["signer"].as_str().unwrap_or_default();
     let expected = format!("did:pkh:eip155:{}:{signer}", granted["chainId"]);
     let (warnings, source_note) = match source {

@@ -14,6 +14,7 @@
 //! transactions.
 
 pub mod checks;
+mod closing;
 pub mod command;
 
 use std::future::Future;

@@ -444,6 +444,19 @@ pub fn verify_op(input: &Value) -> Result<Value> {
     let payload = input
         .get("payload")
         .ok_or_else(|| bad_input("input needs \"payload\""))?;
+    let source = match input.get("source") {
+        None => None,
+        Some(v) => Some(
+            v.as_str()
+                .ok_or_else(|| bad_input("\"source\" is a string"))?,
+        ),
+    };
+    verify_payload(payload, terms, source).map(|v| v.to_json())
+}
+
+/// A credential's `payload` (`{type, signature}`) against `terms`: the
+/// type, the decoded authorization, and [`verify`].
+pub fn verify_payload(payload: &Value, terms: Terms, source: Option<&str>) -> Result<Verified> {
     if payload.get("type").and_then(Value::as_str) != Some("keyAuthorization") {
         return Err(fail(
             "tempo-subscription.payload.type-key-authorization",
@@ -465,18 +478,10 @@ pub fn verify_op(input: &Value) -> Result<Value> {
             )
         })?;
     let signed = decode(hex)?;
-    let source = match input.get("source") {
-        None => None,
-        Some(v) => Some(
-            v.as_str()
-                .ok_or_else(|| bad_input("\"source\" is a string"))?,
-        ),
-    };
     let signer = verify(&signed, &terms, source)?;
     Ok(Verified {
         signer,
         authorization: signed.authorization,
         terms,
-    }
-    .to_json())
+    })
 }
