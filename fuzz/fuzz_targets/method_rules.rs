@@ -5,7 +5,10 @@
 //! Hedera Attribution memo check: a memo that verifies anonymously is
 //! exactly the one the challenge's realm and id make; and as a Hedera
 //! pull-mode transaction check: an accepted one pays the request's amount,
-//! the primary leg to its recipient.
+//! the primary leg to its recipient. And as a Lightning session action:
+//! one the verifier accepts is paid by the preimage it carries (open and
+//! topUp: the challenge's payment hash; bearer and close: the session's),
+//! and a close response it accepts refunds exactly the unspent balance.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -14,6 +17,12 @@ use mppconf_suite::drafts::CoreDraft;
 use mppconf_suite::methods::{hedera, lightning, rules};
 use mppconf_suite::ops;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+fn sha256_hex(hex: &Value) -> String {
+    let bytes = alloy_primitives::hex::decode(hex.as_str().unwrap()).unwrap();
+    alloy_primitives::hex::encode(Sha256::digest(bytes))
+}
 
 fuzz_target!(|data: &[u8]| {
     let Ok(value) = serde_json::from_slice::<Value>(data) else {
@@ -59,5 +68,32 @@ fuzz_target!(|data: &[u8]| {
             value["memo"].as_str().unwrap().to_ascii_lowercase(),
             hedera::encode(&made)
         );
+    }
+    if let Ok(verified) = ops::execute("lightning.session.verify", &value, CoreDraft::Draft00) {
+        let (payload, id) = (&value["payload"], &verified["sessionId"]);
+        match verified["action"].as_str().unwrap() {
+            "open" => {
+                assert_eq!(id, &value["request"]["paymentHash"]);
+                assert_eq!(id.as_str().unwrap(), sha256_hex(&payload["preimage"]));
+            }
+            "topUp" => {
+                assert_eq!(id, &value["session"]["paymentHash"]);
+                assert_eq!(
+                    value["request"]["paymentHash"].as_str().unwrap(),
+                    sha256_hex(&payload["topUpPreimage"])
+                );
+            }
+            _ => {
+                assert_eq!(id, &value["session"]["paymentHash"]);
+                assert_eq!(id.as_str().unwrap(), sha256_hex(&payload["preimage"]));
+            }
+        }
+    }
+    if let Ok(closed) = ops::execute("lightning.session.close.verify", &value, CoreDraft::Draft00) {
+        let session = &value["session"];
+        let owed = session["depositSats"].as_u64().unwrap() - session["spent"].as_u64().unwrap();
+        assert_eq!(closed["refundSats"].as_u64(), Some(owed));
+        assert_eq!(closed["refundStatus"] == "skipped", owed == 0);
+        assert_eq!(value["receipt"]["refundStatus"], closed["refundStatus"]);
     }
 });

@@ -3,6 +3,9 @@
 //! either voucher signer accepts has a high s, whatever bytes it is given
 //! (§"Signature Malleability"; §"Signature Verification"); the EVM signer
 //! accepts only 65 bytes with v 27 or 28 (§"Hexadecimal Values").
+//! draft-solana-session-00's voucher, proof and splits operations on the
+//! same JSON: never a panic; an accepted voucher raises the channel's
+//! watermark within its deposit, and its message is the 50-byte layout.
 #![no_main]
 
 use alloy_primitives::{B256, U256};
@@ -37,6 +40,20 @@ fuzz_target!(|data: &[u8]| {
             "evm.session.voucher.signer",
         ] {
             let _ = ops::execute(op, &input, CoreDraft::Draft00);
+        }
+        let _ = ops::execute("solana.session.proof.verify", &input, CoreDraft::Draft00);
+        let _ = ops::execute("solana.session.splits.hash", &input, CoreDraft::Draft00);
+        if let Ok(accepted) =
+            ops::execute("solana.session.voucher.verify", &input, CoreDraft::Draft00)
+        {
+            let amount = |v: &Value| v.as_str().unwrap().parse::<u64>().unwrap();
+            let channel = &input["channel"];
+            let cumulative = amount(&accepted["cumulativeAmount"]);
+            assert!(cumulative > amount(&channel["acceptedCumulative"]));
+            assert!(cumulative <= amount(&channel["escrowedAmount"]));
+            let message = accepted["message"].as_str().unwrap();
+            assert_eq!(message.len(), 100);
+            assert!(message.starts_with("5601"));
         }
     }
     if data.len() >= 32 + 64 {

@@ -417,11 +417,13 @@ pub fn fuzz_target_of(op: &str) -> Option<&'static str> {
         "accept_payment" => Some("accept_payment"),
         "payment_info" => Some("discovery"),
         "mcp" => Some("mcp"),
+        "lightning" if op == "lightning.session.events.parse" => Some("session_event"),
         "request" | "payload" | "lightning" | "hedera" => Some("method_rules"),
         "session" => Some("session_voucher"),
         "evm" if op.starts_with("evm.session.") => Some("session_voucher"),
         "evm" => Some("evm_charge"),
         "stellar" => Some("stellar_transaction"),
+        "solana" if op.starts_with("solana.session.") => Some("session_voucher"),
         "solana" => Some("solana_transaction"),
         "tempo" if op.starts_with("tempo.subscription.") => Some("tempo_subscription"),
         _ => None,
@@ -444,16 +446,18 @@ pub fn write_corpus(files: &[LoadedFile], out: &Path) -> Result<BTreeMap<&'stati
             .filter_map(|k| case.input.get(*k))
             .map(Value::to_string)
             .collect();
-        // session.*, evm.*, stellar.*, solana.*, hedera.*: the whole input
-        // object.
-        if matches!(
-            target,
-            "session_voucher"
-                | "evm_charge"
-                | "stellar_transaction"
-                | "solana_transaction"
-                | "tempo_subscription"
-        ) || case.op.starts_with("hedera.")
+        // session.*, evm.*, stellar.*, solana.*, hedera.*, the Lightning
+        // session's stored state: the whole input object.
+        if case.op.starts_with("lightning.session.")
+            || matches!(
+                target,
+                "session_voucher"
+                    | "evm_charge"
+                    | "stellar_transaction"
+                    | "solana_transaction"
+                    | "tempo_subscription"
+            )
+            || case.op.starts_with("hedera.")
         {
             objects.push(case.input.to_string());
         }

@@ -42,6 +42,9 @@ pub const OPERATIONS: &[&str] = &[
     "request.validate",
     "payload.validate",
     "lightning.preimage.verify",
+    "lightning.session.verify",
+    "lightning.session.events.parse",
+    "lightning.session.close.verify",
     "evm.challenge_hash",
     "evm.permit2.type_hashes",
     "evm.permit2.digest",
@@ -54,6 +57,9 @@ pub const OPERATIONS: &[&str] = &[
     "evm.session.voucher.signer",
     "stellar.transaction.verify",
     "solana.transaction.verify",
+    "solana.session.voucher.verify",
+    "solana.session.proof.verify",
+    "solana.session.splits.hash",
     "hedera.memo.encode",
     "hedera.memo.verify",
     "hedera.transaction.verify",
@@ -330,6 +336,15 @@ pub fn execute(op: &str, input: &Value, draft: CoreDraft) -> Result<Value, (AbiE
                 .map(|()| json!({}))
                 .map_err(as_type(T::Verification))
         }
+        "lightning.session.verify" => {
+            crate::methods::lightning_session::verify_op(input).map_err(|e| (e.abi_type(), e))
+        }
+        "lightning.session.events.parse" => {
+            crate::methods::lightning_session::events_op(input).map_err(|e| (e.abi_type(), e))
+        }
+        "lightning.session.close.verify" => {
+            crate::methods::lightning_session::close_op(input).map_err(|e| (e.abi_type(), e))
+        }
         "hedera.memo.encode" => {
             crate::methods::hedera::encode_op(input).map_err(|e| (e.abi_type(), e))
         }
@@ -341,6 +356,15 @@ pub fn execute(op: &str, input: &Value, draft: CoreDraft) -> Result<Value, (AbiE
         }
         "solana.transaction.verify" => {
             crate::methods::solana::verify_op(input).map_err(|e| (e.abi_type(), e))
+        }
+        "solana.session.voucher.verify" => {
+            crate::methods::solana_session::verify_voucher_op(input).map_err(|e| (e.abi_type(), e))
+        }
+        "solana.session.proof.verify" => {
+            crate::methods::solana_session::verify_proof_op(input).map_err(|e| (e.abi_type(), e))
+        }
+        "solana.session.splits.hash" => {
+            crate::methods::solana_session::splits_hash_op(input).map_err(|e| (e.abi_type(), e))
         }
         "tempo.subscription.key_authorization.verify" => {
             crate::methods::tempo_subscription::verify_op(input).map_err(|e| (e.abi_type(), e))

@@ -53,7 +53,7 @@ fn invoice(request: &Value) -> Result<Bolt11Invoice> {
 
 /// The `network` value the draft gives an invoice's currency (its
 /// human-readable prefix); `None` for one the draft does not allow.
-fn network(currency: Currency) -> Option<&'static str> {
+pub(crate) fn network(currency: Currency) -> Option<&'static str> {
     match currency {
         Currency::Bitcoin => Some("mainnet"),
         Currency::Regtest => Some("regtest"),
