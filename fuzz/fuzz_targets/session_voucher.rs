@@ -3,6 +3,9 @@
 //! either voucher signer accepts has a high s, whatever bytes it is given
 //! (§"Signature Malleability"; §"Signature Verification"); the EVM signer
 //! accepts only 65 bytes with v 27 or 28 (§"Hexadecimal Values").
+//! draft-hedera-session-00's signer accepts what Tempo's does (both
+//! formats, low-s only), and an accepted Hedera voucher is within the
+//! channel's deposit and above its highest voucher.
 //! draft-solana-session-00's voucher, proof and splits operations on the
 //! same JSON: never a panic; an accepted voucher raises the channel's
 //! watermark within its deposit, and its message is the 50-byte layout.
@@ -11,7 +14,7 @@
 use alloy_primitives::{B256, U256};
 use libfuzzer_sys::fuzz_target;
 use mppconf_suite::drafts::CoreDraft;
-use mppconf_suite::methods::{evm_session, tempo_session};
+use mppconf_suite::methods::{evm_session, hedera_session, tempo_session};
 use mppconf_suite::ops;
 use serde_json::Value;
 
@@ -38,8 +41,18 @@ fuzz_target!(|data: &[u8]| {
             "evm.session.channel_id",
             "evm.session.voucher.digest",
             "evm.session.voucher.signer",
+            "hedera.session.channel_id",
+            "hedera.session.voucher.digest",
         ] {
             let _ = ops::execute(op, &input, CoreDraft::Draft00);
+        }
+        if let Ok(accepted) =
+            ops::execute("hedera.session.voucher.verify", &input, CoreDraft::Draft00)
+        {
+            let amount = |v: &Value| U256::from_str_radix(v.as_str().unwrap(), 10).unwrap();
+            let cumulative = amount(&accepted["cumulativeAmount"]);
+            assert!(cumulative > amount(&input["channel"]["highestVoucherAmount"]));
+            assert!(cumulative <= amount(&input["channel"]["deposit"]));
         }
         let _ = ops::execute("solana.session.proof.verify", &input, CoreDraft::Draft00);
         let _ = ops::execute("solana.session.splits.hash", &input, CoreDraft::Draft00);
@@ -62,6 +75,10 @@ fuzz_target!(|data: &[u8]| {
         if tempo_session::voucher_signer(digest, signature).is_ok() {
             assert!(matches!(signature.len(), 64 | 65) && low_s(signature));
         }
+        assert_eq!(
+            hedera_session::voucher_signer(digest, signature).ok(),
+            tempo_session::voucher_signer(digest, signature).ok()
+        );
         if evm_session::voucher_signer(digest, signature).is_ok() {
             assert!(signature.len() == 65 && matches!(signature[64], 27 | 28) && low_s(signature));
         }

@@ -418,6 +418,7 @@ pub fn fuzz_target_of(op: &str) -> Option<&'static str> {
         "payment_info" => Some("discovery"),
         "mcp" => Some("mcp"),
         "lightning" if op == "lightning.session.events.parse" => Some("session_event"),
+        "hedera" if op.starts_with("hedera.session.") => Some("session_voucher"),
         "request" | "payload" | "lightning" | "hedera" => Some("method_rules"),
         "session" => Some("session_voucher"),
         "evm" if op.starts_with("evm.session.") => Some("session_voucher"),

@@ -60,6 +60,9 @@ pub const OPERATIONS: &[&str] = &[
     "solana.session.voucher.verify",
     "solana.session.proof.verify",
     "solana.session.splits.hash",
+    "hedera.session.channel_id",
+    "hedera.session.voucher.digest",
+    "hedera.session.voucher.verify",
     "hedera.memo.encode",
     "hedera.memo.verify",
     "hedera.transaction.verify",
@@ -344,6 +347,15 @@ pub fn execute(op: &str, input: &Value, draft: CoreDraft) -> Result<Value, (AbiE
         }
         "lightning.session.close.verify" => {
             crate::methods::lightning_session::close_op(input).map_err(|e| (e.abi_type(), e))
+        }
+        "hedera.session.channel_id" => {
+            crate::methods::hedera_session::channel_id_op(input).map_err(|e| (e.abi_type(), e))
+        }
+        "hedera.session.voucher.digest" => {
+            crate::methods::hedera_session::voucher_digest_op(input).map_err(|e| (e.abi_type(), e))
+        }
+        "hedera.session.voucher.verify" => {
+            crate::methods::hedera_session::verify_voucher_op(input).map_err(|e| (e.abi_type(), e))
         }
         "hedera.memo.encode" => {
             crate::methods::hedera::encode_op(input).map_err(|e| (e.abi_type(), e))

@@ -346,6 +346,9 @@ fn receipt_event(data: &Map<String, Value>, path: &str) -> Result<Value> {
     Ok(Value::Object(data.clone()))
 }
 
+/// Reads and checks one named event's data; `&str` is its path.
+type EventCheck = fn(&Map<String, Value>, &str) -> Result<Value>;
+
 /// `lightning.session.events.parse`: `{text}`, a server-sent event stream.
 /// Every complete event, `{event, data}`: the three events the draft
 /// names with their data read and checked, any other (metered content,
@@ -361,21 +364,20 @@ pub fn events_op(input: &Value) -> Result<Value> {
     let mut done = false;
     for (i, event) in take_events(&mut buffer).into_iter().enumerate() {
         let path = format!("$.events[{i}].data");
-        let (format, check): (&'static str, fn(&Map<String, Value>, &str) -> Result<Value>) =
-            match event.name.as_str() {
-                "payment-need-topup" => ("lightning-session.need-topup.format", |d, p| {
-                    balance_event(d, "lightning-session.need-topup.fields", p)
-                }),
-                "session-timeout" => ("lightning-session.timeout-event.fields", |d, p| {
-                    balance_event(d, "lightning-session.timeout-event.fields", p)
-                }),
-                "payment-receipt" => ("lightning-session.stream-receipt.fields", receipt_event),
-                name => {
-                    done |= name.is_empty() && event.data == "[DONE]";
-                    out.push(json!({"event": name, "data": event.data}));
-                    continue;
-                }
-            };
+        let (format, check): (&'static str, EventCheck) = match event.name.as_str() {
+            "payment-need-topup" => ("lightning-session.need-topup.format", |d, p| {
+                balance_event(d, "lightning-session.need-topup.fields", p)
+            }),
+            "session-timeout" => ("lightning-session.timeout-event.fields", |d, p| {
+                balance_event(d, "lightning-session.timeout-event.fields", p)
+            }),
+            "payment-receipt" => ("lightning-session.stream-receipt.fields", receipt_event),
+            name => {
+                done |= name.is_empty() && event.data == "[DONE]";
+                out.push(json!({"event": name, "data": event.data}));
+                continue;
+            }
+        };
         if event.name == "payment-receipt" && done {
             return Err(fail(
                 "lightning-session.stream-receipt.before-done",

@@ -3,6 +3,7 @@
 pub mod evm;
 pub mod evm_session;
 pub mod hedera;
+pub mod hedera_session;
 pub mod lightning;
 pub mod lightning_session;
 pub mod rules;

@@ -202,17 +202,43 @@ pub fn voucher_digest(
     ))
 }
 
+/// The requirements a draft names for the signature rules it shares with
+/// Tempo's §"Signature Malleability" (both formats, low-s only).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SignatureRules {
+    /// A signature in neither accepted format.
+    pub formats: &'static str,
+    /// A high-s signature.
+    pub high_s: &'static str,
+    /// No signer recovers.
+    pub unrecoverable: &'static str,
+}
+
+const TEMPO_SIGNATURE_RULES: SignatureRules = SignatureRules {
+    formats: "tempo-session.malleability.accepted-formats",
+    high_s: "tempo-session.malleability.server-reject",
+    unrecoverable: "tempo-session.eip712.signing-procedure",
+};
+
 /// The signer of `digest`, from one of §"Signature Malleability"'s
 /// accepted formats (65-byte `r || s || v` with v 27 or 28, or 64-byte
 /// EIP-2098 `r || vs`), refusing a high-s signature.
 pub fn voucher_signer(digest: B256, signature: &[u8]) -> Result<Address, VoucherError> {
-    const FORMATS: &str = "tempo-session.malleability.accepted-formats";
+    voucher_signer_under(TEMPO_SIGNATURE_RULES, digest, signature)
+}
+
+/// [`voucher_signer`], naming `rules`' requirements.
+pub(crate) fn voucher_signer_under(
+    rules: SignatureRules,
+    digest: B256,
+    signature: &[u8],
+) -> Result<Address, VoucherError> {
     let (r, s, odd) = match signature.len() {
         65 => {
             let v = signature[64];
             if v != 27 && v != 28 {
                 return Err(VoucherError::new(
-                    FORMATS,
+                    rules.formats,
                     format!("v is {v}, not 27 or 28"),
                 ));
             }
@@ -232,17 +258,12 @@ pub fn voucher_signer(digest: B256, signature: &[u8]) -> Result<Address, Voucher
         }
         n => {
             return Err(VoucherError::new(
-                FORMATS,
+                rules.formats,
                 format!("{n} bytes, neither 65 (r, s, v) nor 64 (EIP-2098)"),
             ));
         }
     };
-    recover_low_s(
-        digest,
-        (r, s, odd),
-        "tempo-session.malleability.server-reject",
-        "tempo-session.eip712.signing-procedure",
-    )
+    recover_low_s(digest, (r, s, odd), rules.high_s, rules.unrecoverable)
 }
 
 /// The address that signed `digest` with `(r, s, y-parity)`, refusing a
