@@ -525,10 +525,11 @@ fn read_legs(request: &Value) -> Result<Vec<(String, u64)>> {
         };
         legs.push((field("recipient")?.to_owned(), number(field("amount")?)?));
     }
-    let splits: u64 = legs[1..].iter().map(|(_, a)| a).sum();
-    legs[0].1 = legs[0]
-        .1
-        .checked_sub(splits)
+    // Checked: a sum that wraps a u64 would pass for a small one.
+    legs[0].1 = legs[1..]
+        .iter()
+        .try_fold(0u64, |sum, (_, a)| sum.checked_add(*a))
+        .and_then(|splits| legs[0].1.checked_sub(splits))
         .ok_or_else(|| bad("the splits add up to more than amount".into()))?;
     Ok(legs)
 }

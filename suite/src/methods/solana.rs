@@ -127,10 +127,12 @@ impl Terms {
                     == Some(true),
             });
         }
-        let splits: u64 = legs[1..].iter().map(|l| l.amount).sum();
-        legs[0].amount = legs[0]
-            .amount
-            .checked_sub(splits)
+        // Checked: splits whose sum wraps a u64 would leave the primary leg
+        // almost the whole amount (a fuzzing find).
+        legs[0].amount = legs[1..]
+            .iter()
+            .try_fold(0u64, |sum, l| sum.checked_add(l.amount))
+            .and_then(|splits| legs[0].amount.checked_sub(splits))
             .ok_or_else(|| bad_input("the splits add up to more than amount"))?;
         Ok(Self {
             mint,
