@@ -21,7 +21,8 @@
 //!   shards and the Markdown, JUnit and HTML writers.
 //! - [`preflight`]: every input checked before any work starts;
 //!   [`interrupt`]: Ctrl-C and SIGTERM write the report of what ran.
-//! - [`schema`], [`error`], [`process`], [`background`]: shared plumbing.
+//! - [`schema`], [`error`], [`process`], [`background`], [`stdout`]:
+//!   shared plumbing.
 
 pub mod adapter;
 pub mod background;
@@ -44,6 +45,7 @@ pub mod runner;
 pub mod schema;
 pub mod serve_adapter;
 pub mod server_suite;
+pub mod stdout;
 pub mod tls;
 pub mod vector_files;
 pub mod vectors_run;

@@ -14,6 +14,7 @@ use mppconf_suite::drafts::CoreDraft;
 
 use mppconf_harness::adapter::AdapterClient;
 use mppconf_harness::error::{self, Error};
+use mppconf_harness::outln;
 use mppconf_harness::reference::commands;
 use mppconf_harness::report::Report;
 use mppconf_harness::{serve_adapter, vector_files, vectors_run};
@@ -258,7 +259,7 @@ fn report_merge(parts: &[PathBuf], out: &Path) -> error::Result<u8> {
     merged.write(out)?;
     mppconf_harness::report::gate::print_findings(&merged);
     mppconf_harness::report::gate::print_coverage(&merged);
-    println!(
+    outln!(
         "{} checks merged into {}",
         merged.checks.len(),
         out.join("report.json").display()
@@ -285,7 +286,7 @@ fn report_join(paths: &[PathBuf], target: &str, out: &Path) -> error::Result<u8>
     joined.write(out)?;
     mppconf_harness::report::gate::print_findings(&joined);
     mppconf_harness::report::gate::print_coverage(&joined);
-    println!(
+    outln!(
         "{} runs ({} checks) joined into {}",
         joined.runs.len(),
         joined.checks.len(),
@@ -318,16 +319,16 @@ fn report_coverage(paths: &[PathBuf], min: Option<f64>, only: &[String]) -> erro
     let mut total = Coverage::default();
     for spec in &specs {
         let c = &spec.coverage;
-        println!("{}: {}", spec.docname, c.summary());
+        outln!("{}: {}", spec.docname, c.summary());
         for id in &c.not_exercised {
-            println!("    not exercised: {id}");
+            outln!("    not exercised: {id}");
         }
         total.add(c);
     }
-    println!("all {} specs: {}", specs.len(), total.summary());
+    outln!("all {} specs: {}", specs.len(), total.summary());
     match min {
         Some(min) if total.percent() < min => {
-            println!("below --min {min}%");
+            outln!("below --min {min}%");
             Ok(1)
         }
         _ => Ok(0),
@@ -339,7 +340,7 @@ fn report_compare(before: &Path, after: Option<&Path>, write: Option<&Path>) -> 
     let a = Verdicts::read(before)?;
     if let Some(out) = write {
         std::fs::write(out, a.to_json()).map_err(|e| error::Error::io(out, e))?;
-        println!("verdicts written to {}", out.display());
+        outln!("verdicts written to {}", out.display());
         return Ok(0);
     }
     let Some(after) = after else {
@@ -349,9 +350,9 @@ fn report_compare(before: &Path, after: Option<&Path>, write: Option<&Path>) -> 
     };
     let differences = a.differences(&Verdicts::read(after)?);
     for d in &differences {
-        println!("{d}");
+        outln!("{d}");
     }
-    println!(
+    outln!(
         "{} checks, {} differences ({} vs {})",
         a.checks.len(),
         differences.len(),
@@ -379,7 +380,7 @@ fn report_render(reports: &[PathBuf], out: &Path) -> error::Result<u8> {
         .collect();
     let html = mppconf_harness::report::html::render_linked(&runs, &links);
     std::fs::write(out, html).map_err(|e| Error::io(out, e))?;
-    println!("{} run(s) rendered to {}", runs.len(), out.display());
+    outln!("{} run(s) rendered to {}", runs.len(), out.display());
     Ok(0)
 }
 
@@ -408,7 +409,7 @@ fn report_index(reports: &[PathBuf], out: &Path) -> error::Result<u8> {
     }
     let text = mppconf_harness::report::markdown::render_index(&runs);
     std::fs::write(out, text).map_err(|e| Error::io(out, e))?;
-    println!("{} run(s) indexed in {}", runs.len(), out.display());
+    outln!("{} run(s) indexed in {}", runs.len(), out.display());
     Ok(0)
 }
 
@@ -527,11 +528,11 @@ fn validate(files: &[PathBuf], vectors: Option<&Path>) -> error::Result<u8> {
     }
     problems.extend(vector_files::lint_vectors(&loaded, &catalogue));
     for p in &problems {
-        println!("{p}");
+        outln!("{p}");
     }
     let cases: usize = loaded.iter().map(|f| f.file.cases.len()).sum();
     let requirements = catalogue.requirements().count();
-    println!(
+    outln!(
         "{} vector files, {cases} cases, {requirements} requirements, {rule_files} method rule files: {} problem{}",
         paths.len(),
         problems.len(),
@@ -594,7 +595,7 @@ fn fuzz_diff(args: &DiffArgs) -> error::Result<u8> {
     );
     eprintln!();
     for f in &summary.findings {
-        println!(
+        outln!(
             "{:<10} {} [{}]\n           input: {}\n           {}",
             f.classification,
             f.signature.op,
@@ -612,10 +613,10 @@ fn fuzz_diff(args: &DiffArgs) -> error::Result<u8> {
         );
     }
     for (name, rate) in &summary.execs_per_sec {
-        println!("{name}: {rate:.0} executions/s");
+        outln!("{name}: {rate:.0} executions/s");
     }
     let (findings, candidates) = differential::write(&summary, &args.out_dir)?;
-    println!(
+    outln!(
         "{} inputs, {} disagreeing, {} distinct: {}{}",
         summary.inputs,
         summary.disagreeing_inputs,
@@ -631,7 +632,7 @@ fn fuzz_diff(args: &DiffArgs) -> error::Result<u8> {
 fn corpus(out: &Path, vectors: Option<&Path>) -> error::Result<u8> {
     let loaded = load_all(vectors)?;
     for (target, n) in vector_files::write_corpus(&loaded, out)? {
-        println!(
+        outln!(
             "{n:>5} seeds for {target} in {}",
             out.join(target).display()
         );

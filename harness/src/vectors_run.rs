@@ -167,21 +167,21 @@ pub fn run(args: RunArgs) -> Result<u8> {
                 Verdict::Pass | Verdict::Lenient | Verdict::Skip | Verdict::Xfail | Verdict::Info
             )
         {
-            println!("{:<7} {}  ({})", r.verdict.as_str(), r.id, r.file);
+            crate::outln!("{:<7} {}  ({})", r.verdict.as_str(), r.id, r.file);
             for line in r.detail.lines() {
-                println!("        {line}");
+                crate::outln!("        {line}");
             }
         }
     });
     let seconds = start.elapsed().as_secs_f64();
     let counts = runner::summary(&results);
     let n = |v| counts.get(&v).copied().unwrap_or(0);
-    println!(
+    crate::outln!(
         "adapter {name}: {} cases in {seconds:.2}s ({:.0} cases/s)",
         results.len(),
         results.len() as f64 / seconds.max(1e-9)
     );
-    println!(
+    crate::outln!(
         "{} passed, {} failed, {} lenient, {} skipped, {} errors, {} xfail, {} stale, {} info",
         n(Verdict::Pass),
         n(Verdict::Fail),
@@ -197,7 +197,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
             runner::result_document(&name, &runner::digest_files(&inputs)?, &results, seconds);
         let text = serde_json::to_string_pretty(&doc).expect("results serialize");
         std::fs::write(out, text + "\n").map_err(|e| Error::io(out, e))?;
-        println!("results written to {}", out.display());
+        crate::outln!("results written to {}", out.display());
     }
     if let Some(dir) = &args.report_dir {
         let records = results
@@ -232,7 +232,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         );
         let report = Report::new("vectors", &name, started, records).under(args.core);
         report.write(dir)?;
-        println!("report written to {}", dir.join("report.html").display());
+        crate::outln!("report written to {}", dir.join("report.html").display());
         crate::report::gate::print_coverage(&report);
     }
     Ok(runner::exit_code(&results) as u8)

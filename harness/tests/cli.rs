@@ -704,3 +704,25 @@ fn official_adapter_manifests_run_unchanged_by_name() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains(adapters));
 }
+
+/// `mppconf report coverage … | head -1`: a reader that has gone ends the
+/// output quietly, with the command's own exit code, not a panic. The
+/// pipe's read end is closed before mppconf starts, so its first write
+/// already meets the closed pipe.
+#[test]
+fn a_closed_stdout_pipe_ends_the_output_quietly() {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let report =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../reports/vectors/reference/report.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_mppconf"))
+        .args(["report", "coverage"])
+        .arg(&report)
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("mppconf runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}

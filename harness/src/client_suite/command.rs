@@ -148,7 +148,7 @@ pub async fn client(args: ClientArgs) -> Result<u8> {
     crate::interrupt::install()?;
     let mut runs = Vec::new();
     for client in &clients {
-        println!("mppconf client suite: {}", client.label());
+        crate::outln!("mppconf client suite: {}", client.label());
         runs.push(run_client_of(client, &selection, args.core, method, print_result).await?);
         eprintln!();
     }
@@ -549,7 +549,7 @@ pub fn summarize(
     let scenarios: usize = runs.iter().map(|r| r.scenarios.len()).sum();
     let scenario_time: Duration = runs.iter().map(|r| r.scenario_time).sum();
     let client_time: Duration = runs.iter().map(|r| r.client_time).sum();
-    println!(
+    crate::outln!(
         "{} passed, {} failed, {} warn, {} blocked, {} skipped, {} info, {} errors ({total} checks, {scenarios} scenarios, {} client(s) in {:.2}s)",
         n("pass"),
         n("fail"),
@@ -562,7 +562,7 @@ pub fn summarize(
         started.elapsed().as_secs_f64()
     );
     let harness = scenario_time.saturating_sub(client_time);
-    println!(
+    crate::outln!(
         "time: scenarios {:.2}s ({:.1}/s), inside the client {:.2}s, harness {:.2}s ({:.0}% of scenario time)",
         scenario_time.as_secs_f64(),
         scenarios as f64 / scenario_time.as_secs_f64().max(1e-9),
@@ -619,7 +619,7 @@ pub async fn fuzz_client(args: FuzzClientArgs) -> Result<u8> {
         .next()
         .expect("clients_of gives at least one");
     let seed = args.seed.unwrap_or_else(rand::random);
-    println!(
+    crate::outln!(
         "mppconf fuzz client: {} with seed {seed}, {} rounds",
         client.label(),
         args.rounds
@@ -646,7 +646,7 @@ pub async fn fuzz_client(args: FuzzClientArgs) -> Result<u8> {
     .await?;
     eprintln!();
     for f in &campaign.findings {
-        println!(
+        crate::outln!(
             "{:?} (round {}; client: {}; {})\n    header: {}",
             f.violation,
             f.round,
@@ -655,7 +655,7 @@ pub async fn fuzz_client(args: FuzzClientArgs) -> Result<u8> {
             f.header
         );
     }
-    println!(
+    crate::outln!(
         "{} rounds ({} unpayable), {} finding(s), {:.1} rounds/s",
         campaign.rounds,
         campaign.unpayable_rounds,
@@ -665,7 +665,7 @@ pub async fn fuzz_client(args: FuzzClientArgs) -> Result<u8> {
     if let Some(out) = &args.out {
         let text = serde_json::to_string_pretty(&campaign).unwrap_or_default() + "\n";
         std::fs::write(out, text).map_err(|e| Error::io(out, e))?;
-        println!("campaign written to {}", out.display());
+        crate::outln!("campaign written to {}", out.display());
     }
     Ok(if campaign.findings.is_empty() { 0 } else { 1 })
 }

@@ -286,7 +286,7 @@ fn summarize(
         *counts.entry(r.verdict.as_str()).or_insert(0usize) += 1;
     }
     let n = |v: &str| counts.get(v).copied().unwrap_or(0);
-    println!(
+    crate::outln!(
         "{} passed, {} failed, {} blocked, {} skipped, {} errors ({} escrow checks in {:.2}s)",
         n("pass"),
         n("fail"),

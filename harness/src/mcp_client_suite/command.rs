@@ -95,7 +95,7 @@ pub async fn mcp_client(args: McpClientArgs) -> Result<u8> {
     crate::interrupt::install()?;
     let mut runs = Vec::new();
     for client in &clients {
-        println!("mppconf MCP client suite: {}", client.label());
+        crate::outln!("mppconf MCP client suite: {}", client.label());
         runs.push(run_client(client, &selection, print_result).await?);
         eprintln!();
     }

@@ -489,7 +489,7 @@ fn summarize(run: &Run, out: Option<&std::path::Path>, started: Instant) -> Resu
         *counts.entry(r.verdict.as_str()).or_insert(0usize) += 1;
     }
     let n = |v: &str| counts.get(v).copied().unwrap_or(0);
-    println!(
+    crate::outln!(
         "{} passed, {} failed, {} warn, {} blocked, {} skipped, {} errors ({} MCP checks in {:.2}s)",
         n("pass"),
         n("fail"),

@@ -43,16 +43,19 @@ pub async fn chain(args: ChainArgs) -> Result<()> {
         ..AnvilConfig::default()
     })
     .await?;
-    println!(
+    crate::outln!(
         "anvil (tempo, hardfork {}) ready in {:?}: rpc {} chain id {}",
-        anvil.hardfork, anvil.started_in, anvil.rpc_url, anvil.chain_id
+        anvil.hardfork,
+        anvil.started_in,
+        anvil.rpc_url,
+        anvil.chain_id
     );
     // The Tempo session escrow (draft-tempo-session-00 v1), compiled with
     // the pinned solc (or taken from the cache) and deployed.
     let deploying = std::time::Instant::now();
     let escrow = crate::chain::escrow::Escrow::deploy(&anvil.rpc()).await?;
     let v2 = crate::chain::escrow::has_channel_reserve(&anvil.rpc()).await?;
-    println!(
+    crate::outln!(
         "session escrow (TempoStreamChannel, v1) deployed in {:?} at {}; TIP-1034 precompile (v2): {}",
         deploying.elapsed(),
         escrow.address,
@@ -178,7 +181,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         Some(dir) => {
             let ca = crate::tls::LocalCa::new()?;
             let files = ca.write_files(dir)?;
-            println!(
+            crate::outln!(
                 "mppconf serve: TLS certificate authority in {}",
                 files.ca.display()
             );
@@ -186,12 +189,12 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         }
         None => server::start(config, args.listen).await?,
     };
-    println!(
+    crate::outln!(
         "mppconf serve: {} on chain {chain_id} at {rpc_url}",
         server.url()
     );
     for p in paths {
-        println!("  {p}");
+        crate::outln!("  {p}");
     }
     stop.wait().await;
     drop(anvil);
@@ -292,10 +295,10 @@ pub async fn mcp_pay(args: McpPayArgs) -> Result<bool> {
             .collect::<Result<BTreeSet<_>>>()?,
     })
     .await?;
-    println!("result {}", paid.result);
+    crate::outln!("result {}", paid.result);
     match &paid.receipt {
-        Some(r) => println!("receipt {r}"),
-        None => println!("receipt -"),
+        Some(r) => crate::outln!("receipt {r}"),
+        None => crate::outln!("receipt -"),
     }
     Ok(paid.receipt.is_some())
 }
@@ -340,18 +343,20 @@ pub async fn pay(args: PayArgs) -> Result<bool> {
         core: args.core,
     })
     .await?;
-    println!(
+    crate::outln!(
         "status {} (challenge {}, {} mode)",
-        outcome.status, outcome.challenge_id, outcome.mode
+        outcome.status,
+        outcome.challenge_id,
+        outcome.mode
     );
     match &outcome.receipt {
-        Some(r) => println!(
+        Some(r) => crate::outln!(
             "receipt: {}",
             serde_json::to_string(&r.to_abi()).unwrap_or_default()
         ),
-        None => println!("no Payment-Receipt"),
+        None => crate::outln!("no Payment-Receipt"),
     }
-    println!("{}", outcome.body.trim_end());
+    crate::outln!("{}", outcome.body.trim_end());
     Ok((200..300).contains(&outcome.status) && outcome.receipt.is_some())
 }
 

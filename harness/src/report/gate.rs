@@ -119,7 +119,7 @@ impl GateArgs {
                     report.checks[*i].evidence = Some(path);
                 }
                 report.write(&dir)?;
-                println!("report written to {}", dir.join("report.html").display());
+                crate::outln!("report written to {}", dir.join("report.html").display());
             }
             print_findings(report);
             print_coverage(report);
@@ -169,9 +169,9 @@ pub fn print_findings(report: &Report) {
     if findings.is_empty() {
         return;
     }
-    println!("\n{}:", report.target);
+    crate::outln!("\n{}:", report.target);
     for c in findings {
-        println!(
+        crate::outln!(
             "{:<8} {} on {}  [{}]",
             c.verdict.as_str(),
             c.id,
@@ -179,7 +179,7 @@ pub fn print_findings(report: &Report) {
             c.requirements.join(", ")
         );
         for line in c.detail.lines() {
-            println!("         {line}");
+            crate::outln!("         {line}");
         }
     }
 }
@@ -187,7 +187,7 @@ pub fn print_findings(report: &Report) {
 /// Per spec, how much of it the run exercised.
 pub fn print_coverage(report: &Report) {
     for spec in &report.specs {
-        println!("coverage {}: {}", spec.docname, spec.coverage.summary());
+        crate::outln!("coverage {}: {}", spec.docname, spec.coverage.summary());
     }
 }
 
@@ -230,6 +230,6 @@ pub fn write_results(
     doc[key] = Value::Array(items);
     let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     std::fs::write(out, text + "\n").map_err(|e| Error::io(out, e))?;
-    println!("results written to {}", out.display());
+    crate::outln!("results written to {}", out.display());
     Ok(())
 }

@@ -471,7 +471,7 @@ fn summarize(runs: &[Run], args: &ServerArgs, started: Instant) -> Result<()> {
         *counts.entry(r.verdict.as_str()).or_insert(0) += 1;
     }
     let n = |v: &str| counts.get(v).copied().unwrap_or(0);
-    println!(
+    crate::outln!(
         "{} passed, {} failed, {} warn, {} lenient, {} blocked, {} skipped, {} errors ({} checks on {} resource(s) in {:.2}s)",
         n("pass"),
         n("fail"),
@@ -485,7 +485,7 @@ fn summarize(runs: &[Run], args: &ServerArgs, started: Instant) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     let timing = Timing::of(&all, started.elapsed());
-    println!("time {timing}");
+    crate::outln!("time {timing}");
     if let Some(out) = &args.out {
         let targets = runs
             .iter()
@@ -731,7 +731,7 @@ pub async fn fuzz_server(args: FuzzServerArgs) -> Result<u8> {
         _anvil = anvil;
         target
     };
-    println!(
+    crate::outln!(
         "mppconf fuzz server: {} {} with seed {seed}, {} requests",
         target.method,
         target.url(),
@@ -746,12 +746,16 @@ pub async fn fuzz_server(args: FuzzServerArgs) -> Result<u8> {
         .await
         .map_err(|e| Error::Usage(format!("cannot start fuzzing: {e}")))?;
     for f in &report.findings {
-        println!(
+        crate::outln!(
             "finding  {:?} ({}) at request {}: {:?} (shrunk from {} bytes)",
-            f.violation, f.status, f.index, f.header, f.original_length
+            f.violation,
+            f.status,
+            f.index,
+            f.header,
+            f.original_length
         );
     }
-    println!(
+    crate::outln!(
         "{} requests in {:.2}s ({:.0}/s), {} transport errors, {} findings (seed {seed})",
         report.requests,
         report.seconds,

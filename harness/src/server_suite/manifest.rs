@@ -521,7 +521,7 @@ pub(crate) fn run_build(name: &str, build: Option<&[String]>, workdir: &Path) ->
         && fingerprint(build, workdir)
             .is_some_and(|f| std::fs::read_to_string(stamp).is_ok_and(|kept| kept == f))
     {
-        println!(
+        crate::outln!(
             "{name}: build {build:?} skipped: {} is unchanged since it last succeeded (MPPCONF_REBUILD=1 builds anyway)",
             workdir.display()
         );

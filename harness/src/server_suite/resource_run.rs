@@ -147,7 +147,7 @@ pub(super) async fn probe_resource(
         }
         _ => {}
     }
-    println!("mppconf server suite: {label}: {resource} ({method_name}/{intent}){chain}");
+    crate::outln!("mppconf server suite: {label}: {resource} ({method_name}/{intent}){chain}");
     let jobs = selection.jobs.max(1);
     let mut ctxs = Vec::with_capacity(jobs);
     let alone = match (payer_key, payer) {
@@ -157,7 +157,9 @@ pub(super) async fn probe_resource(
         _ => None,
     };
     if let Some(why) = alone {
-        println!("checks run one after another ({why}; --jobs {jobs} needs an account per job)");
+        crate::outln!(
+            "checks run one after another ({why}; --jobs {jobs} needs an account per job)"
+        );
     } else {
         for _ in 1..jobs {
             let account = fresh_account(&rpc_url, &method_name, currency.as_deref())
