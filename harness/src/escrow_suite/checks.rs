@@ -174,6 +174,20 @@ pub(super) async fn refused<C: alloy::sol_types::SolCall>(
         .then(|| format!("{what} from the {} was mined", from.role)))
 }
 
+/// Sends `call` from the stranger and from the payer: what only the
+/// channel's payee may do (settle, close) must revert for both.
+pub(super) async fn refused_unless_payee<C: alloy::sol_types::SolCall + Clone>(
+    ctx: &EscrowCtx,
+    what: &str,
+    call: C,
+) -> Result<Vec<String>, Outcome> {
+    let mut findings = Vec::new();
+    for who in [&ctx.stranger, &ctx.payer] {
+        findings.extend(refused(ctx, who, what, call.clone()).await?);
+    }
+    Ok(findings)
+}
+
 /// A check's verdict from the attempts a conformant escrow refuses.
 pub(super) fn verdict(expected: &str, findings: Vec<String>, passed: impl Into<String>) -> Outcome {
     if findings.is_empty() {
@@ -330,18 +344,7 @@ async fn settle_pays_delta(ctx: &EscrowCtx) -> Step {
 async fn settle_payee_only(ctx: &EscrowCtx) -> Step {
     let (channel, _) = ctx.open(Address::ZERO).await?;
     let signature = ctx.voucher(&ctx.payer, channel, 300);
-    let mut findings = Vec::new();
-    for who in [&ctx.stranger, &ctx.payer] {
-        findings.extend(
-            refused(
-                ctx,
-                who,
-                "settle 300",
-                settle(channel, 300, signature.clone()),
-            )
-            .await?,
-        );
-    }
+    let findings = refused_unless_payee(ctx, "settle 300", settle(channel, 300, signature)).await?;
     if findings.is_empty() {
         ctx.settle_valid(channel, 300).await?;
     }
