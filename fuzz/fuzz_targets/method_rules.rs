@@ -9,12 +9,17 @@
 //! one the verifier accepts is paid by the preimage it carries (open and
 //! topUp: the challenge's payment hash; bearer and close: the session's),
 //! and a close response it accepts refunds exactly the unspent balance.
+//! And as a card JWE check: an accepted JWE's header is RSA-OAEP-256 /
+//! A256GCM under the offered key's kid, without zip; one that decrypts
+//! passes the header check too; and the raw bytes as a decrypted card
+//! plaintext: an accepted one is a minified JSON object with token and
+//! dynamicData objects.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use mppconf_suite::codec::request_schema;
 use mppconf_suite::drafts::CoreDraft;
-use mppconf_suite::methods::{hedera, lightning, rules};
+use mppconf_suite::methods::{card, hedera, lightning, rules};
 use mppconf_suite::ops;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -25,6 +30,12 @@ fn sha256_hex(hex: &Value) -> String {
 }
 
 fuzz_target!(|data: &[u8]| {
+    if let Ok((kind, _)) = card::judge_plaintext(data) {
+        let plaintext: Value = serde_json::from_slice(data).unwrap();
+        assert!(plaintext["token"].is_object() && plaintext["dynamicData"].is_object());
+        assert_eq!(plaintext["dynamicData"]["dynamicDataType"], kind.as_str());
+        assert!(!data.contains(&b'\n'));
+    }
     let Ok(value) = serde_json::from_slice::<Value>(data) else {
         return;
     };
@@ -88,6 +99,23 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(id.as_str().unwrap(), sha256_hex(&payload["preimage"]));
             }
         }
+    }
+    if let Ok(shape) = ops::execute("card.jwe.verify", &value, CoreDraft::Draft00) {
+        use base64::Engine;
+        let jwe = value["encryptedPayload"].as_str().unwrap();
+        let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(jwe.split('.').next().unwrap())
+            .unwrap();
+        let header: Value = serde_json::from_slice(&header).unwrap();
+        assert_eq!(header["alg"], "RSA-OAEP-256");
+        assert_eq!(header["enc"], "A256GCM");
+        assert_eq!(header["kid"], shape["kid"]);
+        assert!(header.get("zip").is_none());
+        assert_eq!(jwe.split('.').count(), 5);
+    }
+    if let Ok(decrypted) = ops::execute("card.jwe.decrypt", &value, CoreDraft::Draft00) {
+        let verified = ops::execute("card.jwe.verify", &value, CoreDraft::Draft00).unwrap();
+        assert_eq!(verified["kid"], decrypted["kid"]);
     }
     if let Ok(closed) = ops::execute("lightning.session.close.verify", &value, CoreDraft::Draft00) {
         let session = &value["session"];

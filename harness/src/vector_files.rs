@@ -419,7 +419,7 @@ pub fn fuzz_target_of(op: &str) -> Option<&'static str> {
         "mcp" => Some("mcp"),
         "lightning" if op == "lightning.session.events.parse" => Some("session_event"),
         "hedera" if op.starts_with("hedera.session.") => Some("session_voucher"),
-        "request" | "payload" | "lightning" | "hedera" => Some("method_rules"),
+        "request" | "payload" | "lightning" | "hedera" | "card" => Some("method_rules"),
         "session" => Some("session_voucher"),
         "evm" if op.starts_with("evm.session.") => Some("session_voucher"),
         "evm" => Some("evm_charge"),
@@ -447,7 +447,7 @@ pub fn write_corpus(files: &[LoadedFile], out: &Path) -> Result<BTreeMap<&'stati
             .filter_map(|k| case.input.get(*k))
             .map(Value::to_string)
             .collect();
-        // session.*, evm.*, stellar.*, solana.*, hedera.*, the Lightning
+        // session.*, evm.*, stellar.*, solana.*, hedera.*, card.*, the Lightning
         // session's stored state: the whole input object.
         if case.op.starts_with("lightning.session.")
             || matches!(
@@ -459,6 +459,7 @@ pub fn write_corpus(files: &[LoadedFile], out: &Path) -> Result<BTreeMap<&'stati
                     | "tempo_subscription"
             )
             || case.op.starts_with("hedera.")
+            || case.op.starts_with("card.")
         {
             objects.push(case.input.to_string());
         }

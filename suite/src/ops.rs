@@ -66,6 +66,8 @@ pub const OPERATIONS: &[&str] = &[
     "hedera.memo.encode",
     "hedera.memo.verify",
     "hedera.transaction.verify",
+    "card.jwe.verify",
+    "card.jwe.decrypt",
     "tempo.subscription.key_authorization.verify",
     "tempo.credential.validate",
     "payment_info.parse",
@@ -362,6 +364,12 @@ pub fn execute(op: &str, input: &Value, draft: CoreDraft) -> Result<Value, (AbiE
         }
         "hedera.memo.verify" => {
             crate::methods::hedera::verify_op(input).map_err(|e| (e.abi_type(), e))
+        }
+        "card.jwe.verify" => {
+            crate::methods::card::verify_jwe_op(input).map_err(|e| (e.abi_type(), e))
+        }
+        "card.jwe.decrypt" => {
+            crate::methods::card::decrypt_jwe_op(input).map_err(|e| (e.abi_type(), e))
         }
         "hedera.transaction.verify" => {
             crate::methods::hedera::verify_transaction_op(input).map_err(|e| (e.abi_type(), e))

@@ -6,12 +6,16 @@
 //! (nothing can verify it without the live rail), and the credential's
 //! payload is judged by the method's payload rules, naming the
 //! requirement a broken one breaks, and, where the method's cryptography
-//! can be judged offline (a Stellar or Solana pull-mode transaction, a
-//! Lightning preimage), by its terms against the offered request.
+//! can be judged offline (a Stellar, Solana or Hedera pull-mode
+//! transaction, Hedera's bound to the offered challenge by its memo; a
+//! card JWE's header and key; a Lightning preimage), by its terms against
+//! the offered request.
+
+use std::sync::OnceLock;
 
 use mppconf_suite::codec::{Challenge, EncodedJson};
 use mppconf_suite::methods::rules::{self, Part};
-use mppconf_suite::methods::{lightning, solana, stellar, tempo_subscription};
+use mppconf_suite::methods::{card, hedera, lightning, solana, stellar, tempo_subscription};
 use mppconf_suite::vectors::Verdict;
 
 use super::check::{Check, Need, ScenarioDef, c, sent_credential};
@@ -93,6 +97,103 @@ const SOLANA_TERMS: &[&str] = &[
     "solana-charge.ata.required-before-transfer",
 ];
 
+/// draft-hedera-charge-00: what a client's pull-mode transaction must be
+/// (§"Transaction Payload -- Pull Mode", §"Attribution Memo", §"Client
+/// Transaction Construction") and the §"Pull Mode Verification" and
+/// §"Transfer Verification" checks a server makes of it before
+/// submitting it, which are the ids a failure names.
+const HEDERA_TERMS: &[&str] = &[
+    "hedera-charge.pull.decode",
+    "hedera-charge.transaction.base64",
+    "hedera-charge.transaction.frozen-signed",
+    "hedera-charge.memo.required",
+    "hedera-charge.memo.hex-encoding",
+    "hedera-charge.memo.tag-reject",
+    "hedera-charge.memo.version-reject",
+    "hedera-charge.memo.server-id-verify",
+    "hedera-charge.memo.nonce-value",
+    "hedera-charge.pull.memo-verify",
+    "hedera-charge.security.pull-content-check",
+    "hedera-charge.construction.sum-zero",
+    "hedera-charge.construction.transfer-entries",
+    "hedera-charge.transfer.primary-leg",
+    "hedera-charge.transfer.split-legs",
+    "hedera-charge.transfer.reject-missing",
+    "hedera-charge.transfer.distinct-entries",
+    "hedera-charge.splits.client-transfer-per-split",
+    "hedera-charge.splits.same-token",
+];
+
+/// draft-card-charge-00 §"Encrypted Payload Format": what the
+/// `encryptedPayload` JWE shows of the key and algorithms without the
+/// server's private key (`card.jwe.verify`).
+const CARD_TERMS: &[&str] = &[
+    "card-charge.encrypted.jwe-compact",
+    "card-charge.jwe.compact-assembly",
+    "card-charge.encrypted.protected-header",
+    "card-charge.jwe.header-alg-enc-kid",
+    "card-charge.jwe.no-pkcs1",
+    "card-charge.encrypted.alg-match",
+    "card-charge.encrypted.enc-a256gcm",
+    "card-charge.encrypted.kid-match",
+    "card-charge.encrypted.no-zip",
+    "card-charge.jwe.cek-rsa-oaep-256",
+    "card-charge.jwe.iv-96",
+    "card-charge.jwe.compact-rsa-oaep-a256gcm",
+];
+
+/// draft-card-charge-00 §"Encrypted Payload Format", §"Token Data",
+/// §"Dynamic Data": what the JWE decrypts to, judged when the client was
+/// offered mppconf's own key ([`own_card_key`]; `card.jwe.decrypt`).
+const CARD_PLAINTEXT_TERMS: &[&str] = &[
+    "card-charge.jwe.cek-256",
+    "card-charge.encrypted.minified-json",
+    "card-charge.encrypted.plaintext-fields",
+    "card-charge.token.fields",
+    "card-charge.dynamic.type",
+    "card-charge.dynamic.value",
+    "card-charge.dynamic.expiration",
+];
+
+/// mppconf's own card encryption key and its public JWK, offered to a card
+/// client whose manifest's request names no key (neither `encryptionJwk`
+/// nor `jwksUri`), so that the client's JWE can be decrypted and its
+/// plaintext judged (ambiguity.card-charge-encrypted-payload-form: mppconf,
+/// a client-probe server, decrypts with its own key). One per process:
+/// generating an RSA key takes tens of milliseconds; `None` when the
+/// system's random source failed (the offer then names no key, and the
+/// request rules say so).
+fn own_card_key() -> Option<&'static (card::DecryptionKey, serde_json::Value)> {
+    static KEY: OnceLock<Option<(card::DecryptionKey, serde_json::Value)>> = OnceLock::new();
+    KEY.get_or_init(|| card::DecryptionKey::generate("mppconf-card-1").ok())
+        .as_ref()
+}
+
+/// Whether a card offer's request leaves the key to mppconf.
+fn names_no_card_key(offer: &Offer) -> bool {
+    (offer.method.as_str(), offer.intent.as_str()) == ("card", "charge")
+        && offer
+            .request
+            .get("methodDetails")
+            .and_then(serde_json::Value::as_object)
+            .is_some_and(|d| !d.contains_key("encryptionJwk") && !d.contains_key("jwksUri"))
+}
+
+/// The request offered: the manifest's, with mppconf's own card key in
+/// `methodDetails.encryptionJwk` where it names none.
+fn offered_request(offer: &Offer) -> serde_json::Value {
+    let mut request = offer.request.clone();
+    if names_no_card_key(offer)
+        && let Some((_, public)) = own_card_key()
+        && let Some(details) = request
+            .get_mut("methodDetails")
+            .and_then(serde_json::Value::as_object_mut)
+    {
+        details.insert("encryptionJwk".into(), public.clone());
+    }
+    request
+}
+
 /// draft-lightning-charge-00 §"Verification Procedure": the preimage.
 const LIGHTNING_TERMS: &[&str] = &[
     "lightning-charge.terms.preimage",
@@ -129,6 +230,11 @@ pub fn terms_cited(offer: &Offer) -> Vec<&'static str> {
         ("stellar", "charge") => STELLAR_TERMS.to_vec(),
         ("solana", "charge") => SOLANA_TERMS.to_vec(),
         ("lightning", "charge") => LIGHTNING_TERMS.to_vec(),
+        ("hedera", "charge") => HEDERA_TERMS.to_vec(),
+        ("card", "charge") if names_no_card_key(offer) => {
+            [CARD_TERMS, CARD_PLAINTEXT_TERMS].concat()
+        }
+        ("card", "charge") => CARD_TERMS.to_vec(),
         ("tempo", "subscription") => SUBSCRIPTION_TERMS.to_vec(),
         _ => Vec::new(),
     }
@@ -178,7 +284,7 @@ fn offer(env: &Env) -> Built {
         realm: env.realm.clone(),
         method: offer.method.clone(),
         intent: offer.intent.clone(),
-        request: EncodedJson::canonical(offer.request.clone()),
+        request: EncodedJson::canonical(offered_request(offer)),
         expires: Some(rfc3339_in(300)),
         digest: None,
         description: None,
@@ -254,10 +360,11 @@ fn payload_rules(r: &Record, paid_check: &str) -> Result<Outcome, Outcome> {
 }
 
 /// What the payload pays, judged offline against the offered request:
-/// a Stellar or Solana pull-mode transaction decoded and checked as the
-/// draft's verification says (everything but simulation and submission;
-/// Solana's SHOULD findings warn), a Lightning preimage against the
-/// invoice's payment hash. Terms only a live rail can judge are `skip`,
+/// a Stellar, Solana or Hedera pull-mode transaction decoded and checked
+/// as the draft's verification says (everything but simulation and submission;
+/// Solana's SHOULD findings warn), a card JWE's header and encrypted key
+/// against the offered key, a Lightning preimage against the invoice's
+/// payment hash. Terms only a live rail can judge are `skip`,
 /// saying so.
 fn payload_terms(r: &Record, paid_check: &str) -> Result<Outcome, Outcome> {
     let (offered, payload, source) = match offered_payload(r, paid_check) {
@@ -304,6 +411,62 @@ fn payload_terms(r: &Record, paid_check: &str) -> Result<Outcome, Outcome> {
                 (detail, v.warnings)
             })
         }
+        ("hedera", "charge") => {
+            let Some(transaction) = pull_transaction(&payload) else {
+                return Err(Outcome::skip(
+                    "not a pull-mode (type \"transaction\") payload: a push-mode transaction id names a transaction on the network, which needs a live hedera network and its Mirror Node (method.payload-rules judges the payload's shape)",
+                ));
+            };
+            hedera::verify_transaction(request, transaction, &offered.realm, &offered.id).map(
+                |paid| {
+                    let detail = format!(
+                        "the transaction pays {} leg(s) as offered, from {}, under the offered challenge's attribution memo {} (decoded and its signatures checked offline; not submitted: that needs a live hedera network)",
+                        paid.legs.len(),
+                        paid.payer,
+                        paid.memo
+                    );
+                    (detail, Vec::new())
+                },
+            )
+        }
+        ("card", "charge") => {
+            let Some(encrypted) = payload
+                .get("encryptedPayload")
+                .and_then(serde_json::Value::as_str)
+            else {
+                return Err(Outcome::skip(
+                    "the payload has no string encryptedPayload (method.payload-rules judges the payload's shape)",
+                ));
+            };
+            let own = own_card_key().filter(|(_, public)| {
+                request.pointer("/methodDetails/encryptionJwk") == Some(public)
+            });
+            if let Some((key, _)) = own {
+                card::decrypt_jwe(request, encrypted, key).map(|d| {
+                    let detail = format!(
+                        "the encryptedPayload is an RSA-OAEP-256 / A256GCM JWE to mppconf's offered key {}, and decrypts to a minified JSON object with a token (its four fields; their values not shown) and {} dynamicData",
+                        d.shape.kid, d.dynamic_data_type
+                    );
+                    (detail, d.warnings)
+                })
+            } else {
+                card::verify_jwe(request, encrypted).map(|jwe| {
+                    let key = if jwe.key_length_checked {
+                        format!(
+                            ", its {}-byte encrypted key the offered modulus's length",
+                            jwe.encrypted_key_len
+                        )
+                    } else {
+                        " (the key is behind jwksUri: its modulus not fetched, the encrypted key's length not judged)".into()
+                    };
+                    let detail = format!(
+                        "the encryptedPayload is an RSA-OAEP-256 / A256GCM JWE to the offered key {}{key}; its plaintext (token, dynamicData) needs the key's private half and is not judged (offer no key in the manifest and mppconf offers its own, and decrypts)",
+                        jwe.kid
+                    );
+                    (detail, Vec::new())
+                })
+            }
+        }
         ("tempo", "subscription") => {
             let terms = tempo_subscription::Terms::of(request, offered.expires.as_deref())
                 .map_err(|e| {
@@ -319,7 +482,7 @@ fn payload_terms(r: &Record, paid_check: &str) -> Result<Outcome, Outcome> {
         }),
         (method, intent) => {
             return Err(Outcome::skip(format!(
-                "this check does not judge a {method} {intent} payload's terms (it judges Stellar and Solana pull-mode transactions, Tempo subscription key authorizations and Lightning preimages): that needs the method's live rail"
+                "this check does not judge a {method} {intent} payload's terms (it judges Stellar, Solana and Hedera pull-mode transactions, card JWEs, Tempo subscription key authorizations and Lightning preimages): that needs the method's live rail"
             )));
         }
     };

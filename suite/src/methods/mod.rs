@@ -1,5 +1,6 @@
 //! Payment-method specifics, one module per method and intent spec.
 
+pub mod card;
 pub mod evm;
 pub mod evm_session;
 pub mod hedera;
