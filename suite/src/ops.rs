@@ -322,7 +322,9 @@ pub fn execute(op: &str, input: &Value, draft: CoreDraft) -> Result<Value, (AbiE
         | "session.voucher.signer"
         | "evm.session.channel_id"
         | "evm.session.voucher.digest"
-        | "evm.session.voucher.signer" => session_op(op, input).map_err(|e| match e {
+        | "evm.session.voucher.signer"
+        | "hedera.session.channel_id"
+        | "hedera.session.voucher.digest" => session_op(op, input).map_err(|e| match e {
             SessionOpError::Input(reason) => bad_input(&reason),
             SessionOpError::Voucher(v) => (
                 T::Verification,
@@ -349,12 +351,6 @@ pub fn execute(op: &str, input: &Value, draft: CoreDraft) -> Result<Value, (AbiE
         }
         "lightning.session.close.verify" => {
             crate::methods::lightning_session::close_op(input).map_err(|e| (e.abi_type(), e))
-        }
-        "hedera.session.channel_id" => {
-            crate::methods::hedera_session::channel_id_op(input).map_err(|e| (e.abi_type(), e))
-        }
-        "hedera.session.voucher.digest" => {
-            crate::methods::hedera_session::voucher_digest_op(input).map_err(|e| (e.abi_type(), e))
         }
         "hedera.session.voucher.verify" => {
             crate::methods::hedera_session::verify_voucher_op(input).map_err(|e| (e.abi_type(), e))
@@ -416,9 +412,11 @@ enum SessionOpError {
     Voucher(tempo_session::VoucherError),
 }
 
-/// The draft-tempo-session-00 operations and draft-evm-session-00's
-/// (`evm.session.*`: Tempo v1's inputs without `protocol`): field names as
-/// in `methodDetails` and the credential payload; hex in, lowercase hex out.
+/// The draft-tempo-session-00 operations, draft-evm-session-00's
+/// (`evm.session.*`: Tempo v1's inputs without `protocol`) and
+/// draft-hedera-session-00's channel id and digest (the same, under the
+/// domain "Hedera Stream Channel"): field names as in `methodDetails` and
+/// the credential payload; hex in, lowercase hex out.
 fn session_op(op: &str, input: &Value) -> Result<Value, SessionOpError> {
     use SessionOpError::Input;
     let text = |field: &str| {
@@ -481,6 +479,30 @@ fn session_op(op: &str, input: &Value) -> Result<Value, SessionOpError> {
                 .map_err(SessionOpError::Voucher)?;
             Ok(json!({
                 "domainSeparator": hex(evm_session::domain_separator(chain_id, escrow).as_slice()),
+                "digest": hex(digest.as_slice()),
+            }))
+        }
+        "hedera.session.channel_id" => {
+            let id = crate::methods::hedera_session::channel_id(
+                address("payer")?,
+                address("payee")?,
+                address("token")?,
+                word("salt")?,
+                address("authorizedSigner")?,
+                address("escrowContract")?,
+                chain_id()?,
+            );
+            Ok(json!({ "channelId": hex(id.as_slice()) }))
+        }
+        "hedera.session.voucher.digest" => {
+            use crate::methods::hedera_session;
+            let (chain_id, escrow) = (chain_id()?, address("escrowContract")?);
+            let amount = amount("hedera-session.eip712.struct-hash")?;
+            let digest =
+                hedera_session::voucher_digest(chain_id, escrow, word("channelId")?, amount)
+                    .map_err(SessionOpError::Voucher)?;
+            Ok(json!({
+                "domainSeparator": hex(hedera_session::domain_separator(chain_id, escrow).as_slice()),
                 "digest": hex(digest.as_slice()),
             }))
         }

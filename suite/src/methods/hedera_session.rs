@@ -142,40 +142,6 @@ fn hex(bytes: &[u8]) -> String {
     format!("0x{}", alloy_primitives::hex::encode(bytes))
 }
 
-/// `hedera.session.channel_id`: `{payer, payee, token, salt,
-/// authorizedSigner, escrowContract, chainId}` → `{channelId}`.
-pub fn channel_id_op(input: &Value) -> Result<Value> {
-    let f = Fields::of("hedera.session.channel_id", input)?;
-    let id = channel_id(
-        f.address("payer")?,
-        f.address("payee")?,
-        f.address("token")?,
-        f.word("salt")?,
-        f.address("authorizedSigner")?,
-        f.address("escrowContract")?,
-        f.chain_id()?,
-    );
-    Ok(json!({ "channelId": hex(id.as_slice()) }))
-}
-
-/// `hedera.session.voucher.digest`: `{chainId, escrowContract, channelId,
-/// cumulativeAmount}` → `{domainSeparator, digest}`.
-pub fn voucher_digest_op(input: &Value) -> Result<Value> {
-    let f = Fields::of("hedera.session.voucher.digest", input)?;
-    let (chain, escrow) = (f.chain_id()?, f.address("escrowContract")?);
-    let digest = voucher_digest(
-        chain,
-        escrow,
-        f.word("channelId")?,
-        f.amount("cumulativeAmount")?,
-    )
-    .map_err(voucher_error)?;
-    Ok(json!({
-        "domainSeparator": hex(domain_separator(chain, escrow).as_slice()),
-        "digest": hex(digest.as_slice()),
-    }))
-}
-
 /// `hedera.session.voucher.verify`: `{payload, chainId, escrowContract,
 /// channel, minVoucherDelta?}`, a voucher credential's payload
 /// `{channelId, cumulativeAmount, signature}` and the channel's on-chain
