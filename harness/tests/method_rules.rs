@@ -509,21 +509,8 @@ async fn judge_terms(
     request: &Value,
     payload: &Value,
 ) -> (Verdict, String, Vec<&'static str>) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = manifest(dir.path(), method, intent, request, payload);
-    let client = ClientUnderTest::Program(Box::new(ClientTarget::load(&path).unwrap()));
-    let run = run_client(
-        &client,
-        &Selection::filtered(&["method.payload-terms"]),
-        CoreDraft::Draft00,
-        |_| {},
-    )
-    .await
-    .unwrap();
-    let [r] = run.results.as_slice() else {
-        panic!("one check, got {}", run.results.len());
-    };
-    (r.verdict, r.detail.clone(), r.requirements.clone())
+    let payload = payload.clone();
+    judge_bound_terms(method, intent, request, move |_| payload).await
 }
 
 /// A Stellar client's pull-mode transaction is judged against the offered
@@ -695,45 +682,6 @@ async fn a_client_payload_is_judged_on_what_it_pays_where_that_is_offline() {
     assert!(cited.is_empty(), "{cited:?}");
 }
 
-/// The Hedera API envelope of a pull-mode transaction, down to the body's
-/// bytes (HAPI `transaction.proto`, the SDKs' `transaction_list.proto`):
-/// what a test needs to re-sign a body it edited.
-mod hapi {
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct TransactionList {
-        #[prost(message, repeated, tag = "1")]
-        pub transactions: Vec<Transaction>,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Transaction {
-        #[prost(bytes = "vec", tag = "5")]
-        pub signed_transaction_bytes: Vec<u8>,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct SignedTransaction {
-        #[prost(bytes = "vec", tag = "1")]
-        pub body_bytes: Vec<u8>,
-        #[prost(message, optional, tag = "2")]
-        pub sig_map: Option<SignatureMap>,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct SignatureMap {
-        #[prost(message, repeated, tag = "1")]
-        pub sig_pair: Vec<SignaturePair>,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct SignaturePair {
-        #[prost(bytes = "vec", tag = "1")]
-        pub pub_key_prefix: Vec<u8>,
-        #[prost(bytes = "vec", optional, tag = "3")]
-        pub ed25519: Option<Vec<u8>>,
-    }
-}
-
 /// A `hedera.transaction.verify` vector's transaction moved to another
 /// challenge: in each body's attribution memo, the vectors' SERVER_ID
 /// (realm api.example.com) becomes `realm`'s and the vectors' NONCE
@@ -752,6 +700,7 @@ fn rebind_hedera_transaction(
     use alloy::primitives::{hex, keccak256};
     use base64::Engine;
     use ed25519_dalek::{Signer, Verifier};
+    use mppconf_suite::methods::hedera::hapi;
     use prost::Message;
     let b64 = base64::engine::general_purpose::STANDARD;
     let Ok(bytes) = b64.decode(transaction) else {
@@ -767,7 +716,7 @@ fn rebind_hedera_transaction(
         (nonce("kM9xPqWvT2nJrHsY4aDfEb"), nonce(challenge_id)),
     ];
     let key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
-    for tx in &mut list.transactions {
+    for tx in &mut list.transaction_list {
         let Ok(mut signed) =
             hapi::SignedTransaction::decode(tx.signed_transaction_bytes.as_slice())
         else {

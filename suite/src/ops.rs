@@ -459,7 +459,8 @@ fn session_op(op: &str, input: &Value) -> Result<Value, SessionOpError> {
         })
     };
     match op {
-        "evm.session.channel_id" => {
+        // Tempo v1's channel id (the escrow's address and chain bind it).
+        "evm.session.channel_id" | "hedera.session.channel_id" => {
             let id = crate::methods::evm_session::channel_id(
                 address("payer")?,
                 address("payee")?,
@@ -471,39 +472,32 @@ fn session_op(op: &str, input: &Value) -> Result<Value, SessionOpError> {
             );
             Ok(json!({ "channelId": hex(id.as_slice()) }))
         }
-        "evm.session.voucher.digest" => {
-            use crate::methods::evm_session;
+        "evm.session.voucher.digest" | "hedera.session.voucher.digest" => {
+            use crate::methods::{evm_session, hedera_session};
+            use alloy_primitives::{Address, B256, U256};
+            type Digest = fn(u64, Address, B256, U256) -> Result<B256, tempo_session::VoucherError>;
+            // The same voucher under each draft's domain name.
+            let (domain, digest, bound): (fn(u64, Address) -> B256, Digest, _) =
+                if op == "evm.session.voucher.digest" {
+                    (
+                        evm_session::domain_separator,
+                        evm_session::voucher_digest,
+                        "evm-session.voucher.uint128-bound",
+                    )
+                } else {
+                    (
+                        hedera_session::domain_separator,
+                        hedera_session::voucher_digest,
+                        "hedera-session.eip712.struct-hash",
+                    )
+                };
             let (chain_id, escrow) = (chain_id()?, address("escrowContract")?);
-            let amount = amount("evm-session.voucher.uint128-bound")?;
-            let digest = evm_session::voucher_digest(chain_id, escrow, word("channelId")?, amount)
+            let amount = amount(bound)?;
+            let signed = digest(chain_id, escrow, word("channelId")?, amount)
                 .map_err(SessionOpError::Voucher)?;
             Ok(json!({
-                "domainSeparator": hex(evm_session::domain_separator(chain_id, escrow).as_slice()),
-                "digest": hex(digest.as_slice()),
-            }))
-        }
-        "hedera.session.channel_id" => {
-            let id = crate::methods::hedera_session::channel_id(
-                address("payer")?,
-                address("payee")?,
-                address("token")?,
-                word("salt")?,
-                address("authorizedSigner")?,
-                address("escrowContract")?,
-                chain_id()?,
-            );
-            Ok(json!({ "channelId": hex(id.as_slice()) }))
-        }
-        "hedera.session.voucher.digest" => {
-            use crate::methods::hedera_session;
-            let (chain_id, escrow) = (chain_id()?, address("escrowContract")?);
-            let amount = amount("hedera-session.eip712.struct-hash")?;
-            let digest =
-                hedera_session::voucher_digest(chain_id, escrow, word("channelId")?, amount)
-                    .map_err(SessionOpError::Voucher)?;
-            Ok(json!({
-                "domainSeparator": hex(hedera_session::domain_separator(chain_id, escrow).as_slice()),
-                "digest": hex(digest.as_slice()),
+                "domainSeparator": hex(domain(chain_id, escrow).as_slice()),
+                "digest": hex(signed.as_slice()),
             }))
         }
         "evm.session.voucher.signer" => {

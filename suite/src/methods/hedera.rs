@@ -144,8 +144,9 @@ pub fn verify_op(input: &Value) -> Result<Value> {
 /// `crypto_transfer.proto`, the SDKs' `transaction_list.proto`), declared
 /// for `prost` with the fields a transfer uses. A body is read only when it
 /// re-encodes to its own bytes, so a field outside these (another
-/// operation, a hook) is refused rather than skipped.
-mod hapi {
+/// operation, a hook) is refused rather than skipped. Public for the tests
+/// that re-sign a transaction they moved to another challenge.
+pub mod hapi {
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct TransactionList {
         #[prost(message, repeated, tag = "1")]
