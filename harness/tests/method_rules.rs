@@ -501,6 +501,19 @@ async fn every_method_flags_a_broken_payload_by_requirement_and_passes_a_valid_o
     assert!(judged > 0, "no method rule file with payload rules");
 }
 
+/// A check's outcome for a vector's input: `pass` for a valid vector; for
+/// an invalid one `fail`, naming and citing the vector's requirement.
+fn expect_as_vector(case: &Value, verdict: Verdict, detail: &str, cited: &[&str]) {
+    match case["error_code"].as_str() {
+        None => assert_eq!(verdict, Verdict::Pass, "{}: {detail}", case["id"]),
+        Some(code) => {
+            assert_eq!(verdict, Verdict::Fail, "{}: {detail}", case["id"]);
+            assert!(detail.contains(code), "{}: {detail}", case["id"]);
+            assert!(cited.contains(&code), "{}: {code} not cited", case["id"]);
+        }
+    }
+}
+
 /// `method.payload-terms` for one scripted client offered `request` and
 /// answering `payload`.
 async fn judge_terms(
@@ -541,14 +554,7 @@ async fn a_client_payload_is_judged_on_what_it_pays_where_that_is_offline() {
         let payload = json!({"type": "transaction", "transaction": case["input"]["transaction"]});
         let (verdict, detail, cited) =
             judge_terms("stellar", "charge", &case["input"]["request"], &payload).await;
-        match code {
-            None => assert_eq!(verdict, Verdict::Pass, "{}: {detail}", case["id"]),
-            Some(code) => {
-                assert_eq!(verdict, Verdict::Fail, "{}: {detail}", case["id"]);
-                assert!(detail.contains(code), "{}: {detail}", case["id"]);
-                assert!(cited.contains(&code), "{}: {code} not cited", case["id"]);
-            }
-        }
+        expect_as_vector(&case, verdict, &detail, &cited);
         judged += 1;
     }
     assert!(judged >= 25, "only {judged} Stellar cases judged");
@@ -600,14 +606,7 @@ async fn a_client_payload_is_judged_on_what_it_pays_where_that_is_offline() {
             &case["input"]["payload"],
         )
         .await;
-        match code {
-            None => assert_eq!(verdict, Verdict::Pass, "{}: {detail}", case["id"]),
-            Some(code) => {
-                assert_eq!(verdict, Verdict::Fail, "{}: {detail}", case["id"]);
-                assert!(detail.contains(code), "{}: {detail}", case["id"]);
-                assert!(cited.contains(&code), "{}: {code} not cited", case["id"]);
-            }
-        }
+        expect_as_vector(&case, verdict, &detail, &cited);
         judged += 1;
     }
     assert!(
@@ -651,14 +650,7 @@ async fn a_client_payload_is_judged_on_what_it_pays_where_that_is_offline() {
         });
         let (verdict, detail, cited) =
             judge_terms("card", "charge", &case["input"]["request"], &payload).await;
-        match case["error_code"].as_str() {
-            None => assert_eq!(verdict, Verdict::Pass, "{}: {detail}", case["id"]),
-            Some(code) => {
-                assert_eq!(verdict, Verdict::Fail, "{}: {detail}", case["id"]);
-                assert!(detail.contains(code), "{}: {detail}", case["id"]);
-                assert!(cited.contains(&code), "{}: {code} not cited", case["id"]);
-            }
-        }
+        expect_as_vector(&case, verdict, &detail, &cited);
         judged += 1;
     }
     assert!(judged >= 15, "only {judged} card cases judged");
@@ -834,14 +826,7 @@ async fn a_hedera_client_transaction_is_judged_bound_to_the_offered_challenge() 
                 })
             })
             .await;
-        match case["error_code"].as_str() {
-            None => assert_eq!(verdict, Verdict::Pass, "{}: {detail}", case["id"]),
-            Some(code) => {
-                assert_eq!(verdict, Verdict::Fail, "{}: {detail}", case["id"]);
-                assert!(detail.contains(code), "{}: {detail}", case["id"]);
-                assert!(cited.contains(&code), "{}: {code} not cited", case["id"]);
-            }
-        }
+        expect_as_vector(&case, verdict, &detail, &cited);
         judged += 1;
     }
     assert!(judged >= 25, "only {judged} Hedera cases judged");
