@@ -87,12 +87,11 @@ impl<'a> OfferedKey<'a> {
                 .ok_or_else(|| bad_input("request's encryptionJwk has no n"))?;
             let modulus = base64url::decode("n", n)
                 .map_err(|_| bad_input("request's encryptionJwk.n is not base64url"))?;
-            // RFC 7518 §6.3.1.1: n has no leading zero octets; an encoder
-            // that left one does not make the key longer.
-            let significant = modulus.iter().skip_while(|b| **b == 0).copied().collect();
+            // An encoder that left a leading zero octet does not make the
+            // key longer.
             return Ok(Self {
                 kid,
-                modulus: Some(significant),
+                modulus: Some(unsigned(&modulus).to_vec()),
             });
         }
         let kid = details
