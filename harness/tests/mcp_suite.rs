@@ -204,6 +204,26 @@ impl Respond for FreshIds {
     }
 }
 
+/// The honest script, but each challenge's `expires` five minutes ahead
+/// at second precision and its id a function of it: the same challenge
+/// within one second, a new one each second (an HMAC id without a nonce,
+/// ambiguity.hmac-id-uniqueness).
+struct PerSecondIds;
+
+impl Respond for PerSecondIds {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let expires = five_minutes_ahead();
+        let mut call = honest_error();
+        call["error"]["data"]["challenges"][0]["id"] = format!("scripted-{expires}").into();
+        call["error"]["data"]["challenges"][0]["expires"] = expires.into();
+        Script {
+            capabilities: honest_capabilities(),
+            call,
+        }
+        .respond(request)
+    }
+}
+
 fn honest_error() -> Value {
     json!({"error": {"code": -32042, "message": "Payment Required", "data": {
         "httpStatus": 402,
@@ -325,6 +345,10 @@ async fn scripted_endpoints_fail_the_checks_that_need_no_payment() {
     );
     assert_eq!(
         scripted("mcp.fresh-challenges", FreshIds(Default::default())).await,
+        Verdict::Pass
+    );
+    assert_eq!(
+        scripted("mcp.fresh-challenges", PerSecondIds).await,
         Verdict::Pass
     );
     // A capability without the intent the challenges name.
@@ -499,4 +523,15 @@ tool = "paid"
         stderr.contains("/server/base_url"),
         "names the field: {stderr}"
     );
+}
+
+/// Five minutes from now in RFC 3339 at second precision.
+fn five_minutes_ahead() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    chrono::DateTime::from_timestamp(now as i64 + 300, 0)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }

@@ -171,6 +171,54 @@ async fn ids_that_are_not_the_recommended_hmac_warn_when_the_secret_is_known() {
     assert_verdict(&run(&wrong, "challenge.id-hmac").await, Verdict::Warn);
 }
 
+/// Issues the recommended HMAC challenge with `expires` five minutes
+/// ahead at second precision and no nonce: the same challenge, id and
+/// all, for every 402 within one second (ambiguity.hmac-id-uniqueness).
+/// With `bind_expires` false the id stays that of the first challenge
+/// while `expires` moves on: an id not bound to what it names, reused.
+struct PerSecond {
+    bind_expires: bool,
+    first_id: std::sync::OnceLock<String>,
+}
+
+impl Respond for PerSecond {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        let mut c = stub_challenge();
+        c.expires = Some(five_minutes_ahead());
+        c.id = BindingSlots::of(&c, Default::default()).challenge_id(SECRET);
+        if !self.bind_expires {
+            c.id = self.first_id.get_or_init(|| c.id.clone()).clone();
+        }
+        ResponseTemplate::new(402)
+            .insert_header("www-authenticate", c.to_header().unwrap().as_str())
+            .insert_header("cache-control", "no-store")
+    }
+}
+
+/// A fresh challenge per 402: a deterministic HMAC id that repeats within
+/// one second passes (the check asks again past the second); a static
+/// challenge and an id kept while the challenge changes fail.
+#[tokio::test]
+async fn a_challenge_reused_past_the_second_fails_and_a_per_second_hmac_id_passes() {
+    for (bind_expires, want) in [(true, Verdict::Pass), (false, Verdict::Fail)] {
+        let server = MockServer::start().await;
+        Mock::given(path("/paid"))
+            .respond_with(PerSecond {
+                bind_expires,
+                first_id: Default::default(),
+            })
+            .mount(&server)
+            .await;
+        let r = run(&stub_ctx(&server), "unpaid.fresh-challenge").await;
+        assert_eq!(r.verdict, want, "bind_expires {bind_expires}: {}", r.detail);
+    }
+    let server = MockServer::start().await;
+    paywall(&server, "/paid", ResponseTemplate::new(200)).await;
+    let r = run(&stub_ctx(&server), "unpaid.fresh-challenge").await;
+    assert_verdict(&r, Verdict::Fail);
+    assert!(r.detail.contains("1100 ms later"), "{}", r.detail);
+}
+
 /// -01: "Servers MUST NOT emit a `header` parameter with any other value"
 /// than `Payment-Authorization`; one in other letter case warns
 /// (ambiguity.header-value-case); no `header` at all is the default.
@@ -515,4 +563,15 @@ async fn a_discovery_offer_that_is_not_the_live_challenge_fails() {
     }
     let declared = stub_ctx(&none).with_discovery(Some("/openapi.json".into()), true);
     assert_verdict(&run(&declared, "discovery.location").await, Verdict::Fail);
+}
+
+/// Five minutes from now in RFC 3339 at second precision.
+fn five_minutes_ahead() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    chrono::DateTime::from_timestamp(now as i64 + 300, 0)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }

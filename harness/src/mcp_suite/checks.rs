@@ -390,14 +390,13 @@ async fn http_status(ctx: &McpCtx) -> Result<Outcome, Outcome> {
 async fn fresh_challenges(ctx: &McpCtx) -> Result<Outcome, Outcome> {
     let first = ctx.offered(&ctx.tool).await?;
     let second = ctx.offered(&ctx.tool).await?;
-    Ok(if first.challenge.id == second.challenge.id {
-        Outcome::fail(
-            "a fresh challenge id for each unpaid call (ambiguity.hmac-id-uniqueness: an HMAC over the slots alone repeats within a second)",
-            format!("{} twice", first.challenge.id),
-        )
-    } else {
-        Outcome::pass("two unpaid calls, two challenge ids")
-    })
+    crate::server_suite::fresh_ids(
+        first.challenge,
+        second.challenge,
+        |c| c.id.as_str(),
+        async { Ok(ctx.offered(&ctx.tool).await?.challenge) },
+    )
+    .await
 }
 
 async fn request_native(ctx: &McpCtx) -> Result<Outcome, Outcome> {

@@ -97,6 +97,58 @@ pub async fn unpaid_challenge(ctx: &Ctx) -> Result<(Answer, Challenge), Outcome>
     }
 }
 
+/// How long [`fresh_ids`] waits before asking a third time: past the
+/// one-second precision of an RFC 3339 `expires` without fractions.
+pub const CLOCK_STEP: std::time::Duration = std::time::Duration::from_millis(1100);
+
+/// Judges two challenges asked for one after the other: each 402 (or
+/// unpaid MCP call) carries a fresh one.
+///
+/// The recommended HMAC id is a function of the challenge's slots, so a
+/// server without a nonce gives two requests within one second the same
+/// challenge, id and all: by ambiguity.hmac-id-uniqueness that is no
+/// reuse. A cached or reused challenge is still the same once the clock
+/// has moved on, so when the two are identical the check waits
+/// [`CLOCK_STEP`] and asks again (`again`). The same id on challenges that
+/// differ is reuse at once. `id` reads a challenge's id.
+pub async fn fresh_ids<T: PartialEq + std::fmt::Debug>(
+    first: T,
+    second: T,
+    id: impl Fn(&T) -> &str,
+    again: impl std::future::Future<Output = Result<T, Outcome>>,
+) -> Result<Outcome, Outcome> {
+    if id(&first) != id(&second) {
+        return Ok(Outcome::pass("two challenges, two ids"));
+    }
+    if first != second {
+        return Ok(Outcome::fail(
+            "a fresh challenge id for each challenge",
+            format!(
+                "id {:?} on two challenges that differ: {first:?} and {second:?}",
+                id(&first)
+            ),
+        ));
+    }
+    tokio::time::sleep(CLOCK_STEP).await;
+    let third = again.await?;
+    Ok(if id(&third) == id(&first) {
+        Outcome::fail(
+            "a fresh challenge id for each challenge",
+            format!(
+                "id {:?} twice, and again {} ms later: {third:?}",
+                id(&first),
+                CLOCK_STEP.as_millis()
+            ),
+        )
+    } else {
+        Outcome::pass(format!(
+            "the first two challenges were identical, id and all (a deterministic id within one \
+             second, ambiguity.hmac-id-uniqueness); {} ms later a new id",
+            CLOCK_STEP.as_millis()
+        ))
+    })
+}
+
 /// A fresh challenge the harness can pay, or why there is none (`blocked`).
 pub async fn fresh(ctx: &Ctx) -> Result<Challenge, Outcome> {
     ctx.fresh_challenge().await.map_err(blocked)

@@ -33,7 +33,7 @@ pub mod restart;
 pub mod tempo_charge;
 pub mod tempo_session;
 
-pub use check::Check;
+pub use check::{Check, fresh_ids};
 pub(crate) use check::{blocked, transport};
 pub use core::declared::Probes;
 pub use ctx::{ANSWER_TIMEOUT, BODY_LIMIT, Ctx, Payer, no_payer};

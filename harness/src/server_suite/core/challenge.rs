@@ -7,7 +7,7 @@
 
 use mppconf_suite::codec::{ProblemType, base64url, rfc3339};
 
-use super::super::check::{param, raw_params, transport, unpaid, unpaid_challenge};
+use super::super::check::{fresh_ids, param, raw_params, transport, unpaid, unpaid_challenge};
 use super::super::{Ctx, Outcome};
 
 type Step = Result<Outcome, Outcome>;
@@ -157,14 +157,10 @@ pub async fn problem_details(ctx: &Ctx) -> Step {
 pub async fn fresh_challenge_per_402(ctx: &Ctx) -> Step {
     let (_, first) = unpaid_challenge(ctx).await?;
     let (_, second) = unpaid_challenge(ctx).await?;
-    Ok(if first.id == second.id {
-        Outcome::fail(
-            "a fresh challenge id for each 402",
-            format!("{} twice", first.id),
-        )
-    } else {
-        Outcome::pass("two 402s, two ids")
+    fresh_ids(first, second, |c| c.id.as_str(), async {
+        Ok(unpaid_challenge(ctx).await?.1)
     })
+    .await
 }
 
 pub async fn unknown_resource_not_402(ctx: &Ctx) -> Step {
