@@ -100,8 +100,8 @@ async fn every_check_passes_against_the_reference_server() {
     assert!(!summary_01.contains("blocked"), "{summary_01}");
     let summary = format!("{summary}\n{summary_01}");
     // Every check runs on at least one of the reference resources, but
-    // those of methods judged by data (tests/method_rules.rs passes and
-    // fails them), Tempo session's (the session run: tests/session.rs) and
+    // those of methods judged by data (tests/method_rules.rs and
+    // tests/method_terms.rs pass and fail them), Tempo session's (the session run: tests/session.rs) and
     // EVM charge's (the EVM run: tests/evm_charge.rs).
     for check in server_suite::all_checks().into_iter().filter(|c| {
         !c.id.starts_with("method.") && !c.id.starts_with("session.") && !c.id.starts_with("evm.")

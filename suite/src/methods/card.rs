@@ -320,12 +320,24 @@ pub struct Decrypted {
     pub warnings: Vec<&'static str>,
 }
 
+/// A bad input met by the steps [`decrypt_jwe`] shares with
+/// [`verify_jwe`], named as the decrypting operation's.
+fn as_decrypt_input(e: Error) -> Error {
+    match e {
+        Error::BadOpInput { reason, .. } => Error::BadOpInput {
+            op: DECRYPT_OP.into(),
+            reason,
+        },
+        other => other,
+    }
+}
+
 /// Judges `encrypted` as [`verify_jwe`] does, then decrypts it with `key`
 /// (the private half of the key `request` offers) as §"Encrypted Payload
 /// Format" says a Server Enabler does, and judges the plaintext.
 pub fn decrypt_jwe(request: &Value, encrypted: &str, key: &DecryptionKey) -> Result<Decrypted> {
-    let shape = verify_jwe(request, encrypted)?;
-    if let Some(offered) = OfferedKey::of(request)?.modulus
+    let shape = verify_jwe(request, encrypted).map_err(as_decrypt_input)?;
+    if let Some(offered) = OfferedKey::of(request).map_err(as_decrypt_input)?.modulus
         && offered != key.modulus()
     {
         return Err(Error::BadOpInput {
@@ -534,4 +546,26 @@ pub fn decrypt_jwe_op(input: &Value) -> Result<Value> {
         "dynamicDataType": decrypted.dynamic_data_type,
         "warnings": decrypted.warnings,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bad request met while decrypting is reported under the
+    /// operation that was asked, not the verify step it shares.
+    #[test]
+    fn a_request_without_a_key_is_a_bad_input_of_the_decrypt_op() {
+        let file: Value =
+            serde_json::from_str(include_str!("../../../vectors/card-charge/decrypt.json"))
+                .unwrap();
+        let mut input = file["cases"][0]["input"].clone();
+        input["request"]["methodDetails"]
+            .as_object_mut()
+            .unwrap()
+            .remove("encryptionJwk");
+        let err = decrypt_jwe_op(&input).unwrap_err().to_string();
+        assert!(err.starts_with("input of card.jwe.decrypt: "), "{err}");
+        assert!(err.contains("names no key"), "{err}");
+    }
 }
