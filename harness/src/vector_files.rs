@@ -3,8 +3,9 @@
 //! `mppconf vectors validate` lands here: the JSON Schemas first, then what
 //! a schema cannot see (requirement ids that do not exist, case ids used
 //! twice, flags not defined or never used, quotes missing from the spec
-//! text, and cases the reference codec contradicts). Every problem names
-//! the file, the case and the field.
+//! text, cases the reference codec contradicts, and invalid cases that do
+//! not cite the requirement the reference rejects them under). Every
+//! problem names the file, the case and the field.
 
 use mppconf_suite::drafts::CoreDraft;
 use std::collections::{BTreeMap, BTreeSet};
@@ -338,6 +339,9 @@ pub fn lint_vectors(files: &[LoadedFile], catalogue: &Catalogue) -> Vec<Problem>
                     problem(id, "drafts", why);
                 }
             }
+            if let Some(message) = uncited_rejection(case, catalogue) {
+                problem(id, "requirements", message);
+            }
             if let Some((field, message)) = shape_problem(case) {
                 problem(id, field, message);
             } else if let Some((field, message)) = CoreDraft::ALL
@@ -350,6 +354,24 @@ pub fn lint_vectors(files: &[LoadedFile], catalogue: &Catalogue) -> Vec<Problem>
         }
     }
     problems
+}
+
+/// An invalid case that the reference codec rejects under a catalogue
+/// requirement (a request, payload, voucher or discovery rule) must cite
+/// it: otherwise the reports count the case as exercising what it cites
+/// and not the requirement it breaks.
+fn uncited_rejection(case: &Case, catalogue: &Catalogue) -> Option<String> {
+    if case.result != Expectation::Invalid || case.roundtrip_of().is_some() {
+        return None;
+    }
+    let draft = CoreDraft::ALL.into_iter().find(|d| case.holds_under(*d))?;
+    let Err((_, error)) = ops::execute(&case.op, &case.input, draft) else {
+        return None;
+    };
+    let code = error.code();
+    (catalogue.find(&code).is_some() && !case.requirements.contains(&code)).then(|| {
+        format!("the reference codec rejects the case under {code}, which it does not cite: add it")
+    })
 }
 
 /// Rules on which fields a case needs, beyond the schema.

@@ -86,7 +86,10 @@ fn broken_vector_file_errors_name_file_case_and_field() {
             {"id": "broken.dup", "requirements": ["core.no-such.requirement"], "op": "base64url.encode",
              "input": {"text": "a"}, "result": "valid", "expected": {"text": "YQ=="}},
             {"id": "broken.wrong-error", "requirements": ["core.credential.syntax"], "op": "base64url.decode",
-             "input": {"text": "YQ=="}, "result": "invalid", "error": "parse_error"}
+             "input": {"text": "YQ=="}, "result": "invalid", "error": "parse_error"},
+            {"id": "broken.uncited-rejection", "requirements": ["charge.request.optional-fields"], "op": "request.validate",
+             "input": {"method": "example", "intent": "charge", "request": {"amount": "1000"}},
+             "result": "invalid", "error": "verification_error"}
         ]
     });
     std::fs::write(&path, serde_json::to_string_pretty(&file).unwrap()).unwrap();
@@ -121,8 +124,8 @@ fn broken_vector_file_errors_name_file_case_and_field() {
     assert_eq!(o.status.code(), Some(1));
     let text = stdout(&o).replace(dir.path().to_str().unwrap(), "<tmp>");
     let (problems, summary) = text.trim_end().rsplit_once('\n').unwrap();
-    assert!(summary.starts_with("1 vector files, 4 cases,"), "{summary}");
-    assert!(summary.ends_with(": 5 problems"), "{summary}");
+    assert!(summary.starts_with("1 vector files, 5 cases,"), "{summary}");
+    assert!(summary.ends_with(": 6 problems"), "{summary}");
     insta::assert_snapshot!(problems);
 }
 

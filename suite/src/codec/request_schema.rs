@@ -36,11 +36,15 @@ fn violation(
 /// object.
 pub fn validate(method: &str, intent: &str, request: &Value) -> Result<Vec<Warning>> {
     let Some(map) = request.as_object() else {
-        return Err(violation(
-            "charge.request.jcs-base64url",
-            "$",
-            "request is not a JSON object",
-        ));
+        // Each intent draft defines its request as a JSON object; a method
+        // of another intent defines its structure (core, `request`), an
+        // object in every pinned method draft.
+        let requirement = match intent {
+            "charge" => "charge.request.jcs-base64url",
+            "subscription" => "subscription.request.required-fields",
+            _ => "core.challenge.request-encoding",
+        };
+        return Err(violation(requirement, "$", "request is not a JSON object"));
     };
     let mut warnings = Vec::new();
     if intent == "charge" {
@@ -67,8 +71,10 @@ pub fn validate(method: &str, intent: &str, request: &Value) -> Result<Vec<Warni
 /// name for a request of `method` and `intent`.
 pub fn code_requirements(method: &str, intent: &str) -> Vec<&'static str> {
     let mut ids = Vec::new();
-    if intent == "charge" {
-        ids.extend(CHARGE_REQUIREMENTS);
+    match intent {
+        "charge" => ids.extend(CHARGE_REQUIREMENTS),
+        "subscription" => ids.push("subscription.request.required-fields"),
+        _ => ids.push("core.challenge.request-encoding"),
     }
     if (method, intent) == ("lightning", "charge") {
         ids.extend(crate::methods::lightning::REQUEST_REQUIREMENTS);
