@@ -212,7 +212,7 @@ struct PerSecondIds;
 
 impl Respond for PerSecondIds {
     fn respond(&self, request: &Request) -> ResponseTemplate {
-        let expires = five_minutes_ahead();
+        let expires = mppconf_harness::client_suite::rfc3339_in(300);
         let mut call = honest_error();
         call["error"]["data"]["challenges"][0]["id"] = format!("scripted-{expires}").into();
         call["error"]["data"]["challenges"][0]["expires"] = expires.into();
@@ -523,15 +523,4 @@ tool = "paid"
         stderr.contains("/server/base_url"),
         "names the field: {stderr}"
     );
-}
-
-/// Five minutes from now in RFC 3339 at second precision.
-fn five_minutes_ahead() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    chrono::DateTime::from_timestamp(now as i64 + 300, 0)
-        .unwrap()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }

@@ -184,7 +184,7 @@ struct PerSecond {
 impl Respond for PerSecond {
     fn respond(&self, _: &Request) -> ResponseTemplate {
         let mut c = stub_challenge();
-        c.expires = Some(five_minutes_ahead());
+        c.expires = Some(mppconf_harness::client_suite::rfc3339_in(300));
         c.id = BindingSlots::of(&c, Default::default()).challenge_id(SECRET);
         if !self.bind_expires {
             c.id = self.first_id.get_or_init(|| c.id.clone()).clone();
@@ -563,15 +563,4 @@ async fn a_discovery_offer_that_is_not_the_live_challenge_fails() {
     }
     let declared = stub_ctx(&none).with_discovery(Some("/openapi.json".into()), true);
     assert_verdict(&run(&declared, "discovery.location").await, Verdict::Fail);
-}
-
-/// Five minutes from now in RFC 3339 at second precision.
-fn five_minutes_ahead() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    chrono::DateTime::from_timestamp(now as i64 + 300, 0)
-        .unwrap()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }

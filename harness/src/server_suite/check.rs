@@ -124,8 +124,10 @@ pub async fn fresh_ids<T: PartialEq + std::fmt::Debug>(
         return Ok(Outcome::fail(
             "a fresh challenge id for each challenge",
             format!(
-                "id {:?} on two challenges that differ: {first:?} and {second:?}",
-                id(&first)
+                "id {:?} on two challenges that differ: {} and {}",
+                id(&first),
+                shown(&first),
+                shown(&second)
             ),
         ));
     }
@@ -135,9 +137,10 @@ pub async fn fresh_ids<T: PartialEq + std::fmt::Debug>(
         Outcome::fail(
             "a fresh challenge id for each challenge",
             format!(
-                "id {:?} twice, and again {} ms later: {third:?}",
+                "id {:?} twice, and again {} ms later: {}",
                 id(&first),
-                CLOCK_STEP.as_millis()
+                CLOCK_STEP.as_millis(),
+                shown(&third)
             ),
         )
     } else {
@@ -147,6 +150,15 @@ pub async fn fresh_ids<T: PartialEq + std::fmt::Debug>(
             CLOCK_STEP.as_millis()
         ))
     })
+}
+
+/// A challenge as a report shows it: its first 400 characters.
+fn shown(challenge: &impl std::fmt::Debug) -> String {
+    let text = format!("{challenge:?}");
+    match text.char_indices().nth(400) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text,
+    }
 }
 
 /// A fresh challenge the harness can pay, or why there is none (`blocked`).
