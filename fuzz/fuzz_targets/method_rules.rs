@@ -13,7 +13,8 @@
 //! A256GCM under the offered key's kid, without zip; one that decrypts
 //! passes the header check too; and the raw bytes as a decrypted card
 //! plaintext: an accepted one is a minified JSON object with token and
-//! dynamicData objects.
+//! dynamicData objects. And as a card `jwksUri` origin check: one found on
+//! the realm's origin is `https://<realm>` then a path, query or fragment.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -119,6 +120,25 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(decrypted) = ops::execute("card.jwe.decrypt", &value, CoreDraft::Draft00) {
         let verified = ops::execute("card.jwe.verify", &value, CoreDraft::Draft00).unwrap();
         assert_eq!(verified["kid"], decrypted["kid"]);
+    }
+    if let Ok(origin) = ops::execute("card.jwks_uri.origin", &value, CoreDraft::Draft00)
+        && origin["origin"] == "same-origin"
+    {
+        // Read without a URI parser: https, the realm's host, then the
+        // path, query or fragment, or the default port written out.
+        let uri = value["request"]["methodDetails"]["jwksUri"]
+            .as_str()
+            .unwrap()
+            .to_ascii_lowercase();
+        let prefix = format!("https://{}", value["realm"].as_str().unwrap()).to_ascii_lowercase();
+        let rest = uri
+            .strip_prefix(&prefix)
+            .expect("https on the realm's host");
+        let rest = rest.strip_prefix(":443").unwrap_or(rest);
+        assert!(
+            rest.is_empty() || rest.starts_with(['/', '?', '#']),
+            "{uri} against {prefix}"
+        );
     }
     if let Ok(closed) = ops::execute("lightning.session.close.verify", &value, CoreDraft::Draft00) {
         let session = &value["session"];

@@ -55,10 +55,17 @@ fn request_cases() -> Vec<RequestCase> {
         .collect()
 }
 
+/// A challenge offering `request`, under the realm of the drafts'
+/// examples (a card request's `jwksUri` must be on the realm's origin).
 fn challenge(method: &str, intent: &str, request: &Value) -> String {
+    challenge_in("api.merchant.com", method, intent, request)
+}
+
+/// [`challenge`] under another realm.
+fn challenge_in(realm: &str, method: &str, intent: &str, request: &Value) -> String {
     let mut c = Challenge {
         id: String::new(),
-        realm: "scripted.test".into(),
+        realm: realm.into(),
         method: method.into(),
         intent: intent.into(),
         request: EncodedJson::canonical(request.clone()),
@@ -179,6 +186,46 @@ async fn every_method_rule_file_flags_its_broken_requests_by_requirement() {
         }
     }
     assert!(files > 0, "no method rule file with request rules");
+}
+
+/// draft-card-charge-00 §"Encryption Key": a card challenge whose
+/// `jwksUri` is off its realm's origin fails `method.request-rules` under
+/// `card-charge.key.jwks-same-origin`, one on it passes, and one whose
+/// realm is no host name passes saying it was not compared; each as the
+/// `card.jwks_uri.origin` vectors say (those whose request meets the
+/// request rules: the others fail on them, see above).
+#[tokio::test]
+async fn a_card_challenge_pointing_at_a_key_set_off_its_realm_fails() {
+    let mut judged = (0, 0);
+    for case in cases("card.jwks_uri.origin") {
+        let (realm, request) = (&case["input"]["realm"], &case["input"]["request"]);
+        if request.pointer("/methodDetails/jwksUri").is_none()
+            || mppconf_suite::codec::request_schema::validate("card", "charge", request).is_err()
+        {
+            continue;
+        }
+        let header = challenge_in(realm.as_str().unwrap(), "card", "charge", request);
+        let r = judge("card", "charge", &header).await;
+        if case["result"] == "invalid" {
+            judged.1 += 1;
+            assert_eq!(r.verdict, Verdict::Fail, "{}: {}", case["id"], r.detail);
+            let code = case["error_code"].as_str().unwrap();
+            assert!(r.detail.contains(code), "{}: {}", case["id"], r.detail);
+            assert!(r.requirements.contains(&code), "{:?}", r.requirements);
+        } else {
+            judged.0 += 1;
+            assert_eq!(r.verdict, Verdict::Pass, "{}: {}", case["id"], r.detail);
+            let compared = case["expected"]["origin"] == "same-origin";
+            assert_eq!(
+                !r.detail.contains("is not a host name"),
+                compared,
+                "{}: {}",
+                case["id"],
+                r.detail
+            );
+        }
+    }
+    assert!(judged.0 >= 3 && judged.1 >= 5, "{judged:?}");
 }
 
 #[tokio::test]

@@ -68,6 +68,7 @@ pub const OPERATIONS: &[&str] = &[
     "hedera.transaction.verify",
     "card.jwe.verify",
     "card.jwe.decrypt",
+    "card.jwks_uri.origin",
     "tempo.subscription.key_authorization.verify",
     "tempo.credential.validate",
     "payment_info.parse",
@@ -366,6 +367,9 @@ pub fn execute(op: &str, input: &Value, draft: CoreDraft) -> Result<Value, (AbiE
         }
         "card.jwe.decrypt" => {
             crate::methods::card::decrypt_jwe_op(input).map_err(|e| (e.abi_type(), e))
+        }
+        "card.jwks_uri.origin" => {
+            crate::methods::card::jwks_origin_op(input).map_err(|e| (e.abi_type(), e))
         }
         "hedera.transaction.verify" => {
             crate::methods::hedera::verify_transaction_op(input).map_err(|e| (e.abi_type(), e))

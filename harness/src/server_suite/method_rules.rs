@@ -15,7 +15,7 @@
 
 use mppconf_suite::codec::challenge::parse_all_lenient;
 use mppconf_suite::codec::request_schema;
-use mppconf_suite::methods::rules;
+use mppconf_suite::methods::{card, rules};
 use mppconf_suite::vectors::Verdict;
 
 use mppconf_suite::codec::{Challenge, Credential, EchoedChallenge};
@@ -85,6 +85,9 @@ pub fn applies(method: &str, intent: &str) -> bool {
 /// invoice) and the rules' requirements.
 pub fn cited(method: &str, intent: &str) -> Vec<&'static str> {
     let mut ids: Vec<&'static str> = request_schema::code_requirements(method, intent);
+    if (method, intent) == ("card", "charge") {
+        ids.push(card::ORIGIN_REQUIREMENT);
+    }
     for file in rules::for_method(method, intent) {
         for rule in &file.request {
             if !ids.contains(&rule.requirement.as_str()) {
@@ -113,24 +116,30 @@ async fn request_rules(ctx: &Ctx) -> Outcome {
     };
     let mut judged = 0;
     let mut warnings = Vec::new();
+    let mut notes = Vec::new();
     for (i, parsed) in challenges.into_iter().enumerate() {
         let Ok((c, _)) = parsed else { continue };
         if !applies(&c.method, &c.intent) {
             continue;
         }
         judged += 1;
-        match request_schema::validate(&c.method, &c.intent, &c.request.value) {
-            Ok(w) => warnings.extend(w.into_iter().map(|w| {
-                format!(
-                    "challenge {} ({} {}): {} at {}: {}",
-                    i + 1,
-                    c.method,
-                    c.intent,
-                    w.requirement,
-                    w.path,
-                    w.reason
-                )
-            })),
+        let judged_request = request_schema::validate(&c.method, &c.intent, &c.request.value)
+            .and_then(|w| Ok((w, realm_bound(&c)?)));
+        match judged_request {
+            Ok((w, note)) => {
+                notes.extend(note.map(|n| format!("challenge {}: {n}", i + 1)));
+                warnings.extend(w.into_iter().map(|w| {
+                    format!(
+                        "challenge {} ({} {}): {} at {}: {}",
+                        i + 1,
+                        c.method,
+                        c.intent,
+                        w.requirement,
+                        w.path,
+                        w.reason
+                    )
+                }))
+            }
             Err(e) => {
                 return Outcome::fail(
                     format!("a {} {} request as its draft says", c.method, c.intent),
@@ -147,7 +156,8 @@ async fn request_rules(ctx: &Ctx) -> Outcome {
     }
     if warnings.is_empty() {
         Outcome::pass(format!(
-            "{judged} challenge(s) meet every request rule of their method"
+            "{judged} challenge(s) meet every request rule of their method{}",
+            notes.iter().map(|n| format!("\n{n}")).collect::<String>()
         ))
     } else {
         Outcome {
@@ -158,6 +168,23 @@ async fn request_rules(ctx: &Ctx) -> Outcome {
             ),
         }
     }
+}
+
+/// What a method's request must be against the rest of its challenge:
+/// a card request's `jwksUri` on the realm's origin
+/// ([`card::jwks_origin`]). `Ok(Some(note))` says what was not judged.
+fn realm_bound(c: &Challenge) -> mppconf_suite::error::Result<Option<String>> {
+    if (c.method.as_str(), c.intent.as_str()) != ("card", "charge") {
+        return Ok(None);
+    }
+    Ok(match card::jwks_origin(&c.realm, &c.request.value)? {
+        card::JwksOrigin::RealmNotHost => Some(format!(
+            "realm {:?} is not a host name, so jwksUri's origin is not compared with it \
+             (ambiguity.card-charge-realm-origin)",
+            c.realm
+        )),
+        card::JwksOrigin::Absent | card::JwksOrigin::SameOrigin => None,
+    })
 }
 
 /// A fresh challenge of the resource's method, or why there is none.

@@ -242,6 +242,112 @@ pub fn verify_jwe_op(input: &Value) -> Result<Value> {
     }))
 }
 
+const ORIGIN_OP: &str = "card.jwks_uri.origin";
+
+/// What [`jwks_origin`] refuses a `jwksUri` under.
+pub const ORIGIN_REQUIREMENT: &str = "card-charge.key.jwks-same-origin";
+
+/// Where a card request's `jwksUri` stands against the challenge's realm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JwksOrigin {
+    /// No `jwksUri` (the key is embedded, or the request rules say what is
+    /// missing).
+    Absent,
+    /// `https://` on the realm's host and the default port.
+    SameOrigin,
+    /// The realm is not a host name, so it has no origin to compare with
+    /// (ambiguity.card-charge-realm-origin: info, not a verdict).
+    RealmNotHost,
+}
+
+impl JwksOrigin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Absent => "absent",
+            Self::SameOrigin => "same-origin",
+            Self::RealmNotHost => "realm-not-host",
+        }
+    }
+}
+
+/// §"Encryption Key": "The `jwksUri` MUST be on the same origin as the
+/// challenge realm." A realm is a protection-space string, not an origin;
+/// as ambiguity.card-charge-realm-origin resolves it, a realm that is a
+/// host name gives the origin `https://<realm>` on the default port, and
+/// a `jwksUri` on another scheme, host or port is refused (a server that
+/// points clients at a key set elsewhere has them encrypt card data to
+/// whoever holds it).
+pub fn jwks_origin(realm: &str, request: &Value) -> Result<JwksOrigin> {
+    let Some(uri) = request
+        .pointer("/methodDetails/jwksUri")
+        .and_then(Value::as_str)
+    else {
+        return Ok(JwksOrigin::Absent);
+    };
+    let realm_host = fluent_uri::Uri::parse(format!("https://{realm}/").as_str())
+        .ok()
+        .and_then(|u| {
+            let a = u.authority()?;
+            (a.userinfo().is_none() && a.port().is_none() && a.host().eq_ignore_ascii_case(realm))
+                .then(|| a.host().to_ascii_lowercase())
+        });
+    let Some(realm_host) = realm_host.filter(|h| !h.is_empty()) else {
+        return Ok(JwksOrigin::RealmNotHost);
+    };
+    let off_origin = |reason: String| Error::RequestSchema {
+        requirement: ORIGIN_REQUIREMENT,
+        path: "$.methodDetails.jwksUri".into(),
+        reason,
+    };
+    let parsed = fluent_uri::Uri::parse(uri).map_err(|e| Error::RequestSchema {
+        requirement: "card-charge.request.jwks-uri",
+        path: "$.methodDetails.jwksUri".into(),
+        reason: format!("{uri:?} is not an RFC 3986 URI ({e})"),
+    })?;
+    let origin = format!("https://{realm_host}");
+    if !parsed.scheme().as_str().eq_ignore_ascii_case("https") {
+        return Err(off_origin(format!(
+            "{uri:?} is not on the realm's origin {origin} (scheme)"
+        )));
+    }
+    let Some(authority) = parsed.authority() else {
+        return Err(off_origin(format!(
+            "{uri:?} names no host; the realm's origin is {origin}"
+        )));
+    };
+    if !authority.host().eq_ignore_ascii_case(&realm_host) {
+        return Err(off_origin(format!(
+            "{uri:?} is on host {:?}, not the realm's origin {origin}",
+            authority.host()
+        )));
+    }
+    match authority.port_to_u16() {
+        Ok(None | Some(443)) => Ok(JwksOrigin::SameOrigin),
+        _ => Err(off_origin(format!(
+            "{uri:?} is on port {}, not the realm's origin {origin} (port 443)",
+            authority.port().map_or("", |p| p.as_str())
+        ))),
+    }
+}
+
+/// `card.jwks_uri.origin`: `{realm, request}` → `{origin}` (`absent`,
+/// `same-origin` or `realm-not-host`); a `jwksUri` off the realm's origin
+/// is refused.
+pub fn jwks_origin_op(input: &Value) -> Result<Value> {
+    let bad = |reason: &str| Error::BadOpInput {
+        op: ORIGIN_OP.into(),
+        reason: reason.into(),
+    };
+    let realm = input
+        .get("realm")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("input needs a string \"realm\""))?;
+    let request = input
+        .get("request")
+        .ok_or_else(|| bad("input needs \"request\""))?;
+    Ok(json!({ "origin": jwks_origin(realm, request)?.as_str() }))
+}
+
 /// The private half of the key a card request offers: what decrypts the
 /// client's JWE.
 pub struct DecryptionKey(rsa::PrivateKey);
