@@ -124,8 +124,8 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(origin) = ops::execute("card.jwks_uri.origin", &value, CoreDraft::Draft00)
         && origin["origin"] == "same-origin"
     {
-        // Read without a URI parser: https, the realm's host, then the
-        // path, query or fragment, or the default port written out.
+        // Read without a URI parser: https, the realm's host, the default
+        // port if written out (empty or 443), then a path, query or fragment.
         let uri = value["request"]["methodDetails"]["jwksUri"]
             .as_str()
             .unwrap()
@@ -134,7 +134,18 @@ fuzz_target!(|data: &[u8]| {
         let rest = uri
             .strip_prefix(&prefix)
             .expect("https on the realm's host");
-        let rest = rest.strip_prefix(":443").unwrap_or(rest);
+        let rest = match rest.strip_prefix(':') {
+            Some(port) => {
+                let digits =
+                    port.len() - port.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+                assert!(
+                    digits == 0 || port[..digits].parse::<u16>() == Ok(443),
+                    "{uri}"
+                );
+                &port[digits..]
+            }
+            None => rest,
+        };
         assert!(
             rest.is_empty() || rest.starts_with(['/', '?', '#']),
             "{uri} against {prefix}"

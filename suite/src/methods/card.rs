@@ -321,6 +321,15 @@ pub fn jwks_origin(realm: &str, request: &Value) -> Result<JwksOrigin> {
             authority.host()
         )));
     }
+    // RFC 9110 §4.2.4: no userinfo in an https URI; it only serves to
+    // make another host read like the realm.
+    if authority.userinfo().is_some() {
+        return Err(Error::RequestSchema {
+            requirement: "card-charge.request.jwks-uri",
+            path: "$.methodDetails.jwksUri".into(),
+            reason: format!("{uri:?} has userinfo, which an https URI must not (RFC 9110 §4.2.4)"),
+        });
+    }
     match authority.port_to_u16() {
         Ok(None | Some(443)) => Ok(JwksOrigin::SameOrigin),
         _ => Err(off_origin(format!(
