@@ -15,7 +15,7 @@
 
 use mppconf_suite::codec::challenge::parse_all_lenient;
 use mppconf_suite::codec::request_schema;
-use mppconf_suite::methods::{card, rules};
+use mppconf_suite::methods::rules;
 use mppconf_suite::vectors::Verdict;
 
 use mppconf_suite::codec::{Challenge, Credential, EchoedChallenge};
@@ -82,12 +82,9 @@ pub fn applies(method: &str, intent: &str) -> bool {
 
 /// The requirements the check judges for `method` and `intent`: what
 /// the codec's own code judges (the charge intent's schema, a Lightning
-/// invoice) and the rules' requirements.
+/// invoice, a card key set's origin) and the rules' requirements.
 pub fn cited(method: &str, intent: &str) -> Vec<&'static str> {
     let mut ids: Vec<&'static str> = request_schema::code_requirements(method, intent);
-    if (method, intent) == ("card", "charge") {
-        ids.push(card::ORIGIN_REQUIREMENT);
-    }
     for file in rules::for_method(method, intent) {
         for rule in &file.request {
             if !ids.contains(&rule.requirement.as_str()) {
@@ -123,9 +120,12 @@ async fn request_rules(ctx: &Ctx) -> Outcome {
             continue;
         }
         judged += 1;
-        let judged_request = request_schema::validate(&c.method, &c.intent, &c.request.value)
-            .and_then(|w| Ok((w, realm_bound(&c)?)));
-        match judged_request {
+        match request_schema::validate_in_challenge(
+            &c.method,
+            &c.intent,
+            &c.realm,
+            &c.request.value,
+        ) {
             Ok((w, note)) => {
                 notes.extend(note.map(|n| format!("challenge {}: {n}", i + 1)));
                 warnings.extend(w.into_iter().map(|w| {
@@ -168,23 +168,6 @@ async fn request_rules(ctx: &Ctx) -> Outcome {
             ),
         }
     }
-}
-
-/// What a method's request must be against the rest of its challenge:
-/// a card request's `jwksUri` on the realm's origin
-/// ([`card::jwks_origin`]). `Ok(Some(note))` says what was not judged.
-fn realm_bound(c: &Challenge) -> mppconf_suite::error::Result<Option<String>> {
-    if (c.method.as_str(), c.intent.as_str()) != ("card", "charge") {
-        return Ok(None);
-    }
-    Ok(match card::jwks_origin(&c.realm, &c.request.value)? {
-        card::JwksOrigin::RealmNotHost => Some(format!(
-            "realm {:?} is not a host name, so jwksUri's origin is not compared with it \
-             (ambiguity.card-charge-realm-origin)",
-            c.realm
-        )),
-        card::JwksOrigin::Absent | card::JwksOrigin::SameOrigin => None,
-    })
 }
 
 /// A fresh challenge of the resource's method, or why there is none.

@@ -67,8 +67,34 @@ pub fn validate(method: &str, intent: &str, request: &Value) -> Result<Vec<Warni
     Ok(warnings)
 }
 
-/// Every requirement the code of [`validate`] (not the rule files) can
-/// name for a request of `method` and `intent`.
+/// [`validate`], and what the request must be against the rest of its
+/// challenge: a card request's `jwksUri` on the origin of the realm
+/// ([`crate::methods::card::jwks_origin`]). The note says what could not be
+/// judged (a realm that is no host name has no origin).
+pub fn validate_in_challenge(
+    method: &str,
+    intent: &str,
+    realm: &str,
+    request: &Value,
+) -> Result<(Vec<Warning>, Option<String>)> {
+    use crate::methods::card::{JwksOrigin, jwks_origin};
+    let warnings = validate(method, intent, request)?;
+    let note = if (method, intent) == ("card", "charge") {
+        match jwks_origin(realm, request)? {
+            JwksOrigin::RealmNotHost => Some(format!(
+                "realm {realm:?} is not a host name, so jwksUri's origin is not compared with it \
+                 (ambiguity.card-charge-realm-origin)"
+            )),
+            JwksOrigin::Absent | JwksOrigin::SameOrigin => None,
+        }
+    } else {
+        None
+    };
+    Ok((warnings, note))
+}
+
+/// Every requirement the code of [`validate_in_challenge`] (not the rule
+/// files) can name for a request of `method` and `intent`.
 pub fn code_requirements(method: &str, intent: &str) -> Vec<&'static str> {
     let mut ids = Vec::new();
     match intent {
@@ -78,6 +104,9 @@ pub fn code_requirements(method: &str, intent: &str) -> Vec<&'static str> {
     }
     if (method, intent) == ("lightning", "charge") {
         ids.extend(crate::methods::lightning::REQUEST_REQUIREMENTS);
+    }
+    if (method, intent) == ("card", "charge") {
+        ids.push(crate::methods::card::ORIGIN_REQUIREMENT);
     }
     ids
 }
