@@ -96,18 +96,19 @@ impl Rpc {
             })
     }
 
-    /// Mines a block when the latest one is more than 10 s old. Anvil
+    /// Mines a block when the latest one is more than 2 s old. Anvil
     /// mines only on transactions, so after an idle spell `latest` keeps
-    /// an old timestamp, and a server simulating an expiring-nonce
-    /// transaction at `latest` refuses its `validBefore` as more than 30 s
-    /// ahead (CHAIN.md), which a live chain's steady blocks never do.
+    /// an old timestamp, and an expiring-nonce transaction whose
+    /// `validBefore` is the wall clock plus 25 s is more than 30 s ahead
+    /// of it, which T4 refuses (CHAIN.md), silently when it is admitted
+    /// first; a live chain's steady blocks never leave `latest` that old.
     pub async fn freshen_clock(&self) -> Result<()> {
         let stamp = self.block_time().await?;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        if stamp + 10 < now {
+        if stamp + 2 < now {
             self.call("evm_mine", json!([])).await?;
         }
         Ok(())

@@ -18,6 +18,7 @@ pub mod evm_charge;
 pub mod stub;
 pub mod tempo_charge;
 pub mod tempo_session;
+pub mod tempo_subscription;
 
 use alloy::primitives::U256;
 use async_trait::async_trait;
@@ -116,6 +117,7 @@ pub trait PaymentMethod: Send + Sync {
 pub const BUILTIN: &[&dyn PaymentMethod] = &[
     &tempo_charge::TempoCharge,
     &tempo_session::TempoSession,
+    &tempo_subscription::TempoSubscription,
     &evm_charge::EvmCharge,
     &stub::Stub,
 ];

@@ -42,12 +42,14 @@ pub struct TargetChoice {
     pub deviate: Vec<String>,
     /// With --reference: the payment method of the reference server's
     /// resources: `tempo` (Tempo charge on the local chain), `tempo-session`
-    /// (the Tempo session intent, v1 on mppconf's escrow), `evm` (EVM
+    /// (the Tempo session intent, v1 on mppconf's escrow),
+    /// `tempo-subscription` (a daily Tempo subscription, activated on the
+    /// local chain at hardfork t4), `evm` (EVM
     /// charge on a plain local anvil with mppconf's EIP-3009 token and
     /// Permit2), `evm-tempo` (the same on a tempo-mode anvil: Permit2
     /// predeployed, gas paid in PathUSD) or `stub` (the test method: no
     /// settlement).
-    #[arg(long, requires = "reference", default_value = "tempo", value_parser = ["tempo", "tempo-session", "evm", "evm-tempo", "stub"])]
+    #[arg(long, requires = "reference", default_value = "tempo", value_parser = ["tempo", "tempo-session", "tempo-subscription", "evm", "evm-tempo", "stub"])]
     pub payment_method: String,
     /// The protected resource (attach mode); repeatable: each is probed,
     /// and each is presented the credentials of the others.

@@ -435,6 +435,12 @@ pub async fn resource_listed(ctx: &Ctx) -> Step {
             "{subject} is {} {} with x-payment-info",
             o.method, o.path
         )),
+        Some(o) if !offer_intent(&ctx.intent) => Outcome::skip(format!(
+            "{} {} has no x-payment-info: {}",
+            o.method,
+            o.path,
+            undeclarable(&ctx.intent)
+        )),
         Some(o) => Outcome::fail(
             format!(
                 "x-payment-info on {} {}, a payable operation (it answers 402)",
@@ -449,6 +455,19 @@ pub async fn resource_listed(ctx: &Ctx) -> Step {
     })
 }
 
+/// Whether an offer can name `intent`: the Payment Offer Object's is
+/// "charge" or "session".
+fn offer_intent(intent: &str) -> bool {
+    ["charge", "session"].contains(&intent)
+}
+
+/// Why an operation of `intent` cannot be declared.
+fn undeclarable(intent: &str) -> String {
+    format!(
+        "its intent {intent:?} is none an offer can name (\"charge\" or \"session\"), so it cannot be declared (ambiguity.discovery-intent-closed)"
+    )
+}
+
 /// Each declared offer of this resource is one of the challenges its 402
 /// carries (ambiguity.discovery-offer-drift): method, intent, currency,
 /// and amount unless the offer's is null.
@@ -460,6 +479,12 @@ pub async fn offers_match_challenge(ctx: &Ctx) -> Step {
         ));
     };
     let Some(value) = &op.payment_info else {
+        if !offer_intent(&ctx.intent) {
+            return Ok(Outcome::skip(format!(
+                "the operation has no x-payment-info: {}",
+                undeclarable(&ctx.intent)
+            )));
+        }
         return Err(blocked(
             "the operation has no x-payment-info: see discovery.resource-listed",
         ));

@@ -30,8 +30,10 @@ pub mod method_rules;
 pub(crate) mod reference_run;
 mod resource_run;
 pub mod restart;
+pub mod subscription;
 pub mod tempo_charge;
 pub mod tempo_session;
+pub mod tempo_subscription;
 
 pub use check::{Check, fresh_ids};
 pub(crate) use check::{blocked, transport};
@@ -194,8 +196,10 @@ pub fn all_checks() -> Vec<&'static Check> {
 /// [`PaymentMethod::also_cites`]).
 fn cited(check: &Check, ctx: &Ctx) -> Vec<&'static str> {
     let mut requirements = check.requirements.to_vec();
-    if ctx.intent == "charge" {
-        requirements.extend(charge::also_cites(check.id));
+    match ctx.intent.as_str() {
+        "charge" => requirements.extend(charge::also_cites(check.id)),
+        "subscription" => requirements.extend(subscription::also_cites(check.id)),
+        _ => {}
     }
     if let Some(m) = ctx.method {
         requirements.extend(m.also_cites(check.id));
@@ -459,6 +463,7 @@ mod tests {
             assert!(ids.insert(check.id), "{} twice", check.id);
             let mut cited: Vec<&str> = check.requirements.to_vec();
             cited.extend(charge::also_cites(check.id));
+            cited.extend(subscription::also_cites(check.id));
             for m in crate::methods::BUILTIN {
                 cited.extend(m.also_cites(check.id));
             }
@@ -505,6 +510,8 @@ mod tests {
             ("charge.rs", "draft-payment-intent-charge-00 §"),
             ("tempo_charge.rs", "draft-tempo-charge-00 §"),
             ("tempo_session/mod.rs", "draft-tempo-session-00 §"),
+            ("tempo_subscription.rs", "draft-tempo-subscription-00 §"),
+            ("subscription.rs", "draft-payment-intent-subscription-00 §"),
             ("tempo_session/stream.rs", "draft-tempo-session-00 §"),
         ];
         for (file, opening) in sources {
@@ -540,6 +547,16 @@ mod tests {
                     .requirements
                     .iter()
                     .all(|r| r.starts_with("tempo-session.")),
+                "{}",
+                check.id
+            );
+        }
+        for check in tempo_subscription::CHECKS {
+            assert!(
+                check
+                    .requirements
+                    .iter()
+                    .all(|r| r.starts_with("tempo-subscription.")),
                 "{}",
                 check.id
             );

@@ -35,6 +35,7 @@ pub fn reference_resources(payment_method: &str) -> Vec<ReferenceResource> {
     match payment_method {
         "stub" => stub_resources(),
         SESSION => session_resources(),
+        SUBSCRIPTION => subscription_resources(),
         EVM | EVM_ON_TEMPO => evm_resources(),
         _ => tempo_resources(),
     }
@@ -42,6 +43,24 @@ pub fn reference_resources(payment_method: &str) -> Vec<ReferenceResource> {
 
 /// The `--payment-method` of the Tempo session intent's reference run.
 pub const SESSION: &str = "tempo-session";
+
+/// The `--payment-method` of the Tempo subscription intent's reference
+/// run.
+pub const SUBSCRIPTION: &str = "tempo-subscription";
+
+/// Tempo subscription: a daily subscription with an externalId and an
+/// expiry short enough to wait out, activated with its first period's
+/// charge (the server's fee payer sponsors it).
+fn subscription_resources() -> Vec<ReferenceResource> {
+    vec![ReferenceResource {
+        route: RouteConfig {
+            expires_in: 6,
+            external_id: Some("mppconf-plan-pro".into()),
+            ..RouteConfig::subscription("/subscription", "1000", &Address::random().to_string())
+        },
+        body: None,
+    }]
+}
 
 /// The `--payment-method` of EVM charge's reference run.
 pub const EVM: &str = "evm";
@@ -123,6 +142,9 @@ fn probe_routes(payment_method: &str) -> Vec<RouteConfig> {
         if payment_method == EVM || payment_method == EVM_ON_TEMPO {
             return RouteConfig::evm(path, "1000", &payee_key());
         }
+        if payment_method == SUBSCRIPTION {
+            return RouteConfig::subscription(path, "1000", &merchant);
+        }
         let mut r = RouteConfig::new(path, "1000", &merchant);
         r.payment_method = payment_method.into();
         r
@@ -181,6 +203,8 @@ fn header_resources(payment_method: &str) -> Vec<ReferenceResource> {
         session_resources().remove(0).route
     } else if payment_method == EVM || payment_method == EVM_ON_TEMPO {
         RouteConfig::evm("/selected-field", "1000", &payee_key())
+    } else if payment_method == SUBSCRIPTION {
+        subscription_resources().remove(0).route
     } else {
         let mut route = RouteConfig::new("/selected-field", "1000", &merchant);
         route.payment_method = payment_method.into();

@@ -86,6 +86,28 @@ pub struct RouteConfig {
     /// (draft-evm-charge-00). `currency` is then an ERC-20 on the chain.
     #[serde(default)]
     pub evm: Option<EvmRoute>,
+    /// Makes the route a Tempo subscription (`intent="subscription"`,
+    /// draft-tempo-subscription-00): `amount` is then the price of one
+    /// billing period, activated with the first period's charge (the
+    /// server's fee payer sponsors the activation).
+    #[serde(default)]
+    pub subscription: Option<SubscriptionRoute>,
+}
+
+/// A Tempo subscription route's billing period, expiry and access key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionRoute {
+    /// `periodUnit`: `day` or `week` (the draft refuses `month`).
+    pub period_unit: String,
+    /// `periodCount`, a positive decimal integer.
+    pub period_count: String,
+    /// `subscriptionExpires` (RFC 3339).
+    pub subscription_expires: String,
+    /// The access key's private key: the request's
+    /// `methodDetails.accessKey`, which signs the activation and renewals
+    /// for the payer's account.
+    pub access_key: String,
 }
 
 /// An EVM charge route's settlement account and negotiation.
@@ -217,6 +239,23 @@ impl RouteConfig {
             side_effect: false,
             session: None,
             evm: None,
+            subscription: None,
+        }
+    }
+
+    /// A Tempo subscription route in PathUSD: a daily period, 30 days of
+    /// subscription from now, a fresh access key.
+    pub fn subscription(path: &str, amount: &str, recipient: &str) -> Self {
+        Self {
+            subscription: Some(SubscriptionRoute {
+                period_unit: "day".into(),
+                period_count: "1".into(),
+                subscription_expires: super::rfc3339_at(tx::unix_now() + 30 * 86_400),
+                access_key: alloy::signers::local::PrivateKeySigner::random()
+                    .to_bytes()
+                    .to_string(),
+            }),
+            ..Self::new(path, amount, recipient)
         }
     }
 
@@ -248,6 +287,8 @@ impl RouteConfig {
     pub fn intent(&self) -> &'static str {
         if self.session.is_some() {
             "session"
+        } else if self.subscription.is_some() {
+            "subscription"
         } else {
             "charge"
         }
@@ -290,6 +331,9 @@ impl RouteConfig {
         }
         if let Some(evm) = &self.evm {
             return self.evm_request(evm, chain_id);
+        }
+        if let Some(subscription) = &self.subscription {
+            return self.subscription_request(subscription, chain_id);
         }
         if let Some(session) = &self.session {
             // §"Hexadecimal Values": hex the server produces is lowercase.
@@ -400,6 +444,35 @@ impl RouteConfig {
     }
 }
 
+impl RouteConfig {
+    /// draft-tempo-subscription-00 §"Request Schema" (hex lowercase, as
+    /// §"Request Fields" has servers generate it).
+    fn subscription_request(&self, subscription: &SubscriptionRoute, chain_id: u64) -> Value {
+        let access_key = tx::signer_from_key(&subscription.access_key, "subscription.access_key")
+            .map(|s| format!("{:#x}", s.address()))
+            .unwrap_or_default();
+        let mut request = json!({
+            "amount": self.amount,
+            "currency": self.currency.to_lowercase(),
+            "recipient": self.recipient.to_lowercase(),
+            "periodUnit": subscription.period_unit,
+            "periodCount": subscription.period_count,
+            "subscriptionExpires": subscription.subscription_expires,
+            "methodDetails": {
+                "accessKey": {"accessKeyAddress": access_key, "keyType": "secp256k1"},
+                "chainId": chain_id,
+            },
+        });
+        if let Some(d) = &self.description {
+            request["description"] = d.clone().into();
+        }
+        if let Some(e) = &self.external_id {
+            request["externalId"] = e.clone().into();
+        }
+        request
+    }
+}
+
 impl ServerConfig {
     /// Checks every route's request against the drafts before serving: a
     /// server MUST NOT issue a request whose splits reach the amount, etc.
@@ -428,6 +501,23 @@ impl ServerConfig {
                             ))
                         }
                     })
+                }
+                "tempo" if r.subscription.is_some() => {
+                    let subscription = r.subscription.as_ref().expect("a subscription route");
+                    tx::signer_from_key(&subscription.access_key, "subscription.access_key")
+                        .map_err(|e| e.to_string())
+                        .and_then(|_| {
+                            mppconf_suite::methods::tempo_subscription::Terms::of(
+                                &r.request(self.chain_id),
+                                None,
+                            )
+                            .map(|_| ())
+                            .map_err(|e| e.to_string())
+                        })
+                        .and_then(|()| match &self.fee_payer_key {
+                            Some(_) => Ok(()),
+                            None => Err("a subscription route needs the server's fee payer key (it sponsors the activation)".into()),
+                        })
                 }
                 "evm" => match &r.evm {
                     None => Err("payment_method \"evm\" needs an [evm] table (payee_key)".into()),

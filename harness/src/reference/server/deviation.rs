@@ -253,10 +253,31 @@ pub enum Deviation {
     /// implement EIP-3009 (the reference run's EVM routes charge in
     /// mppconf's `MppPlainToken`).
     EvmAuthorizationAnyToken,
+    /// Tempo subscription: does not compare the key authorization's expiry
+    /// with `subscriptionExpires`.
+    SubscriptionIgnoreExpiry,
+    /// Tempo subscription: does not compare the key authorization's chain
+    /// with the request's (the chain refuses the activation it then
+    /// broadcasts).
+    SubscriptionIgnoreChain,
+    /// Tempo subscription: does not compare the authorized key with
+    /// `methodDetails.accessKey`.
+    SubscriptionIgnoreAccessKey,
+    /// Tempo subscription: takes any per-period limit on the currency.
+    SubscriptionIgnoreLimit,
+    /// Tempo subscription: takes any call scope (and admin keys).
+    SubscriptionIgnoreCallScope,
+    /// Tempo subscription: takes `source` on trust.
+    SubscriptionTrustSource,
+    /// Tempo subscription: refuses a scope without `transferWithMemo`
+    /// (as mppx 0.11.0 does), although the draft makes it optional.
+    SubscriptionRequireMemoScope,
+    /// Tempo subscription: receipts without `subscriptionId`.
+    SubscriptionReceiptWithoutId,
 }
 
 impl Deviation {
-    pub const ALL: [Deviation; 97] = [
+    pub const ALL: [Deviation; 105] = [
         Deviation::NoCacheControl,
         Deviation::NoPrivateCache,
         Deviation::SkipReplayCheck,
@@ -354,6 +375,14 @@ impl Deviation {
         Deviation::EvmAcceptWrongToken,
         Deviation::EvmIgnoreChainId,
         Deviation::EvmAuthorizationAnyToken,
+        Deviation::SubscriptionIgnoreExpiry,
+        Deviation::SubscriptionIgnoreChain,
+        Deviation::SubscriptionIgnoreAccessKey,
+        Deviation::SubscriptionIgnoreLimit,
+        Deviation::SubscriptionIgnoreCallScope,
+        Deviation::SubscriptionTrustSource,
+        Deviation::SubscriptionRequireMemoScope,
+        Deviation::SubscriptionReceiptWithoutId,
     ];
 
     pub fn name(self) -> String {

@@ -111,7 +111,10 @@ fn operation(route: &RouteConfig, chain_id: u64, deviates: &impl Fn(Deviation) -
         "summary": format!("{} {}", route.method, route.path),
         "responses": responses,
     });
-    if !deviates(Deviation::DiscoveryNoPaymentInfo) {
+    // An offer's intent is "charge" or "session" (§"x-payment-info"):
+    // a subscription cannot be declared (ambiguity.discovery-intent-closed),
+    // so its operation shows only the 402.
+    if !deviates(Deviation::DiscoveryNoPaymentInfo) && route.subscription.is_none() {
         op["x-payment-info"] = payment_info;
     }
     let takes_body = ["POST", "PUT", "PATCH"].contains(&route.method.to_ascii_uppercase().as_str());

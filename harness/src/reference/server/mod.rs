@@ -48,6 +48,7 @@ mod forced_close;
 pub mod mcp;
 mod session;
 mod session_store;
+mod subscription;
 mod tempo;
 
 use crate::chain::Rpc;
@@ -59,6 +60,7 @@ use answers::{
 };
 pub use config::{
     AfterPayment, Choices, RouteConfig, SIDE_EFFECTS_PATH, ServerConfig, SessionRoute, SplitConfig,
+    SubscriptionRoute,
 };
 pub use deviation::Deviation;
 pub use evm::WITNESS_TYPE_STRING;
@@ -78,6 +80,9 @@ struct State {
     side_effects: std::sync::atomic::AtomicU64,
     /// The first receipt reference of each route (a deviation's).
     first_reference: Mutex<HashMap<String, String>>,
+    /// Active subscriptions by (route path, payer): the activation's
+    /// receipt.
+    subscriptions: Mutex<HashMap<(String, Address), Receipt>>,
     /// Session channels' accounting, and where it is persisted.
     sessions: session::Channels,
     session_store: Option<Arc<session_store::Store>>,
@@ -175,6 +180,7 @@ fn app(config: ServerConfig) -> Result<axum::Router> {
         started: tx::unix_now(),
         side_effects: Default::default(),
         first_reference: Mutex::default(),
+        subscriptions: Mutex::default(),
         sessions: Mutex::new(sessions),
         session_store,
         chain_view: Mutex::default(),
@@ -619,6 +625,9 @@ async fn settle_credential(
     }
     if route.evm.is_some() {
         return settle_evm(state, route, credential, &wanted, skip_replay).await;
+    }
+    if route.subscription.is_some() {
+        return subscription::settle(state, route, credential, &wanted, skip_replay).await;
     }
     let payload_type = credential.payload.get("type").and_then(Value::as_str);
     let kind = match (payload_type, tempo_charge::validate_credential(credential)) {

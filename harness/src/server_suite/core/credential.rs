@@ -286,6 +286,21 @@ pub async fn concurrency(ctx: &Ctx) -> Step {
         }
         _ => None,
     };
+    // None taken: at most once holds, and says nothing; refusing a valid
+    // credential is paid.receipt's finding, not a concurrency one.
+    if granted == 0 {
+        let statuses: Vec<String> = answers
+            .iter()
+            .map(|a| match a {
+                Ok(a) => a.status.to_string(),
+                Err(e) => format!("no answer ({e})"),
+            })
+            .collect();
+        return Err(blocked(format!(
+            "none of six copies of a valid credential was taken ({}): at most one settlement shows only when one is; see paid.receipt",
+            statuses.join(", ")
+        )));
+    }
     Ok(if granted != 1 {
         Outcome::fail(
             "exactly one 2xx for six copies of one credential",
