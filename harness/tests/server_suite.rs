@@ -101,10 +101,14 @@ async fn every_check_passes_against_the_reference_server() {
     let summary = format!("{summary}\n{summary_01}");
     // Every check runs on at least one of the reference resources, but
     // those of methods judged by data (tests/method_rules.rs and
-    // tests/method_terms.rs pass and fail them), Tempo session's (the session run: tests/session.rs) and
-    // EVM charge's (the EVM run: tests/evm_charge.rs).
+    // tests/method_terms.rs pass and fail them), Tempo session's (the session run: tests/session.rs),
+    // EVM charge's (the EVM run: tests/evm_charge.rs) and Tempo subscription's (the subscription
+    // run: tests/subscription_server.rs).
     for check in server_suite::all_checks().into_iter().filter(|c| {
-        !c.id.starts_with("method.") && !c.id.starts_with("session.") && !c.id.starts_with("evm.")
+        !c.id.starts_with("method.")
+            && !c.id.starts_with("session.")
+            && !c.id.starts_with("evm.")
+            && !c.id.starts_with("subscription.")
     }) {
         assert!(
             summary
@@ -168,7 +172,6 @@ async fn each_deviation_is_caught_by_the_check_that_names_it() {
                 "challenge.id-hmac",
                 "unpaid.fresh-challenge",
                 "paid.receipt",
-                "concurrency.settles-once",
                 "size.4kb-credential-accepted",
                 "paid.plain-transfer-accepted",
                 "modes.push-as-advertised",
@@ -228,7 +231,6 @@ async fn each_deviation_is_caught_by_the_check_that_names_it() {
                 "unpaid.fresh-challenge",
                 "paid.receipt",
                 "replay.rejected",
-                "concurrency.settles-once",
                 "size.4kb-credential-accepted",
                 "paid.plain-transfer-accepted",
                 "modes.push-as-advertised",
@@ -406,9 +408,11 @@ async fn each_deviation_is_caught_by_the_check_that_names_it() {
             ) || covered.contains(&d)
                 || discovery_flags(d).is_some()
                 // The session deviations: tests/session.rs; EVM charge's:
-                // tests/evm_charge.rs.
+                // tests/evm_charge.rs; Tempo subscription's:
+                // tests/subscription_server.rs.
                 || d.name().starts_with("session-")
-                || d.name().starts_with("evm-"),
+                || d.name().starts_with("evm-")
+                || d.name().starts_with("subscription-"),
             "{} has no expectation",
             d.name()
         );
