@@ -564,3 +564,55 @@ async fn a_discovery_offer_that_is_not_the_live_challenge_fails() {
     let declared = stub_ctx(&none).with_discovery(Some("/openapi.json".into()), true);
     assert_verdict(&run(&declared, "discovery.location").await, Verdict::Fail);
 }
+
+/// An operation without x-payment-info fails discovery.resource-listed
+/// on a charge resource, and is skip on a subscription one: an offer's
+/// intent is "charge" or "session", so a subscription cannot be declared
+/// (ambiguity.discovery-intent-closed).
+#[tokio::test]
+async fn an_undeclared_operation_fails_unless_its_intent_cannot_be_declared() {
+    let mut document = discovery_document("1000");
+    document["paths"]["/paid"]["get"]
+        .as_object_mut()
+        .unwrap()
+        .remove("x-payment-info");
+    let server = with_document(Some(document)).await;
+    let charge = stub_ctx(&server);
+    assert_verdict(
+        &run(&charge, "discovery.resource-listed").await,
+        Verdict::Fail,
+    );
+    assert_verdict(
+        &run(&charge, "discovery.offers-match-challenge").await,
+        Verdict::Blocked,
+    );
+    let subscription = stub_ctx(&server).with_method("stub", "subscription");
+    for id in [
+        "discovery.resource-listed",
+        "discovery.offers-match-challenge",
+    ] {
+        let r = run(&subscription, id).await;
+        assert_verdict(&r, Verdict::Skip);
+        assert!(
+            r.detail.contains("ambiguity.discovery-intent-closed"),
+            "{id}: {}",
+            r.detail
+        );
+    }
+}
+
+/// Six copies of one credential: all six taken fails
+/// concurrency.settles-once, exactly one passes, and none taken is
+/// blocked (at most once holds; the refusal is paid.receipt's finding).
+#[tokio::test]
+async fn concurrent_copies_all_taken_fail_and_none_taken_is_blocked() {
+    for (paid, want) in [
+        (ResponseTemplate::new(200), Verdict::Fail),
+        (payment_required(), Verdict::Blocked),
+    ] {
+        let server = MockServer::start().await;
+        paywall(&server, "/paid", paid).await;
+        let r = run(&stub_ctx(&server), "concurrency.settles-once").await;
+        assert_verdict(&r, want);
+    }
+}
