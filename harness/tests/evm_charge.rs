@@ -4,13 +4,11 @@
 //! (all four credential types, a split paid by a Permit2 batch), and each
 //! EVM deviation is caught by the check that names it, and by no other.
 
+mod reference_runs;
+
 use std::collections::BTreeSet;
 
 use mppconf_harness::reference::server::Deviation;
-use mppconf_harness::report::progress::Silent;
-use mppconf_harness::server_suite::command;
-use mppconf_suite::drafts::CoreDraft;
-use mppconf_suite::vectors::Verdict;
 
 /// The reference EVM run with `deviations`: the checks that did not
 /// pass, and a summary for messages.
@@ -25,43 +23,7 @@ async fn evm_suite_of(
     deviations: &[Deviation],
     filter: &[&str],
 ) -> (BTreeSet<&'static str>, String) {
-    let selection = mppconf_harness::report::Selection {
-        filter: filter.iter().map(|f| f.to_string()).collect(),
-        ..Default::default()
-    };
-    let deviations: BTreeSet<Deviation> = deviations.iter().copied().collect();
-    let runs = command::run_reference_method(
-        payment_method,
-        CoreDraft::Draft00,
-        &deviations,
-        &selection,
-        &mut Silent,
-    )
-    .await
-    .unwrap();
-    let results: Vec<_> = runs.iter().flat_map(|r| &r.results).collect();
-    let summary = results
-        .iter()
-        .map(|c| {
-            format!(
-                "{:<8} {}: {}",
-                c.verdict.as_str(),
-                c.id,
-                c.detail.replace('\n', " | ")
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    assert!(
-        results.iter().all(|c| c.verdict != Verdict::Error),
-        "harness errors:\n{summary}"
-    );
-    let failing = results
-        .iter()
-        .filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Warn | Verdict::Lenient))
-        .map(|c| c.id)
-        .collect();
-    (failing, summary)
+    reference_runs::not_passing(payment_method, deviations, filter).await
 }
 
 /// The EVM charge deviations and the checks that flag each (a defect of

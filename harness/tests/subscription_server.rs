@@ -4,50 +4,16 @@
 //! first period's charge, on chain), and each subscription deviation is
 //! caught by the check that names it, and by no other.
 
+mod reference_runs;
+
 use std::collections::BTreeSet;
 
 use mppconf_harness::reference::server::Deviation;
-use mppconf_harness::report::progress::Silent;
-use mppconf_harness::server_suite::command;
-use mppconf_suite::drafts::CoreDraft;
-use mppconf_suite::vectors::Verdict;
 
 /// The reference subscription run with `deviations`: the checks that did
 /// not pass, and a summary for messages.
 async fn subscription_suite(deviations: &[Deviation]) -> (BTreeSet<&'static str>, String) {
-    let deviations: BTreeSet<Deviation> = deviations.iter().copied().collect();
-    let runs = command::run_reference_method(
-        "tempo-subscription",
-        CoreDraft::Draft00,
-        &deviations,
-        &Default::default(),
-        &mut Silent,
-    )
-    .await
-    .unwrap();
-    let results: Vec<_> = runs.iter().flat_map(|r| &r.results).collect();
-    let summary = results
-        .iter()
-        .map(|c| {
-            format!(
-                "{:<8} {}: {}",
-                c.verdict.as_str(),
-                c.id,
-                c.detail.replace('\n', " | ")
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    assert!(
-        results.iter().all(|c| c.verdict != Verdict::Error),
-        "harness errors:\n{summary}"
-    );
-    let failing = results
-        .iter()
-        .filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Warn | Verdict::Lenient))
-        .map(|c| c.id)
-        .collect();
-    (failing, summary)
+    reference_runs::not_passing("tempo-subscription", deviations, &[]).await
 }
 
 #[tokio::test]
