@@ -32,10 +32,7 @@ type Step = Result<Outcome, Outcome>;
 pub const CHECKS: &[Check] = &[
     check!(
         "subscription.transfer-only-accepted",
-        [
-            "tempo-subscription.scope.allowed-calls",
-            "tempo-subscription.key-auth.required-configuration"
-        ],
+        ["tempo-subscription.scope.allowed-calls"],
         false,
         |ctx| transfer_only_accepted(ctx)
     ),
@@ -59,10 +56,7 @@ pub const CHECKS: &[Check] = &[
     ),
     check!(
         "subscription.other-limit-refused",
-        [
-            "tempo-subscription.scope.token-limit",
-            "tempo-subscription.security.reject-unscoped"
-        ],
+        ["tempo-subscription.scope.token-limit"],
         false,
         |ctx| refused(
             ctx,
