@@ -14,13 +14,15 @@
 
 use std::num::NonZeroU64;
 
-use alloy::primitives::{Address, B256, U256, address, keccak256};
+use alloy::primitives::{Address, U256, address, keccak256};
 use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
 use async_trait::async_trait;
 use mppconf_suite::codec::{Challenge, Credential, EchoedChallenge, Receipt, request_schema};
-use mppconf_suite::methods::tempo_effects::Log;
-use mppconf_suite::methods::tempo_subscription::{self as rules, Terms};
+use mppconf_suite::methods::tempo_effects::{Log, TRANSFER_TOPIC};
+use mppconf_suite::methods::tempo_subscription::{
+    self as rules, TRANSFER, TRANSFER_WITH_MEMO, Terms,
+};
 use serde_json::{Map, Value, json};
 use tempo_alloy::primitives::transaction::{
     CallScope, KeyAuthorization, PrimitiveSignature, SelectorRule, TokenLimit,
@@ -33,10 +35,6 @@ use crate::server_suite::Outcome;
 /// The Tempo subscription plug-in.
 pub struct TempoSubscription;
 
-/// TIP-20 `transfer(address,uint256)`.
-const TRANSFER: [u8; 4] = [0xa9, 0x05, 0x9c, 0xbb];
-/// TIP-20 `transferWithMemo(address,uint256,bytes32)`.
-const TRANSFER_WITH_MEMO: [u8; 4] = [0x95, 0x77, 0x7d, 0x59];
 /// TIP-20 `approve(address,uint256)`.
 const APPROVE: [u8; 4] = [0x09, 0x5e, 0xa7, 0xb3];
 const PATH_USD: Address = address!("0x20c0000000000000000000000000000000000000");
@@ -213,17 +211,11 @@ pub fn credential(
     })
 }
 
-/// The `Transfer(address,address,uint256)` event topic.
-fn transfer_topic() -> B256 {
-    keccak256("Transfer(address,address,uint256)")
-}
-
 /// What the logs of a mined transaction move on `currency`, as
 /// `(from, to, amount)`.
 fn transfers(logs: &[Log], currency: Address) -> Vec<(Address, Address, U256)> {
-    let topic = transfer_topic();
     logs.iter()
-        .filter(|l| l.address == currency && l.topics.len() == 3 && l.topics[0] == topic)
+        .filter(|l| l.address == currency && l.topics.len() == 3 && l.topics[0] == TRANSFER_TOPIC)
         .filter(|l| l.data.len() == 32)
         .map(|l| {
             (

@@ -30,7 +30,6 @@ use super::{Deviation, ProblemType, Refusal, RouteConfig, State, refuse, rfc3339
 alloy::sol! {
     interface ITip20Transfer {
         function transfer(address to, uint256 amount) external returns (bool);
-        function transferWithMemo(address to, uint256 amount, bytes32 memo) external;
     }
 }
 
@@ -100,7 +99,7 @@ pub(super) async fn settle(
             .iter()
             .flatten()
             .flat_map(|s| &s.selector_rules)
-            .any(|r| r.selector == ITip20Transfer::transferWithMemoCall::SELECTOR)
+            .any(|r| r.selector == rules::TRANSFER_WITH_MEMO)
     {
         return Err(failed("keyAuthorization must allow transferWithMemo"));
     }
@@ -207,7 +206,7 @@ fn judge(
         judged.allowed_calls = Some(vec![CallScope {
             target: terms.currency,
             selector_rules: vec![SelectorRule {
-                selector: ITip20Transfer::transferCall::SELECTOR,
+                selector: rules::TRANSFER,
                 recipients: vec![terms.recipient],
             }],
         }]);
