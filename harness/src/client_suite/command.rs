@@ -137,6 +137,7 @@ pub async fn client(args: ClientArgs) -> Result<u8> {
             super::method_rules::PAYLOAD_RULES,
             super::method_rules::PAYLOAD_TERMS,
         ])
+        .chain(super::card::CHECKS.iter().map(|c| c.id))
         .collect();
     let selection = args.gate.selection(&args.filter)?;
     selection.validate(&ids)?;
@@ -348,10 +349,16 @@ pub async fn run_client_of(
     // sends for the offered challenge only: every other check needs a
     // settled Tempo payment.
     let checks = match client.offer() {
-        Some(_) => vec![
-            &super::method_rules::CHECK,
-            &super::method_rules::TERMS_CHECK,
-        ],
+        Some(offer) => {
+            let mut checks = vec![
+                &super::method_rules::CHECK,
+                &super::method_rules::TERMS_CHECK,
+            ];
+            if super::card::applies(offer) {
+                checks.extend(super::card::CHECKS);
+            }
+            checks
+        }
         None => super::checks_of(method, core),
     };
     let selected: Vec<&Check> = checks
@@ -364,7 +371,11 @@ pub async fn run_client_of(
     // A check that reads "the client did not pay" needs the control: the
     // standard scenario, which a conformant client pays.
     let needs_control = selected.iter().any(|c| is_refusal(c.id));
-    let control = super::control_scenario(method);
+    // An offered method's control is the offer itself.
+    let control = match client.offer() {
+        Some(_) => super::method_rules::SCENARIO.name,
+        None => super::control_scenario(method),
+    };
     if needs_control {
         wanted.insert(control);
     }
@@ -373,7 +384,13 @@ pub async fn run_client_of(
     let mut scenario_time = Duration::ZERO;
     let mut client_time = Duration::ZERO;
     let scenarios = match client.offer() {
-        Some(_) => vec![&super::method_rules::SCENARIO],
+        Some(offer) => {
+            let mut scenarios = vec![&super::method_rules::SCENARIO];
+            if super::card::applies(offer) {
+                scenarios.extend(super::card::SCENARIOS);
+            }
+            scenarios
+        }
         None => super::scenarios_of(method, core),
     };
     for def in scenarios.into_iter().filter(|d| wanted.contains(d.name)) {
@@ -473,10 +490,10 @@ pub async fn run_client_of(
         };
         let mut requirements = super::cited(check);
         if let Some(offer) = client.offer() {
-            requirements.extend(if check.id == super::method_rules::PAYLOAD_TERMS {
-                super::method_rules::terms_cited(offer)
-            } else {
-                super::method_rules::cited(offer)
+            requirements.extend(match check.id {
+                super::method_rules::PAYLOAD_TERMS => super::method_rules::terms_cited(offer),
+                super::method_rules::PAYLOAD_RULES => super::method_rules::cited(offer),
+                _ => Vec::new(),
             });
         }
         let result = ClientCheckResult {
@@ -525,7 +542,10 @@ pub async fn run_client_of(
 /// A check whose pass reads "the client did not pay (or send the
 /// credential)": a refusal, or a transport rule.
 fn is_refusal(id: &str) -> bool {
-    id.starts_with("refuse.") || id.starts_with("evm.refuse.") || id.starts_with("transport.")
+    id.starts_with("refuse.")
+        || id.starts_with("evm.refuse.")
+        || id.starts_with("card.refuse.")
+        || id.starts_with("transport.")
 }
 
 /// Shows progress while checks are judged.

@@ -137,6 +137,7 @@ fn built(header: &str) -> Built {
         strict: false,
         tls: false,
         drained_channel: false,
+        foreign_jwks: None,
     }
 }
 

@@ -144,8 +144,10 @@ const CARD_TERMS: &[&str] = &[
 
 /// draft-card-charge-00 §"Encrypted Payload Format", §"Token Data",
 /// §"Dynamic Data": what the JWE decrypts to, judged when the client was
-/// offered mppconf's own key ([`own_card_key`]; `card.jwe.decrypt`).
+/// offered mppconf's own key ([`own_card_key`]; `card.jwe.decrypt`); and
+/// §"Encryption Key": that it decrypts shows the embedded key was used.
 const CARD_PLAINTEXT_TERMS: &[&str] = &[
+    "card-charge.resolution.embedded",
     "card-charge.jwe.cek-256",
     "card-charge.encrypted.minified-json",
     "card-charge.encrypted.plaintext-fields",
@@ -163,7 +165,7 @@ const CARD_PLAINTEXT_TERMS: &[&str] = &[
 /// generating an RSA key takes tens of milliseconds; `None` when the
 /// system's random source failed (the offer then names no key, and the
 /// request rules say so).
-fn own_card_key() -> Option<&'static (card::DecryptionKey, serde_json::Value)> {
+pub(super) fn own_card_key() -> Option<&'static (card::DecryptionKey, serde_json::Value)> {
     static KEY: OnceLock<Option<(card::DecryptionKey, serde_json::Value)>> = OnceLock::new();
     KEY.get_or_init(|| card::DecryptionKey::generate("mppconf-card-1").ok())
         .as_ref()

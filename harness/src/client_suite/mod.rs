@@ -16,6 +16,7 @@
 //! in-process, with its deviation switches) or any program described by a
 //! client target manifest ([`manifest`]).
 
+pub mod card;
 mod check;
 pub mod command;
 pub mod core;
@@ -438,6 +439,9 @@ pub struct Built {
     /// the client's own key that has nothing left
     /// ([`tempo_session::suggest_drained_channel`]).
     pub drained_channel: bool,
+    /// A card scenario whose challenge names a JWK Set on another origin,
+    /// started with the scenario ([`card::ForeignJwks`]).
+    pub foreign_jwks: Option<card::ForeignJwks>,
 }
 
 impl Built {
@@ -453,6 +457,7 @@ impl Built {
             strict: false,
             tls: false,
             drained_channel: false,
+            foreign_jwks: None,
         }
     }
 
@@ -468,6 +473,7 @@ impl Built {
             strict: false,
             tls: false,
             drained_channel: false,
+            foreign_jwks: None,
         }
     }
 }
@@ -501,6 +507,10 @@ pub struct Record {
     /// The EVM charge credential types the client claims to pay with.
     #[serde(skip)]
     pub evm_credential_types: Vec<String>,
+    /// What the client asked of the other origin that served a card
+    /// scenario's JWK Set ([`card`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub foreign_fetches: Vec<String>,
 }
 
 /// A scenario that was not run, and why (a check of it is `skip`).
@@ -584,6 +594,18 @@ pub async fn run_scenario(
         .await?;
     }
     let session = matches!(built.script.on_credential, OnCredential::Session(_));
+    // A JWK Set on another origin: its URL is known once it listens, and
+    // the client is given the authority, so that a client that fetches
+    // it without comparing origins gets it.
+    let foreign = match built.foreign_jwks.take() {
+        Some(jwks) => {
+            let origin = scenario::ForeignOrigin::start(&env.tls, jwks.set.clone()).await?;
+            let challenge = jwks.challenge_at(env, &origin.url());
+            built.script.www_authenticate = vec![header(&challenge)];
+            Some(origin)
+        }
+        None => None,
+    };
     let scenario = Scenario::start(
         built.script,
         &env.settle_at,
@@ -602,7 +624,7 @@ pub async fn run_scenario(
             rpc_url: env.proxy.url(),
             chain_id: env.chain_id,
             strict: built.strict,
-            ca_file: built.tls.then(|| env.ca_file.clone()),
+            ca_file: (built.tls || foreign.is_some()).then(|| env.ca_file.clone()),
             max_amount: POLICY_MAX_AMOUNT,
             // A session or EVM route pays its own payee; the Tempo
             // charge routes one merchant, named as /plain names it.
@@ -654,6 +676,7 @@ pub async fn run_scenario(
         stream,
         escrow_events,
         evm_credential_types: client.claims().evm_credential_types,
+        foreign_fetches: foreign.map(|f| f.fetches()).unwrap_or_default(),
     })
 }
 

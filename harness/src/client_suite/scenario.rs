@@ -226,6 +226,61 @@ impl Scenario {
     }
 }
 
+/// An origin other than the scenario's (`https://localhost:PORT`, over
+/// TLS with the run's authority), serving one JWK Set at `/jwks.json`
+/// ([`super::card`]); it records every request and every failed TLS
+/// handshake, each an attempt to fetch from it.
+pub struct ForeignOrigin {
+    server: Background,
+    hits: Arc<Mutex<Vec<String>>>,
+    failures: Arc<Mutex<Vec<String>>>,
+}
+
+impl ForeignOrigin {
+    pub async fn start(ca: &LocalCa, set: serde_json::Value) -> Result<Self> {
+        let hits: Arc<Mutex<Vec<String>>> = Arc::default();
+        let log = hits.clone();
+        let app = axum::Router::new().fallback(move |method: Method, uri: Uri| {
+            let (log, set) = (log.clone(), set.clone());
+            async move {
+                if let Ok(mut hits) = log.lock() {
+                    hits.push(format!("{method} {uri}"));
+                }
+                let mut response = (StatusCode::OK, set.to_string()).into_response();
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/jwk-set+json"),
+                );
+                response
+            }
+        });
+        let listener = ca.listener(bind().await?, crate::tls::Serving::default())?;
+        let failures = listener.failures();
+        Ok(Self {
+            server: Background::serve_tls(listener, app)?,
+            hits,
+            failures,
+        })
+    }
+
+    /// The set's URL, on host `localhost`.
+    pub fn url(&self) -> String {
+        format!("https://localhost:{}/jwks.json", self.server.addr.port())
+    }
+
+    /// Every request the origin answered and every handshake that failed.
+    pub fn fetches(&self) -> Vec<String> {
+        let read = |m: &Mutex<Vec<String>>| m.lock().map(|v| v.clone()).unwrap_or_default();
+        let mut all = read(&self.hits);
+        all.extend(
+            read(&self.failures)
+                .into_iter()
+                .map(|e| format!("a TLS handshake ({e})")),
+        );
+        all
+    }
+}
+
 async fn bind() -> Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
