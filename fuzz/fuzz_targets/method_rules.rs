@@ -1,7 +1,8 @@
 //! The request and payload schemas of the methods judged by data
 //! (`vectors/methods/` rules, and the Lightning invoice decoded by the
 //! codec): any JSON judged as a request and as a payload of every method
-//! with rules never panics, and judges the same twice. The same JSON as a
+//! with rules never panics, and judges the same twice; an EVM charge
+//! request accepted has splits summing below its amount. The same JSON as a
 //! Hedera Attribution memo check: a memo that verifies anonymously is
 //! exactly the one the challenge's realm and id make; and as a Hedera
 //! pull-mode transaction check: an accepted one pays the request's amount,
@@ -53,6 +54,21 @@ fuzz_target!(|data: &[u8]| {
             request_schema::validate(method, &file.intent, &value).map_err(|e| e.to_string());
         assert_eq!(once.map(|w| w.len()), twice.map(|w| w.len()));
         let _ = rules::validate(method, &file.intent, rules::Part::Payload, &value);
+    }
+    // EVM charge: a request accepted leaves its primary recipient
+    // something (the splits' sum, without wrapping, below amount).
+    if request_schema::validate("evm", "charge", &value).is_ok()
+        && let Some(splits) = value
+            .pointer("/methodDetails/splits")
+            .and_then(Value::as_array)
+    {
+        let units = |v: &Value| v.as_str().and_then(request_schema::parse_base_units);
+        let total = units(&value["amount"]).expect("an accepted amount is base units");
+        let mut sum = Some(total - total);
+        for split in splits {
+            sum = sum.and_then(|s| s.checked_add(units(&split["amount"])?));
+        }
+        assert!(sum.is_some_and(|s| s < total), "{value}");
     }
     let _ = lightning::verify_preimage(&value, &value);
     if let Ok(paid) = ops::execute("hedera.transaction.verify", &value, CoreDraft::Draft00) {

@@ -1,6 +1,7 @@
 //! Request-schema validation for the `charge` intent
 //! (draft-payment-intent-charge-00 §"Request Schema") and the Tempo
-//! `charge` method (draft-tempo-charge-00 §"Request Schema").
+//! `charge` method (draft-tempo-charge-00 §"Request Schema"), and what
+//! other methods' rule files cannot say (EVM charge's splits sum).
 //!
 //! A MUST violation is an [`Error::RequestSchema`] naming the catalogue
 //! requirement; SHOULD-level findings come back as warnings.
@@ -64,7 +65,51 @@ pub fn validate(method: &str, intent: &str, request: &Value) -> Result<Vec<Warni
     if (method, intent) == ("lightning", "charge") {
         warnings.extend(crate::methods::lightning::validate_request(request)?);
     }
+    if (method, intent) == ("evm", "charge") {
+        validate_evm_splits_sum(map)?;
+    }
     Ok(warnings)
+}
+
+/// draft-evm-charge-00 §"Payment Splits": "The sum of `splits[].amount`
+/// MUST be strictly less than `amount`", so that the primary recipient
+/// is paid something; a JSON schema cannot add. Runs after the rule file
+/// has judged every amount a digit string.
+fn validate_evm_splits_sum(map: &Map<String, Value>) -> Result<()> {
+    const SUM: &str = "evm-charge.splits.sum-below-amount";
+    let Some(splits) = map
+        .get("methodDetails")
+        .and_then(|d| d.get("splits"))
+        .and_then(Value::as_array)
+    else {
+        return Ok(());
+    };
+    let units = |v: Option<&Value>, requirement: &'static str, path: String| {
+        v.and_then(Value::as_str)
+            .and_then(parse_base_units)
+            .ok_or_else(|| violation(requirement, path, "not a uint256 of base units"))
+    };
+    let total = units(
+        map.get("amount"),
+        "evm-charge.request.shared-fields",
+        "$.amount".into(),
+    )?;
+    let mut sum = U256::ZERO;
+    for (i, entry) in splits.iter().enumerate() {
+        let path = format!("$.methodDetails.splits[{i}].amount");
+        let value = units(entry.get("amount"), "evm-charge.splits.entry-fields", path)?;
+        sum = sum
+            .checked_add(value)
+            .ok_or_else(|| violation(SUM, "$.methodDetails.splits", "sum overflows uint256"))?;
+    }
+    if sum >= total {
+        return Err(violation(
+            SUM,
+            "$.methodDetails.splits",
+            format!("splits sum to {sum}, not less than amount {total}"),
+        ));
+    }
+    Ok(())
 }
 
 /// [`validate`], and what the request must be against the rest of its
@@ -107,6 +152,9 @@ pub fn code_requirements(method: &str, intent: &str) -> Vec<&'static str> {
     }
     if (method, intent) == ("card", "charge") {
         ids.push(crate::methods::card::ORIGIN_REQUIREMENT);
+    }
+    if (method, intent) == ("evm", "charge") {
+        ids.push("evm-charge.splits.sum-below-amount");
     }
     ids
 }
