@@ -5,11 +5,14 @@
 //! only). Two shapes: the operation's JSON input (the vectors' seeds), and
 //! the raw RLP of a signed key authorization, judged against a request
 //! made from what the bytes grant, so that mutations reach the scope and
-//! signature checks instead of stopping at the first mismatch.
+//! signature checks instead of stopping at the first mismatch. The JSON
+//! input's challenge `expires` against its `subscriptionExpires`, too
+//! (`expires_after_challenge`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use mppconf_suite::drafts::CoreDraft;
+use mppconf_suite::methods::tempo_subscription;
 use mppconf_suite::ops;
 use serde_json::{Value, json};
 
@@ -41,9 +44,37 @@ fn accepted_grants_the_request(input: &Value) {
     );
 }
 
+/// A challenge's `expires` and its request's `subscriptionExpires`
+/// compared as instants: refused exactly when both read as RFC 3339 and
+/// the subscription ends no later than the challenge; an authorization
+/// the verifier accepted under that `expires` passes too.
+fn expiry_compared_as_instants(input: &Value) {
+    let (request, expires) = (&input["request"], input["expires"].as_str());
+    let verdict = tempo_subscription::expires_after_challenge(request, expires);
+    let read = |v: Option<&str>| v.and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok());
+    let both = read(request["subscriptionExpires"].as_str()).zip(read(expires));
+    match verdict {
+        Err(_) => assert!(both.is_some_and(|(s, e)| s <= e)),
+        Ok(None) => assert!(expires.is_none() || both.is_some_and(|(s, e)| s > e)),
+        Ok(Some(_)) => assert!(expires.is_some() && both.is_none()),
+    }
+    let verified = ops::execute(
+        "tempo.subscription.key_authorization.verify",
+        input,
+        CoreDraft::Draft00,
+    );
+    if verified.is_ok() && expires.is_some() {
+        assert!(matches!(
+            tempo_subscription::expires_after_challenge(request, expires),
+            Ok(None)
+        ));
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     if let Ok(input) = serde_json::from_slice::<Value>(data) {
         accepted_grants_the_request(&input);
+        expiry_compared_as_instants(&input);
         return;
     }
     let signature = format!("0x{}", alloy_primitives::hex::encode(data));

@@ -56,20 +56,29 @@ fn request_cases() -> Vec<RequestCase> {
 }
 
 /// A challenge offering `request`, under the realm of the drafts'
-/// examples (a card request's `jwksUri` must be on the realm's origin).
+/// examples (a card request's `jwksUri` must be on the realm's origin),
+/// without `expires`: the vectors' subscription requests expire in
+/// 2026, and a challenge outliving its subscription is a finding of its
+/// own ([`a_subscription_expiring_with_its_challenge_fails`]).
 fn challenge(method: &str, intent: &str, request: &Value) -> String {
-    challenge_in("api.merchant.com", method, intent, request)
+    challenge_in("api.merchant.com", None, method, intent, request)
 }
 
-/// [`challenge`] under another realm.
-fn challenge_in(realm: &str, method: &str, intent: &str, request: &Value) -> String {
+/// [`challenge`] under another realm and `expires`.
+fn challenge_in(
+    realm: &str,
+    expires: Option<&str>,
+    method: &str,
+    intent: &str,
+    request: &Value,
+) -> String {
     let mut c = Challenge {
         id: String::new(),
         realm: realm.into(),
         method: method.into(),
         intent: intent.into(),
         request: EncodedJson::canonical(request.clone()),
-        expires: Some("2999-01-01T00:00:00Z".into()),
+        expires: expires.map(str::to_string),
         digest: None,
         description: None,
         opaque: None,
@@ -209,7 +218,7 @@ async fn a_card_challenge_pointing_at_a_key_set_off_its_realm_fails() {
         {
             continue;
         }
-        let header = challenge_in(realm.as_str().unwrap(), "card", "charge", request);
+        let header = challenge_in(realm.as_str().unwrap(), None, "card", "charge", request);
         let r = judge("card", "charge", &header).await;
         if case["result"] == "invalid" {
             judged.1 += 1;
@@ -231,6 +240,45 @@ async fn a_card_challenge_pointing_at_a_key_set_off_its_realm_fails() {
         }
     }
     assert!(judged.0 >= 3 && judged.1 >= 5, "{judged:?}");
+}
+
+/// draft-tempo-subscription-00 §"Method Details": a subscription
+/// challenge whose `subscriptionExpires` is not strictly after its own
+/// `expires` fails `method.request-rules` under
+/// `tempo-subscription.request.expires-after-challenge` (the same
+/// instant, and one second later written in another offset, included);
+/// one a second before passes.
+#[tokio::test]
+async fn a_subscription_expiring_with_its_challenge_fails() {
+    let case = cases("request.validate")
+        .into_iter()
+        .find(|c| c["id"] == "request.validate.tempo-subscription.draft-request-example")
+        .unwrap();
+    let request = &case["input"]["request"];
+    assert_eq!(request["subscriptionExpires"], "2026-07-14T12:00:00Z");
+    for (expires, passes) in [
+        ("2026-07-14T11:59:59Z", true),
+        ("2026-07-14T12:00:00Z", false),
+        ("2026-07-14T14:00:01+02:00", false),
+        ("2027-01-01T00:00:00Z", false),
+    ] {
+        let header = challenge_in(
+            "api.merchant.com",
+            Some(expires),
+            "tempo",
+            "subscription",
+            request,
+        );
+        let r = judge("tempo", "subscription", &header).await;
+        let code = "tempo-subscription.request.expires-after-challenge";
+        assert!(r.requirements.contains(&code), "{:?}", r.requirements);
+        if passes {
+            assert_eq!(r.verdict, Verdict::Pass, "{expires}: {}", r.detail);
+        } else {
+            assert_eq!(r.verdict, Verdict::Fail, "{expires}: {}", r.detail);
+            assert!(r.detail.contains(code), "{expires}: {}", r.detail);
+        }
+    }
 }
 
 #[tokio::test]

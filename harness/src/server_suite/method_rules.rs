@@ -124,6 +124,7 @@ async fn request_rules(ctx: &Ctx) -> Outcome {
             &c.method,
             &c.intent,
             &c.realm,
+            c.expires.as_deref(),
             &c.request.value,
         ) {
             Ok((w, note)) => {

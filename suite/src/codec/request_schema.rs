@@ -113,27 +113,33 @@ fn validate_evm_splits_sum(map: &Map<String, Value>) -> Result<()> {
 }
 
 /// [`validate`], and what the request must be against the rest of its
-/// challenge: a card request's `jwksUri` on the origin of the realm
-/// ([`crate::methods::card::jwks_origin`]). The note says what could not be
-/// judged (a realm that is no host name has no origin).
+/// challenge (`realm`, `expires`): a card request's `jwksUri` on the
+/// origin of the realm ([`crate::methods::card::jwks_origin`]), a Tempo
+/// subscription's `subscriptionExpires` after the challenge's `expires`
+/// ([`crate::methods::tempo_subscription::expires_after_challenge`]). The
+/// note says what could not be judged (a realm that is no host name has
+/// no origin).
 pub fn validate_in_challenge(
     method: &str,
     intent: &str,
     realm: &str,
+    expires: Option<&str>,
     request: &Value,
 ) -> Result<(Vec<Warning>, Option<String>)> {
     use crate::methods::card::{JwksOrigin, jwks_origin};
     let warnings = validate(method, intent, request)?;
-    let note = if (method, intent) == ("card", "charge") {
-        match jwks_origin(realm, request)? {
+    let note = match (method, intent) {
+        ("card", "charge") => match jwks_origin(realm, request)? {
             JwksOrigin::RealmNotHost => Some(format!(
                 "realm {realm:?} is not a host name, so jwksUri's origin is not compared with it \
                  (ambiguity.card-charge-realm-origin)"
             )),
             JwksOrigin::Absent | JwksOrigin::SameOrigin => None,
+        },
+        ("tempo", "subscription") => {
+            crate::methods::tempo_subscription::expires_after_challenge(request, expires)?
         }
-    } else {
-        None
+        _ => None,
     };
     Ok((warnings, note))
 }
@@ -155,6 +161,9 @@ pub fn code_requirements(method: &str, intent: &str) -> Vec<&'static str> {
     }
     if (method, intent) == ("evm", "charge") {
         ids.push("evm-charge.splits.sum-below-amount");
+    }
+    if (method, intent) == ("tempo", "subscription") {
+        ids.push(crate::methods::tempo_subscription::EXPIRES_AFTER_CHALLENGE);
     }
     ids
 }

@@ -74,6 +74,37 @@ fn key_type_name(t: SignatureType) -> &'static str {
     }
 }
 
+/// draft-tempo-subscription-00 §"Method Details": a server offering a
+/// subscription challenge with `expires` gives a later
+/// `subscriptionExpires`.
+pub const EXPIRES_AFTER_CHALLENGE: &str = "tempo-subscription.request.expires-after-challenge";
+
+/// Whether a subscription request's `subscriptionExpires` is strictly
+/// later than its challenge's `expires` ("If the challenge includes
+/// `expires`, the `subscriptionExpires` value MUST be strictly later than
+/// the challenge `expires` timestamp"), compared as instants. `Ok(None)`:
+/// later, or no `expires` to compare with; `Ok(Some(note))`: a timestamp
+/// that is not RFC 3339, so nothing was compared (the request rules and
+/// the core's challenge checks judge the syntax).
+pub fn expires_after_challenge(request: &Value, expires: Option<&str>) -> Result<Option<String>> {
+    let Some(expires) = expires else {
+        return Ok(None);
+    };
+    let read = |s: Option<&str>| s.and_then(|s| DateTime::parse_from_rfc3339(s).ok());
+    let subscription = read(request.get("subscriptionExpires").and_then(Value::as_str));
+    match (subscription, read(Some(expires))) {
+        (Some(s), Some(e)) if s <= e => Err(fail(
+            EXPIRES_AFTER_CHALLENGE,
+            "request.subscriptionExpires",
+            format!("subscriptionExpires {s} is not after the challenge's expires {e}"),
+        )),
+        (Some(_), Some(_)) => Ok(None),
+        _ => Ok(Some(
+            "subscriptionExpires or the challenge's expires is not RFC 3339, so they were not compared".into(),
+        )),
+    }
+}
+
 impl Terms {
     /// The request's terms; `expires` is the challenge's. A request the
     /// draft tells servers to reject fails with that requirement; one that
