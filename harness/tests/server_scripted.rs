@@ -616,3 +616,78 @@ async fn concurrent_copies_all_taken_fail_and_none_taken_is_blocked() {
         assert_verdict(&r, want);
     }
 }
+
+/// A Tempo subscription challenge naming `access_key` (the draft's
+/// §"Method Details" example otherwise).
+fn subscription_challenge(access_key: &str) -> String {
+    let mut c = Challenge {
+        id: String::new(),
+        realm: "api.example.com".into(),
+        method: "tempo".into(),
+        intent: "subscription".into(),
+        request: EncodedJson::canonical(json!({
+            "amount": "10000000",
+            "currency": "0x20c0000000000000000000000000000000000001",
+            "periodUnit": "day",
+            "periodCount": "30",
+            "subscriptionExpires": "2099-07-14T12:00:00Z",
+            "recipient": "0x742d35cc6634c0532925a3b844bc9e7595f8fe00",
+            "methodDetails": {
+                "accessKey": {"accessKeyAddress": access_key, "keyType": "secp256k1"},
+                "chainId": 42431,
+            },
+        })),
+        expires: Some("2099-01-01T00:00:00Z".into()),
+        digest: None,
+        description: None,
+        opaque: None,
+        unknown_params: Vec::new(),
+    };
+    c.id = BindingSlots::of(&c, CoreDraft::Draft00).challenge_id(b"scripted");
+    c.to_header().unwrap()
+}
+
+/// draft-tempo-subscription-00 §"Access Key Isolation" (a SHOULD): a
+/// server naming one access key in two challenges warns
+/// subscription.access-key-per-subscription, even when the second names
+/// it in another case (addresses compare by value); one naming a fresh
+/// key in each passes.
+#[tokio::test]
+async fn a_subscription_server_naming_one_access_key_twice_warns() {
+    let key = "0x5050a4f4b3f9338c3472dcc01a87c76a144b3c9c";
+    for (second, want) in [
+        (key.to_uppercase().replacen("0X", "0x", 1), Verdict::Warn),
+        (
+            "0x1111111111111111111111111111111111111111".to_string(),
+            Verdict::Pass,
+        ),
+    ] {
+        let server = MockServer::start().await;
+        let answer = |key: &str| {
+            ResponseTemplate::new(402)
+                .insert_header("www-authenticate", subscription_challenge(key).as_str())
+                .insert_header("cache-control", "no-store")
+        };
+        Mock::given(path("/paid"))
+            .respond_with(answer(key))
+            .up_to_n_times(1)
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        Mock::given(path("/paid"))
+            .respond_with(answer(&second))
+            .with_priority(2)
+            .mount(&server)
+            .await;
+        let ctx = Ctx::new(
+            target(&server, "/paid", "GET"),
+            PrivateKeySigner::random(),
+            None,
+        )
+        .with_method("tempo", "subscription")
+        .with_answer_timeout(Duration::from_secs(5));
+        let r = run(&ctx, "subscription.access-key-per-subscription").await;
+        assert_verdict(&r, want);
+        assert!(r.detail.contains(key), "{}", r.detail);
+    }
+}

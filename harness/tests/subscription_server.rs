@@ -41,7 +41,7 @@ async fn every_check_passes_against_the_reference_subscription_server() {
 #[tokio::test]
 async fn each_subscription_deviation_is_caught_by_its_check() {
     use Deviation::*;
-    let cases: [(Deviation, &[&str]); 8] = [
+    let cases: [(Deviation, &[&str]); 9] = [
         (
             SubscriptionIgnoreExpiry,
             &["subscription.later-expiry-refused"],
@@ -71,6 +71,10 @@ async fn each_subscription_deviation_is_caught_by_its_check() {
             &["subscription.transfer-only-accepted"],
         ),
         (SubscriptionReceiptWithoutId, &["paid.receipt"]),
+        (
+            SubscriptionSharedAccessKey,
+            &["subscription.access-key-per-subscription"],
+        ),
     ];
     for (deviation, flagged) in cases {
         let (failing, summary) = subscription_suite(&[deviation]).await;

@@ -10,7 +10,8 @@
 //! the requested grant must activate: a server that refuses every
 //! credential shows nothing by refusing a broad one (the check is then
 //! `blocked`). The draft's minimal grant, `transfer` without the optional
-//! `transferWithMemo`, must activate.
+//! `transferWithMemo`, must activate. And two challenges must name two
+//! access keys (§"Access Key Isolation", a SHOULD).
 //!
 //! Renewal (§"Renewal", §"Billing Anchor and Subscription State") is not
 //! probed: a billing period is at least a day of the server's clock.
@@ -84,6 +85,15 @@ pub const CHECKS: &[Check] = &[
         )
     ),
     check!(
+        "subscription.access-key-per-subscription",
+        [
+            "tempo-subscription.security.distinct-keys",
+            "tempo-subscription.security.prefer-one-key"
+        ],
+        true,
+        |ctx| access_key_per_subscription(ctx)
+    ),
+    check!(
         "subscription.unbacked-source-refused",
         [
             "tempo-subscription.source.not-trusted",
@@ -111,6 +121,37 @@ async fn transfer_only_accepted(ctx: &Ctx) -> Step {
             "a grant of transfer alone (the draft's minimal scope) activates",
             refusal,
         ),
+    })
+}
+
+/// §"Access Key Isolation": "Servers SHOULD generate a fresh access key
+/// for each subscription". Two challenges for the resource are two
+/// subscriptions two payers could activate (the server cannot know who
+/// will pay an unauthenticated request): one key named in both is shared
+/// by their subscriptions. Addresses compare by value (§"Request
+/// Fields").
+async fn access_key_per_subscription(ctx: &Ctx) -> Step {
+    let key = |c: &mppconf_suite::codec::Challenge| {
+        c.request
+            .value
+            .pointer("/methodDetails/accessKey/accessKeyAddress")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|a| a.parse::<Address>().ok())
+            .ok_or_else(|| {
+                blocked("the challenge names no access key address (method.request-rules says why)")
+            })
+    };
+    let first = key(&fresh(ctx).await?)?;
+    let second = key(&fresh(ctx).await?)?;
+    Ok(if first == second {
+        Outcome::fail(
+            "a fresh access key in each challenge (one per subscription)",
+            format!("two challenges both name access key {first:#x}"),
+        )
+    } else {
+        Outcome::pass(format!(
+            "two challenges name two access keys ({first:#x}, {second:#x})"
+        ))
     })
 }
 

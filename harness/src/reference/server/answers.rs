@@ -35,7 +35,8 @@ pub(super) fn challenge_for(
     body: &[u8],
     realm: Option<&str>,
 ) -> Challenge {
-    let request_value = route.request(state.config.chain_id);
+    let mut request_value = route.request(state.config.chain_id);
+    super::subscription::name_access_key(state, route, &mut request_value);
     let mut request = EncodedJson::canonical(request_value.clone());
     if state.deviates(Deviation::NonCanonicalRequest) {
         // Pretty-printed with a leading space: same JSON, not JCS.

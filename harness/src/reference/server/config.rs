@@ -104,10 +104,13 @@ pub struct SubscriptionRoute {
     pub period_count: String,
     /// `subscriptionExpires` (RFC 3339).
     pub subscription_expires: String,
-    /// The access key's private key: the request's
-    /// `methodDetails.accessKey`, which signs the activation and renewals
-    /// for the payer's account.
-    pub access_key: String,
+    /// One access key (its private key) for every subscription of the
+    /// route: the request's `methodDetails.accessKey`, which signs the
+    /// activation for the payer's account. Without it (the default) each
+    /// challenge names a fresh key of its own, as §"Access Key Isolation"
+    /// prefers (one per subscription).
+    #[serde(default)]
+    pub access_key: Option<String>,
 }
 
 /// An EVM charge route's settlement account and negotiation.
@@ -244,16 +247,14 @@ impl RouteConfig {
     }
 
     /// A Tempo subscription route in PathUSD: a daily period, 30 days of
-    /// subscription from now, a fresh access key.
+    /// subscription from now, a fresh access key per challenge.
     pub fn subscription(path: &str, amount: &str, recipient: &str) -> Self {
         Self {
             subscription: Some(SubscriptionRoute {
                 period_unit: "day".into(),
                 period_count: "1".into(),
                 subscription_expires: super::rfc3339_at(tx::unix_now() + 30 * 86_400),
-                access_key: alloy::signers::local::PrivateKeySigner::random()
-                    .to_bytes()
-                    .to_string(),
+                access_key: None,
             }),
             ..Self::new(path, amount, recipient)
         }
@@ -448,9 +449,15 @@ impl RouteConfig {
     /// draft-tempo-subscription-00 §"Request Schema" (hex lowercase, as
     /// §"Request Fields" has servers generate it).
     fn subscription_request(&self, subscription: &SubscriptionRoute, chain_id: u64) -> Value {
-        let access_key = tx::signer_from_key(&subscription.access_key, "subscription.access_key")
-            .map(|s| format!("{:#x}", s.address()))
-            .unwrap_or_default();
+        // Without a fixed key, each challenge puts its own in place of
+        // this one (`subscription::name_access_key`).
+        let access_key = match &subscription.access_key {
+            Some(key) => tx::signer_from_key(key, "subscription.access_key")
+                .map(|s| s.address())
+                .unwrap_or_default(),
+            None => alloy::primitives::Address::ZERO,
+        };
+        let access_key = format!("{access_key:#x}");
         let mut request = json!({
             "amount": self.amount,
             "currency": self.currency.to_lowercase(),
@@ -504,9 +511,14 @@ impl ServerConfig {
                 }
                 "tempo" if r.subscription.is_some() => {
                     let subscription = r.subscription.as_ref().expect("a subscription route");
-                    tx::signer_from_key(&subscription.access_key, "subscription.access_key")
+                    subscription
+                        .access_key
+                        .as_deref()
+                        .map_or(Ok(()), |key| {
+                            tx::signer_from_key(key, "subscription.access_key").map(|_| ())
+                        })
                         .map_err(|e| e.to_string())
-                        .and_then(|_| {
+                        .and_then(|()| {
                             mppconf_suite::methods::tempo_subscription::Terms::of(
                                 &r.request(self.chain_id),
                                 None,

@@ -274,10 +274,14 @@ pub enum Deviation {
     SubscriptionRequireMemoScope,
     /// Tempo subscription: receipts without `subscriptionId`.
     SubscriptionReceiptWithoutId,
+    /// Tempo subscription: one access key in every challenge of a route,
+    /// shared by its subscriptions (§"Access Key Isolation" prefers one
+    /// per subscription).
+    SubscriptionSharedAccessKey,
 }
 
 impl Deviation {
-    pub const ALL: [Deviation; 105] = [
+    pub const ALL: [Deviation; 106] = [
         Deviation::NoCacheControl,
         Deviation::NoPrivateCache,
         Deviation::SkipReplayCheck,
@@ -383,6 +387,7 @@ impl Deviation {
         Deviation::SubscriptionTrustSource,
         Deviation::SubscriptionRequireMemoScope,
         Deviation::SubscriptionReceiptWithoutId,
+        Deviation::SubscriptionSharedAccessKey,
     ];
 
     pub fn name(self) -> String {

@@ -83,6 +83,8 @@ struct State {
     /// Active subscriptions by (route path, payer): the activation's
     /// receipt.
     subscriptions: Mutex<HashMap<(String, Address), Receipt>>,
+    /// The access keys its subscription challenges named.
+    access_keys: Mutex<subscription::AccessKeys>,
     /// Session channels' accounting, and where it is persisted.
     sessions: session::Channels,
     session_store: Option<Arc<session_store::Store>>,
@@ -181,6 +183,7 @@ fn app(config: ServerConfig) -> Result<axum::Router> {
         side_effects: Default::default(),
         first_reference: Mutex::default(),
         subscriptions: Mutex::default(),
+        access_keys: Mutex::default(),
         sessions: Mutex::new(sessions),
         session_store,
         chain_view: Mutex::default(),
@@ -572,7 +575,8 @@ async fn settle_credential(
         ));
     }
     // Issued for this resource and price.
-    let wanted = route.request(state.config.chain_id);
+    let mut wanted = route.request(state.config.chain_id);
+    subscription::issued_access_key(state, route, &echo.request.value, &mut wanted);
     if !skip_echo
         && (echo.realm != issued_realm(state)
             || echo.method != issued_method(state, route)

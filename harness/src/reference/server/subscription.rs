@@ -10,12 +10,19 @@
 //!
 //! Renewal is not served: the reference run lasts seconds, a billing
 //! period at least a day.
+//!
+//! Each challenge names a fresh access key (§"Access Key Isolation": one
+//! per subscription), which the server keeps until a credential for it
+//! comes; a route configured with one `access_key` names that one in
+//! every challenge.
 
+use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroU64;
 
 use alloy::eips::Encodable2718;
 use alloy::primitives::{Address, Bytes, U256};
 use alloy::signers::SignerSync;
+use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolCall;
 use mppconf_suite::codec::{Credential, Receipt};
 use mppconf_suite::methods::tempo_subscription::{self as rules, Terms};
@@ -65,6 +72,109 @@ fn chain_reason(e: crate::error::Error) -> String {
 
 fn failed(detail: impl Into<String>) -> Refusal {
     refuse(ProblemType::VerificationFailed, detail)
+}
+
+/// How many fresh access keys of unanswered challenges the server keeps;
+/// past it the oldest is dropped (its challenge then fails verification).
+const ACCESS_KEYS_KEPT: usize = 65_536;
+
+/// The access keys the server's subscription challenges named, by
+/// address, and the one key per route of [`Deviation::SubscriptionSharedAccessKey`].
+#[derive(Default)]
+pub(super) struct AccessKeys {
+    named: HashMap<Address, PrivateKeySigner>,
+    order: VecDeque<Address>,
+    per_route: HashMap<String, PrivateKeySigner>,
+}
+
+impl AccessKeys {
+    fn keep(&mut self, key: PrivateKeySigner) -> Address {
+        let address = key.address();
+        if self.order.len() >= ACCESS_KEYS_KEPT
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.named.remove(&oldest);
+        }
+        self.named.insert(address, key);
+        self.order.push_back(address);
+        address
+    }
+}
+
+/// `methodDetails.accessKey.accessKeyAddress` of a subscription request.
+fn access_key_address(request: &Value) -> Option<Address> {
+    request
+        .pointer("/methodDetails/accessKey/accessKeyAddress")
+        .and_then(Value::as_str)?
+        .parse()
+        .ok()
+}
+
+/// Puts the access key of a new challenge into a subscription route's
+/// `request`: a fresh one, kept for its credential, unless the route has
+/// one fixed key (already there).
+pub(super) fn name_access_key(state: &State, route: &RouteConfig, request: &mut Value) {
+    let Some(subscription) = &route.subscription else {
+        return;
+    };
+    if subscription.access_key.is_some() {
+        return;
+    }
+    let mut keys = state.access_keys.lock().unwrap_or_else(|e| e.into_inner());
+    let address = if state.deviates(Deviation::SubscriptionSharedAccessKey) {
+        let key = keys
+            .per_route
+            .entry(route.path.clone())
+            .or_insert_with(PrivateKeySigner::random)
+            .clone();
+        keys.named.entry(key.address()).or_insert(key).address()
+    } else {
+        keys.keep(PrivateKeySigner::random())
+    };
+    request["methodDetails"]["accessKey"]["accessKeyAddress"] = format!("{address:#x}").into();
+}
+
+/// What a challenge of the route was issued with: `wanted`, the route's
+/// request, gets the access key the echoed request names when the server
+/// named that key (any other key leaves `wanted` unmatched).
+pub(super) fn issued_access_key(
+    state: &State,
+    route: &RouteConfig,
+    echoed: &Value,
+    wanted: &mut Value,
+) {
+    if route
+        .subscription
+        .as_ref()
+        .is_none_or(|s| s.access_key.is_some())
+    {
+        return;
+    }
+    let Some(address) = access_key_address(echoed) else {
+        return;
+    };
+    let keys = state.access_keys.lock().unwrap_or_else(|e| e.into_inner());
+    if keys.named.contains_key(&address) {
+        wanted["methodDetails"]["accessKey"]["accessKeyAddress"] =
+            echoed["methodDetails"]["accessKey"]["accessKeyAddress"].clone();
+    }
+}
+
+/// The private half of the access key a verified request names: the
+/// route's fixed key, or the one the server made for the challenge.
+fn signing_key(
+    state: &State,
+    subscription: &super::config::SubscriptionRoute,
+    wanted: &Value,
+) -> std::result::Result<PrivateKeySigner, Refusal> {
+    if let Some(key) = &subscription.access_key {
+        return tx::signer_from_key(key, "subscription.access_key")
+            .map_err(|e| failed(e.to_string()));
+    }
+    let keys = state.access_keys.lock().unwrap_or_else(|e| e.into_inner());
+    access_key_address(wanted)
+        .and_then(|a| keys.named.get(&a).cloned())
+        .ok_or_else(|| failed("an access key this server no longer holds"))
 }
 
 /// Verifies and activates a subscription credential; the receipt of the
@@ -119,8 +229,7 @@ pub(super) async fn settle(
     {
         return Ok(active.clone());
     }
-    let access_key = tx::signer_from_key(&subscription.access_key, "subscription.access_key")
-        .map_err(|e| failed(e.to_string()))?;
+    let access_key = signing_key(state, subscription, wanted)?;
     let sponsor = state
         .fee_payer
         .as_ref()
