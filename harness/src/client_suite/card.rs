@@ -14,9 +14,9 @@ use mppconf_suite::codec::{Challenge, EncodedJson};
 use serde_json::{Value, json};
 
 use super::check::{Check, Need, ScenarioDef, c, credentials_sent, fail};
-use super::method_rules::own_card_key;
+use super::method_rules::{offered_challenge, own_card_key};
 use super::scenario::{OnCredential, Script};
-use super::{Built, Env, Record, header, rfc3339_in};
+use super::{Built, Env, Record, header};
 use crate::server_suite::Outcome;
 
 /// The scenarios a card client's run adds to the offer.
@@ -101,20 +101,7 @@ fn challenge_with(env: &Env, key: impl FnOnce(&mut serde_json::Map<String, Value
         }
         key(details);
     }
-    let mut challenge = Challenge {
-        id: String::new(),
-        realm: env.realm.clone(),
-        method: offer.method.clone(),
-        intent: offer.intent.clone(),
-        request: EncodedJson::canonical(request),
-        expires: Some(rfc3339_in(300)),
-        digest: None,
-        description: None,
-        opaque: None,
-        unknown_params: Vec::new(),
-    };
-    env.bind(&mut challenge);
-    challenge
+    offered_challenge(env, offer, request)
 }
 
 /// A scenario whose challenge a Client Enabler must reject; a credential

@@ -276,17 +276,14 @@ pub fn check_offer(offer: &Offer, manifest: &std::path::Path) -> Result<(), Stri
     Ok(())
 }
 
-fn offer(env: &Env) -> Built {
-    let offer = env
-        .offer
-        .as_ref()
-        .expect("the offer scenario runs only for a manifest with [offer]");
+/// A challenge of the offer's method and intent for `request`, bound.
+pub(super) fn offered_challenge(env: &Env, offer: &Offer, request: serde_json::Value) -> Challenge {
     let mut challenge = Challenge {
         id: String::new(),
         realm: env.realm.clone(),
         method: offer.method.clone(),
         intent: offer.intent.clone(),
-        request: EncodedJson::canonical(offered_request(offer)),
+        request: EncodedJson::canonical(request),
         expires: Some(rfc3339_in(300)),
         digest: None,
         description: None,
@@ -294,6 +291,15 @@ fn offer(env: &Env) -> Built {
         unknown_params: Vec::new(),
     };
     env.bind(&mut challenge);
+    challenge
+}
+
+fn offer(env: &Env) -> Built {
+    let offer = env
+        .offer
+        .as_ref()
+        .expect("the offer scenario runs only for a manifest with [offer]");
+    let challenge = offered_challenge(env, offer, offered_request(offer));
     let mut built = Built::paying("/plain", vec![header(&challenge)], challenge);
     built.script = Script {
         www_authenticate: built.script.www_authenticate,
