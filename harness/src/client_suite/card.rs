@@ -165,8 +165,9 @@ impl ForeignJwks {
 }
 
 /// No credential sent, and (for a `jwksUri` on another origin) the set
-/// never fetched: a client that fetches it before comparing origins has
-/// already let a stranger choose where the card is encrypted to.
+/// never fetched: §"Encryption Key" orders the origin check before the
+/// fetch, and ambiguity.card-charge-realm-origin resolves that "clients
+/// fetching a JWK Set from another host fail".
 fn refused_key(r: &Record, _: &str) -> Result<Outcome, Outcome> {
     if own_card_key().is_none() {
         return Err(Outcome::error(
