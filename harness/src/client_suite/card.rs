@@ -10,10 +10,11 @@
 //! `https://127.0.0.1` on port 443 (ambiguity.card-charge-realm-origin),
 //! where mppconf cannot listen on a machine it does not own.
 
-use mppconf_suite::codec::{Challenge, EncodedJson};
+use mppconf_suite::codec::Challenge;
 use serde_json::{Value, json};
 
 use super::check::{Check, Need, ScenarioDef, c, credentials_sent, fail};
+use super::manifest::Offer;
 use super::method_rules::{offered_challenge, own_card_key};
 use super::scenario::{OnCredential, Script};
 use super::{Built, Env, Record, header};
@@ -80,18 +81,21 @@ pub static CHECKS: &[Check] = &[
 ];
 
 /// Whether a client's offer is a card charge, which these checks judge.
-pub fn applies(offer: &super::manifest::Offer) -> bool {
+pub fn applies(offer: &Offer) -> bool {
     (offer.method.as_str(), offer.intent.as_str()) == ("card", "charge")
 }
 
-/// The offered card challenge with no key at all, then `key` applied to
-/// its `methodDetails`.
-fn challenge_with(env: &Env, key: impl FnOnce(&mut serde_json::Map<String, Value>)) -> Challenge {
-    let offer = env
-        .offer
+/// The manifest's card offer.
+fn card_offer(env: &Env) -> &Offer {
+    env.offer
         .as_ref()
-        .expect("the card scenarios run only for a manifest with a card [offer]");
-    let mut request = offer.request.clone();
+        .expect("the card scenarios run only for a manifest with a card [offer]")
+}
+
+/// The offered card request with no key at all, then `key` applied to
+/// its `methodDetails`.
+fn request_with(env: &Env, key: impl FnOnce(&mut serde_json::Map<String, Value>)) -> Value {
+    let mut request = card_offer(env).request.clone();
     if let Some(details) = request
         .get_mut("methodDetails")
         .and_then(Value::as_object_mut)
@@ -101,14 +105,14 @@ fn challenge_with(env: &Env, key: impl FnOnce(&mut serde_json::Map<String, Value
         }
         key(details);
     }
-    offered_challenge(env, offer, request)
+    request
 }
 
 /// A scenario whose challenge a Client Enabler must reject; a credential
 /// sent anyway is recorded and answered `402` (nothing verifies a card
 /// payment here).
 fn refusing(env: &Env, key: impl FnOnce(&mut serde_json::Map<String, Value>)) -> Built {
-    let challenge = challenge_with(env, key);
+    let challenge = offered_challenge(env, card_offer(env), request_with(env, key));
     let mut built = Built::refusing(vec![header(&challenge)]);
     built.script = Script {
         www_authenticate: built.script.www_authenticate,
@@ -137,7 +141,7 @@ fn cross_origin(env: &Env) -> Built {
         let kid = public["kid"].as_str().unwrap_or_default().to_string();
         built.foreign_jwks = Some(ForeignJwks {
             set: json!({ "keys": [public] }),
-            challenge: challenge_with(env, |d| {
+            request: request_with(env, |d| {
                 d.insert("kid".into(), json!(kid));
             }),
         });
@@ -146,21 +150,18 @@ fn cross_origin(env: &Env) -> Built {
 }
 
 /// A JWK Set served on an origin other than the realm's, and the
-/// challenge that names it (its `jwksUri` set once the origin listens).
+/// request that names it (its `jwksUri` set once the origin listens).
 pub struct ForeignJwks {
     pub set: Value,
-    pub challenge: Challenge,
+    pub request: Value,
 }
 
 impl ForeignJwks {
-    /// The challenge with `methodDetails.jwksUri` naming `url`, bound
-    /// again.
-    pub fn challenge_at(mut self, env: &Env, url: &str) -> Challenge {
-        let mut request = self.challenge.request.value.clone();
+    /// The challenge whose `methodDetails.jwksUri` names `url`.
+    pub fn challenge_at(self, env: &Env, url: &str) -> Challenge {
+        let mut request = self.request;
         request["methodDetails"]["jwksUri"] = json!(url);
-        self.challenge.request = EncodedJson::canonical(request);
-        env.bind(&mut self.challenge);
-        self.challenge
+        offered_challenge(env, card_offer(env), request)
     }
 }
 

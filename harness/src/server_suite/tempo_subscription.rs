@@ -17,7 +17,7 @@
 //! probed: a billing period is at least a day of the server's clock.
 
 use alloy::primitives::{Address, U256};
-use mppconf_suite::methods::tempo_subscription::Terms;
+use mppconf_suite::methods::tempo_subscription::{Terms, access_key_address};
 
 use super::check::{blocked, fresh, refused_unbroadcast, send_credential};
 use super::{Answer, Check, Ctx, Outcome};
@@ -132,14 +132,9 @@ async fn transfer_only_accepted(ctx: &Ctx) -> Step {
 /// Fields").
 async fn access_key_per_subscription(ctx: &Ctx) -> Step {
     let key = |c: &mppconf_suite::codec::Challenge| {
-        c.request
-            .value
-            .pointer("/methodDetails/accessKey/accessKeyAddress")
-            .and_then(serde_json::Value::as_str)
-            .and_then(|a| a.parse::<Address>().ok())
-            .ok_or_else(|| {
-                blocked("the challenge names no access key address (method.request-rules says why)")
-            })
+        access_key_address(&c.request.value).ok_or_else(|| {
+            blocked("the challenge names no access key address (method.request-rules says why)")
+        })
     };
     let first = key(&fresh(ctx).await?)?;
     let second = key(&fresh(ctx).await?)?;

@@ -66,6 +66,16 @@ fn address(request: &Value, pointer: &str) -> Result<Address> {
         .ok_or_else(|| bad_input(format!("request{pointer} is not an address")))
 }
 
+/// Where a subscription request names its access key.
+const ACCESS_KEY_ADDRESS: &str = "/methodDetails/accessKey/accessKeyAddress";
+
+/// The access key a subscription request names
+/// (`methodDetails.accessKey.accessKeyAddress`), read by value (any case),
+/// if it is an address.
+pub fn access_key_address(request: &Value) -> Option<Address> {
+    address(request, ACCESS_KEY_ADDRESS).ok()
+}
+
 fn key_type_name(t: SignatureType) -> &'static str {
     match t {
         SignatureType::Secp256k1 => "secp256k1",
@@ -183,7 +193,7 @@ impl Terms {
             recipient: address(request, "/recipient")?,
             period,
             expiry,
-            access_key: address(request, "/methodDetails/accessKey/accessKeyAddress")?,
+            access_key: address(request, ACCESS_KEY_ADDRESS)?,
             key_type,
             chain_id,
         })

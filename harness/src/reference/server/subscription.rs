@@ -101,15 +101,6 @@ impl AccessKeys {
     }
 }
 
-/// `methodDetails.accessKey.accessKeyAddress` of a subscription request.
-fn access_key_address(request: &Value) -> Option<Address> {
-    request
-        .pointer("/methodDetails/accessKey/accessKeyAddress")
-        .and_then(Value::as_str)?
-        .parse()
-        .ok()
-}
-
 /// Puts the access key of a new challenge into a subscription route's
 /// `request`: a fresh one, kept for its credential, unless the route has
 /// one fixed key (already there).
@@ -150,7 +141,7 @@ pub(super) fn issued_access_key(
     {
         return;
     }
-    let Some(address) = access_key_address(echoed) else {
+    let Some(address) = rules::access_key_address(echoed) else {
         return;
     };
     let keys = state.access_keys.lock().unwrap_or_else(|e| e.into_inner());
@@ -160,20 +151,21 @@ pub(super) fn issued_access_key(
     }
 }
 
-/// The private half of the access key a verified request names: the
-/// route's fixed key, or the one the server made for the challenge.
+/// The private half of `access_key`, the key a verified request names:
+/// the route's fixed key, or the one the server made for the challenge.
 fn signing_key(
     state: &State,
     subscription: &super::config::SubscriptionRoute,
-    wanted: &Value,
+    access_key: Address,
 ) -> std::result::Result<PrivateKeySigner, Refusal> {
     if let Some(key) = &subscription.access_key {
         return tx::signer_from_key(key, "subscription.access_key")
             .map_err(|e| failed(e.to_string()));
     }
     let keys = state.access_keys.lock().unwrap_or_else(|e| e.into_inner());
-    access_key_address(wanted)
-        .and_then(|a| keys.named.get(&a).cloned())
+    keys.named
+        .get(&access_key)
+        .cloned()
         .ok_or_else(|| failed("an access key this server no longer holds"))
 }
 
@@ -229,7 +221,7 @@ pub(super) async fn settle(
     {
         return Ok(active.clone());
     }
-    let access_key = signing_key(state, subscription, wanted)?;
+    let access_key = signing_key(state, subscription, terms.access_key)?;
     let sponsor = state
         .fee_payer
         .as_ref()
