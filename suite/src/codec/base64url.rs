@@ -50,8 +50,12 @@ pub fn decode(field: &'static str, text: &str) -> Result<Vec<u8>> {
     // The engine refuses padding, the standard alphabet and non-canonical
     // trailing bits, so what it decodes (but the empty text) is strict
     // base64url-nopad: one pass for the valid text, the classification
-    // only for the invalid.
-    match URL_SAFE_NO_PAD.decode(text) {
+    // only for the invalid. The SIMD engine decodes a `request` several
+    // times faster than the `base64` crate (a tenth of a challenge's parse
+    // before); the `base64` crate stays for the classification, whose
+    // error names the non-canonical last symbol. A property test holds the
+    // two engines to the same verdicts and bytes.
+    match base64_simd::URL_SAFE_NO_PAD.decode_to_vec(text) {
         Ok(bytes) if !text.is_empty() => Ok(bytes),
         _ => Err(Error::Base64 {
             field,
@@ -105,6 +109,19 @@ mod tests {
         );
         assert_eq!(deviation("QQ"), None);
         assert_eq!(deviation(""), Some(Base64Deviation::Empty));
+    }
+
+    proptest::proptest! {
+        /// Both engines accept the same texts as strict base64url-nopad
+        /// and decode them to the same bytes; every refusal is classified.
+        #[test]
+        fn the_simd_engine_agrees_with_the_base64_crate(
+            text in "[A-Za-z0-9_=+/!-]{0,12}|[A-Za-z0-9_-]{0,70}"
+        ) {
+            let reference = URL_SAFE_NO_PAD.decode(&text).ok().filter(|_| !text.is_empty());
+            proptest::prop_assert_eq!(decode("t", &text).ok(), reference.clone());
+            proptest::prop_assert_eq!(deviation(&text).is_none(), reference.is_some());
+        }
     }
 
     #[test]
