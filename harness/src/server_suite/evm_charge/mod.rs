@@ -5,8 +5,10 @@
 //! Flawed payments only an EVM payer can make: Permit2 witnesses and
 //! EIP-3009 nonces bound to another challenge; transfers of the wrong
 //! amount or to the wrong recipient in each offered type (a check per
-//! type, each citing that type's requirements only); a transaction hash used twice or never mined; a split request
-//! paid without Permit2; a Permit2 nonce already spent. Each must be
+//! type, each citing that type's requirements only); a transaction hash
+//! used twice or never mined (`hash`); a split request paid without
+//! Permit2; a Permit2 nonce already spent; payments in another token, on
+//! another chain or from another source (`foreign`). Each must be
 //! refused, and the chain must show that no money moved for it (balances,
 //! the token's and Permit2's nonce state).
 
@@ -16,13 +18,19 @@ use mppconf_suite::codec::Challenge;
 use mppconf_suite::methods::evm::{EvmChargeRequest, challenge_hash};
 use serde_json::{Value, json};
 
-use super::check::{blocked, fresh, refused_unbroadcast, rejection, send_credential};
+use super::check::{blocked, fresh, rejection, send_credential};
 use super::{Check, Ctx, Outcome};
+use crate::chain::Rpc;
 use crate::chain::evm::EvmChain;
-use crate::chain::{Rpc, contracts};
 use crate::methods::evm_charge::{credential, request_of};
 use crate::reference::evm as build;
 use crate::server_check as check;
+
+mod foreign;
+mod hash;
+
+use foreign::{permit2_source_mismatch, transaction_wrong_chain, wrong_token};
+use hash::{broadcast_transfer, hash_reuse, hash_unsettled};
 
 type Step = Result<Outcome, Outcome>;
 
@@ -568,151 +576,6 @@ async fn flawed_payload(
     }
 }
 
-/// The payer's own transfer, broadcast and mined; its hash.
-async fn broadcast_transfer(
-    ctx: &Ctx,
-    request: &EvmChargeRequest,
-    to: Address,
-    amount: U256,
-) -> Result<String, Outcome> {
-    let raw = build::sign_transfer(
-        &rpc(ctx),
-        request.chain_id,
-        request.currency,
-        to,
-        amount,
-        &ctx.account,
-    )
-    .await
-    .map_err(harness_error)?;
-    let receipt = build::broadcast(&rpc(ctx), &raw)
-        .await
-        .map_err(harness_error)?;
-    if receipt["status"] != "0x1" {
-        return Err(harness_error(format!(
-            "the payer's transfer reverted: {receipt}"
-        )));
-    }
-    Ok(receipt["transactionHash"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string())
-}
-
-/// One mined transfer's hash, accepted for a challenge, then presented
-/// for another.
-async fn hash_reuse(ctx: &Ctx) -> Step {
-    let (first, request) = fresh_request(ctx).await?;
-    if !request.offers("hash") || !request.splits.is_empty() {
-        return Ok(Outcome::skip(
-            "the challenge does not offer hash (without splits)",
-        ));
-    }
-    let hash = broadcast_transfer(ctx, &request, request.recipient, request.amount).await?;
-    let payload = json!({"type": "hash", "hash": hash});
-    let header = credential(
-        &first,
-        payload.clone(),
-        request.chain_id,
-        ctx.account.address(),
-    )
-    .to_header();
-    let paid = send_credential(ctx, &header).await?;
-    if !(200..300).contains(&paid.status) {
-        return Err(blocked(format!(
-            "a valid hash payment was refused ({}), see evm.hash.settles",
-            paid.status
-        )));
-    }
-    let (second, request) = fresh_request(ctx).await?;
-    refused_unpaid(
-        ctx,
-        &second,
-        &request,
-        payload,
-        &format!("hash {hash}, already accepted for challenge {}", first.id),
-        false,
-    )
-    .await
-}
-
-/// The hash of a transfer that settled nothing: signed but never
-/// broadcast, or mined and reverted (the payer holds none of the token);
-/// its calldata pays the request all the same.
-async fn hash_unsettled(ctx: &Ctx) -> Step {
-    let (_, probe) = fresh_request(ctx).await?;
-    if !probe.offers("hash") || !probe.splits.is_empty() {
-        return Ok(Outcome::skip(
-            "the challenge does not offer hash (without splits)",
-        ));
-    }
-    let mut fold = Fold::default();
-    // Never broadcast.
-    let (challenge, request) = fresh_request(ctx).await?;
-    let raw = build::sign_transfer(
-        &rpc(ctx),
-        request.chain_id,
-        request.currency,
-        request.recipient,
-        request.amount,
-        &ctx.account,
-    )
-    .await
-    .map_err(harness_error)?;
-    let hash = alloy::primitives::keccak256(&raw);
-    fold.add(
-        refused_unpaid(
-            ctx,
-            &challenge,
-            &request,
-            json!({"type": "hash", "hash": hash}),
-            &format!("hash {hash} of a transfer never broadcast"),
-            false,
-        )
-        .await?,
-    );
-    // Mined, reverted: from an account with gas and no tokens.
-    let (challenge, request) = fresh_request(ctx).await?;
-    let empty = PrivateKeySigner::random();
-    chain(ctx, &request)
-        .fund(empty.address(), U256::ZERO)
-        .await
-        .map_err(harness_error)?;
-    let raw = build::sign_transfer(
-        &rpc(ctx),
-        request.chain_id,
-        request.currency,
-        request.recipient,
-        request.amount,
-        &empty,
-    )
-    .await
-    .map_err(harness_error)?;
-    let receipt = build::broadcast(&rpc(ctx), &raw)
-        .await
-        .map_err(harness_error)?;
-    if receipt["status"] != "0x0" {
-        return Err(harness_error(format!(
-            "a transfer without funds did not revert: {receipt}"
-        )));
-    }
-    let hash = receipt["transactionHash"].clone();
-    let header = credential(
-        &challenge,
-        json!({"type": "hash", "hash": hash}),
-        request.chain_id,
-        empty.address(),
-    )
-    .to_header();
-    let answer = send_credential(ctx, &header).await?;
-    let outcome = rejection(&answer, None, None);
-    fold.add(Outcome {
-        detail: format!("hash {hash} of a reverted transfer: {}", outcome.detail),
-        ..outcome
-    });
-    Ok(fold.outcome())
-}
-
 /// A split request paid with each other type, the primary recipient's
 /// share only (the splits unpaid): §"Verification Procedure" step 5.
 async fn splits_permit2_only(ctx: &Ctx) -> Step {
@@ -820,157 +683,4 @@ impl Fold {
             .join("\n");
         Outcome { verdict, detail }
     }
-}
-
-/// A second EIP-3009 token (mppconf's own, deployed now): the payer
-/// holds some and has approved Permit2 for it, so that a payment in the
-/// wrong currency is one the chain would settle.
-async fn decoy(ctx: &Ctx, request: &EvmChargeRequest) -> Result<EvmChain, Outcome> {
-    let artifact = contracts::artifact(&contracts::MPP_TEST_TOKEN).map_err(harness_error)?;
-    let token = contracts::deploy(&rpc(ctx), &artifact)
-        .await
-        .map_err(harness_error)?;
-    let decoy = EvmChain {
-        token,
-        ..chain(ctx, request)
-    };
-    let payer = ctx.account.address();
-    decoy
-        .fund(payer, U256::from(1_000_000_000u64))
-        .await
-        .map_err(harness_error)?;
-    decoy.approve_permit2(payer).await.map_err(harness_error)?;
-    Ok(decoy)
-}
-
-/// A `kind` payment of the right amount to the right recipient, in
-/// another token than the request's currency: refused, and the other
-/// token did not move from the payer (for `hash`, which moved it first:
-/// refused).
-async fn wrong_token(ctx: &Ctx, kind: &str) -> Step {
-    let (challenge, request) = fresh_request(ctx).await?;
-    if let Some(why) = not_offered(&request, kind) {
-        return Ok(Outcome::skip(why));
-    }
-    let decoy = decoy(ctx, &request).await?;
-    // The payment as a conformant client makes it for a request whose
-    // currency were the other token.
-    let mut other = request.clone();
-    other.currency = decoy.token;
-    let (to, amount) = request.transfers()[0];
-    let payload = flawed_payload(ctx, &challenge, &other, kind, to, amount).await?;
-    let payer = ctx.account.address();
-    let before = decoy.balance(payer).await.map_err(harness_error)?;
-    let header = credential(&challenge, payload, request.chain_id, payer).to_header();
-    let answer = send_credential(ctx, &header).await?;
-    let what = format!("{kind} paying in {}, not the currency", decoy.token);
-    let outcome = rejection(&answer, None, None);
-    if outcome.verdict != mppconf_suite::vectors::Verdict::Pass {
-        return Ok(Outcome {
-            detail: format!("{what}: {}", outcome.detail),
-            ..outcome
-        });
-    }
-    let after = decoy.balance(payer).await.map_err(harness_error)?;
-    if kind != "hash" && after != before {
-        return Ok(Outcome::fail(
-            format!("{what}: refused, and none of that token taken from the payer"),
-            format!(
-                "refused ({}), but {} of it taken",
-                answer.status,
-                before - after
-            ),
-        ));
-    }
-    Ok(Outcome::pass(format!(
-        "{what}: refused ({}); the payer's balance of it {after}",
-        answer.status
-    )))
-}
-
-/// A `transaction` paying the request, signed for another chain: refused
-/// before anything is broadcast (§"Transaction Verification" step 2).
-async fn transaction_wrong_chain(ctx: &Ctx) -> Step {
-    let (challenge, request) = fresh_request(ctx).await?;
-    if let Some(why) = not_offered(&request, "transaction") {
-        return Ok(Outcome::skip(why));
-    }
-    let other_chain = request.chain_id + 1;
-    let raw = build::sign_transfer(
-        &rpc(ctx),
-        other_chain,
-        request.currency,
-        request.recipient,
-        request.amount,
-        &ctx.account,
-    )
-    .await
-    .map_err(harness_error)?;
-    let payload = json!({"type": "transaction", "signature": alloy::primitives::Bytes::from(raw)});
-    let header =
-        credential(&challenge, payload, request.chain_id, ctx.account.address()).to_header();
-    let outcome = refused_unbroadcast(ctx, &header, None).await?;
-    Ok(Outcome {
-        detail: format!(
-            "a transfer signed for chain {other_chain}: {}",
-            outcome.detail
-        ),
-        ..outcome
-    })
-}
-
-/// A valid permit of the payer's whose `source` names another address,
-/// then one whose `source` names another chain
-/// (ambiguity.evm-permit2-owner-source: both must be refused).
-async fn permit2_source_mismatch(ctx: &Ctx) -> Step {
-    let (_, probe) = fresh_request(ctx).await?;
-    if let Some(why) = not_offered(&probe, "permit2") {
-        return Ok(Outcome::skip(why));
-    }
-    let payer = ctx.account.address();
-    let mut fold = Fold::default();
-    let other_address = PrivateKeySigner::random().address();
-    for (source, what) in [
-        (
-            build::source_of(probe.chain_id, other_address),
-            "a permit signed by the payer, its source another address",
-        ),
-        (
-            build::source_of(probe.chain_id + 1, payer),
-            "a permit signed by the payer, its source on another chain",
-        ),
-    ] {
-        let (challenge, request) = fresh_request(ctx).await?;
-        let message = build::permit2_message(&challenge, &request);
-        let payload = build::permit2_payload(
-            &ctx.account,
-            &message,
-            &request.transfers(),
-            request.chain_id,
-            request.permit2,
-        )
-        .map_err(harness_error)?;
-        let mut credential = credential(&challenge, payload, request.chain_id, payer);
-        credential.source = Some(source);
-        let before = balance(ctx, &request, payer).await?;
-        let answer = send_credential(ctx, &credential.to_header()).await?;
-        let outcome = rejection(&answer, None, None);
-        let after = balance(ctx, &request, payer).await?;
-        fold.add(
-            if outcome.verdict != mppconf_suite::vectors::Verdict::Pass {
-                Outcome {
-                    detail: format!("{what}: {}", outcome.detail),
-                    ..outcome
-                }
-            } else if after != before {
-                Outcome::fail(
-                    format!("{what}: refused, the payer's balance unchanged"),
-                    format!("refused, but {} taken", before - after),
-                )
-            } else {
-                Outcome::pass(format!("{what}: refused ({})", answer.status))
-            },
-        );
-    }
-    Ok(fold.outcome())
 }
