@@ -16,8 +16,17 @@
 //! plaintext: an accepted one is a minified JSON object with token and
 //! dynamicData objects. And as a card `jwksUri` origin check: one found on
 //! the realm's origin is `https://<realm>` then a path, query or fragment.
+//! And as a Lightning expiry check (`{request, expires?}`): the effective
+//! expiry is `expires` when given, else the invoice's, never after the
+//! invoice's; `expires` is refused exactly when it is later than that.
+//! And as a subscription's billing period (`{anchor, periodUnit,
+//! periodCount, period}`): an accepted period is non-empty, starts where
+//! the one before it ends, period 0 starts at the anchor, and a monthly
+//! boundary keeps the anchor's time of day and its day of the month, or
+//! the month's last day when the month is shorter.
 #![no_main]
 
+use chrono::Datelike;
 use libfuzzer_sys::fuzz_target;
 use mppconf_suite::codec::request_schema;
 use mppconf_suite::drafts::CoreDraft;
@@ -166,6 +175,55 @@ fuzz_target!(|data: &[u8]| {
             rest.is_empty() || rest.starts_with(['/', '?', '#']),
             "{uri} against {prefix}"
         );
+    }
+    if let Ok(alone) = lightning::expiry(&value["request"], None) {
+        assert_eq!(alone.effective, alone.invoice);
+        let expires = value.get("expires").and_then(Value::as_str);
+        let instant = expires.and_then(|e| chrono::DateTime::parse_from_rfc3339(e).ok());
+        match (lightning::expiry(&value["request"], expires), instant) {
+            (Ok(both), Some(at)) => {
+                assert_eq!(both.invoice, alone.invoice);
+                assert_eq!(both.effective, at);
+                assert!(at <= alone.invoice);
+            }
+            (Ok(both), None) => {
+                assert!(expires.is_none());
+                assert_eq!(both, alone);
+            }
+            (Err(e), Some(at)) => {
+                assert_eq!(e.code(), lightning::EXPIRES_NOT_AFTER_INVOICE);
+                assert!(at > alone.invoice);
+            }
+            // Not RFC 3339: bad input, not a verdict.
+            (Err(e), None) => assert_eq!(e.code(), "bad-input", "{e}"),
+        }
+    }
+    if let Ok(bounds) = ops::execute("subscription.period.bounds", &value, CoreDraft::Draft00) {
+        let read = |v: &Value| {
+            chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap())
+                .unwrap()
+                .with_timezone(&chrono::Utc)
+        };
+        let (start, end) = (read(&bounds["start"]), read(&bounds["end"]));
+        assert!(start < end, "{bounds}");
+        let anchor = read(&value["anchor"]);
+        let n = value["period"].as_u64().unwrap();
+        if n == 0 {
+            assert_eq!(start, anchor);
+        } else {
+            let mut before = value.clone();
+            before["period"] = (n - 1).into();
+            let before = ops::execute("subscription.period.bounds", &before, CoreDraft::Draft00)
+                .expect("the period before an accepted one");
+            assert_eq!(read(&before["end"]), start);
+        }
+        if value["periodUnit"] == "month" {
+            for t in [start, end] {
+                assert_eq!(t.time(), anchor.time());
+                let last = (28..=31).rev().find(|d| t.with_day(*d).is_some()).unwrap();
+                assert_eq!(t.day(), anchor.day().min(last), "{t} from {anchor}");
+            }
+        }
     }
     if let Ok(closed) = ops::execute("lightning.session.close.verify", &value, CoreDraft::Draft00) {
         let session = &value["session"];

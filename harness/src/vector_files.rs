@@ -441,7 +441,9 @@ pub fn fuzz_target_of(op: &str) -> Option<&'static str> {
         "mcp" => Some("mcp"),
         "lightning" if op == "lightning.session.events.parse" => Some("session_event"),
         "hedera" if op.starts_with("hedera.session.") => Some("session_voucher"),
-        "request" | "payload" | "lightning" | "hedera" | "card" => Some("method_rules"),
+        "request" | "payload" | "lightning" | "hedera" | "card" | "subscription" => {
+            Some("method_rules")
+        }
         "session" => Some("session_voucher"),
         "evm" if op.starts_with("evm.session.") => Some("session_voucher"),
         "evm" => Some("evm_charge"),
@@ -470,8 +472,11 @@ pub fn write_corpus(files: &[LoadedFile], out: &Path) -> Result<BTreeMap<&'stati
             .map(Value::to_string)
             .collect();
         // session.*, evm.*, stellar.*, solana.*, hedera.*, card.*, the Lightning
-        // session's stored state: the whole input object.
+        // session's stored state, a Lightning challenge's expires and a
+        // subscription's billing period: the whole input object.
         if case.op.starts_with("lightning.session.")
+            || case.op == "lightning.expiry.verify"
+            || case.op == "subscription.period.bounds"
             || matches!(
                 target,
                 "session_voucher"

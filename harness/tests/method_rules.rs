@@ -281,6 +281,39 @@ async fn a_subscription_expiring_with_its_challenge_fails() {
     }
 }
 
+/// Every `lightning.expiry.verify` vector as a scripted Lightning charge
+/// server: its challenge carries the vector's `expires`, and
+/// `method.request-rules` fails exactly the challenges that expire after
+/// their invoice (or whose invoice does not decode), naming the rule.
+#[tokio::test]
+async fn a_lightning_challenge_expiring_after_its_invoice_fails() {
+    let cases = cases("lightning.expiry.verify");
+    assert!(cases.len() >= 8, "{} expiry vectors", cases.len());
+    let rule = "lightning-charge.expiry.expires-not-after-invoice";
+    let mut failed = 0;
+    for case in cases {
+        let input = &case["input"];
+        let header = challenge_in(
+            "api.merchant.com",
+            input["expires"].as_str(),
+            "lightning",
+            "charge",
+            &input["request"],
+        );
+        let r = judge("lightning", "charge", &header).await;
+        assert!(r.requirements.contains(&rule), "{:?}", r.requirements);
+        match case["error_code"].as_str() {
+            None => assert_eq!(r.verdict, Verdict::Pass, "{}: {}", case["id"], r.detail),
+            Some(code) => {
+                failed += 1;
+                assert_eq!(r.verdict, Verdict::Fail, "{}: {}", case["id"], r.detail);
+                assert!(r.detail.contains(code), "{}: {}", case["id"], r.detail);
+            }
+        }
+    }
+    assert!(failed >= 4, "{failed} broken fixtures");
+}
+
 #[tokio::test]
 async fn a_server_offering_no_challenge_of_the_method_is_skipped_not_passed() {
     let file = rules::all()

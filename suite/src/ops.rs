@@ -42,6 +42,7 @@ pub const OPERATIONS: &[&str] = &[
     "request.validate",
     "payload.validate",
     "lightning.preimage.verify",
+    "lightning.expiry.verify",
     "lightning.session.verify",
     "lightning.session.events.parse",
     "lightning.session.close.verify",
@@ -69,6 +70,7 @@ pub const OPERATIONS: &[&str] = &[
     "card.jwe.verify",
     "card.jwe.decrypt",
     "card.jwks_uri.origin",
+    "subscription.period.bounds",
     "tempo.subscription.key_authorization.verify",
     "tempo.credential.validate",
     "payment_info.parse",
@@ -344,6 +346,9 @@ pub fn execute(op: &str, input: &Value, draft: CoreDraft) -> Result<Value, (AbiE
                 .map(|()| json!({}))
                 .map_err(as_type(T::Verification))
         }
+        "lightning.expiry.verify" => {
+            crate::methods::lightning::expiry_op(input).map_err(|e| (e.abi_type(), e))
+        }
         "lightning.session.verify" => {
             crate::methods::lightning_session::verify_op(input).map_err(|e| (e.abi_type(), e))
         }
@@ -385,6 +390,9 @@ pub fn execute(op: &str, input: &Value, draft: CoreDraft) -> Result<Value, (AbiE
         }
         "solana.session.splits.hash" => {
             crate::methods::solana_session::splits_hash_op(input).map_err(|e| (e.abi_type(), e))
+        }
+        "subscription.period.bounds" => {
+            crate::methods::subscription::bounds_op(input).map_err(|e| (e.abi_type(), e))
         }
         "tempo.subscription.key_authorization.verify" => {
             crate::methods::tempo_subscription::verify_op(input).map_err(|e| (e.abi_type(), e))

@@ -116,7 +116,9 @@ fn validate_evm_splits_sum(map: &Map<String, Value>) -> Result<()> {
 /// challenge (`realm`, `expires`): a card request's `jwksUri` on the
 /// origin of the realm ([`crate::methods::card::jwks_origin`]), a Tempo
 /// subscription's `subscriptionExpires` after the challenge's `expires`
-/// ([`crate::methods::tempo_subscription::expires_after_challenge`]). The
+/// ([`crate::methods::tempo_subscription::expires_after_challenge`]), a
+/// Lightning charge's `expires` no later than its invoice's expiry
+/// ([`crate::methods::lightning::expires_within_invoice`]). The
 /// note says what could not be judged (a realm that is no host name has
 /// no origin).
 pub fn validate_in_challenge(
@@ -139,6 +141,9 @@ pub fn validate_in_challenge(
         ("tempo", "subscription") => {
             crate::methods::tempo_subscription::expires_after_challenge(request, expires)?
         }
+        ("lightning", "charge") => {
+            crate::methods::lightning::expires_within_invoice(request, expires)?
+        }
         _ => None,
     };
     Ok((warnings, note))
@@ -155,6 +160,7 @@ pub fn code_requirements(method: &str, intent: &str) -> Vec<&'static str> {
     }
     if (method, intent) == ("lightning", "charge") {
         ids.extend(crate::methods::lightning::REQUEST_REQUIREMENTS);
+        ids.push(crate::methods::lightning::EXPIRES_NOT_AFTER_INVOICE);
     }
     if (method, intent) == ("card", "charge") {
         ids.push(crate::methods::card::ORIGIN_REQUIREMENT);

@@ -2,13 +2,15 @@
 //! Procedure": what a rule file cannot say about a Lightning charge, for
 //! it takes decoding the BOLT11 invoice (with the maintained
 //! `lightning-invoice` crate, its signature checked): that the request's
-//! `amount`, `paymentHash` and `network` are the invoice's, and that a
-//! credential's preimage hashes to the invoice's payment hash.
+//! `amount`, `paymentHash` and `network` are the invoice's, that a
+//! credential's preimage hashes to the invoice's payment hash, and that
+//! the challenge expires no later than the invoice.
 
 use std::str::FromStr;
 
+use chrono::{DateTime, Utc};
 use lightning_invoice::{Bolt11Invoice, Currency};
-use serde_json::Value;
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::codec::request_schema::Warning;
@@ -140,4 +142,106 @@ pub fn verify_preimage(request: &Value, payload: &Value) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// §"Challenge Expiry and Invoice Expiry": "Servers MUST NOT set the
+/// `expires` auth-param to a time later than the invoice's BOLT11 expiry
+/// time."
+pub const EXPIRES_NOT_AFTER_INVOICE: &str = "lightning-charge.expiry.expires-not-after-invoice";
+
+/// The two expiry signals of a Lightning charge challenge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expiry {
+    /// The invoice's timestamp plus its expiry field, 3600 seconds when
+    /// it has none (§"Invoice Expiry": "default 3600 seconds").
+    pub invoice: DateTime<Utc>,
+    /// "The effective expiry of a challenge is the earlier of the two":
+    /// the challenge's `expires` or the invoice's.
+    pub effective: DateTime<Utc>,
+}
+
+/// A challenge's expiry against its invoice's. `expires` later than the
+/// invoice's expiry fails [`EXPIRES_NOT_AFTER_INVOICE`]; the same instant
+/// is not later. An `expires` that is not RFC 3339 is bad input here:
+/// the core's challenge checks judge its syntax.
+pub fn expiry(request: &Value, expires: Option<&str>) -> Result<Expiry> {
+    let invoice = invoice(request)?;
+    let at = invoice
+        .expires_at()
+        .and_then(|d| DateTime::<Utc>::from_timestamp(i64::try_from(d.as_secs()).ok()?, 0))
+        .ok_or_else(|| {
+            violation(
+                "lightning-charge.request.invoice",
+                "$.methodDetails.invoice",
+                "the invoice's timestamp plus expiry is past any date".into(),
+            )
+        })?;
+    let Some(expires) = expires else {
+        return Ok(Expiry {
+            invoice: at,
+            effective: at,
+        });
+    };
+    let challenge = DateTime::parse_from_rfc3339(expires)
+        .map_err(|e| Error::BadOpInput {
+            op: EXPIRY_OP.into(),
+            reason: format!("expires {expires:?} is not RFC 3339 ({e})"),
+        })?
+        .with_timezone(&Utc);
+    if challenge > at {
+        return Err(violation(
+            EXPIRES_NOT_AFTER_INVOICE,
+            "expires",
+            format!(
+                "the challenge expires at {} and its invoice at {} (timestamp {} plus {} s)",
+                challenge.to_rfc3339(),
+                at.to_rfc3339(),
+                invoice.duration_since_epoch().as_secs(),
+                invoice.expiry_time().as_secs()
+            ),
+        ));
+    }
+    Ok(Expiry {
+        invoice: at,
+        effective: challenge,
+    })
+}
+
+const EXPIRY_OP: &str = "lightning.expiry.verify";
+
+/// The `lightning.expiry.verify` operation: `{request, expires?}` to
+/// `{invoiceExpiry, effectiveExpiry}` (RFC 3339, UTC, seconds).
+pub fn expiry_op(input: &Value) -> Result<Value> {
+    let request = input.get("request").ok_or_else(|| Error::BadOpInput {
+        op: EXPIRY_OP.into(),
+        reason: "input needs \"request\"".into(),
+    })?;
+    let expires = match input.get("expires") {
+        None => None,
+        Some(Value::String(s)) => Some(s.as_str()),
+        Some(_) => {
+            return Err(Error::BadOpInput {
+                op: EXPIRY_OP.into(),
+                reason: "\"expires\" is a string".into(),
+            });
+        }
+    };
+    let e = expiry(request, expires)?;
+    let text = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    Ok(json!({
+        "invoiceExpiry": text(e.invoice),
+        "effectiveExpiry": text(e.effective),
+    }))
+}
+
+/// The same rule inside a challenge a server sent: `Ok(Some(note))` when
+/// `expires` is not RFC 3339, so nothing was compared.
+pub fn expires_within_invoice(request: &Value, expires: Option<&str>) -> Result<Option<String>> {
+    match expiry(request, expires) {
+        Ok(_) => Ok(None),
+        Err(Error::BadOpInput { reason, .. }) => Ok(Some(format!(
+            "{reason}, so it was not compared with the invoice's expiry"
+        ))),
+        Err(e) => Err(e),
+    }
 }

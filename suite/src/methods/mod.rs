@@ -11,6 +11,7 @@ pub mod rules;
 pub mod solana;
 pub mod solana_session;
 pub mod stellar;
+pub mod subscription;
 pub mod tempo_charge;
 pub mod tempo_effects;
 pub mod tempo_session;
