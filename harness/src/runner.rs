@@ -301,12 +301,14 @@ pub fn exit_code(results: &[CaseResult]) -> i32 {
     }
 }
 
-/// A digest of the vector files a run read, so a result names its inputs.
-pub fn digest_files(paths: &[PathBuf]) -> Result<String> {
+/// A digest of the vector files a run read, so a result names its inputs:
+/// each file's name as the run shows it ([`crate::vector_files::shown_path`],
+/// the same from any directory) and its bytes, read from `path`.
+pub fn digest_files(files: &[(PathBuf, PathBuf)]) -> Result<String> {
     let mut h = Sha256::new();
-    for p in paths {
-        h.update(p.display().to_string().as_bytes());
-        h.update(std::fs::read(p).map_err(|e| Error::io(p, e))?);
+    for (shown, path) in files {
+        h.update(shown.display().to_string().as_bytes());
+        h.update(std::fs::read(path).map_err(|e| Error::io(path, e))?);
     }
     Ok(format!("sha256:{:x}", h.finalize()))
 }

@@ -59,6 +59,18 @@ pub fn vectors_dir(given: Option<&Path>) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../vectors")
 }
 
+/// How a run names a vector file below `root`: the folder's own name and
+/// the path within it (`vectors/core/challenge.json`), whatever the
+/// working directory or the absolute path of the checkout, so that two
+/// runs of the same vectors name their cases alike (reports compared,
+/// baselines, evidence).
+pub fn shown_path(root: &Path, path: &Path) -> PathBuf {
+    match (root.file_name(), path.strip_prefix(root)) {
+        (Some(name), Ok(rest)) => Path::new(name).join(rest),
+        _ => path.to_path_buf(),
+    }
+}
+
 /// Every vector file below `dir`, sorted.
 pub fn discover(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();

@@ -87,12 +87,19 @@ pub fn run(args: RunArgs) -> Result<u8> {
     let (cases, inputs) = match &args.official {
         Some(official) => {
             let adapter_name = name.split(' ').next().unwrap_or_default();
-            let cases = official::load_dir(official, adapter_name)?;
+            let mut cases = official::load_dir(official, adapter_name)?;
             let inputs = cases
                 .iter()
                 .map(|c| c.file.clone())
                 .collect::<std::collections::BTreeSet<_>>();
-            (cases, inputs.into_iter().collect::<Vec<_>>())
+            for c in &mut cases {
+                c.file = vector_files::shown_path(official, &c.file);
+            }
+            let inputs = inputs
+                .into_iter()
+                .map(|p| (vector_files::shown_path(official, &p), p))
+                .collect::<Vec<_>>();
+            (cases, inputs)
         }
         None => {
             let paths = vector_files::discover(&dir)?;
@@ -107,7 +114,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
                     ))
                 })?;
                 cases.extend(file.file.cases.into_iter().map(|case| SourcedCase {
-                    file: path.clone(),
+                    file: vector_files::shown_path(&dir, path),
                     skip: (!case.holds_under(args.core)).then(|| {
                         format!(
                             "holds under {} only; this run judges against {} (--core)",
@@ -118,7 +125,11 @@ pub fn run(args: RunArgs) -> Result<u8> {
                     case,
                 }));
             }
-            (cases, paths)
+            let inputs = paths
+                .into_iter()
+                .map(|p| (vector_files::shown_path(&dir, &p), p))
+                .collect();
+            (cases, inputs)
         }
     };
     if cases.is_empty() {

@@ -70,6 +70,45 @@ fn run_tiny(adapter: &str) -> (Output, Value) {
     (o, results)
 }
 
+/// The same vectors in two places on disk, run from two working
+/// directories: the cases name their file alike (the folder's name and the
+/// path in it, never an absolute path), and the results' digest agrees.
+#[test]
+fn a_run_names_its_vector_files_the_same_from_anywhere() {
+    let mut seen = Vec::new();
+    for cwd in [env!("CARGO_MANIFEST_DIR"), "/"] {
+        let place = tempfile::tempdir().unwrap();
+        let tiny = tiny_vectors();
+        let vectors = place.path().join("vectors");
+        std::fs::create_dir_all(vectors.join("core")).unwrap();
+        std::fs::copy(
+            tiny.path().join("core/tiny.json"),
+            vectors.join("core/tiny.json"),
+        )
+        .unwrap();
+        let out = place.path().join("results.json");
+        let o = Command::new(env!("CARGO_BIN_EXE_mppconf"))
+            .args(["vectors", "run", "--adapter", "builtin", "--vectors"])
+            .arg(&vectors)
+            .arg("--out")
+            .arg(&out)
+            .current_dir(cwd)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let results: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        let files: Vec<&str> = results["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["file"].as_str().unwrap())
+            .collect();
+        assert_eq!(files, ["vectors/core/tiny.json"; 3]);
+        seen.push(results["vectors_digest"].as_str().unwrap().to_string());
+    }
+    assert_eq!(seen[0], seen[1]);
+}
+
 #[test]
 fn broken_vector_file_errors_name_file_case_and_field() {
     let dir = tempfile::tempdir().unwrap();
