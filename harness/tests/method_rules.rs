@@ -106,13 +106,41 @@ async fn judge_with(
             .await;
     }
     Mock::given(path("/paid"))
-        .respond_with(
-            ResponseTemplate::new(402)
-                .insert_header("www-authenticate", header)
-                .insert_header("cache-control", "no-store"),
-        )
+        .respond_with(Rotating::new(&[header]))
         .mount(&server)
         .await;
+    run_check(check, method, intent, &server).await
+}
+
+/// A scripted server's unpaid answers: the challenges in turn.
+struct Rotating {
+    headers: Vec<String>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl Rotating {
+    fn new(headers: &[&str]) -> Self {
+        Self {
+            headers: headers.iter().map(|h| h.to_string()).collect(),
+            next: Default::default(),
+        }
+    }
+}
+
+impl wiremock::Respond for Rotating {
+    fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
+        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        ResponseTemplate::new(402)
+            .insert_header(
+                "www-authenticate",
+                self.headers[i % self.headers.len()].as_str(),
+            )
+            .insert_header("cache-control", "no-store")
+    }
+}
+
+/// `check` against a scripted `server` of `method` and `intent`.
+async fn run_check(check: &str, method: &str, intent: &str, server: &MockServer) -> CheckResult {
     let ctx = Ctx::new(
         Target {
             base_url: server.uri(),
@@ -312,6 +340,56 @@ async fn a_lightning_challenge_expiring_after_its_invoice_fails() {
         }
     }
     assert!(failed >= 4, "{failed} broken fixtures");
+}
+
+/// `lightning.fresh-invoice`: a server whose challenges rotate between two
+/// invoices of two payment hashes passes; one offering the same invoice
+/// twice fails, and so does one offering two invoices (another amount) of
+/// one payment hash: the preimage of one would pay both.
+#[tokio::test]
+async fn a_lightning_server_reusing_a_payment_hash_fails() {
+    let request = |id: &str| {
+        cases("request.validate")
+            .into_iter()
+            .find(|c| c["id"] == id)
+            .unwrap_or_else(|| panic!("{id}"))["input"]["request"]
+            .clone()
+    };
+    let mainnet = request("request.validate.lightning-charge.invoice-consistent-mainnet");
+    let example = request("request.validate.lightning-charge.draft-example-completed");
+    let other_amount = request("request.validate.lightning-charge.invoice-amount-differs");
+    let offer = |r: &Value| challenge("lightning", "charge", r);
+    for (label, headers, verdict) in [
+        (
+            "two invoices",
+            [offer(&mainnet), offer(&example)],
+            Verdict::Pass,
+        ),
+        (
+            "one invoice twice",
+            [offer(&mainnet), offer(&mainnet)],
+            Verdict::Fail,
+        ),
+        (
+            "one hash, two invoices",
+            [offer(&mainnet), offer(&other_amount)],
+            Verdict::Fail,
+        ),
+    ] {
+        let server = MockServer::start().await;
+        Mock::given(path("/paid"))
+            .respond_with(Rotating::new(&[&headers[0], &headers[1]]))
+            .mount(&server)
+            .await;
+        let r = run_check("lightning.fresh-invoice", "lightning", "charge", &server).await;
+        assert_eq!(r.verdict, verdict, "{label}: {}", r.detail);
+        assert!(
+            r.requirements
+                .contains(&"lightning-charge.security.fresh-payment-hash"),
+            "{:?}",
+            r.requirements
+        );
+    }
 }
 
 #[tokio::test]

@@ -15,12 +15,12 @@
 
 use mppconf_suite::codec::challenge::parse_all_lenient;
 use mppconf_suite::codec::request_schema;
-use mppconf_suite::methods::rules;
+use mppconf_suite::methods::{lightning, rules};
 use mppconf_suite::vectors::Verdict;
 
 use mppconf_suite::codec::{Challenge, Credential, EchoedChallenge};
 
-use super::check::{blocked, send_credential, unpaid};
+use super::check::{blocked, fresh, send_credential, unpaid};
 use super::{Check, Ctx, Outcome};
 
 /// The check's id; it cites the request rules of the resource's method
@@ -46,6 +46,69 @@ pub static REFUSES_BROKEN: Check = Check {
     alone: false,
     run: |ctx| Box::pin(broken_payloads_refused(ctx)),
 };
+
+/// The fresh-invoice check's id (a Lightning charge server's).
+pub const FRESH_INVOICE: &str = "lightning.fresh-invoice";
+
+/// draft-lightning-charge-00 §"Intent: charge": "The server generates a
+/// fresh BOLT11 invoice per request", and §"Security Considerations":
+/// "Each BOLT11 invoice MUST use a freshly generated random payment
+/// hash". A hash offered twice lets the preimage of one payment pay for
+/// the other challenge too.
+pub static FRESH_INVOICE_CHECK: Check = Check {
+    id: FRESH_INVOICE,
+    requirements: &[
+        "lightning-charge.security.fresh-payment-hash",
+        "lightning-charge.intent.fresh-invoice",
+    ],
+    should: false,
+    alone: false,
+    run: |ctx| Box::pin(fresh_invoice(ctx)),
+};
+
+/// Two challenges asked for one after the other: their invoices and
+/// payment hashes differ.
+async fn fresh_invoice(ctx: &Ctx) -> Outcome {
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for _ in 0..2 {
+        let challenge = match fresh(ctx).await {
+            Ok(c) => c,
+            Err(o) => return o,
+        };
+        let request = &challenge.request.value;
+        let invoice = request
+            .pointer("/methodDetails/invoice")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        match lightning::payment_hash(request) {
+            Ok(hash) => seen.push((invoice, hash)),
+            Err(e) => {
+                return blocked(format!(
+                    "the challenge's invoice does not decode ({e}); method.request-rules judges it"
+                ));
+            }
+        }
+    }
+    let [(first_invoice, first), (second_invoice, second)] = [seen[0].clone(), seen[1].clone()];
+    if first == second {
+        Outcome::fail(
+            "a fresh invoice and payment hash for each challenge",
+            format!(
+                "two challenges carry payment hash {first}{}",
+                if first_invoice == second_invoice {
+                    " (the same invoice)"
+                } else {
+                    " (in two invoices)"
+                }
+            ),
+        )
+    } else {
+        Outcome::pass(format!(
+            "two challenges carry two invoices, payment hashes {first} and {second}"
+        ))
+    }
+}
 
 /// At most this many broken payloads are sent to one resource.
 const MAX_BROKEN: usize = 12;

@@ -171,6 +171,9 @@ pub fn checks_for(
     if method_rules::has_broken_payloads(method_name, intent) {
         all.push(&method_rules::REFUSES_BROKEN);
     }
+    if (method_name, intent) == ("lightning", "charge") {
+        all.push(&method_rules::FRESH_INVOICE_CHECK);
+    }
     all.extend(discovery::CHECKS);
     all
 }
@@ -187,6 +190,7 @@ pub fn all_checks() -> Vec<&'static Check> {
     }
     all.push(&method_rules::CHECK);
     all.push(&method_rules::REFUSES_BROKEN);
+    all.push(&method_rules::FRESH_INVOICE_CHECK);
     all.extend(discovery::CHECKS);
     all
 }

@@ -117,6 +117,14 @@ pub fn validate_request(request: &Value) -> Result<Vec<Warning>> {
     Ok(Vec::new())
 }
 
+/// The payment hash of a request's invoice (decoded, its signature
+/// checked), as lowercase hex.
+pub fn payment_hash(request: &Value) -> Result<String> {
+    Ok(alloy_primitives::hex::encode(
+        invoice(request)?.payment_hash().as_ref() as &[u8],
+    ))
+}
+
 /// §"Verification Procedure" step 5: sha256 of the credential's preimage
 /// is the payment hash of the challenge's invoice.
 pub fn verify_preimage(request: &Value, payload: &Value) -> Result<()> {
