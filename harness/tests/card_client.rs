@@ -3,7 +3,8 @@
 //! program) that resolves the key as the draft says, and against one
 //! broken copy of it per rule: each breach fails its check and no other,
 //! and a client that pays nothing has its refusals `blocked`, never
-//! `pass`.
+//! `pass`. The JWK Set on the realm's origin needs port 443: where this
+//! process may not bind it, those two checks must be `skip`, saying why.
 
 use std::path::{Path, PathBuf};
 
@@ -41,8 +42,13 @@ if "jwksUri" in details:
     if breach != "any-origin" and (not found or found.group(1) != challenge["realm"]):
         refuse("the jwksUri is not on the realm's origin")
     context = ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE"))
+    if breach == "no-fetch":
+        refuse("never fetches a JWK Set")
     keys = json.load(urllib.request.urlopen(uri, context=context))["keys"]
-    key = next((k for k in keys if k.get("kid") == details.get("kid")), None)
+    if breach == "first-key":
+        key = keys[0]
+    else:
+        key = next((k for k in keys if k.get("kid") == details.get("kid")), None)
     if key is None:
         refuse("the kid is not in the set")
 elif "encryptionJwk" in details:
@@ -52,7 +58,9 @@ elif breach != "no-key":
 if key is not None and breach != "any-key":
     if (key.get("kty"), key.get("alg"), key.get("use")) != ("RSA", "RSA-OAEP-256", "enc"):
         refuse("not an RSA-OAEP-256 encryption key")
-payload = {"encryptedPayload": "a.b.c.d.e", "network": "visa", "panLastFour": "4242",
+header = {"alg": "RSA-OAEP-256", "enc": "A256GCM", "kid": (key or {}).get("kid", "none")}
+protected = base64.urlsafe_b64encode(json.dumps(header).encode()).decode().rstrip("=")
+payload = {"encryptedPayload": protected + ".b.c.d.e", "network": "visa", "panLastFour": "4242",
            "panExpirationMonth": "06", "panExpirationYear": "2034"}
 token = base64.urlsafe_b64encode(json.dumps({"challenge": challenge, "payload": payload}).encode()).decode().rstrip("=")
 try:
@@ -61,12 +69,17 @@ except urllib.error.HTTPError as e:
     print("answered", e.code)
 "#;
 
-const CHECKS: [&str; 4] = [
+const CHECKS: [&str; 6] = [
     "card.refuse.no-key",
     "card.refuse.pkcs1-key",
     "card.refuse.signing-key",
     "card.refuse.cross-origin-jwks",
+    "card.resolve.realm-jwks",
+    "card.refuse.kid-not-found",
 ];
+
+/// The checks of the JWK Set on the realm's origin (port 443).
+const ON_REALM_ORIGIN: [&str; 2] = ["card.resolve.realm-jwks", "card.refuse.kid-not-found"];
 
 fn manifest(dir: &Path, breach: &str) -> PathBuf {
     let script = dir.join("client.py");
@@ -121,7 +134,7 @@ async fn verdicts(breach: &str) -> Vec<(String, Verdict, String)> {
 #[tokio::test]
 async fn each_key_resolution_breach_is_caught_by_its_check_alone() {
     // (the breach, the checks it fails)
-    let breaches: [(&str, &[&str]); 4] = [
+    let breaches: [(&str, &[&str]); 6] = [
         ("none", &[]),
         ("no-key", &["card.refuse.no-key"]),
         (
@@ -129,11 +142,25 @@ async fn each_key_resolution_breach_is_caught_by_its_check_alone() {
             &["card.refuse.pkcs1-key", "card.refuse.signing-key"],
         ),
         ("any-origin", &["card.refuse.cross-origin-jwks"]),
+        (
+            "first-key",
+            &["card.resolve.realm-jwks", "card.refuse.kid-not-found"],
+        ),
+        ("no-fetch", &["card.resolve.realm-jwks"]),
     ];
     for (breach, failing) in breaches {
         let results = verdicts(breach).await;
         assert_eq!(results.len(), CHECKS.len(), "{breach}: {results:?}");
         for (id, verdict, detail) in results {
+            if ON_REALM_ORIGIN.contains(&id.as_str()) && verdict == Verdict::Skip {
+                // This process may not bind port 443: said, not passed.
+                assert!(
+                    mppconf_harness::client_suite::scenario::realm_origin_unavailable().await,
+                    "{breach}: {id}: {detail}"
+                );
+                assert!(detail.contains("127.0.0.1:443"), "{detail}");
+                continue;
+            }
             let expected = if failing.contains(&id.as_str()) {
                 Verdict::Fail
             } else {
@@ -145,6 +172,9 @@ async fn each_key_resolution_breach_is_caught_by_its_check_alone() {
                 assert!(detail.contains("GET /jwks.json"), "{detail}");
                 assert!(detail.contains("credential(s) sent"), "{detail}");
             }
+            if breach == "first-key" && id == "card.resolve.realm-jwks" {
+                assert!(detail.contains("mppconf-decoy"), "{detail}");
+            }
         }
     }
 }
@@ -152,6 +182,18 @@ async fn each_key_resolution_breach_is_caught_by_its_check_alone() {
 #[tokio::test]
 async fn a_client_that_pays_nothing_has_its_refusals_blocked() {
     for (id, verdict, detail) in verdicts("pays-nothing").await {
+        if id == "card.resolve.realm-jwks" {
+            // Not a refusal: no credential is its failure (or a skip
+            // without port 443).
+            assert!(
+                matches!(verdict, Verdict::Fail | Verdict::Skip),
+                "{id}: {detail}"
+            );
+            continue;
+        }
+        if ON_REALM_ORIGIN.contains(&id.as_str()) && verdict == Verdict::Skip {
+            continue;
+        }
         assert_eq!(verdict, Verdict::Blocked, "{id}: {detail}");
         assert!(detail.contains("did not pay the control"), "{id}: {detail}");
     }

@@ -34,6 +34,9 @@ pub enum Need {
     ZeroAmountProof,
     /// The client pays with this EVM charge credential type.
     EvmType(&'static str),
+    /// mppconf serves a JWK Set on the origin of the run's realm,
+    /// `https://127.0.0.1` (port 443).
+    RealmOrigin,
 }
 
 /// How a check judges its scenario's record; the `&str` is what a check

@@ -418,6 +418,11 @@ pub async fn run_client_of(
                 .then_some(
                     "the client does not claim this EVM credential type (claims.evm_credential_types)",
                 ),
+            Need::RealmOrigin => {
+                super::scenario::realm_origin_unavailable()
+                    .await
+                    .then_some(super::scenario::REALM_UNAVAILABLE)
+            }
         };
         if let Some(why) = unmet {
             records.insert(def.name, Err(why.to_string()));

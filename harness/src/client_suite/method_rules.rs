@@ -310,7 +310,7 @@ fn offer(env: &Env) -> Built {
 
 /// The offered challenge, and the payload and `source` of the credential
 /// sent for it; a credential for another challenge fails.
-fn offered_payload<'r>(
+pub(super) fn offered_payload<'r>(
     r: &'r Record,
     paid_check: &str,
 ) -> Result<(&'r Challenge, serde_json::Value, Option<String>), Outcome> {

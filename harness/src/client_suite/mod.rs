@@ -439,8 +439,9 @@ pub struct Built {
     /// the client's own key that has nothing left
     /// ([`tempo_session::suggest_drained_channel`]).
     pub drained_channel: bool,
-    /// A card scenario whose challenge names a JWK Set on another origin,
-    /// started with the scenario ([`card::ForeignJwks`]).
+    /// A card scenario whose challenge names a JWK Set mppconf serves (on
+    /// another origin or the realm's), started with the scenario
+    /// ([`card::ForeignJwks`]).
     pub foreign_jwks: Option<card::ForeignJwks>,
 }
 
@@ -594,14 +595,18 @@ pub async fn run_scenario(
         .await?;
     }
     let session = matches!(built.script.on_credential, OnCredential::Session(_));
-    // A JWK Set on another origin: its URL is known once it listens, and
-    // the client is given the authority, so that a client that fetches
-    // it without comparing origins gets it.
+    // A JWK Set mppconf serves: its URL is known once it listens, and the
+    // client is given the authority, so that a client that fetches it
+    // (from the realm's origin, or without comparing origins) gets it.
     let foreign = match built.foreign_jwks.take() {
         Some(jwks) => {
-            let origin = scenario::ForeignOrigin::start(&env.tls, jwks.set.clone()).await?;
+            let origin =
+                scenario::ForeignOrigin::start(&env.tls, jwks.set.clone(), jwks.at).await?;
             let challenge = jwks.challenge_at(env, &origin.url());
             built.script.www_authenticate = vec![header(&challenge)];
+            if built.payable.is_some() {
+                built.payable = Some(challenge);
+            }
             Some(origin)
         }
         None => None,

@@ -226,18 +226,22 @@ impl Scenario {
     }
 }
 
-/// An origin other than the scenario's (`https://localhost:PORT`, over
-/// TLS with the run's authority), serving one JWK Set at `/jwks.json`
-/// ([`super::card`]); it records every request and every failed TLS
-/// handshake, each an attempt to fetch from it.
+/// An origin serving one JWK Set at `/jwks.json` over TLS with the run's
+/// authority ([`super::card`]): another origin than the scenario's
+/// (`https://localhost:PORT`), or the realm's own, `https://127.0.0.1`
+/// on port 443, held by one scenario of this process at a time. It
+/// records every request and every failed TLS handshake, each an attempt
+/// to fetch from it.
 pub struct ForeignOrigin {
     server: Background,
     hits: Arc<Mutex<Vec<String>>>,
     failures: Arc<Mutex<Vec<String>>>,
+    /// Port 443 of 127.0.0.1, while this origin listens there.
+    realm: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl ForeignOrigin {
-    pub async fn start(ca: &LocalCa, set: serde_json::Value) -> Result<Self> {
+    pub async fn start(ca: &LocalCa, set: serde_json::Value, at: JwksAt) -> Result<Self> {
         let hits: Arc<Mutex<Vec<String>>> = Arc::default();
         let log = hits.clone();
         let app = axum::Router::new().fallback(move |method: Method, uri: Uri| {
@@ -254,18 +258,34 @@ impl ForeignOrigin {
                 response
             }
         });
-        let listener = ca.listener(bind().await?, crate::tls::Serving::default())?;
+        let (tcp, realm) = match at {
+            JwksAt::OtherOrigin => (bind().await?, None),
+            JwksAt::RealmOrigin => {
+                let held = REALM_ORIGIN.clone().lock_owned().await;
+                let tcp = bind_realm()
+                    .await
+                    .map_err(|e| Error::Setup(format!("{REALM_UNAVAILABLE} ({e})")))?;
+                (tcp, Some(held))
+            }
+        };
+        let listener = ca.listener(tcp, crate::tls::Serving::default())?;
         let failures = listener.failures();
         Ok(Self {
             server: Background::serve_tls(listener, app)?,
             hits,
             failures,
+            realm,
         })
     }
 
-    /// The set's URL, on host `localhost`.
+    /// The set's URL: on host `localhost` and the origin's port, or on the
+    /// realm's origin (the default port, not written).
     pub fn url(&self) -> String {
-        format!("https://localhost:{}/jwks.json", self.server.addr.port())
+        if self.realm.is_some() {
+            "https://127.0.0.1/jwks.json".into()
+        } else {
+            format!("https://localhost:{}/jwks.json", self.server.addr.port())
+        }
     }
 
     /// Every request the origin answered and every handshake that failed.
@@ -278,6 +298,49 @@ impl ForeignOrigin {
                 .map(|e| format!("a TLS handshake ({e})")),
         );
         all
+    }
+}
+
+/// Where a scenario's JWK Set is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JwksAt {
+    /// `https://localhost:PORT`: another host and port than the realm's.
+    OtherOrigin,
+    /// `https://127.0.0.1`: the origin of the run's realm `127.0.0.1`.
+    RealmOrigin,
+}
+
+/// The realm's origin: `127.0.0.1` on the https default port.
+const REALM_ADDR: &str = "127.0.0.1:443";
+
+/// Why a scenario needing the realm's origin cannot run.
+pub const REALM_UNAVAILABLE: &str = "mppconf cannot listen on 127.0.0.1:443, the origin (https://127.0.0.1) of the run's realm 127.0.0.1, so it cannot serve a JWK Set there; run where port 443 may be bound";
+
+/// One scenario at a time on the realm's origin, in this process.
+static REALM_ORIGIN: std::sync::LazyLock<Arc<tokio::sync::Mutex<()>>> =
+    std::sync::LazyLock::new(Arc::default);
+
+/// Whether the realm's origin is out of reach: port 443 of 127.0.0.1
+/// cannot be bound (no permission, or another program holds it), waiting
+/// for this process's other scenarios to let go of it.
+pub async fn realm_origin_unavailable() -> bool {
+    let _held = REALM_ORIGIN.clone().lock_owned().await;
+    bind_realm().await.is_err()
+}
+
+/// Binds the realm's origin. A scenario's origin that just stopped may
+/// still hold the port for a moment (its server closes gracefully), so
+/// "in use" is retried for up to five seconds.
+async fn bind_realm() -> std::io::Result<tokio::net::TcpListener> {
+    let mut tries = 0;
+    loop {
+        match tokio::net::TcpListener::bind(REALM_ADDR).await {
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries < 100 => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            other => return other,
+        }
     }
 }
 
