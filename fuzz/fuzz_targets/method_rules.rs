@@ -28,7 +28,7 @@
 
 use chrono::Datelike;
 use libfuzzer_sys::fuzz_target;
-use mppconf_suite::codec::request_schema;
+use mppconf_suite::codec::{request_schema, rfc3339};
 use mppconf_suite::drafts::CoreDraft;
 use mppconf_suite::methods::{card, hedera, lightning, rules};
 use mppconf_suite::ops;
@@ -179,7 +179,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(alone) = lightning::expiry(&value["request"], None) {
         assert_eq!(alone.effective, alone.invoice);
         let expires = value.get("expires").and_then(Value::as_str);
-        let instant = expires.and_then(|e| chrono::DateTime::parse_from_rfc3339(e).ok());
+        let instant = expires.and_then(|e| rfc3339::parse("expires", e).ok());
         match (lightning::expiry(&value["request"], expires), instant) {
             (Ok(both), Some(at)) => {
                 assert_eq!(both.invoice, alone.invoice);
@@ -200,7 +200,7 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(bounds) = ops::execute("subscription.period.bounds", &value, CoreDraft::Draft00) {
         let read = |v: &Value| {
-            chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap())
+            rfc3339::parse("timestamp", v.as_str().unwrap())
                 .unwrap()
                 .with_timezone(&chrono::Utc)
         };

@@ -69,7 +69,7 @@ pub static FRESH_INVOICE_CHECK: Check = Check {
 /// Two challenges asked for one after the other: their invoices and
 /// payment hashes differ.
 async fn fresh_invoice(ctx: &Ctx) -> Outcome {
-    let mut seen: Vec<(String, String)> = Vec::new();
+    let mut seen = Vec::with_capacity(2);
     for _ in 0..2 {
         let challenge = match fresh(ctx).await {
             Ok(c) => c,
@@ -90,7 +90,8 @@ async fn fresh_invoice(ctx: &Ctx) -> Outcome {
             }
         }
     }
-    let [(first_invoice, first), (second_invoice, second)] = [seen[0].clone(), seen[1].clone()];
+    let [(first_invoice, first), (second_invoice, second)]: [(String, String); 2] =
+        seen.try_into().expect("two challenges read");
     if first == second {
         Outcome::fail(
             "a fresh invoice and payment hash for each challenge",

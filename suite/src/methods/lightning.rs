@@ -190,7 +190,7 @@ pub fn expiry(request: &Value, expires: Option<&str>) -> Result<Expiry> {
             effective: at,
         });
     };
-    let challenge = DateTime::parse_from_rfc3339(expires)
+    let challenge = crate::codec::rfc3339::parse("expires", expires)
         .map_err(|e| Error::BadOpInput {
             op: EXPIRY_OP.into(),
             reason: format!("expires {expires:?} is not RFC 3339 ({e})"),

@@ -130,7 +130,7 @@ pub fn bounds_op(input: &Value) -> Result<Value> {
             .and_then(Value::as_str)
             .ok_or_else(|| bad(&format!("input needs a string {key:?}")))
     };
-    let anchor = DateTime::parse_from_rfc3339(text("anchor")?)
+    let anchor = crate::codec::rfc3339::parse("anchor", text("anchor")?)
         .map_err(|e| bad(&format!("anchor is not RFC 3339 ({e})")))?
         .with_timezone(&Utc);
     let n = input
