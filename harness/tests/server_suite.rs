@@ -103,13 +103,15 @@ async fn every_check_passes_against_the_reference_server() {
     // those of methods judged by data (tests/method_rules.rs and
     // tests/method_terms.rs pass and fail them, lightning.fresh-invoice
     // among them), Tempo session's (the session run: tests/session.rs),
-    // EVM charge's (the EVM run: tests/evm_charge.rs) and Tempo subscription's (the subscription
-    // run: tests/subscription_server.rs).
+    // EVM charge's (the EVM run: tests/evm_charge.rs), EVM session's (the
+    // EVM session run: tests/evm_session.rs) and Tempo subscription's (the
+    // subscription run: tests/subscription_server.rs).
     for check in server_suite::all_checks().into_iter().filter(|c| {
         !c.id.starts_with("method.")
             && !c.id.starts_with("lightning.")
             && !c.id.starts_with("session.")
             && !c.id.starts_with("evm.")
+            && !c.id.starts_with("evm-session.")
             && !c.id.starts_with("subscription.")
     }) {
         assert!(
@@ -409,8 +411,9 @@ async fn each_deviation_is_caught_by_the_check_that_names_it() {
                 Deviation::IgnoreExpiry | Deviation::ExpiredAsInvalidChallenge
             ) || covered.contains(&d)
                 || discovery_flags(d).is_some()
-                // The session deviations: tests/session.rs; EVM charge's:
-                // tests/evm_charge.rs; Tempo subscription's:
+                // The session deviations: tests/session.rs (and
+                // tests/evm_session.rs); EVM charge's: tests/evm_charge.rs;
+                // EVM session's: tests/evm_session.rs; Tempo subscription's:
                 // tests/subscription_server.rs.
                 || d.name().starts_with("session-")
                 || d.name().starts_with("evm-")

@@ -5,6 +5,7 @@ pub mod anvil;
 pub mod contracts;
 pub mod escrow;
 pub mod evm;
+pub mod evm_channel;
 pub mod npm;
 pub mod proxy;
 pub mod rpc;

@@ -25,7 +25,6 @@ use std::time::{Duration, Instant};
 use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
-use alloy::sol;
 use alloy::sol_types::{Eip712Domain, SolCall, SolStruct};
 use mppconf_suite::vectors::Verdict;
 use serde::Serialize;
@@ -38,26 +37,7 @@ use crate::report::Selection;
 use crate::report::progress::{Shown, Watch};
 use crate::server_suite::Outcome;
 
-sol! {
-    /// The mandatory core of draft-evm-session-00 §"Contract Functions",
-    /// with the grace period's conventional getter (Tempo's escrow names
-    /// it `CLOSE_GRACE_PERIOD`; the EVM draft names no getter).
-    interface IEvmPaymentChannel {
-        function open(address payee, address token, uint128 deposit, bytes32 salt, address authorizedSigner) external returns (bytes32 channelId);
-        function settle(bytes32 channelId, uint128 cumulativeAmount, bytes signature) external;
-        function topUp(bytes32 channelId, uint128 additionalDeposit) external;
-        function close(bytes32 channelId, uint128 cumulativeAmount, bytes signature) external;
-        function requestClose(bytes32 channelId) external;
-        function withdraw(bytes32 channelId) external;
-        function CLOSE_GRACE_PERIOD() external view returns (uint64);
-    }
-
-    /// §"Type Definitions".
-    struct Voucher {
-        bytes32 channelId;
-        uint128 cumulativeAmount;
-    }
-}
+pub use crate::chain::evm_channel::{IEvmPaymentChannel, Voucher};
 
 /// What every check deposits into a fresh channel.
 pub const DEPOSIT: u128 = 1_000_000;

@@ -15,6 +15,7 @@
 //! intent checks from a payer the user gives ([`crate::payer`]).
 
 pub mod evm_charge;
+pub mod evm_session;
 pub mod stub;
 pub mod tempo_charge;
 pub mod tempo_session;
@@ -119,6 +120,7 @@ pub const BUILTIN: &[&dyn PaymentMethod] = &[
     &tempo_session::TempoSession,
     &tempo_subscription::TempoSubscription,
     &evm_charge::EvmCharge,
+    &evm_session::EvmSession,
     &stub::Stub,
 ];
 

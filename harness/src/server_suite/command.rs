@@ -47,9 +47,11 @@ pub struct TargetChoice {
     /// local chain at hardfork t4), `evm` (EVM
     /// charge on a plain local anvil with mppconf's EIP-3009 token and
     /// Permit2), `evm-tempo` (the same on a tempo-mode anvil: Permit2
-    /// predeployed, gas paid in PathUSD) or `stub` (the test method: no
-    /// settlement).
-    #[arg(long, requires = "reference", default_value = "tempo", value_parser = ["tempo", "tempo-session", "tempo-subscription", "evm", "evm-tempo", "stub"])]
+    /// predeployed, gas paid in PathUSD), `evm-session` (the EVM session
+    /// intent on a plain local anvil with mppconf's token and
+    /// `EvmPaymentChannel` escrow, hash opens) or `stub` (the test method:
+    /// no settlement).
+    #[arg(long, requires = "reference", default_value = "tempo", value_parser = ["tempo", "tempo-session", "tempo-subscription", "evm", "evm-tempo", "evm-session", "stub"])]
     pub payment_method: String,
     /// The protected resource (attach mode); repeatable: each is probed,
     /// and each is presented the credentials of the others.

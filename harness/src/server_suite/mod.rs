@@ -23,6 +23,7 @@ pub mod core;
 mod ctx;
 pub mod discovery;
 pub mod evm_charge;
+pub mod evm_session;
 mod exchange;
 pub mod fuzz;
 pub mod manifest;

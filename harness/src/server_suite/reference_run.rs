@@ -37,6 +37,7 @@ pub fn reference_resources(payment_method: &str) -> Vec<ReferenceResource> {
         SESSION => session_resources(),
         SUBSCRIPTION => subscription_resources(),
         EVM | EVM_ON_TEMPO => evm_resources(),
+        EVM_SESSION => evm_session_resources(),
         _ => tempo_resources(),
     }
 }
@@ -69,6 +70,25 @@ pub const EVM: &str = "evm";
 /// one: Permit2 predeployed (draft-evm-charge-00 is chain-agnostic), gas
 /// paid in a TIP-20 fee token.
 pub const EVM_ON_TEMPO: &str = "evm-tempo";
+
+/// The `--payment-method` of the EVM session intent's reference run.
+pub const EVM_SESSION: &str = "evm-session";
+
+/// EVM session: one resource on mppconf's `EvmPaymentChannel` (deployed
+/// by [`start_reference`]) in mppconf's token, paid to a fresh payee whose
+/// key closes channels; a request costs 1000 and vouchers advance by at
+/// least that; its challenges expire soon enough to wait out.
+fn evm_session_resources() -> Vec<ReferenceResource> {
+    let mut route = RouteConfig {
+        expires_in: 6,
+        ..RouteConfig::evm_session("/evm-session", "1000", &payee_key())
+    };
+    if let Some(session) = route.session.as_mut() {
+        session.min_voucher_delta = Some("1000".into());
+        session.suggested_deposit = Some("10000".into());
+    }
+    vec![ReferenceResource { route, body: None }]
+}
 
 /// A fresh payee key (the recipient of an EVM charge route submits its
 /// Permit2 and EIP-3009 transfers).
@@ -205,6 +225,8 @@ fn header_resources(payment_method: &str) -> Vec<ReferenceResource> {
         RouteConfig::evm("/selected-field", "1000", &payee_key())
     } else if payment_method == SUBSCRIPTION {
         subscription_resources().remove(0).route
+    } else if payment_method == EVM_SESSION {
+        evm_session_resources().remove(0).route
     } else {
         let mut route = RouteConfig::new("/selected-field", "1000", &merchant);
         route.payment_method = payment_method.into();
@@ -307,7 +329,7 @@ async fn start_reference_on(
     core: CoreDraft,
     network: Option<Network>,
 ) -> Result<Reference> {
-    let evm = routes.iter().any(|r| r.evm.is_some());
+    let evm = routes.iter().any(|r| r.payment_method == "evm");
     let chain = Anvil::start(&AnvilConfig {
         network: network.unwrap_or(if evm { Network::Plain } else { Network::Tempo }),
         ..AnvilConfig::default()
@@ -316,6 +338,7 @@ async fn start_reference_on(
     let mut routes = routes;
     prepare_session_routes(&chain.rpc(), &mut routes).await?;
     prepare_evm_routes(&chain.rpc(), &mut routes, deviations).await?;
+    prepare_evm_session_routes(&chain.rpc(), &mut routes).await?;
     let proxy = Arc::new(RpcProxy::start(&chain.rpc_url, Duration::from_secs(5)).await?);
     let secret = alloy::primitives::B256::random().0.to_vec();
     let store = crate::tls::scratch_dir("session-store")?;
@@ -386,7 +409,8 @@ pub async fn run_reference_method(
     } else {
         reference_resources(payment_method)
     };
-    let probes_too = !core.has_header_param() && payment_method != SESSION;
+    let probes_too =
+        !core.has_header_param() && payment_method != SESSION && payment_method != EVM_SESSION;
     let routes = resources
         .iter()
         .map(|r| r.route.clone())
@@ -491,6 +515,39 @@ pub async fn prepare_evm_routes(
     Ok(())
 }
 
+/// EVM session routes without an escrow get mppconf's `EvmPaymentChannel`
+/// and without a currency mppconf's token, deployed now on the chain of
+/// `rpc`, and their payee gas for its close transactions.
+pub async fn prepare_evm_session_routes(
+    rpc: &crate::chain::Rpc,
+    routes: &mut [RouteConfig],
+) -> crate::error::Result<()> {
+    let is_evm_session = |r: &RouteConfig| r.payment_method == "evm" && r.session.is_some();
+    if !routes.iter().any(is_evm_session) {
+        return Ok(());
+    }
+    let chain = crate::chain::evm::EvmChain::prepare(rpc).await?;
+    let artifact =
+        crate::chain::contracts::artifact(&crate::chain::contracts::EVM_PAYMENT_CHANNEL)?;
+    let escrow = crate::chain::contracts::deploy(rpc, &artifact).await?;
+    for r in routes.iter_mut().filter(|r| is_evm_session(r)) {
+        if r.currency.is_empty() {
+            r.currency = chain.token.to_checksum(None);
+        }
+        if let Some(session) = r.session.as_mut().filter(|s| s.escrow_contract.is_empty()) {
+            session.escrow_contract = escrow.to_string();
+        }
+        let payee: Address = r.recipient.parse().map_err(|_| {
+            crate::error::Error::Usage(format!(
+                "route {}: recipient {:?} is not an address",
+                r.path, r.recipient
+            ))
+        })?;
+        chain.fund(payee, alloy::primitives::U256::ZERO).await?;
+    }
+    Ok(())
+}
+
 /// Session routes without an escrow get mppconf's, deployed now on the
 /// chain of `rpc`, and their payee the currency it pays its close
 /// transactions' fees in.
@@ -498,15 +555,17 @@ pub async fn prepare_session_routes(
     rpc: &crate::chain::Rpc,
     routes: &mut [RouteConfig],
 ) -> crate::error::Result<()> {
+    let tempo = |r: &RouteConfig| r.payment_method == "tempo";
     if !routes.iter().any(|r| {
-        r.session
-            .as_ref()
-            .is_some_and(|s| s.escrow_contract.is_empty())
+        tempo(r)
+            && r.session
+                .as_ref()
+                .is_some_and(|s| s.escrow_contract.is_empty())
     }) {
         return Ok(());
     }
     let escrow = crate::chain::escrow::Escrow::deploy(rpc).await?;
-    for r in routes {
+    for r in routes.iter_mut().filter(|r| tempo(r)) {
         if let Some(session) = r.session.as_mut().filter(|s| s.escrow_contract.is_empty()) {
             session.escrow_contract = escrow.address.to_string();
             let address = |value: &str, what: &str| {

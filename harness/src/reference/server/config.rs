@@ -31,8 +31,9 @@ pub struct RouteConfig {
     /// HTTP method, GET by default.
     #[serde(default = "default_method")]
     pub method: String,
-    /// The payment method: `tempo` (default), `evm` (EVM charge, with
-    /// an `evm` table) or `stub` (the test method:
+    /// The payment method: `tempo` (default), `evm` (EVM charge with an
+    /// `evm` table, EVM session with a `session` table) or `stub` (the
+    /// test method:
     /// payload `{"token":"stub"}`, nothing settles; the Tempo fields
     /// other than amount, currency and recipient are not used).
     #[serde(default = "default_payment_method")]
@@ -77,8 +78,9 @@ pub struct RouteConfig {
     /// [`SIDE_EFFECTS_PATH`] (the server suite's state oracle).
     #[serde(default)]
     pub side_effect: bool,
-    /// Makes the route a Tempo session (`intent="session"`,
-    /// draft-tempo-session-00 v1): `amount` is then the price of one
+    /// Makes the route a session (`intent="session"`): Tempo's
+    /// (draft-tempo-session-00 v1), or EVM's (draft-evm-session-00) with
+    /// `payment_method = "evm"`; `amount` is then the price of one
     /// request.
     #[serde(default)]
     pub session: Option<SessionRoute>,
@@ -137,7 +139,8 @@ pub struct EvmRoute {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SessionRoute {
-    /// `methodDetails.escrowContract`: a deployed `TempoStreamChannel`.
+    /// `methodDetails.escrowContract`: a deployed `TempoStreamChannel`
+    /// (an `EvmPaymentChannel` for an EVM session).
     pub escrow_contract: String,
     /// The recipient's private key: it signs the close transaction (the
     /// escrow lets only the payee close).
@@ -284,6 +287,27 @@ impl RouteConfig {
         }
     }
 
+    /// An EVM session route paid to the account of `payee_key`, which
+    /// closes its channels; its `currency` and escrow are set to mppconf's
+    /// token and `EvmPaymentChannel` when the server starts.
+    pub fn evm_session(path: &str, amount: &str, payee_key: &str) -> Self {
+        let payee = tx::signer_from_key(payee_key, "payee_key")
+            .map(|s| s.address().to_string())
+            .unwrap_or_default();
+        Self {
+            payment_method: "evm".into(),
+            currency: String::new(),
+            session: Some(SessionRoute {
+                escrow_contract: String::new(),
+                payee_key: payee_key.into(),
+                min_voucher_delta: None,
+                suggested_deposit: None,
+                stream_units: None,
+            }),
+            ..Self::new(path, amount, &payee)
+        }
+    }
+
     /// The challenges' intent: `session` for a session route.
     pub fn intent(&self) -> &'static str {
         if self.session.is_some() {
@@ -332,6 +356,9 @@ impl RouteConfig {
         }
         if let Some(evm) = &self.evm {
             return self.evm_request(evm, chain_id);
+        }
+        if let (Some(session), "evm") = (&self.session, self.payment_method.as_str()) {
+            return self.evm_session_request(session, chain_id);
         }
         if let Some(subscription) = &self.subscription {
             return self.subscription_request(subscription, chain_id);
@@ -403,6 +430,35 @@ impl RouteConfig {
 }
 
 impl RouteConfig {
+    /// draft-evm-session-00 §"Request Schema": hash credentials only
+    /// (`credentialTypes` absent means `["hash"]`).
+    fn evm_session_request(&self, session: &SessionRoute, chain_id: u64) -> Value {
+        let mut details = json!({
+            "escrowContract": session.escrow_contract.to_lowercase(),
+            "chainId": chain_id,
+        });
+        if let Some(d) = &session.min_voucher_delta {
+            details["minVoucherDelta"] = d.clone().into();
+        }
+        let mut request = json!({
+            "amount": self.amount,
+            "unitType": "request",
+            "currency": self.currency,
+            "recipient": self.recipient,
+            "methodDetails": details,
+        });
+        if let Some(d) = &session.suggested_deposit {
+            request["suggestedDeposit"] = d.clone().into();
+        }
+        if let Some(d) = &self.description {
+            request["description"] = d.clone().into();
+        }
+        if let Some(e) = &self.external_id {
+            request["externalId"] = e.clone().into();
+        }
+        request
+    }
+
     /// draft-evm-charge-00 §"Request Schema".
     fn evm_request(&self, evm: &EvmRoute, chain_id: u64) -> Value {
         let permit2 = evm
@@ -531,8 +587,30 @@ impl ServerConfig {
                             None => Err("a subscription route needs the server's fee payer key (it sponsors the activation)".into()),
                         })
                 }
+                "evm" if r.session.is_some() => {
+                    let session = r.session.as_ref().expect("a session route");
+                    if session.stream_units.is_some() {
+                        Err("session.stream_units: the EVM session route serves no metered stream".into())
+                    } else {
+                        crate::methods::evm_session::EvmSessionTerms::from_request(
+                            &r.request(self.chain_id),
+                        )
+                        .and_then(|terms| {
+                            let key = tx::signer_from_key(&session.payee_key, "session.payee_key")
+                                .map_err(|e| e.to_string())?;
+                            if key.address() == terms.recipient {
+                                Ok(())
+                            } else {
+                                Err(format!(
+                                    "session.payee_key is the key of {}, not of the recipient",
+                                    key.address()
+                                ))
+                            }
+                        })
+                    }
+                }
                 "evm" => match &r.evm {
-                    None => Err("payment_method \"evm\" needs an [evm] table (payee_key)".into()),
+                    None => Err("payment_method \"evm\" needs an [evm] table (payee_key) for a charge, or a [session] table for a session".into()),
                     Some(evm) => mppconf_suite::methods::evm::EvmChargeRequest::from_json(
                         &r.request(self.chain_id),
                     )

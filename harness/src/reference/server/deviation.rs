@@ -253,6 +253,22 @@ pub enum Deviation {
     /// implement EIP-3009 (the reference run's EVM routes charge in
     /// mppconf's `MppPlainToken`).
     EvmAuthorizationAnyToken,
+    /// EVM session: judges a `hash` open by the channel's state alone, not
+    /// by the named transaction's status and logs (a reverted transaction
+    /// of an existing channel passes).
+    EvmSessionIgnoreTxStatus,
+    /// EVM session: answers a voucher at or below the highest accepted
+    /// amount before verifying its signature.
+    EvmSessionReplayBeforeSignature,
+    /// EVM session: closes with the highest accepted voucher, not the
+    /// client's close voucher.
+    EvmSessionCloseHighest,
+    /// EVM session: raises a channel's deposit by a topUp's
+    /// `additionalDeposit` as the payload states it, without reading the
+    /// transaction.
+    EvmSessionTrustTopUpAmount,
+    /// EVM session: takes any increment, whatever `minVoucherDelta` says.
+    EvmSessionIgnoreMinDelta,
     /// Tempo subscription: does not compare the key authorization's expiry
     /// with `subscriptionExpires`.
     SubscriptionIgnoreExpiry,
@@ -281,7 +297,7 @@ pub enum Deviation {
 }
 
 impl Deviation {
-    pub const ALL: [Deviation; 106] = [
+    pub const ALL: [Deviation; 111] = [
         Deviation::NoCacheControl,
         Deviation::NoPrivateCache,
         Deviation::SkipReplayCheck,
@@ -379,6 +395,11 @@ impl Deviation {
         Deviation::EvmAcceptWrongToken,
         Deviation::EvmIgnoreChainId,
         Deviation::EvmAuthorizationAnyToken,
+        Deviation::EvmSessionIgnoreTxStatus,
+        Deviation::EvmSessionReplayBeforeSignature,
+        Deviation::EvmSessionCloseHighest,
+        Deviation::EvmSessionTrustTopUpAmount,
+        Deviation::EvmSessionIgnoreMinDelta,
         Deviation::SubscriptionIgnoreExpiry,
         Deviation::SubscriptionIgnoreChain,
         Deviation::SubscriptionIgnoreAccessKey,

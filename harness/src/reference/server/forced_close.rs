@@ -30,7 +30,11 @@ const POLL: Duration = Duration::from_secs(1);
 /// Starts the watch for a server with session routes; it ends when the
 /// server's state is dropped.
 pub(super) fn watch(state: &Arc<State>) {
-    let has_sessions = state.config.routes.iter().any(|r| r.session.is_some());
+    let has_sessions = state
+        .config
+        .routes
+        .iter()
+        .any(|r| r.session.is_some() && r.payment_method == "tempo");
     if !has_sessions || state.deviates(Deviation::SessionNoSettleOnCloseRequest) {
         return;
     }
@@ -160,7 +164,7 @@ async fn settle_during_grace(state: &State, channel_id: B256) -> Result<bool, St
         .config
         .routes
         .iter()
-        .filter(|r| r.session.is_some())
+        .filter(|r| r.session.is_some() && r.payment_method == "tempo")
         .find_map(|r| {
             let terms = SessionTerms::from_request(&r.request(state.config.chain_id)).ok()?;
             (terms.escrow == channel.escrow && terms.recipient == on_chain.payee)

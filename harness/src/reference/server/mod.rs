@@ -41,6 +41,7 @@ mod config;
 mod deviation;
 pub mod discovery;
 mod evm;
+mod evm_session;
 mod forced_close;
 pub mod mcp;
 mod session;
@@ -87,6 +88,8 @@ struct State {
     chain_view: session::ChainView,
     /// EVM charge settlements go out one at a time (the payee's nonces).
     evm_submit: tokio::sync::Mutex<()>,
+    /// EVM session channels' accounting.
+    evm_sessions: evm_session::EvmChannels,
 }
 
 impl State {
@@ -184,6 +187,7 @@ fn app(config: ServerConfig) -> Result<axum::Router> {
         session_store,
         chain_view: Mutex::default(),
         evm_submit: tokio::sync::Mutex::new(()),
+        evm_sessions: Default::default(),
     });
     forced_close::watch(&state);
     Ok(axum::Router::new().fallback(

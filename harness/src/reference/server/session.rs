@@ -65,18 +65,18 @@ pub(super) struct Slot {
 pub(super) type Channels = std::sync::Mutex<HashMap<B256, Arc<Slot>>>;
 
 /// A chain error without the RPC endpoint (a server must not tell it).
-fn reason(e: crate::error::Error) -> String {
+pub(super) fn reason(e: crate::error::Error) -> String {
     match e {
         crate::error::Error::Chain { reason, .. } => reason,
         other => other.to_string(),
     }
 }
 
-fn fail(detail: impl Into<String>) -> Refusal {
+pub(super) fn fail(detail: impl Into<String>) -> Refusal {
     refuse(ProblemType::VerificationFailed, detail)
 }
 
-fn text<'a>(p: &'a Map<String, Value>, k: &str) -> Result<&'a str, Refusal> {
+pub(super) fn text<'a>(p: &'a Map<String, Value>, k: &str) -> Result<&'a str, Refusal> {
     p.get(k).and_then(Value::as_str).ok_or_else(|| {
         refuse(
             ProblemType::MalformedCredential,
@@ -85,7 +85,7 @@ fn text<'a>(p: &'a Map<String, Value>, k: &str) -> Result<&'a str, Refusal> {
     })
 }
 
-fn word(p: &Map<String, Value>, k: &str) -> Result<B256, Refusal> {
+pub(super) fn word(p: &Map<String, Value>, k: &str) -> Result<B256, Refusal> {
     text(p, k)?.parse().map_err(|_| {
         refuse(
             ProblemType::MalformedCredential,
@@ -94,7 +94,7 @@ fn word(p: &Map<String, Value>, k: &str) -> Result<B256, Refusal> {
     })
 }
 
-fn amount(p: &Map<String, Value>, k: &str) -> Result<U256, Refusal> {
+pub(super) fn amount(p: &Map<String, Value>, k: &str) -> Result<U256, Refusal> {
     let t = text(p, k)?;
     if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
         return Err(refuse(
@@ -110,7 +110,7 @@ fn amount(p: &Map<String, Value>, k: &str) -> Result<U256, Refusal> {
     })
 }
 
-fn bytes(p: &Map<String, Value>, k: &str) -> Result<Vec<u8>, Refusal> {
+pub(super) fn bytes(p: &Map<String, Value>, k: &str) -> Result<Vec<u8>, Refusal> {
     alloy::hex::decode(text(p, k)?).map_err(|_| {
         refuse(
             ProblemType::MalformedCredential,

@@ -16,8 +16,8 @@ use serde_json::{Map, Value};
 use super::super::tx;
 use super::answers::{issued_method, issued_realm};
 use super::{
-    Deviation, Refusal, RouteConfig, State, evm, now_rfc3339, parse_credential, refuse, session,
-    subscription, tempo,
+    Deviation, Refusal, RouteConfig, State, evm, evm_session, now_rfc3339, parse_credential,
+    refuse, session, subscription, tempo,
 };
 
 /// Verifies a credential against the route and settles it; the receipt on
@@ -140,6 +140,9 @@ pub(super) async fn settle_credential(
     }
     if route.is_stub() {
         return settle_stub(state, route, credential, skip_replay);
+    }
+    if route.session.is_some() && route.payment_method == "evm" {
+        return evm_session::settle(state, route, credential, leniency.voucher_only).await;
     }
     if route.session.is_some() {
         return session::settle(state, route, credential, leniency.voucher_only).await;

@@ -1,0 +1,627 @@
+//! draft-evm-session-00 §"Verification Procedure" to §"Receipt
+//! Generation": the EVM session server checks, client-broadcast opens
+//! (`hash`).
+//!
+//! Each check opens its own channel on the challenge's escrow with a fresh
+//! payer (approve and `open()` broadcast by the payer), then pays the way
+//! an attacker would: an open naming a reverted transaction of a channel
+//! that exists, a channel to another payee, vouchers signed by a stranger
+//! (fresh, or old amounts that a server answers before checking who
+//! signed), above the deposit or below the minimum delta, a topUp that
+//! claims more than it added, a close whose voucher is below what the
+//! server already holds. The money is read from the receipts and the
+//! chain: the service delivered never exceeds what vouchers paid, and a
+//! close pays the payee what the close voucher says.
+//!
+//! Refusals are judged by ambiguity.evm-session-error-responses: the
+//! core's 402 with a fresh challenge passes, and so does the draft's own
+//! status with its session problem type; a session type under another
+//! status, or not the most specific one, is `warn`; 2xx, 5xx, a receipt,
+//! or a problem type that is no URI (a raw revert) fail.
+
+use alloy::primitives::U256;
+use alloy::signers::local::PrivateKeySigner;
+use mppconf_suite::codec::{Challenge, Receipt};
+use mppconf_suite::vectors::Verdict;
+use serde_json::{Map, Value};
+
+use super::check::{blocked, fresh, transport};
+use super::{Answer, Check, Ctx, Outcome};
+use crate::chain::evm::{EvmChain, PERMIT2};
+use crate::methods::evm_session::{EvmSessionPayer, EvmSessionTerms, OpenFlaw};
+use crate::server_check as check;
+
+type Step = Result<Outcome, Outcome>;
+
+/// Every EVM session check, in run order.
+pub const CHECKS: &[Check] = &[
+    check!(
+        "evm-session.open-and-vouchers-paid",
+        [
+            "evm-session.open-verify.open-executed",
+            "evm-session.open-verify.created-channel",
+            "evm-session.open-verify.initial-voucher",
+            "evm-session.open-verify.init-accounting",
+            "evm-session.accounting.state",
+            "evm-session.accounting.receipt-balance",
+            "evm-session.receipt.every-paid-request",
+            "evm-session.receipt.fields",
+            "evm-session.receipt.reference-channel-id"
+        ],
+        false,
+        |ctx| open_and_vouchers(ctx)
+    ),
+    check!(
+        "evm-session.open-reverted-transaction-refused",
+        [
+            "evm-session.open-verify.receipt-status",
+            "evm-session.tx-outcome.read-status",
+            "evm-session.tx-outcome.revert-fail-fast"
+        ],
+        false,
+        |ctx| flawed_open(ctx, OpenFlaw::RevertedTransaction)
+    ),
+    check!(
+        "evm-session.open-other-payee-refused",
+        ["evm-session.open-verify.channel-state"],
+        false,
+        |ctx| flawed_open(ctx, OpenFlaw::OtherPayee)
+    ),
+    check!(
+        "evm-session.foreign-signature-refused",
+        [
+            "evm-session.voucher-verify.signature",
+            "evm-session.voucher-verify.signer"
+        ],
+        false,
+        |ctx| foreign_signature(ctx)
+    ),
+    check!(
+        "evm-session.stale-forged-voucher-refused",
+        [
+            "evm-session.voucher-verify.signature-before-idempotency",
+            "evm-session.idempotency.after-verification",
+            "evm-session.idempotency.bad-signature-error"
+        ],
+        false,
+        |ctx| stale_forged(ctx)
+    ),
+    check!(
+        "evm-session.stale-voucher-pays-nothing",
+        [
+            "evm-session.voucher-verify.idempotent-replay",
+            "evm-session.accounting.balance-check",
+            "evm-session.security.rollback"
+        ],
+        false,
+        |ctx| stale_voucher(ctx)
+    ),
+    check!(
+        "evm-session.voucher-above-deposit-refused",
+        ["evm-session.voucher-verify.deposit-cap"],
+        false,
+        |ctx| above_deposit(ctx)
+    ),
+    check!(
+        "evm-session.min-voucher-delta",
+        ["evm-session.voucher-verify.min-delta"],
+        false,
+        |ctx| min_delta(ctx)
+    ),
+    check!(
+        "evm-session.top-up-verified",
+        [
+            "evm-session.topup-verify.hash-executed",
+            "evm-session.topup-verify.channel-affected",
+            "evm-session.topup-verify.deposit-increase"
+        ],
+        false,
+        |ctx| top_up(ctx)
+    ),
+    // Alone: it reads the payee's balance, which other checks' closes
+    // raise.
+    check!(
+        alone "evm-session.close-pays-close-voucher",
+        [
+            "evm-session.close.server-calls-close",
+            "evm-session.close-coop.covers-spent",
+            "evm-session.close-coop.check-status",
+            "evm-session.close-coop.receipt-tx-hash"
+        ],
+        false,
+        |ctx| close(ctx, false)
+    ),
+    check!(
+        "evm-session.closed-channel-refused",
+        [
+            "evm-session.errors.status-codes",
+            "evm-session.errors.problem-types"
+        ],
+        false,
+        |ctx| close(ctx, true)
+    ),
+];
+
+/// The problem type URIs' base, and the session types' (§"Error
+/// Responses").
+const PROBLEMS: &str = "https://paymentauth.org/problems/";
+const SESSION_PROBLEMS: &str = "https://paymentauth.org/problems/session/";
+
+/// One open channel of a check, and the accounting its receipts state.
+struct Session<'a> {
+    ctx: &'a Ctx,
+    challenge: Challenge,
+    payer: EvmSessionPayer,
+    accepted: U256,
+    spent: U256,
+}
+
+fn receipt_of(answer: &Answer) -> Option<Receipt> {
+    answer
+        .header("payment-receipt")
+        .and_then(|h| Receipt::parse(h).ok())
+}
+
+fn amount_in(receipt: &Receipt, field: &str) -> Option<U256> {
+    receipt
+        .extra
+        .get(field)
+        .and_then(Value::as_str)
+        .and_then(|s| U256::from_str_radix(s, 10).ok())
+}
+
+impl<'a> Session<'a> {
+    /// A fresh challenge and a payer funded for it.
+    async fn payer(ctx: &'a Ctx) -> Result<Session<'a>, Outcome> {
+        let challenge = fresh(ctx).await?;
+        let terms = EvmSessionTerms::from_request(&challenge.request.value)
+            .map_err(|e| blocked(format!("not an EVM session request: {e}")))?;
+        if !terms.offers_hash() {
+            return Err(blocked(format!(
+                "the challenge offers {:?}; these checks pay with hash credentials only",
+                terms.credential_types
+            )));
+        }
+        if terms.price.is_zero() {
+            return Err(Outcome::skip(
+                "the session's price is 0: nothing to account",
+            ));
+        }
+        let funds = terms.price * U256::from(1000u64) + U256::from(10_000_000u64);
+        let payer = EvmSessionPayer::fresh(terms, &ctx.target.rpc_url, funds)
+            .await
+            .map_err(Outcome::error)?;
+        Ok(Session {
+            ctx,
+            challenge,
+            payer,
+            accepted: U256::ZERO,
+            spent: U256::ZERO,
+        })
+    }
+
+    fn units(&self, n: u64) -> U256 {
+        self.payer.terms.price * U256::from(n)
+    }
+
+    /// Opens a channel of `deposit` requests on chain; the open payload
+    /// with an initial voucher for `initial` requests, not sent.
+    async fn opening(
+        ctx: &'a Ctx,
+        deposit: u64,
+        initial: u64,
+        flaw: OpenFlaw,
+    ) -> Result<(Session<'a>, Map<String, Value>), Outcome> {
+        let mut session = Self::payer(ctx).await?;
+        let hash = session
+            .payer
+            .open_on_chain(session.units(deposit), flaw)
+            .await
+            .map_err(Outcome::error)?;
+        let payload = session.payer.open_payload(hash, session.units(initial));
+        Ok((session, payload))
+    }
+
+    /// A channel of `deposit` requests opened with an initial voucher for
+    /// `initial` (the open buys one); `Err` is `blocked` when a valid open
+    /// is refused (the open check judges that).
+    async fn open(ctx: &'a Ctx, deposit: u64, initial: u64) -> Result<Session<'a>, Outcome> {
+        let (mut session, payload) = Self::opening(ctx, deposit, initial, OpenFlaw::None).await?;
+        let answer = session.send(payload).await?;
+        if !(200..300).contains(&answer.status) {
+            return Err(blocked(format!(
+                "a valid open was refused ({}): evm-session.open-and-vouchers-paid says why",
+                answer.status
+            )));
+        }
+        session.note(&answer);
+        Ok(session)
+    }
+
+    async fn send(&self, payload: Map<String, Value>) -> Result<Answer, Outcome> {
+        let header = self.payer.credential(&self.challenge, payload).to_header();
+        self.ctx.send(&[&header], None).await.map_err(transport)
+    }
+
+    /// A request paid with the payer's voucher (`action` voucher or
+    /// close) for `amount`.
+    async fn voucher(&mut self, action: &str, amount: U256) -> Result<Answer, Outcome> {
+        let answer = self
+            .send(self.payer.voucher_payload(action, amount))
+            .await?;
+        self.note(&answer);
+        Ok(answer)
+    }
+
+    /// A voucher for `amount` signed by a stranger.
+    async fn forged(&self, amount: U256) -> Result<Answer, Outcome> {
+        let stranger = PrivateKeySigner::random();
+        let signature = self.payer.sign_as(&stranger, amount);
+        self.send(
+            self.payer
+                .voucher_payload_signed("voucher", amount, &signature),
+        )
+        .await
+    }
+
+    fn note(&mut self, answer: &Answer) {
+        if let Some(r) = receipt_of(answer) {
+            self.accepted = amount_in(&r, "acceptedCumulative").unwrap_or(self.accepted);
+            self.spent = amount_in(&r, "spent").unwrap_or(self.spent);
+        }
+    }
+}
+
+/// A refused credential (ambiguity.evm-session-error-responses): the
+/// core's 402, or the draft's status with its session problem type;
+/// `specific` are the session types that name this refusal most closely
+/// (none: any).
+fn refused(answer: &Answer, what: &str, specific: &[&str]) -> Outcome {
+    if (200..300).contains(&answer.status) {
+        return Outcome::fail(
+            format!("{what} refused"),
+            format!("{}: served", answer.status),
+        );
+    }
+    if answer.header("payment-receipt").is_some() {
+        return Outcome::fail(
+            format!("{what} refused without a Payment-Receipt"),
+            format!("{} with a Payment-Receipt", answer.status),
+        );
+    }
+    let kind = serde_json::from_str::<Value>(&answer.body)
+        .ok()
+        .and_then(|b| b.get("type").and_then(Value::as_str).map(str::to_string));
+    if let Some(t) = &kind
+        && !t.starts_with(PROBLEMS)
+        && t != "about:blank"
+    {
+        return Outcome::fail(
+            format!("{what} refused with a problem type URI (evm-session.errors.no-raw-selector)"),
+            format!("{}: type {t:?}", answer.status),
+        );
+    }
+    let session_type = kind
+        .as_deref()
+        .and_then(|t| t.strip_prefix(SESSION_PROBLEMS));
+    let warn = |detail: String| Outcome {
+        verdict: Verdict::Warn,
+        detail,
+    };
+    match (answer.status, session_type) {
+        (402, None) => Outcome::pass(format!(
+            "{what}: refused with 402 ({})",
+            kind.as_deref().unwrap_or("no problem type")
+        )),
+        (status, Some(name)) => {
+            let table = match name {
+                "transaction-reverted" => 409,
+                "channel-not-found" | "channel-finalized" => 410,
+                _ => 402,
+            };
+            if !specific.is_empty() && !specific.contains(&name) {
+                warn(format!(
+                    "{what}: refused ({status}) as session/{name}; the most specific type is {specific:?} (evm-session.errors.most-specific)"
+                ))
+            } else if status != table {
+                warn(format!(
+                    "{what}: refused as session/{name} with {status}, where the draft's table says {table}"
+                ))
+            } else {
+                Outcome::pass(format!("{what}: refused with {status} session/{name}"))
+            }
+        }
+        (400 | 409 | 410, None) => warn(format!(
+            "{what}: refused with {} but no session problem type (the draft's table pairs each status with one)",
+            answer.status
+        )),
+        (status, None) => Outcome::fail(format!("{what} refused (402)"), status),
+    }
+}
+
+/// The first open, a voucher, and their receipts (§"Receipt Generation").
+async fn open_and_vouchers(ctx: &Ctx) -> Step {
+    let (mut session, payload) = Session::opening(ctx, 10, 1, OpenFlaw::None).await?;
+    let answer = session.send(payload).await?;
+    if !(200..300).contains(&answer.status) {
+        return Ok(Outcome::fail(
+            "a valid open (hash of a mined open(), initial voucher for one request) served",
+            format!("{}: {}", answer.status, answer.body),
+        ));
+    }
+    let one = session.units(1);
+    judge_receipt(&session, &answer, one, one)?;
+    session.note(&answer);
+    let answer = session.voucher("voucher", session.units(2)).await?;
+    if !(200..300).contains(&answer.status) {
+        return Ok(Outcome::fail(
+            "a voucher for the second request served",
+            format!("{}: {}", answer.status, answer.body),
+        ));
+    }
+    let two = session.units(2);
+    judge_receipt(&session, &answer, two, two)?;
+    Ok(Outcome::pass(format!(
+        "open and voucher served, receipts of channel {} state acceptedCumulative and spent {one} then {two}",
+        session.payer.channel_id()
+    )))
+}
+
+/// A paid answer's receipt: every REQUIRED field, the channel as its
+/// reference, and the balance the vouchers paid.
+fn judge_receipt(
+    session: &Session<'_>,
+    answer: &Answer,
+    accepted: U256,
+    spent: U256,
+) -> Result<(), Outcome> {
+    let Some(receipt) = receipt_of(answer) else {
+        return Err(Outcome::fail(
+            "a Payment-Receipt on a paid answer",
+            answer.header("payment-receipt").unwrap_or("none"),
+        ));
+    };
+    let channel = session.payer.channel_id().to_string();
+    let text = |k: &str| receipt.extra.get(k).and_then(Value::as_str);
+    let wanted = [
+        ("method", Some(receipt.method.as_str()) == Some("evm")),
+        ("intent", text("intent") == Some("session")),
+        ("status", receipt.status == "success"),
+        (
+            "reference",
+            receipt.reference.eq_ignore_ascii_case(&channel),
+        ),
+        (
+            "channelId",
+            text("channelId").is_some_and(|c| c.eq_ignore_ascii_case(&channel)),
+        ),
+        (
+            "challengeId",
+            text("challengeId") == Some(session.challenge.id.as_str()),
+        ),
+        (
+            "chainId",
+            receipt.extra.get("chainId").and_then(Value::as_u64)
+                == Some(session.payer.terms.chain_id),
+        ),
+        (
+            "acceptedCumulative",
+            amount_in(&receipt, "acceptedCumulative") == Some(accepted),
+        ),
+        ("spent", amount_in(&receipt, "spent") == Some(spent)),
+    ];
+    let wrong: Vec<&str> = wanted
+        .iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(k, _)| *k)
+        .collect();
+    if wrong.is_empty() {
+        return Ok(());
+    }
+    Err(Outcome::fail(
+        format!(
+            "a receipt with method evm, intent session, status success, reference and channelId {channel}, challengeId {}, chainId {}, acceptedCumulative {accepted}, spent {spent}",
+            session.challenge.id, session.payer.terms.chain_id
+        ),
+        format!("wrong or missing {wrong:?} in {:?}", receipt),
+    ))
+}
+
+async fn flawed_open(ctx: &Ctx, flaw: OpenFlaw) -> Step {
+    let (session, payload) = Session::opening(ctx, 10, 1, flaw).await?;
+    let answer = session.send(payload).await?;
+    Ok(match flaw {
+        OpenFlaw::RevertedTransaction => refused(
+            &answer,
+            "an open naming a reverted open() of a channel that exists",
+            &["transaction-reverted"],
+        ),
+        _ => refused(&answer, "an open of a channel paying another payee", &[]),
+    })
+}
+
+async fn foreign_signature(ctx: &Ctx) -> Step {
+    let session = Session::open(ctx, 10, 1).await?;
+    let answer = session.forged(session.units(2)).await?;
+    Ok(refused(
+        &answer,
+        "a voucher signed by a key that is neither payer nor authorized signer",
+        &["signer-mismatch", "invalid-signature"],
+    ))
+}
+
+/// A stranger's voucher for an amount the server already accepted, on a
+/// request the accepted balance could pay: answered before its signature
+/// is verified, it spends the payer's balance.
+async fn stale_forged(ctx: &Ctx) -> Step {
+    let session = Session::open(ctx, 10, 3).await?;
+    let answer = session.forged(session.units(2)).await?;
+    Ok(refused(
+        &answer,
+        "a stranger's voucher at an amount already accepted",
+        &["signer-mismatch", "invalid-signature"],
+    ))
+}
+
+/// The accepted voucher again, on a request its balance no longer pays.
+async fn stale_voucher(ctx: &Ctx) -> Step {
+    let mut session = Session::open(ctx, 10, 1).await?;
+    let before = (session.accepted, session.spent);
+    let answer = session.voucher("voucher", session.units(1)).await?;
+    if (200..300).contains(&answer.status) {
+        return Ok(Outcome::fail(
+            "a request paid only by a voucher already spent refused (402)",
+            format!(
+                "{}: served (acceptedCumulative {} → {}, spent {} → {})",
+                answer.status, before.0, session.accepted, before.1, session.spent
+            ),
+        ));
+    }
+    Ok(refused(
+        &answer,
+        "a request paid only by a voucher already spent",
+        &["insufficient-balance"],
+    ))
+}
+
+async fn above_deposit(ctx: &Ctx) -> Step {
+    let mut session = Session::open(ctx, 10, 1).await?;
+    let answer = session.voucher("voucher", session.units(11)).await?;
+    Ok(refused(
+        &answer,
+        "a voucher above the channel's deposit",
+        &["amount-exceeds-deposit"],
+    ))
+}
+
+/// A voucher one unit short of `minVoucherDelta` above the accepted
+/// amount, on a request the accepted balance could pay anyway.
+async fn min_delta(ctx: &Ctx) -> Step {
+    let mut session = Session::open(ctx, 10, 3).await?;
+    let delta = session.payer.terms.min_voucher_delta;
+    if delta <= U256::from(1u8) {
+        return Ok(Outcome::skip(
+            "the challenge sets no minVoucherDelta above 1: no increment is too small",
+        ));
+    }
+    let amount = session.accepted + delta - U256::from(1u8);
+    let answer = session.voucher("voucher", amount).await?;
+    Ok(refused(
+        &answer,
+        &format!(
+            "a voucher raising the accepted amount by {} (minVoucherDelta {delta})",
+            delta - U256::from(1u8)
+        ),
+        &["delta-too-small"],
+    ))
+}
+
+/// A topUp whose payload claims ten times what its transaction added must
+/// be refused (§"TopUp Verification" step 4: "exactly"); a true one is
+/// accepted and its deposit pays vouchers the old deposit could not.
+async fn top_up(ctx: &Ctx) -> Step {
+    let mut session = Session::open(ctx, 2, 1).await?;
+    let mut claim = session
+        .payer
+        .top_up_payload(session.units(1))
+        .await
+        .map_err(Outcome::error)?;
+    claim.insert(
+        "additionalDeposit".into(),
+        session.units(10).to_string().into(),
+    );
+    let answer = session.send(claim).await?;
+    if (200..300).contains(&answer.status) {
+        return Ok(Outcome::fail(
+            "a topUp claiming 10 requests' deposit for a transaction adding 1 refused",
+            format!("{}: accepted", answer.status),
+        ));
+    }
+    let true_top_up = session
+        .payer
+        .top_up_payload(session.units(10))
+        .await
+        .map_err(Outcome::error)?;
+    let answer = session.send(true_top_up).await?;
+    if !(200..300).contains(&answer.status) {
+        return Ok(Outcome::fail(
+            "a topUp whose transaction added what it claims accepted",
+            format!("{}: {}", answer.status, answer.body),
+        ));
+    }
+    // Deposit now 13 requests: a voucher for 5 is above the opening's 2.
+    let answer = session.voucher("voucher", session.units(5)).await?;
+    if !(200..300).contains(&answer.status) {
+        return Ok(Outcome::fail(
+            "a voucher within the topped-up deposit (5 of 13 requests) served",
+            format!("{}: {}", answer.status, answer.body),
+        ));
+    }
+    Ok(Outcome::pass(
+        "an overstated topUp refused; a true one accepted and its deposit spent",
+    ))
+}
+
+/// A channel whose vouchers reached 3 requests while one was served, then
+/// closed with a voucher for the one served: the payee must receive what
+/// the close voucher says, not more; `after` then pays on the closed
+/// channel.
+async fn close(ctx: &Ctx, after: bool) -> Step {
+    let mut session = Session::open(ctx, 10, 3).await?;
+    let chain = EvmChain {
+        rpc_url: ctx.target.rpc_url.clone(),
+        chain_id: session.payer.terms.chain_id,
+        token: session.payer.terms.currency,
+        permit2: PERMIT2,
+    };
+    let payee = session.payer.terms.recipient;
+    let balance = |chain: &EvmChain| {
+        let chain = chain.clone();
+        async move {
+            chain
+                .balance(payee)
+                .await
+                .map_err(|e| Outcome::error(format!("reading the payee's balance: {e}")))
+        }
+    };
+    let before = balance(&chain).await?;
+    let spent = session.spent;
+    let answer = session.voucher("close", spent).await?;
+    if !(200..300).contains(&answer.status) {
+        return Ok(Outcome::fail(
+            format!("a close with a voucher for what was spent ({spent}) accepted"),
+            format!("{}: {}", answer.status, answer.body),
+        ));
+    }
+    let tx_hash = receipt_of(&answer).and_then(|r| {
+        r.extra
+            .get("txHash")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    });
+    let received = balance(&chain).await?.saturating_sub(before);
+    if !after {
+        if tx_hash.is_none() {
+            return Ok(Outcome::fail(
+                "the close's receipt carries the close transaction's txHash",
+                "no txHash",
+            ));
+        }
+        if received != spent {
+            return Ok(Outcome::fail(
+                format!("the payee receives the close voucher's {spent}"),
+                format!("the payee received {received}"),
+            ));
+        }
+        return Ok(Outcome::pass(format!(
+            "closed in {}: the payee received {received}, the close voucher's amount",
+            tx_hash.unwrap_or_default()
+        )));
+    }
+    let answer = session.voucher("voucher", session.units(4)).await?;
+    Ok(refused(
+        &answer,
+        "a voucher on a channel the server closed",
+        &["channel-finalized", "channel-not-found"],
+    ))
+}

@@ -1,0 +1,74 @@
+//! The EVM session server checks (draft-evm-session-00, hash opens)
+//! against the reference EVM session server on a plain local anvil with
+//! mppconf's token and `EvmPaymentChannel` escrow: every check passes
+//! against the honest one, and each deviation an EVM session server can
+//! have is caught by the check that names it, and by no other.
+
+mod reference_runs;
+
+use std::collections::BTreeSet;
+
+use mppconf_harness::reference::server::Deviation;
+
+async fn evm_session_suite(
+    deviations: &[Deviation],
+    filter: &[&str],
+) -> (BTreeSet<&'static str>, String) {
+    reference_runs::not_passing("evm-session", deviations, filter).await
+}
+
+/// The deviations an EVM session server can have, and the checks that
+/// flag each.
+fn evm_session_flags(d: Deviation) -> Option<&'static [&'static str]> {
+    use Deviation::*;
+    Some(match d {
+        SessionSkipSignerCheck => &[
+            "evm-session.foreign-signature-refused",
+            "evm-session.stale-forged-voucher-refused",
+        ],
+        SessionServeReplayedVoucher => &["evm-session.stale-voucher-pays-nothing"],
+        SessionIgnoreDeposit => &["evm-session.voucher-above-deposit-refused"],
+        SessionSkipPayeeCheck => &["evm-session.open-other-payee-refused"],
+        SessionServeClosedChannel => &["evm-session.closed-channel-refused"],
+        EvmSessionIgnoreTxStatus => &["evm-session.open-reverted-transaction-refused"],
+        EvmSessionReplayBeforeSignature => &["evm-session.stale-forged-voucher-refused"],
+        EvmSessionCloseHighest => &["evm-session.close-pays-close-voucher"],
+        EvmSessionTrustTopUpAmount => &["evm-session.top-up-verified"],
+        EvmSessionIgnoreMinDelta => &["evm-session.min-voucher-delta"],
+        _ => return None,
+    })
+}
+
+#[tokio::test]
+async fn every_check_passes_against_the_reference_evm_session_server() {
+    let (failing, summary) = evm_session_suite(&[], &[]).await;
+    assert!(failing.is_empty(), "{summary}");
+    let ids = mppconf_harness::server_suite::evm_session::CHECKS
+        .iter()
+        .map(|c| c.id)
+        .chain(["paid.receipt", "method.request-rules"]);
+    for id in ids {
+        assert!(
+            summary
+                .lines()
+                .any(|l| l.starts_with("pass") && l.contains(&format!(" {id}: "))),
+            "{id} did not pass:\n{summary}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn each_evm_session_deviation_is_caught_by_its_check_and_no_other() {
+    let checks = ["evm-session."];
+    for d in Deviation::ALL {
+        if d.name().starts_with("evm-session-") {
+            assert!(evm_session_flags(d).is_some(), "{} has no check", d.name());
+        }
+        let Some(flagged) = evm_session_flags(d) else {
+            continue;
+        };
+        let (failing, summary) = evm_session_suite(&[d], &checks).await;
+        let flagged: BTreeSet<&str> = flagged.iter().copied().collect();
+        assert_eq!(failing, flagged, "{}:\n{summary}", d.name());
+    }
+}
