@@ -23,14 +23,16 @@
 //! periodCount, period}`): an accepted period is non-empty, starts where
 //! the one before it ends, period 0 starts at the anchor, and a monthly
 //! boundary keeps the anchor's time of day and its day of the month, or
-//! the month's last day when the month is shorter.
+//! the month's last day when the month is shorter. And as an EVM session
+//! request: one the rules accept gives the terms mppconf pays and serves
+//! by, refused only at the payer's stated limits.
 #![no_main]
 
 use chrono::Datelike;
 use libfuzzer_sys::fuzz_target;
 use mppconf_suite::codec::{request_schema, rfc3339};
 use mppconf_suite::drafts::CoreDraft;
-use mppconf_suite::methods::{card, hedera, lightning, rules};
+use mppconf_suite::methods::{card, evm_session, hedera, lightning, rules};
 use mppconf_suite::ops;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -78,6 +80,57 @@ fuzz_target!(|data: &[u8]| {
             sum = sum.and_then(|s| s.checked_add(units(&split["amount"])?));
         }
         assert!(sum.is_some_and(|s| s < total), "{value}");
+    }
+    // EVM session: the terms mppconf's payer and reference server read
+    // from a request the rules accept, refused only at the payer's stated
+    // limits (an amount above 2^256 - 1, a chainId no u64 holds), and
+    // equal to what the request says.
+    if rules::validate("evm", "session", rules::Part::Request, &value).is_ok() {
+        match evm_session::Terms::from_request(&value) {
+            Ok(terms) => {
+                let decimal = |p: &str| {
+                    value
+                        .pointer(p)
+                        .and_then(Value::as_str)
+                        .and_then(|a| alloy_primitives::U256::from_str_radix(a, 10).ok())
+                };
+                assert_eq!(Some(terms.price), decimal("/amount"));
+                assert_eq!(
+                    terms.min_voucher_delta,
+                    decimal("/methodDetails/minVoucherDelta").unwrap_or_default()
+                );
+                assert_eq!(
+                    Some(terms.chain_id),
+                    value
+                        .pointer("/methodDetails/chainId")
+                        .and_then(Value::as_u64)
+                );
+                assert_eq!(
+                    terms.offers_hash(),
+                    value
+                        .pointer("/methodDetails/credentialTypes")
+                        .and_then(Value::as_array)
+                        .is_none_or(|l| l.iter().any(|t| t == "hash"))
+                );
+            }
+            Err(why) => {
+                let wide = |p: &str| {
+                    value
+                        .pointer(p)
+                        .and_then(Value::as_str)
+                        .is_some_and(|a| alloy_primitives::U256::from_str_radix(a, 10).is_err())
+                };
+                assert!(
+                    wide("/amount")
+                        || wide("/methodDetails/minVoucherDelta")
+                        || value
+                            .pointer("/methodDetails/chainId")
+                            .and_then(Value::as_u64)
+                            .is_none(),
+                    "{value}: {why}"
+                );
+            }
+        }
     }
     let _ = lightning::verify_preimage(&value, &value);
     if let Ok(paid) = ops::execute("hedera.transaction.verify", &value, CoreDraft::Draft00) {

@@ -25,16 +25,23 @@ fn evm_session_flags(d: Deviation) -> Option<&'static [&'static str]> {
         SessionSkipSignerCheck => &[
             "evm-session.foreign-signature-refused",
             "evm-session.stale-forged-voucher-refused",
+            "evm-session.forged-close-refused",
         ],
         SessionServeReplayedVoucher => &["evm-session.stale-voucher-pays-nothing"],
         SessionIgnoreDeposit => &["evm-session.voucher-above-deposit-refused"],
         SessionSkipPayeeCheck => &["evm-session.open-other-payee-refused"],
         SessionServeClosedChannel => &["evm-session.closed-channel-refused"],
         EvmSessionIgnoreTxStatus => &["evm-session.open-reverted-transaction-refused"],
-        EvmSessionReplayBeforeSignature => &["evm-session.stale-forged-voucher-refused"],
+        EvmSessionReplayBeforeSignature => &[
+            "evm-session.stale-forged-voucher-refused",
+            "evm-session.forged-close-refused",
+        ],
         EvmSessionCloseHighest => &["evm-session.close-pays-close-voucher"],
         EvmSessionTrustTopUpAmount => &["evm-session.top-up-verified"],
         EvmSessionIgnoreMinDelta => &["evm-session.min-voucher-delta"],
+        EvmSessionCloseUnverified => &["evm-session.forged-close-refused"],
+        SessionAcceptHighS => &["evm-session.high-s-refused"],
+        SessionIgnoreCloseRequest => &["evm-session.close-requested-voucher-refused"],
         _ => return None,
     })
 }

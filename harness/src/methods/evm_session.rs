@@ -17,6 +17,7 @@ use alloy::sol_types::SolCall;
 use async_trait::async_trait;
 use mppconf_suite::codec::{Challenge, Credential, EchoedChallenge, Receipt, request_schema};
 use mppconf_suite::methods::evm_session as offline;
+pub use mppconf_suite::methods::evm_session::Terms as EvmSessionTerms;
 use mppconf_suite::methods::rules::{self, Part};
 use serde_json::{Map, Value, json};
 
@@ -29,71 +30,6 @@ use crate::server_suite::Outcome;
 
 /// The EVM session plug-in.
 pub struct EvmSession;
-
-/// What an EVM session challenge asks (§"Request Schema").
-#[derive(Debug, Clone)]
-pub struct EvmSessionTerms {
-    /// Price of one unit (here: one request).
-    pub price: U256,
-    pub currency: Address,
-    pub recipient: Address,
-    pub escrow: Address,
-    pub chain_id: u64,
-    pub min_voucher_delta: U256,
-    /// `methodDetails.credentialTypes`, `["hash"]` when absent
-    /// (§"Method Details").
-    pub credential_types: Vec<String>,
-}
-
-impl EvmSessionTerms {
-    pub fn from_request(request: &Value) -> Result<Self, String> {
-        let text = |v: &Value, k: &str| {
-            v.get(k)
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .ok_or_else(|| format!("the EVM session request has no string {k:?}"))
-        };
-        let amount = |s: String, k: &str| {
-            U256::from_str_radix(&s, 10).map_err(|_| format!("{k} {s:?} is not a decimal amount"))
-        };
-        let address = |s: String, k: &str| {
-            s.parse::<Address>()
-                .map_err(|_| format!("{k} {s:?} is not an address"))
-        };
-        let details = request
-            .get("methodDetails")
-            .ok_or("the EVM session request has no methodDetails")?;
-        Ok(Self {
-            price: amount(text(request, "amount")?, "amount")?,
-            currency: address(text(request, "currency")?, "currency")?,
-            recipient: address(text(request, "recipient")?, "recipient")?,
-            escrow: address(text(details, "escrowContract")?, "escrowContract")?,
-            chain_id: details
-                .get("chainId")
-                .and_then(Value::as_u64)
-                .ok_or("methodDetails.chainId is not a number (it is REQUIRED)")?,
-            min_voucher_delta: match details.get("minVoucherDelta").and_then(Value::as_str) {
-                Some(d) => amount(d.to_string(), "minVoucherDelta")?,
-                None => U256::ZERO,
-            },
-            credential_types: match details.get("credentialTypes") {
-                None => vec!["hash".into()],
-                Some(Value::Array(list)) => list
-                    .iter()
-                    .map(|t| t.as_str().map(str::to_string))
-                    .collect::<Option<_>>()
-                    .ok_or("credentialTypes holds a non-string")?,
-                Some(v) => return Err(format!("credentialTypes {v} is not an array")),
-            },
-        })
-    }
-
-    /// Whether a client may send `hash` credentials: §"Method Details"
-    /// forbids a format absent from the list.
-    pub fn offers_hash(&self) -> bool {
-        self.credential_types.iter().any(|t| t == "hash")
-    }
-}
 
 /// Flaws of an open the server must refuse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -289,6 +225,22 @@ impl EvmSessionPayer {
             "hash": hash.to_string(),
             "additionalDeposit": additional.to_string(),
         })))
+    }
+
+    /// The payer's own `requestClose()`: the start of a forced close.
+    pub async fn request_close(&self) -> Result<(), String> {
+        let call = E::requestCloseCall {
+            channelId: self.channel_id(),
+        };
+        let (hash, ok) = self.send(self.terms.escrow, call.abi_encode()).await?;
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "requestClose() on escrow {} reverted ({hash})",
+                self.terms.escrow
+            ))
+        }
     }
 
     /// §"Voucher Payload" or §"Close Payload" with `signature`.

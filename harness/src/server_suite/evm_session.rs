@@ -77,6 +77,27 @@ pub const CHECKS: &[Check] = &[
         |ctx| foreign_signature(ctx)
     ),
     check!(
+        "evm-session.high-s-refused",
+        ["evm-session.voucher-verify.low-s"],
+        false,
+        |ctx| high_s(ctx)
+    ),
+    check!(
+        "evm-session.close-requested-voucher-refused",
+        ["evm-session.voucher-verify.no-pending-close"],
+        false,
+        |ctx| close_requested(ctx)
+    ),
+    check!(
+        "evm-session.forged-close-refused",
+        [
+            "evm-session.close.server-calls-close",
+            "evm-session.close-coop.covers-spent"
+        ],
+        false,
+        |ctx| forged_close(ctx)
+    ),
+    check!(
         "evm-session.stale-forged-voucher-refused",
         [
             "evm-session.voucher-verify.signature-before-idempotency",
@@ -448,6 +469,102 @@ async fn foreign_signature(ctx: &Ctx) -> Step {
         "a voucher signed by a key that is neither payer nor authorized signer",
         &["signer-mismatch", "invalid-signature"],
     ))
+}
+
+/// The high-s twin `(r, n - s, 55 - v)` of a valid voucher, then its
+/// low-s original, which must pass (else the refusal proves nothing).
+async fn high_s(ctx: &Ctx) -> Step {
+    let session = Session::open(ctx, 10, 1).await?;
+    let amount = session.units(2);
+    let good = session.payer.sign(amount);
+    let n = U256::from_str_radix(
+        "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141",
+        16,
+    )
+    .expect("the curve order");
+    let mut twin = good.clone();
+    twin[32..64].copy_from_slice(&(n - U256::from_be_slice(&good[32..64])).to_be_bytes::<32>());
+    twin[64] = if good[64] == 27 { 28 } else { 27 };
+    let answer = session
+        .send(
+            session
+                .payer
+                .voucher_payload_signed("voucher", amount, &twin),
+        )
+        .await?;
+    let verdict = refused(
+        &answer,
+        "the high-s twin of a valid voucher",
+        &["invalid-signature"],
+    );
+    if verdict.verdict == Verdict::Fail {
+        return Ok(verdict);
+    }
+    let answer = session
+        .send(
+            session
+                .payer
+                .voucher_payload_signed("voucher", amount, &good),
+        )
+        .await?;
+    if !(200..300).contains(&answer.status) {
+        return Err(blocked(format!(
+            "the low-s original was refused too ({}): the refusal proves nothing",
+            answer.status
+        )));
+    }
+    Ok(verdict)
+}
+
+/// A voucher after the payer's own `requestClose()` on chain.
+async fn close_requested(ctx: &Ctx) -> Step {
+    let mut session = Session::open(ctx, 10, 1).await?;
+    session
+        .payer
+        .request_close()
+        .await
+        .map_err(Outcome::error)?;
+    let answer = session.voucher("voucher", session.units(2)).await?;
+    Ok(refused(
+        &answer,
+        "a voucher on a channel with a pending close request",
+        &[],
+    ))
+}
+
+/// A close signed by a stranger for nothing, on a channel that served a
+/// request: a server that does not verify the close voucher, and settles
+/// with the highest one it holds when the close voucher is too low
+/// (§"Cooperative Close" step 1), lets anyone who knows a channel id end
+/// the payer's session (ambiguity.evm-session-verification-gaps: never
+/// 2xx). The channel must still serve afterwards.
+async fn forged_close(ctx: &Ctx) -> Step {
+    let mut session = Session::open(ctx, 10, 3).await?;
+    let stranger = PrivateKeySigner::random();
+    let signature = session.payer.sign_as(&stranger, U256::ZERO);
+    let answer = session
+        .send(
+            session
+                .payer
+                .voucher_payload_signed("close", U256::ZERO, &signature),
+        )
+        .await?;
+    let verdict = refused(
+        &answer,
+        "a close for 0 signed by a stranger",
+        &["signer-mismatch", "invalid-signature"],
+    );
+    if verdict.verdict == Verdict::Fail {
+        return Ok(verdict);
+    }
+    let answer = session.voucher("voucher", session.units(4)).await?;
+    if !(200..300).contains(&answer.status) {
+        return Ok(Outcome::fail(
+            "the channel still serves after a stranger's close was refused",
+            format!("{}: {}", answer.status, answer.body),
+        ));
+    }
+    Ok(verdict)
 }
 
 /// A stranger's voucher for an amount the server already accepted, on a

@@ -8,6 +8,7 @@
 //! only the 65-byte `r || s || v` form, where Tempo also reads EIP-2098.
 
 use alloy_primitives::{Address, B256, U256};
+use serde_json::Value;
 
 use super::tempo_session::{self, VoucherError};
 
@@ -87,6 +88,75 @@ pub fn voucher_signer(digest: B256, signature: &[u8]) -> Result<Address, Voucher
         "evm-session.voucher-verify.low-s",
         "evm-session.voucher-verify.signature",
     )
+}
+
+/// What an EVM session challenge asks (§"Request Schema").
+#[derive(Debug, Clone)]
+pub struct Terms {
+    /// Price of one unit (here: one request).
+    pub price: U256,
+    pub currency: Address,
+    pub recipient: Address,
+    pub escrow: Address,
+    pub chain_id: u64,
+    pub min_voucher_delta: U256,
+    /// `methodDetails.credentialTypes`, `["hash"]` when absent
+    /// (§"Method Details").
+    pub credential_types: Vec<String>,
+}
+
+impl Terms {
+    /// The terms of a request, or why they cannot be read (a field
+    /// missing or of another type; an amount above 2^256 - 1 or a
+    /// `chainId` that is no unsigned 64-bit integer: limits of mppconf's
+    /// payer, not of the draft).
+    pub fn from_request(request: &Value) -> Result<Self, String> {
+        let text = |v: &Value, k: &str| {
+            v.get(k)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| format!("the EVM session request has no string {k:?}"))
+        };
+        let amount = |s: String, k: &str| {
+            U256::from_str_radix(&s, 10).map_err(|_| format!("{k} {s:?} is not a decimal amount"))
+        };
+        let address = |s: String, k: &str| {
+            s.parse::<Address>()
+                .map_err(|_| format!("{k} {s:?} is not an address"))
+        };
+        let details = request
+            .get("methodDetails")
+            .ok_or("the EVM session request has no methodDetails")?;
+        Ok(Self {
+            price: amount(text(request, "amount")?, "amount")?,
+            currency: address(text(request, "currency")?, "currency")?,
+            recipient: address(text(request, "recipient")?, "recipient")?,
+            escrow: address(text(details, "escrowContract")?, "escrowContract")?,
+            chain_id: details
+                .get("chainId")
+                .and_then(Value::as_u64)
+                .ok_or("methodDetails.chainId is not a number (it is REQUIRED)")?,
+            min_voucher_delta: match details.get("minVoucherDelta").and_then(Value::as_str) {
+                Some(d) => amount(d.to_string(), "minVoucherDelta")?,
+                None => U256::ZERO,
+            },
+            credential_types: match details.get("credentialTypes") {
+                None => vec!["hash".into()],
+                Some(Value::Array(list)) => list
+                    .iter()
+                    .map(|t| t.as_str().map(str::to_string))
+                    .collect::<Option<_>>()
+                    .ok_or("credentialTypes holds a non-string")?,
+                Some(v) => return Err(format!("credentialTypes {v} is not an array")),
+            },
+        })
+    }
+
+    /// Whether a client may send `hash` credentials: §"Method Details"
+    /// forbids a format absent from the list.
+    pub fn offers_hash(&self) -> bool {
+        self.credential_types.iter().any(|t| t == "hash")
+    }
 }
 
 #[cfg(test)]

@@ -269,6 +269,9 @@ pub enum Deviation {
     EvmSessionTrustTopUpAmount,
     /// EVM session: takes any increment, whatever `minVoucherDelta` says.
     EvmSessionIgnoreMinDelta,
+    /// EVM session: takes a close's voucher without verifying who signed
+    /// it (and closes with the highest it holds when that is too low).
+    EvmSessionCloseUnverified,
     /// Tempo subscription: does not compare the key authorization's expiry
     /// with `subscriptionExpires`.
     SubscriptionIgnoreExpiry,
@@ -297,7 +300,7 @@ pub enum Deviation {
 }
 
 impl Deviation {
-    pub const ALL: [Deviation; 111] = [
+    pub const ALL: [Deviation; 112] = [
         Deviation::NoCacheControl,
         Deviation::NoPrivateCache,
         Deviation::SkipReplayCheck,
@@ -400,6 +403,7 @@ impl Deviation {
         Deviation::EvmSessionCloseHighest,
         Deviation::EvmSessionTrustTopUpAmount,
         Deviation::EvmSessionIgnoreMinDelta,
+        Deviation::EvmSessionCloseUnverified,
         Deviation::SubscriptionIgnoreExpiry,
         Deviation::SubscriptionIgnoreChain,
         Deviation::SubscriptionIgnoreAccessKey,

@@ -25,7 +25,7 @@ use mppconf_suite::codec::{Credential, ProblemType, Receipt};
 use mppconf_suite::methods::evm_session as offline;
 use serde_json::{Map, Value, json};
 
-use super::session::{amount, bytes, fail, reason, text, word};
+use super::session::{amount, bytes, fail, reason, recover_any_s, text, word};
 use super::{Deviation, Refusal, RouteConfig, State, now_rfc3339, refuse, tx};
 use crate::chain::evm_channel::{self, IEvmPaymentChannel as E};
 use crate::methods::evm_session::EvmSessionTerms;
@@ -347,9 +347,11 @@ async fn accept_voucher(
     action: &str,
     (cumulative, signature): &(U256, Vec<u8>),
 ) -> Result<(), Refusal> {
-    // The deviation: an amount at or below the highest is answered before
-    // its signature is looked at.
-    if *cumulative <= channel.accepted && state.deviates(Deviation::EvmSessionReplayBeforeSignature)
+    // The deviations: an amount at or below the highest is answered before
+    // its signature is looked at; a close is taken on its word.
+    if (*cumulative <= channel.accepted
+        && state.deviates(Deviation::EvmSessionReplayBeforeSignature))
+        || (action == "close" && state.deviates(Deviation::EvmSessionCloseUnverified))
     {
         return Ok(());
     }
@@ -373,12 +375,17 @@ async fn accept_voucher(
                 format!("{} ({})", e.reason, e.requirement),
             )
         })?;
-    let signer = offline::voucher_signer(digest, signature).map_err(|e| {
-        session_fail(
-            "invalid-signature",
-            format!("{} ({})", e.reason, e.requirement),
-        )
-    })?;
+    let signer = if state.deviates(Deviation::SessionAcceptHighS) {
+        // The deviation: plain ecrecover, which takes the high-s twin.
+        recover_any_s(digest, signature)
+    } else {
+        offline::voucher_signer(digest, signature).map_err(|e| {
+            session_fail(
+                "invalid-signature",
+                format!("{} ({})", e.reason, e.requirement),
+            )
+        })?
+    };
     if signer != channel.signer && !state.deviates(Deviation::SessionSkipSignerCheck) {
         return Err(session_fail(
             "signer-mismatch",

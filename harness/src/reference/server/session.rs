@@ -380,7 +380,7 @@ pub(super) type ChainView =
     std::sync::Mutex<HashMap<(Address, B256), (u64, crate::chain::escrow::Channel)>>;
 
 /// The deviation's recovery: any s, as plain `ecrecover` does.
-fn recover_any_s(digest: B256, signature: &[u8]) -> Address {
+pub(super) fn recover_any_s(digest: B256, signature: &[u8]) -> Address {
     if signature.len() != 65 {
         return Address::ZERO;
     }
