@@ -27,7 +27,11 @@ fn evm_session_flags(d: Deviation) -> Option<&'static [&'static str]> {
             "evm-session.stale-forged-voucher-refused",
             "evm-session.forged-close-refused",
         ],
-        SessionServeReplayedVoucher => &["evm-session.stale-voucher-pays-nothing"],
+        // The concurrent copies after the first are replays too.
+        SessionServeReplayedVoucher => &[
+            "evm-session.stale-voucher-pays-nothing",
+            "evm-session.concurrent-requests-bounded",
+        ],
         SessionIgnoreDeposit => &["evm-session.voucher-above-deposit-refused"],
         SessionSkipPayeeCheck => &["evm-session.open-other-payee-refused"],
         SessionServeClosedChannel => &["evm-session.closed-channel-refused"],
@@ -42,6 +46,8 @@ fn evm_session_flags(d: Deviation) -> Option<&'static [&'static str]> {
         EvmSessionCloseUnverified => &["evm-session.forged-close-refused"],
         SessionAcceptHighS => &["evm-session.high-s-refused"],
         SessionIgnoreCloseRequest => &["evm-session.close-requested-voucher-refused"],
+        SessionRacyAccounting => &["evm-session.concurrent-requests-bounded"],
+        SessionIgnoreIdempotencyKey => &["evm-session.idempotent-retry-not-charged"],
         _ => return None,
     })
 }

@@ -118,6 +118,21 @@ pub const CHECKS: &[Check] = &[
         |ctx| stale_voucher(ctx)
     ),
     check!(
+        "evm-session.concurrent-requests-bounded",
+        [
+            "evm-session.concurrency.serialized",
+            "evm-session.concurrency.atomic-vouchers"
+        ],
+        false,
+        |ctx| concurrent(ctx)
+    ),
+    check!(
+        "evm-session.idempotent-retry-not-charged",
+        ["evm-session.idempotency-key.no-double-charge"],
+        false,
+        |ctx| idempotent_retry(ctx)
+    ),
+    check!(
         "evm-session.voucher-above-deposit-refused",
         ["evm-session.voucher-verify.deposit-cap"],
         false,
@@ -599,6 +614,107 @@ async fn stale_voucher(ctx: &Ctx) -> Step {
         "a request paid only by a voucher already spent",
         &["insufficient-balance"],
     ))
+}
+
+/// How many copies of one voucher race each other.
+const RACERS: usize = 6;
+
+/// Six concurrent copies of a voucher that pays one more request: at most
+/// one is served (§"Concurrency Model").
+async fn concurrent(ctx: &Ctx) -> Step {
+    let session = Session::open(ctx, 10, 1).await?;
+    let amount = session.units(2);
+    let header = session
+        .payer
+        .credential(
+            &session.challenge,
+            session.payer.voucher_payload("voucher", amount),
+        )
+        .to_header();
+    let headers = [header.as_str()];
+    let answers = futures::future::join_all((0..RACERS).map(|_| ctx.send(&headers, None))).await;
+    let statuses: Vec<String> = answers
+        .iter()
+        .map(|a| {
+            a.as_ref()
+                .map_or_else(|e| e.clone(), |a| a.status.to_string())
+        })
+        .collect();
+    let served = answers
+        .iter()
+        .filter(|a| a.as_ref().is_ok_and(|a| (200..300).contains(&a.status)))
+        .count();
+    if served > 1 {
+        return Ok(Outcome::fail(
+            format!(
+                "at most 1 of {RACERS} concurrent copies of a voucher paying one more request served"
+            ),
+            format!("{served} served ({})", statuses.join(", ")),
+        ));
+    }
+    Ok(Outcome::pass(format!(
+        "{served} of {RACERS} concurrent copies served ({})",
+        statuses.join(", ")
+    )))
+}
+
+/// A request paid one request ahead, retried with the same
+/// `Idempotency-Key`: the retry must not raise `spent` (§"Request
+/// Idempotency": MUST NOT), shown by the next request's receipt.
+async fn idempotent_retry(ctx: &Ctx) -> Step {
+    let mut session = Session::open(ctx, 10, 1).await?;
+    let ahead = session.units(3);
+    let header = session
+        .payer
+        .credential(
+            &session.challenge,
+            session.payer.voucher_payload("voucher", ahead),
+        )
+        .to_header();
+    let key = format!("mppconf-{}", alloy::primitives::B128::random());
+    let first = ctx
+        .send_with(&[&header], None, &[("idempotency-key", &key)])
+        .await
+        .map_err(transport)?;
+    if !(200..300).contains(&first.status) {
+        return Err(blocked(format!(
+            "a valid voucher for {ahead} was refused ({}): evm-session.open-and-vouchers-paid says why",
+            first.status
+        )));
+    }
+    session.note(&first);
+    let spent = session.spent;
+    let retry = ctx
+        .send_with(&[&header], None, &[("idempotency-key", &key)])
+        .await
+        .map_err(transport)?;
+    let next = session.voucher("voucher", ahead).await?;
+    let after = receipt_of(&next).and_then(|r| amount_in(&r, "spent"));
+    let price = session.payer.terms.price;
+    if (200..300).contains(&next.status) && after != Some(spent + price) {
+        return Ok(Outcome::fail(
+            format!(
+                "spent {} after the request, its retry and one more request at {price} (the retry charged nothing)",
+                spent + price
+            ),
+            format!(
+                "spent {}",
+                after.map_or_else(|| "not stated".to_string(), |a| a.to_string())
+            ),
+        ));
+    }
+    if !(200..300).contains(&next.status) {
+        return Ok(Outcome::fail(
+            format!(
+                "the balance left by the voucher for {ahead} (spent {spent}) serves one more request: the retry charged nothing"
+            ),
+            format!("{}: {}", next.status, next.body),
+        ));
+    }
+    Ok(Outcome::pass(format!(
+        "the retry got {} without a charge; the next request brought spent from {spent} to {}",
+        retry.status, session.spent
+    )))
 }
 
 async fn above_deposit(ctx: &Ctx) -> Step {

@@ -68,6 +68,19 @@ pub(super) async fn settle(
     let action = text(p, "action")?;
     let channel_id = word(p, "channelId")?;
     let mut channels = state.evm_sessions.lock().await;
+    // The deviation: the lock is let go while the chain is read (a slow
+    // read: 100 ms), so concurrent requests all charge from the `spent`
+    // they saw first.
+    let mut seen_spent = None;
+    if state.deviates(Deviation::SessionRacyAccounting) {
+        seen_spent = channels.get(&channel_id).map(|c| c.spent);
+        drop(channels);
+        evm_channel::channel(&state.rpc, terms.escrow, channel_id)
+            .await
+            .map_err(|e| fail(reason(e)))?;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        channels = state.evm_sessions.lock().await;
+    }
     let charge = match action {
         "open" => {
             let opened = open(state, &terms, credential, channel_id).await?;
@@ -109,7 +122,8 @@ pub(super) async fn settle(
         }
     }
     if charge {
-        let available = channel.accepted.saturating_sub(channel.spent);
+        let spent = seen_spent.unwrap_or(channel.spent);
+        let available = channel.accepted.saturating_sub(spent);
         let replayed = stale && state.deviates(Deviation::SessionServeReplayedVoucher);
         if available < terms.price && !replayed {
             return Err(refuse(
@@ -120,7 +134,7 @@ pub(super) async fn settle(
                 ),
             ));
         }
-        channel.spent += terms.price;
+        channel.spent = spent + terms.price;
     }
     // §"Receipt Generation".
     let mut extra = Map::new();
