@@ -85,3 +85,56 @@ async fn each_evm_session_deviation_is_caught_by_its_check_and_no_other() {
         assert_eq!(failing, flagged, "{}:\n{summary}", d.name());
     }
 }
+
+/// A route the reference server cannot serve as an EVM session is refused
+/// before it starts, naming the route and the setting.
+#[test]
+fn a_misconfigured_evm_session_route_is_refused_by_name() {
+    use alloy::primitives::Address;
+    use alloy::signers::local::PrivateKeySigner;
+    use mppconf_harness::reference::server::{RouteConfig, ServerConfig};
+    let route = || {
+        let mut route = RouteConfig::evm_session(
+            "/metered",
+            "1000",
+            &PrivateKeySigner::random().to_bytes().to_string(),
+        );
+        route.currency = Address::random().to_string();
+        if let Some(session) = route.session.as_mut() {
+            session.escrow_contract = Address::random().to_string();
+        }
+        route
+    };
+    let refusal = |route: RouteConfig| {
+        ServerConfig {
+            realm: "mppconf.test".into(),
+            secret: b"a server secret that is long enough".to_vec(),
+            rpc_url: "http://127.0.0.1:1".into(),
+            chain_id: 31337,
+            fee_payer_key: None,
+            routes: vec![route],
+            deviations: Default::default(),
+            choices: Default::default(),
+        }
+        .validate()
+        .err()
+        .map(|e| e.to_string())
+    };
+    assert_eq!(refusal(route()), None);
+    let mut other_recipient = route();
+    other_recipient.recipient = Address::random().to_string();
+    let e = refusal(other_recipient).expect("refused");
+    assert!(
+        e.contains("route /metered") && e.contains("session.payee_key is the key of"),
+        "{e}"
+    );
+    let mut streaming = route();
+    if let Some(session) = streaming.session.as_mut() {
+        session.stream_units = Some(5);
+    }
+    let e = refusal(streaming).expect("refused");
+    assert!(
+        e.contains("route /metered") && e.contains("session.stream_units"),
+        "{e}"
+    );
+}

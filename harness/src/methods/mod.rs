@@ -21,7 +21,7 @@ pub mod tempo_charge;
 pub mod tempo_session;
 pub mod tempo_subscription;
 
-use alloy::primitives::U256;
+use alloy::primitives::{B256, U256};
 use async_trait::async_trait;
 use mppconf_suite::codec::{Challenge, Credential, Receipt};
 use serde_json::Value;
@@ -112,6 +112,26 @@ pub trait PaymentMethod: Send + Sync {
     /// spec).
     fn client_scenarios(&self) -> &'static [crate::client_suite::ScenarioDef];
     fn client_checks(&self) -> &'static [crate::client_suite::Check];
+}
+
+/// The channel a session receipt names: its `reference` must be the
+/// credential's `channelId` (§"Receipt Generation" of both session
+/// drafts), a 32-byte id.
+pub(crate) fn session_reference(
+    credential: &Credential,
+    receipt: &Receipt,
+) -> Result<B256, Outcome> {
+    let channel = credential.payload.get("channelId").and_then(Value::as_str);
+    if channel.is_none_or(|c| !c.eq_ignore_ascii_case(&receipt.reference)) {
+        return Err(Outcome::fail(
+            format!("reference = the channel id {}", channel.unwrap_or("?")),
+            &receipt.reference,
+        ));
+    }
+    receipt
+        .reference
+        .parse::<B256>()
+        .map_err(|_| Outcome::fail("reference = a 32-byte channel id", &receipt.reference))
 }
 
 /// The methods mppconf can pay and judge by itself.

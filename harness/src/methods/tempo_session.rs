@@ -597,15 +597,9 @@ impl PaymentMethod for TempoSession {
         let Ok(terms) = SessionTerms::from_request(&challenge.request.value) else {
             return Outcome::error("the challenge's request is not a tempo session request");
         };
-        let channel = credential.payload.get("channelId").and_then(Value::as_str);
-        if channel.is_none_or(|c| !c.eq_ignore_ascii_case(&receipt.reference)) {
-            return Outcome::fail(
-                format!("reference = the channel id {}", channel.unwrap_or("?")),
-                &receipt.reference,
-            );
-        }
-        let Ok(id) = receipt.reference.parse::<B256>() else {
-            return Outcome::fail("reference = a 32-byte channel id", &receipt.reference);
+        let id = match super::session_reference(credential, receipt) {
+            Ok(id) => id,
+            Err(outcome) => return outcome,
         };
         let state = match Escrow::at(terms.escrow, rpc_url).channel(id).await {
             Ok(s) => s,

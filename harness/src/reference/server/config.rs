@@ -171,6 +171,24 @@ pub enum AfterPayment {
 /// `side_effect` routes performed (a plain-text number).
 pub const SIDE_EFFECTS_PATH: &str = "/_mppconf/side-effects";
 
+/// `key` (the setting `what`) is a private key whose address is the
+/// route's `recipient`: the key that submits the payee's transactions.
+fn payee_key_of(
+    key: &str,
+    what: &str,
+    recipient: alloy::primitives::Address,
+) -> std::result::Result<(), String> {
+    let key = tx::signer_from_key(key, what).map_err(|e| e.to_string())?;
+    if key.address() == recipient {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} is the key of {}, not of the recipient",
+            key.address()
+        ))
+    }
+}
+
 fn default_method() -> String {
     "GET".into()
 }
@@ -550,19 +568,11 @@ impl ServerConfig {
                         &r.request(self.chain_id),
                     )
                     .and_then(|terms| {
-                        let key = tx::signer_from_key(
+                        payee_key_of(
                             &r.session.as_ref().expect("a session route").payee_key,
                             "payee_key",
+                            terms.recipient,
                         )
-                        .map_err(|e| e.to_string())?;
-                        if key.address() == terms.recipient {
-                            Ok(())
-                        } else {
-                            Err(format!(
-                                "payee_key is the key of {}, not of the recipient",
-                                key.address()
-                            ))
-                        }
                     })
                 }
                 "tempo" if r.subscription.is_some() => {
@@ -596,16 +606,7 @@ impl ServerConfig {
                             &r.request(self.chain_id),
                         )
                         .and_then(|terms| {
-                            let key = tx::signer_from_key(&session.payee_key, "session.payee_key")
-                                .map_err(|e| e.to_string())?;
-                            if key.address() == terms.recipient {
-                                Ok(())
-                            } else {
-                                Err(format!(
-                                    "session.payee_key is the key of {}, not of the recipient",
-                                    key.address()
-                                ))
-                            }
+                            payee_key_of(&session.payee_key, "session.payee_key", terms.recipient)
                         })
                     }
                 }
@@ -615,16 +616,7 @@ impl ServerConfig {
                         &r.request(self.chain_id),
                     )
                     .and_then(|request| {
-                        let key = tx::signer_from_key(&evm.payee_key, "evm.payee_key")
-                            .map_err(|e| e.to_string())?;
-                        if key.address() == request.recipient {
-                            Ok(())
-                        } else {
-                            Err(format!(
-                                "evm.payee_key is the key of {}, not of the recipient",
-                                key.address()
-                            ))
-                        }
+                        payee_key_of(&evm.payee_key, "evm.payee_key", request.recipient)
                     }),
                 },
                 "tempo" => ChargeRequest::from_json(&r.request(self.chain_id))
