@@ -858,3 +858,79 @@ async fn close(ctx: &Ctx, after: bool) -> Step {
         &["channel-finalized", "channel-not-found"],
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, problem_type: Option<&str>) -> Answer {
+        Answer {
+            status,
+            headers: Default::default(),
+            body: problem_type
+                .map(|t| serde_json::json!({"type": t, "status": status}).to_string())
+                .unwrap_or_default(),
+        }
+    }
+
+    fn verdict(status: u16, problem_type: Option<&str>, specific: &[&str]) -> Verdict {
+        refused(&answer(status, problem_type), "a probe", specific).verdict
+    }
+
+    /// ambiguity.evm-session-error-responses, row by row.
+    #[test]
+    fn refusals_are_judged_by_the_error_responses_ambiguity() {
+        let session = |name: &str| format!("{SESSION_PROBLEMS}{name}");
+        let core = "https://paymentauth.org/problems/verification-failed";
+        // The core's 402, whatever its type.
+        assert_eq!(
+            verdict(402, Some(core), &["signer-mismatch"]),
+            Verdict::Pass
+        );
+        // The draft's status with its session type.
+        assert_eq!(
+            verdict(
+                409,
+                Some(&session("transaction-reverted")),
+                &["transaction-reverted"]
+            ),
+            Verdict::Pass
+        );
+        assert_eq!(
+            verdict(410, Some(&session("channel-finalized")), &[]),
+            Verdict::Pass
+        );
+        // A session type under another status, or not the most specific.
+        assert_eq!(
+            verdict(
+                402,
+                Some(&session("transaction-reverted")),
+                &["transaction-reverted"]
+            ),
+            Verdict::Warn
+        );
+        assert_eq!(
+            verdict(
+                402,
+                Some(&session("invalid-signature")),
+                &["amount-exceeds-deposit"]
+            ),
+            Verdict::Warn
+        );
+        assert_eq!(verdict(410, Some(core), &[]), Verdict::Warn);
+        // Served, a server error, a raw revert as the type.
+        assert_eq!(verdict(200, None, &[]), Verdict::Fail);
+        assert_eq!(verdict(500, Some(core), &[]), Verdict::Fail);
+        assert_eq!(verdict(402, Some("0x3a81d6fc"), &[]), Verdict::Fail);
+        assert_eq!(verdict(403, None, &[]), Verdict::Fail);
+    }
+
+    #[test]
+    fn a_refusal_with_a_receipt_fails() {
+        let mut refusal = answer(402, None);
+        refusal
+            .headers
+            .insert("payment-receipt", "e30".parse().expect("a header value"));
+        assert_eq!(refused(&refusal, "a probe", &[]).verdict, Verdict::Fail);
+    }
+}
